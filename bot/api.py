@@ -1,0 +1,232 @@
+"""The Zequenze control API client (httpx).
+
+Every failure becomes an `ApiError` whose `message` is a sentence a person can act on; the
+token never appears in one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.model import OperationSpec
+
+PATH = "inventory_device_name_headless_operation/"
+PAGE_SIZE = 100
+MAX_PAGES = 1000
+
+
+class ApiError(Exception):
+    """The API did not do what was asked.
+
+    `outcome_unknown` is True when a create may have happened anyway (the request was sent but
+    no answer came back, or the server failed mid-way): such a POST must never be blindly retried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        outcome_unknown: bool = False,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.outcome_unknown = outcome_unknown
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    count: int
+    results: list[dict[str, Any]]
+    next: str | None
+
+
+class ZequenzeClient:
+    """Bearer-token client for the headless-operation endpoint."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def create_operation(self, spec: OperationSpec) -> dict[str, Any]:
+        body = spec.to_api()
+        response = self._send("POST", PATH, json=body, device=spec.device_name)
+        data = _json_object(response)
+        if not isinstance(data.get("id"), str | int):
+            raise ApiError(
+                "The API accepted the operation but did not say its id; check `/ops list`.",
+                status=response.status_code,
+                outcome_unknown=True,
+            )
+        data["id"] = str(data["id"])
+        return data
+
+    def get_operation(self, operation_id: str, *, update_status: bool = True) -> dict | None:
+        params: dict[str, Any] = {"id": operation_id, "limit": 1}
+        if update_status:
+            params["update_status"] = "true"
+        page = self._page(PATH, params)
+        for item in page.results:
+            if str(item.get("id")) == operation_id:
+                return item
+        return None
+
+    def list_operations(self, *, page_size: int = PAGE_SIZE) -> Iterator[Page]:
+        """Every page of the list, following `next`; stops on a page that loops back."""
+        url: str | None = PATH
+        params: dict[str, Any] | None = {"limit": page_size, "offset": 0}
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            page = self._page(url, params)
+            yield page
+            url, params = page.next, None
+            if url is not None:
+                self._check_same_origin(url)
+                if url in seen:
+                    raise ApiError(
+                        "The API's list kept pointing back to a page it had already sent; "
+                        "the list shown may be incomplete."
+                    )
+                seen.add(url)
+        raise ApiError(f"The API's list had more than {MAX_PAGES} pages; stopped there.")
+
+    def _check_same_origin(self, url: str) -> None:
+        # `next` is an absolute URL from the server; never send our token anywhere else.
+        ours, theirs = urlsplit(self.base_url), urlsplit(url)
+        if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
+            raise ApiError("The API's list pointed to another server; the bot did not follow it.")
+
+    def _page(self, url: str, params: dict[str, Any] | None) -> Page:
+        response = self._send("GET", url, params=params)
+        data = _json_object(response)
+        results = data.get("results")
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise ApiError(
+                "The API answered without a list of operations (no `results`); "
+                "it may be misconfigured.",
+                status=response.status_code,
+                retryable=True,
+            )
+        count = data.get("count")
+        nxt = data.get("next")
+        return Page(
+            count=count if isinstance(count, int) else len(results),
+            results=results,
+            next=nxt if isinstance(nxt, str) and nxt else None,
+        )
+
+    def _send(self, method: str, url: str, *, device: str | None = None, **kwargs: Any):
+        creating = method == "POST"
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ApiError(
+                "Could not reach the Zequenze API (connection refused or no route); "
+                "nothing was sent.",
+                retryable=True,
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ApiError(
+                "The Zequenze API did not answer in time.",
+                outcome_unknown=creating,
+                retryable=True,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ApiError(
+                "The connection to the Zequenze API broke before it answered.",
+                outcome_unknown=creating,
+                retryable=True,
+            ) from exc
+        if response.status_code < 400:
+            return response
+        raise _error_for(response, device=device, creating=creating)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        kind = response.headers.get("content-type", "unknown content").split(";")[0]
+        raise ApiError(
+            f"The API answered with something that is not JSON ({kind}, HTTP "
+            f"{response.status_code}); it may be down or misconfigured.",
+            status=response.status_code,
+            retryable=True,
+            outcome_unknown=response.request.method == "POST",
+        )
+    return data
+
+
+def _error_for(response: httpx.Response, *, device: str | None, creating: bool) -> ApiError:
+    status = response.status_code
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if status == 400:
+        return ApiError(f"The API refused the request: {_field_errors(body)}.", status=status)
+    if status == 401:
+        return ApiError(
+            "The bot's API token is invalid or missing (HTTP 401): tell an admin.", status=status
+        )
+    if status == 403:
+        return ApiError(
+            "The bot's API token is not allowed to do this (HTTP 403): tell an admin.",
+            status=status,
+        )
+    if status == 404:
+        if creating and device:
+            return ApiError(f"Device {device} is not in the inventory.", status=status)
+        return ApiError(f"The API said: {detail or 'not found'}.", status=status)
+    if status == 429:
+        return ApiError(
+            "The Zequenze API is rate-limiting the bot (HTTP 429); try again shortly.",
+            status=status,
+            retryable=True,
+        )
+    if status >= 500:
+        message = f"The Zequenze API failed with an internal error (HTTP {status})."
+        if creating:
+            message += " The operation may or may not have been created."
+        return ApiError(message, status=status, outcome_unknown=creating, retryable=True)
+    return ApiError(f"The API refused the request (HTTP {status}): {detail or ''}", status=status)
+
+
+def _field_errors(body: Any) -> str:
+    if not isinstance(body, dict) or not body:
+        return "invalid data"
+    parts = []
+    for field, messages in body.items():
+        text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+        parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
+    return "; ".join(parts)

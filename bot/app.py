@@ -1,0 +1,68 @@
+"""The Slack app: Bolt wired to the service, served over HTTP (waitress) or Socket Mode."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from waitress.server import create_server
+
+from bot.service import OpsService
+from bot.slack import ZoneLookup
+from handlers import Deps, register_all
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+def build_app(*, client: WebClient, signing_secret: str, service: OpsService) -> App:
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=False,  # ack first; the work goes on in the listener pool
+        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener"),
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled error for %s: %r", body.get("type"), error)
+
+    register_all(app, Deps(service=service, zones=ZoneLookup(client=client)))
+    return app
+
+
+class HttpServer:
+    """Bolt on waitress, a production WSGI server: Bolt's own `app.start()` drops connections
+    under concurrency."""
+
+    def __init__(self, *, app: App, host: str = "0.0.0.0", port: int = 3000, threads: int = 16):
+        handler = SlackRequestHandler(app)
+
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("PATH_INFO") != EVENTS_PATH:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"Not found: Slack sends to /slack/events\n"]
+            return handler(environ, start_response)
+
+        self._server = create_server(wsgi, host=host, port=port, threads=threads, ident="opsbot")
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    def serve(self) -> None:
+        self._server.run()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def socket_mode(*, app: App, app_token: str) -> SocketModeHandler:
+    return SocketModeHandler(app, app_token)

@@ -1,0 +1,386 @@
+"""Every Block Kit message and view the bot sends, built from plain records.
+
+Anything a person typed goes through `escape()` before it enters mrkdwn. Times are shown with
+Slack's `<!date^…>` token so each reader sees their own local time, with a UTC fallback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import text
+from bot.catalog import Catalog, OperationKind
+from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
+from bot.when import humanize_delta
+from store import OperationRecord, RequestRecord, is_final
+
+ACTION_CONFIRM = "ops_confirm"
+ACTION_CANCEL = "ops_cancel"
+ACTION_MODAL_TYPE = "ops_modal_type"
+MODAL_CALLBACK = "ops_modal"
+VALUE = "value"  # the action_id of every input in the modal
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+
+Blocks = list[dict[str, Any]]
+
+
+def escape(typed: str) -> str:
+    """Text a person typed is data, never markup: no `<!channel>`, no disguised links."""
+    return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(value: str, limit: int = MAX_SECTION_TEXT) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def section(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(mrkdwn)}}
+
+
+def context(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(mrkdwn)}]}
+
+
+def slack_time(moment: datetime) -> str:
+    """Each reader's own local time; clients that cannot render it show UTC."""
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def local_time(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M")
+
+
+def operation_summary(op: OperationRecord | Any) -> str:
+    params = ", ".join(f"{k}={_param(v)}" for k, v in op.parameters.items())
+    summary = f"`{escape(op.device_name)}` · {escape(op.operation_type)}"
+    return summary + (f" · {escape(params)}" if params else "")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+# --- the confirmation (private to the requester) -------------------------------------------
+
+
+def confirmation(request: RequestRecord, *, now: datetime) -> Blocks:
+    ops = request.operations
+    first = ops[0].scheduled_at
+    if request.immediate:
+        when = text.WHEN_NOW
+    else:
+        when = text.when_line(
+            local=local_time(first, request.tz),
+            tz=request.tz,
+            utc=first.astimezone(UTC).strftime("%H:%M UTC (%Y-%m-%d)"),
+            delta=humanize_delta(first - now),
+        )
+    blocks: Blocks = [section(text.confirm_heading(escape(request.text), len(ops)))]
+    blocks.extend(section(f"• {operation_summary(op)}") for op in ops[: MAX_BLOCKS - 6])
+    if len(ops) > MAX_BLOCKS - 6:
+        blocks.append(context(text.and_more(len(ops) - (MAX_BLOCKS - 6))))
+    blocks.append(section(when))
+    if request.notes:
+        blocks.append(context("\n".join(f"ℹ️ {escape(note)}" for note in request.notes)))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "ops_confirmation",
+            "elements": [
+                _button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
+                _button(text.CANCEL, ACTION_CANCEL, request.id),
+            ],
+        }
+    )
+    blocks.append(context(text.confirmation_footer(request.id)))
+    return blocks
+
+
+def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+# --- the public status message and its thread ----------------------------------------------
+
+
+def status_message(request: RequestRecord) -> Blocks:
+    ops = request.operations
+    blocks: Blocks = [
+        section(
+            text.status_heading(
+                requester=f"<@{request.requester}>",
+                confirmer=f"<@{request.confirmed_by}>" if request.confirmed_by else None,
+                typed=escape(request.text),
+            )
+        ),
+        section(text.scheduled_for(slack_time(ops[0].scheduled_at), request.immediate)),
+    ]
+    lines = [status_line(op) for op in ops]
+    shown, rest = _fit_lines(lines, MAX_BLOCKS - 4)
+    blocks.extend(section(chunk) for chunk in shown)
+    if rest:
+        blocks.append(context(text.and_more(rest)))
+    finals = [op for op in ops if op.final]
+    blocks.append(context(text.progress(done=len(finals), total=len(ops), request_id=request.id)))
+    return blocks
+
+
+def _fit_lines(lines: list[str], max_blocks: int) -> tuple[list[str], int]:
+    """Pack lines into as few section texts as fit; returns the chunks and how many were left."""
+    chunks: list[str] = []
+    current = ""
+    for index, line in enumerate(lines):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= MAX_SECTION_TEXT:
+            current = candidate
+            continue
+        chunks.append(current)
+        if len(chunks) == max_blocks:
+            return chunks, len(lines) - index
+        current = line
+    if current:
+        chunks.append(current)
+    return chunks, 0
+
+
+def status_line(op: OperationRecord) -> str:
+    if op.state in ("draft", "new", "sending"):
+        return f"⏳ {operation_summary(op)} — {text.SENDING}"
+    if op.state == "rejected":
+        return f"❌ {operation_summary(op)} — {text.NOT_SCHEDULED}: {escape(op.error or '')}"
+    if op.state == "unknown":
+        return f"⚠️ {operation_summary(op)} — {escape(op.error or '')}"
+    return f"{status_icon(op.status)} {operation_summary(op)} · `{escape(op.api_id or '')}` — *{escape(op.status or '?')}*"
+
+
+def status_icon(status: str | None) -> str:
+    word = (status or "").lower()
+    if word in ("completed", "complete", "succeeded", "success", "done"):
+        return "✅"
+    if word in ("scheduled", "pending", "queued"):
+        return "🕒"
+    if word in ("running", "in_progress", "started"):
+        return "▶️"
+    if is_final(word):
+        return "❌"
+    return "🔄"
+
+
+def thread_reply(kind: str, data: dict[str, Any], op: OperationRecord) -> str:
+    """One line for the thread, announcing one event."""
+    device = f"`{escape(op.device_name)}`"
+    if kind == "submitted":
+        return text.submitted(
+            device=device,
+            api_id=escape(op.api_id or ""),
+            when=slack_time(op.scheduled_at),
+            duration=op.estimated_duration,
+        )
+    if kind == "unsent":
+        return f"{'⚠️' if op.state == 'unknown' else '❌'} {device}: {escape(data.get('error') or '')}"
+    if kind == "status":
+        new = str(data.get("new") or "?")
+        line = text.status_changed(
+            icon=status_icon(new), api_id=escape(op.api_id or ""), device=device, status=escape(new)
+        )
+        error = data.get("error")
+        return f"{line}: {escape(error)}" if error else line
+    return escape(str(data.get("text") or kind))
+
+
+# --- answers to typed requests ------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    message: dict[str, Any]  # chat.postMessage-style: blocks + text
+    public: bool  # False: only the requester should see it
+
+
+def answer(result: Answer, *, now: datetime) -> Reply:
+    """The bot's answer to what someone typed, as a Slack message."""
+    if isinstance(result, Refused):
+        return Reply(message=plain(refusal(result.reason, result.example)), public=False)
+    if isinstance(result, Proposed):
+        blocks = confirmation(result.request, now=now)
+        return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=False)
+    if isinstance(result, Failed):
+        return Reply(message=plain(f"⚠️ {escape(result.message)}"), public=False)
+    if isinstance(result, Helped):
+        return Reply(message=plain(text.help_text(result.catalog)), public=True)
+    if isinstance(result, Listed):
+        listing, device = result.listing, result.device
+        blocks = operation_list(listing.items, total=listing.total, device=device)
+        return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)
+    if result.item is None:
+        return Reply(
+            message=plain(text.no_such_operation(escape(result.operation_id))), public=True
+        )
+    blocks = operation_detail(result.item)
+    return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)
+
+
+# --- lists and status ----------------------------------------------------------------------
+
+
+def operation_list(items: list[dict[str, Any]], *, total: int, device: str | None) -> Blocks:
+    if not items:
+        return [section(text.list_empty(escape(device) if device else None))]
+    lines = [_listed(item) for item in items]
+    shown, rest = _fit_lines(lines, MAX_BLOCKS - 3)
+    blocks: Blocks = [section(text.list_heading(total, escape(device) if device else None))]
+    blocks.extend(section(chunk) for chunk in shown)
+    hidden = total - len(items) + rest
+    if hidden > 0:
+        blocks.append(context(text.and_more(hidden)))
+    return blocks
+
+
+def _listed(item: dict[str, Any]) -> str:
+    status = str(item.get("status") or "?")
+    when = _api_time(item.get("scheduled_at"))
+    return (
+        f"{status_icon(status)} `{escape(str(item.get('id', '?')))}` "
+        f"`{escape(str(item.get('device_name', '?')))}` "
+        f"{escape(str(item.get('operation_type', '?')))} — *{escape(status)}*"
+        + (f" · {slack_time(when)}" if when else "")
+    )
+
+
+def operation_detail(item: dict[str, Any]) -> Blocks:
+    params = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
+    lines = [_listed(item)]
+    if params:
+        lines.append("Parameters: " + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items())))
+    created = _api_time(item.get("created_at"))
+    if created:
+        lines.append(f"Created {slack_time(created)}")
+    if item.get("error"):
+        lines.append("Error: " + escape(str(item["error"])))
+    return [section("\n".join(lines))]
+
+
+def _api_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def plain(mrkdwn: str) -> dict[str, Any]:
+    """A single-section message (refusals, notices)."""
+    return {"blocks": [section(mrkdwn)], "text": clip(mrkdwn, 3000)}
+
+
+def refusal(reason: str, example: str) -> str:
+    return text.refusal(escape(reason), escape(example))
+
+
+# --- the modal -----------------------------------------------------------------------------
+
+
+def request_modal(
+    catalog: Catalog, *, kind: OperationKind, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    options = [_option(k.label, k.operation_type) for k in catalog.kinds]
+    blocks: Blocks = [
+        {
+            "type": "input",
+            "block_id": "operation_type",
+            "dispatch_action": True,
+            "label": {"type": "plain_text", "text": text.MODAL_TYPE},
+            "element": {
+                "type": "static_select",
+                "action_id": ACTION_MODAL_TYPE,
+                "options": options,
+                "initial_option": _option(kind.label, kind.operation_type),
+            },
+        },
+        _text_input("devices", text.MODAL_DEVICES, placeholder="server-01, server-02"),
+    ]
+    for param in kind.fields:
+        if param.kind == "flag":
+            blocks.append(
+                {
+                    "type": "input",
+                    "block_id": param.name,
+                    "optional": True,
+                    "label": {"type": "plain_text", "text": param.label},
+                    "element": {
+                        "type": "checkboxes",
+                        "action_id": VALUE,
+                        "options": [_option(param.label, "true")],
+                    },
+                }
+            )
+        else:
+            blocks.append(
+                _text_input(
+                    param.name,
+                    param.label,
+                    placeholder=param.placeholder,
+                    optional=not param.required,
+                )
+            )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": "when",
+            "optional": True,
+            "label": {"type": "plain_text", "text": text.MODAL_WHEN},
+            "hint": {"type": "plain_text", "text": text.MODAL_WHEN_HINT},
+            "element": {"type": "datetimepicker", "action_id": VALUE},
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "title": {"type": "plain_text", "text": text.MODAL_TITLE},
+        "submit": {"type": "plain_text", "text": text.MODAL_SUBMIT},
+        "close": {"type": "plain_text", "text": text.CANCEL},
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+
+
+def _option(label: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": label[:75]}, "value": value}
+
+
+def _text_input(
+    block_id: str, label: str, *, placeholder: str = "", optional: bool = False
+) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE}
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": placeholder[:150]}
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }
+
+

@@ -1,0 +1,34 @@
+"""What the service needs from a chat surface (Slack, or the console demo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from store import OutboxEvent, RequestRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadRef:
+    """Where a confirmed request lives in public: its channel and its live status message."""
+
+    channel: str | None
+    status_ts: str | None
+
+
+class CannotPost(Exception):
+    """The public thread could not be opened; `message` tells the requester what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Notifier(Protocol):
+    def open_thread(self, request: RequestRecord) -> ThreadRef:
+        """Post the public message for a request being confirmed. Raises CannotPost."""
+        ...
+
+    def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
+        """Announce one outbox event in the request's thread. Raises to be retried later."""
+        ...

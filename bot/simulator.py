@@ -1,0 +1,753 @@
+"""Zequenze API simulator: the headless-operation endpoint over real HTTP on loopback.
+
+It behaves like the seed API, a Django REST Framework service: bearer-token auth,
+LimitOffsetPagination, DRF-style error bodies, and operations that move from
+"scheduled" to "running" to "completed"/"failed" on their own clock but are only
+seen to move when a GET asks for `update_status=true`. A `FaultPlan` injects the
+failures a real network and a real API produce. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import signal
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal, get_args
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+API_PREFIX = "/api/v1"
+RESOURCE_PATH = f"{API_PREFIX}/inventory_device_name_headless_operation/"
+
+DEFAULT_INVENTORY: tuple[str, ...] = (
+    *(f"server-{n:02d}" for n in range(1, 21)),
+    *(f"workstation-{n:02d}" for n in range(1, 11)),
+    *(f"db-{n:02d}" for n in range(1, 4)),
+    "router-01",
+)
+OPERATION_TYPES: tuple[str, ...] = (
+    "restart_service",
+    "reboot",
+    "update",
+    "get",
+    "set",
+    "add.obj",
+    "del.obj",
+)
+# Informational only, as in the API: the simulated run time is `run_seconds`.
+ESTIMATED_DURATIONS: dict[str, int] = {
+    "restart_service": 120,
+    "reboot": 300,
+    "update": 600,
+    "get": 10,
+    "set": 30,
+    "add.obj": 30,
+    "del.obj": 30,
+}
+DEFAULT_LIMIT = 100
+FIRST_ID = 1001
+
+_STATUS_RANK = {"scheduled": 0, "running": 1, "completed": 2, "failed": 2}
+_TRUE_WORDS = frozenset({"true", "1", "yes"})
+_WRONG_DATETIME = (
+    "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm:ssZ."
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """DRF's rendering: ISO 8601 in UTC with `Z`, fractions only when there are any."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- faults
+
+FaultKind = Literal[
+    "latency",
+    "status",
+    "status_after_work",
+    "hang",
+    "hang_after_work",
+    "reset",
+    "html",
+    "missing_results",
+    "unknown_status",
+    "next_loop",
+]
+_GET_ONLY_KINDS = frozenset({"missing_results", "next_loop"})
+_NEEDS_STATUS = frozenset({"status", "status_after_work"})
+
+
+@dataclass(kw_only=True)
+class Fault:
+    """One injected misbehaviour, applied to the next `times` requests matching `method`.
+
+    `times=None` keeps it until `FaultPlan.clear()`. `missing_results` and `next_loop`
+    only make sense on a list, so they match GETs only.
+    """
+
+    kind: FaultKind
+    method: str | None = None  # "GET", "POST" or None for any
+    times: int | None = 1
+    seconds: float = 0.0  # latency, hang, hang_after_work
+    status: int | None = None  # status, status_after_work; html (default 200)
+    body: str | None = None  # status, status_after_work, html: replaces the default body
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"}
+    status_value: str = "pending"  # unknown_status: what `status` is reported as
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(FaultKind):
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.method is not None:
+            self.method = self.method.upper()
+        if self.kind in _NEEDS_STATUS and self.status is None:
+            raise ValueError(f"a {self.kind!r} fault needs a status")
+        if self.kind in _GET_ONLY_KINDS:
+            if self.method not in (None, "GET"):
+                raise ValueError(f"a {self.kind!r} fault applies to GET only")
+            self.method = "GET"
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be at least 1, or None for until cleared")
+
+
+@dataclass
+class _Armed:
+    fault: Fault
+    remaining: int | None
+
+
+class FaultPlan:
+    """Faults checked in the order added; the first that matches a request is used up by it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: list[_Armed] = []
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._armed.append(_Armed(fault, fault.times))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def pending(self) -> list[Fault]:
+        """Faults not yet used up, so a test can check that its fault was really hit."""
+        with self._lock:
+            return [armed.fault for armed in self._armed]
+
+    def take(self, method: str) -> Fault | None:
+        with self._lock:
+            for armed in self._armed:
+                if armed.fault.method not in (None, method):
+                    continue
+                if armed.remaining is not None:
+                    armed.remaining -= 1
+                    if armed.remaining == 0:
+                        self._armed.remove(armed)
+                return armed.fault
+        return None
+
+
+# ----------------------------------------------------------------------- operations
+
+
+@dataclass
+class _Operation:
+    seq: int
+    device_name: str
+    operation_type: str
+    scheduled_at: datetime
+    created_at: datetime
+    parameters: dict[str, Any]
+    estimated_duration: int
+    run_seconds: float
+    outcome: str  # "completed" or "failed", decided at creation
+    error: str | None
+    status: str = "scheduled"
+
+    @property
+    def id(self) -> str:
+        return f"txn_{self.seq}"
+
+    def advance(self, now: datetime) -> None:
+        if now > self.scheduled_at + timedelta(seconds=self.run_seconds):
+            target = self.outcome
+        elif now >= self.scheduled_at:
+            target = "running"
+        else:
+            target = "scheduled"
+        # Never backwards, even if an injected clock is.
+        if _STATUS_RANK[target] > _STATUS_RANK[self.status]:
+            self.status = target
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "device_name": self.device_name,
+            "operation_type": self.operation_type,
+            "status": self.status,
+            "scheduled_at": format_time(self.scheduled_at),
+            "created_at": format_time(self.created_at),
+            "parameters": json.loads(json.dumps(self.parameters)),  # a copy callers may mutate
+            "estimated_duration": self.estimated_duration,
+        }
+        if self.status == "failed":
+            out["error"] = self.error
+        return out
+
+
+def _estimated_duration(operation_type: str, parameters: dict[str, Any]) -> int:
+    timeout = parameters.get("timeout")
+    usable = isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0
+    if operation_type == "reboot" and usable:
+        return timeout
+    return ESTIMATED_DURATIONS[operation_type]
+
+
+def _failure_text(operation_type: str, parameters: dict[str, Any], duration: int) -> str:
+    if operation_type == "restart_service":
+        service = parameters.get("service_name", "unknown")
+        return f"Service '{service}' failed to restart: exit status 1"
+    if operation_type == "reboot":
+        return f"Device did not come back online within {duration} seconds"
+    if operation_type == "update":
+        return "Package installation failed: dpkg returned error code 1"
+    return f"Device rejected {operation_type}: 9002 Internal error"
+
+
+# ------------------------------------------------------------------- request parsing
+
+
+@dataclass
+class _Response:
+    status: int
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _last(query: dict[str, list[str]], name: str) -> str:
+    values = query.get(name)
+    return values[-1].strip() if values else ""
+
+
+def _parse_int(raw: str, *, default: int, minimum: int) -> int | str:
+    """The integer, or the DRF message explaining why not."""
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return "A valid integer is required."
+    if value < minimum:
+        return f"Ensure this value is greater than or equal to {minimum}."
+    return value
+
+
+def _with_query(url: str, **params: int) -> str:
+    """DRF's replace_query_param: same URL, those params set, the query sorted."""
+    scheme, netloc, path, query, fragment = urlsplit(url)
+    values = parse_qs(query, keep_blank_values=True)
+    for key, value in params.items():
+        values[key] = [str(value)]
+    return urlunsplit(
+        (scheme, netloc, path, urlencode(sorted(values.items()), doseq=True), fragment)
+    )
+
+
+def _without_query(url: str, key: str) -> str:
+    scheme, netloc, path, query, fragment = urlsplit(url)
+    values = parse_qs(query, keep_blank_values=True)
+    values.pop(key, None)
+    return urlunsplit(
+        (scheme, netloc, path, urlencode(sorted(values.items()), doseq=True), fragment)
+    )
+
+
+def _next_link(url: str, limit: int, offset: int, count: int) -> str | None:
+    if offset + limit >= count:
+        return None
+    return _with_query(url, limit=limit, offset=offset + limit)
+
+
+def _previous_link(url: str, limit: int, offset: int) -> str | None:
+    if offset <= 0:
+        return None
+    url = _with_query(url, limit=limit)
+    if offset - limit <= 0:
+        return _without_query(url, "offset")
+    return _with_query(url, offset=offset - limit)
+
+
+def _required_string(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str:
+    if name not in data:
+        errors[name] = ["This field is required."]
+    elif data[name] is None:
+        errors[name] = ["This field may not be null."]
+    elif not isinstance(data[name], str):
+        errors[name] = ["Not a valid string."]
+    elif not data[name].strip():
+        errors[name] = ["This field may not be blank."]
+    else:
+        return data[name].strip()
+    return ""
+
+
+def _parse_datetime(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+# ------------------------------------------------------------------------ simulator
+
+
+class Simulator:
+    """The API on `url`. Settable while serving: `inventory`, `failure_rate`, `run_seconds`
+    (the last two are read when an operation is created)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "sim-token",
+        inventory: Iterable[str] = DEFAULT_INVENTORY,
+        failure_rate: float = 0.0,
+        run_seconds: float = 3.0,
+        seed: int | None = None,
+        max_limit: int = 1000,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.token = token
+        self.inventory: set[str] = set(inventory)
+        self.failure_rate = failure_rate
+        self.run_seconds = run_seconds
+        self.max_limit = max_limit
+        self.faults = FaultPlan()
+        self.requests: list[tuple[str, str]] = []
+        self.post_count = 0
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._operations: list[_Operation] = []
+        self._next_seq = FIRST_ID
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        return f"http://{self.host}:{self._server.server_address[1]}{API_PREFIX}"
+
+    def start(self) -> Simulator:
+        if self._server is not None:
+            raise RuntimeError("the simulator is already started")
+        self._server = _Server((self.host, self.port), self)
+        # shutdown() waits for the poll: a short one lets stop() return in ~10 ms, not 0.5 s.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name="zequenze-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None or self._stopping.is_set():
+            return
+        self._stopping.set()  # wakes handlers sleeping in latency/hang faults
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # assertions
+
+    def operations(self) -> list[dict[str, Any]]:
+        """Every operation created, oldest first, with its stored (possibly stale) status."""
+        with self._lock:
+            return [op.to_api() for op in self._operations]
+
+    # the API
+
+    def _handle(
+        self, method: str, target: str, authorization: str | None, body: bytes, base: str
+    ) -> _Response:
+        split = urlsplit(target)
+        if split.path not in (RESOURCE_PATH, RESOURCE_PATH.rstrip("/")):
+            return _Response(404, {"detail": "Not found."})
+        denied = self._authenticate(authorization)
+        if denied is not None:
+            return denied
+        if method == "GET":
+            return self._list(parse_qs(split.query, keep_blank_values=True), base + target)
+        if method == "POST":
+            return self._create(body)
+        return _Response(
+            405,
+            {"detail": f'Method "{method}" not allowed.'},
+            {"Allow": "GET, POST, HEAD, OPTIONS"},
+        )
+
+    def _authenticate(self, authorization: str | None) -> _Response | None:
+        parts = (authorization or "").split()
+        if not parts or parts[0].lower() != "bearer":
+            detail = "Authentication credentials were not provided."
+        elif len(parts) == 1:
+            detail = "Invalid token header. No credentials provided."
+        elif len(parts) > 2:
+            detail = "Invalid token header. Token string should not contain spaces."
+        elif parts[1] != self.token:
+            detail = "Invalid token."
+        else:
+            return None
+        return _Response(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="api"'})
+
+    def _list(self, query: dict[str, list[str]], url: str) -> _Response:
+        limit = _parse_int(_last(query, "limit"), default=DEFAULT_LIMIT, minimum=1)
+        offset = _parse_int(_last(query, "offset"), default=0, minimum=0)
+        if isinstance(limit, str) or isinstance(offset, str):
+            errors = {
+                name: [v]
+                for name, v in (("limit", limit), ("offset", offset))
+                if isinstance(v, str)
+            }
+            return _Response(400, errors)
+        limit = min(limit, self.max_limit)
+        wanted_id, device, status = (_last(query, k) for k in ("id", "device_name", "status"))
+        update = _last(query, "update_status").lower() in _TRUE_WORDS
+        with self._lock:
+            matching = [
+                op
+                for op in self._operations
+                if (not wanted_id or op.id == wanted_id)
+                and (not device or op.device_name == device)
+            ]
+            if update:
+                now = self._clock()
+                for op in matching:
+                    op.advance(now)
+            if status:
+                matching = [op for op in matching if op.status == status]
+            matching.sort(key=lambda op: (op.created_at, op.seq), reverse=True)
+            results = [op.to_api() for op in matching[offset : offset + limit]]
+        count = len(matching)
+        return _Response(
+            200,
+            {
+                "count": count,
+                "next": _next_link(url, limit, offset, count),
+                "previous": _previous_link(url, limit, offset),
+                "results": results,
+            },
+        )
+
+    def _create(self, body: bytes) -> _Response:
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return _Response(400, {"detail": f"JSON parse error - {exc}"})
+        # The doc describes the body as one `data` field holding a JSON string; accept that too.
+        if isinstance(data, dict) and "data" in data and "device_name" not in data:
+            inner = data["data"]
+            if isinstance(inner, str):
+                try:
+                    inner = json.loads(inner)
+                except ValueError:
+                    return _Response(400, {"data": ["Value must be valid JSON."]})
+            data = inner
+        if not isinstance(data, dict):
+            kind = type(data).__name__
+            return _Response(
+                400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+            )
+
+        errors: dict[str, list[str]] = {}
+        device_name = _required_string(data, "device_name", errors)
+        operation_type = ""
+        if "operation_type" not in data:
+            errors["operation_type"] = ["This field is required."]
+        elif data["operation_type"] is None:
+            errors["operation_type"] = ["This field may not be null."]
+        elif str(data["operation_type"]) not in OPERATION_TYPES:
+            errors["operation_type"] = [f'"{data["operation_type"]}" is not a valid choice.']
+        else:
+            operation_type = str(data["operation_type"])
+        scheduled_at = None
+        if "scheduled_at" not in data:
+            errors["scheduled_at"] = ["This field is required."]
+        elif data["scheduled_at"] is None:
+            errors["scheduled_at"] = ["This field may not be null."]
+        else:
+            raw = data["scheduled_at"]
+            scheduled_at = _parse_datetime(raw) if isinstance(raw, str) else None
+            if scheduled_at is None:
+                errors["scheduled_at"] = [_WRONG_DATETIME]
+        parameters = data.get("parameters", {})
+        if parameters is None:
+            errors["parameters"] = ["This field may not be null."]
+        elif not isinstance(parameters, dict):
+            kind = type(parameters).__name__
+            errors["parameters"] = [f'Expected a dictionary of items but got type "{kind}".']
+        if errors or scheduled_at is None:
+            return _Response(400, errors)
+        if device_name not in self.inventory:
+            return _Response(404, {"detail": f"Device '{device_name}' not found in inventory."})
+
+        duration = _estimated_duration(operation_type, parameters)
+        with self._lock:
+            failed = self._rng.random() < self.failure_rate
+            op = _Operation(
+                seq=self._next_seq,
+                device_name=device_name,
+                operation_type=operation_type,
+                scheduled_at=scheduled_at,
+                created_at=self._clock().astimezone(UTC).replace(microsecond=0),
+                parameters=parameters,
+                estimated_duration=duration,
+                run_seconds=self.run_seconds,
+                outcome="failed" if failed else "completed",
+                error=_failure_text(operation_type, parameters, duration) if failed else None,
+            )
+            self._next_seq += 1
+            self._operations.append(op)
+            self.post_count += 1
+            return _Response(201, op.to_api())
+
+
+# ----------------------------------------------------------------------------- HTTP
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() must never wait on a client that keeps its connection open
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut idle keep-alive connections, so a stopped simulator answers nothing at all."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _default_error_body(status: int) -> str:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return json.dumps({"detail": phrase})
+
+
+def _html_page(status: int) -> str:
+    """What a proxy in front of the API sends when the API is not there to answer."""
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        title = f"{status} Error"
+    if status == 200:
+        title = "Service temporarily unavailable"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
+def _distort(fault: Fault, payload: Any, self_url: str) -> None:
+    if not isinstance(payload, dict):
+        return
+    if fault.kind == "missing_results":
+        payload.pop("results", None)
+    elif fault.kind == "next_loop":
+        payload["next"] = self_url
+    elif fault.kind == "unknown_status":
+        for op in payload.get("results", [payload]):
+            op["status"] = fault.status_value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the bot's pooled httpx client expects
+    # Headers and body go out in two writes: with Nagle on, a keep-alive client waits
+    # ~40 ms for each answer (delayed ACK).
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the `requests` list is the log; stderr noise hides test output
+
+    def _serve(self, method: str) -> None:
+        sim = self.server.simulator
+        body = self._read_body()
+        with sim._lock:
+            sim.requests.append((method, self.path))
+        base = f"http://{self.headers.get('Host') or f'{sim.host}:{self.server.server_port}'}"
+        fault = sim.faults.take(method)
+        if fault is not None and self._fault_before_work(fault):
+            return
+        response = sim._handle(method, self.path, self.headers.get("Authorization"), body, base)
+        if fault is not None:
+            if fault.kind == "status_after_work":
+                self._send_error(fault)
+                return
+            if fault.kind == "hang_after_work":
+                self._hang(fault.seconds)
+                return
+            if response.status in (200, 201):
+                _distort(fault, response.payload, base + self.path)
+        self._send_text(response.status, json.dumps(response.payload), response.headers)
+
+    def _fault_before_work(self, fault: Fault) -> bool:
+        """Apply a fault that acts before the API does; True if the request is finished."""
+        if fault.kind == "latency":
+            self.server.simulator._stopping.wait(fault.seconds)
+            return False
+        if fault.kind == "status":
+            self._send_error(fault)
+        elif fault.kind == "hang":
+            self._hang(fault.seconds)
+        elif fault.kind == "reset":
+            self._reset()
+        elif fault.kind == "html":
+            status = fault.status or 200
+            headers = {"Content-Type": "text/html; charset=utf-8", **fault.headers}
+            self._send_text(status, fault.body or _html_page(status), headers)
+        else:
+            return False
+        return True
+
+    def _send_error(self, fault: Fault) -> None:
+        status = fault.status or 500
+        self._send_text(status, fault.body or _default_error_body(status), fault.headers)
+
+    def _read_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send_text(self, status: int, body: str, headers: dict[str, str]) -> None:
+        encoded = body.encode()
+        names = {name.lower() for name in headers}
+        self.send_response(status)
+        if "content-type" not in names:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(encoded)))
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(encoded)
+
+    def _hang(self, seconds: float) -> None:
+        self.server.simulator._stopping.wait(seconds)
+        self.close_connection = True
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    token: str,
+    inventory: Iterable[str] | None,
+    failure_rate: float,
+    run_seconds: float,
+) -> None:
+    """Run the simulator in the foreground until Ctrl-C or SIGTERM."""
+    simulator = Simulator(
+        host=host,
+        port=port,
+        token=token,
+        inventory=DEFAULT_INVENTORY if inventory is None else inventory,
+        failure_rate=failure_rate,
+        run_seconds=run_seconds,
+    )
+    stopped = threading.Event()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set()) if in_main_thread else None
+    try:
+        with simulator:
+            print(f"Zequenze API simulator on {simulator.url} (token: {token})", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                stopped.wait()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -1,0 +1,129 @@
+"""The Slack side of the ports: posting the thread, delivering updates, knowing a user's zone."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot import messages, text
+from bot.ports import CannotPost, ThreadRef
+from store import OutboxEvent, RequestRecord
+
+log = logging.getLogger(__name__)
+
+CANNOT_POST_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+)
+
+
+def web_client(*, token: str, base_url: str) -> WebClient:
+    """Slack's client with 429 (Retry-After), 5xx and connection retries switched on."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackNotifier:
+    def __init__(self, *, client: WebClient) -> None:
+        self._client = client
+
+    def open_thread(self, request: RequestRecord) -> ThreadRef:
+        blocks = messages.status_message(request)
+        try:
+            response = self._client.chat_postMessage(
+                channel=request.channel or "",
+                thread_ts=request.thread_ts,
+                blocks=blocks,
+                text=_fallback(blocks),
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error", "") if exc.response is not None else ""
+            if error in CANNOT_POST_ERRORS:
+                raise CannotPost(text.NOT_IN_CHANNEL) from exc
+            raise
+        return ThreadRef(channel=response["channel"], status_ts=response["ts"])
+
+    def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
+        op = next(o for o in request.operations if o.id == event.data.get("operation_id"))
+        line = messages.thread_reply(event.kind, event.data, op)
+        self._client.chat_postMessage(
+            channel=request.channel or "",
+            thread_ts=request.reply_thread,
+            text=messages.clip(line, 3000),
+            unfurl_links=False,
+        )
+        if request.status_ts:
+            blocks = messages.status_message(request)
+            self._client.chat_update(
+                channel=request.channel or "",
+                ts=request.status_ts,
+                blocks=blocks,
+                text=_fallback(blocks),
+            )
+
+
+def _fallback(blocks: messages.Blocks) -> str:
+    """The notification text: the first section, which always says what this is about."""
+    for block in blocks:
+        if block.get("type") == "section":
+            return messages.clip(block["text"]["text"], 300)
+    return "opsbot"
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Zone:
+    tz: str
+    known: bool  # False: the profile had none, and UTC is assumed (the person is told)
+
+
+class ZoneLookup:
+    """`users.info` → `user.tz`, remembered a few minutes per user."""
+
+    def __init__(self, *, client: WebClient, ttl: float = 600.0) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, Zone]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, user_id: str) -> Zone:
+        with self._lock:
+            hit = self._cache.get(user_id)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        zone = Zone("UTC", False)
+        try:
+            user = self._client.users_info(user=user_id).get("user") or {}
+            if isinstance(user.get("tz"), str) and _known_zone(user["tz"]):
+                zone = Zone(user["tz"], True)
+        except SlackApiError as exc:
+            log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+        with self._lock:
+            self._cache[user_id] = (time.monotonic() + self._ttl, zone)
+        return zone

@@ -1,0 +1,43 @@
+"""A background thread that runs one job every few seconds, or at once when woken."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class Ticker:
+    def __init__(self, *, name: str, interval: float, job: Callable[[], object]) -> None:
+        self.name = name
+        self.interval = interval
+        self._job = job
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Ticker:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self._job()
+            except Exception:
+                # One bad round must not end the loop: it is logged and the next round runs.
+                log.exception("%s: round failed", self.name)
+            self._wake.wait(self.interval)

@@ -1,0 +1,44 @@
+"""`/ops …`: understand the text and answer privately; `/ops` alone opens the modal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import messages
+from handlers.context import Deps, answer_text, guarded
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command("/ops")
+    def ops_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        typed = (command.get("text") or "").strip()
+        user, channel = command["user_id"], command["channel_id"]
+
+        def private(message: dict[str, Any]) -> None:
+            respond(response_type="ephemeral", replace_original=False, **message)
+
+        def work() -> None:
+            if not typed:
+                # Open first: the trigger expires in about 3 s. The zone is looked up on submit.
+                metadata = {"channel": channel, "response_url": command.get("response_url")}
+                view = messages.request_modal(
+                    deps.service.catalog, kind=deps.service.catalog.kinds[0], metadata=metadata
+                )
+                client.views_open(trigger_id=command["trigger_id"], view=view)
+                return
+            answer_text(
+                deps,
+                typed,
+                user=user,
+                channel=channel,
+                surface="command",
+                private=private,
+                public=private,
+                response_url=command.get("response_url"),
+            )
+
+        guarded(private, work)

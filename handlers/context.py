@@ -1,0 +1,62 @@
+"""What every handler needs, and the one reply path shared by `/ops` and `@opsbot`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot import messages, text
+from bot.service import OpsService
+from bot.slack import ZoneLookup
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deps:
+    service: OpsService
+    zones: ZoneLookup
+
+
+def answer_text(
+    deps: Deps,
+    typed: str,
+    *,
+    user: str,
+    channel: str,
+    surface: str,
+    private: Send,
+    public: Send,
+    thread_ts: str | None = None,
+    response_url: str | None = None,
+) -> None:
+    """Understand what was typed and answer it: a confirmation, a list, a status or a refusal."""
+    zone = deps.zones(user)
+    result = deps.service.handle_text(
+        typed,
+        requester=user,
+        tz=zone.tz,
+        surface=surface,
+        channel=channel,
+        thread_ts=thread_ts,
+        response_url=response_url,
+        notes=() if zone.known else (text.NO_TZ,),
+    )
+    reply = messages.answer(result, now=deps.service.clock())
+    (public if reply.public else private)(reply.message)
+
+
+def guarded(send: Send, work: Callable[[], None]) -> None:
+    """Run a handler's work; whatever breaks, the person gets a sentence, never a traceback."""
+    try:
+        work()
+    except Exception:
+        log.exception("handler failed")
+        try:
+            send(messages.plain(text.INTERNAL_ERROR))
+        except Exception:
+            log.exception("could not tell the user about the failure")

@@ -1,0 +1,43 @@
+"""`@opsbot …` typed in a channel or a thread: that thread becomes the originating thread."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from handlers.context import Deps, answer_text, guarded
+
+MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_mention")
+    def mentioned(event: dict[str, Any], client: WebClient) -> None:
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel:
+            return
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        typed = MENTION.sub(" ", event.get("text") or "").strip()
+
+        def private(message: dict[str, Any]) -> None:
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message)
+
+        def public(message: dict[str, Any]) -> None:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+
+        guarded(
+            private,
+            lambda: answer_text(
+                deps,
+                typed or "help",
+                user=user,
+                channel=channel,
+                surface="mention",
+                private=private,
+                public=public,
+                thread_ts=thread_ts,
+            ),
+        )

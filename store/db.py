@@ -1,0 +1,365 @@
+"""The bot's state in one SQLite file, through sqlite-utils.
+
+Every state change is an atomic compare-and-set: `UPDATE … WHERE state = <expected>`, and the
+caller learns whether it won. That is what makes a double click create one operation.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.model import OperationSpec, format_api_time
+from store.records import OperationRecord, OutboxEvent, RequestRecord, is_final
+from store.schema import migrate
+
+
+def _now_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """One connection shared by the bot's threads behind a lock: one writer, no lock upgrades."""
+
+    def __init__(self, *, path: str | Path) -> None:
+        self.path = str(path)
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
+        self.db = Database(conn)
+        self._lock = threading.RLock()
+        with self._lock:
+            if self.path != ":memory:":
+                self.db.enable_wal()
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            migrate(self.db)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        # BEGIN IMMEDIATE takes the write lock up front: a read-then-write transaction under WAL
+        # would otherwise fail at once with "database is locked" if another process writes.
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.execute("COMMIT")
+
+    def _cas(self, db: Database, sql: str, params: Sequence[Any]) -> bool:
+        return db.execute(sql, params).rowcount == 1
+
+    # --- requests -------------------------------------------------------------------------
+
+    def create_request(
+        self,
+        *,
+        specs: Sequence[OperationSpec],
+        requester: str,
+        surface: str,
+        text: str,
+        tz: str,
+        immediate: bool,
+        notes: Sequence[str],
+        channel: str | None,
+        thread_ts: str | None,
+        response_url: str | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> RequestRecord:
+        request_id = "r_" + secrets.token_hex(6)
+        with self._write() as db:
+            db["requests"].insert(
+                {
+                    "id": request_id,
+                    "state": "pending",
+                    "requester": requester,
+                    "surface": surface,
+                    "text": text,
+                    "tz": tz,
+                    "immediate": int(immediate),
+                    "notes": json.dumps(list(notes)),
+                    "channel": channel,
+                    "thread_ts": thread_ts,
+                    "response_url": response_url,
+                    "created_at": _now_text(now),
+                    "expires_at": _now_text(expires_at),
+                }
+            )
+            db["operations"].insert_all(
+                {
+                    "request_id": request_id,
+                    "seq": seq,
+                    "device_name": spec.device_name,
+                    "operation_type": spec.operation_type,
+                    "parameters": json.dumps(spec.parameters),
+                    "scheduled_at": format_api_time(spec.scheduled_at),
+                    "state": "draft",
+                    "final": 0,
+                    "created_at": _now_text(now),
+                    "updated_at": _now_text(now),
+                }
+                for seq, spec in enumerate(specs)
+            )
+        return self.get_request(request_id)  # type: ignore[return-value]
+
+    def get_request(self, request_id: str) -> RequestRecord | None:
+        with self._lock:
+            rows = list(self.db.query("SELECT * FROM requests WHERE id = ?", [request_id]))
+            if not rows:
+                return None
+            ops = [
+                OperationRecord.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM operations WHERE request_id = ? ORDER BY seq", [request_id]
+                )
+            ]
+        return RequestRecord.from_row(rows[0], ops)
+
+    def claim_confirmation(self, request_id: str, *, user: str, now: datetime) -> bool:
+        """pending → confirming, for the requester only and before expiry. True: you won."""
+        with self._write() as db:
+            return self._cas(
+                db,
+                "UPDATE requests SET state = 'confirming', confirmed_by = ?, confirmed_at = ? "
+                "WHERE id = ? AND state = 'pending' AND requester = ? AND expires_at > ?",
+                [user, _now_text(now), request_id, user, _now_text(now)],
+            )
+
+    def release_confirmation(self, request_id: str) -> bool:
+        """confirming → pending: the public thread could not be opened, so nothing was done."""
+        with self._write() as db:
+            return self._cas(
+                db,
+                "UPDATE requests SET state = 'pending', confirmed_by = NULL, confirmed_at = NULL "
+                "WHERE id = ? AND state = 'confirming'",
+                [request_id],
+            )
+
+    def mark_confirmed(
+        self,
+        request_id: str,
+        *,
+        channel: str | None,
+        status_ts: str | None,
+        scheduled_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """confirming → confirmed, the thread known; drafts become operations to send.
+
+        `scheduled_at` replaces every operation's time (an immediate request runs when
+        confirmed, not when it was typed).
+        """
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE requests SET state = 'confirmed', channel = coalesce(?, channel), "
+                "status_ts = ? WHERE id = ? AND state = 'confirming'",
+                [channel, status_ts, request_id],
+            ):
+                return False
+            sets, params = "state = 'new', updated_at = ?", [_now_text(now)]
+            if scheduled_at is not None:
+                sets += ", scheduled_at = ?"
+                params.append(format_api_time(scheduled_at))
+            db.execute(
+                f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
+                [*params, request_id],
+            )
+            return True
+
+    def end_request(self, request_id: str, *, to: str, user: str | None) -> bool:
+        """pending → cancelled (by its requester) or expired (user None)."""
+        sql = "UPDATE requests SET state = ? WHERE id = ? AND state = 'pending'"
+        params: list[Any] = [to, request_id]
+        if user is not None:
+            sql += " AND requester = ?"
+            params.append(user)
+        with self._write() as db:
+            return self._cas(db, sql, params)
+
+    # --- operations -----------------------------------------------------------------------
+
+    def start_sending(self, operation_id: int, *, now: datetime) -> bool:
+        """new → sending: only the winner may POST this operation."""
+        with self._write() as db:
+            return self._cas(
+                db,
+                "UPDATE operations SET state = 'sending', updated_at = ? "
+                "WHERE id = ? AND state = 'new'",
+                [_now_text(now), operation_id],
+            )
+
+    def record_submitted(
+        self,
+        operation_id: int,
+        *,
+        api_id: str,
+        status: str,
+        estimated_duration: int | None,
+        now: datetime,
+        announce: dict[str, Any],
+    ) -> bool:
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, final = ?, "
+                "estimated_duration = ?, updated_at = ? WHERE id = ? AND state = 'sending'",
+                [
+                    api_id,
+                    status,
+                    int(is_final(status)),
+                    estimated_duration,
+                    _now_text(now),
+                    operation_id,
+                ],
+            ):
+                return False
+            db["status_changes"].insert(
+                {
+                    "operation_id": operation_id,
+                    "old_status": None,
+                    "new_status": status,
+                    "at": _now_text(now),
+                }
+            )
+            self._enqueue(db, announce, now)
+            return True
+
+    def record_unsent(
+        self,
+        operation_id: int,
+        *,
+        state: str,
+        error: str,
+        now: datetime,
+        announce: dict[str, Any],
+    ) -> bool:
+        """sending → rejected | unknown, with the sentence that explains it."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE operations SET state = ?, error = ?, final = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'sending'",
+                [state, error, int(state == "rejected"), _now_text(now), operation_id],
+            ):
+                return False
+            self._enqueue(db, announce, now)
+            return True
+
+    def record_status(
+        self,
+        operation_id: int,
+        *,
+        old: str | None,
+        new: str,
+        now: datetime,
+        announce: dict[str, Any],
+    ) -> bool:
+        """old → new as the API reported it, announced in the same transaction."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE operations SET status = ?, final = ?, updated_at = ? "
+                "WHERE id = ? AND status IS ? AND state = 'submitted'",
+                [new, int(is_final(new)), _now_text(now), operation_id, old],
+            ):
+                return False
+            db["status_changes"].insert(
+                {
+                    "operation_id": operation_id,
+                    "old_status": old,
+                    "new_status": new,
+                    "at": _now_text(now),
+                }
+            )
+            self._enqueue(db, announce, now)
+            return True
+
+    def operations_to_poll(self) -> list[OperationRecord]:
+        with self._lock:
+            return [
+                OperationRecord.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM operations WHERE state = 'submitted' AND final = 0 ORDER BY id"
+                )
+            ]
+
+    def operations_to_send(self) -> list[OperationRecord]:
+        """Confirmed operations not yet sent (a restart between confirm and POST)."""
+        with self._lock:
+            return [
+                OperationRecord.from_row(r)
+                for r in self.db.query("SELECT * FROM operations WHERE state = 'new' ORDER BY id")
+            ]
+
+    def status_history(self, operation_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(
+                self.db.query(
+                    "SELECT old_status, new_status, at FROM status_changes "
+                    "WHERE operation_id = ? ORDER BY id",
+                    [operation_id],
+                )
+            )
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
+        data = dict(announce)
+        db["outbox"].insert(
+            {
+                "request_id": data.pop("request_id"),
+                "kind": data.pop("kind"),
+                "data": json.dumps(data),
+                "created_at": _now_text(now),
+                "attempts": 0,
+            }
+        )
+
+    def enqueue(self, announce: dict[str, Any], *, now: datetime) -> None:
+        with self._write() as db:
+            self._enqueue(db, announce, now)
+
+    def pending_outbox(self, *, limit: int = 200) -> list[OutboxEvent]:
+        with self._lock:
+            return [
+                OutboxEvent(
+                    id=r["id"],
+                    request_id=r["request_id"],
+                    kind=r["kind"],
+                    data=json.loads(r["data"]),
+                    attempts=r["attempts"],
+                )
+                for r in self.db.query(
+                    "SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?", [limit]
+                )
+            ]
+
+    def mark_delivered(self, event_id: int, *, now: datetime) -> bool:
+        with self._write() as db:
+            return self._cas(
+                db,
+                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                [_now_text(now), event_id],
+            )
+
+    def mark_attempt_failed(self, event_id: int, *, error: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                [error[:500], event_id],
+            )

@@ -1,0 +1,129 @@
+"""Rows of the store as plain, immutable values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+FINAL_STATUSES = frozenset(
+    {
+        "completed",
+        "complete",
+        "succeeded",
+        "success",
+        "done",
+        "failed",
+        "failure",
+        "error",
+        "cancelled",
+        "canceled",
+        "aborted",
+        "timeout",
+        "timed_out",
+        "expired",
+        "rejected",
+    }
+)
+
+
+def is_final(status: str | None) -> bool:
+    """Statuses after which an operation never changes; any other word keeps it polled."""
+    return (status or "").strip().lower() in FINAL_STATUSES
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationRecord:
+    id: int
+    request_id: str
+    seq: int
+    device_name: str
+    operation_type: str
+    parameters: dict[str, Any]
+    scheduled_at: datetime
+    state: str
+    api_id: str | None
+    status: str | None
+    final: bool
+    estimated_duration: int | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> OperationRecord:
+        return cls(
+            id=row["id"],
+            request_id=row["request_id"],
+            seq=row["seq"],
+            device_name=row["device_name"],
+            operation_type=row["operation_type"],
+            parameters=json.loads(row["parameters"] or "{}"),
+            scheduled_at=_parse_time(row["scheduled_at"]),
+            state=row["state"],
+            api_id=row["api_id"],
+            status=row["status"],
+            final=bool(row["final"]),
+            estimated_duration=row["estimated_duration"],
+            error=row["error"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestRecord:
+    id: str
+    state: str
+    requester: str
+    confirmed_by: str | None
+    surface: str
+    text: str
+    tz: str
+    immediate: bool
+    notes: tuple[str, ...]
+    channel: str | None
+    thread_ts: str | None
+    status_ts: str | None
+    response_url: str | None
+    created_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    operations: tuple[OperationRecord, ...]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], operations: list[OperationRecord]) -> RequestRecord:
+        return cls(
+            id=row["id"],
+            state=row["state"],
+            requester=row["requester"],
+            confirmed_by=row["confirmed_by"],
+            surface=row["surface"],
+            text=row["text"] or "",
+            tz=row["tz"] or "UTC",
+            immediate=bool(row["immediate"]),
+            notes=tuple(json.loads(row["notes"] or "[]")),
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            status_ts=row["status_ts"],
+            response_url=row["response_url"],
+            created_at=_parse_time(row["created_at"]),
+            expires_at=_parse_time(row["expires_at"]),
+            confirmed_at=_parse_time(row["confirmed_at"]) if row["confirmed_at"] else None,
+            operations=tuple(operations),
+        )
+
+    @property
+    def reply_thread(self) -> str | None:
+        """Where status replies go: the thread the request came from, else our status message."""
+        return self.thread_ts or self.status_ts
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxEvent:
+    id: int
+    request_id: str
+    kind: str
+    data: dict[str, Any]
+    attempts: int
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

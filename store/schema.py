@@ -1,0 +1,90 @@
+"""The database schema, in one place, as versioned migrations.
+
+Each migration runs once, in order, and is recorded in `_sqlite_migrations`; an older file is
+upgraded in place when the bot opens it. Never edit a migration that has shipped: add one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+MIGRATIONS = Migrations("opsbot")
+
+
+@MIGRATIONS(name="0001_initial")
+def initial(db: Database) -> None:
+    db["requests"].create(
+        {
+            "id": str,
+            "state": str,  # pending → confirming → confirmed | cancelled | expired
+            "requester": str,
+            "confirmed_by": str,
+            "surface": str,  # command | mention | modal | console
+            "text": str,
+            "tz": str,
+            "immediate": int,
+            "notes": str,  # JSON list
+            "channel": str,
+            "thread_ts": str,  # the thread the request came from, if any
+            "status_ts": str,  # our public message that carries the live status
+            "response_url": str,
+            "created_at": str,
+            "expires_at": str,
+            "confirmed_at": str,
+        },
+        pk="id",
+        not_null={"state", "requester", "surface", "created_at"},
+    )
+    db["operations"].create(
+        {
+            "id": int,
+            "request_id": str,
+            "seq": int,
+            "device_name": str,
+            "operation_type": str,
+            "parameters": str,  # JSON object
+            "scheduled_at": str,  # API format, UTC
+            # draft → new → sending → submitted | rejected | unknown
+            "state": str,
+            "api_id": str,
+            "status": str,  # the API's own status word, as it said it
+            "final": int,
+            "estimated_duration": int,
+            "error": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("request_id", "requests", "id")],
+        not_null={"request_id", "state", "device_name", "operation_type"},
+    )
+    db["operations"].create_index(["request_id", "seq"], unique=True)
+    db["operations"].create_index(["api_id"], unique=True)
+    db["operations"].create_index(["state", "final"])
+    db["status_changes"].create(
+        {"id": int, "operation_id": int, "old_status": str, "new_status": str, "at": str},
+        pk="id",
+        foreign_keys=[("operation_id", "operations", "id")],
+    )
+    # Outbox: every announcement is written in the same transaction as the change it announces,
+    # and a sender delivers them in order, so a crash can delay a message but never lose it.
+    db["outbox"].create(
+        {
+            "id": int,
+            "request_id": str,
+            "kind": str,
+            "data": str,  # JSON object
+            "created_at": str,
+            "delivered_at": str,
+            "attempts": int,
+            "last_error": str,
+        },
+        pk="id",
+        foreign_keys=[("request_id", "requests", "id")],
+        defaults={"attempts": 0},
+    )
+    db["outbox"].create_index(["delivered_at", "id"])
+
+
+def migrate(db: Database) -> None:
+    MIGRATIONS.apply(db)

@@ -1,0 +1,155 @@
+"""The bot assembled from real parts over loopback: Bolt over HTTP (waitress) verifying real
+signatures, the fake Slack Web API, the API simulator, and a real SQLite file."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from bot.app import HttpServer, build_app
+from bot.runtime import Runtime
+from bot.simulator import Simulator
+from bot.slack import SlackNotifier, web_client
+from tests.fakes import (
+    BOT_TOKEN,
+    FakeSlack,
+    app_mention_body,
+    block_actions_body,
+    post,
+    slash_command_body,
+    view_submission_body,
+)
+
+SECRET = "test-signing-secret"
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll until `check()` returns something truthy; fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    with Simulator(run_seconds=0.4, seed=7) as sim:
+        yield sim
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    users = {
+        "U123": {"name": "alice", "tz": "America/Los_Angeles"},
+        "U456": {"name": "bob", "tz": "Europe/Madrid"},
+        "U789": {"name": "carol", "tz": None},
+    }
+    with FakeSlack(users=users) as fake:
+        yield fake
+
+
+@dataclass
+class Bot:
+    """A running bot and the means to talk to it as Slack would."""
+
+    url: str
+    slack: FakeSlack
+    simulator: Simulator
+    runtime: Runtime
+    server: HttpServer
+
+    def send(self, body: str, **kwargs: Any) -> httpx.Response:
+        return post(self.url, body, secret=SECRET, **kwargs)
+
+    def command(self, text: str, *, user: str = "U123", channel: str = "C123", key: str = "") -> str:
+        """Run `/ops TEXT`; returns the response_url key the answers arrive under."""
+        key = key or f"cmd-{time.monotonic_ns()}"
+        body = slash_command_body(
+            text=text, user_id=user, channel_id=channel, response_url=self.slack.response_url(key)
+        )
+        response = self.send(body)
+        assert response.status_code == 200, response.text
+        return key
+
+    def responses(self, key: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.slack.calls_to("response_url") if c.args.get("_key") == key]
+
+    def wait_response(self, key: str, *, count: int = 1) -> dict[str, Any]:
+        found = eventually(
+            lambda: len(self.responses(key)) >= count and self.responses(key),
+            what=f"{count} response(s) to {key}",
+        )
+        return found[count - 1]
+
+    def click(
+        self, action_id: str, request_id: str, *, user: str = "U123", key: str = ""
+    ) -> tuple[httpx.Response, str]:
+        key = key or f"click-{time.monotonic_ns()}"
+        body = block_actions_body(
+            action_id=action_id,
+            value=request_id,
+            user_id=user,
+            response_url=self.slack.response_url(key),
+        )
+        return self.send(body), key
+
+    def mention(self, text: str, *, ts: str, thread_ts: str | None, user: str = "U123") -> None:
+        body = app_mention_body(
+            text=f"<@U0BOT> {text}", user_id=user, ts=ts, thread_ts=thread_ts,
+            event_id=f"Ev{time.monotonic_ns()}",
+        )
+        assert self.send(body).status_code == 200
+
+    def submit_view(self, values: dict[str, Any], metadata: str, *, user: str = "U123"):
+        body = view_submission_body(
+            callback_id="ops_modal", values=values, private_metadata=metadata, user_id=user
+        )
+        return self.send(body)
+
+
+def start_bot(
+    *, slack: FakeSlack, simulator: Simulator, db_path: Path, poll_interval: float = 0.1
+) -> Bot:
+    client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
+    runtime = Runtime(
+        db_path=str(db_path),
+        api_url=simulator.url,
+        api_token=simulator.token,
+        poll_interval=poll_interval,
+        notifier=SlackNotifier(client=client),
+    )
+    app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
+    runtime.start()
+    server = HttpServer(app=app, host="127.0.0.1", port=0)
+    threading.Thread(target=server.serve, daemon=True).start()
+    return Bot(
+        url=f"http://127.0.0.1:{server.port}/slack/events",
+        slack=slack,
+        simulator=simulator,
+        runtime=runtime,
+        server=server,
+    )
+
+
+def stop_bot(bot: Bot) -> None:
+    bot.server.close()
+    bot.runtime.stop()
+
+
+@pytest.fixture
+def bot(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Bot]:
+    running = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "opsbot.db")
+    yield running
+    stop_bot(running)

@@ -1,0 +1,308 @@
+"""The fakes themselves, driven by real slack_sdk and slack_bolt clients."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from slack_bolt import App, BoltRequest
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
+
+from tests.fakes import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    FakeSlack,
+    FakeSocketMode,
+    app_mention_body,
+    block_actions_body,
+    block_actions_payload,
+    post,
+    signed_headers,
+    slash_command_body,
+    slash_command_payload,
+    view_submission_body,
+)
+
+SECRET = "test-signing-secret"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # slack_sdk reads HTTPS_PROXY and ignores NO_PROXY: a developer's proxy would eat loopback.
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as f:
+        yield f
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> WebClient:
+    return WebClient(token=BOT_TOKEN, base_url=fake.api_url)
+
+
+def test_auth_test_and_bad_tokens(fake: FakeSlack, client: WebClient) -> None:
+    assert fake.api_url.startswith("http://127.0.0.1:") and fake.api_url.endswith("/api/")
+    resp = client.auth_test()
+    assert resp["team_id"] == "T0001" and resp["user_id"] == BOT_USER_ID
+    assert resp["bot_id"] == "B0BOT"
+    call = fake.calls_to("auth.test")[0]
+    assert call.headers["authorization"] == f"Bearer {BOT_TOKEN}"
+
+    with pytest.raises(SlackApiError) as bad:
+        WebClient(token="xoxb-wrong", base_url=fake.api_url).auth_test()
+    assert bad.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError) as unknown:
+        client.api_call("no.such.method")
+    assert unknown.value.response["error"] == "unknown_method"
+
+
+def test_users_info_with_and_without_tz(fake: FakeSlack, client: WebClient) -> None:
+    user = client.users_info(user="U123")["user"]
+    assert user["id"] == "U123" and user["tz"] == "America/Los_Angeles"
+    assert user["tz_offset"] in (-28800, -25200) and user["tz_label"]
+
+    fake.set_user("U777", tz=None, name="botty")
+    bare = client.users_info(user="U777")["user"]
+    assert bare["name"] == "botty"
+    assert not {"tz", "tz_label", "tz_offset"} & bare.keys()
+
+    with pytest.raises(SlackApiError) as missing:
+        client.users_info(user="UNOBODY")
+    assert missing.value.response["error"] == "user_not_found"
+
+
+def test_post_message_ts_increases_and_blocks_are_decoded(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*restart* nginx"}}]
+    first = client.chat_postMessage(channel="C1", text="a", blocks=blocks)
+    second = client.chat_postMessage(channel="C1", text="b", thread_ts=first["ts"])
+    # Form-encoded, as older code and api_call(data=...) send it: blocks arrive as a JSON string.
+    client.api_call(
+        "chat.postMessage", data={"channel": "C1", "text": "c", "blocks": json.dumps(blocks)}
+    )
+    assert first["ts"] == "1700000000.000100"
+    assert float(first["ts"]) < float(second["ts"])
+    assert second["message"]["thread_ts"] == first["ts"]
+    assert first["message"]["blocks"] == blocks
+    calls = fake.calls_to("chat.postMessage")
+    assert [c.args["blocks"] for c in (calls[0], calls[2])] == [blocks, blocks]
+
+    client.chat_update(channel="C1", ts=first["ts"], text="done")
+    assert fake.message("C1", first["ts"])["text"] == "done"  # type: ignore[index]
+    link = client.chat_getPermalink(channel="C1", message_ts=first["ts"])["permalink"]
+    assert link == "https://fake.slack.test/archives/C1/p1700000000000100"
+
+
+def test_invalid_blocks_rejected_like_slack(client: WebClient) -> None:
+    too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="t", blocks=too_long)
+    assert err.value.response["error"] == "invalid_blocks"
+
+
+def test_views_open_update_and_single_use_trigger(fake: FakeSlack, client: WebClient) -> None:
+    modal = {
+        "type": "modal",
+        "callback_id": "confirm",
+        "title": {"type": "plain_text", "text": "Confirm"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "sure?"}}],
+    }
+    view = client.views_open(trigger_id="1.2.a", view=modal)["view"]
+    assert view["id"].startswith("V") and view["callback_id"] == "confirm"
+    with pytest.raises(SlackApiError) as reused:
+        client.views_open(trigger_id="1.2.a", view=modal)
+    assert reused.value.response["error"] == "exchanged_trigger_id"
+    updated = client.views_update(view_id=view["id"], hash=view["hash"], view=modal)["view"]
+    assert updated["hash"] != view["hash"]
+    with pytest.raises(SlackApiError) as stale:
+        client.views_update(view_id=view["id"], hash=view["hash"], view=modal)
+    assert stale.value.response["error"] == "hash_conflict"
+
+
+def test_fail_not_in_channel_only_for_that_channel(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail("chat.postMessage", error="not_in_channel", channel="C9", times=None)
+    assert client.chat_postMessage(channel="C1", text="ok")["ok"]
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as err:
+            client.chat_postMessage(channel="C9", text="nope")
+        assert err.value.response["error"] == "not_in_channel"
+    fake.clear_faults()
+    assert client.chat_postMessage(channel="C9", text="ok now")["ok"]
+
+
+def test_fail_429_with_retry_after(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail("chat.postMessage", status=429, retry_after=7)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="x")
+    assert err.value.response.status_code == 429
+    assert err.value.response["error"] == "ratelimited"
+    assert err.value.response.headers["Retry-After"] == "7"
+    assert client.chat_postMessage(channel="C1", text="x")["ok"]  # times=1: only once
+
+    # slack_sdk's own retry handler reads the header and succeeds on the second attempt.
+    fake.fail("chat.postMessage", status=429, retry_after=0)
+    retrying = WebClient(
+        token=BOT_TOKEN, base_url=fake.api_url, retry_handlers=[RateLimitErrorRetryHandler()]
+    )
+    assert retrying.chat_postMessage(channel="C1", text="y")["ok"]
+    assert [c.status for c in fake.calls_to("chat.postMessage")[-2:]] == [429, 200]
+
+
+def test_down_closes_connections(fake: FakeSlack) -> None:
+    quick = WebClient(token=BOT_TOKEN, base_url=fake.api_url, retry_handlers=[])
+    fake.down = True
+    # Not a SlackApiError: callers must handle ConnectionError/OSError for an unreachable Slack.
+    with pytest.raises(ConnectionError):
+        quick.auth_test()
+    fake.down = False
+    assert quick.auth_test()["ok"]
+
+
+def test_response_url_records_posts(fake: FakeSlack) -> None:
+    url = fake.response_url("cmd-1")
+    # WebhookClient is what Bolt's respond() uses.
+    resp = WebhookClient(url).send(text="queued", response_type="ephemeral")
+    assert resp.status_code == 200 and resp.body == "ok"
+    calls = fake.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
+    assert calls[-1].args == {"text": "queued", "response_type": "ephemeral", "_key": "cmd-1"}
+
+    fake.fail("response_url", status=404, error="expired_url")
+    # respond() does not raise on an HTTP error: the status is all a caller gets.
+    assert WebhookClient(url).send(text="late").status_code == 404
+
+
+def test_signed_headers_verify() -> None:
+    body = slash_command_body(text="restart nginx", response_url="http://127.0.0.1:1/r")
+    headers = signed_headers(body, secret=SECRET)
+    verifier = SignatureVerifier(SECRET)
+    assert verifier.is_valid_request(body, headers)
+    assert not SignatureVerifier("other-secret").is_valid_request(body, headers)
+    stale = signed_headers(body, secret=SECRET, timestamp=int(time.time()) - 600)
+    assert not verifier.is_valid_request(body, stale)
+    fields = parse_qs(body)
+    assert fields["command"] == ["/ops"] and fields["text"] == ["restart nginx"]
+
+
+def test_post_sends_signed_body(fake: FakeSlack) -> None:
+    body = slash_command_body(text="status", response_url="http://127.0.0.1:1/r")
+    resp = post(fake.response_url("post"), body, secret=SECRET)
+    assert resp.status_code == 200
+    call = fake.calls_to("response_url")[-1]
+    assert call.args["text"] == "status"
+    raw = {k: v for k, v in call.headers.items() if k.startswith("x-slack")}
+    assert SignatureVerifier(SECRET).is_valid_request(body, raw)
+
+
+def _bolt_app(fake: FakeSlack, seen: list[str]) -> App:
+    app = App(client=WebClient(token=BOT_TOKEN, base_url=fake.api_url), signing_secret=SECRET)
+
+    @app.command("/ops")
+    def on_ops(ack: Any, command: dict[str, Any]) -> None:
+        ack()
+        seen.append(f"command:{command['text']}")
+
+    @app.action("approve")
+    def on_approve(ack: Any, body: dict[str, Any]) -> None:
+        ack()
+        seen.append(f"action:{body['container']['type']}")
+
+    @app.view("schedule")
+    def on_view(ack: Any, view: dict[str, Any]) -> None:
+        ack()
+        seen.append(f"view:{view['state']['values']['when']['time']['value']}")
+
+    @app.event("app_mention")
+    def on_mention(event: dict[str, Any]) -> None:
+        seen.append(f"mention:{event['text']}")
+
+    return app
+
+
+def test_bodies_route_to_bolt_listeners(fake: FakeSlack) -> None:
+    seen: list[str] = []
+    app = _bolt_app(fake, seen)
+    rurl = fake.response_url()
+    bodies = [
+        slash_command_body(text="restart nginx", response_url=rurl),
+        block_actions_body(action_id="approve", value="op-1", response_url=rurl),
+        block_actions_body(action_id="approve", value="op-1", view={"id": "V1"}),
+        view_submission_body(
+            callback_id="schedule", values={"when": {"time": "14:00"}}, private_metadata="op-1"
+        ),
+        app_mention_body(text=f"<@{BOT_USER_ID}> status", ts="1700000001.000100"),
+    ]
+    for body in bodies:
+        ctype = "application/json" if body.startswith("{") else "application/x-www-form-urlencoded"
+        headers = signed_headers(body, secret=SECRET, content_type=ctype)
+        response = app.dispatch(BoltRequest(body=body, headers=headers))
+        assert response.status == 200, (body[:80], response.body)
+    deadline = time.monotonic() + 5
+    while len(seen) < len(bodies) and time.monotonic() < deadline:
+        time.sleep(0.01)  # listeners run on Bolt's worker pool after ack
+    assert sorted(seen) == sorted(
+        [
+            "command:restart nginx",
+            "action:message",
+            "action:view",
+            "view:14:00",
+            f"mention:<@{BOT_USER_ID}> status",
+        ]
+    )
+    bad = signed_headers(bodies[0], secret="wrong")
+    assert app.dispatch(BoltRequest(body=bodies[0], headers=bad)).status == 401
+
+
+def test_block_actions_from_modal_has_no_response_url() -> None:
+    payload = block_actions_payload(action_id="a", value="v", view={"id": "V9", "hash": "h"})
+    assert payload["container"] == {"type": "view", "view_id": "V9"}
+    assert "response_url" not in payload and "channel" not in payload
+    assert payload["view"]["root_view_id"] == "V9"
+
+
+def test_socket_mode_round_trip(fake: FakeSlack) -> None:
+    app = App(client=WebClient(token=BOT_TOKEN, base_url=fake.api_url), signing_secret=SECRET)
+
+    @app.command("/ops")
+    def on_ops(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+        ack(text=f"working on: {command['text']}")
+        respond("done")
+
+    with FakeSocketMode() as sm:
+        fake.socket_mode_url = sm.url
+        handler = SocketModeHandler(app, APP_TOKEN)
+        try:
+            handler.connect()
+            sm.wait_connected()
+            assert fake.calls_to("apps.connections.open")[0].headers["authorization"] == (
+                f"Bearer {APP_TOKEN}"
+            )
+            payload = slash_command_payload(
+                text="restart nginx", response_url=fake.response_url("sm")
+            )
+            envelope_id = sm.send_envelope(type="slash_commands", payload=payload)
+            ack = sm.wait_ack(envelope_id)
+            assert ack == {
+                "envelope_id": envelope_id,
+                "payload": {"text": "working on: restart nginx"},
+            }
+            calls = fake.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
+            assert calls[-1].args == {"text": "done", "_key": "sm"}
+        finally:
+            # Server first: the built-in client's close() otherwise waits out a 3 s recv timeout.
+            sm.stop()
+            handler.close()

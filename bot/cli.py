@@ -53,8 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         "after /ops, then confirm or cancel. With piped input, reads the lines, then waits "
         "(at most 60 s) for the operations it started to finish.",
     )
-    demo.add_argument("--tz", default="UTC", help="your time zone, e.g. Europe/Madrid (default UTC)")
-    demo.add_argument("--failure-rate", type=float, default=0.0, help="share of operations that fail (0-1)")
+    demo.add_argument(
+        "--tz", default="UTC", help="your time zone, e.g. Europe/Madrid (default UTC)"
+    )
+    demo.add_argument(
+        "--failure-rate", type=float, default=0.0, help="share of operations that fail (0-1)"
+    )
     demo.add_argument("--run-seconds", type=float, default=3.0, help="how long each operation runs")
     demo.set_defaults(func=_demo)
 
@@ -74,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     parse = sub.add_parser(
         "parse",
         help="print what the bot would understand from TEXT, as JSON",
-        description="Prints {\"operations\": [...], \"notes\": [...]} for TEXT; exit code 2 "
+        description='Prints {"operations": [...], "notes": [...]} for TEXT; exit code 2 '
         "with the reason on stderr for text the bot refuses.",
     )
     parse.add_argument("text", metavar="TEXT", help='e.g. "restart nginx on server-02 at 14:00"')
@@ -142,9 +146,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     terminal = Terminal(out=sys.stdout, tz=args.tz)
-    with tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp, Simulator(
-        failure_rate=args.failure_rate, run_seconds=args.run_seconds
-    ) as simulator:
+    with (
+        tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp,
+        Simulator(failure_rate=args.failure_rate, run_seconds=args.run_seconds) as simulator,
+    ):
         runtime = Runtime(
             db_path=str(Path(tmp) / "demo.db"),
             api_url=simulator.url,
@@ -195,7 +200,9 @@ def _run(args: argparse.Namespace) -> int:
         poll_interval=settings.poll_interval,
         notifier=SlackNotifier(client=client),
     )
-    app = build_app(client=client, signing_secret=settings.slack_signing_secret, service=runtime.service)
+    app = build_app(
+        client=client, signing_secret=settings.slack_signing_secret, service=runtime.service
+    )
     runtime.start()
     stopping = threading.Event()
     if settings.socket_mode:

@@ -46,7 +46,9 @@ class Terminal:
 
     def show(self, message: dict[str, Any], *, prefix: str = "") -> None:
         lines: list[str] = []
-        for block in message.get("blocks") or [{"type": "section", "text": {"text": message.get("text", "")}}]:
+        for block in message.get("blocks") or [
+            {"type": "section", "text": {"text": message.get("text", "")}}
+        ]:
             if block["type"] in ("section", "header"):
                 lines.extend(self.text(block["text"]["text"]).splitlines())
             elif block["type"] == "context":
@@ -75,7 +77,9 @@ class ConsoleNotifier:
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         op = next(o for o in request.operations if o.id == event.data.get("operation_id"))
-        self._terminal.say("  ↳ " + self._terminal.text(messages.thread_reply(event.kind, event.data, op)))
+        self._terminal.say(
+            "  ↳ " + self._terminal.text(messages.thread_reply(event.kind, event.data, op))
+        )
 
 
 class ConsoleChat:

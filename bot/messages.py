@@ -169,7 +169,8 @@ def status_line(op: OperationRecord) -> str:
         return f"❌ {operation_summary(op)} — {text.NOT_SCHEDULED}: {escape(op.error or '')}"
     if op.state == "unknown":
         return f"⚠️ {operation_summary(op)} — {escape(op.error or '')}"
-    return f"{status_icon(op.status)} {operation_summary(op)} · `{escape(op.api_id or '')}` — *{escape(op.status or '?')}*"
+    api_id, status = escape(op.api_id or ""), escape(op.status or "?")
+    return f"{status_icon(op.status)} {operation_summary(op)} · `{api_id}` — *{status}*"
 
 
 def status_icon(status: str | None) -> str:
@@ -196,7 +197,9 @@ def thread_reply(kind: str, data: dict[str, Any], op: OperationRecord) -> str:
             duration=op.estimated_duration,
         )
     if kind == "unsent":
-        return f"{'⚠️' if op.state == 'unknown' else '❌'} {device}: {escape(data.get('error') or '')}"
+        return (
+            f"{'⚠️' if op.state == 'unknown' else '❌'} {device}: {escape(data.get('error') or '')}"
+        )
     if kind == "status":
         new = str(data.get("new") or "?")
         line = text.status_changed(
@@ -270,7 +273,9 @@ def operation_detail(item: dict[str, Any]) -> Blocks:
     params = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
     lines = [_listed(item)]
     if params:
-        lines.append("Parameters: " + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items())))
+        lines.append(
+            "Parameters: " + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items()))
+        )
     created = _api_time(item.get("created_at"))
     if created:
         lines.append(f"Created {slack_time(created)}")
@@ -382,5 +387,3 @@ def _text_input(
         "label": {"type": "plain_text", "text": label},
         "element": element,
     }
-
-

@@ -17,9 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class OutboxSender:
-    def __init__(
-        self, *, store: Store, notifier: Notifier, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, *, store: Store, notifier: Notifier, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._notifier = notifier
         self._clock = clock

@@ -38,7 +38,9 @@ class Runtime:
         sender = OutboxSender(store=self.store, notifier=notifier, clock=clock)
         self.outbox = Ticker(name="outbox", interval=OUTBOX_INTERVAL, job=sender.deliver_pending)
         self._flush = sender.deliver_pending
-        self._poller = Poller(store=self.store, api=self.api, clock=clock, on_change=self.outbox.wake)
+        self._poller = Poller(
+            store=self.store, api=self.api, clock=clock, on_change=self.outbox.wake
+        )
         self.poller = Ticker(name="poller", interval=poll_interval, job=self._poller.poll_once)
         self.service = OpsService(
             store=self.store,

@@ -323,7 +323,9 @@ class OpsService:
 
     # --- looking ------------------------------------------------------------------------
 
-    def list_operations(self, *, device: str | None = None, limit: int = LIST_LIMIT) -> OperationList:
+    def list_operations(
+        self, *, device: str | None = None, limit: int = LIST_LIMIT
+    ) -> OperationList:
         """Every page of the API's list, newest first, filtered by device if asked."""
         items: list[dict[str, Any]] = []
         for page in self.api.list_operations():
@@ -332,6 +334,7 @@ class OpsService:
                 for item in page.results
                 if device is None or str(item.get("device_name", "")).lower() == device.lower()
             )
-        items.sort(key=lambda item: (str(item.get("created_at", "")), str(item.get("id"))),
-                   reverse=True)
+        items.sort(
+            key=lambda item: (str(item.get("created_at", "")), str(item.get("id"))), reverse=True
+        )
         return OperationList(items=items[:limit], total=len(items))

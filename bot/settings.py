@@ -80,12 +80,16 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         if not value:
             raise SettingsError(f"{name} is not set: see the README's Settings section.")
         if prefix and not value.startswith(prefix):
-            raise SettingsError(f"{name} should start with {prefix!r}: check you copied the right token.")
+            raise SettingsError(
+                f"{name} should start with {prefix!r}: check you copied the right token."
+            )
         return value
 
     app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
     if app_token and not app_token.startswith("xapp-"):
-        raise SettingsError("SLACK_APP_TOKEN should start with 'xapp-' (an app-level token with connections:write).")
+        raise SettingsError(
+            "SLACK_APP_TOKEN should start with 'xapp-' (an app-level token with connections:write)."
+        )
     return Settings(
         slack_bot_token=required("SLACK_BOT_TOKEN", prefix="xoxb-"),
         slack_signing_secret=required("SLACK_SIGNING_SECRET"),
@@ -110,7 +114,13 @@ def _url(env: Mapping[str, str], name: str, default: str, *, trailing_slash: boo
 
 
 def _number(
-    env: Mapping[str, str], name: str, default: float, *, low: float, high: float, whole: bool = False
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float,
+    high: float,
+    whole: bool = False,
 ) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -118,7 +128,9 @@ def _number(
     try:
         value = int(raw) if whole else float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}") from None
+        raise SettingsError(
+            f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}"
+        ) from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw}")
     return value

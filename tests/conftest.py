@@ -43,6 +43,20 @@ def eventually(check: Callable[[], T], *, timeout: float = 10.0, what: str = "co
         time.sleep(0.02)
 
 
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # slack_sdk honours HTTPS_PROXY but not NO_PROXY: a developer's proxy would swallow loopback.
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def simulator() -> Iterator[Simulator]:
     with Simulator(run_seconds=0.4, seed=7) as sim:
@@ -73,7 +87,9 @@ class Bot:
     def send(self, body: str, **kwargs: Any) -> httpx.Response:
         return post(self.url, body, secret=SECRET, **kwargs)
 
-    def command(self, text: str, *, user: str = "U123", channel: str = "C123", key: str = "") -> str:
+    def command(
+        self, text: str, *, user: str = "U123", channel: str = "C123", key: str = ""
+    ) -> str:
         """Run `/ops TEXT`; returns the response_url key the answers arrive under."""
         key = key or f"cmd-{time.monotonic_ns()}"
         body = slash_command_body(
@@ -107,7 +123,10 @@ class Bot:
 
     def mention(self, text: str, *, ts: str, thread_ts: str | None, user: str = "U123") -> None:
         body = app_mention_body(
-            text=f"<@U0BOT> {text}", user_id=user, ts=ts, thread_ts=thread_ts,
+            text=f"<@U0BOT> {text}",
+            user_id=user,
+            ts=ts,
+            thread_ts=thread_ts,
             event_id=f"Ev{time.monotonic_ns()}",
         )
         assert self.send(body).status_code == 200

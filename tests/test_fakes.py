@@ -122,10 +122,13 @@ def test_views_open_update_and_single_use_trigger(fake: FakeSlack, client: WebCl
         "title": {"type": "plain_text", "text": "Confirm"},
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "sure?"}}],
     }
-    view = client.views_open(trigger_id="1.2.a", view=modal)["view"]
+    # Each built payload carries a fresh trigger, as Slack's do; each opens one modal only.
+    first, second = (slash_command_payload(text="", response_url="u") for _ in range(2))
+    assert first["trigger_id"] != second["trigger_id"]
+    view = client.views_open(trigger_id=first["trigger_id"], view=modal)["view"]
     assert view["id"].startswith("V") and view["callback_id"] == "confirm"
     with pytest.raises(SlackApiError) as reused:
-        client.views_open(trigger_id="1.2.a", view=modal)
+        client.views_open(trigger_id=first["trigger_id"], view=modal)
     assert reused.value.response["error"] == "exchanged_trigger_id"
     updated = client.views_update(view_id=view["id"], hash=view["hash"], view=modal)["view"]
     assert updated["hash"] != view["hash"]
@@ -178,12 +181,18 @@ def test_response_url_records_posts(fake: FakeSlack) -> None:
     # WebhookClient is what Bolt's respond() uses.
     resp = WebhookClient(url).send(text="queued", response_type="ephemeral")
     assert resp.status_code == 200 and resp.body == "ok"
-    calls = fake.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
-    assert calls[-1].args == {"text": "queued", "response_type": "ephemeral", "_key": "cmd-1"}
+    fake.wait_for(lambda cs: bool(fake.calls_to("response_url")))  # may query the fake
+    assert fake.calls[-1].args == {"text": "queued", "response_type": "ephemeral", "_key": "cmd-1"}
 
     fake.fail("response_url", status=404, error="expired_url")
     # respond() does not raise on an HTTP error: the status is all a caller gets.
     assert WebhookClient(url).send(text="late").status_code == 404
+
+
+def test_wait_for_times_out_showing_calls(fake: FakeSlack, client: WebClient) -> None:
+    client.auth_test()
+    with pytest.raises(AssertionError, match="auth.test"):
+        fake.wait_for(lambda cs: len(cs) > 1, timeout=0.05)
 
 
 def test_signed_headers_verify() -> None:
@@ -302,6 +311,11 @@ def test_socket_mode_round_trip(fake: FakeSlack) -> None:
             }
             calls = fake.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
             assert calls[-1].args == {"text": "done", "_key": "sm"}
+
+            # Slack's "disconnect" warning: the client fetches a new URL and reconnects.
+            sm.send_disconnect()
+            sm.wait_connected(count=2)
+            assert len(fake.calls_to("apps.connections.open")) == 2
         finally:
             # Server first: the built-in client's close() otherwise waits out a 3 s recv timeout.
             sm.stop()

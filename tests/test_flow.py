@@ -54,12 +54,16 @@ def request_and_confirm(bot: Bot, text: str, *, user: str = "U123") -> tuple[dic
 
 
 def test_restart_now_runs_to_completion_with_updates_in_the_thread(bot: Bot) -> None:
+    # Long enough that a 0.1 s poller surely sees "running" between the other two.
+    bot.simulator.run_seconds = 2.0
     shown, root_ts = request_and_confirm(bot, "restart nginx on server-02 now")
 
     button = confirm_button(shown)
     assert button["style"] == "primary"
     assert shown["response_type"] == "ephemeral"
-    assert "`server-02` · restart_service · service_name=nginx, verify_status=true" in all_text(shown)
+    assert "`server-02` · restart_service · service_name=nginx, verify_status=true" in all_text(
+        shown
+    )
 
     replies = eventually(
         lambda: (r := thread_replies(bot, root_ts)) and "completed" in r[-1] and r,
@@ -80,7 +84,9 @@ def test_restart_now_runs_to_completion_with_updates_in_the_thread(bot: Bot) -> 
     assert "all finished" in all_text(last_update.args)
 
 
-@pytest.mark.parametrize(("user", "zone"), [("U123", "America/Los_Angeles"), ("U456", "Europe/Madrid")])
+@pytest.mark.parametrize(
+    ("user", "zone"), [("U123", "America/Los_Angeles"), ("U456", "Europe/Madrid")]
+)
 def test_at_14_is_read_in_the_requesters_own_zone(bot: Bot, user: str, zone: str) -> None:
     local_now = datetime.now(ZoneInfo(zone))
     expected = local_now.replace(hour=14, minute=0, second=0, microsecond=0)
@@ -127,7 +133,9 @@ def test_double_click_makes_exactly_one_operation(bot: Bot) -> None:
     request_id = confirm_button(shown)["value"]
     results: list[int] = []
     clicks = [
-        threading.Thread(target=lambda: results.append(bot.click("ops_confirm", request_id)[0].status_code))
+        threading.Thread(
+            target=lambda: results.append(bot.click("ops_confirm", request_id)[0].status_code)
+        )
         for _ in range(4)
     ]
     for click in clicks:
@@ -137,7 +145,10 @@ def test_double_click_makes_exactly_one_operation(bot: Bot) -> None:
     assert results == [200] * 4
     eventually(lambda: len(bot.simulator.operations()) == 1, what="one operation")
     eventually(
-        lambda: sum("already" in (c.args.get("text") or "") for c in bot.slack.calls_to("response_url")) == 3,
+        lambda: (
+            sum("already" in (c.args.get("text") or "") for c in bot.slack.calls_to("response_url"))
+            == 3
+        ),
         what="three 'already' answers",
     )
     assert bot.simulator.post_count == 1
@@ -173,7 +184,9 @@ def test_only_the_requester_can_confirm_or_cancel(bot: Bot) -> None:
         ("restart nginx on server-01 tomorrow", "time"),
     ],
 )
-def test_each_refusal_says_what_was_wrong_and_shows_an_example(bot: Bot, text: str, said: str) -> None:
+def test_each_refusal_says_what_was_wrong_and_shows_an_example(
+    bot: Bot, text: str, said: str
+) -> None:
     answer = bot.wait_response(bot.command(text))
     assert answer["response_type"] == "ephemeral"
     assert "For example: `/ops " in answer["text"]
@@ -185,12 +198,30 @@ def test_each_refusal_says_what_was_wrong_and_shows_an_example(bot: Bot, text: s
 @pytest.mark.parametrize(
     ("fault", "sentence"),
     [
-        (Fault(method="POST", kind="status", status=400, body='{"scheduled_at": ["Bad time."]}', times=1),
-         "The API refused the request: scheduled_at: Bad time."),
-        (Fault(method="POST", kind="status", status=401, body='{"detail": "Invalid token."}', times=1),
-         "API token is invalid"),
-        (Fault(method="POST", kind="status", status=500, body='{"detail": "boom"}', times=1),
-         "may or may not have been created"),
+        (
+            Fault(
+                method="POST",
+                kind="status",
+                status=400,
+                body='{"scheduled_at": ["Bad time."]}',
+                times=1,
+            ),
+            "The API refused the request: scheduled_at: Bad time.",
+        ),
+        (
+            Fault(
+                method="POST",
+                kind="status",
+                status=401,
+                body='{"detail": "Invalid token."}',
+                times=1,
+            ),
+            "API token is invalid",
+        ),
+        (
+            Fault(method="POST", kind="status", status=500, body='{"detail": "boom"}', times=1),
+            "may or may not have been created",
+        ),
     ],
 )
 def test_api_errors_reach_the_thread_as_sentences(bot: Bot, fault: Fault, sentence: str) -> None:
@@ -227,8 +258,12 @@ def test_a_user_without_a_zone_is_told_utc_is_assumed(bot: Bot) -> None:
 
 
 def test_mention_in_a_thread_keeps_the_story_in_that_thread(bot: Bot) -> None:
-    bot.mention("restart nginx on server-02 now", ts="1700000100.000200", thread_ts="1700000000.000100")
-    ephemeral = eventually(lambda: bot.slack.calls_to("chat.postEphemeral"), what="the confirmation")[0]
+    bot.mention(
+        "restart nginx on server-02 now", ts="1700000100.000200", thread_ts="1700000000.000100"
+    )
+    ephemeral = eventually(
+        lambda: bot.slack.calls_to("chat.postEphemeral"), what="the confirmation"
+    )[0]
     assert ephemeral.args["thread_ts"] == "1700000000.000100"
     assert ephemeral.args["user"] == "U123"
     request_id = confirm_button(ephemeral.args)["value"]
@@ -249,7 +284,9 @@ def test_list_and_status(bot: Bot) -> None:
     assert "*3 operations*" in all_text(answer)
     newest_first = [op["id"] for op in reversed(bot.simulator.operations())]
     text = all_text(answer)
-    assert [text.index(f"`{i}`") for i in newest_first] == sorted(text.index(f"`{i}`") for i in newest_first)
+    assert [text.index(f"`{i}`") for i in newest_first] == sorted(
+        text.index(f"`{i}`") for i in newest_first
+    )
 
     answer = bot.wait_response(bot.command("list server-01"))
     assert "*2 operations for `server-01`*" in all_text(answer)
@@ -276,8 +313,9 @@ def test_modal_round_trip(bot: Bot) -> None:
 
     bad = bot.submit_view(
         {
-            "operation_type": {"ops_modal_type": {"type": "static_select",
-                                                   "selected_option": {"value": "reboot"}}},
+            "operation_type": {
+                "ops_modal_type": {"type": "static_select", "selected_option": {"value": "reboot"}}
+            },
             "devices": {"value": "server-01, <bad>"},
             "when": {"value": {"type": "datetimepicker", "selected_date_time": 1000}},
         },
@@ -290,8 +328,9 @@ def test_modal_round_trip(bot: Bot) -> None:
 
     good = bot.submit_view(
         {
-            "operation_type": {"ops_modal_type": {"type": "static_select",
-                                                   "selected_option": {"value": "reboot"}}},
+            "operation_type": {
+                "ops_modal_type": {"type": "static_select", "selected_option": {"value": "reboot"}}
+            },
             "devices": {"value": "server-01, server-02"},
             "force": {"value": {"type": "checkboxes", "selected_options": [{"value": "true"}]}},
             "timeout": {"value": "10m"},
@@ -304,14 +343,14 @@ def test_modal_round_trip(bot: Bot) -> None:
     assert "`server-02` · reboot · force=true, timeout=600" in all_text(shown)
 
 
-def test_restart_mid_flight_resumes_polling_without_reposting(
-    slack, simulator, tmp_path
-) -> None:
+def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, tmp_path) -> None:
     simulator.run_seconds = 1.5
     db = tmp_path / "opsbot.db"
     first = start_bot(slack=slack, simulator=simulator, db_path=db)
     _, root_ts = request_and_confirm(first, "reboot server-08 now")
-    eventually(lambda: any("scheduled as" in r for r in thread_replies(first, root_ts)), what="submitted")
+    eventually(
+        lambda: any("scheduled as" in r for r in thread_replies(first, root_ts)), what="submitted"
+    )
     stop_bot(first)
     seen = len(thread_replies(first, root_ts))
 

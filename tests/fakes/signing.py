@@ -7,6 +7,7 @@ inside Socket Mode envelopes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -22,6 +23,14 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 DEFAULT_MESSAGE_TS = "1700000000.000100"  # the first ts FakeSlack hands out
 VERIFICATION_TOKEN = "fake-verification-token"  # deprecated by Slack but still sent
+
+
+_trigger_counter = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """A fresh trigger_id: FakeSlack, like Slack, accepts each one in only one views.open."""
+    return f"123.456.{next(_trigger_counter):06x}"
 
 
 def _username(user_id: str) -> str:
@@ -43,7 +52,7 @@ def slash_command_payload(
     command: str = "/ops",
     team_id: str = TEAM_ID,
     response_url: str,
-    trigger_id: str = "123.456.abc",
+    trigger_id: str | None = None,
 ) -> dict[str, str]:
     # Every value is a string: Slack form-encodes these, and sends the same strings in Socket Mode.
     return {
@@ -59,7 +68,7 @@ def slash_command_payload(
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
     }
 
 
@@ -133,7 +142,7 @@ def block_actions_payload(
     view: dict[str, Any] | None = None,
     block_id: str = "b",
     team_id: str = TEAM_ID,
-    trigger_id: str = "123.456.def",
+    trigger_id: str | None = None,
     button_text: str = "Confirm",
     message: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -155,7 +164,7 @@ def block_actions_payload(
         "user": _user(user_id, team_id),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "team": _team(team_id),
         "enterprise": None,
         "is_enterprise_install": False,
@@ -227,7 +236,7 @@ def view_submission_payload(
     view_id: str = "V00000001",
     view_hash: str = "1700000001.fake0001",
     team_id: str = TEAM_ID,
-    trigger_id: str = "123.456.ghi",
+    trigger_id: str | None = None,
 ) -> dict[str, Any]:
     """A modal submit. `values` is view.state.values: {block_id: {action_id: state}};
     a str state is shorthand for {"type": "plain_text_input", "value": str}."""
@@ -251,7 +260,7 @@ def view_submission_payload(
         "user": _user(user_id, team_id),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "view": view,
         "response_urls": [],
         "is_enterprise_install": False,
@@ -327,7 +336,7 @@ def slash_command_body(
     command: str = "/ops",
     team_id: str = TEAM_ID,
     response_url: str,
-    trigger_id: str = "123.456.abc",
+    trigger_id: str | None = None,
 ) -> str:
     return urlencode(
         slash_command_payload(

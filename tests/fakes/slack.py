@@ -107,7 +107,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.down = False
         self.socket_mode_url: str | None = None
-        self._users = {uid: dict(u) for uid, u in (users or DEFAULT_USERS).items()}
+        initial = DEFAULT_USERS if users is None else users
+        self._users = {uid: dict(u) for uid, u in initial.items()}
         self._faults: list[_Fault] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._views: dict[str, dict[str, Any]] = {}
@@ -167,15 +168,18 @@ class FakeSlack:
         self, predicate: Callable[[list[Call]], bool], *, timeout: float = 5.0
     ) -> list[Call]:
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
+        while True:
+            with self._changed:
                 snapshot = list(self.calls)
-                if predicate(snapshot):
-                    return snapshot
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._changed.wait(remaining)
+            # Outside the lock: a predicate may well call calls_to().
+            if predicate(snapshot):
+                return snapshot
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with self._changed:
+                if len(self.calls) == len(snapshot):
+                    self._changed.wait(remaining)
         seen = "\n".join(f"  {c.method} {c.status} {_short(c.args)}" for c in snapshot) or "  none"
         raise AssertionError(f"FakeSlack.wait_for timed out after {timeout}s; calls seen:\n{seen}")
 

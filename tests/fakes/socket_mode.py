@@ -150,11 +150,21 @@ class FakeSocketMode:
         return envelope_id
 
     def send_disconnect(self, reason: str = "refresh_requested") -> None:
-        """Slack's warning that it will drop this connection; clients reconnect on it."""
+        """Slack's warning that it will drop this connection; clients reconnect on it.
+
+        slack_sdk's built-in client only reads the new connection once the old one's
+        3 s recv timeout has run out: an envelope sent right after wait_connected(count=2)
+        is acked about 3 s late.
+        """
         self._send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
 
     def drop(self, code: int = 1001) -> None:
-        """Close the newest connection from the server side, as a Slack restart would."""
+        """Close the newest connection from the server side, as a Slack restart would.
+
+        slack_sdk's built-in client reconnects only on its next state check, i.e. after
+        up to ping_interval (10 s with SocketModeHandler's default); send_disconnect()
+        makes it reconnect at once.
+        """
         self._current().close(code)
 
     def _current(self) -> ServerConnection:

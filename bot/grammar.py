@@ -1,0 +1,521 @@
+"""Command text (`/ops reboot server-01, server-02 at 14:00`) to a Command.
+
+The operation and its devices are read first, word by word, from the catalog; only
+what is left is handed to `when` as the time phrase.  Nothing is guessed: input that
+does not fit is refused with the reason and a correct example.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from bot import text as msg
+from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
+from bot.model import (
+    Command,
+    HelpQuery,
+    ListQuery,
+    OperationSpec,
+    Plan,
+    Refusal,
+    StatusQuery,
+)
+from bot.when import UnreadableTime, When, resolve, resolve_picker, utc_now, zone_for
+
+# Room for 50 devices of 63 characters each, yet a bound: nobody types more by hand.
+MAX_TEXT = 4000
+MAX_DEVICES = 50
+MAX_DEVICE_NAME = 63
+MAX_NAME = 128
+MAX_OPERATION_ID = 64
+MAX_DURATION = 24 * 3600
+CONNECTOR = "on"  # between a "name" parameter and the devices: restart nginx on server-01
+SEPARATORS = frozenset({",", "and"})
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+RESERVED = frozenset(
+    {"at", "in", "on", "and", "with", "force", "timeout", "now", "today", "tomorrow"}
+    | {"tonight", "noon", "midnight", "next", "this", *WEEKDAYS}
+)
+
+_OPERATION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_OPERATION_ID}}}")
+_DURATION = re.compile(r"(\d+)\s*([a-z]*)")
+_DURATION_UNITS = {
+    **dict.fromkeys(("", "s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+}
+_ALLOWED_WHITESPACE = frozenset("\t\n\r")
+
+
+class FieldErrors(Exception):
+    """The modal's fields that are wrong, by field name, each with a message for the person."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {error}" for name, error in errors.items()))
+        self.errors = errors
+
+
+class _Invalid(Exception):
+    """A value is wrong; the text path adds an example, the modal path shows it by the field."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_device_name(name: str) -> str | None:
+    """None if `name` can be a device name, else why not (quoting it)."""
+    return _check_name(name, what=msg.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
+
+
+def parse(text: str, *, tz: str, now: datetime, catalog: Catalog = DEFAULT_CATALOG) -> Command:
+    """The command in `text`, typed by someone in zone `tz`; raises Refusal."""
+    zone_for(tz)
+    utc_now(now)
+    tokens = _tokens(text, example=catalog.kinds[0].example)
+    if tokens and tokens[0].lower() == "/ops":
+        tokens = tokens[1:]
+    if not tokens:
+        raise Refusal(msg.empty_command(), example=msg.EXAMPLE_HELP)
+    word, args = tokens[0].lower(), tokens[1:]
+    if word == "help":
+        return HelpQuery()
+    if word == "list":
+        return _list(args)
+    if word == "status":
+        return _status(args)
+    kind = catalog.by_keyword(word)
+    if kind is None:
+        keywords = [k.keyword for k in catalog.kinds]
+        raise Refusal(msg.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example)
+    return _operation(kind, args, tz=tz, now=now, reserved=RESERVED | catalog.words())
+
+
+def plan_from_fields(
+    *,
+    operation_type: str,
+    devices: str,
+    values: dict[str, object],
+    when: datetime | None,
+    tz: str,
+    now: datetime,
+    catalog: Catalog = DEFAULT_CATALOG,
+) -> Plan:
+    """The modal's path to a Plan: the same checks as the text; raises FieldErrors with all.
+
+    `values` holds the modal's inputs by ParamField.name (str, bool, int or list); values
+    for fields the operation does not have are ignored, as they are never sent.
+    """
+    zone_for(tz)
+    kind = catalog.by_type(operation_type)
+    if kind is None:
+        raise FieldErrors({"operation_type": msg.unknown_operation_type(operation_type)})
+
+    errors: dict[str, str] = {}
+    reserved = RESERVED | catalog.words()
+    names: list[str] = []
+    device_notes: list[str] = []
+    try:
+        names, device_notes = _devices_from_text(devices, reserved)
+    except _Invalid as error:
+        errors["devices"] = error.reason
+
+    chosen: dict[str, object] = {}
+    notes: list[str] = []
+    for f in kind.fields:
+        try:
+            value, field_notes = _field_value(f, values.get(f.name), reserved)
+        except _Invalid as error:
+            errors[f.name] = error.reason
+        else:
+            chosen[f.name] = value
+            notes += field_notes
+
+    resolved: When | None = None
+    try:
+        resolved = resolve_picker(when, tz=tz, now=now)
+    except Refusal as error:
+        errors["when"] = error.reason
+    if errors or resolved is None:
+        raise FieldErrors(errors)
+    return _plan(kind, names, chosen, resolved, tz=tz, notes=[*device_notes, *notes])
+
+
+# --- reading the text ---
+
+
+def _tokens(raw: str, *, example: str) -> list[str]:
+    """Words and commas; refuses control characters and over-long text."""
+    for char in raw:
+        if unicodedata.category(char) in ("Cc", "Cf") and char not in _ALLOWED_WHITESPACE:
+            raise Refusal(msg.control_character(ord(char)), example=example)
+    stripped = raw.strip()
+    if len(stripped) > MAX_TEXT:
+        raise Refusal(msg.too_long(len(stripped), MAX_TEXT), example=example)
+    return re.findall(r",|[^\s,]+", stripped)
+
+
+def _list(args: list[str]) -> ListQuery:
+    if not args:
+        return ListQuery()
+    if len(args) > 1:
+        raise Refusal(msg.list_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST)
+    problem = check_device_name(args[0])
+    if problem:
+        raise Refusal(problem, example=msg.EXAMPLE_LIST)
+    return ListQuery(device_name=args[0])
+
+
+def _status(args: list[str]) -> StatusQuery:
+    if not args:
+        raise Refusal(msg.status_missing(), example=msg.EXAMPLE_STATUS)
+    if not _OPERATION_ID.fullmatch(args[0]):
+        raise Refusal(msg.status_bad_id(args[0], MAX_OPERATION_ID), example=msg.EXAMPLE_STATUS)
+    if len(args) > 1:
+        raise Refusal(msg.status_extra(" ".join(args[1:])), example=msg.EXAMPLE_STATUS)
+    return StatusQuery(operation_id=args[0])
+
+
+def _operation(
+    kind: OperationKind, args: list[str], *, tz: str, now: datetime, reserved: frozenset[str]
+) -> Plan:
+    values: dict[str, object] = {}
+    rest, raw_durations = _take_flags_and_durations(kind, args, values)
+
+    name_field = next((f for f in kind.fields if f.kind == "name"), None)
+    if name_field is not None:
+        values[name_field.name], rest = _take_name(kind, name_field, rest, reserved)
+
+    try:
+        names, rest = _take_names(
+            rest, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
+        )
+    except _Invalid as error:
+        raise Refusal(error.reason, example=kind.example) from None
+    if not names:
+        raise Refusal(msg.missing_devices(kind.keyword), example=kind.example)
+    names, notes = _dedupe(names)
+    if len(names) > MAX_DEVICES:
+        raise Refusal(msg.too_many_devices(len(names), MAX_DEVICES), example=kind.example)
+
+    for f in kind.fields:
+        if f.name in raw_durations:
+            try:
+                values[f.name] = _read_duration(f, raw_durations[f.name])
+            except _Invalid as error:
+                example = _command(kind, names, {**values, f.name: msg.EXAMPLE_DURATION})
+                raise Refusal(error.reason, example=example) from None
+
+    # The list the time phrase follows: an unreadable first word may be a name missing a comma.
+    follows: ParamField | None = None
+    list_field = next((f for f in kind.fields if f.kind == "name_list"), None)
+    lowered = [w.lower() for w in rest]
+    if list_field is not None and list_field.word in lowered:
+        start = lowered.index(list_field.word)
+        values[list_field.name], after, item_notes = _take_list_field(
+            kind, list_field, names, values, rest[start + 1 :], reserved
+        )
+        notes += item_notes
+        rest = [*rest[:start], *after]
+        follows = list_field if start == 0 else None
+
+    phrase = " ".join(rest).replace(" ,", ",")
+    head = _command(kind, names, values)
+    try:
+        resolved = resolve(phrase, tz=tz, now=now)
+    except UnreadableTime as error:
+        word, tail = rest[0], _readable_time(rest[1:], tz=tz, now=now)
+        if follows is None and _looks_like_name(word, check_device_name):
+            example = _command(kind, [*names, word], values) + tail
+            raise Refusal(msg.not_time_maybe_device(phrase, word), example=example) from None
+        if follows is not None and _looks_like_name(word, _item_checker(follows)):
+            items = [*values[follows.name], word]  # type: ignore[misc]
+            example = _command(kind, names, {**values, follows.name: items}) + tail
+            reason = msg.not_time_maybe_item(phrase, word, follows.label)
+            raise Refusal(reason, example=example) from None
+        raise Refusal(error.reason, example=f"{head} {error.example}") from None
+    except Refusal as error:
+        raise Refusal(error.reason, example=f"{head} {error.example}") from None
+    return _plan(kind, names, values, resolved, tz=tz, notes=notes)
+
+
+def _readable_time(words: list[str], *, tz: str, now: datetime) -> str:
+    """` at 14:00` if the words are a time that works, else "": for keeping it in an example."""
+    phrase = " ".join(words).replace(" ,", ",")
+    try:
+        resolve(phrase, tz=tz, now=now)
+    except Refusal:
+        return ""
+    return f" {phrase}" if phrase else ""
+
+
+def _take_flags_and_durations(
+    kind: OperationKind, args: list[str], values: dict[str, object]
+) -> tuple[list[str], dict[str, str]]:
+    """Removes flags (`force`) and durations (`timeout 10m`), which may appear anywhere.
+
+    Flags are set in `values`; durations come back unread, to be checked once the
+    devices are known and the example can show them.
+    """
+    flags = {f.word: f for f in kind.fields if f.kind == "flag"}
+    durations = {f.word: f for f in kind.fields if f.kind == "duration"}
+    rest: list[str] = []
+    raw: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        word = args[i].lower()
+        if word in flags:
+            values[flags[word].name] = True
+            i += 1
+        elif word in durations:
+            f = durations[word]
+            example = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
+            if f.name in raw:
+                raise Refusal(msg.given_twice(f.word), example=example)
+            if i + 1 >= len(args) or args[i + 1] in SEPARATORS:
+                raise Refusal(msg.missing_value(f.word), example=example)
+            value = args[i + 1]
+            i += 2
+            # "timeout 10 min": the unit as a word of its own
+            if value.isdigit() and i < len(args) and args[i].lower() in _DURATION_UNITS:
+                value = f"{value} {args[i]}"
+                i += 1
+            raw[f.name] = value
+        else:
+            rest.append(args[i])
+            i += 1
+    return rest, raw
+
+
+def _take_name(
+    kind: OperationKind, f: ParamField, rest: list[str], reserved: frozenset[str]
+) -> tuple[str, list[str]]:
+    """`[service] nginx on`: the name parameter and the connector before the devices."""
+    i = 1 if len(rest) >= 2 and f.word and rest[0].lower() == f.word else 0
+    if i and rest[1].lower() == CONNECTOR:
+        i = 0  # "restart service on ...": the service is called "service"
+    if i >= len(rest) or rest[i].lower() in reserved or rest[i] in SEPARATORS:
+        raise Refusal(msg.missing_name(f.label, kind.keyword), example=kind.example)
+    value = rest[i]
+    problem = _item_checker(f)(value)
+    if problem:
+        raise Refusal(problem, example=kind.example)
+    if i + 1 >= len(rest) or rest[i + 1].lower() != CONNECTOR:
+        found = rest[i + 1] if i + 1 < len(rest) else None
+        example = _command(kind, [], {f.name: value})
+        raise Refusal(msg.missing_connector(kind.keyword, value, CONNECTOR, found), example=example)
+    return value, rest[i + 2 :]
+
+
+def _take_list_field(
+    kind: OperationKind,
+    f: ParamField,
+    devices: list[str],
+    values: dict[str, object],
+    tokens: list[str],
+    reserved: frozenset[str],
+) -> tuple[list[str], list[str], list[str]]:
+    """`with curl, openssl`: the names (deduplicated), the words after them, and notes."""
+    sample = f.placeholder.split(",")[0].strip() or msg.EXAMPLE_NAME
+    example = _command(kind, devices, {**values, f.name: [sample]})
+    try:
+        items, after = _take_names(
+            tokens, what=f.label.lower(), check=_item_checker(f), reserved=reserved
+        )
+    except _Invalid as error:
+        raise Refusal(error.reason, example=example) from None
+    if not items:
+        raise Refusal(msg.missing_list(f.word, f.label), example=example)
+    items, notes = _dedupe(items)
+    return items, after, notes
+
+
+def _take_names(
+    tokens: list[str], *, what: str, check: Callable[[str], str | None], reserved: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """Names separated by commas and/or "and" at the start of `tokens`, and the words after.
+
+    The list ends at the first word after a name that is not a separator; a separator
+    must be followed by a name.
+    """
+    names: list[str] = []
+    i = 0
+    if not tokens or tokens[0].lower() in reserved or tokens[0] in SEPARATORS:
+        return names, tokens
+    while True:
+        problem = check(tokens[i])
+        if problem:
+            raise _Invalid(problem)
+        names.append(tokens[i])
+        i += 1
+        if i >= len(tokens) or tokens[i].lower() not in SEPARATORS:
+            return names, tokens[i:]
+        separator = tokens[i]
+        while i < len(tokens) and tokens[i].lower() in SEPARATORS:
+            i += 1
+        if i >= len(tokens) or tokens[i].lower() in reserved:
+            raise _Invalid(msg.missing_after_separator(separator, what))
+
+
+def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
+    counts = Counter(names)
+    unique = list(dict.fromkeys(names))
+    return unique, [msg.duplicate(n, counts[n]) for n in unique if counts[n] > 1]
+
+
+def _looks_like_name(word: str, check: Callable[[str], str | None]) -> bool:
+    return check(word) is None and any(c.isalpha() for c in word)
+
+
+def _item_checker(f: ParamField) -> Callable[[str], str | None]:
+    """The check for a service or package name (`what` is how the person calls it)."""
+    what = f.label.lower().removesuffix("s") if f.kind == "name_list" else f.label.lower()
+
+    def check(name: str) -> str | None:
+        return _check_name(name, what=what, extra="._-+@:", max_length=MAX_NAME)
+
+    return check
+
+
+def _check_name(name: str, *, what: str, extra: str, max_length: int) -> str | None:
+    if not name:
+        return msg.name_empty(what)
+    bad = [c for c in dict.fromkeys(name) if not (c.isascii() and (c.isalnum() or c in extra))]
+    if bad:
+        allowed = msg.DEVICE_CHARS if extra == "._-" else msg.NAME_CHARS
+        return msg.name_bad_characters(what, name, bad, allowed)
+    if not name[0].isalnum():
+        return msg.name_bad_start(what, name)
+    if len(name) > max_length:
+        return msg.name_too_long(what, name, max_length)
+    if name.lower() in RESERVED:
+        return msg.name_reserved(what, name)
+    return None
+
+
+def _read_duration(f: ParamField, raw: str) -> int:
+    lowered = raw.strip().lower()
+    if lowered.startswith("-") and _DURATION.fullmatch(lowered[1:]):
+        raise _Invalid(msg.duration_not_positive(f.label, raw))
+    match = _DURATION.fullmatch(lowered)
+    if not match or match[2] not in _DURATION_UNITS:
+        raise _Invalid(msg.duration_unreadable(f.label, raw))
+    return _check_duration(f, int(match[1]) * _DURATION_UNITS[match[2]], raw)
+
+
+def _check_duration(f: ParamField, seconds: int, shown: str) -> int:
+    if seconds <= 0:
+        raise _Invalid(msg.duration_not_positive(f.label, shown))
+    if seconds > MAX_DURATION:
+        raise _Invalid(msg.duration_too_long(f.label, shown, MAX_DURATION))
+    return seconds
+
+
+def _command(kind: OperationKind, devices: list[str], values: dict[str, object]) -> str:
+    """The command text for these values: the refusal examples are built with it."""
+    parts = [kind.keyword]
+    for f in kind.fields:
+        if f.kind == "name":
+            parts += [str(values.get(f.name) or f.placeholder or msg.EXAMPLE_NAME), CONNECTOR]
+    parts.append(", ".join(devices) or msg.EXAMPLE_DEVICE)
+    for f in kind.fields:
+        value = values.get(f.name)
+        if f.kind == "name_list" and value:
+            parts += [f.word, ", ".join(value)]  # type: ignore[call-overload]
+        elif f.kind == "flag" and value is True:
+            parts.append(f.word)
+        elif f.kind == "duration" and value is not None and value != f.default:
+            parts += [f.word, str(value)]
+    return " ".join(parts)
+
+
+def _plan(
+    kind: OperationKind,
+    devices: list[str],
+    values: dict[str, object],
+    resolved: When,
+    *,
+    tz: str,
+    notes: list[str],
+) -> Plan:
+    parameters = {f.name: values.get(f.name, f.default) for f in kind.fields} | kind.fixed
+    operations = tuple(
+        OperationSpec(
+            device_name=device,
+            operation_type=kind.operation_type,
+            scheduled_at=resolved.at,
+            parameters=copy.deepcopy(parameters),  # no list shared between operations
+        )
+        for device in devices
+    )
+    return Plan(
+        operations=operations,
+        notes=(*resolved.notes, *notes),
+        tz=tz,
+        immediate=resolved.immediate,
+    )
+
+
+# --- the modal ---
+
+
+def _devices_from_text(raw: str, reserved: frozenset[str]) -> tuple[list[str], list[str]]:
+    try:
+        tokens = _tokens(raw, example="")
+    except Refusal as error:
+        raise _Invalid(error.reason) from None
+    names, rest = _take_names(
+        tokens, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
+    )
+    if rest:
+        raise _Invalid(msg.leftover_devices(" ".join(rest)))
+    if not names:
+        raise _Invalid(msg.devices_required())
+    names, notes = _dedupe(names)
+    if len(names) > MAX_DEVICES:
+        raise _Invalid(msg.too_many_devices(len(names), MAX_DEVICES))
+    return names, notes
+
+
+def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[object, list[str]]:
+    """A modal value checked as the text grammar would check it."""
+    if isinstance(raw, str):
+        raw = raw.strip()
+    if raw is None or (isinstance(raw, str | list | tuple) and not raw):
+        if f.required:
+            raise _Invalid(msg.field_required(f.label))
+        return copy.deepcopy(f.default), []
+    if f.kind == "flag" and isinstance(raw, bool):
+        return raw, []
+    if f.kind == "duration" and isinstance(raw, int) and not isinstance(raw, bool):
+        return _check_duration(f, raw, str(raw)), []
+    if f.kind == "duration" and isinstance(raw, str):
+        return _read_duration(f, raw), []
+    check = _item_checker(f)
+    if f.kind == "name" and isinstance(raw, str):
+        problem = check(raw)
+        if problem:
+            raise _Invalid(problem)
+        return raw, []
+    if f.kind == "name_list" and isinstance(raw, str):
+        try:
+            tokens = _tokens(raw, example="")
+        except Refusal as error:
+            raise _Invalid(error.reason) from None
+        items, rest = _take_names(tokens, what=f.label.lower(), check=check, reserved=reserved)
+        if rest:
+            raise _Invalid(msg.leftover_items(" ".join(rest), f.label))
+        return _dedupe(items)
+    if f.kind == "name_list" and isinstance(raw, list | tuple):
+        items = [str(item).strip() for item in raw]
+        for item in items:
+            problem = check(item)
+            if problem:
+                raise _Invalid(problem)
+        return _dedupe(items)
+    raise _Invalid(msg.field_wrong_type(f.label))

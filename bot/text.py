@@ -1,0 +1,520 @@
+"""Everything the bot says to people, in one place.
+
+Quoted input is inserted as typed: callers escape it for Slack (mrkdwn), because
+only they know where the text goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.catalog import Catalog
+
+
+def quote(value: str) -> str:
+    return f'"{value}"'
+
+
+def or_list(words: Sequence[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def and_list(words: Sequence[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def clock(moment: time | datetime) -> str:
+    """`14:00`, or `14:00:30` when there are seconds."""
+    return moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
+
+
+def day(moment: date, *, today: date) -> str:
+    """`Thu 26 Nov`, with the year only when it is not this year."""
+    label = f"{moment:%a} {moment.day} {moment:%b}"
+    return label if moment.year == today.year else f"{label} {moment.year}"
+
+
+def utc_offset(offset: timedelta) -> str:
+    """`UTC+01:00`, `UTC-04:00`, `UTC+05:30`."""
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+# --- grammar ---
+
+EXAMPLE_HELP = "help"
+EXAMPLE_LIST = "list server-01"
+EXAMPLE_STATUS = "status op_123"
+EXAMPLE_DEVICE = "server-01"
+EXAMPLE_NAME = "example"  # for a service or package when the catalog gives no placeholder
+EXAMPLE_TIME = "at 14:00"
+EXAMPLE_CLOCK = "09:00"  # the time suggested when a date came without one
+EXAMPLE_DURATION = "600"
+
+WHAT_DEVICE = "device"
+NAME_CHARS = 'letters, digits, ".", "_", "-", "+", "@" and ":"'
+DEVICE_CHARS = 'letters, digits, ".", "_" and "-"'
+
+
+def empty_command() -> str:
+    return "Tell me what to do: an operation such as reboot, or help for the list."
+
+
+def too_long(length: int, limit: int) -> str:
+    return f"That is {length} characters; a command can be at most {limit}."
+
+
+def control_character(codepoint: int) -> str:
+    return (
+        f"The command contains an invisible control character (U+{codepoint:04X}). "
+        "Type it again without it."
+    )
+
+
+def unknown_operation(word: str, keywords: Sequence[str]) -> str:
+    return (
+        f"I don't know {quote(word)}. I can {or_list(list(keywords))}, "
+        "and also list, status and help."
+    )
+
+
+def list_extra(extra: str) -> str:
+    return f"list takes at most one device name, but got {quote(extra)} as well."
+
+
+def status_missing() -> str:
+    return "Which operation? Give its id after status."
+
+
+def status_extra(extra: str) -> str:
+    return f"status takes one operation id, but got {quote(extra)} as well."
+
+
+def status_bad_id(value: str, limit: int) -> str:
+    return (
+        f"{quote(value)} is not an operation id: ids are letters, digits, "
+        f'"_" and "-", at most {limit} characters.'
+    )
+
+
+def name_empty(what: str) -> str:
+    return f"The {what} name is empty."
+
+
+def name_bad_characters(what: str, value: str, bad: Sequence[str], allowed: str) -> str:
+    shown = ", ".join(quote(c) if c.isprintable() and c != " " else f"U+{ord(c):04X}" for c in bad)
+    return (
+        f"{quote(value)} can't be a {what} name: it contains {shown}. "
+        f"A {what} name uses only {allowed}."
+    )
+
+
+def name_bad_start(what: str, value: str) -> str:
+    return f"{quote(value)} can't be a {what} name: it must start with a letter or a digit."
+
+
+def name_too_long(what: str, value: str, limit: int) -> str:
+    return f"{quote(value)} can't be a {what} name: it is longer than {limit} characters."
+
+
+def name_reserved(what: str, value: str) -> str:
+    return f"{quote(value)} can't be a {what} name: it is a word I read as part of a command."
+
+
+def missing_devices(keyword: str) -> str:
+    return f"Which devices? Put their names after {keyword}."
+
+
+def missing_after_separator(separator: str, what: str) -> str:
+    return f"A {what} name should follow {quote(separator)}."
+
+
+def too_many_devices(count: int, limit: int) -> str:
+    return (
+        f"That is {count} devices; one request can take at most {limit}. "
+        "Split it into several requests."
+    )
+
+
+def duplicate(value: str, count: int) -> str:
+    times = "twice" if count == 2 else f"{count} times"
+    return f"{value} was listed {times}; it is included once."
+
+
+def missing_name(label: str, keyword: str) -> str:
+    return f"Which {label.lower()}? Put its name after {keyword}."
+
+
+def missing_connector(keyword: str, value: str, connector: str, found: str | None) -> str:
+    if found is None:
+        return f'Which devices? Write {quote(connector)} and the devices after "{keyword} {value}".'
+    return f'Expected {quote(connector)} after "{keyword} {value}", but found {quote(found)}.'
+
+
+def missing_list(word: str, label: str) -> str:
+    return f"Which {label.lower()}? Put the names after {quote(word)}."
+
+
+def missing_value(word: str) -> str:
+    return f"{quote(word)} needs a value after it."
+
+
+def given_twice(word: str) -> str:
+    return f"{quote(word)} is given twice; give it once."
+
+
+def duration_unreadable(label: str, value: str) -> str:
+    return (
+        f"{quote(value)} is not a {label.lower()} I can read: "
+        "write seconds (600), or a number with s, m or h (90s, 10m)."
+    )
+
+
+def duration_not_positive(label: str, value: str) -> str:
+    return f"The {label.lower()} must be more than 0 seconds, not {quote(value)}."
+
+
+def duration_too_long(label: str, value: str, limit_seconds: int) -> str:
+    return (
+        f"The {label.lower()} {quote(value)} is too long: "
+        f"at most {limit_seconds // 3600} h ({limit_seconds} s)."
+    )
+
+
+def not_time_maybe_device(phrase: str, word: str) -> str:
+    return (
+        f"{quote(phrase)} is not a time I can read. If {quote(word)} is another device, "
+        'separate the devices with commas or "and".'
+    )
+
+
+def not_time_maybe_item(phrase: str, word: str, label: str) -> str:
+    return (
+        f"{quote(phrase)} is not a time I can read. If {quote(word)} is one more of the "
+        f'{label.lower()}, separate the names with commas or "and".'
+    )
+
+
+def leftover_items(value: str, label: str) -> str:
+    return (
+        f'I can\'t read {quote(value)} as {label.lower()}: separate the names with commas or "and".'
+    )
+
+
+def devices_required() -> str:
+    return "Enter at least one device name."
+
+
+def field_required(label: str) -> str:
+    return f"{label} is required."
+
+
+def field_wrong_type(label: str) -> str:
+    return f"{label} has a value I can't use."
+
+
+def unknown_operation_type(operation_type: str) -> str:
+    return f"{quote(operation_type)} is not an operation I know."
+
+
+def leftover_devices(value: str) -> str:
+    return (
+        f'I can\'t read {quote(value)} as a device list: separate the devices with commas or "and".'
+    )
+
+
+# --- time ---
+
+DELTA_NOW = "now"
+DELTA_UNITS = ("d", "h", "min", "s")
+
+
+def delta_future(amount: str) -> str:
+    return f"in {amount}"
+
+
+def delta_past(amount: str) -> str:
+    return f"{amount} ago"
+
+
+def not_a_time(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} is not a time I can read. Try a time such as 14:00, 3pm or noon, "
+        "with today, tomorrow, a weekday or a date (2026-01-20, 20 jan) if not today, "
+        'or "in 2 hours".'
+    )
+
+
+def bad_clock(token: str, problems: Sequence[str]) -> str:
+    return f"{quote(token)} is not a time of day: {and_list(list(problems))}."
+
+
+PROBLEM_AMPM_HOUR = "with am or pm the hour goes from 1 to 12"
+PROBLEM_HOUR = "hours go from 0 to 23"
+PROBLEM_MINUTE = "minutes go from 00 to 59"
+PROBLEM_SECOND = "seconds go from 00 to 59"
+
+
+def two_times(first: str, second: str) -> str:
+    return f"I found two times, {quote(first)} and {quote(second)}: give one."
+
+
+def two_zones(first: str, second: str) -> str:
+    return f"I found two time zones, {quote(first)} and {quote(second)}: give one."
+
+
+def unknown_zone(word: str) -> str:
+    return f"I don't know the time zone {quote(word)}. Use a name like Europe/Berlin, or UTC."
+
+
+def bad_month(value: str) -> str:
+    return f"{quote(value)} is not a date: months go from 1 to 12."
+
+
+def bad_day(value: str, month_name: str, days: int, year: int | None) -> str:
+    month = f"{month_name} {year}" if year is not None else month_name
+    has = "has" if year is not None else "has at most"
+    return f"{quote(value)} is not a date: {month} {has} {days} days."
+
+
+def numeric_date(value: str) -> str:
+    return (
+        f"{quote(value)} could be read more than one way (day/month or month/day). "
+        "Write the date as 2026-01-20 or 20 jan."
+    )
+
+
+def date_without_time(phrase: str) -> str:
+    return (
+        f"{phrase[:1].upper()}{phrase[1:]} at what time? "
+        "Add a time of day such as 09:00, 3pm or noon."
+    )
+
+
+def in_past(phrase: str, now_text: str) -> str:
+    return f"{quote(phrase)} is in the past: it is now {now_text}."
+
+
+def too_far(phrase: str, days: int) -> str:
+    return f"{quote(phrase)} is more than {days} days ahead; I only schedule within a year."
+
+
+def relative_zero(phrase: str) -> str:
+    return f'{quote(phrase)} is no time from now: write "now" to start right away.'
+
+
+def now_in_zone(moment: datetime, zone_label: str) -> str:
+    """`02:45 Wed 25 Nov 2026 (America/Los_Angeles)`."""
+    return f"{clock(moment)} {moment:%a} {moment.day} {moment:%b} {moment.year} ({zone_label})"
+
+
+def dst_gap(clock_text: str, day_text: str, zone_label: str) -> str:
+    return (
+        f"{clock_text} does not exist on {day_text} in {zone_label}: "
+        "the clocks jump forward that night."
+    )
+
+
+def passed_today(clock_text: str, day_text: str) -> str:
+    return f"{clock_text} has passed today, so this is tomorrow, {day_text}."
+
+
+def midnight_tonight(day_text: str) -> str:
+    return f"Midnight tonight is taken as 00:00 on {day_text}."
+
+
+def weekday_is_today(weekday: str, day_text: str) -> str:
+    return f'Today is {weekday}, so this is next {weekday}, {day_text}; say "today" for today.'
+
+
+def dst_fold(clock_text: str, day_text: str, zone_label: str, first: str) -> str:
+    return (
+        f"{clock_text} happens twice on {day_text} in {zone_label} (the clocks go back); "
+        f"using the first one, {first}."
+    )
+
+
+def zone_used(zone_label: str, offset_text: str) -> str:
+    if offset_text == "UTC+00:00" and zone_label in ("UTC", "GMT", "Z"):
+        return f"The time is in {zone_label}, as written."
+    return f"The time is in {zone_label} ({offset_text}), as written."
+
+
+def picker_past(when_text: str, now_text: str) -> str:
+    return f"{when_text} is in the past: it is now {now_text}. Pick a later time."
+
+
+# --- help ---
+
+
+def _mrkdwn(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def help_text(catalog: Catalog) -> str:
+    """The `/ops help` answer: Slack mrkdwn, with `&`, `<` and `>` escaped."""
+    lines = ["*What I can do* (type it after `/ops`)"]
+    for kind in catalog.kinds:
+        lines.append(f"• {kind.label}: `{kind.syntax}`")
+        lines.append(f"    e.g. `{kind.example}`")
+    lines += [
+        "",
+        "*Devices*: one or more names separated by commas or “and”, "
+        "e.g. `server-01, server-02 and server-03` (at most 50).",
+        "",
+        "*When* (optional; without it the operation starts now). "
+        "Times are in your time zone unless you name one:",
+        "`now`  `at 14:00`  `at 3pm`  `at 9:30pm`  `at noon`  `at midnight`",
+        "`today at 17:30`  `tomorrow at 3am`  `14:00 tomorrow`  `on saturday at 23:00`",
+        "`on 20 jan at 09:30`  `on YYYY-MM-DD at 09:30`",
+        "`in 30 minutes`  `in 2 hours`  `in 90 min`  `in 1h`  `in 2 days`",
+        "`at 16:00 CET`  `2pm UTC`  `at 09:00 Europe/Berlin`",
+        "A time of day that has already passed today means tomorrow.",
+        "",
+        "*Other commands*",
+        "• `list`: recent operations; `list <device>`: those of one device",
+        "• `status <operation id>`: where one operation is",
+        "• `help`: this text",
+    ]
+    return _mrkdwn("\n".join(lines))
+
+
+# --- the confirm → track flow ---------------------------------------------------------------
+
+CONFIRM = "Confirm"
+CANCEL = "Cancel"
+WHEN_NOW = "*When:* now, as soon as you confirm."
+SENDING = "sending to the API…"
+NOT_SCHEDULED = "not scheduled"
+
+
+def when_line(*, local: str, tz: str, utc: str, delta: str) -> str:
+    return f"*When:* {local} ({tz}) · {utc} · {delta}"
+
+
+def confirm_heading(typed: str, count: int) -> str:
+    what = "this operation" if count == 1 else f"these {count} operations (one per device)"
+    return f"*Please confirm {what}.* You asked: _{typed}_"
+
+
+def and_more(count: int) -> str:
+    return f"…and {count} more."
+
+
+def confirmation_footer(request_id: str) -> str:
+    return (
+        f"Nothing is sent to the API until you click Confirm. Request `{request_id}`, valid 15 min."
+    )
+
+
+def status_heading(*, requester: str, confirmer: str | None, typed: str) -> str:
+    who = (
+        f"{requester} asked"
+        if confirmer in (None, requester)
+        else (f"{requester} asked, {confirmer} confirmed")
+    )
+    return f"*Ops request* · {who}: _{typed}_"
+
+
+def scheduled_for(when: str, immediate: bool) -> str:
+    return f"*When:* now ({when})" if immediate else f"*When:* {when}"
+
+
+def progress(*, done: int, total: int, request_id: str) -> str:
+    state = "all finished" if done == total else f"{done} of {total} finished"
+    return f"{state} · updates in this thread · request `{request_id}`"
+
+
+def submitted(*, device: str, api_id: str, when: str, duration: int | None) -> str:
+    line = f"📅 {device}: scheduled as `{api_id}` for {when}"
+    if duration:
+        line += f", expected to take about {_duration(duration)}"
+    return line + "."
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{round(seconds / 60)} min"
+
+
+def status_changed(*, icon: str, api_id: str, device: str, status: str) -> str:
+    return f"{icon} `{api_id}` on {device} is now *{status}*"
+
+
+def list_empty(device: str | None) -> str:
+    return f"No scheduled operations for `{device}`." if device else "No scheduled operations."
+
+
+def list_heading(total: int, device: str | None) -> str:
+    where = f" for `{device}`" if device else ""
+    noun = "operation" if total == 1 else "operations"
+    return f"*{total} {noun}{where}*, newest first:"
+
+
+def refusal(reason: str, example: str) -> str:
+    return f"⚠️ {reason}\nFor example: `/ops {example}`"
+
+
+CLICK_REFUSALS = {
+    "not_found": "That request does not exist (any more). Start again with `/ops`.",
+    "not_yours": "Only {requester} can confirm or cancel this request. "
+    "Ask them, or make your own with `/ops`.",
+    "expired": "This request expired before it was confirmed; nothing was sent. "
+    "Ask again with `/ops`.",
+    "too_late": "The time you asked for has passed while this waited, so nothing was sent. "
+    "Ask again with a new time, e.g. `/ops reboot server-01 in 10 minutes`.",
+    "already_confirming": "This request is already being confirmed.",
+    "already_confirmed": "This request was already confirmed; follow it in its thread.",
+    "already_cancelled": "This request was cancelled; nothing was sent.",
+    "already_expired": "This request expired; nothing was sent. Ask again with `/ops`.",
+    "cannot_post": "I could not post in this channel, so nothing was sent. {detail}",
+}
+
+
+def click_refusal(reason: str, *, requester: str = "the requester", detail: str = "") -> str:
+    template = CLICK_REFUSALS.get(reason, "Nothing was done: {reason}.")
+    return template.format(requester=requester, detail=detail, reason=reason).strip()
+
+
+CANCELLED = "Cancelled: nothing was sent to the API."
+NOT_IN_CHANNEL = (
+    "I'm not a member of this channel, so I can't post its status thread. "
+    "Invite me with `/invite @opsbot`, then click Confirm again."
+)
+
+
+def confirmed(link: str | None) -> str:
+    return (
+        f"✅ Confirmed. Follow it in {link}." if link else "✅ Confirmed. Follow it in the thread."
+    )
+
+
+def no_such_operation(operation_id: str) -> str:
+    return f"No operation `{operation_id}` was found. `/ops list` shows what is scheduled."
+
+
+NO_TZ = "Your Slack profile has no time zone, so times are read in UTC."
+INTERNAL_ERROR = (
+    "Something went wrong on my side and nothing was sent to the API. "
+    "Try again; if it keeps happening, tell an admin (the bot's log has the details)."
+)
+
+# --- the modal -----------------------------------------------------------------------------
+
+MODAL_TITLE = "Schedule an operation"
+MODAL_SUBMIT = "Review"
+MODAL_TYPE = "Operation"
+MODAL_DEVICES = "Device(s)"
+MODAL_WHEN = "When"
+MODAL_WHEN_HINT = "Your local time. Leave empty to run now."

@@ -1,0 +1,681 @@
+"""bot.grammar (command text and modal fields to a Command), bot.catalog and the help text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
+from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
+from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
+from bot.text import help_text
+from bot.when import warm_up
+
+# Wednesday 25 Nov 2026: 10:45 in UTC, 02:45 in Los Angeles (PST), 11:45 in Madrid (CET).
+NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
+LA = "America/Los_Angeles"
+MADRID = "Europe/Madrid"
+REBOOT = {"force": False, "timeout": 300}
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def setup_module() -> None:
+    warm_up()
+
+
+def plan(text: str, tz: str = "UTC", now: datetime = NOW) -> Plan:
+    result = parse(text, tz=tz, now=now)
+    assert isinstance(result, Plan)
+    return result
+
+
+def summary(result: Plan) -> list[tuple[str, str, str, dict]]:
+    return [
+        (op.device_name, op.operation_type, op.to_api()["scheduled_at"], op.parameters)
+        for op in result.operations
+    ]
+
+
+def refusal(text: str, tz: str = "UTC", now: datetime = NOW) -> Refusal:
+    with pytest.raises(Refusal) as caught:
+        parse(text, tz=tz, now=now)
+    # Every example must itself be a command that works.
+    parse(caught.value.example, tz=tz, now=now)
+    return caught.value
+
+
+# --- queries ---
+
+
+@pytest.mark.parametrize("text", ["help", "/ops help", "HELP", "  /OPS   help  ", "help reboot"])
+def test_help(text: str) -> None:
+    assert parse(text, tz="UTC", now=NOW) == HelpQuery()
+
+
+def test_list() -> None:
+    assert parse("list", tz="UTC", now=NOW) == ListQuery()
+    assert parse("/ops List Server-01", tz="UTC", now=NOW) == ListQuery(device_name="Server-01")
+
+
+def test_list_refusals() -> None:
+    assert refusal("list server-01 server-02").reason == (
+        'list takes at most one device name, but got "server-02" as well.'
+    )
+    assert refusal("list <!channel>").reason.startswith('"<!channel>" can\'t be a device name')
+
+
+def test_status() -> None:
+    assert parse("status txn_123", tz="UTC", now=NOW) == StatusQuery(operation_id="txn_123")
+    assert parse("status " + "a" * 64, tz="UTC", now=NOW) == StatusQuery(operation_id="a" * 64)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("status", "Which operation? Give its id after status."),
+        (
+            "status bad/id",
+            '"bad/id" is not an operation id: ids are letters, digits, "_" and "-", '
+            "at most 64 characters.",
+        ),
+        ("status " + "a" * 65, f'"{"a" * 65}" is not an operation id'),
+        ("status a b", 'status takes one operation id, but got "b" as well.'),
+    ],
+)
+def test_status_refusals(text: str, reason: str) -> None:
+    found = refusal(text)
+    assert found.reason.startswith(reason)
+    assert found.example == "status op_123"
+
+
+def test_empty_refused_with_help_example() -> None:
+    for text in ("", "   ", "/ops"):
+        found = refusal(text)
+        assert found.example == "help"
+
+
+# --- the three operations ---
+
+
+def test_restart() -> None:
+    result = plan("restart nginx on server-02 at 14:00")
+    assert summary(result) == [
+        (
+            "server-02",
+            "restart_service",
+            "2026-11-25T14:00:00Z",
+            {"service_name": "nginx", "verify_status": True},
+        )
+    ]
+    assert result.immediate is False
+    assert result.tz == "UTC"
+    assert result.notes == ()
+
+
+def test_restart_with_service_word_and_case() -> None:
+    result = plan("Restart service Nginx on Server-01")
+    assert summary(result) == [
+        (
+            "Server-01",
+            "restart_service",
+            "2026-11-25T10:45:00Z",
+            {"service_name": "Nginx", "verify_status": True},
+        )
+    ]
+    assert result.immediate is True
+
+
+def test_restart_a_service_called_service() -> None:
+    result = plan("restart service on server-01")
+    assert result.operations[0].parameters["service_name"] == "service"
+
+
+def test_reboot_defaults_and_now() -> None:
+    result = plan("reboot server-01")
+    assert summary(result) == [("server-01", "reboot", "2026-11-25T10:45:00Z", REBOOT)]
+    assert result.immediate is True
+    assert plan("REBOOT server-01 now") == result
+
+
+@pytest.mark.parametrize(
+    ("text", "force", "timeout"),
+    [
+        ("reboot server-01 force", True, 300),
+        ("reboot force server-01", True, 300),
+        ("Reboot server-01 at 14:00 FORCE", True, 300),
+        ("reboot server-01 timeout 600", False, 600),
+        ("reboot server-01 timeout 90s", False, 90),
+        ("reboot server-01 timeout 10m", False, 600),
+        ("reboot server-01 timeout 10 min", False, 600),
+        ("reboot server-01 timeout 1h force", True, 3600),
+        ("reboot server-01 at 14:00 timeout 600", False, 600),
+    ],
+)
+def test_reboot_force_and_timeout(text: str, force: bool, timeout: int) -> None:
+    result = plan(text)
+    assert [op.parameters for op in result.operations] == [{"force": force, "timeout": timeout}]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("reboot server-01 timeout 0", 'The timeout must be more than 0 seconds, not "0".'),
+        ("reboot server-01 timeout -5", 'The timeout must be more than 0 seconds, not "-5".'),
+        ("reboot server-01 timeout 25h", 'The timeout "25h" is too long: at most 24 h (86400 s).'),
+        ("reboot server-01 timeout 86401", 'The timeout "86401" is too long'),
+        ("reboot server-01 timeout abc", '"abc" is not a timeout I can read'),
+        ("reboot server-01 timeout", '"timeout" needs a value after it.'),
+        ("reboot server-01 timeout 60 timeout 90", '"timeout" is given twice; give it once.'),
+    ],
+)
+def test_reboot_timeout_refusals(text: str, reason: str) -> None:
+    found = refusal(text)
+    assert found.reason.startswith(reason)
+    assert "timeout 600" in found.example or found.example.endswith("at 14:00")
+
+
+def test_timeout_with_unknown_unit_word_is_not_swallowed() -> None:
+    found = refusal("reboot server-01 timeout 10 parsecs")
+    assert found.reason.startswith('"parsecs" is not a time I can read. If "parsecs" is another')
+    assert found.example == "reboot server-01, parsecs timeout 10"
+
+
+def test_update_without_packages() -> None:
+    assert summary(plan("update server-01")) == [
+        ("server-01", "update", "2026-11-25T10:45:00Z", {"package_list": []})
+    ]
+
+
+def test_update_with_packages() -> None:
+    result = plan("update server-01,server-02 with openssl, curl and libc6:amd64 tomorrow at 3am")
+    assert summary(result) == [
+        (d, "update", "2026-11-26T03:00:00Z", {"package_list": ["openssl", "curl", "libc6:amd64"]})
+        for d in ("server-01", "server-02")
+    ]
+    # each operation has its own list
+    assert (
+        result.operations[0].parameters["package_list"]
+        is not (result.operations[1].parameters["package_list"])
+    )
+
+
+def test_update_time_before_with() -> None:
+    result = plan("update server-01 at 14:00 with curl")
+    assert summary(result) == [
+        ("server-01", "update", "2026-11-25T14:00:00Z", {"package_list": ["curl"]})
+    ]
+
+
+def test_update_duplicate_package_noted() -> None:
+    assert plan("update server-01 with curl, curl").notes == (
+        "curl was listed twice; it is included once.",
+    )
+
+
+def test_update_refusals() -> None:
+    found = refusal("update server-01 with")
+    assert found.reason == 'Which packages? Put the names after "with".'
+    assert found.example == "update server-01 with openssl"
+    found = refusal("update server-01 with curl;rm")
+    assert found.reason.startswith('"curl;rm" can\'t be a package name: it contains ";".')
+    found = refusal("update server-01 with openssl redis")
+    assert found.reason == (
+        '"redis" is not a time I can read. If "redis" is one more of the packages, '
+        'separate the names with commas or "and".'
+    )
+    assert found.example == "update server-01 with openssl, redis"
+
+
+def test_restart_refusals() -> None:
+    found = refusal("restart nginx server-01")
+    assert found.reason == 'Expected "on" after "restart nginx", but found "server-01".'
+    assert found.example == "restart nginx on server-01"
+    assert refusal("restart on server-01").reason == "Which service? Put its name after restart."
+    assert refusal("restart nginx").reason.startswith("Which devices?")
+    assert refusal("restart ngi/nx on server-01").reason.startswith(
+        '"ngi/nx" can\'t be a service name: it contains "/".'
+    )
+    assert refusal("restart nginx on").reason == "Which devices? Put their names after restart."
+
+
+# --- devices ---
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "reboot server-01, server-02 and server-03",
+        "reboot server-01,server-02,server-03",
+        "reboot server-01 and server-02 and server-03",
+        "reboot server-01, server-02, and server-03",
+    ],
+)
+def test_device_lists_keep_order(text: str) -> None:
+    assert [op.device_name for op in plan(text).operations] == [
+        "server-01",
+        "server-02",
+        "server-03",
+    ]
+
+
+def test_duplicate_devices_dropped_with_note() -> None:
+    result = plan("reboot server-01, server-02, server-01 and server-01 at 14:00")
+    assert [op.device_name for op in result.operations] == ["server-01", "server-02"]
+    assert result.notes == ("server-01 was listed 3 times; it is included once.",)
+
+
+def test_fifty_devices_allowed_fifty_one_refused() -> None:
+    names = [f"host-{i}" for i in range(51)]
+    assert len(plan("reboot " + ", ".join(names[:50])).operations) == 50
+    # a duplicate does not count
+    assert len(plan("reboot " + ", ".join([*names[:50], "host-0"])).operations) == 50
+    found = refusal("reboot " + ", ".join(names))
+    assert found.reason == (
+        "That is 51 devices; one request can take at most 50. Split it into several requests."
+    )
+
+
+def test_devices_without_separator_refused() -> None:
+    found = refusal("reboot server-01 server-02")
+    assert found.reason == (
+        '"server-02" is not a time I can read. If "server-02" is another device, '
+        'separate the devices with commas or "and".'
+    )
+    assert found.example == "reboot server-01, server-02"
+    found = refusal("reboot server-01 server-02 at 14:00")
+    assert found.reason.startswith('"server-02 at 14:00" is not a time I can read.')
+    assert found.example == "reboot server-01, server-02 at 14:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "reboot <!channel>",
+            '"<!channel>" can\'t be a device name: it contains "<", "!", ">". '
+            'A device name uses only letters, digits, ".", "_" and "-".',
+        ),
+        (
+            "reboot server-01, <@U123>",
+            '"<@U123>" can\'t be a device name: it contains "<", "@", ">".',
+        ),
+        ("reboot -rf", '"-rf" can\'t be a device name: it must start with a letter or a digit.'),
+        ("reboot " + "a" * 64, f'"{"a" * 64}" can\'t be a device name: it is longer than 63'),
+        ("reboot server-01 and", 'A device name should follow "and".'),
+        ("reboot server-01,", 'A device name should follow ",".'),
+        ("reboot server-01, at 14:00", 'A device name should follow ",".'),
+        ("reboot at 14:00", "Which devices? Put their names after reboot."),
+        ("reboot", "Which devices? Put their names after reboot."),
+        ("reboot sérver", '"sérver" can\'t be a device name: it contains "é".'),
+    ],
+)
+def test_device_refusals(text: str, reason: str) -> None:
+    found = refusal(text)
+    assert found.reason.startswith(reason)
+    assert found.example == "reboot server-01 at 14:00"
+
+
+def test_check_device_name() -> None:
+    assert check_device_name("server-01.example_2") is None
+    assert check_device_name("a" * 63) is None
+    assert check_device_name("tomorrow") == (
+        '"tomorrow" can\'t be a device name: it is a word I read as part of a command.'
+    )
+    assert check_device_name("") == "The device name is empty."
+    assert check_device_name("a b") is not None
+
+
+# --- time in commands ---
+
+
+@pytest.mark.parametrize(
+    ("tz", "text", "expected"),
+    [
+        ("UTC", "reboot server-01 at 14:00", "2026-11-25T14:00:00Z"),
+        ("UTC", "reboot server-01 at 3pm", "2026-11-25T15:00:00Z"),
+        ("UTC", "reboot server-01 at noon", "2026-11-25T12:00:00Z"),
+        ("UTC", "reboot server-01 tomorrow at 3am", "2026-11-26T03:00:00Z"),
+        ("UTC", "reboot server-01 in 2 hours", "2026-11-25T12:45:00Z"),
+        ("UTC", "reboot server-01 in 30 minutes", "2026-11-25T11:15:00Z"),
+        ("UTC", "reboot server-01 on saturday at 23:00", "2026-11-28T23:00:00Z"),
+        ("UTC", "reboot server-01 14:00 tomorrow", "2026-11-26T14:00:00Z"),
+        ("UTC", "reboot server-01 today at 17:30", "2026-11-25T17:30:00Z"),
+        ("UTC", "reboot server-01 at 9:30pm", "2026-11-25T21:30:00Z"),
+        (LA, "reboot server-01 at 9", "2026-11-25T17:00:00Z"),
+        (LA, "reboot server-01 at 14:00", "2026-11-25T22:00:00Z"),
+        (MADRID, "reboot server-01 at 14:00", "2026-11-25T13:00:00Z"),
+        (MADRID, "restart nginx on server-02 on saturday at 23:00", "2026-11-28T22:00:00Z"),
+    ],
+)
+def test_times_in_commands(tz: str, text: str, expected: str) -> None:
+    result = plan(text, tz=tz)
+    assert [op.scheduled_at for op in result.operations] == [utc(expected)]
+    assert result.tz == tz
+    assert result.immediate is False
+
+
+def test_date_in_command() -> None:
+    now = datetime(2024, 1, 15, 8, 0, tzinfo=UTC)
+    result = plan("reboot server-01 on 2024-01-20 at 09:30", now=now)
+    assert result.operations[0].scheduled_at == utc("2024-01-20T09:30:00Z")
+
+
+def test_now_is_truncated_and_immediate() -> None:
+    now = datetime(2026, 11, 25, 2, 45, 7, 654_321, tzinfo=timezone(timedelta(hours=-8)))
+    result = plan("reboot server-01 now", tz=LA, now=now)
+    assert result.operations[0].to_api()["scheduled_at"] == "2026-11-25T10:45:07Z"
+    assert result.immediate is True
+
+
+def test_notes_in_order_time_then_devices() -> None:
+    result = plan("reboot server-01, server-01 at 16:00 CET", tz=LA)
+    assert result.operations[0].scheduled_at == utc("2026-11-25T15:00:00Z")
+    assert result.notes == (
+        "The time is in CET (UTC+01:00), as written.",
+        "server-01 was listed twice; it is included once.",
+    )
+    result = plan("reboot server-01 at 9")
+    assert result.notes == ("09:00 has passed today, so this is tomorrow, Thu 26 Nov.",)
+    assert result.operations[0].scheduled_at == utc("2026-11-26T09:00:00Z")
+
+
+def test_named_zone_in_command() -> None:
+    result = plan("reboot server-01 2pm UTC", tz=LA)
+    assert result.operations[0].scheduled_at == utc("2026-11-25T14:00:00Z")
+    assert result.notes == ("The time is in UTC, as written.",)
+    assert result.tz == LA
+
+
+def test_dst_in_command() -> None:
+    now = utc("2026-03-07T15:00:00Z")
+    ny = "America/New_York"
+    result = plan("reboot server-01 tomorrow at 3am", tz=ny, now=now)
+    assert result.operations[0].scheduled_at == utc("2026-03-08T07:00:00Z")
+    found = refusal("reboot server-01 tomorrow at 2:30am", tz=ny, now=now)
+    assert found.reason.startswith("02:30 does not exist on Sun 8 Mar in America/New_York")
+    assert found.example == "reboot server-01 tomorrow at 03:30"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "example"),
+    [
+        (
+            "reboot server-01 at 25:99",
+            '"25:99" is not a time of day: hours go from 0 to 23 and minutes go from 00 to 59.',
+            "reboot server-01 at 14:00",
+        ),
+        (
+            "reboot server-01 at 13pm",
+            '"13pm" is not a time of day: with am or pm the hour goes from 1 to 12.',
+            "reboot server-01 at 14:00",
+        ),
+        (
+            "reboot server-01 on 2024-02-30 at 10:00",
+            '"2024-02-30" is not a date: February 2024 has 29 days.',
+            "reboot server-01 at 14:00",
+        ),
+        (
+            "reboot server-01 tomorrow",
+            "Tomorrow at what time? Add a time of day such as 09:00, 3pm or noon.",
+            "reboot server-01 tomorrow at 09:00",
+        ),
+        (
+            "reboot server-01 force on saturday",
+            "On saturday at what time? Add a time of day such as 09:00, 3pm or noon.",
+            "reboot server-01 force on saturday at 09:00",
+        ),
+        (
+            "reboot server-01 on 2024-01-20 at 09:30",
+            '"on 2024-01-20 at 09:30" is in the past: it is now 10:45 Wed 25 Nov 2026 (UTC).',
+            "reboot server-01 tomorrow at 09:30",
+        ),
+        (
+            "restart nginx on server-01 at 9.30",
+            '"at 9.30" is not a time I can read.',
+            "restart nginx on server-01 at 14:00",
+        ),
+        (
+            "update server-01, server-02 with curl at sometime",
+            '"at sometime" is not a time I can read.',
+            "update server-01, server-02 with curl at 14:00",
+        ),
+        (
+            "reboot server-01 gibberish words",
+            '"gibberish words" is not a time I can read. If "gibberish" is another device',
+            "reboot server-01, gibberish",
+        ),
+    ],
+)
+def test_time_refusals_have_command_examples(text: str, reason: str, example: str) -> None:
+    found = refusal(text)
+    assert found.reason.startswith(reason)
+    assert found.example == example
+
+
+# --- input hygiene ---
+
+
+def test_whitespace_is_collapsed() -> None:
+    assert plan("  /ops   reboot\tserver-01\n  at 14:00 \r\n") == plan("reboot server-01 at 14:00")
+
+
+def test_text_over_4000_refused() -> None:
+    text = "reboot server-01 at 14:00" + " " * 100 + "x" * 3976
+    found = refusal(text)
+    assert found.reason == "That is 4101 characters; a command can be at most 4000."
+    assert found.example == "restart nginx on server-02 at 14:00"
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\u202e", "\u200b"])
+def test_control_characters_refused(char: str) -> None:
+    found = refusal(f"reboot server-01{char} at 14:00")
+    assert found.reason.startswith(
+        f"The command contains an invisible control character (U+{ord(char):04X})."
+    )
+
+
+def test_unknown_operation() -> None:
+    found = refusal("reload nginx on server-01")
+    assert found.reason == (
+        'I don\'t know "reload". I can restart, reboot or update, and also list, status and help.'
+    )
+    assert found.example == DEFAULT_CATALOG.kinds[0].example
+
+
+def test_unknown_zone_and_naive_now_are_errors() -> None:
+    with pytest.raises(ValueError):
+        parse("reboot server-01", tz="Nowhere/Atlantis", now=NOW)
+    with pytest.raises(ValueError):
+        parse("reboot server-01", tz="UTC", now=datetime(2026, 11, 25, 10, 45))
+
+
+# --- the modal ---
+
+
+def test_plan_from_fields_valid() -> None:
+    result = plan_from_fields(
+        operation_type="restart_service",
+        devices="server-01, server-02 and server-01",
+        values={"service_name": " nginx ", "force": True},  # force: not a restart field
+        when=utc("2026-11-25T14:00:00Z"),
+        tz=LA,
+        now=NOW,
+    )
+    assert result == Plan(
+        operations=tuple(
+            OperationSpec(
+                device_name=d,
+                operation_type="restart_service",
+                scheduled_at=utc("2026-11-25T14:00:00Z"),
+                parameters={"service_name": "nginx", "verify_status": True},
+            )
+            for d in ("server-01", "server-02")
+        ),
+        notes=("server-01 was listed twice; it is included once.",),
+        tz=LA,
+        immediate=False,
+    )
+
+
+def test_plan_from_fields_reboot_and_update() -> None:
+    result = plan_from_fields(
+        operation_type="reboot",
+        devices="server-01",
+        values={"force": True, "timeout": "10m"},
+        when=None,
+        tz="UTC",
+        now=NOW,
+    )
+    assert summary(result) == [
+        ("server-01", "reboot", "2026-11-25T10:45:00Z", {"force": True, "timeout": 600})
+    ]
+    assert result.immediate is True
+    result = plan_from_fields(
+        operation_type="reboot", devices="a1", values={"timeout": 90}, when=None, tz="UTC", now=NOW
+    )
+    assert result.operations[0].parameters == {"force": False, "timeout": 90}
+    for packages in ("curl, openssl", ["curl", "openssl"]):
+        result = plan_from_fields(
+            operation_type="update",
+            devices="a1",
+            values={"package_list": packages},
+            when=None,
+            tz="UTC",
+            now=NOW,
+        )
+        assert result.operations[0].parameters == {"package_list": ["curl", "openssl"]}
+    result = plan_from_fields(
+        operation_type="update", devices="a1", values={}, when=None, tz="UTC", now=NOW
+    )
+    assert result.operations[0].parameters == {"package_list": []}
+
+
+def test_plan_from_fields_reports_every_bad_field() -> None:
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="restart_service",
+            devices="server-01 <!channel>",
+            values={"service_name": ""},
+            when=utc("2026-11-25T10:00:00Z"),
+            tz="UTC",
+            now=NOW,
+        )
+    assert caught.value.errors == {
+        "devices": 'I can\'t read "<!channel>" as a device list: '
+        'separate the devices with commas or "and".',
+        "service_name": "Service is required.",
+        "when": "10:00 Wed 25 Nov is in the past: it is now 10:45 Wed 25 Nov 2026 (UTC). "
+        "Pick a later time.",
+    }
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="reboot",
+            devices="",
+            values={"force": "yes", "timeout": "0"},
+            when=None,
+            tz="UTC",
+            now=NOW,
+        )
+    assert caught.value.errors == {
+        "devices": "Enter at least one device name.",
+        "force": "Force has a value I can't use.",
+        "timeout": 'The timeout must be more than 0 seconds, not "0".',
+    }
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="update",
+            devices=", ".join(f"h{i}" for i in range(51)),
+            values={"package_list": "curl wget"},
+            when=None,
+            tz="UTC",
+            now=NOW,
+        )
+    assert set(caught.value.errors) == {"devices", "package_list"}
+    assert caught.value.errors["devices"].startswith("That is 51 devices")
+
+
+def test_plan_from_fields_picker_past_refused() -> None:
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="reboot",
+            devices="server-01",
+            values={},
+            when=NOW - timedelta(seconds=1),
+            tz="UTC",
+            now=NOW,
+        )
+    assert list(caught.value.errors) == ["when"]
+
+
+def test_plan_from_fields_unknown_type() -> None:
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="format_disk", devices="a1", values={}, when=None, tz="UTC", now=NOW
+        )
+    assert caught.value.errors == {"operation_type": '"format_disk" is not an operation I know.'}
+
+
+# --- catalog and help ---
+
+
+def test_catalog_lookup() -> None:
+    assert DEFAULT_CATALOG.by_keyword("REBOOT") is DEFAULT_CATALOG.kinds[1]
+    assert DEFAULT_CATALOG.by_type("restart_service") is DEFAULT_CATALOG.kinds[0]
+    assert DEFAULT_CATALOG.by_keyword("restart_service") is None
+    assert DEFAULT_CATALOG.by_type("restart") is None
+
+
+def test_catalog_examples_work() -> None:
+    for kind in DEFAULT_CATALOG.kinds:
+        result = plan(kind.example)
+        assert {op.operation_type for op in result.operations} == {kind.operation_type}
+
+
+def test_catalog_is_data() -> None:
+    catalog = Catalog(
+        (
+            OperationKind(
+                keyword="drain",
+                operation_type="drain_node",
+                label="Drain a node",
+                syntax="drain <devices> [grace <seconds>] [now]",
+                example="drain node-1 at 14:00",
+                fields=(
+                    ParamField(
+                        name="grace_period",
+                        label="Grace",
+                        kind="duration",
+                        required=False,
+                        default=30,
+                        word="grace",
+                    ),
+                ),
+                fixed={"evict": True},
+            ),
+        )
+    )
+    result = parse("drain node-1, node-2 grace 2m", tz="UTC", now=NOW, catalog=catalog)
+    assert isinstance(result, Plan)
+    assert [op.parameters for op in result.operations] == [{"grace_period": 120, "evict": True}] * 2
+    with pytest.raises(Refusal) as caught:
+        parse("reboot node-1", tz="UTC", now=NOW, catalog=catalog)
+    assert caught.value.reason.startswith('I don\'t know "reboot". I can drain,')
+    with pytest.raises(ValueError):
+        Catalog(())
+
+
+def test_help_text() -> None:
+    text = help_text(DEFAULT_CATALOG)
+    for kind in DEFAULT_CATALOG.kinds:
+        escaped = kind.syntax.replace("<", "&lt;").replace(">", "&gt;")
+        assert f"`{escaped}`" in text
+        assert f"`{kind.example}`" in text
+    for phrase in ("`at 14:00`", "`tomorrow at 3am`", "`in 2 hours`", "`at 16:00 CET`", "`now`"):
+        assert phrase in text
+    assert "`list`" in text and "`status &lt;operation id&gt;`" in text and "`help`" in text
+    assert "<" not in text and ">" not in text
+    assert "&" not in text.replace("&lt;", "").replace("&gt;", "").replace("&amp;", "")

@@ -1,0 +1,373 @@
+"""bot.when: time phrases to UTC moments, the modal's picker, and humanize_delta."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from bot.model import Refusal
+from bot.when import UnreadableTime, When, humanize_delta, resolve, resolve_picker, warm_up
+
+# Wednesday 25 Nov 2026: 10:45 in UTC, 02:45 in Los Angeles (PST), 11:45 in Madrid (CET).
+NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
+LA = "America/Los_Angeles"
+MADRID = "Europe/Madrid"
+NEW_YORK = "America/New_York"
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def setup_module() -> None:
+    warm_up()
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "expected"),
+    [
+        ("UTC", "at 14:00", "2026-11-25T14:00:00Z"),
+        ("UTC", "at 3pm", "2026-11-25T15:00:00Z"),
+        ("UTC", "at noon", "2026-11-25T12:00:00Z"),
+        ("UTC", "at 9:30pm", "2026-11-25T21:30:00Z"),
+        ("UTC", "at 3 pm", "2026-11-25T15:00:00Z"),
+        ("UTC", "tomorrow at 3am", "2026-11-26T03:00:00Z"),
+        ("UTC", "14:00 tomorrow", "2026-11-26T14:00:00Z"),
+        ("UTC", "today at 17:30", "2026-11-25T17:30:00Z"),
+        ("UTC", "on saturday at 23:00", "2026-11-28T23:00:00Z"),
+        ("UTC", "ON SATURDAY AT 23:00", "2026-11-28T23:00:00Z"),
+        ("UTC", "this sat at 10:00", "2026-11-28T10:00:00Z"),
+        ("UTC", "next monday at 3pm", "2026-11-30T15:00:00Z"),
+        ("UTC", "day after tomorrow at noon", "2026-11-27T12:00:00Z"),
+        ("UTC", "on 20 jan at 9:30", "2027-01-20T09:30:00Z"),
+        ("UTC", "on jan 20, 2027 at 9:30", "2027-01-20T09:30:00Z"),
+        ("UTC", "on nov 25 at 23:00", "2026-11-25T23:00:00Z"),  # dateparser says 2027
+        ("UTC", "14:00:30", "2026-11-25T14:00:30Z"),
+        ("UTC", "at 12pm", "2026-11-25T12:00:00Z"),
+        ("UTC", "in 2 hours", "2026-11-25T12:45:00Z"),
+        ("UTC", "in 30 minutes", "2026-11-25T11:15:00Z"),
+        ("UTC", "in 90 min", "2026-11-25T12:15:00Z"),
+        ("UTC", "in 1h", "2026-11-25T11:45:00Z"),
+        ("UTC", "in 2 days", "2026-11-27T10:45:00Z"),
+        ("UTC", "in 1h30m", "2026-11-25T12:15:00Z"),
+        ("UTC", "in an hour", "2026-11-25T11:45:00Z"),
+        ("UTC", "in 45 s", "2026-11-25T10:45:45Z"),
+        (LA, "at 14:00", "2026-11-25T22:00:00Z"),
+        (LA, "at 9", "2026-11-25T17:00:00Z"),  # not September 29
+        (LA, "tomorrow at 3am", "2026-11-26T11:00:00Z"),
+        (LA, "in 2 hours", "2026-11-25T12:45:00Z"),
+        (LA, "on saturday at 23:00", "2026-11-29T07:00:00Z"),
+        (MADRID, "at 14:00", "2026-11-25T13:00:00Z"),
+        (MADRID, "tomorrow at 3am", "2026-11-26T02:00:00Z"),
+    ],
+)
+def test_times(tz: str, phrase: str, expected: str) -> None:
+    when = resolve(phrase, tz=tz, now=NOW)
+    assert when == When(at=utc(expected), immediate=False, notes=())
+
+
+def test_on_a_date_with_time() -> None:
+    now = datetime(2024, 1, 15, 8, 0, tzinfo=UTC)
+    assert resolve("on 2024-01-20 at 09:30", tz="UTC", now=now).at == utc("2024-01-20T09:30:00Z")
+    assert resolve("on 2024-01-20 at 09:30", tz=LA, now=now).at == utc("2024-01-20T17:30:00Z")
+
+
+@pytest.mark.parametrize("phrase", ["", "now", "  Now ", "right now"])
+def test_now_is_immediate(phrase: str) -> None:
+    now = datetime(2026, 11, 25, 2, 45, 12, 999_999, tzinfo=timezone(timedelta(hours=-8)))
+    when = resolve(phrase, tz=LA, now=now)
+    assert when == When(at=utc("2026-11-25T10:45:12Z"), immediate=True, notes=())
+    assert when.at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "expected", "note"),
+    [
+        ("UTC", "at 9", "2026-11-26T09:00:00Z", "09:00 has passed today"),
+        ("UTC", "at midnight", "2026-11-26T00:00:00Z", "00:00 has passed today"),
+        ("UTC", "at 12am", "2026-11-26T00:00:00Z", "00:00 has passed today"),
+        (MADRID, "at 11:00", "2026-11-26T10:00:00Z", "11:00 has passed today"),
+        (LA, "at 1am", "2026-11-26T09:00:00Z", "01:00 has passed today"),
+    ],
+)
+def test_time_of_day_passed_means_tomorrow(tz: str, phrase: str, expected: str, note: str) -> None:
+    when = resolve(phrase, tz=tz, now=NOW)
+    assert when.at == utc(expected)
+    assert when.notes == (f"{note}, so this is tomorrow, Thu 26 Nov.",)
+
+
+def test_midnight_tonight_is_the_coming_midnight() -> None:
+    when = resolve("tonight at midnight", tz="UTC", now=NOW)
+    assert when.at == utc("2026-11-26T00:00:00Z")
+    assert when.notes == ("Midnight tonight is taken as 00:00 on Thu 26 Nov.",)
+
+
+def test_weekday_named_today_means_next_week_with_note() -> None:
+    when = resolve("on wednesday at 23:00", tz="UTC", now=NOW)
+    assert when.at == utc("2026-12-02T23:00:00Z")
+    assert when.notes == (
+        'Today is Wednesday, so this is next Wednesday, Wed 2 Dec; say "today" for today.',
+    )
+    assert resolve("this wednesday at 23:00", tz="UTC", now=NOW).at == utc("2026-11-25T23:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "expected", "note"),
+    [
+        (LA, "at 16:00 CET", "2026-11-25T15:00:00Z", "The time is in CET (UTC+01:00), as written."),
+        (LA, "2pm UTC", "2026-11-25T14:00:00Z", "The time is in UTC, as written."),
+        (LA, "at 14:00 z", "2026-11-25T14:00:00Z", "The time is in UTC, as written."),
+        (
+            "UTC",
+            "at 18:00 europe/berlin",
+            "2026-11-25T17:00:00Z",
+            "The time is in Europe/Berlin (UTC+01:00), as written.",
+        ),
+        (
+            "UTC",
+            "at 20:00 IST",
+            "2026-11-25T14:30:00Z",
+            "The time is in IST (UTC+05:30), as written.",
+        ),
+        (
+            "UTC",
+            "at 14:00 pst",
+            "2026-11-25T22:00:00Z",
+            "The time is in PST (UTC-08:00), as written.",
+        ),
+        (
+            MADRID,
+            "tomorrow at 9am AEDT",
+            "2026-11-25T22:00:00Z",
+            "The time is in AEDT (UTC+11:00), as written.",
+        ),
+    ],
+)
+def test_named_zone(tz: str, phrase: str, expected: str, note: str) -> None:
+    when = resolve(phrase, tz=tz, now=NOW)
+    assert when.at == utc(expected)
+    assert when.notes == (note,)
+
+
+def test_named_zone_uses_its_own_today() -> None:
+    # 05:00 UTC on the 26th is still the 25th in Los Angeles: "today" is the 26th in UTC.
+    now = utc("2026-11-26T05:00:00Z")
+    when = resolve("at 03:00 UTC", tz=LA, now=now)
+    assert when.at == utc("2026-11-27T03:00:00Z")
+    assert when.notes[-1] == "03:00 has passed today, so this is tomorrow, Fri 27 Nov."
+
+
+# --- DST, America/New_York: 2026-03-08 02:00 → 03:00, 2026-11-01 02:00 → 01:00 ---
+
+
+def test_dst_gap_refused() -> None:
+    now = utc("2026-03-07T15:00:00Z")  # Sat 10:00 EST
+    for phrase in ("tomorrow at 2:30am", "on 2026-03-08 at 02:30"):
+        with pytest.raises(Refusal) as caught:
+            resolve(phrase, tz=NEW_YORK, now=now)
+        assert caught.value.reason == (
+            "02:30 does not exist on Sun 8 Mar in America/New_York: "
+            "the clocks jump forward that night."
+        )
+        assert caught.value.example.endswith("at 03:30")
+
+
+def test_dst_gap_today_after_it_means_tomorrow() -> None:
+    now = utc("2026-03-08T08:00:00Z")  # Sun 04:00 EDT, after the gap
+    when = resolve("at 2:30", tz=NEW_YORK, now=now)
+    assert when.at == utc("2026-03-09T06:30:00Z")
+
+
+def test_tomorrow_across_spring_forward_keeps_wall_time() -> None:
+    now = utc("2026-03-07T15:00:00Z")  # EST (UTC-5) today, EDT (UTC-4) tomorrow
+    assert resolve("tomorrow at 3am", tz=NEW_YORK, now=now).at == utc("2026-03-08T07:00:00Z")
+
+
+def test_tomorrow_across_fall_back_keeps_wall_time() -> None:
+    now = utc("2026-10-31T16:00:00Z")  # EDT today, EST tomorrow
+    assert resolve("tomorrow at 3am", tz=NEW_YORK, now=now).at == utc("2026-11-01T08:00:00Z")
+
+
+def test_dst_fold_uses_first_with_note() -> None:
+    now = utc("2026-10-31T16:00:00Z")
+    when = resolve("tomorrow at 1:30am", tz=NEW_YORK, now=now)
+    assert when.at == utc("2026-11-01T05:30:00Z")  # 01:30 EDT, not 01:30 EST
+    assert when.notes == (
+        "01:30 happens twice on Sun 1 Nov in America/New_York (the clocks go back); "
+        "using the first one, 01:30 EDT (UTC-04:00).",
+    )
+
+
+def test_dst_fold_second_pass_later_wall_time_already_past() -> None:
+    now = utc("2026-11-01T06:45:00Z")  # 01:45 EST, the second 01:45
+    when = resolve("at 1:50", tz=NEW_YORK, now=now)
+    assert when.at == utc("2026-11-02T06:50:00Z")
+
+
+def test_in_hours_is_elapsed_time_across_dst() -> None:
+    now = utc("2026-03-08T06:30:00Z")  # 01:30 EST; two hours later is 04:30 EDT
+    assert resolve("in 2 hours", tz=NEW_YORK, now=now).at == utc("2026-03-08T08:30:00Z")
+
+
+# --- refusals ---
+
+
+@pytest.mark.parametrize(
+    ("phrase", "reason", "example"),
+    [
+        (
+            "on 2024-02-30 at 10:00",
+            '"2024-02-30" is not a date: February 2024 has 29 days.',
+            "at 14:00",
+        ),
+        (
+            "on 2026-13-01 at 10:00",
+            '"2026-13-01" is not a date: months go from 1 to 12.',
+            "at 14:00",
+        ),
+        ("on feb 30 at 10:00", '"feb 30" is not a date: February has at most 29 days.', "at 14:00"),
+        (
+            "at 25:99",
+            '"25:99" is not a time of day: hours go from 0 to 23 and minutes go from 00 to 59.',
+            "at 14:00",
+        ),
+        (
+            "at 13pm",
+            '"13pm" is not a time of day: with am or pm the hour goes from 1 to 12.',
+            "at 14:00",
+        ),
+        ("at 14:5", '"14:5" is not a time of day: minutes go from 00 to 59.', "at 14:00"),
+        (
+            "tomorrow",
+            "Tomorrow at what time? Add a time of day such as 09:00, 3pm or noon.",
+            "tomorrow at 09:00",
+        ),
+        (
+            "on saturday",
+            "On saturday at what time? Add a time of day such as 09:00, 3pm or noon.",
+            "on saturday at 09:00",
+        ),
+        (
+            "on 2024-01-20 at 09:30",
+            '"on 2024-01-20 at 09:30" is in the past: it is now 10:45 Wed 25 Nov 2026 (UTC).',
+            "tomorrow at 09:30",
+        ),
+        (
+            "today at 9:00",
+            '"today at 9:00" is in the past: it is now 10:45 Wed 25 Nov 2026 (UTC).',
+            "tomorrow at 09:00",
+        ),
+        (
+            "in 0 minutes",
+            '"in 0 minutes" is no time from now: write "now" to start right away.',
+            "now",
+        ),
+        (
+            "in 400 days",
+            '"in 400 days" is more than 366 days ahead; I only schedule within a year.',
+            "in 2 hours",
+        ),
+        ("at 14:00 15:00", 'I found two times, "14:00" and "15:00": give one.', "at 14:00"),
+        ("at 14:00 CET UTC", 'I found two time zones, "CET" and "UTC": give one.', "at 14:00"),
+        (
+            "at 9:30 Europe/Berln",
+            'I don\'t know the time zone "Europe/Berln". Use a name like Europe/Berlin, or UTC.',
+            "at 14:00",
+        ),
+        (
+            "on 01/02 at 10:00",
+            '"01/02" could be read more than one way (day/month or month/day). '
+            "Write the date as 2026-01-20 or 20 jan.",
+            "at 14:00",
+        ),
+    ],
+)
+def test_refusals(phrase: str, reason: str, example: str) -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve(phrase, tz="UTC", now=NOW)
+    assert caught.value.reason == reason
+    assert caught.value.example == example
+    assert not isinstance(caught.value, UnreadableTime)
+    resolve(example, tz="UTC", now=NOW)  # the example itself is fine
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "gibberish",
+        "server-02",
+        "at",
+        "the 5th at 10:00",
+        "tomorrow 9",
+        "in 5 fortnights",
+        "at 9.30",
+    ],
+)
+def test_unreadable_quotes_the_phrase(phrase: str) -> None:
+    with pytest.raises(UnreadableTime) as caught:
+        resolve(phrase, tz="UTC", now=NOW)
+    assert caught.value.reason.startswith(f'"{phrase}" is not a time I can read.')
+    resolve(caught.value.example, tz="UTC", now=NOW)
+
+
+def test_past_is_shown_in_the_zone_used() -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve("on 2026-11-24 at 10:00", tz=LA, now=NOW)
+    assert caught.value.reason.endswith("it is now 02:45 Wed 25 Nov 2026 (America/Los_Angeles).")
+
+
+def test_unknown_zone_and_naive_now_are_errors_not_refusals() -> None:
+    with pytest.raises(ValueError):
+        resolve("at 14:00", tz="Mars/Olympus", now=NOW)
+    with pytest.raises(ValueError):
+        resolve("at 14:00", tz="UTC", now=datetime(2026, 11, 25, 10, 45))
+
+
+# --- the modal's picker ---
+
+
+def test_picker_none_is_now() -> None:
+    assert resolve_picker(None, tz=LA, now=NOW) == When(at=NOW, immediate=True, notes=())
+
+
+def test_picker_future_in_utc_whole_seconds() -> None:
+    moment = datetime(2026, 11, 25, 14, 0, 30, 500, tzinfo=timezone(timedelta(hours=-8)))
+    when = resolve_picker(moment, tz=LA, now=NOW)
+    assert when == When(at=utc("2026-11-25T22:00:30Z"), immediate=False, notes=())
+
+
+def test_picker_past_refused() -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve_picker(utc("2026-11-25T10:00:00Z"), tz=LA, now=NOW)
+    assert caught.value.reason == (
+        "02:00 Wed 25 Nov is in the past: it is now 02:45 Wed 25 Nov 2026 "
+        "(America/Los_Angeles). Pick a later time."
+    )
+
+
+def test_picker_naive_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        resolve_picker(datetime(2026, 11, 26, 9, 0), tz="UTC", now=NOW)
+
+
+# --- humanize_delta ---
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        (timedelta(hours=3, minutes=15, seconds=20), "in 3 h 15 min"),
+        (timedelta(seconds=45), "in 45 s"),
+        (timedelta(days=2, hours=4, minutes=59), "in 2 d 4 h"),
+        (timedelta(days=1, minutes=5), "in 1 d"),
+        (timedelta(minutes=3, seconds=20), "in 3 min 20 s"),
+        (timedelta(seconds=29), "now"),
+        (timedelta(seconds=-29), "now"),
+        (timedelta(0), "now"),
+        (timedelta(minutes=-5), "5 min ago"),
+        (timedelta(hours=-2, minutes=-1), "2 h 1 min ago"),
+    ],
+)
+def test_humanize_delta(delta: timedelta, expected: str) -> None:
+    assert humanize_delta(delta) == expected

@@ -58,11 +58,19 @@ def test_parse_examples_of_each_operation(capsys) -> None:
             "parameters": {"service_name": "nginx", "verify_status": True},
         }
     ]
-    result = parsed(capsys, "reboot server-01, server-02 and server-03 force timeout 90s", "--now", NOW)
-    assert [op["device_name"] for op in result["operations"]] == ["server-01", "server-02", "server-03"]
+    result = parsed(
+        capsys, "reboot server-01, server-02 and server-03 force timeout 90s", "--now", NOW
+    )
+    assert [op["device_name"] for op in result["operations"]] == [
+        "server-01",
+        "server-02",
+        "server-03",
+    ]
     assert result["operations"][0]["parameters"] == {"force": True, "timeout": 90}
     result = parsed(capsys, "update workstation-05 with security-updates, openssl", "--now", NOW)
-    assert result["operations"][0]["parameters"] == {"package_list": ["security-updates", "openssl"]}
+    assert result["operations"][0]["parameters"] == {
+        "package_list": ["security-updates", "openssl"]
+    }
 
 
 def test_parse_says_when_a_time_has_passed_today(capsys) -> None:
@@ -73,8 +81,12 @@ def test_parse_says_when_a_time_has_passed_today(capsys) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["reboot server-01 at 25:99", "reboot server-01 on 2024-02-30 at 10:00", "make coffee",
-     "reboot server-01 on 2024-01-20 at 09:30"],
+    [
+        "reboot server-01 at 25:99",
+        "reboot server-01 on 2024-02-30 at 10:00",
+        "make coffee",
+        "reboot server-01 on 2024-01-20 at 09:30",
+    ],
 )
 def test_parse_refuses_with_exit_2_and_a_reason(capsys, text: str) -> None:
     assert main(["parse", text, "--now", NOW]) == 2
@@ -121,7 +133,10 @@ def test_run_refuses_to_start_without_a_setting_and_never_prints_tokens(tmp_path
     env |= {"ZEQUENZE_API_TOKEN": "", "SLACK_APP_TOKEN": ""}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
         env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     assert result.returncode == 2
@@ -152,8 +167,12 @@ def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env={**os.environ, **env},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             body = slash_command_body(text="list", response_url=slack.response_url("run"))

@@ -7,6 +7,8 @@ token never appears in one.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from bot.model import OperationSpec
 PATH = "inventory_device_name_headless_operation/"
 PAGE_SIZE = 100
 MAX_PAGES = 1000
+MAX_RETRY_AFTER = 30.0
 
 
 class ApiError(Exception):
@@ -35,8 +38,10 @@ class ApiError(Exception):
         status: int | None = None,
         outcome_unknown: bool = False,
         retryable: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
         self.message = message
         self.status = status
         self.outcome_unknown = outcome_unknown
@@ -60,8 +65,12 @@ class ZequenzeClient:
         token: str,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        retries: int = 3,
+        retry_base: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        self._retries = retries
+        self._retry_base = retry_base
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -100,7 +109,8 @@ class ZequenzeClient:
         """Every page of the list, following `next`; stops on a page that loops back."""
         url: str | None = PATH
         params: dict[str, Any] | None = {"limit": page_size, "offset": 0}
-        seen: set[str] = set()
+        # The first page counts as sent too: a `next` pointing back to it is a loop.
+        seen = {_page_key(self._http.build_request("GET", url, params=params).url)}
         for _ in range(MAX_PAGES):
             if url is None:
                 return
@@ -109,12 +119,13 @@ class ZequenzeClient:
             url, params = page.next, None
             if url is not None:
                 self._check_same_origin(url)
-                if url in seen:
+                key = _page_key(httpx.URL(url))
+                if key in seen:
                     raise ApiError(
                         "The API's list kept pointing back to a page it had already sent; "
                         "the list shown may be incomplete."
                     )
-                seen.add(url)
+                seen.add(key)
         raise ApiError(f"The API's list had more than {MAX_PAGES} pages; stopped there.")
 
     def _check_same_origin(self, url: str) -> None:
@@ -143,6 +154,22 @@ class ZequenzeClient:
         )
 
     def _send(self, method: str, url: str, *, device: str | None = None, **kwargs: Any):
+        """One request; a GET is retried with backoff and jitter on what may pass (connection
+        errors, timeouts, 429 honouring Retry-After, 5xx). A POST never is: see ApiError."""
+        attempts = 1 + (self._retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            try:
+                return self._send_once(method, url, device=device, **kwargs)
+            except ApiError as exc:
+                if not exc.retryable or attempt == attempts - 1:
+                    raise
+                delay = self._retry_base * 2**attempt + random.uniform(0, self._retry_base)
+                if exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _send_once(self, method: str, url: str, *, device: str | None, **kwargs: Any):
         creating = method == "POST"
         try:
             response = self._http.request(method, url, **kwargs)
@@ -167,6 +194,11 @@ class ZequenzeClient:
         if response.status_code < 400:
             return response
         raise _error_for(response, device=device, creating=creating)
+
+
+def _page_key(url: httpx.URL) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Which page a URL asks for, whatever order its query comes in (DRF sorts it)."""
+    return url.path, tuple(sorted(url.params.multi_items()))
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -213,6 +245,7 @@ def _error_for(response: httpx.Response, *, device: str | None, creating: bool) 
             "The Zequenze API is rate-limiting the bot (HTTP 429); try again shortly.",
             status=status,
             retryable=True,
+            retry_after=_retry_after(response),
         )
     if status >= 500:
         message = f"The Zequenze API failed with an internal error (HTTP {status})."
@@ -220,6 +253,13 @@ def _error_for(response: httpx.Response, *, device: str | None, creating: bool) 
             message += " The operation may or may not have been created."
         return ApiError(message, status=status, outcome_unknown=creating, retryable=True)
     return ApiError(f"The API refused the request (HTTP {status}): {detail or ''}", status=status)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 def _field_errors(body: Any) -> str:

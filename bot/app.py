@@ -10,6 +10,7 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.service import OpsService
@@ -21,12 +22,19 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def build_app(*, client: WebClient, signing_secret: str, service: OpsService) -> App:
+def build_app(
+    *,
+    client: WebClient,
+    signing_secret: str,
+    service: OpsService,
+    executor: ThreadPoolExecutor | None = None,
+) -> App:
+    """The Bolt app. Pass `executor` to be able to wait for in-flight listeners at shutdown."""
     app = App(
         client=client,
         signing_secret=signing_secret,
         process_before_response=False,  # ack first; the work goes on in the listener pool
-        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener"),
+        listener_executor=executor or listener_pool(),
         raise_error_for_unhandled_request=False,
     )
 
@@ -36,6 +44,10 @@ def build_app(*, client: WebClient, signing_secret: str, service: OpsService) ->
 
     register_all(app, Deps(service=service, zones=ZoneLookup(client=client)))
     return app
+
+
+def listener_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener")
 
 
 class HttpServer:
@@ -58,10 +70,15 @@ class HttpServer:
         return int(self._server.effective_port)
 
     def serve(self) -> None:
+        """Blocks until close(); then waits for requests being answered to finish."""
         self._server.run()
+        self._server.task_dispatcher.shutdown(cancel_pending=False)
 
     def close(self) -> None:
-        self._server.close()
+        # Sockets are closed from the server's own loop thread: closing them from here would
+        # pull them out from under its select() call.
+        server = self._server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
 def socket_mode(*, app: App, app_token: str) -> SocketModeHandler:

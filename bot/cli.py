@@ -156,6 +156,7 @@ def _demo(args: argparse.Namespace) -> int:
             api_token=simulator.token,
             poll_interval=0.5,
             notifier=ConsoleNotifier(terminal=terminal),
+            channel_gap=0.0,  # a terminal has no rate limit
         ).start()
         try:
             chat = ConsoleChat(service=runtime.service, terminal=terminal, tz=args.tz)
@@ -188,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     _configure_logging(settings.secrets())
 
-    from bot.app import HttpServer, build_app
+    from bot.app import HttpServer, build_app, listener_pool
     from bot.runtime import Runtime
     from bot.slack import SlackNotifier, web_client
 
@@ -200,8 +201,12 @@ def _run(args: argparse.Namespace) -> int:
         poll_interval=settings.poll_interval,
         notifier=SlackNotifier(client=client),
     )
+    listeners = listener_pool()
     app = build_app(
-        client=client, signing_secret=settings.slack_signing_secret, service=runtime.service
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        service=runtime.service,
+        executor=listeners,
     )
     runtime.start()
     stopping = threading.Event()
@@ -215,8 +220,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         server = HttpServer(app=app, port=settings.port)
         log.info("opsbot is listening on port %s at /slack/events", server.port)
-        threading.Thread(target=server.serve, name="http", daemon=True).start()
-        stop_serving = server.close
+        serving = threading.Thread(target=server.serve, name="http", daemon=True)
+        serving.start()
+
+        def stop_serving() -> None:
+            server.close()
+            serving.join(timeout=10)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %s: stopping", signum)
@@ -225,8 +234,9 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
-    stop_serving()
-    runtime.stop()
+    stop_serving()  # no new requests
+    listeners.shutdown(wait=True)  # confirmations being sent finish
+    runtime.stop()  # loops end, the outbox is flushed, the database closed
     log.info("opsbot stopped")
     return 0
 

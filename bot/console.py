@@ -76,10 +76,11 @@ class ConsoleNotifier:
         return ThreadRef(channel=CHANNEL, status_ts=f"console-{request.id}")
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
-        op = next(o for o in request.operations if o.id == event.data.get("operation_id"))
-        self._terminal.say(
-            "  ↳ " + self._terminal.text(messages.thread_reply(event.kind, event.data, op))
-        )
+        prefix = "  (only you) " if event.kind.startswith("private") else "  ↳ "
+        self._terminal.say(prefix + self._terminal.text(messages.event_text(event, request)))
+
+    def refresh(self, request: RequestRecord) -> None:
+        """The terminal has no message to edit: the thread lines already said it all."""
 
 
 class ConsoleChat:

@@ -16,7 +16,7 @@ from bot import text
 from bot.catalog import Catalog, OperationKind
 from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
 from bot.when import humanize_delta
-from store import OperationRecord, RequestRecord, is_final
+from store import OperationRecord, OutboxEvent, RequestRecord, is_final
 
 ACTION_CONFIRM = "ops_confirm"
 ACTION_CANCEL = "ops_cancel"
@@ -186,28 +186,39 @@ def status_icon(status: str | None) -> str:
     return "🔄"
 
 
-def thread_reply(kind: str, data: dict[str, Any], op: OperationRecord) -> str:
-    """One line for the thread, announcing one event."""
+def event_text(event: OutboxEvent, request: RequestRecord) -> str:
+    """One line announcing one outbox event (a thread reply, or a private notice)."""
+    kind, data = event.kind, event.data
+    op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
+    if op is None:
+        return text.private_notice(kind, request_id=request.id)
     device = f"`{escape(op.device_name)}`"
+    api_id = escape(op.api_id or "")
+    error = escape(str(data.get("error") or ""))
     if kind == "submitted":
         return text.submitted(
             device=device,
-            api_id=escape(op.api_id or ""),
+            api_id=api_id,
             when=slack_time(op.scheduled_at),
             duration=op.estimated_duration,
-        )
-    if kind == "unsent":
-        return (
-            f"{'⚠️' if op.state == 'unknown' else '❌'} {device}: {escape(data.get('error') or '')}"
         )
     if kind == "status":
         new = str(data.get("new") or "?")
         line = text.status_changed(
-            icon=status_icon(new), api_id=escape(op.api_id or ""), device=device, status=escape(new)
+            icon=status_icon(new), api_id=api_id, device=device, status=escape(new)
         )
-        error = data.get("error")
-        return f"{line}: {escape(error)}" if error else line
-    return escape(str(data.get("text") or kind))
+        return f"{line}: {error}" if error else line
+    if kind == "unsent":
+        return text.unsent(device=device, error=error, unknown=data.get("unknown", False))
+    return text.operation_notice(
+        kind,
+        device=device,
+        api_id=api_id,
+        error=error,
+        status=escape(str(data.get("status") or "")),
+        minutes=data.get("minutes"),
+        retry_in=data.get("retry_in"),
+    )
 
 
 # --- answers to typed requests ------------------------------------------------------------

@@ -1,20 +1,33 @@
 """Asks the API about every operation that is not final, and records what changed.
 
 Calls run concurrently with a bound, so one slow answer never holds up the rest; one failing
-operation or API error never stops the others.
+operation or API error never stops the others. While the API cannot be reached, each operation
+backs off on its own; the thread is told once when one could not be checked for too long, and
+again when contact is back. An operation running far longer than expected gets one warning.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.api import ApiError, ZequenzeClient
 from store import OperationRecord, Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollTuning:
+    concurrency: int = 8
+    max_backoff: float = 300.0  # seconds between checks of an operation the API will not answer
+    outage_notice: float = 300.0  # tell the thread after this long without a successful check
+    overdue_factor: float = 3.0  # "running" beyond factor × estimated_duration + grace is overdue
+    overdue_grace: float = 120.0
 
 
 class Poller:
@@ -24,21 +37,29 @@ class Poller:
         store: Store,
         api: ZequenzeClient,
         clock: Callable[[], datetime],
+        interval: float,
         on_change: Callable[[], None] = lambda: None,
-        concurrency: int = 8,
+        tuning: PollTuning | None = None,
     ) -> None:
         self._store = store
         self._api = api
         self._clock = clock
+        self._interval = interval
         self._on_change = on_change
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+        self._tuning = tuning = tuning or PollTuning()
+        self._pool = ThreadPoolExecutor(max_workers=tuning.concurrency, thread_name_prefix="poll")
+        self._failures: dict[int, int] = {}  # operation id → consecutive failed checks
+        self._next_check: dict[int, float] = {}  # operation id → monotonic time of next check
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def poll_once(self) -> int:
-        """One round over every tracked operation; returns how many changed."""
-        operations = self._store.operations_to_poll()
+        """One round over every tracked operation that is due; returns how many changed."""
+        now = time.monotonic()
+        operations = [
+            op for op in self._store.operations_to_poll() if self._next_check.get(op.id, 0) <= now
+        ]
         changed = sum(self._pool.map(self._check, operations))
         if changed:
             self._on_change()
@@ -50,31 +71,76 @@ class Poller:
             item = self._api.get_operation(operation.api_id, update_status=True)
         except ApiError as exc:
             log.warning("could not check %s: %s", operation.api_id, exc.message)
-            return False
+            return self._failed(operation)
         except Exception:
             log.exception("could not check %s", operation.api_id)
-            return False
-        if item is None:
-            log.warning("operation %s is no longer listed by the API", operation.api_id)
-            return False
-        status = item.get("status")
+            return self._failed(operation)
+        status = item.get("status") if item is not None else None
         if not isinstance(status, str) or not status.strip():
-            log.warning("operation %s came back without a status", operation.api_id)
-            return False
+            log.warning("operation %s: no usable status in the API's answer", operation.api_id)
+            return self._failed(operation)
         status = status.strip()
-        if status == operation.status:
-            return False
-        return self._store.record_status(
+        self._failures.pop(operation.id, None)
+        self._next_check.pop(operation.id, None)
+        changed = False
+        if status != operation.status:
+            changed = self._store.record_status(
+                operation.id,
+                old=operation.status,
+                new=status,
+                now=self._clock(),
+                announce=self._announce(
+                    operation,
+                    "status",
+                    old=operation.status,
+                    new=status,
+                    error=item.get("error") if isinstance(item.get("error"), str) else None,
+                ),
+            )
+        if operation.check_failing_since is not None:
+            changed |= self._store.check_succeeded(
+                operation.id,
+                now=self._clock(),
+                announce=self._announce(operation, "reachable", status=status),
+            )
+        return self._check_overdue(operation, status) or changed
+
+    def _failed(self, operation: OperationRecord) -> bool:
+        failures = self._failures.get(operation.id, 0) + 1
+        self._failures[operation.id] = failures
+        delay = min(self._tuning.max_backoff, self._interval * 2 ** (failures - 1))
+        self._next_check[operation.id] = time.monotonic() + delay
+        now = self._clock()
+        since = operation.check_failing_since or now
+        return self._store.check_failed(
             operation.id,
-            old=operation.status,
-            new=status,
-            now=self._clock(),
-            announce={
-                "request_id": operation.request_id,
-                "kind": "status",
-                "operation_id": operation.id,
-                "old": operation.status,
-                "new": status,
-                "error": item.get("error") if isinstance(item.get("error"), str) else None,
-            },
+            now=now,
+            announce_after=self._tuning.outage_notice,
+            announce=self._announce(
+                operation, "unreachable", minutes=(now - since).total_seconds() / 60
+            ),
         )
+
+    def _check_overdue(self, operation: OperationRecord, status: str) -> bool:
+        if status.lower() != "running" or operation.overdue_warned:
+            return False
+        started, expected = operation.running_since, operation.estimated_duration
+        if started is None or not expected:
+            return False
+        running = (self._clock() - started).total_seconds()
+        if running <= expected * self._tuning.overdue_factor + self._tuning.overdue_grace:
+            return False
+        return self._store.warn_overdue(
+            operation.id,
+            now=self._clock(),
+            announce=self._announce(operation, "overdue", minutes=running / 60),
+        )
+
+    @staticmethod
+    def _announce(operation: OperationRecord, kind: str, **data: object) -> dict:
+        return {
+            "request_id": operation.request_id,
+            "operation_id": operation.id,
+            "kind": kind,
+            **data,
+        }

@@ -30,5 +30,10 @@ class Notifier(Protocol):
         ...
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
-        """Announce one outbox event in the request's thread. Raises to be retried later."""
+        """Announce one outbox event: in the request's thread, or privately to the requester
+        for kinds starting with "private". Raises to be retried later."""
+        ...
+
+    def refresh(self, request: RequestRecord) -> None:
+        """Re-render the public status message from the request as it is now."""
         ...

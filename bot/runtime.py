@@ -8,20 +8,24 @@ from datetime import datetime
 
 from bot.api import ZequenzeClient
 from bot.outbox import OutboxSender
-from bot.poller import Poller
+from bot.poller import Poller, PollTuning
 from bot.ports import Notifier
-from bot.service import OpsService, utcnow
+from bot.service import OpsService, Tuning, utcnow
 from bot.ticker import Ticker
 from bot.when import warm_up
 from store import Store
 
 log = logging.getLogger(__name__)
 
-OUTBOX_INTERVAL = 1.0
+OUTBOX_INTERVAL = 0.25  # short: a paced channel's next message goes out as soon as it may
+RECOVERY_INTERVAL = 2.0
+DEFAULT_TUNING = Tuning()
+DEFAULT_POLL_TUNING = PollTuning()
 
 
 class Runtime:
-    """Store + API client + service, with the poller and the outbox sender beside them."""
+    """Store + API client + service, with three loops beside them: the poller, the outbox
+    sender, and recovery (retrying sends that surely failed, reconciling unknown outcomes)."""
 
     def __init__(
         self,
@@ -32,14 +36,25 @@ class Runtime:
         poll_interval: float,
         notifier: Notifier,
         clock: Callable[[], datetime] = utcnow,
+        channel_gap: float = 1.0,
+        tuning: Tuning = DEFAULT_TUNING,
+        poll_tuning: PollTuning = DEFAULT_POLL_TUNING,
+        api_retry_base: float = 0.5,
     ) -> None:
         self.store = Store(path=db_path)
-        self.api = ZequenzeClient(base_url=api_url, token=api_token)
-        sender = OutboxSender(store=self.store, notifier=notifier, clock=clock)
-        self.outbox = Ticker(name="outbox", interval=OUTBOX_INTERVAL, job=sender.deliver_pending)
+        self.api = ZequenzeClient(base_url=api_url, token=api_token, retry_base=api_retry_base)
+        sender = OutboxSender(
+            store=self.store, notifier=notifier, clock=clock, channel_gap=channel_gap
+        )
         self._flush = sender.deliver_pending
+        self.outbox = Ticker(name="outbox", interval=OUTBOX_INTERVAL, job=sender.deliver_pending)
         self._poller = Poller(
-            store=self.store, api=self.api, clock=clock, on_change=self.outbox.wake
+            store=self.store,
+            api=self.api,
+            clock=clock,
+            interval=poll_interval,
+            on_change=self.outbox.wake,
+            tuning=poll_tuning,
         )
         self.poller = Ticker(name="poller", interval=poll_interval, job=self._poller.poll_once)
         self.service = OpsService(
@@ -48,24 +63,30 @@ class Runtime:
             notifier=notifier,
             clock=clock,
             on_submitted=self._submitted,
+            tuning=tuning,
         )
+        self.recovery = Ticker(name="recovery", interval=RECOVERY_INTERVAL, job=self._recover)
 
     def _submitted(self) -> None:
         self.outbox.wake()
         self.poller.wake()
 
+    def _recover(self) -> None:
+        self.service.reconcile_unknown()
+        self.service.submit_pending()
+
     def start(self) -> Runtime:
         warm_up()
-        # Operations confirmed before a restart but never sent go out now; everything not final
-        # is polled again; messages not yet delivered are sent once.
-        self.service.submit_pending()
+        self.service.recover()
         self.outbox.start()
         self.poller.start()
+        self.recovery.start()
         return self
 
     def stop(self) -> None:
-        self.poller.stop()
-        self.outbox.stop()
+        """Stop the loops, let the last round finish, deliver what can be, close the file."""
+        for loop in (self.recovery, self.poller, self.outbox):
+            loop.stop()
         try:
             self._flush()
         except Exception:

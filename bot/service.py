@@ -11,10 +11,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import grammar
+from bot import grammar, text
 from bot.api import ApiError, ZequenzeClient
 from bot.catalog import DEFAULT_CATALOG, Catalog
-from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
+from bot.failpoints import failpoint
+from bot.model import (
+    HelpQuery,
+    ListQuery,
+    OperationSpec,
+    Plan,
+    Refusal,
+    StatusQuery,
+    format_api_time,
+)
 from bot.ports import CannotPost, Notifier
 from store import OperationRecord, RequestRecord, Store
 
@@ -25,6 +34,54 @@ REQUEST_TTL = timedelta(minutes=15)
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
 LIST_LIMIT = 40
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tuning:
+    """Timings of recovery; the defaults suit production, tests shorten them."""
+
+    reconcile_delay: timedelta = timedelta(seconds=10)  # let a slow POST land before listing
+    stale_send: timedelta = timedelta(minutes=10)  # never send an operation this far past due
+    max_send_attempts: int = 5
+    send_backoff: float = 5.0  # seconds before the first retry of a POST that surely failed
+
+
+def _find_created(
+    listed: list[dict[str, Any]], op: OperationRecord, *, since: datetime, taken: set[str]
+) -> dict[str, Any] | None:
+    """The API's operation that is this one: same device, type and time, created since the
+    request was confirmed (with a little clock skew allowed), and not already someone's."""
+    wanted = format_api_time(op.scheduled_at)
+    for item in listed:
+        if str(item.get("id")) in taken:
+            continue
+        if (item.get("device_name"), item.get("operation_type")) != (
+            op.device_name,
+            op.operation_type,
+        ):
+            continue
+        if _normal_time(item.get("scheduled_at")) != wanted:
+            continue
+        created = _parse_api_time(item.get("created_at"))
+        if created is not None and created < since - timedelta(minutes=5):
+            continue
+        return item
+    return None
+
+
+def _parse_api_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _normal_time(value: Any) -> str | None:
+    moment = _parse_api_time(value)
+    return format_api_time(moment) if moment else None
 
 
 def utcnow() -> datetime:
@@ -100,6 +157,7 @@ class OpsService:
         clock: Callable[[], datetime] = utcnow,
         on_submitted: Callable[[], None] = lambda: None,
         request_ttl: timedelta = REQUEST_TTL,
+        tuning: Tuning | None = None,
     ) -> None:
         self.store = store
         self.api = api
@@ -108,6 +166,7 @@ class OpsService:
         self.clock = clock
         self._on_submitted = on_submitted
         self._request_ttl = request_ttl
+        self._tuning = tuning or Tuning()
 
     # --- understanding --------------------------------------------------------------------
 
@@ -229,6 +288,7 @@ class OpsService:
             return Outcome(reason="too_late", request=self.store.get_request(request_id))
         if not self.store.claim_confirmation(request_id, user=user, now=now):
             return self._why_not(request_id)
+        failpoint("after_claim")
         claimed = self.store.get_request(request_id)
         assert claimed is not None
         try:
@@ -241,6 +301,7 @@ class OpsService:
             log.exception("could not open the thread for %s", request_id)
             self.store.release_confirmation(request_id)
             return Outcome(reason="cannot_post", request=claimed)
+        failpoint("after_thread_opened")
         self.store.mark_confirmed(
             request_id,
             channel=thread.channel,
@@ -272,8 +333,9 @@ class OpsService:
     def submit_pending(self) -> int:
         """POST every confirmed operation not yet sent, one API call per device."""
         sent = 0
-        for operation in self.store.operations_to_send():
+        for operation in self.store.operations_to_send(now=self.clock()):
             if self.store.start_sending(operation.id, now=self.clock()):
+                failpoint("before_post")
                 self._submit(operation)
                 sent += 1
         if sent:
@@ -281,35 +343,32 @@ class OpsService:
         return sent
 
     def _submit(self, operation: OperationRecord) -> None:
+        announce = {"request_id": operation.request_id, "operation_id": operation.id}
+        now = self.clock()
+        if operation.scheduled_at < now - self._tuning.stale_send:
+            # Sending it now would run it long after the time the person confirmed.
+            self._refuse_to_send(operation, text.too_late_to_send(), announce)
+            return
         spec = OperationSpec(
             device_name=operation.device_name,
             operation_type=operation.operation_type,
             scheduled_at=operation.scheduled_at,
             parameters=operation.parameters,
         )
-        announce = {"request_id": operation.request_id, "operation_id": operation.id}
         try:
             created = self.api.create_operation(spec)
         except ApiError as exc:
-            self.store.record_unsent(
-                operation.id,
-                state="unknown" if exc.outcome_unknown else "rejected",
-                error=exc.message,
-                now=self.clock(),
-                announce={**announce, "kind": "unsent", "error": exc.message},
-            )
+            self._not_created(operation, exc, announce)
             return
         except Exception:
             log.exception("creating operation %s failed unexpectedly", operation.id)
-            message = "The bot failed while sending this operation; it may not have been created."
-            self.store.record_unsent(
-                operation.id,
-                state="unknown",
-                error=message,
-                now=self.clock(),
-                announce={**announce, "kind": "unsent", "error": message},
+            self._not_created(
+                operation,
+                ApiError(text.SEND_CRASHED, outcome_unknown=True),
+                announce,
             )
             return
+        failpoint("after_post")
         duration = created.get("estimated_duration")
         status = created.get("status")
         self.store.record_submitted(
@@ -320,6 +379,117 @@ class OpsService:
             now=self.clock(),
             announce={**announce, "kind": "submitted"},
         )
+
+    def _not_created(self, operation: OperationRecord, exc: ApiError, announce: dict) -> None:
+        now = self.clock()
+        if exc.outcome_unknown:
+            # The API may have created it: never POST again before its list says it did not.
+            self.store.record_unsent(
+                operation.id,
+                state="unknown",
+                error=exc.message,
+                now=now,
+                announce={**announce, "kind": "unsent", "error": exc.message, "unknown": True},
+            )
+        elif exc.retryable and operation.send_attempts + 1 < self._tuning.max_send_attempts:
+            delay = min(300.0, self._tuning.send_backoff * 2**operation.send_attempts)
+            self.store.requeue(
+                operation.id, error=exc.message, not_before=now + timedelta(seconds=delay), now=now
+            )
+            self.store.enqueue(
+                {**announce, "kind": "requeued", "error": exc.message, "retry_in": delay}, now=now
+            )
+        else:
+            self.store.record_unsent(
+                operation.id,
+                state="rejected",
+                error=exc.message,
+                now=now,
+                announce={**announce, "kind": "unsent", "error": exc.message},
+            )
+
+    def _refuse_to_send(self, operation: OperationRecord, reason: str, announce: dict) -> None:
+        self.store.record_unsent(
+            operation.id,
+            state="rejected",
+            error=reason,
+            now=self.clock(),
+            announce={**announce, "kind": "unsent", "error": reason},
+        )
+
+    # --- recovery ---------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """At start-up, after a crash: in-flight POSTs become unknown (to be reconciled), and
+        half-done confirmations go back to pending, with a word to the requester."""
+        now = self.clock()
+        unknown, released = self.store.recover_after_crash(now=now)
+        for request_id in released:
+            self.store.enqueue(
+                {"request_id": request_id, "kind": "private_confirm_interrupted"}, now=now
+            )
+        if unknown or released:
+            log.warning(
+                "recovered after a restart: %d operation(s) to reconcile, %d confirmation(s) "
+                "released",
+                unknown,
+                len(released),
+            )
+
+    def reconcile_unknown(self) -> int:
+        """For each operation whose POST outcome is unknown, look in the API's list for one
+        created for the same device, type and time since it was confirmed: adopt it, or, when
+        the whole list surely lacks it, send it again. Returns how many were resolved."""
+        now = self.clock()
+        due = [
+            op
+            for op in self.store.operations_in_state("unknown")
+            if op.unknown_since is None or op.unknown_since <= now - self._tuning.reconcile_delay
+        ]
+        if not due:
+            return 0
+        try:
+            listed = [item for page in self.api.list_operations() for item in page.results]
+        except ApiError as exc:
+            log.warning("cannot reconcile %d operation(s) yet: %s", len(due), exc.message)
+            return 0
+        taken = self.store.adopted_api_ids()
+        resolved = 0
+        for op in due:
+            request = self.store.get_request(op.request_id)
+            since = request.confirmed_at if request and request.confirmed_at else op.scheduled_at
+            match = _find_created(listed, op, since=since, taken=taken)
+            announce = {"request_id": op.request_id, "operation_id": op.id}
+            if match is not None:
+                taken.add(str(match["id"]))
+                duration = match.get("estimated_duration")
+                status = match.get("status")
+                won = self.store.resolve_unknown(
+                    op.id,
+                    now=now,
+                    adopt={
+                        "api_id": str(match["id"]),
+                        "status": status if isinstance(status, str) and status else "scheduled",
+                        "estimated_duration": duration if isinstance(duration, int) else None,
+                    },
+                    announce={**announce, "kind": "adopted"},
+                )
+            elif op.send_attempts + 1 >= self._tuning.max_send_attempts:
+                won = self.store.resolve_unknown(
+                    op.id,
+                    now=now,
+                    give_up=text.GAVE_UP,
+                    announce={**announce, "kind": "gave_up", "error": text.GAVE_UP},
+                )
+            else:
+                won = self.store.resolve_unknown(
+                    op.id, now=now, announce={**announce, "kind": "resend"}
+                )
+            resolved += int(won)
+        if resolved:
+            self.submit_pending()
+            self._on_submitted()
+        return resolved
 
     # --- looking ------------------------------------------------------------------------
 

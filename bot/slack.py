@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.webhook import WebhookClient
 
 from bot import messages, text
 from bot.ports import CannotPost, ThreadRef
@@ -63,22 +64,40 @@ class SlackNotifier:
         return ThreadRef(channel=response["channel"], status_ts=response["ts"])
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
-        op = next(o for o in request.operations if o.id == event.data.get("operation_id"))
-        line = messages.thread_reply(event.kind, event.data, op)
+        line = messages.clip(messages.event_text(event, request), 3000)
+        if event.kind.startswith("private"):
+            self._tell_requester(request, line)
+            return
         self._client.chat_postMessage(
             channel=request.channel or "",
             thread_ts=request.reply_thread,
-            text=messages.clip(line, 3000),
+            text=line,
             unfurl_links=False,
         )
-        if request.status_ts:
-            blocks = messages.status_message(request)
-            self._client.chat_update(
-                channel=request.channel or "",
-                ts=request.status_ts,
-                blocks=blocks,
-                text=_fallback(blocks),
+
+    def refresh(self, request: RequestRecord) -> None:
+        blocks = messages.status_message(request)
+        self._client.chat_update(
+            channel=request.channel or "",
+            ts=request.status_ts or "",
+            blocks=blocks,
+            text=_fallback(blocks),
+        )
+
+    def _tell_requester(self, request: RequestRecord, line: str) -> None:
+        if request.response_url:
+            response = WebhookClient(request.response_url, timeout=10).send(
+                text=line, response_type="ephemeral", replace_original=False
             )
+            if response.status_code == 200:
+                return
+            # An expired response_url (they last 30 minutes): fall back to an ephemeral post.
+        self._client.chat_postEphemeral(
+            channel=request.channel or "",
+            user=request.requester,
+            thread_ts=request.thread_ts,
+            text=line,
+        )
 
 
 def _fallback(blocks: messages.Blocks) -> str:

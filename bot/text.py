@@ -518,3 +518,81 @@ MODAL_TYPE = "Operation"
 MODAL_DEVICES = "Device(s)"
 MODAL_WHEN = "When"
 MODAL_WHEN_HINT = "Your local time. Leave empty to run now."
+
+
+# --- recovery: faults, restarts and outages -------------------------------------------------
+
+
+def unsent(*, device: str, error: str, unknown: bool) -> str:
+    if unknown:
+        return (
+            f"⚠️ {device}: {error} Checking the API's list before anything is sent again; "
+            "this thread will say what was found."
+        )
+    return f"❌ {device}: not scheduled. {error}"
+
+
+def _minutes(value: object) -> str:
+    minutes = float(value) if isinstance(value, int | float) else 0.0
+    return f"{minutes:.0f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+
+
+OPERATION_NOTICES = {
+    "requeued": "⏳ {device}: {error} Trying again in {retry_in}.",
+    "adopted": "🔎 {device}: the API did create it, as `{api_id}`; the answer had been lost. "
+    "Tracking it now (no second operation was made).",
+    "resend": "🔁 {device}: the API has no record of it, so it is being sent again.",
+    "gave_up": "❌ {device}: not scheduled. {error}",
+    "unreachable": "📡 Could not check `{api_id}` on {device} for {minutes}; still trying.",
+    "reachable": "📡 Contact with the API is back: `{api_id}` on {device} is *{status}*.",
+    "overdue": "⏰ `{api_id}` on {device} has been running for {minutes}, much longer than "
+    "expected. Check the device.",
+}
+
+
+def operation_notice(
+    kind: str,
+    *,
+    device: str,
+    api_id: str,
+    error: str,
+    status: str,
+    minutes: object,
+    retry_in: object,
+) -> str:
+    template = OPERATION_NOTICES.get(kind, "{device}: {kind}")
+    return template.format(
+        device=device,
+        api_id=api_id,
+        error=error,
+        status=status,
+        minutes=_minutes(minutes),
+        retry_in=f"{float(retry_in or 0):.0f} s",
+        kind=kind,
+    )
+
+
+PRIVATE_NOTICES = {
+    "private_confirm_interrupted": "opsbot restarted while confirming your request `{request_id}`; "
+    "nothing was sent to the API. Click Confirm again if you still want it.",
+}
+
+
+def private_notice(kind: str, *, request_id: str) -> str:
+    return PRIVATE_NOTICES.get(kind, "About request `{request_id}`: " + kind).format(
+        request_id=request_id
+    )
+
+
+SEND_CRASHED = "The bot failed while sending this operation; it may or may not have been created."
+GAVE_UP = (
+    "It could not be sent after several tries, so it was given up; nothing is scheduled. "
+    "Ask again when the API is back."
+)
+
+
+def too_late_to_send() -> str:
+    return (
+        "It could not be sent in time (the bot or the API was down), so it was not sent: "
+        "running it now would surprise you. Ask again with a new time."
+    )

@@ -252,9 +252,18 @@ class Store:
         with self._write() as db:
             if not self._cas(
                 db,
-                "UPDATE operations SET state = ?, error = ?, final = ?, updated_at = ? "
+                "UPDATE operations SET state = ?, error = ?, final = ?, updated_at = ?, "
+                "unknown_since = CASE WHEN ? = 'unknown' THEN ? END "
                 "WHERE id = ? AND state = 'sending'",
-                [state, error, int(state == "rejected"), _now_text(now), operation_id],
+                [
+                    state,
+                    error,
+                    int(state == "rejected"),
+                    _now_text(now),
+                    state,
+                    _now_text(now),
+                    operation_id,
+                ],
             ):
                 return False
             self._enqueue(db, announce, now)
@@ -273,9 +282,11 @@ class Store:
         with self._write() as db:
             if not self._cas(
                 db,
-                "UPDATE operations SET status = ?, final = ?, updated_at = ? "
+                "UPDATE operations SET status = ?, final = ?, updated_at = ?, "
+                "running_since = CASE WHEN lower(?) = 'running' THEN coalesce(running_since, ?) "
+                "ELSE running_since END "
                 "WHERE id = ? AND status IS ? AND state = 'submitted'",
-                [new, int(is_final(new)), _now_text(now), operation_id, old],
+                [new, int(is_final(new)), _now_text(now), new, _now_text(now), operation_id, old],
             ):
                 return False
             db["status_changes"].insert(
@@ -298,13 +309,185 @@ class Store:
                 )
             ]
 
-    def operations_to_send(self) -> list[OperationRecord]:
-        """Confirmed operations not yet sent (a restart between confirm and POST)."""
+    def operations_to_send(self, *, now: datetime) -> list[OperationRecord]:
+        """Confirmed operations not yet sent whose (re)try time has come."""
         with self._lock:
             return [
                 OperationRecord.from_row(r)
-                for r in self.db.query("SELECT * FROM operations WHERE state = 'new' ORDER BY id")
+                for r in self.db.query(
+                    "SELECT * FROM operations WHERE state = 'new' "
+                    "AND (next_send_at IS NULL OR next_send_at <= ?) ORDER BY id",
+                    [_now_text(now)],
+                )
             ]
+
+    def operations_in_state(self, state: str) -> list[OperationRecord]:
+        with self._lock:
+            return [
+                OperationRecord.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM operations WHERE state = ? ORDER BY id", [state]
+                )
+            ]
+
+    def requeue(
+        self, operation_id: int, *, error: str, not_before: datetime, now: datetime
+    ) -> bool:
+        """sending → new, to be tried again later: the API surely did not create it."""
+        with self._write() as db:
+            return self._cas(
+                db,
+                "UPDATE operations SET state = 'new', error = ?, next_send_at = ?, "
+                "send_attempts = send_attempts + 1, updated_at = ? "
+                "WHERE id = ? AND state = 'sending'",
+                [error, _now_text(not_before), _now_text(now), operation_id],
+            )
+
+    def resolve_unknown(
+        self,
+        operation_id: int,
+        *,
+        now: datetime,
+        announce: dict[str, Any],
+        adopt: dict[str, Any] | None = None,
+        give_up: str | None = None,
+    ) -> bool:
+        """unknown → submitted (adopting the API's operation), new (surely absent: send it
+        again) or rejected (given up); announced in the same transaction."""
+        with self._write() as db:
+            if adopt is not None:
+                won = self._cas(
+                    db,
+                    "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, "
+                    "final = ?, estimated_duration = ?, error = NULL, updated_at = ? "
+                    "WHERE id = ? AND state = 'unknown'",
+                    [
+                        adopt["api_id"],
+                        adopt["status"],
+                        int(is_final(adopt["status"])),
+                        adopt.get("estimated_duration"),
+                        _now_text(now),
+                        operation_id,
+                    ],
+                )
+                if won:
+                    db["status_changes"].insert(
+                        {
+                            "operation_id": operation_id,
+                            "old_status": None,
+                            "new_status": adopt["status"],
+                            "at": _now_text(now),
+                        }
+                    )
+            elif give_up is not None:
+                won = self._cas(
+                    db,
+                    "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
+                    "updated_at = ? WHERE id = ? AND state IN ('unknown', 'new')",
+                    [give_up, _now_text(now), operation_id],
+                )
+            else:
+                won = self._cas(
+                    db,
+                    "UPDATE operations SET state = 'new', next_send_at = NULL, "
+                    "send_attempts = send_attempts + 1, updated_at = ? "
+                    "WHERE id = ? AND state = 'unknown'",
+                    [_now_text(now), operation_id],
+                )
+            if won:
+                self._enqueue(db, announce, now)
+            return won
+
+    def adopted_api_ids(self) -> set[str]:
+        with self._lock:
+            return {
+                r["api_id"]
+                for r in self.db.query("SELECT api_id FROM operations WHERE api_id IS NOT NULL")
+            }
+
+    def recover_after_crash(self, *, now: datetime) -> tuple[int, list[str]]:
+        """At start-up: a POST that was in flight has an unknown outcome; a confirmation that
+        was half-way goes back to pending. Returns (operations now unknown, requests released).
+        """
+        with self._write() as db:
+            unknown = db.execute(
+                "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
+                "error = 'The bot stopped while sending this operation.' "
+                "WHERE state = 'sending'",
+                [_now_text(now), _now_text(now)],
+            ).rowcount
+            released = [
+                r[0]
+                for r in db.execute("SELECT id FROM requests WHERE state = 'confirming'").fetchall()
+            ]
+            db.execute(
+                "UPDATE requests SET state = 'pending', confirmed_by = NULL, confirmed_at = NULL "
+                "WHERE state = 'confirming'"
+            )
+        return unknown, released
+
+    # --- the poller's bookkeeping -----------------------------------------------------------
+
+    def check_failed(
+        self, operation_id: int, *, now: datetime, announce_after: float, announce: dict
+    ) -> bool:
+        """Remember since when checks fail; announce once when that is longer than
+        `announce_after` seconds. True when this call announced."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE operations SET check_failing_since = coalesce(check_failing_since, ?) "
+                "WHERE id = ?",
+                [_now_text(now), operation_id],
+            )
+            row = db.execute(
+                "SELECT check_failing_since, outage_announced FROM operations WHERE id = ?",
+                [operation_id],
+            ).fetchone()
+            since = datetime.fromisoformat(row[0])
+            if row[1] or (now - since).total_seconds() < announce_after:
+                return False
+            db.execute("UPDATE operations SET outage_announced = 1 WHERE id = ?", [operation_id])
+            self._enqueue(db, announce, now)
+            return True
+
+    def check_succeeded(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
+        """Checks work again; if an outage was announced, say that contact is back."""
+        with self._write() as db:
+            announced = self._cas(
+                db,
+                "UPDATE operations SET check_failing_since = NULL, outage_announced = 0 "
+                "WHERE id = ? AND outage_announced = 1",
+                [operation_id],
+            )
+            if announced:
+                self._enqueue(db, announce, now)
+            else:
+                db.execute(
+                    "UPDATE operations SET check_failing_since = NULL WHERE id = ?", [operation_id]
+                )
+            return announced
+
+    def warn_overdue(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
+        with self._write() as db:
+            won = self._cas(
+                db,
+                "UPDATE operations SET overdue_warned = 1 WHERE id = ? AND overdue_warned = 0",
+                [operation_id],
+            )
+            if won:
+                self._enqueue(db, announce, now)
+            return won
+
+    def first_time(self, key: str, *, now: datetime) -> bool:
+        """True the first time `key` (a Slack event id) is seen; False for a redelivery."""
+        with self._write() as db:
+            return (
+                db.execute(
+                    "INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)",
+                    [key, _now_text(now)],
+                ).rowcount
+                == 1
+            )
 
     def status_history(self, operation_id: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -320,6 +503,10 @@ class Store:
 
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)
+        db.execute(
+            "UPDATE requests SET root_version = root_version + 1 WHERE id = ?",
+            [data["request_id"]],
+        )
         db["outbox"].insert(
             {
                 "request_id": data.pop("request_id"),
@@ -355,6 +542,24 @@ class Store:
                 db,
                 "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
                 [_now_text(now), event_id],
+            )
+
+    def stale_roots(self) -> list[tuple[str, int]]:
+        """Requests whose public message is older than their state: (id, version to show)."""
+        with self._lock:
+            return [
+                (r["id"], r["root_version"])
+                for r in self.db.query(
+                    "SELECT id, root_version FROM requests "
+                    "WHERE root_version > root_shown AND status_ts IS NOT NULL ORDER BY id"
+                )
+            ]
+
+    def root_shown(self, request_id: str, *, version: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE requests SET root_shown = max(root_shown, ?) WHERE id = ?",
+                [version, request_id],
             )
 
     def mark_attempt_failed(self, event_id: int, *, error: str) -> None:

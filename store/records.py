@@ -48,6 +48,17 @@ class OperationRecord:
     final: bool
     estimated_duration: int | None
     error: str | None
+    send_attempts: int = 0
+    running_since: datetime | None = None
+    unknown_since: datetime | None = None
+    check_failing_since: datetime | None = None
+    outage_announced: bool = False
+    overdue_warned: bool = False
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will happen to it: final, or refused before it reached the API."""
+        return self.final or self.state == "rejected"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> OperationRecord:
@@ -65,6 +76,12 @@ class OperationRecord:
             final=bool(row["final"]),
             estimated_duration=row["estimated_duration"],
             error=row["error"],
+            send_attempts=row.get("send_attempts") or 0,
+            running_since=_maybe_time(row.get("running_since")),
+            unknown_since=_maybe_time(row.get("unknown_since")),
+            check_failing_since=_maybe_time(row.get("check_failing_since")),
+            outage_announced=bool(row.get("outage_announced")),
+            overdue_warned=bool(row.get("overdue_warned")),
         )
 
 
@@ -106,7 +123,7 @@ class RequestRecord:
             response_url=row["response_url"],
             created_at=_parse_time(row["created_at"]),
             expires_at=_parse_time(row["expires_at"]),
-            confirmed_at=_parse_time(row["confirmed_at"]) if row["confirmed_at"] else None,
+            confirmed_at=_maybe_time(row["confirmed_at"]),
             operations=tuple(operations),
         )
 
@@ -127,3 +144,7 @@ class OutboxEvent:
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _maybe_time(value: str | None) -> datetime | None:
+    return _parse_time(value) if value else None

@@ -86,5 +86,24 @@ def initial(db: Database) -> None:
     db["outbox"].create_index(["delivered_at", "id"])
 
 
+@MIGRATIONS(name="0002_recovery")
+def recovery(db: Database) -> None:
+    operations = db["operations"]
+    # How often sending was tried, and not before when again (429, API unreachable).
+    operations.add_column("send_attempts", int, not_null_default=0)
+    operations.add_column("next_send_at", str)
+    # The poller's view of its checks: failing since when, whether the thread was told.
+    operations.add_column("check_failing_since", str)
+    operations.add_column("outage_announced", int, not_null_default=0)
+    operations.add_column("running_since", str)
+    operations.add_column("overdue_warned", int, not_null_default=0)
+    operations.add_column("unknown_since", str)
+    # The public status message is re-rendered when the request changed since it was last shown.
+    db["requests"].add_column("root_version", int, not_null_default=0)
+    db["requests"].add_column("root_shown", int, not_null_default=0)
+    # Slack redelivers events (X-Slack-Retry-Num, Socket Mode retries): each is handled once.
+    db["seen_events"].create({"key": str, "at": str}, pk="key")
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

@@ -139,7 +139,12 @@ class Bot:
 
 
 def start_bot(
-    *, slack: FakeSlack, simulator: Simulator, db_path: Path, poll_interval: float = 0.1
+    *,
+    slack: FakeSlack,
+    simulator: Simulator,
+    db_path: Path,
+    poll_interval: float = 0.1,
+    channel_gap: float = 0.0,  # pacing has its own test; the rest need not wait for it
 ) -> Bot:
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
@@ -148,6 +153,8 @@ def start_bot(
         api_token=simulator.token,
         poll_interval=poll_interval,
         notifier=SlackNotifier(client=client),
+        channel_gap=channel_gap,
+        api_retry_base=0.01,
     )
     app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
     runtime.start()

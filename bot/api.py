@@ -226,7 +226,7 @@ def _error_for(response: httpx.Response, *, device: str | None, creating: bool) 
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
     if status == 400:
-        return ApiError(f"The API refused the request: {_field_errors(body)}.", status=status)
+        return ApiError(f"The API refused the request: {_field_errors(body)}", status=status)
     if status == 401:
         return ApiError(
             "The bot's API token is invalid or missing (HTTP 401): tell an admin.", status=status
@@ -264,9 +264,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _field_errors(body: Any) -> str:
     if not isinstance(body, dict) or not body:
-        return "invalid data"
+        return "invalid data."
     parts = []
     for field, messages in body.items():
-        text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+        items = messages if isinstance(messages, list) else [messages]
+        text = " ".join(str(m).rstrip(".") + "." for m in items)
         parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
-    return "; ".join(parts)
+    return " ".join(parts)

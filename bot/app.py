@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from waitress import wasyncore
 from waitress.server import create_server
 
+from bot.guard import MAX_BODY, guarded_wsgi
 from bot.service import OpsService
 from bot.slack import ZoneLookup
 from handlers import Deps, register_all
@@ -54,16 +55,26 @@ class HttpServer:
     """Bolt on waitress, a production WSGI server: Bolt's own `app.start()` drops connections
     under concurrency."""
 
-    def __init__(self, *, app: App, host: str = "0.0.0.0", port: int = 3000, threads: int = 16):
-        handler = SlackRequestHandler(app)
-
-        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("PATH_INFO") != EVENTS_PATH:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"Not found: Slack sends to /slack/events\n"]
-            return handler(environ, start_response)
-
-        self._server = create_server(wsgi, host=host, port=port, threads=threads, ident="opsbot")
+    def __init__(
+        self,
+        *,
+        app: App,
+        signing_secret: str,
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        threads: int = 16,
+    ) -> None:
+        wsgi = guarded_wsgi(
+            SlackRequestHandler(app), signing_secret=signing_secret, path=EVENTS_PATH
+        )
+        self._server = create_server(
+            wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="opsbot",
+            max_request_body_size=MAX_BODY,
+        )
 
     @property
     def port(self) -> int:

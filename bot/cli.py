@@ -218,7 +218,9 @@ def _run(args: argparse.Namespace) -> int:
         log.info("opsbot is running in Socket Mode")
         stop_serving = handler.close
     else:
-        server = HttpServer(app=app, port=settings.port)
+        server = HttpServer(
+            app=app, signing_secret=settings.slack_signing_secret, port=settings.port
+        )
         log.info("opsbot is listening on port %s at /slack/events", server.port)
         serving = threading.Thread(target=server.serve, name="http", daemon=True)
         serving.start()

@@ -55,7 +55,8 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
     file = Path(path)
     if not file.is_file():
         return values
-    for number, raw in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    # utf-8-sig: an editor's byte-order mark must not make line 1 unreadable.
+    for number, raw in enumerate(file.read_text(encoding="utf-8-sig").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -67,6 +68,8 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()  # `KEY=value  # a note`
         values[key.strip()] = value
     return values
 

@@ -158,7 +158,7 @@ def start_bot(
     )
     app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
     runtime.start()
-    server = HttpServer(app=app, host="127.0.0.1", port=0)
+    server = HttpServer(app=app, signing_secret=SECRET, host="127.0.0.1", port=0)
     threading.Thread(target=server.serve, daemon=True).start()
     return Bot(
         url=f"http://127.0.0.1:{server.port}/slack/events",

@@ -1,0 +1,572 @@
+"""The SQLite store on a real file: round trips, compare-and-set transitions, the outbox."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.model import OperationSpec
+from store import OperationRecord, RequestRecord, Store
+from store.schema import MIGRATIONS
+
+T0 = datetime(2024, 1, 15, 13, 45, tzinfo=UTC)
+ALICE, BOB = "U123", "U456"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "opsbot.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    opened = Store(path=db_path)
+    yield opened
+    opened.close()
+
+
+def specs() -> list[OperationSpec]:
+    return [
+        OperationSpec(
+            device_name="server-02",
+            operation_type="restart_service",
+            # Not UTC, with a fraction: stored as the API's whole-second UTC time.
+            scheduled_at=datetime(
+                2024, 1, 15, 15, 0, 0, 500000, tzinfo=timezone(timedelta(hours=1))
+            ),
+            parameters={"service_name": "nginx", "verify_status": True},
+        ),
+        OperationSpec(
+            device_name="workstation-05",
+            operation_type="update",
+            scheduled_at=datetime(2024, 1, 15, 14, 0, tzinfo=UTC),
+            parameters={"package_list": ["security-updates"], "nested": {"a": [1, 2.5, None]}},
+        ),
+        OperationSpec(
+            device_name="db-01",
+            operation_type="get",
+            scheduled_at=datetime(2024, 1, 15, 14, 0, tzinfo=UTC),
+        ),
+    ]
+
+
+def new_request(store: Store, *, requester: str = ALICE, ttl: float = 600) -> RequestRecord:
+    return store.create_request(
+        specs=specs(),
+        requester=requester,
+        surface="command",
+        text="restart nginx on server-02 at 2pm",
+        tz="Europe/Madrid",
+        immediate=False,
+        notes=["note one", "note two"],
+        channel="C123",
+        thread_ts=None,
+        response_url="http://127.0.0.1:1/response",
+        now=T0,
+        expires_at=T0 + timedelta(seconds=ttl),
+    )
+
+
+def confirmed_request(store: Store) -> RequestRecord:
+    request = new_request(store)
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
+    assert store.mark_confirmed(
+        request.id, channel="C123", status_ts="1700.01", scheduled_at=None, now=T0
+    )
+    return loaded(store, request.id)
+
+
+def announce(request_id: str, kind: str = "status", **data: Any) -> dict[str, Any]:
+    return {"request_id": request_id, "kind": kind, **data}
+
+
+def submitted(store: Store, *, status: str = "scheduled") -> OperationRecord:
+    """The first operation of a confirmed request, sent and accepted by the API."""
+    op = confirmed_request(store).operations[0]
+    assert store.start_sending(op.id, now=T0)
+    assert store.record_submitted(
+        op.id,
+        api_id=f"txn_{op.id}",
+        status=status,
+        estimated_duration=120,
+        now=T0,
+        announce=announce(op.request_id, "submitted", api_id=f"txn_{op.id}"),
+    )
+    return operation(store, op.id)
+
+
+def operation(store: Store, operation_id: int) -> OperationRecord:
+    rows = list(store.db.query("SELECT * FROM operations WHERE id = ?", [operation_id]))
+    assert len(rows) == 1
+    return OperationRecord.from_row(rows[0])
+
+
+def loaded(store: Store, request_id: str) -> RequestRecord:
+    request = store.get_request(request_id)
+    assert request is not None
+    return request
+
+
+def states(store: Store, request_id: str) -> list[str]:
+    return [op.state for op in loaded(store, request_id).operations]
+
+
+def count(store: Store, table: str) -> int:
+    return store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def test_create_and_get_request_round_trip(store: Store) -> None:
+    created = new_request(store)
+    loaded = store.get_request(created.id)
+    assert loaded == created
+    assert loaded.state == "pending"
+    assert loaded.requester == ALICE
+    assert loaded.confirmed_by is None and loaded.confirmed_at is None
+    assert loaded.notes == ("note one", "note two")
+    assert loaded.immediate is False
+    assert loaded.tz == "Europe/Madrid"
+    assert loaded.created_at == T0 and loaded.expires_at == T0 + timedelta(seconds=600)
+
+    ops = loaded.operations
+    assert [op.seq for op in ops] == [0, 1, 2]
+    assert [op.device_name for op in ops] == ["server-02", "workstation-05", "db-01"]
+    assert [op.operation_type for op in ops] == ["restart_service", "update", "get"]
+    assert all(op.state == "draft" and op.request_id == created.id for op in ops)
+    assert all(op.api_id is None and op.status is None and not op.final for op in ops)
+    assert ops[0].parameters == {"service_name": "nginx", "verify_status": True}
+    assert ops[1].parameters == {
+        "package_list": ["security-updates"],
+        "nested": {"a": [1, 2.5, None]},
+    }
+    assert ops[2].parameters == {}
+    for op in ops:
+        assert op.scheduled_at.tzinfo is not None
+        assert op.scheduled_at.utcoffset() == timedelta(0)
+    assert ops[0].scheduled_at == datetime(2024, 1, 15, 14, 0, tzinfo=UTC)  # whole seconds
+
+    raw = list(store.db.query("SELECT parameters, scheduled_at FROM operations ORDER BY seq"))
+    assert json.loads(raw[1]["parameters"]) == ops[1].parameters
+    assert [r["scheduled_at"] for r in raw] == ["2024-01-15T14:00:00Z"] * 3
+
+
+def test_get_unknown_request_is_none(store: Store) -> None:
+    new_request(store)
+    assert store.get_request("r_nope") is None
+
+
+def test_request_ids_are_distinct(store: Store) -> None:
+    ids = {new_request(store).id for _ in range(5)}
+    assert len(ids) == 5
+    assert count(store, "operations") == 15
+
+
+# ------------------------------------------------------------------------ confirmation
+
+
+def test_claim_only_by_the_requester(store: Store) -> None:
+    request = new_request(store)
+    assert not store.claim_confirmation(request.id, user=BOB, now=T0)
+    assert loaded(store, request.id).state == "pending"
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
+    claimed = store.get_request(request.id)
+    assert claimed is not None
+    assert claimed.state == "confirming"
+    assert claimed.confirmed_by == ALICE and claimed.confirmed_at == T0
+
+
+def test_claim_only_once(store: Store) -> None:
+    request = new_request(store)
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
+    assert not store.claim_confirmation(request.id, user=ALICE, now=T0 + timedelta(seconds=1))
+    assert loaded(store, request.id).confirmed_at == T0
+
+
+def test_claim_unknown_request(store: Store) -> None:
+    assert not store.claim_confirmation("r_nope", user=ALICE, now=T0)
+
+
+@pytest.mark.parametrize("late", [0, 1, 3600])
+def test_claim_not_after_expiry(store: Store, late: float) -> None:
+    request = new_request(store, ttl=60)
+    moment = request.expires_at + timedelta(seconds=late)
+    assert not store.claim_confirmation(request.id, user=ALICE, now=moment)
+    assert loaded(store, request.id).state == "pending"
+    # A second before expiry it still works.
+    assert store.claim_confirmation(
+        request.id, user=ALICE, now=request.expires_at - timedelta(seconds=1)
+    )
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
+def test_claim_race_has_one_winner(store: Store, db_path: Path, shared: bool) -> None:
+    request = new_request(store)
+    stores = [store] * 8 if shared else [Store(path=db_path) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def claim(mine: Store) -> None:
+        try:
+            barrier.wait(timeout=5)
+            won = mine.claim_confirmation(request.id, user=ALICE, now=T0)
+        except BaseException as exc:  # surfaced below, not lost in a thread
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            results.append(won)
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    try:
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert sorted(results) == [False] * 7 + [True]
+        assert loaded(store, request.id).state == "confirming"
+    finally:
+        if not shared:
+            for other in stores:
+                other.close()
+
+
+def test_release_returns_to_pending(store: Store) -> None:
+    request = new_request(store)
+    assert not store.release_confirmation(request.id)  # nothing to release yet
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
+    assert store.release_confirmation(request.id)
+    released = store.get_request(request.id)
+    assert released is not None
+    assert released.state == "pending"
+    assert released.confirmed_by is None and released.confirmed_at is None
+    assert not store.release_confirmation(request.id)
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)  # claimable again
+
+
+def test_mark_confirmed_turns_drafts_into_new(store: Store) -> None:
+    request = new_request(store)
+    assert not store.mark_confirmed(  # not claimed: nothing happens
+        request.id, channel="C9", status_ts="1.1", scheduled_at=None, now=T0
+    )
+    assert states(store, request.id) == ["draft"] * 3
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
+    assert store.mark_confirmed(
+        request.id, channel=None, status_ts="1700.01", scheduled_at=None, now=T0
+    )
+    confirmed = store.get_request(request.id)
+    assert confirmed is not None
+    assert confirmed.state == "confirmed"
+    assert confirmed.channel == "C123"  # None keeps the channel it had
+    assert confirmed.status_ts == "1700.01"
+    assert [op.state for op in confirmed.operations] == ["new"] * 3
+    assert [op.scheduled_at for op in confirmed.operations] == [
+        op.scheduled_at for op in request.operations
+    ]
+    assert not store.mark_confirmed(
+        request.id, channel=None, status_ts="x", scheduled_at=None, now=T0
+    )
+
+
+def test_mark_confirmed_can_reschedule(store: Store) -> None:
+    request = new_request(store)
+    other = new_request(store)
+    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
+    when = datetime(2024, 1, 15, 15, 46, 7, 999000, tzinfo=timezone(timedelta(hours=2)))
+    assert store.mark_confirmed(
+        request.id, channel="C777", status_ts="1.2", scheduled_at=when, now=T0
+    )
+    confirmed = store.get_request(request.id)
+    assert confirmed is not None
+    assert confirmed.channel == "C777"
+    expected = datetime(2024, 1, 15, 13, 46, 7, tzinfo=UTC)
+    assert [op.scheduled_at for op in confirmed.operations] == [expected] * 3
+    untouched = store.get_request(other.id)
+    assert untouched == other  # another request's drafts are not touched
+
+
+def test_end_request(store: Store) -> None:
+    request = new_request(store)
+    assert not store.end_request(request.id, to="cancelled", user=BOB)
+    assert store.end_request(request.id, to="cancelled", user=ALICE)
+    assert loaded(store, request.id).state == "cancelled"
+    assert not store.claim_confirmation(request.id, user=ALICE, now=T0)
+    expiring = new_request(store)
+    assert store.end_request(expiring.id, to="expired", user=None)
+    assert not store.end_request(expiring.id, to="cancelled", user=ALICE)
+
+
+# -------------------------------------------------------------------------- operations
+
+
+def test_start_sending_is_won_once(store: Store) -> None:
+    draft = new_request(store).operations[0]
+    assert not store.start_sending(draft.id, now=T0)  # a draft is not sent
+    op = confirmed_request(store).operations[0]
+    results = [store.start_sending(op.id, now=T0) for _ in range(3)]
+    assert results == [True, False, False]
+    assert operation(store, op.id).state == "sending"
+
+
+def test_record_submitted_writes_history_and_outbox_together(store: Store) -> None:
+    op = confirmed_request(store).operations[0]
+    assert store.start_sending(op.id, now=T0)
+    later = T0 + timedelta(seconds=2)
+    assert store.record_submitted(
+        op.id,
+        api_id="txn_1001",
+        status="scheduled",
+        estimated_duration=120,
+        now=later,
+        announce=announce(op.request_id, "submitted", api_id="txn_1001", device="server-02"),
+    )
+    saved = operation(store, op.id)
+    assert (saved.state, saved.api_id, saved.status, saved.final) == (
+        "submitted",
+        "txn_1001",
+        "scheduled",
+        False,
+    )
+    assert saved.estimated_duration == 120
+    history = store.status_history(op.id)
+    assert [(h["old_status"], h["new_status"]) for h in history] == [(None, "scheduled")]
+    assert datetime.fromisoformat(history[0]["at"]) == later
+    events = store.pending_outbox()
+    assert len(events) == 1
+    assert (events[0].request_id, events[0].kind) == (op.request_id, "submitted")
+    assert events[0].data == {"api_id": "txn_1001", "device": "server-02"}
+    assert events[0].attempts == 0
+    assert [o.id for o in store.operations_to_poll()] == [op.id]
+    # Only once: a second record for the same send changes nothing.
+    assert not store.record_submitted(
+        op.id,
+        api_id="txn_1002",
+        status="scheduled",
+        estimated_duration=1,
+        now=later,
+        announce=announce(op.request_id),
+    )
+    assert operation(store, op.id).api_id == "txn_1001"
+    assert count(store, "status_changes") == 1 and count(store, "outbox") == 1
+
+
+def test_record_submitted_final_status_is_not_polled(store: Store) -> None:
+    op = submitted(store, status="completed")
+    assert op.final
+    assert store.operations_to_poll() == []
+
+
+@pytest.mark.parametrize("missing", ["request_id", "kind"])
+def test_failing_enqueue_rolls_the_submit_back(store: Store, missing: str) -> None:
+    op = confirmed_request(store).operations[0]
+    assert store.start_sending(op.id, now=T0)
+    bad = announce(op.request_id, "submitted")
+    del bad[missing]
+    with pytest.raises(KeyError):
+        store.record_submitted(
+            op.id,
+            api_id="txn_1001",
+            status="scheduled",
+            estimated_duration=120,
+            now=T0,
+            announce=bad,
+        )
+    saved = operation(store, op.id)
+    assert (saved.state, saved.api_id, saved.status) == ("sending", None, None)
+    assert count(store, "status_changes") == 0
+    assert count(store, "outbox") == 0
+    assert not store.db.conn.in_transaction
+    # Nothing is left half-done or locked: the same step works with a good announce.
+    assert store.record_submitted(
+        op.id,
+        api_id="txn_1001",
+        status="scheduled",
+        estimated_duration=120,
+        now=T0,
+        announce=announce(op.request_id, "submitted"),
+    )
+    assert count(store, "status_changes") == 1 and count(store, "outbox") == 1
+
+
+def test_failing_enqueue_is_invisible_to_another_connection(store: Store, db_path: Path) -> None:
+    op = confirmed_request(store).operations[0]
+    assert store.start_sending(op.id, now=T0)
+    with pytest.raises(KeyError):
+        store.record_submitted(
+            op.id,
+            api_id="txn_1",
+            status="scheduled",
+            estimated_duration=1,
+            now=T0,
+            announce={"kind": "submitted"},
+        )
+    with sqlite3.connect(db_path) as other:
+        state = other.execute("SELECT state FROM operations WHERE id = ?", [op.id]).fetchone()
+        changes = other.execute("SELECT count(*) FROM status_changes").fetchone()
+    assert state == ("sending",)
+    assert changes == (0,)
+
+
+def test_record_unsent(store: Store) -> None:
+    op = confirmed_request(store).operations[0]
+    assert not store.record_unsent(  # not sending yet
+        op.id, state="rejected", error="nope", now=T0, announce=announce(op.request_id)
+    )
+    assert store.start_sending(op.id, now=T0)
+    assert store.record_unsent(
+        op.id,
+        state="unknown",
+        error="may or may not",
+        now=T0,
+        announce=announce(op.request_id, "unsent"),
+    )
+    saved = operation(store, op.id)
+    assert (saved.state, saved.error, saved.final) == ("unknown", "may or may not", False)
+    assert [e.kind for e in store.pending_outbox()] == ["unsent"]
+
+
+def test_record_status_is_compare_and_set(store: Store) -> None:
+    op = submitted(store)
+    before = (count(store, "status_changes"), count(store, "outbox"))
+    for stale in ("running", None, "completed"):
+        assert not store.record_status(
+            op.id, old=stale, new="failed", now=T0, announce=announce(op.request_id)
+        )
+    assert (count(store, "status_changes"), count(store, "outbox")) == before
+    assert operation(store, op.id).status == "scheduled"
+
+    assert store.record_status(
+        op.id, old="scheduled", new="running", now=T0, announce=announce(op.request_id, "run")
+    )
+    assert not store.record_status(  # the same change twice: the second loses
+        op.id, old="scheduled", new="running", now=T0, announce=announce(op.request_id)
+    )
+    running = operation(store, op.id)
+    assert (running.status, running.final) == ("running", False)
+    assert [o.id for o in store.operations_to_poll()] == [op.id]
+    history = [(h["old_status"], h["new_status"]) for h in store.status_history(op.id)]
+    assert history == [(None, "scheduled"), ("scheduled", "running")]
+    assert [e.kind for e in store.pending_outbox()] == ["submitted", "run"]
+
+
+@pytest.mark.parametrize("final", ["completed", "failed", "Cancelled", "timeout"])
+def test_final_status_is_no_longer_polled(store: Store, final: str) -> None:
+    op = submitted(store)
+    other = submitted(store)
+    assert store.record_status(
+        op.id, old="scheduled", new=final, now=T0, announce=announce(op.request_id)
+    )
+    done = operation(store, op.id)
+    assert done.final and done.status == final
+    row = store.db.execute("SELECT final FROM operations WHERE id = ?", [op.id]).fetchone()
+    assert row == (1,)
+    assert [o.id for o in store.operations_to_poll()] == [other.id]
+
+
+def test_unknown_status_word_keeps_polling(store: Store) -> None:
+    op = submitted(store)
+    assert store.record_status(
+        op.id, old="scheduled", new="pending", now=T0, announce=announce(op.request_id)
+    )
+    assert not operation(store, op.id).final
+    assert [o.id for o in store.operations_to_poll()] == [op.id]
+
+
+def test_record_status_only_for_submitted(store: Store) -> None:
+    op = confirmed_request(store).operations[0]  # "new", never sent
+    assert not store.record_status(
+        op.id, old=None, new="running", now=T0, announce=announce(op.request_id)
+    )
+    assert count(store, "status_changes") == 0
+
+
+# ------------------------------------------------------------------------------ outbox
+
+
+def test_outbox_in_id_order_delivered_once(store: Store) -> None:
+    first, second = new_request(store), new_request(store)
+    for n, request in enumerate([first, second, first, second]):
+        store.enqueue(announce(request.id, f"k{n}", n=n), now=T0 + timedelta(seconds=-n))
+    events = store.pending_outbox()
+    assert [e.kind for e in events] == ["k0", "k1", "k2", "k3"]
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    assert [e.request_id for e in events] == [first.id, second.id, first.id, second.id]
+    assert [e.data for e in events] == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}]
+    assert [e.kind for e in store.pending_outbox(limit=2)] == ["k0", "k1"]
+
+    assert store.mark_delivered(events[1].id, now=T0)
+    assert not store.mark_delivered(events[1].id, now=T0)
+    assert [e.kind for e in store.pending_outbox()] == ["k0", "k2", "k3"]
+    assert not store.mark_delivered(999_999, now=T0)
+
+
+def test_outbox_attempts_count_up(store: Store) -> None:
+    request = new_request(store)
+    store.enqueue(announce(request.id, "hello"), now=T0)
+    (event,) = store.pending_outbox()
+    store.mark_attempt_failed(event.id, error="slack said no")
+    store.mark_attempt_failed(event.id, error="x" * 2000)
+    (again,) = store.pending_outbox()
+    assert again.id == event.id and again.attempts == 2
+    row = store.db.execute("SELECT last_error FROM outbox WHERE id = ?", [event.id]).fetchone()
+    assert row == ("x" * 500,)
+    assert store.mark_delivered(event.id, now=T0)
+    assert store.pending_outbox() == []
+
+
+def test_enqueue_without_keys_writes_nothing(store: Store) -> None:
+    request = new_request(store)
+    with pytest.raises(KeyError):
+        store.enqueue({"request_id": request.id}, now=T0)
+    assert count(store, "outbox") == 0
+    assert not store.db.conn.in_transaction
+
+
+# -------------------------------------------------------------------------------- file
+
+
+def test_file_is_in_wal_mode(store: Store, db_path: Path) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with sqlite3.connect(db_path) as other:  # persistent: any connection sees it
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopening_keeps_data_and_migrates_once(db_path: Path) -> None:
+    first = Store(path=db_path)
+    request = new_request(first)
+    op = submitted(first)
+    applied = list(first.db.query("SELECT * FROM _sqlite_migrations ORDER BY id"))
+    first.close()
+
+    second = Store(path=db_path)
+    try:
+        assert second.get_request(request.id) == request
+        assert [o.id for o in second.operations_to_poll()] == [op.id]
+        assert len(second.pending_outbox()) == 1
+        rows = list(second.db.query("SELECT * FROM _sqlite_migrations ORDER BY id"))
+        assert rows == applied  # same rows, same applied_at: nothing ran again
+        names = [r["name"] for r in rows if r["migration_set"] == MIGRATIONS.name]
+        assert names == [m.name for m in MIGRATIONS._migrations]
+        assert len(names) == len(set(names))
+        assert MIGRATIONS.pending(second.db) == []
+    finally:
+        second.close()
+
+    third = Store(path=db_path)  # and again
+    try:
+        count_rows = third.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
+        assert count_rows == len(MIGRATIONS._migrations)
+    finally:
+        third.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import grammar
@@ -75,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--run-seconds", type=float, default=3.0)
     sim.set_defaults(func=_simulator)
 
+    backup = sub.add_parser(
+        "backup",
+        help="copy the bot's database to PATH, safely while the bot runs",
+        description="Copies OPSBOT_DB (default opsbot.db) to PATH with SQLite's online backup: "
+        "a consistent snapshot even while `opsbot run` is writing.",
+    )
+    backup.add_argument("path", metavar="PATH", help="where to write the copy")
+    backup.set_defaults(func=_backup)
+
     parse = sub.add_parser(
         "parse",
         help="print what the bot would understand from TEXT, as JSON",
@@ -123,6 +133,26 @@ def _instant(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"--now {text!r} is not ISO 8601, e.g. 2026-11-25T10:45:00Z") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from bot.settings import read_dotenv
+    from store import Store
+
+    source = os.environ.get("OPSBOT_DB") or read_dotenv(".env").get("OPSBOT_DB") or "opsbot.db"
+    if not Path(source).is_file():
+        print(f"opsbot: no database at {source} (set OPSBOT_DB)", file=sys.stderr)
+        return 2
+    if Path(args.path).exists():
+        print(f"opsbot: {args.path} exists already; choose a new file", file=sys.stderr)
+        return 2
+    store = Store(path=source)
+    try:
+        store.backup(args.path)
+    finally:
+        store.close()
+    print(f"backed up {source} to {args.path}")
+    return 0
 
 
 def _simulator(args: argparse.Namespace) -> int:
@@ -190,7 +220,9 @@ def _run(args: argparse.Namespace) -> int:
     _configure_logging(settings.secrets())
 
     from bot.app import HttpServer, build_app, listener_pool
+    from bot.poller import PollTuning
     from bot.runtime import Runtime
+    from bot.service import Tuning
     from bot.slack import SlackNotifier, web_client
 
     client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -200,6 +232,9 @@ def _run(args: argparse.Namespace) -> int:
         api_token=settings.zequenze_api_token,
         poll_interval=settings.poll_interval,
         notifier=SlackNotifier(client=client),
+        channel_gap=settings.channel_gap,
+        tuning=Tuning(reconcile_delay=timedelta(seconds=settings.reconcile_delay)),
+        poll_tuning=PollTuning(outage_notice=settings.outage_notice),
     )
     listeners = listener_pool()
     app = build_app(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.api import ApiError, ZequenzeClient
+from bot.failpoints import failpoint
 from store import OperationRecord, Store
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class Poller:
                     error=item.get("error") if isinstance(item.get("error"), str) else None,
                 ),
             )
+        if changed:
+            failpoint("after_status_recorded")
         if operation.check_failing_since is not None:
             changed |= self._store.check_succeeded(
                 operation.id,

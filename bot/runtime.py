@@ -40,9 +40,12 @@ class Runtime:
         tuning: Tuning = DEFAULT_TUNING,
         poll_tuning: PollTuning = DEFAULT_POLL_TUNING,
         api_retry_base: float = 0.5,
+        api_timeout: float = 10.0,
     ) -> None:
         self.store = Store(path=db_path)
-        self.api = ZequenzeClient(base_url=api_url, token=api_token, retry_base=api_retry_base)
+        self.api = ZequenzeClient(
+            base_url=api_url, token=api_token, retry_base=api_retry_base, timeout=api_timeout
+        )
         sender = OutboxSender(
             store=self.store, notifier=notifier, clock=clock, channel_gap=channel_gap
         )
@@ -65,7 +68,9 @@ class Runtime:
             on_submitted=self._submitted,
             tuning=tuning,
         )
-        self.recovery = Ticker(name="recovery", interval=RECOVERY_INTERVAL, job=self._recover)
+        self.recovery = Ticker(
+            name="recovery", interval=min(poll_interval, RECOVERY_INTERVAL), job=self._recover
+        )
 
     def _submitted(self) -> None:
         self.outbox.wake()

@@ -262,6 +262,10 @@ class OpsService:
             expires_at=now + self._request_ttl,
         )
 
+    def first_time(self, key: str) -> bool:
+        """False when this Slack event was handled already (a redelivery)."""
+        return self.store.first_time(key, now=self.clock())
+
     # --- the click ------------------------------------------------------------------------
 
     def cancel(self, request_id: str, *, user: str) -> Outcome:

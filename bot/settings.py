@@ -31,6 +31,9 @@ class Settings:
     db_path: str
     poll_interval: float
     port: int
+    reconcile_delay: float = 10.0
+    outage_notice: float = 300.0
+    channel_gap: float = 1.0
 
     @property
     def socket_mode(self) -> bool:
@@ -103,6 +106,9 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         db_path=env.get("OPSBOT_DB", "").strip() or "opsbot.db",
         poll_interval=_number(env, "OPSBOT_POLL_INTERVAL", 15.0, low=0.05, high=3600),
         port=int(_number(env, "PORT", 3000, low=1, high=65535, whole=True)),
+        reconcile_delay=_number(env, "OPSBOT_RECONCILE_DELAY", 10.0, low=0, high=3600),
+        outage_notice=_number(env, "OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
+        channel_gap=_number(env, "OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
     )
 
 

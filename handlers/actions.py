@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -57,6 +58,17 @@ def register(app: App, deps: Deps) -> None:
                 metadata=json.loads(view.get("private_metadata") or "{}"),
             ),
         )
+
+
+def register_fallback(app: App) -> None:
+    """Registered last: a click on anything the bot does not know (an old message, a forged
+    payload) is acknowledged and answered privately, never a 404 and a Slack error icon."""
+
+    @app.action(re.compile(".*"))
+    def unknown_action(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        if body.get("response_url"):
+            respond(replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION)
 
 
 def _refuse(respond: Respond, reason: str, request: Any, detail: str) -> None:

@@ -7,16 +7,19 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import messages
+from bot import messages, text
 from handlers.context import Deps, answer_text, guarded
 
 
 def register(app: App, deps: Deps) -> None:
     @app.command("/ops")
     def ops_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        user, channel = command.get("user_id"), command.get("channel_id")
+        if not user or not channel:
+            ack(text=text.MALFORMED_COMMAND)
+            return
         ack()
         typed = (command.get("text") or "").strip()
-        user, channel = command["user_id"], command["channel_id"]
 
         def private(message: dict[str, Any]) -> None:
             respond(response_type="ephemeral", replace_original=False, **message)

@@ -15,9 +15,13 @@ MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 def register(app: App, deps: Deps) -> None:
     @app.event("app_mention")
-    def mentioned(event: dict[str, Any], client: WebClient) -> None:
+    def mentioned(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         user, channel = event.get("user"), event.get("channel")
         if not user or not channel:
+            return
+        # Slack redelivers an event it thinks was missed; its event_id stays the same.
+        key = str(body.get("event_id") or f"{channel}:{event.get('ts')}")
+        if not deps.service.first_time(key):
             return
         thread_ts = event.get("thread_ts") or event.get("ts")
         typed = MENTION.sub(" ", event.get("text") or "").strip()

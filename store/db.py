@@ -42,6 +42,16 @@ class Store:
             self.db.execute("PRAGMA foreign_keys = ON")
             migrate(self.db)
 
+    def backup(self, path: str | Path) -> None:
+        """A consistent copy of the live database (SQLite's online backup), safe while the
+        bot runs."""
+        target = sqlite3.connect(str(path))
+        try:
+            with self._lock:
+                self.db.conn.backup(target)
+        finally:
+            target.close()
+
     def close(self) -> None:
         with self._lock:
             self.db.close()

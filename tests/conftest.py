@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +15,9 @@ import httpx
 import pytest
 
 from bot.app import HttpServer, build_app
+from bot.poller import PollTuning
 from bot.runtime import Runtime
+from bot.service import Tuning
 from bot.simulator import Simulator
 from bot.slack import SlackNotifier, web_client
 from tests.fakes import (
@@ -28,6 +31,10 @@ from tests.fakes import (
 )
 
 SECRET = "test-signing-secret"
+# Recovery on a test's time scale: reconcile unknown outcomes after 0.3 s, retry sends after
+# 0.1 s, tell a thread about an outage after 1 s.
+FAST_RECOVERY = Tuning(reconcile_delay=timedelta(seconds=0.3), send_backoff=0.1)
+FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0)
 T = TypeVar("T")
 
 
@@ -145,6 +152,9 @@ def start_bot(
     db_path: Path,
     poll_interval: float = 0.1,
     channel_gap: float = 0.0,  # pacing has its own test; the rest need not wait for it
+    tuning: Tuning = FAST_RECOVERY,
+    poll_tuning: PollTuning = FAST_POLLING,
+    api_timeout: float = 10.0,
 ) -> Bot:
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
@@ -155,6 +165,9 @@ def start_bot(
         notifier=SlackNotifier(client=client),
         channel_gap=channel_gap,
         api_retry_base=0.01,
+        api_timeout=api_timeout,
+        tuning=tuning,
+        poll_tuning=poll_tuning,
     )
     app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
     runtime.start()

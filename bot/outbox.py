@@ -55,6 +55,7 @@ class OutboxSender:
             if time.monotonic() - self._last_post.get(channel, -1e9) < self._channel_gap:
                 waiting.add(thread)
                 continue
+            self._store.mark_attempt_started(event.id)
             try:
                 self._notifier.deliver(event, request)
             except Exception as exc:

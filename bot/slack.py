@@ -23,6 +23,8 @@ from store import OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
 
+METADATA_TYPE = "opsbot_announcement"
+MAX_REPLY_PAGES = 10
 CANNOT_POST_ERRORS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 )
@@ -68,12 +70,47 @@ class SlackNotifier:
         if event.kind.startswith("private"):
             self._tell_requester(request, line)
             return
+        # `attempts` counts the tries before this one: any earlier try may have landed.
+        if event.attempts > 0 and self._already_posted(event, request):
+            return
         self._client.chat_postMessage(
             channel=request.channel or "",
             thread_ts=request.reply_thread,
             text=line,
             unfurl_links=False,
+            metadata={"event_type": METADATA_TYPE, "event_payload": _tag(event)},
         )
+
+    def _already_posted(self, event: OutboxEvent, request: RequestRecord) -> bool:
+        """A previous attempt may have reached Slack before the bot died or the answer was
+        lost: look for the message, tagged with this event's id, in the thread."""
+        cursor = None
+        for _ in range(MAX_REPLY_PAGES):
+            try:
+                page = self._client.conversations_replies(
+                    channel=request.channel or "",
+                    ts=request.reply_thread or "",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                # Without the history scopes the check cannot be made: a rare duplicate is
+                # better than a message that never goes out.
+                log.warning(
+                    "cannot check the thread for a sent message: %s", exc.response.get("error")
+                )
+                return False
+            for message in page.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == METADATA_TYPE and (
+                    metadata.get("event_payload") == _tag(event)
+                ):
+                    return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return False
+        return False
 
     def refresh(self, request: RequestRecord) -> None:
         blocks = messages.status_message(request)
@@ -98,6 +135,10 @@ class SlackNotifier:
             thread_ts=request.thread_ts,
             text=line,
         )
+
+
+def _tag(event: OutboxEvent) -> dict[str, str]:
+    return {"request_id": event.request_id, "outbox_id": str(event.id)}
 
 
 def _fallback(blocks: messages.Blocks) -> str:

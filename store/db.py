@@ -572,9 +572,12 @@ class Store:
                 [version, request_id],
             )
 
+    def mark_attempt_started(self, event_id: int) -> None:
+        """Counted before sending: after a crash mid-send, attempts > 0 says the message may
+        have gone out, so the sender checks before sending it again."""
+        with self._write() as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [event_id])
+
     def mark_attempt_failed(self, event_id: int, *, error: str) -> None:
         with self._write() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                [error[:500], event_id],
-            )
+            db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [error[:500], event_id])

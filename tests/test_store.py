@@ -516,7 +516,9 @@ def test_outbox_attempts_count_up(store: Store) -> None:
     request = new_request(store)
     store.enqueue(announce(request.id, "hello"), now=T0)
     (event,) = store.pending_outbox()
+    store.mark_attempt_started(event.id)
     store.mark_attempt_failed(event.id, error="slack said no")
+    store.mark_attempt_started(event.id)
     store.mark_attempt_failed(event.id, error="x" * 2000)
     (again,) = store.pending_outbox()
     assert again.id == event.id and again.attempts == 2

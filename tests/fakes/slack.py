@@ -428,6 +428,27 @@ class FakeSlack:
         link = f"{PERMALINK_BASE}/archives/{channel}/p{str(ts).replace('.', '')}"
         return {"ok": True, "channel": channel, "permalink": link}
 
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel or not ts:
+            return _err("thread_not_found")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = float(args.get("oldest") or 0)
+        thread = sorted(
+            (
+                dict(m)
+                for (c, _), m in self._messages.items()
+                if c == channel
+                and (m.get("ts") == ts or m.get("thread_ts") == ts)
+                and float(m.get("ts", 0)) >= oldest
+            ),
+            key=lambda m: float(m["ts"]),
+        )
+        if not with_metadata:
+            for message in thread:
+                message.pop("metadata", None)
+        return {"ok": True, "messages": thread, "has_more": False}
+
     def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
         if not channel:

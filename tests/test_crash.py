@@ -1,0 +1,223 @@
+"""`kill -9` at each step of the flow: the bot runs as a real process (`python -m bot run`, HTTP
+mode), dies by SIGKILL at a named failpoint, and is started again on the same database.
+
+After the restart every confirmed request is exactly one operation in the API or a clear
+message to the requester; every status change is announced once, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.simulator import Simulator
+from tests.conftest import SECRET, eventually
+from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_body, post, slash_command_body
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = ("is now *running*", "is now *completed*")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class BotProcess:
+    slack: FakeSlack
+    simulator: Simulator
+    db: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def start(self, *, failpoint: str | None = None) -> BotProcess:
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_APP_TOKEN": "",
+            "SLACK_API_URL": self.slack.api_url,
+            "ZEQUENZE_API_URL": self.simulator.url,
+            "ZEQUENZE_API_TOKEN": self.simulator.token,
+            "OPSBOT_DB": str(self.db),
+            "OPSBOT_POLL_INTERVAL": "0.2",
+            "OPSBOT_RECONCILE_DELAY": "0.3",
+            "OPSBOT_CHANNEL_GAP": "0",
+            "PORT": str(self.port),
+            "PYTHONPATH": str(ROOT),
+            "OPSBOT_FAILPOINT": failpoint or "",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=self.db.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+        def listening() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        eventually(listening, timeout=20, what="the bot to listen")
+        return self
+
+    def send(self, body: str) -> None:
+        # A SIGKILL mid-request breaks the connection: what matters is what the bot did before.
+        with contextlib.suppress(httpx.TransportError):
+            post(self.url, body, secret=SECRET, timeout=5)
+
+    def died(self) -> str:
+        assert self.process is not None
+        output, _ = self.process.communicate(timeout=20)
+        assert self.process.returncode == -signal.SIGKILL, output
+        return output
+
+    def stop(self) -> str:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+@pytest.fixture
+def crashable(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[BotProcess]:
+    bot = BotProcess(slack=slack, simulator=simulator, db=tmp_path / "crash.db", port=free_port())
+    yield bot
+    if bot.process is not None and bot.process.poll() is None:
+        bot.process.kill()
+        bot.process.wait()
+
+
+def propose(bot: BotProcess, text: str, key: str) -> str:
+    """Sends `/ops TEXT`, returns the request id from the confirmation."""
+    bot.send(slash_command_body(text=text, response_url=bot.slack.response_url(key)))
+    shown = bot.slack.wait_for(
+        lambda cs: any(c.method == "response_url" and c.args.get("_key") == key for c in cs),
+        timeout=10,
+    )
+    answer = next(c.args for c in shown if c.method == "response_url" and c.args["_key"] == key)
+    return next(
+        e["value"]
+        for b in answer["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "ops_confirm"
+    )
+
+
+def click(bot: BotProcess, request_id: str, key: str) -> None:
+    bot.send(
+        block_actions_body(
+            action_id="ops_confirm", value=request_id, response_url=bot.slack.response_url(key)
+        )
+    )
+
+
+def replies(slack: FakeSlack) -> list[str]:
+    return [
+        c.args.get("text", "")
+        for c in slack.calls_to("chat.postMessage")
+        if c.args.get("thread_ts") and c.status == 200
+    ]
+
+
+def said(slack: FakeSlack, key: str) -> list[str]:
+    return [
+        c.args.get("text", "") for c in slack.calls_to("response_url") if c.args.get("_key") == key
+    ]
+
+
+def assert_finished_once_in_order(slack: FakeSlack) -> list[str]:
+    lines = eventually(
+        lambda: (r := replies(slack)) and any(STEPS[-1] in x for x in r) and r,
+        timeout=20,
+        what="the completion to be announced",
+    )
+    for step in STEPS:
+        assert sum(step in line for line in lines) <= 1, lines
+    assert sum(STEPS[-1] in line for line in lines) == 1
+    return lines
+
+
+@pytest.mark.parametrize("failpoint", ["after_claim", "after_thread_opened"])
+def test_killed_while_confirming_tells_the_requester_and_sends_nothing(
+    crashable: BotProcess, failpoint: str
+) -> None:
+    crashable.simulator.run_seconds = 1.0
+    crashable.start(failpoint=failpoint)
+    request_id = propose(crashable, "reboot server-01 now", "cmd")
+    click(crashable, request_id, "click")
+    crashable.died()
+    assert crashable.simulator.operations() == []
+
+    crashable.start()
+    eventually(
+        lambda: any("restarted while confirming" in t for t in said(crashable.slack, "cmd")),
+        what="the requester to be told",
+    )
+    assert crashable.simulator.operations() == []
+    click(crashable, request_id, "again")  # the buttons still work: nothing was lost
+    eventually(lambda: len(crashable.simulator.operations()) == 1, what="the operation")
+    assert_finished_once_in_order(crashable.slack)
+    assert crashable.simulator.post_count == 1
+    crashable.stop()
+
+
+@pytest.mark.parametrize(
+    ("failpoint", "explained"),
+    [
+        ("before_post", "no record of it, so it is being sent again"),
+        ("after_post", "the API did create it"),
+    ],
+)
+def test_killed_around_the_post_makes_exactly_one_operation(
+    crashable: BotProcess, failpoint: str, explained: str
+) -> None:
+    crashable.simulator.run_seconds = 1.0
+    crashable.start(failpoint=failpoint)
+    click(crashable, propose(crashable, "restart nginx on server-02 now", "cmd"), "click")
+    crashable.died()
+
+    crashable.start()
+    lines = assert_finished_once_in_order(crashable.slack)
+    assert len(crashable.simulator.operations()) == 1
+    assert any(explained in line for line in lines), lines
+    crashable.stop()
+
+
+def test_killed_between_a_status_change_and_its_message_announces_it_once(
+    crashable: BotProcess,
+) -> None:
+    crashable.simulator.run_seconds = 1.5
+    crashable.start(failpoint="after_status_recorded")
+    click(crashable, propose(crashable, "reboot server-03 now", "cmd"), "click")
+    crashable.died()  # at the first status change the poller recorded
+
+    crashable.start()
+    lines = assert_finished_once_in_order(crashable.slack)
+    assert len(crashable.simulator.operations()) == 1
+    assert sum("scheduled as" in line for line in lines) == 1
+    output = crashable.stop()
+    assert "opsbot stopped" in output

@@ -28,14 +28,15 @@ def build_app(
     client: WebClient,
     signing_secret: str,
     service: OpsService,
-    executor: ThreadPoolExecutor | None = None,
+    work: ThreadPoolExecutor | None = None,
 ) -> App:
-    """The Bolt app. Pass `executor` to be able to wait for in-flight listeners at shutdown."""
+    """The Bolt app. Pass `work` (the pool handlers hand their work to after the ack) to be
+    able to wait for it at shutdown."""
     app = App(
         client=client,
         signing_secret=signing_secret,
         process_before_response=False,  # ack first; the work goes on in the listener pool
-        listener_executor=executor or listener_pool(),
+        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener"),
         raise_error_for_unhandled_request=False,
     )
 
@@ -43,12 +44,14 @@ def build_app(
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("unhandled error for %s: %r", body.get("type"), error)
 
-    register_all(app, Deps(service=service, zones=ZoneLookup(client=client)))
+    deps = Deps(service=service, zones=ZoneLookup(client=client), work=work or work_pool())
+    register_all(app, deps)
     return app
 
 
-def listener_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener")
+def work_pool() -> ThreadPoolExecutor:
+    """Bounded: beyond 32 requests in flight, work queues instead of opening more threads."""
+    return ThreadPoolExecutor(max_workers=32, thread_name_prefix="work")
 
 
 class HttpServer:

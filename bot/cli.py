@@ -219,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     _configure_logging(settings.secrets())
 
-    from bot.app import HttpServer, build_app, listener_pool
+    from bot.app import HttpServer, build_app, work_pool
     from bot.poller import PollTuning
     from bot.runtime import Runtime
     from bot.service import Tuning
@@ -236,12 +236,12 @@ def _run(args: argparse.Namespace) -> int:
         tuning=Tuning(reconcile_delay=timedelta(seconds=settings.reconcile_delay)),
         poll_tuning=PollTuning(outage_notice=settings.outage_notice),
     )
-    listeners = listener_pool()
+    work = work_pool()
     app = build_app(
         client=client,
         signing_secret=settings.slack_signing_secret,
         service=runtime.service,
-        executor=listeners,
+        work=work,
     )
     runtime.start()
     stopping = threading.Event()
@@ -272,7 +272,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
     stop_serving()  # no new requests
-    listeners.shutdown(wait=True)  # confirmations being sent finish
+    work.shutdown(wait=True)  # confirmations being sent finish
     runtime.stop()  # loops end, the outbox is flushed, the database closed
     log.info("opsbot stopped")
     return 0

@@ -24,6 +24,7 @@ from store import OutboxEvent, RequestRecord
 log = logging.getLogger(__name__)
 
 METADATA_TYPE = "opsbot_announcement"
+REQUEST_TYPE = "opsbot_request"
 MAX_REPLY_PAGES = 10
 CANNOT_POST_ERRORS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -57,6 +58,7 @@ class SlackNotifier:
                 blocks=blocks,
                 text=_fallback(blocks),
                 unfurl_links=False,
+                metadata={"event_type": REQUEST_TYPE, "event_payload": {"request_id": request.id}},
             )
         except SlackApiError as exc:
             error = exc.response.get("error", "") if exc.response is not None else ""
@@ -68,6 +70,8 @@ class SlackNotifier:
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         line = messages.clip(messages.event_text(event, request), 3000)
         if event.kind.startswith("private"):
+            if event.kind == "private_confirm_interrupted":
+                self._retire_orphan(request)
             self._tell_requester(request, line)
             return
         # `attempts` counts the tries before this one: any earlier try may have landed.
@@ -80,6 +84,39 @@ class SlackNotifier:
             unfurl_links=False,
             metadata={"event_type": METADATA_TYPE, "event_payload": _tag(event)},
         )
+
+    def _retire_orphan(self, request: RequestRecord) -> None:
+        """The bot died after posting a request's public message but before recording it: find
+        that message by its tag and say that nothing was sent, rather than leave it hanging."""
+        try:
+            if request.thread_ts:
+                found = self._client.conversations_replies(
+                    channel=request.channel or "",
+                    ts=request.thread_ts,
+                    include_all_metadata=True,
+                    limit=200,
+                )
+            else:
+                found = self._client.conversations_history(
+                    channel=request.channel or "", include_all_metadata=True, limit=100
+                )
+        except SlackApiError as exc:
+            log.warning(
+                "cannot look for an unfinished status message: %s", exc.response.get("error")
+            )
+            return
+        for message in found.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == REQUEST_TYPE and (
+                (metadata.get("event_payload") or {}).get("request_id") == request.id
+            ):
+                note = text.interrupted_status(request.id)
+                self._client.chat_update(
+                    channel=request.channel or "",
+                    ts=message["ts"],
+                    text=note,
+                    blocks=[messages.section(note)],
+                )
 
     def _already_posted(self, event: OutboxEvent, request: RequestRecord) -> bool:
         """A previous attempt may have reached Slack before the bot died or the answer was

@@ -596,5 +596,14 @@ def too_late_to_send() -> str:
         "It could not be sent in time (the bot or the API was down), so it was not sent: "
         "running it now would surprise you. Ask again with a new time."
     )
+
+
 UNKNOWN_ACTION = "That button is not one I know (an old or altered message?). Nothing was done."
 MALFORMED_COMMAND = "That command arrived without a user or channel, so nothing was done."
+
+
+def interrupted_status(request_id: str) -> str:
+    return (
+        f"⚠️ Not sent: opsbot restarted while confirming request `{request_id}`, so nothing "
+        "reached the API. The requester can click Confirm again."
+    )

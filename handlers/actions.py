@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import messages, text
-from handlers.context import Deps, guarded
+from handlers.context import Deps
 
 
 def register(app: App, deps: Deps) -> None:
@@ -26,7 +26,7 @@ def register(app: App, deps: Deps) -> None:
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 
-        guarded(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
     @app.action(messages.ACTION_CANCEL)
     def cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -40,7 +40,7 @@ def register(app: App, deps: Deps) -> None:
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 
-        guarded(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
     @app.action(messages.ACTION_MODAL_TYPE)
     def change_type(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient):

@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import messages, text
-from handlers.context import Deps, answer_text, guarded
+from handlers.context import Deps, answer_text
 
 
 def register(app: App, deps: Deps) -> None:
@@ -44,4 +44,4 @@ def register(app: App, deps: Deps) -> None:
                 response_url=command.get("response_url"),
             )
 
-        guarded(private, work)
+        deps.later(private, work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,13 @@ Send = Callable[[dict[str, Any]], None]
 class Deps:
     service: OpsService
     zones: ZoneLookup
+    # The work after the ack runs here, not in Bolt's listener pool: a listener that held its
+    # thread through a 2 s API call would leave later requests waiting for a thread to ack in.
+    work: Executor
+
+    def later(self, send: Send, work: Callable[[], None]) -> None:
+        """Run `work` in the work pool; whatever breaks, `send` tells the person."""
+        self.work.submit(guarded, send, work)
 
 
 def answer_text(

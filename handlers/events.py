@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from handlers.context import Deps, answer_text, guarded
+from handlers.context import Deps, answer_text
 
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -32,7 +32,7 @@ def register(app: App, deps: Deps) -> None:
         def public(message: dict[str, Any]) -> None:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
 
-        guarded(
+        deps.later(
             private,
             lambda: answer_text(
                 deps,

@@ -13,7 +13,7 @@ from slack_sdk.webhook import WebhookClient
 from bot import messages, text
 from bot.grammar import FieldErrors
 from bot.service import Proposed
-from handlers.context import Deps, guarded
+from handlers.context import Deps
 
 
 def register(app: App, deps: Deps) -> None:
@@ -52,7 +52,7 @@ def register(app: App, deps: Deps) -> None:
             )
             reply(messages.answer(Proposed(request=request), now=deps.service.clock()).message)
 
-        guarded(reply, work)
+        deps.later(reply, work)
 
 
 def _values(state: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:

@@ -178,6 +178,16 @@ def test_killed_while_confirming_tells_the_requester_and_sends_nothing(
         what="the requester to be told",
     )
     assert crashable.simulator.operations() == []
+    if failpoint == "after_thread_opened":
+        # The public message went out before the bot died: it must not hang "sending…".
+        orphan = crashable.slack.calls_to("chat.postMessage")[0].response["ts"]
+        eventually(
+            lambda: any(
+                c.args.get("ts") == orphan and "Not sent" in c.args.get("text", "")
+                for c in crashable.slack.calls_to("chat.update")
+            ),
+            what="the orphaned status message to say nothing was sent",
+        )
     click(crashable, request_id, "again")  # the buttons still work: nothing was lost
     eventually(lambda: len(crashable.simulator.operations()) == 1, what="the operation")
     assert_finished_once_in_order(crashable.slack)

@@ -220,6 +220,6 @@ def test_posts_into_one_channel_are_paced(
         finished(bot, root_ts, count=2)
         posts = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
         gaps = [b.at - a.at for a, b in zip(posts, posts[1:], strict=False)]
-        assert len(posts) >= 5 and min(gaps) >= 0.95, gaps
+        assert len(posts) >= 4 and min(gaps) >= 0.95, gaps  # 2 sent + 2 finished, at least
     finally:
         stop_bot(bot)

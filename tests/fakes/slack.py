@@ -449,6 +449,27 @@ class FakeSlack:
                 message.pop("metadata", None)
         return {"ok": True, "messages": thread, "has_more": False}
 
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return _err("channel_not_found")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = int(args.get("limit") or 100)
+        # Top-level messages only, newest first, like Slack.
+        top = sorted(
+            (
+                dict(m)
+                for (c, _), m in self._messages.items()
+                if c == channel and not m.get("thread_ts")
+            ),
+            key=lambda m: float(m["ts"]),
+            reverse=True,
+        )[:limit]
+        if not with_metadata:
+            for message in top:
+                message.pop("metadata", None)
+        return {"ok": True, "messages": top, "has_more": False}
+
     def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
         if not channel:

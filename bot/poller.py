@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class PollTuning:
-    concurrency: int = 8
+    concurrency: int = 16
     max_backoff: float = 300.0  # seconds between checks of an operation the API will not answer
     outage_notice: float = 300.0  # tell the thread after this long without a successful check
     overdue_factor: float = 3.0  # "running" beyond factor × estimated_duration + grace is overdue

@@ -69,6 +69,7 @@ class ZequenzeClient:
         retry_base: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        self._token = token
         self._retries = retries
         self._retry_base = retry_base
         self._http = httpx.Client(
@@ -193,7 +194,13 @@ class ZequenzeClient:
             ) from exc
         if response.status_code < 400:
             return response
-        raise _error_for(response, device=device, creating=creating)
+        error = _error_for(response, device=device, creating=creating)
+        if self._token and self._token in error.message:
+            # The server's own words are quoted to people; a server that echoes our
+            # credentials (a debug page, a chatty gateway) must not pass them on.
+            error.message = error.message.replace(self._token, "[redacted]")
+            error.args = (error.message,)
+        raise error
 
 
 def _page_key(url: httpx.URL) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -145,9 +145,7 @@ class ConsoleChat:
         """Every operation started here has a final status, and every message went out."""
         for request_id in self.started:
             request = self._service.store.get_request(request_id)
-            if request is None or not all(
-                op.final or op.state in ("rejected", "unknown") for op in request.operations
-            ):
+            if request is None or not all(op.settled for op in request.operations):
                 return False
         return not self._service.store.pending_outbox(limit=1)
 

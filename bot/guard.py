@@ -40,7 +40,15 @@ def guarded_wsgi(app: WsgiApp, *, signing_secret: str, path: str) -> WsgiApp:
             "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
             "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
         }
-        if not verifier.is_valid_request(raw, headers):
+        try:
+            signed = verifier.is_valid_request(raw, headers)
+        except UnicodeDecodeError:
+            # The verifier decodes the body as UTF-8 (after checking the timestamp): such a
+            # body cannot be checked, and Slack never sends one.
+            return refuse(start_response, "400 Bad Request", "The body is not UTF-8.")
+        except ValueError:  # a missing or non-numeric X-Slack-Request-Timestamp
+            signed = False
+        if not signed:
             return refuse(start_response, "401 Unauthorized", "Invalid or stale signature.")
         problem = _shape_problem(raw, environ.get("CONTENT_TYPE", ""))
         if problem:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot import text
 from bot.catalog import Catalog, OperationKind
+from bot.model import parse_api_time
 from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
 from bot.when import humanize_delta
 from store import OperationRecord, OutboxEvent, RequestRecord, is_final
@@ -271,7 +272,7 @@ def operation_list(items: list[dict[str, Any]], *, total: int, device: str | Non
 
 def _listed(item: dict[str, Any]) -> str:
     status = str(item.get("status") or "?")
-    when = _api_time(item.get("scheduled_at"))
+    when = parse_api_time(item.get("scheduled_at"))
     return (
         f"{status_icon(status)} `{escape(str(item.get('id', '?')))}` "
         f"`{escape(str(item.get('device_name', '?')))}` "
@@ -287,22 +288,12 @@ def operation_detail(item: dict[str, Any]) -> Blocks:
         lines.append(
             "Parameters: " + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items()))
         )
-    created = _api_time(item.get("created_at"))
+    created = parse_api_time(item.get("created_at"))
     if created:
         lines.append(f"Created {slack_time(created)}")
     if item.get("error"):
         lines.append("Error: " + escape(str(item["error"])))
     return [section("\n".join(lines))]
-
-
-def _api_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def plain(mrkdwn: str) -> dict[str, Any]:

@@ -78,3 +78,15 @@ def format_api_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("scheduled times must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_api_time(value: object) -> datetime | None:
+    """An API timestamp (`2024-01-15T14:00:00Z`, or any ISO 8601) as an aware datetime; None
+    for anything else. A time without a zone is taken as UTC, as the API means it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

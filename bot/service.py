@@ -23,6 +23,7 @@ from bot.model import (
     Refusal,
     StatusQuery,
     format_api_time,
+    parse_api_time,
 )
 from bot.ports import CannotPost, Notifier
 from store import OperationRecord, RequestRecord, Store
@@ -62,25 +63,15 @@ def _find_created(
             continue
         if _normal_time(item.get("scheduled_at")) != wanted:
             continue
-        created = _parse_api_time(item.get("created_at"))
+        created = parse_api_time(item.get("created_at"))
         if created is not None and created < since - timedelta(minutes=5):
             continue
         return item
     return None
 
 
-def _parse_api_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _normal_time(value: Any) -> str | None:
-    moment = _parse_api_time(value)
+    moment = parse_api_time(value)
     return format_api_time(moment) if moment else None
 
 

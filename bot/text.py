@@ -494,10 +494,7 @@ NOT_IN_CHANNEL = (
 )
 
 
-def confirmed(link: str | None) -> str:
-    return (
-        f"✅ Confirmed. Follow it in {link}." if link else "✅ Confirmed. Follow it in the thread."
-    )
+CONFIRMED = "✅ Confirmed. Follow it in the thread of the request's public message."
 
 
 def no_such_operation(operation_id: str) -> str:

@@ -22,7 +22,7 @@ def register(app: App, deps: Deps) -> None:
         def work() -> None:
             outcome = deps.service.confirm(str(action.get("value", "")), user=user)
             if outcome.ok:
-                respond(replace_original=True, text=text.confirmed(None))
+                respond(replace_original=True, text=text.CONFIRMED)
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 

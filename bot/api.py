@@ -246,7 +246,7 @@ def _error_for(response: httpx.Response, *, device: str | None, creating: bool) 
     if status == 404:
         if creating and device:
             return ApiError(f"Device {device} is not in the inventory.", status=status)
-        return ApiError(f"The API said: {detail or 'not found'}.", status=status)
+        return ApiError(f"The API said: {str(detail or 'not found').rstrip('.')}.", status=status)
     if status == 429:
         return ApiError(
             "The Zequenze API is rate-limiting the bot (HTTP 429); try again shortly.",

@@ -82,6 +82,6 @@ def _shape_problem(raw: bytes, content_type: str) -> str | None:
             return "`payload` is not a Slack interaction (no `type`)."
         return None
     if "command" in form:
-        missing = [f for f in ("user_id", "channel_id") if not form.get(f, [""])[0]]
+        missing = [f for f in ("user_id", "channel_id", "response_url") if not form.get(f, [""])[0]]
         return f"The command lacks {', '.join(missing)}." if missing else None
     return "Not a Slack command, interaction or event."

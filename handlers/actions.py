@@ -17,7 +17,7 @@ def register(app: App, deps: Deps) -> None:
     @app.action(messages.ACTION_CONFIRM)
     def confirm(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
-        user = body["user"]["id"]
+        user = (body.get("user") or {}).get("id", "")
 
         def work() -> None:
             outcome = deps.service.confirm(str(action.get("value", "")), user=user)
@@ -31,7 +31,7 @@ def register(app: App, deps: Deps) -> None:
     @app.action(messages.ACTION_CANCEL)
     def cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
-        user = body["user"]["id"]
+        user = (body.get("user") or {}).get("id", "")
 
         def work() -> None:
             outcome = deps.service.cancel(str(action.get("value", "")), user=user)

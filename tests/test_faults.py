@@ -200,9 +200,10 @@ def test_while_slack_is_down_messages_wait_and_go_out_in_order(bot: Bot) -> None
     bot.simulator.run_seconds = 1.0
     _, root_ts = request_and_confirm(bot, "reboot server-09 now")
     bot.slack.down = True
+    # The bot, not just the API, has seen it finish: its announcements now wait in the outbox.
     eventually(
-        lambda: bot.simulator.operations()[0]["status"] == "completed" or None,
-        what="the operation to finish while Slack is down",
+        lambda: bot.runtime.store.db["operations"].count_where("final = 1") == 1,
+        what="the bot to record the finish while Slack is down",
         timeout=15,
     )
     assert bot.runtime.store.pending_outbox()  # announcements are waiting, not lost

@@ -3,6 +3,7 @@ signatures, the fake Slack Web API, the API simulator, and a real SQLite file.""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,35 @@ def eventually(check: Callable[[], T], *, timeout: float = 10.0, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+class _Everything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))  # message and traceback, as printed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_logged_holds_a_secret() -> Iterator[None]:
+    """Everything the bot's code logs during the whole suite, down to DEBUG, is kept and
+    searched for the tokens and secrets the tests use; one found fails the run."""
+    everything = _Everything()
+    ours = [logging.getLogger(name) for name in ("bot", "handlers", "store")]
+    levels = [logger.level for logger in ours]
+    logging.getLogger().addHandler(everything)
+    for logger in ours:
+        logger.setLevel(logging.DEBUG)
+    yield
+    logging.getLogger().removeHandler(everything)
+    for logger, level in zip(ours, levels, strict=True):
+        logger.setLevel(level)
+    print(f"\nsecrets check: {len(everything.lines)} log lines searched")
+    for secret in (BOT_TOKEN, SECRET, "sim-token"):
+        leaked = [line for line in everything.lines if secret in line]
+        assert not leaked, f"a secret reached the log: {leaked[:3]}"
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.simulator import Simulator
+from bot.simulator import Fault, Simulator
 from tests.conftest import SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_body, post, slash_command_body
 
@@ -91,13 +92,20 @@ class BotProcess:
         assert self.process is not None
         output, _ = self.process.communicate(timeout=20)
         assert self.process.returncode == -signal.SIGKILL, output
-        return output
+        return self._checked(output)
 
     def stop(self) -> str:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         output, _ = self.process.communicate(timeout=30)
+        return self._checked(output)
+
+    def _checked(self, output: str) -> str:
+        """Whatever the bot printed, dying or not, holds none of its secrets."""
+        for secret in (BOT_TOKEN, SECRET, self.simulator.token):
+            assert secret not in output
+        assert "Traceback" not in output, output
         return output
 
 
@@ -231,3 +239,23 @@ def test_killed_between_a_status_change_and_its_message_announces_it_once(
     assert sum("scheduled as" in line for line in lines) == 1
     output = crashable.stop()
     assert "opsbot stopped" in output
+
+
+def test_sigterm_finishes_in_flight_work_and_flushes_before_exiting(crashable: BotProcess) -> None:
+    crashable.start()
+    crashable.simulator.faults.add(Fault(method="POST", kind="latency", seconds=1.5))
+    click(crashable, propose(crashable, "reboot server-04 in 1 hour", "cmd"), "click")
+    eventually(
+        lambda: any(method == "POST" for method, _ in crashable.simulator.requests),
+        what="the create call to be in flight",
+    )
+    output = crashable.stop()  # SIGTERM while the API is still answering
+    assert crashable.process is not None and crashable.process.returncode == 0, output
+    assert "opsbot stopped" in output
+    assert len(crashable.simulator.operations()) == 1
+    assert any(
+        "scheduled as" in line for line in replies(crashable.slack)
+    )  # flushed on the way out
+    db = sqlite3.connect(crashable.db)
+    assert db.execute("SELECT state FROM operations").fetchall() == [("submitted",)]
+    assert db.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone() == (0,)

@@ -78,10 +78,15 @@ def test_restart_now_runs_to_completion_with_updates_in_the_thread(bot: Bot) -> 
     assert op["device_name"] == "server-02"
     assert op["operation_type"] == "restart_service"
     assert op["parameters"] == {"service_name": "nginx", "verify_status": True}
-    last_update = bot.slack.calls_to("chat.update")[-1]
+    # The status message is re-rendered right after the thread reply: wait for that too.
+    last_update = eventually(
+        lambda: [
+            c for c in bot.slack.calls_to("chat.update") if "all finished" in all_text(c.args)
+        ],
+        what="the status message to show the end",
+    )[-1]
     assert last_update.args["ts"] == root_ts
     assert "completed" in all_text(last_update.args)
-    assert "all finished" in all_text(last_update.args)
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,8 @@ def register(app: App, deps: Deps) -> None:
                 view = messages.request_modal(
                     deps.service.catalog, kind=deps.service.catalog.kinds[0], metadata=metadata
                 )
-                client.views_open(trigger_id=command["trigger_id"], view=view)
+                client.views_open(trigger_id=command.get("trigger_id", ""), view=view)
+                deps.zones(user)  # warm the cache: the submission must answer within 3 s
                 return
             answer_text(
                 deps,

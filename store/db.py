@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -491,6 +491,8 @@ class Store:
     def first_time(self, key: str, *, now: datetime) -> bool:
         """True the first time `key` (a Slack event id) is seen; False for a redelivery."""
         with self._write() as db:
+            # Slack retries within minutes; a day of keys is plenty and keeps the table small.
+            db.execute("DELETE FROM seen_events WHERE at < ?", [_now_text(now - timedelta(days=1))])
             return (
                 db.execute(
                     "INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)",

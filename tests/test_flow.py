@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.simulator import Fault
 from tests.conftest import Bot, eventually, start_bot, stop_bot
+from tests.fakes import block_actions_payload
 
 
 def confirm_button(response: dict) -> dict:
@@ -315,6 +317,29 @@ def test_modal_round_trip(bot: Bot) -> None:
     assert view["callback_id"] == "ops_modal"
     metadata = view["private_metadata"]
     assert json.loads(metadata)["channel"] == "C123"
+    assert "service_name" in [b["block_id"] for b in view["blocks"]]  # restart comes first
+
+    # Choosing "reboot" swaps the parameter fields for reboot's own.
+    opened_view = opened.response["view"]
+    payload = block_actions_payload(action_id="ops_modal_type", value="", view=opened_view)
+    payload["actions"] = [
+        {
+            "type": "static_select",
+            "action_id": "ops_modal_type",
+            "block_id": "operation_type",
+            "selected_option": {
+                "text": {"type": "plain_text", "text": "Reboot"},
+                "value": "reboot",
+            },
+            "action_ts": "1700000000.1",
+        }
+    ]
+    assert bot.send(urlencode({"payload": json.dumps(payload)})).status_code == 200
+    updated = eventually(lambda: bot.slack.calls_to("views.update"), what="views.update")[0]
+    assert updated.args["view_id"] == opened_view["id"]
+    fields = [b["block_id"] for b in updated.args["view"]["blocks"]]
+    assert fields == ["operation_type", "devices", "force", "timeout", "when"]
+    assert updated.args["view"]["private_metadata"] == metadata
 
     bad = bot.submit_view(
         {

@@ -104,7 +104,8 @@ def confirmation(request: RequestRecord, *, now: datetime) -> Blocks:
             ],
         }
     )
-    blocks.append(context(text.confirmation_footer(request.id)))
+    valid = round((request.expires_at - request.created_at).total_seconds() / 60)
+    blocks.append(context(text.confirmation_footer(request.id, valid)))
     return blocks
 
 

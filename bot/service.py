@@ -276,8 +276,10 @@ class OpsService:
             return refusal
         assert request is not None
         now = self.clock()
-        if not request.immediate and any(
-            op.scheduled_at < now - LATE_CONFIRM_GRACE for op in request.operations
+        if (
+            request.state == "pending"
+            and not request.immediate
+            and any(op.scheduled_at < now - LATE_CONFIRM_GRACE for op in request.operations)
         ):
             self.store.end_request(request_id, to="expired", user=None)
             return Outcome(reason="too_late", request=self.store.get_request(request_id))

@@ -411,9 +411,10 @@ def and_more(count: int) -> str:
     return f"…and {count} more."
 
 
-def confirmation_footer(request_id: str) -> str:
+def confirmation_footer(request_id: str, valid_minutes: int) -> str:
     return (
-        f"Nothing is sent to the API until you click Confirm. Request `{request_id}`, valid 15 min."
+        "Nothing is sent to the API until you click Confirm. "
+        f"Request `{request_id}`, valid {valid_minutes} min."
     )
 
 

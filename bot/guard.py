@@ -1,18 +1,24 @@
 """What reaches Bolt over HTTP: signed, small, UTF-8, and shaped like a Slack request.
 
-Bolt answers 500 (with a traceback in the log) for a `payload` that is not a JSON object or a
-JSON body that is a list; this refuses such requests first with a 4xx and a sentence.
+Bolt answers 500 (with a traceback in the log) for a `payload` that is not a JSON object, a
+JSON body that is a list, or a known request type whose parts have the wrong shape (`actions`
+a string, `view` a list, `event` a number); this refuses such requests first with a 4xx and a
+sentence. Only a holder of the signing secret can send one, so this is about clear answers and
+clean logs, not about an attacker.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Slack's own payloads are a few kB; a modal's state at most ~100 kB
 
@@ -54,7 +60,11 @@ def guarded_wsgi(app: WsgiApp, *, signing_secret: str, path: str) -> WsgiApp:
         if problem:
             return refuse(start_response, "400 Bad Request", problem)
         environ["wsgi.input"] = io.BytesIO(raw)
-        return app(environ, start_response)
+        try:
+            return app(environ, start_response)
+        except Exception as error:  # Bolt reads the body before it answers: nothing was sent yet
+            log.warning("refused a signed request Bolt could not read: %r", error)
+            return refuse(start_response, "400 Bad Request", "Not a well-formed Slack request.")
 
     return wsgi
 
@@ -71,7 +81,7 @@ def _shape_problem(raw: bytes, content_type: str) -> str | None:
             return "The body is not valid JSON."
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             return "The JSON body is not a Slack event (no `type`)."
-        return None
+        return _parts_problem(data, _EVENT_PARTS)
     form = parse_qs(body, keep_blank_values=True)
     if "payload" in form:
         try:
@@ -80,8 +90,55 @@ def _shape_problem(raw: bytes, content_type: str) -> str | None:
             return "`payload` is not valid JSON."
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             return "`payload` is not a Slack interaction (no `type`)."
-        return None
+        return _interaction_problem(payload)
     if "command" in form:
         missing = [f for f in ("user_id", "channel_id", "response_url") if not form.get(f, [""])[0]]
         return f"The command lacks {', '.join(missing)}." if missing else None
     return "Not a Slack command, interaction or event."
+
+
+# The parts Bolt reads while routing, and the shape it assumes for each when present.
+_OBJECT = "an object"
+_LIST_OF_OBJECTS = "a list of objects"
+_INTERACTION_PARTS = {
+    "user": _OBJECT,
+    "team": _OBJECT,
+    "channel": _OBJECT,
+    "container": _OBJECT,
+    "view": _OBJECT,
+    "actions": _LIST_OF_OBJECTS,
+    "enterprise": _OBJECT,
+}
+_EVENT_PARTS = {"event": _OBJECT, "authorizations": _LIST_OF_OBJECTS}
+
+
+def _parts_problem(data: dict[str, Any], parts: dict[str, str]) -> str | None:
+    for name, shape in parts.items():
+        if name not in data or data[name] is None:
+            continue
+        value = data[name]
+        fits = (
+            isinstance(value, dict)
+            if shape == _OBJECT
+            else isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        )
+        if not fits:
+            return f"`{name}` is not {shape}."
+    return None
+
+
+def _interaction_problem(payload: dict[str, Any]) -> str | None:
+    """What Slack always sends with a click or a form, and the handlers rely on."""
+    problem = _parts_problem(payload, _INTERACTION_PARTS)
+    if problem or payload["type"] not in ("block_actions", "view_submission"):
+        return problem
+    if not isinstance((payload.get("user") or {}).get("id"), str):
+        return "The interaction names no `user.id`."
+    view = payload.get("view") or {}
+    if payload["type"] == "block_actions":
+        if not view and not isinstance(payload.get("response_url"), str):
+            return "A click on a message must carry its `response_url`."
+        return None
+    if not isinstance(view.get("state"), dict) or not isinstance(view["state"].get("values"), dict):
+        return "A form submission must carry `view.state.values`."
+    return None

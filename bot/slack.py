@@ -209,6 +209,13 @@ class ZoneLookup:
         self._cache: dict[str, tuple[float, Zone]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, user_id: str) -> Zone | None:
+        """The zone last seen for this person, however old, without asking Slack: for an
+        answer that must leave within Slack's 3 s."""
+        with self._lock:
+            hit = self._cache.get(user_id)
+        return hit[1] if hit else None
+
     def __call__(self, user_id: str) -> Zone:
         with self._lock:
             hit = self._cache.get(user_id)

@@ -350,6 +350,9 @@ def zone_used(zone_label: str, offset_text: str) -> str:
     return f"The time is in {zone_label} ({offset_text}), as written."
 
 
+PICKER_UNREADABLE = "This date and time could not be read: pick it again, or clear it for now."
+
+
 def picker_past(when_text: str, now_text: str) -> str:
     return f"{when_text} is in the past: it is now {now_text}. Pick a later time."
 

@@ -32,7 +32,7 @@ def register(app: App, deps: Deps) -> None:
                     deps.service.catalog, kind=deps.service.catalog.kinds[0], metadata=metadata
                 )
                 client.views_open(trigger_id=command.get("trigger_id", ""), view=view)
-                deps.zones(user)  # warm the cache: the submission must answer within 3 s
+                deps.zones(user)  # remembered: the submission words its errors in this zone
                 return
             answer_text(
                 deps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,21 +16,33 @@ from bot.grammar import FieldErrors
 from bot.service import Proposed
 from handlers.context import Deps
 
+log = logging.getLogger(__name__)
+
 
 def register(app: App, deps: Deps) -> None:
     @app.view(messages.MODAL_CALLBACK)
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = body["user"]["id"]
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]["id"]  # the guard lets no submission without one through
+        metadata = _metadata(view.get("private_metadata"))
+        if metadata is None:  # not a form this bot opened
+            log.warning("a form submission without this bot's metadata was ignored")
+            ack()
+            return
         fields = _values(view["state"]["values"])
-        zone = deps.zones(user)
+        when = fields.pop("when", None)
+        if when is not None and not isinstance(when, datetime):
+            ack(response_action="errors", errors={"when": text.PICKER_UNREADABLE})
+            return
+        # No users.info before the ack: the zone only words an error here, and the one
+        # remembered from opening the form will do. The confirmation looks it up afresh.
+        remembered = deps.zones.peek(user)
         try:
             plan = deps.service.understand_fields(
                 operation_type=str(fields.pop("operation_type", "")),
                 devices=str(fields.pop("devices", "") or ""),
-                when=fields.pop("when", None),
+                when=when,
                 values=fields,
-                tz=zone.tz,
+                tz=remembered.tz if remembered else "UTC",
             )
         except FieldErrors as exc:
             ack(response_action="errors", errors=exc.errors)
@@ -41,9 +54,10 @@ def register(app: App, deps: Deps) -> None:
             webhook.send(response_type="ephemeral", replace_original=False, **message)
 
         def work() -> None:
+            zone = deps.zones(user)
             notes = plan.notes if zone.known else (text.NO_TZ, *plan.notes)
             request = deps.service.propose(
-                replace(plan, notes=notes),
+                replace(plan, tz=zone.tz, notes=notes),
                 requester=user,
                 surface="modal",
                 text=_summary(plan),
@@ -55,11 +69,28 @@ def register(app: App, deps: Deps) -> None:
         deps.later(reply, work)
 
 
-def _values(state: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """view.state.values → {block_id: plain value}."""
+def _metadata(raw: object) -> dict[str, str] | None:
+    """The channel and response_url the bot put in the form when it opened it."""
+    try:
+        metadata = json.loads(raw) if isinstance(raw, str) else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(metadata, dict):
+        return None
+    if not all(isinstance(metadata.get(key), str) for key in ("channel", "response_url")):
+        return None
+    return metadata
+
+
+def _values(state: dict[str, Any]) -> dict[str, Any]:
+    """view.state.values → {block_id: plain value}; parts of another shape are left out."""
     values: dict[str, Any] = {}
     for block_id, actions in state.items():
+        if not isinstance(actions, dict):
+            continue
         for element in actions.values():
+            if not isinstance(element, dict):
+                continue
             kind = element.get("type")
             if kind == "static_select":
                 selected = element.get("selected_option") or {}
@@ -68,7 +99,10 @@ def _values(state: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
                 values[block_id] = bool(element.get("selected_options"))
             elif kind == "datetimepicker":
                 stamp = element.get("selected_date_time")
-                values[block_id] = datetime.fromtimestamp(stamp, UTC) if stamp else None
+                if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                    values[block_id] = datetime.fromtimestamp(stamp, UTC)
+                else:  # None means "now"; anything else is unreadable, never "now"
+                    values[block_id] = stamp
             else:
                 values[block_id] = element.get("value")
     return values

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import threading
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from bot import text as bot_text
+from bot.guard import guarded_wsgi
 from bot.simulator import Fault
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import (
@@ -75,6 +77,29 @@ def send_raw(
 
 def form_payload(payload: Any) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def click(**parts: Any) -> bytes:
+    """A Confirm click with some parts replaced (None removes one)."""
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": "U123"},
+        "team": {"id": "T123"},
+        "response_url": "http://127.0.0.1:9/x",
+        "actions": [{"action_id": "ops_confirm", "value": "req_1", "type": "button"}],
+    }
+    payload.update(parts)
+    return form_payload({k: v for k, v in payload.items() if v is not None})
+
+
+def submission(**parts: Any) -> bytes:
+    payload: dict[str, Any] = {"type": "view_submission", "user": {"id": "U123"}} | parts
+    return form_payload(payload)
+
+
+def event(**parts: Any) -> bytes:
+    envelope: dict[str, Any] = {"type": "event_callback", "event_id": "Ev1"} | parts
+    return json.dumps(envelope).encode()
 
 
 def command_bytes(**fields: str) -> bytes:
@@ -381,6 +406,22 @@ OVERSIZED = command_bytes(user_id="U123", text="x" * MIB, response_url="http://1
         pytest.param(b'{"type": "\xc3\x28"}', JSON, False, 400, "not UTF-8", id="non-UTF-8 json"),
         pytest.param(b"", FORM, False, 400, "Not a Slack", id="empty"),
         pytest.param(b"", JSON, False, 400, "not valid JSON", id="empty json"),
+        # Signed, typed, and garbled inside: Bolt would answer 500 and log a traceback.
+        *(
+            pytest.param(raw, content_type, False, 400, said, id=name)
+            for name, raw, content_type, said in (
+                ("actions a string", click(actions="x"), FORM, "`actions` is not a list"),
+                ("actions of strings", click(actions=["x"]), FORM, "`actions` is not a list"),
+                ("user a string", click(user="U123"), FORM, "`user` is not an object"),
+                ("no user id", click(user={}), FORM, "no `user.id`"),
+                ("click without response_url", click(response_url=None), FORM, "response_url"),
+                ("team a string", click(team="T1"), FORM, "`team` is not an object"),
+                ("view a string", submission(view="x"), FORM, "`view` is not an object"),
+                ("view without state", submission(view={"type": "modal"}), FORM, "state.values"),
+                ("event a string", event(event="x"), JSON, "`event` is not an object"),
+                ("authorizations a string", event(authorizations="x"), JSON, "authorizations"),
+            )
+        ),
     ],
 )
 def test_a_malformed_request_gets_a_4xx_sentence_and_stores_nothing(
@@ -395,6 +436,76 @@ def test_a_malformed_request_gets_a_4xx_sentence_and_stores_nothing(
     answered = [c.args["_key"] for c in bot.slack.calls_to("response_url")]
     assert len(answered) == 1 and answered[0].startswith("cmd-"), answered  # the barrier's only
     assert_nothing_leaked(bot)
+
+
+def test_a_request_bolt_cannot_read_gets_a_400_not_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    """The guard's last resort, for a shape it does not know yet: Bolt raising while it reads
+    the request (it has answered nothing at that point)."""
+
+    def unreadable(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise KeyError("type")
+
+    wsgi = guarded_wsgi(unreadable, signing_secret=SECRET, path="/slack/events")
+    raw = click()
+    timestamp = str(int(time.time()))
+    answered: list[str] = []
+    body = wsgi(
+        {
+            "PATH_INFO": "/slack/events",
+            "CONTENT_LENGTH": str(len(raw)),
+            "CONTENT_TYPE": FORM,
+            "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp,
+            "HTTP_X_SLACK_SIGNATURE": sign(raw, timestamp),
+            "wsgi.input": io.BytesIO(raw),
+        },
+        lambda status, headers: answered.append(status),
+    )
+    assert answered == ["400 Bad Request"]
+    assert b"Not a well-formed Slack request" in b"".join(body)
+    assert "KeyError('type')" in caplog.text
+
+
+REBOOT_FORM = {
+    "operation_type": {
+        "ops_modal_type": {"type": "static_select", "selected_option": {"value": "reboot"}}
+    },
+    "devices": {"value": "server-01"},
+}
+FORM_METADATA = json.dumps({"channel": "C123", "response_url": "http://127.0.0.1:9/x"})
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ["", "not json", "[1]", json.dumps({"channel": "C123"}), json.dumps({"response_url": 7})],
+)
+def test_a_form_the_bot_did_not_open_is_closed_and_ignored(bot: Bot, metadata: str) -> None:
+    response = bot.submit_view(REBOOT_FORM, metadata, user="U555")
+    assert response.status_code == 200 and response.text == ""
+    barrier(bot)
+    assert counts(bot) == (0, 0)
+    assert not [c for c in bot.slack.calls_to("users.info") if c.args["user"] == "U555"]
+
+
+@pytest.mark.parametrize("picked", ["1700000000", True, [1], {"t": 1}])
+def test_an_unreadable_picker_value_is_refused_never_read_as_now(bot: Bot, picked: Any) -> None:
+    when = {"value": {"type": "datetimepicker", "selected_date_time": picked}}
+    response = bot.submit_view(REBOOT_FORM | {"when": when}, FORM_METADATA)
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {"when": bot_text.PICKER_UNREADABLE},
+    }
+    barrier(bot)
+    assert counts(bot) == (0, 0)
+
+
+def test_a_form_is_answered_without_asking_slack_first(bot: Bot) -> None:
+    """Slack drops a submission not answered within 3 s, so no users.info call comes before
+    the answer: a person whose zone is not remembered gets the errors worded in UTC."""
+    bot.slack.set_user("U777", tz="Asia/Tokyo")
+    past = {"value": {"type": "datetimepicker", "selected_date_time": 1000}}
+    response = bot.submit_view(REBOOT_FORM | {"when": past}, FORM_METADATA, user="U777")
+    assert "UTC" in response.json()["errors"]["when"]
+    assert not bot.slack.calls_to("users.info")
 
 
 @pytest.mark.parametrize(

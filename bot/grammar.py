@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -37,13 +36,17 @@ MAX_DURATION = 24 * 3600
 CONNECTOR = "on"  # between a "name" parameter and the devices: restart nginx on server-01
 SEPARATORS = frozenset({",", "and"})
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY_ABBREVIATIONS = ("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun")
+# Words of times and options are never device or package names: "reboot fri at 10:00" must not
+# reboot a machine called "fri" because the device was left out.
 RESERVED = frozenset(
-    {"at", "in", "on", "and", "with", "force", "timeout", "now", "today", "tomorrow"}
-    | {"tonight", "noon", "midnight", "next", "this", *WEEKDAYS}
+    {"at", "in", "on", "and", "with", "force", "timeout", "now", "right", "today", "tomorrow"}
+    | {"tonight", "noon", "midday", "midnight", "next", "this", *WEEKDAYS, *WEEKDAY_ABBREVIATIONS}
 )
+_CLOCK_WORD = re.compile(r"[0-9]{1,2}(?::[0-9]{2})?(?:am|pm)", re.ASCII)  # 3pm, 9:30am
 
 _OPERATION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_OPERATION_ID}}}")
-_DURATION = re.compile(r"(\d+)\s*([a-z]*)")
+_DURATION = re.compile(r"([0-9]+)\s*([a-z]*)")
 _DURATION_UNITS = {
     **dict.fromkeys(("", "s", "sec", "secs", "second", "seconds"), 1),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
@@ -93,7 +96,7 @@ def parse(text: str, *, tz: str, now: datetime, catalog: Catalog = DEFAULT_CATAL
     if kind is None:
         keywords = [k.keyword for k in catalog.kinds]
         raise Refusal(msg.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example)
-    return _operation(kind, args, tz=tz, now=now, reserved=RESERVED | catalog.words())
+    return _operation(kind, args, tz=tz, now=now, catalog=catalog)
 
 
 def plan_from_fields(
@@ -182,8 +185,10 @@ def _status(args: list[str]) -> StatusQuery:
 
 
 def _operation(
-    kind: OperationKind, args: list[str], *, tz: str, now: datetime, reserved: frozenset[str]
+    kind: OperationKind, args: list[str], *, tz: str, now: datetime, catalog: Catalog
 ) -> Plan:
+    reserved = RESERVED | catalog.words()
+    _refuse_foreign_options(kind, args, catalog)
     values: dict[str, object] = {}
     rest, raw_durations = _take_flags_and_durations(kind, args, values)
 
@@ -198,7 +203,11 @@ def _operation(
     except _Invalid as error:
         raise Refusal(error.reason, example=kind.example) from None
     if not names:
-        raise Refusal(msg.missing_devices(kind.keyword), example=kind.example)
+        after = (
+            f"{kind.keyword} {values[name_field.name]} {CONNECTOR}" if name_field else kind.keyword
+        )
+        found = rest[0] if rest and rest[0] not in SEPARATORS else None
+        raise Refusal(msg.missing_devices(after, found), example=kind.example)
     names, notes = _dedupe(names)
     if len(names) > MAX_DEVICES:
         raise Refusal(msg.too_many_devices(len(names), MAX_DEVICES), example=kind.example)
@@ -244,6 +253,16 @@ def _operation(
     return _plan(kind, names, values, resolved, tz=tz, notes=notes)
 
 
+def _refuse_foreign_options(kind: OperationKind, args: list[str], catalog: Catalog) -> None:
+    """`restart nginx on web-01 force`: force belongs to reboot; say so rather than "not a time"."""
+    own = {f.word for f in kind.fields if f.word}
+    foreign = catalog.words() - own
+    for word in args:
+        if word.lower() in foreign:
+            options = sorted(f.word for f in kind.fields if f.word and f.kind != "name")
+            raise Refusal(msg.not_an_option(kind.keyword, word, options), example=kind.example)
+
+
 def _readable_time(words: list[str], *, tz: str, now: datetime) -> str:
     """` at 14:00` if the words are a time that works, else "": for keeping it in an example."""
     phrase = " ".join(words).replace(" ,", ",")
@@ -282,7 +301,12 @@ def _take_flags_and_durations(
             value = args[i + 1]
             i += 2
             # "timeout 10 min": the unit as a word of its own
-            if value.isdigit() and i < len(args) and args[i].lower() in _DURATION_UNITS:
+            if (
+                value.isascii()
+                and value.isdigit()
+                and i < len(args)
+                and args[i].lower() in _DURATION_UNITS
+            ):
                 value = f"{value} {args[i]}"
                 i += 1
             raw[f.name] = value
@@ -345,7 +369,7 @@ def _take_names(
     """
     names: list[str] = []
     i = 0
-    if not tokens or tokens[0].lower() in reserved or tokens[0] in SEPARATORS:
+    if not tokens or _reserved(tokens[0], reserved) or tokens[0] in SEPARATORS:
         return names, tokens
     while True:
         problem = check(tokens[i])
@@ -358,14 +382,25 @@ def _take_names(
         separator = tokens[i]
         while i < len(tokens) and tokens[i].lower() in SEPARATORS:
             i += 1
-        if i >= len(tokens) or tokens[i].lower() in reserved:
+        if i >= len(tokens) or _reserved(tokens[i], reserved):
             raise _Invalid(msg.missing_after_separator(separator, what))
 
 
+def _reserved(word: str, reserved: frozenset[str]) -> bool:
+    return word.lower() in reserved or bool(_CLOCK_WORD.fullmatch(word.lower()))
+
+
 def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
-    counts = Counter(names)
-    unique = list(dict.fromkeys(names))
-    return unique, [msg.duplicate(n, counts[n]) for n in unique if counts[n] > 1]
+    """Each name once, as first written; names are compared ignoring case, as host names are."""
+    spellings: dict[str, list[str]] = {}
+    for name in names:
+        spellings.setdefault(name.lower(), []).append(name)
+    notes = [
+        msg.duplicate(written[0], len(written), others=sorted(set(written[1:]) - {written[0]}))
+        for written in spellings.values()
+        if len(written) > 1
+    ]
+    return [written[0] for written in spellings.values()], notes
 
 
 def _looks_like_name(word: str, check: Callable[[str], str | None]) -> bool:
@@ -393,7 +428,7 @@ def _check_name(name: str, *, what: str, extra: str, max_length: int) -> str | N
         return msg.name_bad_start(what, name)
     if len(name) > max_length:
         return msg.name_too_long(what, name, max_length)
-    if name.lower() in RESERVED:
+    if _reserved(name, RESERVED):
         return msg.name_reserved(what, name)
     return None
 

@@ -131,8 +131,21 @@ def name_reserved(what: str, value: str) -> str:
     return f"{quote(value)} can't be a {what} name: it is a word I read as part of a command."
 
 
-def missing_devices(keyword: str) -> str:
-    return f"Which devices? Put their names after {keyword}."
+def missing_devices(after: str, found: str | None = None) -> str:
+    if found is None:
+        return f"Which devices? Put their names after {quote(after)}."
+    return (
+        f"Which devices? {quote(found)} is a word I read as part of a time or an option, "
+        f"not a device name: put the device names after {quote(after)}."
+    )
+
+
+def not_an_option(keyword: str, word: str, options: Sequence[str]) -> str:
+    if not options:
+        return f"{keyword} takes no options, so {quote(word)} does not belong here."
+    return (
+        f"{keyword} has no {quote(word)} option; it takes {or_list([quote(o) for o in options])}."
+    )
 
 
 def missing_after_separator(separator: str, what: str) -> str:
@@ -146,9 +159,10 @@ def too_many_devices(count: int, limit: int) -> str:
     )
 
 
-def duplicate(value: str, count: int) -> str:
+def duplicate(value: str, count: int, *, others: Sequence[str] = ()) -> str:
     times = "twice" if count == 2 else f"{count} times"
-    return f"{value} was listed {times}; it is included once."
+    also = f" (also as {', '.join(others)})" if others else ""
+    return f"{value} was listed {times}{also}; it is included once."
 
 
 def missing_name(label: str, keyword: str) -> str:
@@ -277,6 +291,10 @@ def unknown_zone(word: str) -> str:
     return f"I don't know the time zone {quote(word)}. Use a name like Europe/Berlin, or UTC."
 
 
+def bad_year(value: str) -> str:
+    return f"{quote(value)} is not a date: there is no year 0."
+
+
 def bad_month(value: str) -> str:
     return f"{quote(value)} is not a date: months go from 1 to 12."
 
@@ -342,6 +360,45 @@ def dst_fold(clock_text: str, day_text: str, zone_label: str, first: str) -> str
         f"{clock_text} happens twice on {day_text} in {zone_label} (the clocks go back); "
         f"using the first one, {first}."
     )
+
+
+def dst_fold_second(clock_text: str, day_text: str, zone_label: str, second: str) -> str:
+    return (
+        f"{clock_text} happens twice on {day_text} in {zone_label} (the clocks go back); "
+        f"the first has passed, so this is the second one, {second}."
+    )
+
+
+def tonight_evening(written: str, clock_text: str) -> str:
+    return f'"Tonight at {written}" is taken as {clock_text}.'
+
+
+def bare_hour(written: str, hour: int) -> str:
+    if hour == 12:
+        return 'Is "at 12" noon or midnight? Write "at noon" or "at midnight".'
+    return (
+        f'Is "at {written}" in the morning or the evening? '
+        f"Write {hour}am, {hour}pm, or a 24-hour time such as {hour + 12}:00."
+    )
+
+
+def midnight_starts(day_text: str) -> str:
+    return f"Midnight is taken as 00:00 at the start of {day_text}."
+
+
+def next_weekday(weekday: str, day_text: str, week_after_text: str) -> str:
+    return (
+        f'"Next {weekday}" is taken as the coming one, {day_text}; '
+        f"for the one after, write {week_after_text}."
+    )
+
+
+def date_next_year(written: str, day_text: str) -> str:
+    return f"{quote(written)} has passed this year, so this is {day_text}."
+
+
+def day_in_zone(written: str, zone_label: str, day_text: str) -> str:
+    return f"{quote(written)} is counted in {zone_label}: {day_text}."
 
 
 def zone_used(zone_label: str, offset_text: str) -> str:

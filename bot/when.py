@@ -21,6 +21,7 @@ from bot import text
 from bot.model import Refusal
 
 MAX_AHEAD_DAYS = 366
+ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,10 +67,15 @@ _UNIT_SECONDS = {
     **dict.fromkeys(("d", "day", "days"), 86400),
     **dict.fromkeys(("w", "week", "weeks"), 7 * 86400),
 }
-_RELATIVE = re.compile(r"(?:(?:\d+|an?)\s*[a-z]+\s*(?:and\s+)?)+")
-_RELATIVE_PART = re.compile(r"(\d+|an?)\s*([a-z]+)")
+# Each unit is a whole run of letters and "a"/"an" needs a space after it, so a phrase can be
+# split into parts only one way: no backtracking blow-up on "in 1aaaa…a!".
+_RELATIVE_AMOUNT_UNIT = r"(?:[0-9]+\s*|an?\s+)[a-z]+(?![a-z])"
+_RELATIVE = re.compile(
+    rf"{_RELATIVE_AMOUNT_UNIT}(?:\s*(?:and\s+)?{_RELATIVE_AMOUNT_UNIT})*", re.ASCII
+)
+_RELATIVE_PART = re.compile(r"([0-9]+|an?)\s*([a-z]+)", re.ASCII)
 
-_CLOCK = re.compile(r"(\d+)(?::(\d+))?(?::(\d+))?(am|pm)?")
+_CLOCK = re.compile(r"(\d+)(?::(\d+))?(?::(\d+))?(am|pm)?", re.ASCII)
 _NAMED_CLOCKS = {"noon": time(12), "midday": time(12), "midnight": time(0)}
 
 _WEEKDAYS = {
@@ -88,10 +94,12 @@ _MONTH = (
 )
 _DAY_WORDS = frozenset({"today", "tonight", "tomorrow", "day after tomorrow"})
 _WEEKDAY_DATE = re.compile(rf"(?:(this|next) )?({'|'.join(_WEEKDAY_NAMES)})")
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH})(?: (\d{{4}}))?")
-_MONTH_DAY = re.compile(rf"({_MONTH}) (\d{{1,2}})(?:st|nd|rd|th)?(?: (\d{{4}}))?")
-_NUMERIC_DATE = re.compile(r"\d{1,4}/\d{1,2}(?:/\d{1,4})?")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
+_DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH})(?: (\d{{4}}))?", re.ASCII)
+_MONTH_DAY = re.compile(rf"({_MONTH}) (\d{{1,2}})(?:st|nd|rd|th)?(?: (\d{{4}}))?", re.ASCII)
+_BARE_HOUR = re.compile(r"[0-9]{1,2}")
+_IANA_SHAPE = re.compile(r"[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)+")
+_NUMERIC_DATE = re.compile(r"\d{1,4}/\d{1,2}(?:/\d{1,4})?", re.ASCII)
 
 
 def zone_for(tz: str) -> ZoneInfo:
@@ -127,9 +135,10 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
     if words and words[0].lower() == "in" and _RELATIVE.fullmatch(" ".join(words[1:]).lower()):
         # Elapsed time, so the zone (and any DST change) does not matter.
         return When(at=_relative(words[1:], shown, now), immediate=False, notes=())
+    home_today = now.astimezone(zone).date()
     if named is not None:
         zone, zone_label = named
-    at, notes = _absolute(words, shown, zone, zone_label, now)
+    at, notes = _absolute(words, shown, zone, zone_label, now, home_today=home_today)
     if named is not None:
         offset = at.astimezone(zone).utcoffset() or timedelta(0)  # at that moment, not now
         notes.insert(0, text.zone_used(zone_label, text.utc_offset(offset)))
@@ -184,7 +193,7 @@ def _take_zone(words: list[str]) -> tuple[list[str], tuple[tzinfo, str] | None]:
     rest: list[str] = []
     for word in words:
         named = _named_zone(word.lower())
-        if named is None and "/" in word and not _NUMERIC_DATE.fullmatch(word):
+        if named is None and _IANA_SHAPE.fullmatch(word):
             raise Refusal(text.unknown_zone(word), example=text.EXAMPLE_TIME)
         if named is None:
             rest.append(word)
@@ -224,8 +233,16 @@ def _relative(words: list[str], shown: str, now: datetime) -> datetime:
 
 
 def _absolute(
-    words: list[str], shown: str, zone: tzinfo, zone_label: str, now: datetime
+    words: list[str],
+    shown: str,
+    zone: tzinfo,
+    zone_label: str,
+    now: datetime,
+    *,
+    home_today: date,
 ) -> tuple[datetime, list[str]]:
+    """A time of day, with an optional date, in `zone`; `home_today` is the requester's date,
+    which differs from the zone's when the text names another zone."""
     clock, clock_word, rest = _take_clock(words)
     date_words = [w for w in rest if w.lower() not in ("at", "on")]
     date_text = " ".join(date_words)
@@ -239,29 +256,40 @@ def _absolute(
         raise UnreadableTime(text.not_a_time(shown), example=text.EXAMPLE_TIME)
     day, notes = _read_date(date_text, shown, local_now) if date_words else (today, [])
     at_word = f"{date_text} at" if date_text else "at"
+    clock, clock_notes = _twelve_hour_sense(clock, clock_word, date_text, at_word)
+    notes += clock_notes
+    # "tomorrow" and "friday" count from a today, which is the named zone's when there is one.
+    named_day = date_text.lower() in _DAY_WORDS or bool(_WEEKDAY_DATE.fullmatch(date_text.lower()))
+    if named_day and today != home_today:
+        notes.append(text.day_in_zone(date_text, zone_label, text.day(day, today=today)))
 
     wall = datetime.combine(day, clock)
-    if clock_word.lower() == "midnight" and date_text.lower() in ("today", "tonight"):
+    midnight = clock_word.lower() == "midnight"
+    if midnight and date_text.lower() in ("today", "tonight"):
         wall += timedelta(days=1)
         notes.append(text.midnight_tonight(text.day(wall.date(), today=today)))
-    elif not date_words and (wall < local_now or wall.replace(tzinfo=zone) < now):
-        # Compared aware too: in the repeated hour of a DST fold, a later wall time can be past.
+    elif midnight and named_day:
+        notes.append(text.midnight_starts(text.day(wall.date(), today=today)))
+    elif not date_words and _passed(wall, zone, now, local_now):
         wall += timedelta(days=1)  # naive, so a wall-clock day even across a DST change
         notes.append(text.passed_today(text.clock(clock), text.day(wall.date(), today=today)))
 
-    at = wall.replace(tzinfo=zone)  # fold=0: the first of two identical wall times
     day_text = text.day(wall.date(), today=today)
-    landed = at.astimezone(UTC).astimezone(zone)
-    if landed.replace(tzinfo=None) != wall:
-        raise Refusal(
-            text.dst_gap(text.clock(clock), day_text, zone_label),
-            example=f"{at_word} {text.clock(landed)}",
-        )
-    if wall.replace(tzinfo=zone, fold=1).utcoffset() != at.utcoffset():
-        first = (
-            f"{text.clock(at)} {at.tzname()} ({text.utc_offset(at.utcoffset() or timedelta(0))})"
-        )
-        notes.append(text.dst_fold(text.clock(clock), day_text, zone_label, first))
+    repeated = _repeated(wall, zone)
+    if repeated:
+        first, second = repeated
+        at = second if first < now <= second else first
+        which = text.dst_fold_second if at is second else text.dst_fold
+        shown_at = f"{text.clock(at)} {at.tzname()} ({text.utc_offset(at.utcoffset() or ZERO)})"
+        notes.append(which(text.clock(clock), day_text, zone_label, shown_at))
+    else:
+        at = wall.replace(tzinfo=zone)
+        landed = at.astimezone(UTC).astimezone(zone)
+        if landed.replace(tzinfo=None) != wall:
+            raise Refusal(
+                text.dst_gap(text.clock(clock), day_text, zone_label),
+                example=f"{at_word} {text.clock(landed)}",
+            )
 
     at = at.astimezone(UTC)
     if at < now:
@@ -274,6 +302,40 @@ def _absolute(
             text.too_far(shown, MAX_AHEAD_DAYS), example=f"tomorrow at {text.clock(clock)}"
         )
     return at, notes
+
+
+def _twelve_hour_sense(
+    clock: time, word: str, date_text: str, at_word: str
+) -> tuple[time, list[str]]:
+    """ "tonight at 8" is 20:00; a bare "at 9" could be morning or evening, so it is refused."""
+    lowered = word.lower()
+    if lowered in _NAMED_CLOCKS or lowered.endswith(("am", "pm")):
+        return clock, []
+    if date_text.lower() == "tonight" and 1 <= clock.hour <= 11:
+        evening = clock.replace(hour=clock.hour + 12)
+        return evening, [text.tonight_evening(word, text.clock(evening))]
+    if _BARE_HOUR.fullmatch(word) and 1 <= clock.hour <= 12:
+        suggested = "noon" if clock.hour == 12 else f"{clock.hour}am"
+        raise Refusal(text.bare_hour(word, clock.hour), example=f"{at_word} {suggested}")
+    return clock, []
+
+
+def _passed(wall: datetime, zone: tzinfo, now: datetime, local_now: datetime) -> bool:
+    """Has today's `wall` time gone by? In a repeated hour, only once both have."""
+    repeated = _repeated(wall, zone)
+    if repeated:
+        return repeated[1] < now
+    return wall < local_now or wall.replace(tzinfo=zone) < now
+
+
+def _repeated(wall: datetime, zone: tzinfo) -> tuple[datetime, datetime] | None:
+    """The two moments a wall time names in the hour the clocks go back over, else None."""
+    first, second = wall.replace(tzinfo=zone), wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return None
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        return None  # a gap (the clocks go forward): this wall time does not exist at all
+    return first, second
 
 
 def _take_clock(words: list[str]) -> tuple[time | None, str, list[str]]:
@@ -360,6 +422,8 @@ def _read_date(written: str, shown: str, local_now: datetime) -> tuple[date, lis
             this_year = parsed.replace(year=today.year) if _valid(today.year, parsed) else None
             if this_year is not None and this_year >= today:
                 parsed = this_year
+            else:  # never a silent next year: it may be a typo for a later day
+                notes.append(text.date_next_year(written, text.day(parsed, today=today)))
         return parsed, notes
     if weekday:
         which, name = weekday.groups()
@@ -367,6 +431,9 @@ def _read_date(written: str, shown: str, local_now: datetime) -> tuple[date, lis
         parsed = _parse_date(f"{which} {full}" if which else full, local_now)
         if full == f"{today:%A}".lower() and parsed != today:
             notes.append(text.weekday_is_today(full.title(), text.day(parsed, today=today)))
+        elif which == "next":
+            later = text.day(parsed + timedelta(days=7), today=today)
+            notes.append(text.next_weekday(full.title(), text.day(parsed, today=today), later))
         return parsed, notes
     if words in _DAY_WORDS:
         return _parse_date(words, local_now), notes
@@ -397,6 +464,8 @@ def _valid(year: int, moment: date) -> bool:
 
 
 def _check_day(shown: str, year: int | None, month: int, day_number: int) -> None:
+    if year is not None and year < 1:
+        raise Refusal(text.bad_year(shown), example=text.EXAMPLE_TIME)
     if not 1 <= month <= 12:
         raise Refusal(text.bad_month(shown), example=text.EXAMPLE_TIME)
     # Without a year, February may have 29 days (2000 is a leap year).

@@ -239,7 +239,9 @@ def test_restart_refusals() -> None:
     assert refusal("restart ngi/nx on server-01").reason.startswith(
         '"ngi/nx" can\'t be a service name: it contains "/".'
     )
-    assert refusal("restart nginx on").reason == "Which devices? Put their names after restart."
+    assert refusal("restart nginx on").reason == (
+        'Which devices? Put their names after "restart nginx on".'
+    )
 
 
 # --- devices ---
@@ -308,8 +310,20 @@ def test_devices_without_separator_refused() -> None:
         ("reboot server-01 and", 'A device name should follow "and".'),
         ("reboot server-01,", 'A device name should follow ",".'),
         ("reboot server-01, at 14:00", 'A device name should follow ",".'),
-        ("reboot at 14:00", "Which devices? Put their names after reboot."),
-        ("reboot", "Which devices? Put their names after reboot."),
+        ("reboot", 'Which devices? Put their names after "reboot".'),
+        (
+            "reboot at 14:00",
+            'Which devices? "at" is a word I read as part of a time or an option, '
+            'not a device name: put the device names after "reboot".',
+        ),
+        # Time words are never device names: the device was left out, not called "fri".
+        *(
+            (
+                f"reboot {word} at 10:00",
+                f'Which devices? "{word}" is a word I read as part of a time or an option',
+            )
+            for word in ("fri", "tue", "3pm", "9:30am", "midday", "right")
+        ),
         ("reboot sérver", '"sérver" can\'t be a device name: it contains "é".'),
     ],
 )
@@ -317,6 +331,38 @@ def test_device_refusals(text: str, reason: str) -> None:
     found = refusal(text)
     assert found.reason.startswith(reason)
     assert found.example == "reboot server-01 at 14:00"
+
+
+def test_a_time_word_after_on_is_not_a_device() -> None:
+    assert refusal("restart nginx on 3pm").reason == (
+        'Which devices? "3pm" is a word I read as part of a time or an option, '
+        'not a device name: put the device names after "restart nginx on".'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("restart nginx on web-01 force", 'restart takes no options, so "force" does not belong'),
+        ("restart nginx on web-01 timeout 10m", 'restart takes no options, so "timeout"'),
+        ("update web-01 with curl timeout 5", 'update has no "timeout" option; it takes "with".'),
+        ("reboot web-01 with curl", 'reboot has no "with" option; it takes "force" or "timeout".'),
+    ],
+)
+def test_an_option_of_another_operation_is_named_as_such(text: str, reason: str) -> None:
+    assert refusal(text).reason.startswith(reason)
+
+
+def test_devices_differing_only_in_case_are_one_device() -> None:
+    result = plan("reboot server-01, Server-01 and SERVER-01")
+    assert [op.device_name for op in result.operations] == ["server-01"]
+    assert result.notes == (
+        "server-01 was listed 3 times (also as SERVER-01, Server-01); it is included once.",
+    )
+
+
+def test_timeout_digits_must_be_ascii() -> None:
+    assert refusal("reboot web-01 timeout ５").reason.startswith('"５" is not a timeout I can read')
 
 
 def test_check_device_name() -> None:
@@ -345,7 +391,7 @@ def test_check_device_name() -> None:
         ("UTC", "reboot server-01 14:00 tomorrow", "2026-11-26T14:00:00Z"),
         ("UTC", "reboot server-01 today at 17:30", "2026-11-25T17:30:00Z"),
         ("UTC", "reboot server-01 at 9:30pm", "2026-11-25T21:30:00Z"),
-        (LA, "reboot server-01 at 9", "2026-11-25T17:00:00Z"),
+        (LA, "reboot server-01 at 9:00", "2026-11-25T17:00:00Z"),
         (LA, "reboot server-01 at 14:00", "2026-11-25T22:00:00Z"),
         (MADRID, "reboot server-01 at 14:00", "2026-11-25T13:00:00Z"),
         (MADRID, "restart nginx on server-02 on saturday at 23:00", "2026-11-28T22:00:00Z"),
@@ -378,7 +424,7 @@ def test_notes_in_order_time_then_devices() -> None:
         "The time is in CET (UTC+01:00), as written.",
         "server-01 was listed twice; it is included once.",
     )
-    result = plan("reboot server-01 at 9")
+    result = plan("reboot server-01 at 9:00")
     assert result.notes == ("09:00 has passed today, so this is tomorrow, Thu 26 Nov.",)
     assert result.operations[0].scheduled_at == utc("2026-11-26T09:00:00Z")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -38,9 +40,7 @@ def setup_module() -> None:
         ("UTC", "on saturday at 23:00", "2026-11-28T23:00:00Z"),
         ("UTC", "ON SATURDAY AT 23:00", "2026-11-28T23:00:00Z"),
         ("UTC", "this sat at 10:00", "2026-11-28T10:00:00Z"),
-        ("UTC", "next monday at 3pm", "2026-11-30T15:00:00Z"),
         ("UTC", "day after tomorrow at noon", "2026-11-27T12:00:00Z"),
-        ("UTC", "on 20 jan at 9:30", "2027-01-20T09:30:00Z"),
         ("UTC", "on jan 20, 2027 at 9:30", "2027-01-20T09:30:00Z"),
         ("UTC", "on nov 25 at 23:00", "2026-11-25T23:00:00Z"),  # dateparser says 2027
         ("UTC", "14:00:30", "2026-11-25T14:00:30Z"),
@@ -54,7 +54,10 @@ def setup_module() -> None:
         ("UTC", "in an hour", "2026-11-25T11:45:00Z"),
         ("UTC", "in 45 s", "2026-11-25T10:45:45Z"),
         (LA, "at 14:00", "2026-11-25T22:00:00Z"),
-        (LA, "at 9", "2026-11-25T17:00:00Z"),  # not September 29
+        (LA, "at 9:00", "2026-11-25T17:00:00Z"),
+        ("UTC", "at 21", "2026-11-25T21:00:00Z"),  # a bare hour from 13 to 23 is 24-hour
+        ("UTC", "tomorrow at 0", "2026-11-26T00:00:00Z"),
+        (LA, "tonight at 20:30", "2026-11-26T04:30:00Z"),
         (LA, "tomorrow at 3am", "2026-11-26T11:00:00Z"),
         (LA, "in 2 hours", "2026-11-25T12:45:00Z"),
         (LA, "on saturday at 23:00", "2026-11-29T07:00:00Z"),
@@ -84,7 +87,7 @@ def test_now_is_immediate(phrase: str) -> None:
 @pytest.mark.parametrize(
     ("tz", "phrase", "expected", "note"),
     [
-        ("UTC", "at 9", "2026-11-26T09:00:00Z", "09:00 has passed today"),
+        ("UTC", "at 9:00", "2026-11-26T09:00:00Z", "09:00 has passed today"),
         ("UTC", "at midnight", "2026-11-26T00:00:00Z", "00:00 has passed today"),
         ("UTC", "at 12am", "2026-11-26T00:00:00Z", "00:00 has passed today"),
         (MADRID, "at 11:00", "2026-11-26T10:00:00Z", "11:00 has passed today"),
@@ -158,6 +161,89 @@ def test_named_zone_uses_its_own_today() -> None:
     assert when.notes[-1] == "03:00 has passed today, so this is tomorrow, Fri 27 Nov."
 
 
+# --- readings that could go two ways: refused, or taken one way and said so ---
+
+
+@pytest.mark.parametrize(
+    ("phrase", "reason", "example"),
+    [
+        (
+            "at 9",
+            'Is "at 9" in the morning or the evening? '
+            "Write 9am, 9pm, or a 24-hour time such as 21:00.",
+            "at 9am",
+        ),
+        (
+            "tomorrow at 7",
+            'Is "at 7" in the morning or the evening? '
+            "Write 7am, 7pm, or a 24-hour time such as 19:00.",
+            "tomorrow at 7am",
+        ),
+        ("at 12", 'Is "at 12" noon or midnight? Write "at noon" or "at midnight".', "at noon"),
+        ("tonight at 12", 'Is "at 12" noon or midnight? Write "at noon" or "at midnight".', None),
+    ],
+)
+def test_a_bare_hour_from_1_to_12_is_refused(phrase: str, reason: str, example: str | None) -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve(phrase, tz=LA, now=NOW)
+    assert caught.value.reason == reason
+    if example is not None:
+        assert caught.value.example == example
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected", "shown"),
+    [
+        ("tonight at 8", "2026-11-26T04:00:00Z", '"Tonight at 8" is taken as 20:00.'),
+        ("tonight at 9:30", "2026-11-26T05:30:00Z", '"Tonight at 9:30" is taken as 21:30.'),
+    ],
+)
+def test_tonight_with_a_morning_hour_is_the_evening(phrase: str, expected: str, shown: str) -> None:
+    when = resolve(phrase, tz=LA, now=NOW)  # 02:45 in Los Angeles
+    assert when.at == utc(expected)
+    assert when.notes == (shown,)
+
+
+def test_next_weekday_is_the_coming_one_and_says_so() -> None:
+    when = resolve("next monday at 3pm", tz="UTC", now=NOW)
+    assert when.at == utc("2026-11-30T15:00:00Z")
+    assert when.notes == (
+        '"Next Monday" is taken as the coming one, Mon 30 Nov; for the one after, write Mon 7 Dec.',
+    )
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected", "written", "shown"),
+    [
+        ("on 24 nov at 10:00", "2027-11-24T10:00:00Z", "24 nov", "Wed 24 Nov 2027"),
+        ("on 20 jan at 9:30", "2027-01-20T09:30:00Z", "20 jan", "Wed 20 Jan 2027"),
+    ],
+)
+def test_a_date_gone_this_year_is_next_years_and_says_so(
+    phrase: str, expected: str, written: str, shown: str
+) -> None:
+    when = resolve(phrase, tz="UTC", now=NOW)
+    assert when.at == utc(expected)
+    assert when.notes == (f'"{written}" has passed this year, so this is {shown}.',)
+
+
+def test_midnight_on_a_named_day_is_the_start_of_it() -> None:
+    when = resolve("tomorrow at midnight", tz="UTC", now=NOW)
+    assert when.at == utc("2026-11-26T00:00:00Z")
+    assert when.notes == ("Midnight is taken as 00:00 at the start of Thu 26 Nov.",)
+
+
+def test_a_day_word_with_another_zone_says_whose_day() -> None:
+    # 02:30 on Thu 26 Nov at Lord Howe, 15:30 on Wed 25 Nov in UTC.
+    now = utc("2026-11-25T15:30:00Z")
+    when = resolve("tomorrow at 3am UTC", tz="Australia/Lord_Howe", now=now)
+    assert when.at == utc("2026-11-26T03:00:00Z")
+    assert when.notes == (
+        "The time is in UTC, as written.",
+        '"tomorrow" is counted in UTC: Thu 26 Nov.',
+    )
+
+
 # --- DST, America/New_York: 2026-03-08 02:00 → 03:00, 2026-11-01 02:00 → 01:00 ---
 
 
@@ -199,10 +285,26 @@ def test_dst_fold_uses_first_with_note() -> None:
     )
 
 
-def test_dst_fold_second_pass_later_wall_time_already_past() -> None:
-    now = utc("2026-11-01T06:45:00Z")  # 01:45 EST, the second 01:45
-    when = resolve("at 1:50", tz=NEW_YORK, now=now)
-    assert when.at == utc("2026-11-02T06:50:00Z")
+@pytest.mark.parametrize(
+    ("now", "phrase"),
+    [
+        ("2026-11-01T06:45:00Z", "at 1:50"),  # 01:45 EST, the second pass
+        ("2026-11-01T06:45:00Z", "today at 1:50"),
+        ("2026-11-01T05:55:00Z", "at 1:50"),  # 01:55 EDT: the first 01:50 has just gone
+    ],
+)
+def test_dst_fold_second_one_when_only_the_first_has_passed(now: str, phrase: str) -> None:
+    when = resolve(phrase, tz=NEW_YORK, now=utc(now))
+    assert when.at == utc("2026-11-01T06:50:00Z")  # 01:50 EST, minutes away, not tomorrow
+    assert when.notes == (
+        "01:50 happens twice on Sun 1 Nov in America/New_York (the clocks go back); "
+        "the first has passed, so this is the second one, 01:50 EST (UTC-05:00).",
+    )
+
+
+def test_dst_fold_both_passed_means_tomorrow() -> None:
+    now = utc("2026-11-01T07:10:00Z")  # 02:10 EST, after both 01:50s
+    assert resolve("at 1:50", tz=NEW_YORK, now=now).at == utc("2026-11-02T06:50:00Z")
 
 
 def test_in_hours_is_elapsed_time_across_dst() -> None:
@@ -281,6 +383,7 @@ def test_in_hours_is_elapsed_time_across_dst() -> None:
             "Write the date as 2026-01-20 or 20 jan.",
             "at 14:00",
         ),
+        ("on 0000-01-01 at 10:00", '"0000-01-01" is not a date: there is no year 0.', "at 14:00"),
     ],
 )
 def test_refusals(phrase: str, reason: str, example: str) -> None:
@@ -302,6 +405,10 @@ def test_refusals(phrase: str, reason: str, example: str) -> None:
         "tomorrow 9",
         "in 5 fortnights",
         "at 9.30",
+        "in 2 hours <https://evil|x>",  # a "/" alone does not make a time zone
+        "at １４:００",  # digits of other scripts are not read as times
+        "at ١٦:٠٠",
+        "in ５ minutes",
     ],
 )
 def test_unreadable_quotes_the_phrase(phrase: str) -> None:
@@ -371,3 +478,18 @@ def test_picker_naive_is_an_error() -> None:
 )
 def test_humanize_delta(delta: timedelta, expected: str) -> None:
     assert humanize_delta(delta) == expected
+
+
+def test_a_long_run_of_letters_is_refused_at_once() -> None:
+    """A time pattern that could split letters many ways once took hours on "in 1aaaa…a!"
+    and held the interpreter lock meanwhile, freezing every acknowledgement. In a subprocess
+    so that a regression fails on the timeout instead of hanging the suite."""
+    phrase = "in 1" + "a" * 200 + "!"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "parse", f"reboot server-01 {phrase}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "is not a time I can read" in done.stderr

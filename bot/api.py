@@ -108,25 +108,24 @@ class ZequenzeClient:
 
     def list_operations(self, *, page_size: int = PAGE_SIZE) -> Iterator[Page]:
         """Every page of the list, following `next`; stops on a page that loops back."""
-        url: str | None = PATH
+        url = PATH
         params: dict[str, Any] | None = {"limit": page_size, "offset": 0}
         # The first page counts as sent too: a `next` pointing back to it is a loop.
         seen = {_page_key(self._http.build_request("GET", url, params=params).url)}
         for _ in range(MAX_PAGES):
-            if url is None:
-                return
             page = self._page(url, params)
             yield page
+            if page.next is None:
+                return
             url, params = page.next, None
-            if url is not None:
-                self._check_same_origin(url)
-                key = _page_key(httpx.URL(url))
-                if key in seen:
-                    raise ApiError(
-                        "The API's list kept pointing back to a page it had already sent; "
-                        "the list shown may be incomplete."
-                    )
-                seen.add(key)
+            self._check_same_origin(url)
+            key = _page_key(httpx.URL(url))
+            if key in seen:
+                raise ApiError(
+                    "The API's list kept pointing back to a page it had already sent; "
+                    "the list shown may be incomplete."
+                )
+            seen.add(key)
         raise ApiError(f"The API's list had more than {MAX_PAGES} pages; stopped there.")
 
     def _check_same_origin(self, url: str) -> None:

@@ -23,20 +23,36 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
+class Workers:
+    """The Slack side's two thread pools: Bolt's listeners, which ack and hand their work on,
+    and the work pool they hand it to. Bounded: beyond what they hold, requests queue instead
+    of opening more threads."""
+
+    def __init__(self, *, listeners: int = 16, work: int = 32) -> None:
+        self.listeners = ThreadPoolExecutor(max_workers=listeners, thread_name_prefix="listener")
+        self.work = ThreadPoolExecutor(max_workers=work, thread_name_prefix="work")
+
+    def shutdown(self) -> None:
+        """Wait for both to drain, listeners first: a listener that acked just before the stop
+        still hands its work on (an acked mention is never redelivered), and that work runs."""
+        self.listeners.shutdown(wait=True)
+        self.work.shutdown(wait=True)
+
+
 def build_app(
     *,
     client: WebClient,
     signing_secret: str,
     service: OpsService,
-    work: ThreadPoolExecutor | None = None,
+    workers: Workers | None = None,
 ) -> App:
-    """The Bolt app. Pass `work` (the pool handlers hand their work to after the ack) to be
-    able to wait for it at shutdown."""
+    """The Bolt app. Pass `workers` to be able to drain them at shutdown."""
+    workers = workers or Workers()
     app = App(
         client=client,
         signing_secret=signing_secret,
         process_before_response=False,  # ack first; the work goes on in the listener pool
-        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="listener"),
+        listener_executor=workers.listeners,
         raise_error_for_unhandled_request=False,
     )
 
@@ -44,14 +60,9 @@ def build_app(
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("unhandled error for %s: %r", body.get("type"), error)
 
-    deps = Deps(service=service, zones=ZoneLookup(client=client), work=work or work_pool())
+    deps = Deps(service=service, zones=ZoneLookup(client=client), work=workers.work)
     register_all(app, deps)
     return app
-
-
-def work_pool() -> ThreadPoolExecutor:
-    """Bounded: beyond 32 requests in flight, work queues instead of opening more threads."""
-    return ThreadPoolExecutor(max_workers=32, thread_name_prefix="work")
 
 
 class HttpServer:

@@ -37,10 +37,10 @@ class OperationKind:
     syntax: str
     example: str
     fields: tuple[ParamField, ...]
-    fixed: dict
+    fixed: dict[str, object]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Catalog:
     kinds: tuple[OperationKind, ...]
 
@@ -84,7 +84,7 @@ class Catalog:
 
 
 DEFAULT_CATALOG = Catalog(
-    (
+    kinds=(
         OperationKind(
             keyword="restart",
             operation_type="restart_service",

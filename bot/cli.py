@@ -1,24 +1,49 @@
-"""`opsbot`: run the bot, try it in the terminal, run the API simulator, or check a parse."""
+"""`opsbot`: run the bot, try it in the terminal, run the API simulator, or check a parse.
+
+Every failure a person can cause or meet (a setting, a path, Slack refusing a token or being
+unreachable) ends the command with one sentence naming the problem, never a traceback, and
+never a token.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from bot import grammar
-from bot.model import Plan, Refusal, format_api_time
-from bot.settings import SettingsError
+from bot import grammar, text
+from bot.model import Plan, Refusal
+from bot.settings import DEFAULT_DB, Settings, SettingsError
+from bot.when import zone_for
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 log = logging.getLogger("opsbot")
+
+DEMO_WAIT = 60  # seconds the demo waits, after piped input, for its operations to end
+# Slack's answers to a token it will not take; any other error is Slack's own trouble.
+TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+    }
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C during start-up: the person asked to stop, no traceback wanted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT)",
         description="Run the Slack bot with the settings from the environment or .env "
         "(see the README). With SLACK_APP_TOKEN it connects over Socket Mode; without it, "
-        "it serves HTTP on PORT (default 3000) at /slack/events.",
+        "it serves HTTP on PORT (default 3000) at /slack/events. It checks every setting, "
+        "the database and Slack first, and stops with a message if one is wrong.",
     )
     run.set_defaults(func=_run)
 
@@ -52,37 +81,45 @@ def _parser() -> argparse.ArgumentParser:
         help="try the bot in the terminal against the built-in API simulator (no Slack needed)",
         description="Starts the API simulator and a console chat. Type what you would type "
         "after /ops, then confirm or cancel. With piped input, reads the lines, then waits "
-        "(at most 60 s) for the operations it started to finish.",
+        f"(at most {DEMO_WAIT} s) for the operations it started to finish.",
     )
     demo.add_argument(
-        "--tz", default="UTC", help="your time zone, e.g. Europe/Madrid (default UTC)"
+        "--tz",
+        type=_zone,
+        default="UTC",
+        help="your time zone, e.g. Europe/Madrid (default: %(default)s)",
     )
-    demo.add_argument(
-        "--failure-rate", type=float, default=0.0, help="share of operations that fail (0-1)"
-    )
-    demo.add_argument("--run-seconds", type=float, default=3.0, help="how long each operation runs")
+    _simulation_arguments(demo)
     demo.set_defaults(func=_demo)
 
     sim = sub.add_parser(
         "simulator",
         help="serve the Zequenze API simulator on its own",
         description="The Zequenze headless-operation API over HTTP, for trying the bot or "
-        "its client without the real API.",
+        "its client without the real API. Ctrl-C stops it.",
     )
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8000)
-    sim.add_argument("--token", default="sim-token", help="the Bearer token it accepts")
-    sim.add_argument("--failure-rate", type=float, default=0.0)
-    sim.add_argument("--run-seconds", type=float, default=3.0)
+    sim.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--port",
+        type=_port,
+        default=8000,
+        help="the port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--token", default="sim-token", help="the Bearer token it accepts (default: %(default)s)"
+    )
+    _simulation_arguments(sim)
     sim.set_defaults(func=_simulator)
 
     backup = sub.add_parser(
         "backup",
         help="copy the bot's database to PATH, safely while the bot runs",
-        description="Copies OPSBOT_DB (default opsbot.db) to PATH with SQLite's online backup: "
-        "a consistent snapshot even while `opsbot run` is writing.",
+        description=f"Copies OPSBOT_DB (default {DEFAULT_DB}) to PATH with SQLite's online "
+        "backup: a consistent snapshot even while `opsbot run` is writing.",
     )
-    backup.add_argument("path", metavar="PATH", help="where to write the copy")
+    backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.set_defaults(func=_backup)
 
     parse = sub.add_parser(
@@ -92,81 +129,166 @@ def _parser() -> argparse.ArgumentParser:
         "with the reason on stderr for text the bot refuses.",
     )
     parse.add_argument("text", metavar="TEXT", help='e.g. "restart nginx on server-02 at 14:00"')
-    parse.add_argument("--tz", default="UTC", help="the requester's time zone (default UTC)")
-    parse.add_argument("--now", help="fix the clock, ISO 8601 (default: now)")
+    parse.add_argument(
+        "--tz",
+        type=_zone,
+        default="UTC",
+        help="the requester's time zone (default: %(default)s)",
+    )
+    parse.add_argument(
+        "--now",
+        type=_instant,
+        help="fix the clock: ISO 8601 with Z or an offset, e.g. 2026-11-25T10:45:00Z "
+        "(default: the current time)",
+    )
     parse.set_defaults(func=_parse)
     return parser
 
 
-def _parse(args: argparse.Namespace) -> int:
+def _simulation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--failure-rate",
+        type=_share,
+        default=0.0,
+        help="the share of operations that fail, from 0 to 1 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--run-seconds",
+        type=_seconds,
+        default=3.0,
+        help="how long each operation runs once started, in seconds (default: %(default)s)",
+    )
+
+
+# Argument types: argparse turns their ArgumentTypeError into "opsbot X: error: ..." and exit 2.
+
+
+def _zone(value: str) -> str:
     try:
-        now = _instant(args.now) if args.now else datetime.now(UTC).replace(microsecond=0)
+        zone_for(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(text.unknown_zone(value)) from None
+    return value
+
+
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        share = math.nan
+    if not 0 <= share <= 1:  # false for nan too
+        raise argparse.ArgumentTypeError(text.not_a_share(value))
+    return share
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise argparse.ArgumentTypeError(text.not_seconds(value))
+    return seconds
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(text.not_a_port(value))
+    return int(value)
+
+
+def _instant(value: str) -> datetime:
+    # Not model.parse_api_time: that one reads a time without a zone as UTC, as the API means
+    # it, while a person's --now without a zone is ambiguous and refused.
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(text.now_not_iso(value)) from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(text.now_without_zone(value))
+    return moment
+
+
+# ---------------------------------------------------------------------------- parse
+
+
+def _parse(args: argparse.Namespace) -> int:
+    now = args.now or datetime.now(UTC).replace(microsecond=0)
+    try:
         command = grammar.parse(args.text, tz=args.tz, now=now)
     except Refusal as refusal:
         print(str(refusal), file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
     if not isinstance(command, Plan):
-        print(f"{args.text!r} is a {type(command).__name__}, not an operation.", file=sys.stderr)
+        keywords = [kind.keyword for kind in grammar.DEFAULT_CATALOG.kinds]
+        print(text.parse_not_an_operation(args.text, keywords), file=sys.stderr)
         return 2
     result = {
-        "operations": [
-            {
-                "device_name": op.device_name,
-                "operation_type": op.operation_type,
-                "scheduled_at": format_api_time(op.scheduled_at),
-                "parameters": op.parameters,
-            }
-            for op in command.operations
-        ],
+        "operations": [op.to_api() for op in command.operations],
         "notes": list(command.notes),
     }
     print(json.dumps(result, indent=2))
     return 0
 
 
-def _instant(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--now {text!r} is not ISO 8601, e.g. 2026-11-25T10:45:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# ---------------------------------------------------------------------------- backup
 
 
 def _backup(args: argparse.Namespace) -> int:
     from bot.settings import read_dotenv
     from store import Store
 
-    source = os.environ.get("OPSBOT_DB") or read_dotenv(".env").get("OPSBOT_DB") or "opsbot.db"
+    try:
+        source = os.environ.get("OPSBOT_DB") or read_dotenv(".env").get("OPSBOT_DB") or DEFAULT_DB
+    except SettingsError as exc:
+        return _fail(text.settings_refused(exc.problems))
     if not Path(source).is_file():
-        print(f"opsbot: no database at {source} (set OPSBOT_DB)", file=sys.stderr)
-        return 2
+        return _fail(text.backup_no_database(source), code=2)
     if Path(args.path).exists():
-        print(f"opsbot: {args.path} exists already; choose a new file", file=sys.stderr)
-        return 2
-    store = Store(path=source)
+        return _fail(text.backup_target_exists(args.path), code=2)
+    try:
+        store = Store(path=source)
+    except sqlite3.Error as exc:
+        return _fail(text.backup_source_unreadable(source, str(exc)))
     try:
         store.backup(args.path)
+    except (sqlite3.Error, OSError) as exc:
+        return _fail(text.backup_failed(args.path, _path_problem(args.path, exc)))
     finally:
         store.close()
-    print(f"backed up {source} to {args.path}")
+    print(text.backed_up(source, args.path))
     return 0
+
+
+def _path_problem(path: str, exc: Exception) -> str:
+    """SQLite says only "unable to open database file": name the usual causes when it is one."""
+    if Path(path).is_dir():
+        return text.IS_A_FOLDER
+    folder = Path(path).parent
+    return str(exc) if folder.is_dir() else text.folder_missing(str(folder))
+
+
+# ---------------------------------------------------------------------------- simulator
 
 
 def _simulator(args: argparse.Namespace) -> int:
     from bot.simulator import serve
 
-    serve(
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        inventory=None,
-        failure_rate=args.failure_rate,
-        run_seconds=args.run_seconds,
-    )
+    try:
+        serve(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            inventory=None,
+            failure_rate=args.failure_rate,
+            run_seconds=args.run_seconds,
+        )
+    except OSError as exc:
+        return _fail(text.port_unavailable(args.port, exc.strerror or str(exc), setting="--port"))
     return 0
+
+
+# ---------------------------------------------------------------------------- demo
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -189,13 +311,16 @@ def _demo(args: argparse.Namespace) -> int:
             channel_gap=0.0,  # a terminal has no rate limit
         ).start()
         try:
-            chat = ConsoleChat(service=runtime.service, terminal=terminal, tz=args.tz)
+            chat = ConsoleChat(
+                service=runtime.service,
+                terminal=terminal,
+                tz=args.tz,
+                devices=sorted(simulator.inventory),
+            )
             interactive = sys.stdin.isatty()
             chat.run(_prompted() if interactive else sys.stdin, interactive=interactive)
-            if not interactive and chat.started:
-                terminal.say("(waiting for the operations to finish…)")
-                if not chat.wait_until_settled(timeout=60):
-                    terminal.say("Some operations had not finished after 60 s.")
+            if not interactive:
+                chat.wait_for_started(timeout=DEMO_WAIT)
         finally:
             runtime.stop()
     return 0
@@ -209,60 +334,98 @@ def _prompted() -> Iterator[str]:
             return
 
 
+# ---------------------------------------------------------------------------- run
+
+
 def _run(args: argparse.Namespace) -> int:
     from bot import settings as settings_module
 
     try:
         settings = settings_module.load()
     except SettingsError as exc:
-        print(f"opsbot: {exc}", file=sys.stderr)
-        return 2
-    _configure_logging(settings.secrets())
+        return _fail(text.settings_refused(exc.problems), code=2)
+    redact = _Redactor(secrets=settings.secrets())
+    _configure_logging(redact)
 
-    from bot.app import HttpServer, build_app, work_pool
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import HttpServer, Workers, build_app
     from bot.poller import PollTuning
     from bot.runtime import Runtime
     from bot.service import Tuning
     from bot.slack import SlackNotifier, web_client
 
     client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    runtime = Runtime(
-        db_path=settings.db_path,
-        api_url=settings.zequenze_api_url,
-        api_token=settings.zequenze_api_token,
-        poll_interval=settings.poll_interval,
-        notifier=SlackNotifier(client=client),
-        channel_gap=settings.channel_gap,
-        tuning=Tuning(reconcile_delay=timedelta(seconds=settings.reconcile_delay)),
-        poll_tuning=PollTuning(outage_notice=settings.outage_notice),
-    )
-    work = work_pool()
-    app = build_app(
-        client=client,
-        signing_secret=settings.slack_signing_secret,
-        service=runtime.service,
-        work=work,
-    )
-    runtime.start()
-    stopping = threading.Event()
+    try:
+        runtime = Runtime(
+            db_path=settings.db_path,
+            api_url=settings.zequenze_api_url,
+            api_token=settings.zequenze_api_token,
+            poll_interval=settings.poll_interval,
+            notifier=SlackNotifier(client=client),
+            channel_gap=settings.channel_gap,
+            tuning=Tuning(reconcile_delay=timedelta(seconds=settings.reconcile_delay)),
+            poll_tuning=PollTuning(outage_notice=settings.outage_notice),
+        )
+    except sqlite3.Error as exc:
+        reason = _path_problem(settings.db_path, exc)
+        return _fail(redact(text.database_unusable(settings.db_path, reason)))
+
+    def abandon(message: str) -> int:
+        """Start-up failed before the loops ran: close what is open, without the final flush
+        that stopping does (it would try to post to a Slack that just failed)."""
+        runtime.close()
+        return _fail(redact(message))
+
+    workers = Workers()
+    try:
+        # Bolt checks SLACK_BOT_TOKEN here, with auth.test.
+        app = build_app(
+            client=client,
+            signing_secret=settings.slack_signing_secret,
+            service=runtime.service,
+            workers=workers,
+        )
+    except (BoltError, SlackApiError, OSError) as exc:
+        return abandon(_slack_failure(exc, token_name="SLACK_BOT_TOKEN", settings=settings))
+
+    stop_serving: Callable[[], None]
     if settings.socket_mode:
         from bot.app import socket_mode
 
         handler = socket_mode(app=app, app_token=settings.slack_app_token or "")
-        handler.connect()
+        runtime.start()
+        try:
+            handler.connect()
+        except (SlackApiError, OSError) as exc:
+            runtime.stop()
+            return _fail(
+                redact(_slack_failure(exc, token_name="SLACK_APP_TOKEN", settings=settings))
+            )
         log.info("opsbot is running in Socket Mode")
         stop_serving = handler.close
     else:
-        server = HttpServer(
-            app=app, signing_secret=settings.slack_signing_secret, port=settings.port
-        )
+        try:
+            server = HttpServer(
+                app=app, signing_secret=settings.slack_signing_secret, port=settings.port
+            )
+        except OSError as exc:
+            return abandon(
+                text.port_unavailable(settings.port, exc.strerror or str(exc), setting="PORT")
+            )
+        runtime.start()
         log.info("opsbot is listening on port %s at /slack/events", server.port)
         serving = threading.Thread(target=server.serve, name="http", daemon=True)
         serving.start()
 
-        def stop_serving() -> None:
+        def close_http() -> None:
             server.close()
             serving.join(timeout=10)
+
+        stop_serving = close_http
+
+    stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %s: stopping", signum)
@@ -271,34 +434,86 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
-    stop_serving()  # no new requests
-    work.shutdown(wait=True)  # confirmations being sent finish
-    runtime.stop()  # loops end, the outbox is flushed, the database closed
+    _shut_down(stop_serving=stop_serving, drain=workers.shutdown, runtime=runtime)
     log.info("opsbot stopped")
     return 0
 
 
-class _Redact(logging.Filter):
-    """Last line of defence: a secret that reaches a log record is replaced before output."""
+def _shut_down(
+    *, stop_serving: Callable[[], None], drain: Callable[[], None], runtime: Runtime
+) -> None:
+    """In the order work flows through the bot, so each stage's last work still has the
+    next stage to go to."""
+    # First, or a request arriving during the drain would start work that nothing waits for.
+    stop_serving()
+    # Before the runtime: a confirmation being handled writes to the store and wakes the
+    # outbox, and cut off mid-way it would be left for the next start to reconcile.
+    drain()
+    # Last: its final outbox flush then also carries what the drained work announced.
+    runtime.stop()
 
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
+
+def _slack_failure(exc: BaseException, *, token_name: str, settings: Settings) -> str:
+    from slack_sdk.errors import SlackApiError
+
+    # Bolt wraps auth.test's refusal in a BoltError; the SlackApiError inside has the code.
+    api_error = exc if isinstance(exc, SlackApiError) else exc.__context__
+    if isinstance(api_error, SlackApiError):
+        response = api_error.response
+        error = str(response.get("error") or f"HTTP {response.status_code}")
+        if error in TOKEN_ERRORS:
+            return text.slack_token_refused(token_name, error)
+        return text.slack_startup_error(error)
+    if isinstance(exc, OSError):
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        return text.slack_unreachable(settings.slack_api_url, str(reason))
+    return text.slack_check_failed(token_name, str(exc))
+
+
+def _fail(message: str, *, code: int = 1) -> int:
+    print(text.cli_error(message), file=sys.stderr)
+    return code
+
+
+# ---------------------------------------------------------------------------- logging
+
+
+class _Redactor:
+    """Replaces each secret in a text. Secrets shorter than 6 characters are left alone:
+    replacing them would mangle ordinary words and prove nothing."""
+
+    def __init__(self, *, secrets: Sequence[str]) -> None:
         self._secrets = [s for s in secrets if len(s) >= 6]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
-        return True
+    def __call__(self, line: str) -> str:
+        for secret in self._secrets:
+            line = line.replace(secret, "[redacted]")
+        return line
 
 
-def _configure_logging(secrets: Sequence[str]) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_Redact(secrets))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+class _RedactingFormatter(logging.Formatter):
+    """Last line of defence: a secret that reaches a log record is replaced in the finished
+    text, so the message, its arguments, and a traceback's frames and exception text added
+    by `log.exception` are all covered."""
+
+    def __init__(self, fmt: str, *, redact: _Redactor) -> None:
+        super().__init__(fmt)
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+def _log_handler(redact: _Redactor, stream: TextIO | None = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        _RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", redact=redact)
+    )
+    return handler
+
+
+def _configure_logging(redact: _Redactor) -> None:
+    logging.basicConfig(level=logging.INFO, handlers=[_log_handler(redact)])
 
 
 if __name__ == "__main__":

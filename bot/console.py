@@ -1,31 +1,100 @@
 """The console demo: the same service, with the terminal as the chat surface.
 
 Like Hubot's shell adapter: type what you would type after `/ops`, see the very Block Kit
-messages the bot would post, rendered as text.
+messages the bot would post, rendered as plain text for a terminal.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot import messages, text
 from bot.ports import ThreadRef
 from bot.service import OpsService, Proposed
-from store import OutboxEvent, RequestRecord
+from store import OperationRecord, OutboxEvent, RequestRecord
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "console"
 USER = "you"
+
+# Slack's markup, in the order it is undone: `<…>` tokens first (their `|` and `_` are not
+# formatting), then code, then emphasis, and the escaped &, <, > last, so that text a person
+# typed as `&lt;b&gt;` comes out as `<b>`, never as a token.
 DATE_TOKEN = re.compile(r"<!date\^(\d+)\^[^|>]*\|([^>]*)>")
-MENTION = re.compile(r"<@([^>|]+)>")
-DEMO_HELP = (
-    "Type what you would type after /ops, e.g. `restart nginx on server-02 now`,\n"
-    "then `confirm` or `cancel`. Also: `list`, `status txn_1001`, `help`, `quit`."
-)
+TOKEN = re.compile(r"<([@#!]?)([^|>]*)(?:\|([^>]*))?>")  # <@U1>, <#C1|ops>, <!here>, <url|label>
+CODE_BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
+CODE = re.compile(r"`([^`\n]+)`")
+# As in Slack, an emphasis mark counts only at a word's edge: txn_1001 and my_server keep
+# their underscores.
+EMPHASIS = [
+    re.compile(
+        rf"(?<![\w{mark}]){re.escape(mark)}(?=\S)(.+?)(?<=\S){re.escape(mark)}(?![\w{mark}])"
+    )
+    for mark in "*_~"
+]
+ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def plain_text(mrkdwn: str, *, zone: ZoneInfo) -> str:
+    """Slack mrkdwn as a terminal shows it: no markup, dates in the reader's zone."""
+
+    def local(match: re.Match[str]) -> str:
+        return local_time(datetime.fromtimestamp(int(match.group(1)), UTC), zone=zone)
+
+    def token(match: re.Match[str]) -> str:
+        sigil, target, label = match.groups()
+        if sigil == "!":  # a special mention (<!here>), or a date or token with a fallback
+            return label or f"@{target}"
+        return f"{sigil}{label or target}"
+
+    plain = DATE_TOKEN.sub(local, mrkdwn)
+    plain = TOKEN.sub(token, plain)
+    plain = CODE_BLOCK.sub(r"\1", plain)
+    plain = CODE.sub(r"\1", plain)
+    for emphasis in EMPHASIS:
+        plain = emphasis.sub(r"\1", plain)
+    for entity, character in ENTITIES:
+        plain = plain.replace(entity, character)
+    return plain
+
+
+def local_time(moment: datetime, *, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+
+
+def compact_names(names: Iterable[str]) -> str:
+    """`db-01…03, router-01, server-01…20`: three or more consecutive numbers folded."""
+    parts: list[tuple[tuple[str, int], str]] = []  # (sort key, text)
+    numbered: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for name in set(names):
+        match = NUMBERED.fullmatch(name)
+        if match:
+            numbered[match.group(1)].append((int(match.group(2)), match.group(2)))
+        else:
+            parts.append(((name, -1), name))
+    for prefix, numbers in numbered.items():
+        numbers.sort()
+        runs = [[numbers[0]]]
+        for number in numbers[1:]:
+            if number[0] == runs[-1][-1][0] + 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        for run in runs:
+            if len(run) > 2:
+                parts.append(((prefix, run[0][0]), f"{prefix}{run[0][1]}…{run[-1][1]}"))
+            else:
+                parts += [((prefix, value), f"{prefix}{digits}") for value, digits in run]
+    return ", ".join(part for _, part in sorted(parts))
 
 
 class Terminal:
@@ -36,13 +105,7 @@ class Terminal:
         self.zone = ZoneInfo(tz)
 
     def text(self, mrkdwn: str) -> str:
-        def local(match: re.Match[str]) -> str:
-            moment = datetime.fromtimestamp(int(match.group(1)), UTC).astimezone(self.zone)
-            return moment.strftime("%a %d %b %H:%M %Z")
-
-        plain = DATE_TOKEN.sub(local, mrkdwn)
-        plain = MENTION.sub(lambda m: "@" + m.group(1), plain).replace("*", "")
-        return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        return plain_text(mrkdwn, zone=self.zone)
 
     def show(self, message: dict[str, Any], *, prefix: str = "") -> None:
         lines: list[str] = []
@@ -84,18 +147,28 @@ class ConsoleNotifier:
 
 
 class ConsoleChat:
-    def __init__(self, *, service: OpsService, terminal: Terminal, tz: str) -> None:
+    def __init__(
+        self, *, service: OpsService, terminal: Terminal, tz: str, devices: Sequence[str]
+    ) -> None:
         self._service = service
         self._terminal = terminal
         self._tz = tz
+        self._greeting = text.demo_greeting(compact_names(devices))
         self._pending: str | None = None
         self.started: list[str] = []  # request ids confirmed in this session
 
     def handle(self, line: str) -> bool:
-        """One line typed; False when the person asked to quit."""
+        """One line typed; False when the person asked to quit. Whatever breaks, the person
+        gets a sentence and the demo goes on; the details go to the log."""
+        try:
+            return self._handle(line)
+        except Exception:
+            log.exception("the console could not handle %r", line)
+            self._terminal.say(self._terminal.text(text.INTERNAL_ERROR))
+            return True
+
+    def _handle(self, line: str) -> bool:
         typed = line.strip()
-        if typed.lower().startswith("/ops"):
-            typed = typed[4:].strip()
         word = typed.lower()
         if not typed:
             return True
@@ -106,7 +179,7 @@ class ConsoleChat:
         elif word in ("cancel", "no", "n"):
             self._click(confirm=False)
         elif word == "?":
-            self._terminal.say(DEMO_HELP)
+            self._terminal.say(self._greeting)
         else:
             result = self._service.handle_text(
                 typed, requester=USER, tz=self._tz, surface="console", channel=CHANNEL
@@ -119,7 +192,7 @@ class ConsoleChat:
 
     def _click(self, *, confirm: bool) -> None:
         if self._pending is None:
-            self._terminal.say("Nothing is waiting for confirmation. Type a request first.")
+            self._terminal.say(text.DEMO_NOTHING_PENDING)
             return
         request_id, self._pending = self._pending, None
         if confirm:
@@ -129,30 +202,54 @@ class ConsoleChat:
         else:
             outcome = self._service.cancel(request_id, user=USER)
             if outcome.ok:
-                self._terminal.say(text.CANCELLED)
+                self._terminal.say(self._terminal.text(text.CANCELLED))
         if not outcome.ok:
-            self._terminal.say(text.click_refusal(outcome.reason, detail=outcome.detail))
+            self._terminal.say(
+                self._terminal.text(text.click_refusal(outcome.reason, detail=outcome.detail))
+            )
 
     def run(self, lines: Iterable[str], *, interactive: bool) -> None:
-        self._terminal.say(DEMO_HELP)
+        self._terminal.say(self._greeting)
         for line in lines:
             if not interactive:
                 self._terminal.say(f"you> {line.rstrip()}")
             if not self.handle(line):
                 return
 
-    def settled(self) -> bool:
-        """Every operation started here has a final status, and every message went out."""
+    def unfinished(self) -> list[OperationRecord]:
+        """The operations started here that have no final status yet."""
+        found: list[OperationRecord] = []
         for request_id in self.started:
             request = self._service.store.get_request(request_id)
-            if request is None or not all(op.settled for op in request.operations):
-                return False
-        return not self._service.store.pending_outbox(limit=1)
+            if request is not None:
+                found += [op for op in request.operations if not op.settled]
+        return found
 
-    def wait_until_settled(self, *, timeout: float) -> bool:
+    def wait_for_started(self, *, timeout: float) -> None:
+        """After the last piped line: wait until the operations started here have ended and
+        their messages are out, then say which ones have not. Stops early when those left
+        are scheduled to start after the time is up, as waiting cannot help them."""
+        if not self.started:
+            return
+        self._terminal.say(text.DEMO_WAITING)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.settled():
-                return True
+        while True:
+            left = self.unfinished()
+            delivered = not self._service.store.pending_outbox(limit=1)
+            if not left and delivered:
+                return
+            remaining = deadline - time.monotonic()
+            cutoff = self._service.clock() + timedelta(seconds=max(remaining, 0))
+            if remaining <= 0 or (delivered and all(op.scheduled_at > cutoff for op in left)):
+                break
             time.sleep(0.2)
-        return self.settled()
+        lines = [
+            text.demo_operation(
+                device=op.device_name,
+                api_id=op.api_id,
+                status=op.status or op.state,
+                when=local_time(op.scheduled_at, zone=self._terminal.zone),
+            )
+            for op in left
+        ]
+        self._terminal.say(text.demo_unfinished(lines, round(timeout)))

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot import text
 from bot.catalog import Catalog, OperationKind
 from bot.model import parse_api_time
+from bot.outbox import UNDELIVERED
 from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
 from bot.when import humanize_delta
 from store import OperationRecord, OutboxEvent, RequestRecord, is_final
@@ -27,6 +28,9 @@ VALUE = "value"  # the action_id of every input in the modal
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
+# What a status line shows of an operation's parameters: a long package list is cut there, so
+# the status and any error after it still fit in the line.
+MAX_STATUS_SUMMARY = 1000
 
 Blocks = list[dict[str, Any]]
 
@@ -147,10 +151,14 @@ def status_message(request: RequestRecord) -> Blocks:
 
 
 def _fit_lines(lines: list[str], max_blocks: int) -> tuple[list[str], int]:
-    """Pack lines into as few section texts as fit; returns the chunks and how many were left."""
+    """Pack lines into as few section texts as fit; returns the chunks and how many were left.
+
+    A line longer than a section can hold is cut first: packed whole it would leave an empty
+    section behind, and Slack refuses a message with one (`invalid_blocks`).
+    """
     chunks: list[str] = []
     current = ""
-    for index, line in enumerate(lines):
+    for index, line in enumerate(clip(line) for line in lines):
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) <= MAX_SECTION_TEXT:
             current = candidate
@@ -165,14 +173,15 @@ def _fit_lines(lines: list[str], max_blocks: int) -> tuple[list[str], int]:
 
 
 def status_line(op: OperationRecord) -> str:
+    summary = clip(operation_summary(op), MAX_STATUS_SUMMARY)
     if op.state in ("draft", "new", "sending"):
-        return f"⏳ {operation_summary(op)} — {text.SENDING}"
+        return f"⏳ {summary} — {text.SENDING}"
     if op.state == "rejected":
-        return f"❌ {operation_summary(op)} — {text.NOT_SCHEDULED}: {escape(op.error or '')}"
+        return f"❌ {summary} — {text.NOT_SCHEDULED}: {escape(op.error or '')}"
     if op.state == "unknown":
-        return f"⚠️ {operation_summary(op)} — {escape(op.error or '')}"
+        return f"⚠️ {summary} — {escape(op.error or '')}"
     api_id, status = escape(op.api_id or ""), escape(op.status or "?")
-    return f"{status_icon(op.status)} {operation_summary(op)} · `{api_id}` — *{status}*"
+    return f"{status_icon(op.status)} {summary} · `{api_id}` — *{status}*"
 
 
 def status_icon(status: str | None) -> str:
@@ -191,6 +200,8 @@ def status_icon(status: str | None) -> str:
 def event_text(event: OutboxEvent, request: RequestRecord) -> str:
     """One line announcing one outbox event (a thread reply, or a private notice)."""
     kind, data = event.kind, event.data
+    if kind == UNDELIVERED:
+        return text.undelivered(request_id=request.id, reason=str(data.get("reason") or ""))
     op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
     if op is None:
         return text.private_notice(kind, request_id=request.id)

@@ -4,6 +4,7 @@ Calls run concurrently with a bound, so one slow answer never holds up the rest;
 operation or API error never stops the others. While the API cannot be reached, each operation
 backs off on its own; the thread is told once when one could not be checked for too long, and
 again when contact is back. An operation running far longer than expected gets one warning.
+One the API answers about but no longer holds is told once and no longer followed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from bot.api import ApiError, ZequenzeClient
 from bot.failpoints import failpoint
-from store import OperationRecord, Store
+from store import VANISHED, OperationRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +77,29 @@ class Poller:
         except Exception:
             log.exception("could not check %s", operation.api_id)
             return self._failed(operation)
-        status = item.get("status") if item is not None else None
-        if not isinstance(status, str) or not status.strip():
-            log.warning("operation %s: no usable status in the API's answer", operation.api_id)
-            return self._failed(operation)
-        status = status.strip()
+        if item is None:
+            log.warning("operation %s: the API no longer knows it", operation.api_id)
+            status, announce = VANISHED, self._announce(operation, "vanished")
+        else:
+            status = item.get("status")
+            if not isinstance(status, str) or not status.strip():
+                log.warning("operation %s: no usable status in the API's answer", operation.api_id)
+                return self._failed(operation)
+            status = status.strip()
+            error = item.get("error")
+            announce = self._announce(
+                operation,
+                "status",
+                old=operation.status,
+                new=status,
+                error=error if isinstance(error, str) else None,
+            )
         self._failures.pop(operation.id, None)
         self._next_check.pop(operation.id, None)
         changed = False
         if status != operation.status:
             changed = self._store.record_status(
-                operation.id,
-                old=operation.status,
-                new=status,
-                now=self._clock(),
-                announce=self._announce(
-                    operation,
-                    "status",
-                    old=operation.status,
-                    new=status,
-                    error=item.get("error") if isinstance(item.get("error"), str) else None,
-                ),
+                operation.id, old=operation.status, new=status, now=self._clock(), announce=announce
             )
         if changed:
             failpoint("after_status_recorded")

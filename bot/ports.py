@@ -17,7 +17,8 @@ class ThreadRef:
 
 
 class CannotPost(Exception):
-    """The public thread could not be opened; `message` tells the requester what to do."""
+    """Slack will never take this (or open this thread): retrying cannot help. `message` tells
+    the requester why and what to do."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -31,9 +32,11 @@ class Notifier(Protocol):
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         """Announce one outbox event: in the request's thread, or privately to the requester
-        for kinds starting with "private". Raises to be retried later."""
+        for kinds starting with "private". Raises CannotPost when it will never succeed (the
+        message is given up), anything else to be retried later."""
         ...
 
     def refresh(self, request: RequestRecord) -> None:
-        """Re-render the public status message from the request as it is now."""
+        """Re-render the public status message from the request as it is now. Raises
+        CannotPost when the message can no longer be edited."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -19,6 +20,10 @@ log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL = 0.25  # short: a paced channel's next message goes out as soon as it may
 RECOVERY_INTERVAL = 2.0
+# A round of the outbox during a Slack outage, or of the poller with retries, can take a while;
+# stopping waits this long for it rather than cut it off (a process manager kills us anyway).
+STOP_TIMEOUT = 60.0
+WAIT_NOTICE = 2.0  # a round still running after this is logged, so a slow stop is explained
 DEFAULT_TUNING = Tuning()
 DEFAULT_POLL_TUNING = PollTuning()
 
@@ -88,14 +93,40 @@ class Runtime:
         self.recovery.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the loops, let the last round finish, deliver what can be, close the file."""
-        for loop in (self.recovery, self.poller, self.outbox):
+        loops = (self.recovery, self.poller, self.outbox)
+        for loop in loops:
             loop.stop()
+        deadline = time.monotonic() + timeout
+        running = [loop.name for loop in loops if not self._ended(loop, deadline)]
+        if running:
+            # A round still running owns the sender and the database: flushing now would send
+            # its message a second time, and closing would pull the file from under it. What
+            # is left undelivered goes out after the next start.
+            log.error(
+                "stopped without flushing or closing: %s still running after %.0f s",
+                ", ".join(running),
+                timeout,
+            )
+            return
         try:
             self._flush()
         except Exception:
             log.exception("could not flush the outbox while stopping")
+        self.close()
+
+    def close(self) -> None:
+        """Release the poller's pool, the API client and the database, with no final flush:
+        for a runtime whose start-up failed (its flush would post to a Slack that just failed),
+        and as the last step of stop()."""
         self._poller.close()
         self.api.close()
         self.store.close()
+
+    @staticmethod
+    def _ended(loop: Ticker, deadline: float) -> bool:
+        if loop.join(min(WAIT_NOTICE, max(0.0, deadline - time.monotonic()))):
+            return True
+        log.warning("stopping: waiting for the %s round to finish", loop.name)
+        return loop.join(max(0.0, deadline - time.monotonic()))

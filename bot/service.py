@@ -6,6 +6,7 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -45,14 +46,25 @@ class Tuning:
     stale_send: timedelta = timedelta(minutes=10)  # never send an operation this far past due
     max_send_attempts: int = 5
     send_backoff: float = 5.0  # seconds before the first retry of a POST that surely failed
+    # While the API's list cannot be read, reconciling waits this long, doubling up to the cap.
+    list_backoff: float = 2.0
+    list_max_backoff: float = 120.0
 
 
 def _find_created(
     listed: list[dict[str, Any]], op: OperationRecord, *, since: datetime, taken: set[str]
 ) -> dict[str, Any] | None:
     """The API's operation that is this one: same device, type and time, created since the
-    request was confirmed (with a little clock skew allowed), and not already someone's."""
+    request was confirmed (with a little clock skew allowed), and not already someone's.
+
+    `created_at` rules an item out only when it proves the item older than the confirm. The
+    API's doc shows `created_at` on every item but never says it is required, and rejecting an
+    item for a missing or unreadable one would make the bot POST a second, duplicate
+    operation: the worse mistake. An item that provably matches is preferred to one that
+    merely may."""
     wanted = format_api_time(op.scheduled_at)
+    earliest = since - timedelta(minutes=5)
+    maybe: dict[str, Any] | None = None
     for item in listed:
         if str(item.get("id")) in taken:
             continue
@@ -64,10 +76,11 @@ def _find_created(
         if _normal_time(item.get("scheduled_at")) != wanted:
             continue
         created = parse_api_time(item.get("created_at"))
-        if created is not None and created < since - timedelta(minutes=5):
-            continue
-        return item
-    return None
+        if created is None:
+            maybe = maybe or item
+        elif created >= earliest:
+            return item
+    return maybe
 
 
 def _normal_time(value: Any) -> str | None:
@@ -158,6 +171,8 @@ class OpsService:
         self._on_submitted = on_submitted
         self._request_ttl = request_ttl
         self._tuning = tuning or Tuning()
+        self._list_failures = 0  # consecutive reconciles whose list could not be read
+        self._list_retry_at = 0.0  # monotonic time before which reconciling waits
 
     # --- understanding --------------------------------------------------------------------
 
@@ -323,6 +338,10 @@ class OpsService:
         request = self.store.get_request(request_id)
         if request is None:
             return Outcome(reason="not_found")
+        if request.state == "pending" and request.expires_at <= self.clock():
+            # The claim lost to the clock: the request expired between the checks and the claim.
+            self.store.end_request(request_id, to="expired", user=None)
+            return Outcome(reason="expired", request=request)
         return Outcome(reason=f"already_{request.state}", request=request)
 
     # --- submitting -----------------------------------------------------------------------
@@ -368,14 +387,22 @@ class OpsService:
         failpoint("after_post")
         duration = created.get("estimated_duration")
         status = created.get("status")
-        self.store.record_submitted(
-            operation.id,
-            api_id=created["id"],
-            status=status if isinstance(status, str) and status else "scheduled",
-            estimated_duration=duration if isinstance(duration, int) else None,
-            now=self.clock(),
-            announce={**announce, "kind": "submitted"},
-        )
+        try:
+            self.store.record_submitted(
+                operation.id,
+                api_id=created["id"],
+                status=status if isinstance(status, str) and status else "scheduled",
+                estimated_duration=duration if isinstance(duration, int) else None,
+                now=self.clock(),
+                announce={**announce, "kind": "submitted"},
+            )
+        except Exception:
+            # The API has it, but its answer could not be kept (a repeated id, a locked file):
+            # only reconciling against the API's list can say which operation is this one.
+            log.exception("could not record the answer to operation %s", operation.id)
+            self._not_created(
+                operation, ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True), announce
+            )
 
     def _not_created(self, operation: OperationRecord, exc: ApiError, announce: dict) -> None:
         now = self.clock()
@@ -443,13 +470,26 @@ class OpsService:
             for op in self.store.operations_in_state("unknown")
             if op.unknown_since is None or op.unknown_since <= now - self._tuning.reconcile_delay
         ]
-        if not due:
+        if not due or time.monotonic() < self._list_retry_at:
             return 0
         try:
             listed = [item for page in self.api.list_operations() for item in page.results]
         except ApiError as exc:
-            log.warning("cannot reconcile %d operation(s) yet: %s", len(due), exc.message)
+            # Each try reads every page: while the API is down, each waits longer than the last.
+            delay = min(
+                self._tuning.list_max_backoff,
+                self._tuning.list_backoff * 2**self._list_failures,
+            )
+            self._list_failures += 1
+            self._list_retry_at = time.monotonic() + delay
+            log.warning(
+                "cannot reconcile %d operation(s) yet (trying again in %.0f s): %s",
+                len(due),
+                delay,
+                exc.message,
+            )
             return 0
+        self._list_failures = 0
         taken = self.store.adopted_api_ids()
         resolved = 0
         for op in due:

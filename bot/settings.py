@@ -1,7 +1,8 @@
 """Settings from the environment, or from a `.env` file beside where the bot runs.
 
-A missing or malformed setting stops the bot at once with a message naming it. Tokens are
-kept out of `repr()` so they cannot leak into a log line by accident.
+Every missing or malformed setting is found before the bot starts, and all of them are named
+in one message. Tokens are kept out of `repr()` so they cannot leak into a log line by
+accident, and no message quotes a token's value.
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot import text
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ZEQUENZE_API_URL = "https://control.zequenze.com/api/v1"
+DEFAULT_DB = "opsbot.db"
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message names it and says what it should be."""
+    """Settings are missing or malformed; each problem names its setting and what it should be."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +75,7 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
             line = line[len("export ") :]
         key, sep, value = line.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise SettingsError(f"{file}: line {number} is not KEY=value")
+            raise SettingsError(text.dotenv_bad_line(str(file), number))
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -78,68 +86,76 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
 
 
 def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env") -> Settings:
-    """The environment wins over `.env`."""
-    env = {**read_dotenv(dotenv), **(environ if environ is not None else os.environ)}
+    """The environment wins over `.env`. Raises SettingsError naming every problem found."""
+    env = _Reader({**read_dotenv(dotenv), **(environ if environ is not None else os.environ)})
+    settings = Settings(
+        slack_bot_token=env.token("SLACK_BOT_TOKEN", prefix="xoxb-", hint=text.BOT_TOKEN_HINT),
+        slack_signing_secret=env.required("SLACK_SIGNING_SECRET"),
+        slack_app_token=env.token(
+            "SLACK_APP_TOKEN", prefix="xapp-", hint=text.APP_TOKEN_HINT, optional=True
+        )
+        or None,
+        slack_api_url=env.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
+        zequenze_api_url=env.url("ZEQUENZE_API_URL", DEFAULT_ZEQUENZE_API_URL),
+        zequenze_api_token=env.required("ZEQUENZE_API_TOKEN"),
+        db_path=env.optional("OPSBOT_DB") or DEFAULT_DB,
+        poll_interval=env.number("OPSBOT_POLL_INTERVAL", 15.0, low=0.05, high=3600),
+        port=int(env.number("PORT", 3000, low=1, high=65535, whole=True)),
+        reconcile_delay=env.number("OPSBOT_RECONCILE_DELAY", 10.0, low=0, high=3600),
+        outage_notice=env.number("OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
+        channel_gap=env.number("OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
+    )
+    if env.problems:
+        raise SettingsError(*env.problems)
+    return settings
 
-    def required(name: str, *, prefix: str | None = None) -> str:
-        value = env.get(name, "").strip()
+
+class _Reader:
+    """Reads one setting at a time; a bad one is noted and stood in for by its default, so
+    reading goes on and every problem is found in one pass."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.problems: list[str] = []
+
+    def optional(self, name: str) -> str:
+        return self._env.get(name, "").strip()
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
         if not value:
-            raise SettingsError(f"{name} is not set: see the README's Settings section.")
-        if prefix and not value.startswith(prefix):
-            raise SettingsError(
-                f"{name} should start with {prefix!r}: check you copied the right token."
-            )
+            self.problems.append(text.setting_not_set(name))
         return value
 
-    app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
-    if app_token and not app_token.startswith("xapp-"):
-        raise SettingsError(
-            "SLACK_APP_TOKEN should start with 'xapp-' (an app-level token with connections:write)."
-        )
-    return Settings(
-        slack_bot_token=required("SLACK_BOT_TOKEN", prefix="xoxb-"),
-        slack_signing_secret=required("SLACK_SIGNING_SECRET"),
-        slack_app_token=app_token,
-        slack_api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
-        zequenze_api_url=_url(env, "ZEQUENZE_API_URL", DEFAULT_ZEQUENZE_API_URL),
-        zequenze_api_token=required("ZEQUENZE_API_TOKEN"),
-        db_path=env.get("OPSBOT_DB", "").strip() or "opsbot.db",
-        poll_interval=_number(env, "OPSBOT_POLL_INTERVAL", 15.0, low=0.05, high=3600),
-        port=int(_number(env, "PORT", 3000, low=1, high=65535, whole=True)),
-        reconcile_delay=_number(env, "OPSBOT_RECONCILE_DELAY", 10.0, low=0, high=3600),
-        outage_notice=_number(env, "OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
-        channel_gap=_number(env, "OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
-    )
+    def token(self, name: str, *, prefix: str, hint: str, optional: bool = False) -> str:
+        value = self.optional(name) if optional else self.required(name)
+        if value and not value.startswith(prefix):
+            self.problems.append(text.setting_wrong_prefix(name, prefix, hint))
+        return value
 
+    def url(self, name: str, default: str, *, trailing_slash: bool = False) -> str:
+        value = self.optional(name) or default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.problems.append(text.setting_not_url(name, default))
+            return default
+        if trailing_slash and not value.endswith("/"):
+            value += "/"
+        return value
 
-def _url(env: Mapping[str, str], name: str, default: str, *, trailing_slash: bool = False) -> str:
-    value = env.get(name, "").strip() or default
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(f"{name} must be an http(s) URL, like {default}")
-    if trailing_slash and not value.endswith("/"):
-        value += "/"
-    return value
-
-
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: float,
-    *,
-    low: float,
-    high: float,
-    whole: bool = False,
-) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        raise SettingsError(
-            f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}"
-        ) from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw}")
-    return value
+    def number(
+        self, name: str, default: float, *, low: float, high: float, whole: bool = False
+    ) -> float:
+        raw = self.optional(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            self.problems.append(text.setting_not_number(name, raw, whole=whole))
+            return default
+        # `not low <= value <= high` also catches nan, which compares false with everything.
+        if not low <= value <= high:
+            self.problems.append(text.setting_out_of_range(name, raw, low, high))
+            return default
+        return value

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
@@ -28,6 +31,24 @@ REQUEST_TYPE = "opsbot_request"
 MAX_REPLY_PAGES = 10
 CANNOT_POST_ERRORS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+)
+# Errors worth asking again: Slack's own trouble and rate limits (as are HTTP 429 and 5xx, and
+# not reaching Slack at all). The bot's credentials too: while they are wrong no message goes
+# out anywhere, and none should be thrown away before an admin fixes them. Any other error
+# is the same answer however often the same message is sent.
+TEMPORARY_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "not_authed",
+        "invalid_auth",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+    }
 )
 
 
@@ -69,21 +90,29 @@ class SlackNotifier:
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         line = messages.clip(messages.event_text(event, request), 3000)
-        if event.kind.startswith("private"):
-            if event.kind == "private_confirm_interrupted":
-                self._retire_orphan(request)
-            self._tell_requester(request, line)
-            return
-        # `attempts` counts the tries before this one: any earlier try may have landed.
-        if event.attempts > 0 and self._already_posted(event, request):
-            return
-        self._client.chat_postMessage(
-            channel=request.channel or "",
-            thread_ts=request.reply_thread,
-            text=line,
-            unfurl_links=False,
-            metadata={"event_type": METADATA_TYPE, "event_payload": _tag(event)},
-        )
+        with _refused_for_good():
+            if event.kind.startswith("private"):
+                if event.kind == "private_confirm_interrupted":
+                    self._retire_orphan(request)
+                tell_privately(
+                    self._client,
+                    response_url=request.response_url,
+                    channel=request.channel or "",
+                    user=request.requester,
+                    thread_ts=request.thread_ts,
+                    message={"text": line},
+                )
+                return
+            # `attempts` counts the tries before this one: any earlier try may have landed.
+            if event.attempts > 0 and self._already_posted(event, request):
+                return
+            self._client.chat_postMessage(
+                channel=request.channel or "",
+                thread_ts=request.reply_thread,
+                text=line,
+                unfurl_links=False,
+                metadata={"event_type": METADATA_TYPE, "event_payload": _tag(event)},
+            )
 
     def _retire_orphan(self, request: RequestRecord) -> None:
         """The bot died after posting a request's public message but before recording it: find
@@ -151,27 +180,65 @@ class SlackNotifier:
 
     def refresh(self, request: RequestRecord) -> None:
         blocks = messages.status_message(request)
-        self._client.chat_update(
-            channel=request.channel or "",
-            ts=request.status_ts or "",
-            blocks=blocks,
-            text=_fallback(blocks),
-        )
-
-    def _tell_requester(self, request: RequestRecord, line: str) -> None:
-        if request.response_url:
-            response = WebhookClient(request.response_url, timeout=10).send(
-                text=line, response_type="ephemeral", replace_original=False
+        with _refused_for_good():
+            self._client.chat_update(
+                channel=request.channel or "",
+                ts=request.status_ts or "",
+                blocks=blocks,
+                text=_fallback(blocks),
             )
-            if response.status_code == 200:
-                return
-            # An expired response_url (they last 30 minutes): fall back to an ephemeral post.
-        self._client.chat_postEphemeral(
-            channel=request.channel or "",
-            user=request.requester,
-            thread_ts=request.thread_ts,
-            text=line,
-        )
+
+
+def tell_privately(
+    client: WebClient,
+    *,
+    response_url: str | None,
+    channel: str,
+    user: str,
+    message: dict[str, Any],
+    thread_ts: str | None = None,
+) -> None:
+    """Say something only `user` sees: through the response_url of what they did while it
+    lasts (30 minutes; it answers 404 after, rather than raising), else as an ephemeral
+    message in the channel. `message` holds `text` and maybe `blocks`."""
+    if response_url:
+        try:
+            status = (
+                WebhookClient(response_url, timeout=10)
+                .send(response_type="ephemeral", replace_original=False, **message)
+                .status_code
+            )
+        except OSError as exc:
+            # Unanswered: a rare second copy is better than the person hearing nothing.
+            status, reason = 0, type(exc).__name__
+        else:
+            reason = f"HTTP {status}"
+        if status == 200:
+            return
+        log.info("response_url unusable (%s); telling %s in the channel instead", reason, user)
+    client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message)
+
+
+@contextmanager
+def _refused_for_good() -> Iterator[None]:
+    """A Slack error that will not go away becomes CannotPost, saying what the requester can
+    do; any other failure goes on up, to be tried again later."""
+    try:
+        yield
+    except SlackApiError as exc:
+        if _temporary(exc):
+            raise
+        raise CannotPost(text.slack_refused(_error_code(exc))) from exc
+
+
+def _temporary(exc: SlackApiError) -> bool:
+    status = exc.response.status_code if exc.response is not None else 0
+    return status == 429 or status >= 500 or _error_code(exc) in TEMPORARY_ERRORS
+
+
+def _error_code(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    return str(data.get("error") or "") if isinstance(data, dict) else ""
 
 
 def _tag(event: OutboxEvent) -> dict[str, str]:

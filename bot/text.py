@@ -250,7 +250,21 @@ def leftover_devices(value: str) -> str:
 # --- time ---
 
 DELTA_NOW = "now"
-DELTA_UNITS = ("d", "h", "min", "s")
+_SPAN_UNITS = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+
+
+def span(seconds: int) -> str:
+    """`3 h 15 min`, `45 s`, `2 d 4 h`: the largest unit and, if any, the next one."""
+    left = max(0, seconds)
+    first = next((i for i, (size, _) in enumerate(_SPAN_UNITS) if left >= size), 3)
+    size, unit = _SPAN_UNITS[first]
+    parts = [f"{left // size} {unit}"]
+    if first + 1 < len(_SPAN_UNITS):
+        next_size, next_unit = _SPAN_UNITS[first + 1]
+        following = left % size // next_size
+        if following:
+            parts.append(f"{following} {next_unit}")
+    return " ".join(parts)
 
 
 def delta_future(amount: str) -> str:
@@ -499,14 +513,8 @@ def progress(*, done: int, total: int, request_id: str) -> str:
 def submitted(*, device: str, api_id: str, when: str, duration: int | None) -> str:
     line = f"📅 {device}: scheduled as `{api_id}` for {when}"
     if duration:
-        line += f", expected to take about {_duration(duration)}"
+        line += f", expected to take about {span(duration)}"
     return line + "."
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} s"
-    return f"{round(seconds / 60)} min"
 
 
 def status_changed(*, icon: str, api_id: str, device: str, status: str) -> str:
@@ -539,6 +547,8 @@ CLICK_REFUSALS = {
     "already_confirmed": "This request was already confirmed; follow it in its thread.",
     "already_cancelled": "This request was cancelled; nothing was sent.",
     "already_expired": "This request expired; nothing was sent. Ask again with `/ops`.",
+    "already_pending": "Another click on this request was being handled at that moment; "
+    "nothing was sent. Click Confirm again if you still want it.",
     "cannot_post": "I could not post in this channel, so nothing was sent. {detail}",
 }
 
@@ -564,8 +574,9 @@ def no_such_operation(operation_id: str) -> str:
 
 NO_TZ = "Your Slack profile has no time zone, so times are read in UTC."
 INTERNAL_ERROR = (
-    "Something went wrong on my side and nothing was sent to the API. "
-    "Try again; if it keeps happening, tell an admin (the bot's log has the details)."
+    "Something went wrong on my side while handling that. Before trying again, check "
+    "`/ops list` to see whether it reached the API; if this keeps happening, tell an admin "
+    "(the bot's log has the details)."
 )
 
 # --- the modal -----------------------------------------------------------------------------
@@ -587,12 +598,7 @@ def unsent(*, device: str, error: str, unknown: bool) -> str:
             f"⚠️ {device}: {error} Checking the API's list before anything is sent again; "
             "this thread will say what was found."
         )
-    return f"❌ {device}: not scheduled. {error}"
-
-
-def _minutes(value: object) -> str:
-    minutes = float(value) if isinstance(value, int | float) else 0.0
-    return f"{minutes:.0f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+    return OPERATION_NOTICES["gave_up"].format(device=device, error=error)
 
 
 OPERATION_NOTICES = {
@@ -605,6 +611,9 @@ OPERATION_NOTICES = {
     "reachable": "📡 Contact with the API is back: `{api_id}` on {device} is *{status}*.",
     "overdue": "⏰ `{api_id}` on {device} has been running for {minutes}, much longer than "
     "expected. Check the device.",
+    "vanished": "❔ The API no longer knows `{api_id}` on {device}: asked for it by id, it "
+    "answered with nothing. The bot has stopped following it; `/ops list` shows what the API "
+    "holds.",
 }
 
 
@@ -624,7 +633,7 @@ def operation_notice(
         api_id=api_id,
         error=error,
         status=status,
-        minutes=_minutes(minutes),
+        minutes=span(round(float(minutes) * 60) if isinstance(minutes, int | float) else 0),
         retry_in=f"{float(retry_in or 0):.0f} s",
         kind=kind,
     )
@@ -642,7 +651,27 @@ def private_notice(kind: str, *, request_id: str) -> str:
     )
 
 
+def slack_refused(error: str) -> str:
+    """Why Slack will never take a message for a request's thread, and what can be done."""
+    if error in ("not_in_channel", "channel_not_found"):
+        return (
+            "I'm not a member of that channel: invite me there with `/invite @opsbot`, "
+            "and the next updates will appear in the thread."
+        )
+    if error == "is_archived":
+        return "The channel has been archived."
+    return f"Slack refused the message (`{error}`)."
+
+
+def undelivered(*, request_id: str, reason: str) -> str:
+    return (
+        f"⚠️ I could not post an update about your request `{request_id}` in its thread. "
+        f"{reason} The operations go on regardless: `/ops list` shows where they are."
+    )
+
+
 SEND_CRASHED = "The bot failed while sending this operation; it may or may not have been created."
+ANSWER_NOT_RECORDED = "The API answered, but the bot could not record its answer."
 GAVE_UP = (
     "It could not be sent after several tries, so it was given up; nothing is scheduled. "
     "Ask again when the API is back."
@@ -665,3 +694,178 @@ def interrupted_status(request_id: str) -> str:
         f"⚠️ Not sent: opsbot restarted while confirming request `{request_id}`, so nothing "
         "reached the API. The requester can click Confirm again."
     )
+
+
+# --- the opsbot command, in a terminal (plain text, not mrkdwn) -----------------------------
+
+
+def cli_error(message: str) -> str:
+    return f"opsbot: {message}"
+
+
+def setting_not_set(name: str) -> str:
+    return f"{name} is not set."
+
+
+def setting_wrong_prefix(name: str, prefix: str, hint: str) -> str:
+    return f"{name} should start with {prefix!r}: {hint}"
+
+
+BOT_TOKEN_HINT = "check you copied the Bot User OAuth Token."
+APP_TOKEN_HINT = "an app-level token with connections:write."
+
+
+def setting_not_url(name: str, example: str) -> str:
+    return f"{name} must be an http(s) URL, like {example}."
+
+
+def setting_not_number(name: str, raw: str, *, whole: bool) -> str:
+    return f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}."
+
+
+def setting_out_of_range(name: str, raw: str, low: float, high: float) -> str:
+    return f"{name} must be between {low:g} and {high:g}, not {raw}."
+
+
+def dotenv_bad_line(path: str, number: int) -> str:
+    return f"{path}: line {number} is not KEY=value."
+
+
+def settings_refused(problems: Sequence[str]) -> str:
+    """Every problem found, so one fix-and-retry round is enough."""
+    if len(problems) == 1:
+        return f"{problems[0]} See the Settings section of the README."
+    listed = "\n".join(f"  - {problem}" for problem in problems)
+    return (
+        f"{len(problems)} settings need fixing (see the Settings section of the README):\n{listed}"
+    )
+
+
+def folder_missing(folder: str) -> str:
+    return f"the folder {folder} does not exist"
+
+
+IS_A_FOLDER = "it is a folder, not a file"
+
+
+def database_unusable(path: str, reason: str) -> str:
+    return (
+        f"cannot open the database OPSBOT_DB={path} ({reason}). Check that its folder exists "
+        "and that opsbot may write there, or set OPSBOT_DB to another file."
+    )
+
+
+def slack_token_refused(name: str, error: str) -> str:
+    where = (
+        "Create a new one under Basic Information → App-Level Tokens (scope connections:write)."
+        if name == "SLACK_APP_TOKEN"
+        else "Copy the Bot User OAuth Token (xoxb-…) again from the app's Install App page, "
+        "and check that the app is still installed in the workspace."
+    )
+    return f"Slack refused {name} ({error}). {where}"
+
+
+def slack_startup_error(error: str) -> str:
+    return (
+        f"Slack answered {error} when opsbot started. Try again in a minute; if it goes on, "
+        "check https://status.slack.com."
+    )
+
+
+def slack_check_failed(name: str, reason: str) -> str:
+    return f"checking {name} with Slack failed ({reason}). Check the Slack settings."
+
+
+def slack_unreachable(url: str, reason: str) -> str:
+    return (
+        f"could not reach Slack at {url} ({reason}). Check the network and any proxy, "
+        "and SLACK_API_URL if you set it."
+    )
+
+
+def port_unavailable(port: int, reason: str, *, setting: str) -> str:
+    return (
+        f"cannot listen on port {port} ({reason}). Stop whatever uses it, or set {setting} to "
+        "a free port."
+    )
+
+
+def backup_no_database(path: str) -> str:
+    return f"no database at {path} (set OPSBOT_DB)."
+
+
+def backup_target_exists(path: str) -> str:
+    return f"{path} exists already; choose a new file."
+
+
+def backup_source_unreadable(path: str, reason: str) -> str:
+    return f"cannot read the database {path} ({reason}). Check OPSBOT_DB."
+
+
+def backup_failed(path: str, reason: str) -> str:
+    return (
+        f"could not write a backup to {path} ({reason}). Check that its folder exists and "
+        "that you may write there."
+    )
+
+
+def backed_up(source: str, target: str) -> str:
+    return f"backed up {source} to {target}"
+
+
+def parse_not_an_operation(typed: str, keywords: Sequence[str]) -> str:
+    return (
+        f"{quote(typed)} is a question for the bot, not an operation: parse only explains "
+        f"operations ({or_list(list(keywords))}). list, status and help are answered by the "
+        "bot itself: type them after /ops in Slack, or try them in opsbot demo."
+    )
+
+
+def now_not_iso(value: str) -> str:
+    return f"{quote(value)} is not ISO 8601: write it like 2026-11-25T10:45:00Z."
+
+
+def now_without_zone(value: str) -> str:
+    return (
+        f"{quote(value)} has no time zone: add Z for UTC or an offset, like "
+        "2026-11-25T10:45:00Z or 2026-11-25T11:45:00+01:00."
+    )
+
+
+def not_a_share(value: str) -> str:
+    return f"{quote(value)} is not a share: give a number from 0 to 1, like 0.3."
+
+
+def not_seconds(value: str) -> str:
+    return f"{quote(value)} is not a number of seconds: give 0 or more, like 3."
+
+
+def not_a_port(value: str) -> str:
+    return f"{quote(value)} is not a port: give a whole number from 0 to 65535 (0: any free one)."
+
+
+def demo_greeting(devices: str) -> str:
+    return (
+        "Type what you would type after /ops, e.g.: restart nginx on server-02 now\n"
+        "then confirm or cancel. Also: list, status txn_1001, help, ? (this text), quit.\n"
+        f"Devices in the simulator: {devices}.\n"
+        "(/ops alone opens a form in Slack only; here, type the whole request.)"
+    )
+
+
+DEMO_NOTHING_PENDING = "Nothing is waiting for confirmation. Type a request first."
+DEMO_WAITING = "(waiting for the operations to finish…)"
+
+
+def demo_unfinished(lines: Sequence[str], limit_seconds: int) -> str:
+    listed = "\n".join(f"  {line}" for line in lines)
+    return (
+        f"Not finished when the demo ended (it waits at most {limit_seconds} s, and not for "
+        f"what cannot finish by then):\n{listed}\n"
+        "They stay scheduled in the simulator, which is stopping now: nothing tracks them "
+        "further."
+    )
+
+
+def demo_operation(*, device: str, api_id: str | None, status: str, when: str) -> str:
+    return f"{device} · {api_id or 'not sent yet'} · {status} · {when}"

@@ -26,11 +26,17 @@ class Ticker:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, *, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
+        """Ask the loop to end after the round it is in; `join` waits for that."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the loop to end; True once it has (or never started)."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.is_set():

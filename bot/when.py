@@ -171,15 +171,7 @@ def humanize_delta(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if abs(seconds) < 30:
         return text.DELTA_NOW
-    left = abs(seconds)
-    sizes = (86400, 3600, 60, 1)
-    first = next(i for i, size in enumerate(sizes) if left >= size)
-    parts = [f"{left // sizes[first]} {text.DELTA_UNITS[first]}"]
-    if first + 1 < len(sizes):
-        following = left % sizes[first] // sizes[first + 1]
-        if following:
-            parts.append(f"{following} {text.DELTA_UNITS[first + 1]}")
-    amount = " ".join(parts)
+    amount = text.span(abs(seconds))
     return text.delta_future(amount) if seconds > 0 else text.delta_past(amount)
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
 from handlers.context import Deps
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -45,19 +49,28 @@ def register(app: App, deps: Deps) -> None:
     @app.action(messages.ACTION_MODAL_TYPE)
     def change_type(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient):
         ack()
-        kind = deps.service.catalog.by_type(action["selected_option"]["value"])
-        view = body["view"]
-        if kind is None:
-            return
-        client.views_update(
-            view_id=view["id"],
-            hash=view.get("hash"),
-            view=messages.request_modal(
-                deps.service.catalog,
-                kind=kind,
-                metadata=json.loads(view.get("private_metadata") or "{}"),
-            ),
+        # Runs in Bolt's listener pool after the ack: whatever the payload holds or Slack
+        # answers, it ends here, logged; the modal keeps its fields and its submit is checked.
+        option = action.get("selected_option")
+        view = body.get("view")
+        kind = deps.service.catalog.by_type(
+            str(option.get("value", "")) if isinstance(option, dict) else ""
         )
+        metadata = _metadata(view)
+        if kind is None or metadata is None:
+            log.warning("type change ignored: no known type, or no view the bot opened")
+            return
+        try:
+            client.views_update(
+                view_id=view["id"],
+                hash=view.get("hash"),
+                view=messages.request_modal(deps.service.catalog, kind=kind, metadata=metadata),
+            )
+        except SlackApiError as exc:
+            # hash_conflict: the person changed the modal again, and the newer change wins.
+            log.warning("modal not updated for a type change: %s", exc.response.get("error"))
+        except Exception:
+            log.exception("modal not updated for a type change")
 
 
 def register_fallback(app: App) -> None:
@@ -69,6 +82,17 @@ def register_fallback(app: App) -> None:
         ack()
         if body.get("response_url"):
             respond(replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION)
+
+
+def _metadata(view: Any) -> dict[str, Any] | None:
+    """The modal's private metadata, or None when the payload holds no such modal."""
+    if not isinstance(view, dict) or not view.get("id"):
+        return None
+    try:
+        metadata = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return None
+    return metadata if isinstance(metadata, dict) else None
 
 
 def _refuse(respond: Respond, reason: str, request: Any, detail: str) -> None:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk.webhook import WebhookClient
+from slack_sdk import WebClient
 
 from bot import messages, text
 from bot.grammar import FieldErrors
 from bot.service import Proposed
+from bot.slack import tell_privately
 from handlers.context import Deps
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def register(app: App, deps: Deps) -> None:
     @app.view(messages.MODAL_CALLBACK)
-    def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user = body["user"]["id"]  # the guard lets no submission without one through
         metadata = _metadata(view.get("private_metadata"))
         if metadata is None:  # not a form this bot opened
@@ -48,10 +49,16 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors=exc.errors)
             return
         ack()
-        webhook = WebhookClient(metadata["response_url"])
 
         def reply(message: dict[str, Any]) -> None:
-            webhook.send(response_type="ephemeral", replace_original=False, **message)
+            # A form can stay open past the 30 minutes its command's response_url lasts.
+            tell_privately(
+                client,
+                response_url=metadata["response_url"],
+                channel=metadata["channel"],
+                user=user,
+                message=message,
+            )
 
         def work() -> None:
             zone = deps.zones(user)

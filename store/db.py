@@ -27,6 +27,18 @@ def _now_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+# The conversation an outbox event belongs to (o: outbox, r: requests): the requester in
+# private, or the request's public thread. A request not yet in public has no thread of its
+# own, so its id stands in.
+_THREAD = (
+    "CASE WHEN substr(o.kind, 1, 7) = 'private' THEN 'private:' || o.request_id "
+    "ELSE 'thread:' || coalesce(r.channel, '') || ':' "
+    "|| coalesce(r.thread_ts, r.status_ts, o.request_id) END"
+)
+_TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
+_EVENTS = f"SELECT o.*, {_THREAD} AS thread FROM outbox o JOIN requests r ON r.id = o.request_id"
+
+
 class Store:
     """One connection shared by the bot's threads behind a lock: one writer, no lock upgrades."""
 
@@ -534,6 +546,20 @@ class Store:
             self._enqueue(db, announce, now)
 
     def pending_outbox(self, *, limit: int = 200) -> list[OutboxEvent]:
+        """Everything still to deliver, oldest first."""
+        return self._events(f"{_EVENTS} WHERE {_TO_DELIVER} ORDER BY o.id LIMIT ?", [limit])
+
+    def next_in_each_thread(self, *, limit: int = 200) -> list[OutboxEvent]:
+        """The oldest event still to deliver of each thread, oldest first: what may go out now.
+        A thread whose messages cannot go out holds up only itself, however many it has
+        waiting."""
+        heads = (
+            f"SELECT min(o.id) FROM outbox o JOIN requests r ON r.id = o.request_id "
+            f"WHERE {_TO_DELIVER} GROUP BY {_THREAD}"
+        )
+        return self._events(f"{_EVENTS} WHERE o.id IN ({heads}) ORDER BY o.id LIMIT ?", [limit])
+
+    def _events(self, sql: str, params: Sequence[Any]) -> list[OutboxEvent]:
         with self._lock:
             return [
                 OutboxEvent(
@@ -542,11 +568,39 @@ class Store:
                     kind=r["kind"],
                     data=json.loads(r["data"]),
                     attempts=r["attempts"],
+                    thread=r["thread"],
                 )
-                for r in self.db.query(
-                    "SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?", [limit]
-                )
+                for r in self.db.query(sql, params)
             ]
+
+    def give_up_delivery(
+        self,
+        event_id: int,
+        *,
+        error: str,
+        now: datetime,
+        notice: dict[str, Any] | None = None,
+    ) -> bool:
+        """Never to be tried again: Slack will not take it. `notice`, an announcement for the
+        requester, is queued in the same transaction, once per request and kind however many
+        events are given up."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE outbox SET given_up_at = ?, last_error = ? "
+                "WHERE id = ? AND delivered_at IS NULL AND given_up_at IS NULL",
+                [_now_text(now), error[:500], event_id],
+            ):
+                return False
+            if (
+                notice is not None
+                and not db.execute(
+                    "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ?",
+                    [notice["request_id"], notice["kind"]],
+                ).fetchone()
+            ):
+                self._enqueue(db, notice, now)
+            return True
 
     def mark_delivered(self, event_id: int, *, now: datetime) -> bool:
         with self._write() as db:
@@ -563,9 +617,18 @@ class Store:
                 (r["id"], r["root_version"])
                 for r in self.db.query(
                     "SELECT id, root_version FROM requests "
-                    "WHERE root_version > root_shown AND status_ts IS NOT NULL ORDER BY id"
+                    "WHERE root_version > root_shown AND status_ts IS NOT NULL "
+                    "AND root_given_up_at IS NULL ORDER BY id"
                 )
             ]
+
+    def give_up_root(self, request_id: str, *, now: datetime) -> None:
+        """The public status message can no longer be edited (deleted, channel gone): stop."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE requests SET root_given_up_at = coalesce(root_given_up_at, ?) WHERE id = ?",
+                [_now_text(now), request_id],
+            )
 
     def root_shown(self, request_id: str, *, version: int) -> None:
         with self._write() as db:

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# The bot's own status word for an operation the API answered about but no longer holds (asked
+# by id, it returns an empty list): nothing more can be learnt about it, so it is final.
+VANISHED = "vanished"
+
 FINAL_STATUSES = frozenset(
     {
         "completed",
@@ -24,6 +28,7 @@ FINAL_STATUSES = frozenset(
         "timed_out",
         "expired",
         "rejected",
+        VANISHED,
     }
 )
 
@@ -140,6 +145,9 @@ class OutboxEvent:
     kind: str
     data: dict[str, Any]
     attempts: int
+    # Where it goes: its request's public thread, or that request's requester in private.
+    # Events of one thread go out one at a time, in order.
+    thread: str
 
 
 def _parse_time(value: str) -> datetime:

@@ -105,5 +105,14 @@ def recovery(db: Database) -> None:
     db["seen_events"].create({"key": str, "at": str}, pk="key")
 
 
+@MIGRATIONS(name="0003_delivery")
+def delivery(db: Database) -> None:
+    # A message Slack will never accept (the bot left the channel, the thread is gone) is given
+    # up rather than retried for ever; it stays in the table as a record of what was not said.
+    db["outbox"].add_column("given_up_at", str)
+    # A status message that can no longer be edited (deleted, channel gone) is left alone.
+    db["requests"].add_column("root_given_up_at", str)
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

@@ -122,9 +122,9 @@ def test_demo_with_piped_input_runs_to_the_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Please confirm this operation" in out
-    assert "scheduled as `txn_1001`" in out
+    assert "scheduled as txn_1001" in out
     assert "Device server-99 is not in the inventory." in out
-    assert "`txn_1001` on `server-02` is now completed" in out
+    assert "txn_1001 on server-02 is now completed" in out
     assert "Traceback" not in out + done.stderr
 
 

@@ -57,7 +57,7 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
     store = Store(path=path)
     try:
         applied = [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["0001_initial", "0002_recovery"]
+        assert applied == ["0001_initial", "0002_recovery", "0003_delivery"]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
         request = store.get_request("r_old")

@@ -683,7 +683,7 @@ def test_catalog_examples_work() -> None:
 
 def test_catalog_is_data() -> None:
     catalog = Catalog(
-        (
+        kinds=(
             OperationKind(
                 keyword="drain",
                 operation_type="drain_node",
@@ -711,7 +711,7 @@ def test_catalog_is_data() -> None:
         parse("reboot node-1", tz="UTC", now=NOW, catalog=catalog)
     assert caught.value.reason.startswith('I don\'t know "reboot". I can drain,')
     with pytest.raises(ValueError):
-        Catalog(())
+        Catalog(kinds=())
 
 
 def test_help_text() -> None:

@@ -1,0 +1,466 @@
+"""First-run polish of the `opsbot` command: start-up failures as one sentence, redacted logs,
+the demo's refusals, rendering and ending, the simulator's help, and parse's answers."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import text
+from bot.cli import _log_handler, _Redactor, _shut_down, main
+from bot.console import ConsoleChat, ConsoleNotifier, Terminal, compact_names, plain_text
+from bot.runtime import Runtime
+from bot.settings import SettingsError, load
+from bot.simulator import DEFAULT_INVENTORY, Simulator
+from store import Store
+from tests.conftest import SECRET
+from tests.fakes import BOT_TOKEN, FakeSlack
+
+ROOT = Path(__file__).resolve().parent.parent
+WRONG_BOT_TOKEN = "xoxb-000-111-WrOnGbUtWeLlFoRmEd"
+WRONG_APP_TOKEN = "xapp-1-A000-WrOnGaPpToKeN"
+API_TOKEN = "zq-api-NeVeRpRiNtEd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def opsbot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60):
+    """`python -m bot ARGS` with only the settings given (none from the developer's shell or
+    .env), in a directory of its own."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "ZEQUENZE_", "OPSBOT_")) and k != "PORT"
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**inherited, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def settings_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "ZEQUENZE_API_TOKEN": API_TOKEN,
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",  # nothing listens there
+        "OPSBOT_DB": str(tmp_path / "opsbot.db"),
+        "PORT": str(free_port()),
+        **extra,
+    }
+
+
+def assert_one_sentence(result: subprocess.CompletedProcess[str], *secrets: str) -> str:
+    """The command ended with one `opsbot: …` line, no traceback, and no secret anywhere."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    for secret in secrets:
+        assert secret not in output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("opsbot: "), result.stderr
+    return last
+
+
+# ---------------------------------------------------------------------- 1. settings
+
+
+def test_run_names_every_missing_setting_in_one_message(tmp_path: Path) -> None:
+    result = opsbot("run", env={}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("opsbot: 3 settings need fixing")
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ZEQUENZE_API_TOKEN"):
+        assert f"{name} is not set" in result.stderr
+
+
+def test_every_malformed_setting_is_named_at_once(tmp_path: Path) -> None:
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxp-111-SeCrEtUsErToKeN",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": "ftp://slack.example",
+        "PORT": "abc",
+        "OPSBOT_POLL_INTERVAL": "nan",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load(environ, dotenv=tmp_path / "absent.env")
+    named = [problem.split()[0] for problem in caught.value.problems]
+    assert named == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_API_URL",
+        "ZEQUENZE_API_TOKEN",
+        "OPSBOT_POLL_INTERVAL",
+        "PORT",
+    ]
+    assert "SeCrEt" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- 1. start-up failures
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_run_with_an_unusable_database_says_so_in_one_line(tmp_path: Path, where: str) -> None:
+    db = tmp_path / "nonexistent" / "x.db" if where == "missing folder" else tmp_path
+    result = opsbot("run", env=settings_env(tmp_path, OPSBOT_DB=str(db)), cwd=tmp_path)
+    assert result.returncode == 1
+    line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
+    assert f"OPSBOT_DB={db}" in line
+    reason = f"the folder {db.parent} does not exist" if where == "missing folder" else "folder"
+    assert reason in line
+
+
+def test_run_with_a_token_slack_refuses_says_which_token(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        env = settings_env(tmp_path, SLACK_BOT_TOKEN=WRONG_BOT_TOKEN, SLACK_API_URL=slack.api_url)
+        result = opsbot("run", env=env, cwd=tmp_path)
+        assert [c.response.get("error") for c in slack.calls_to("auth.test")] == ["invalid_auth"]
+    assert result.returncode == 1
+    line = assert_one_sentence(result, WRONG_BOT_TOKEN, SECRET, API_TOKEN)
+    assert "Slack refused SLACK_BOT_TOKEN (invalid_auth)" in line
+    assert "Bot User OAuth Token" in line
+
+
+def test_run_when_slack_fails_its_check_says_what_slack_answered(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        slack.fail("auth.test", status=500, times=None)
+        env = settings_env(tmp_path, SLACK_API_URL=slack.api_url)
+        result = opsbot("run", env=env, cwd=tmp_path)
+        assert len(slack.calls_to("auth.test")) == 3  # slack_sdk's two retries came first
+    assert result.returncode == 1
+    line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
+    assert "Slack answered internal_error when opsbot started" in line
+
+
+def test_run_with_slack_unreachable_says_where_it_looked(tmp_path: Path) -> None:
+    env = settings_env(tmp_path)
+    result = opsbot("run", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
+    assert f"could not reach Slack at {env['SLACK_API_URL']}" in line
+    assert "SLACK_API_URL" in line.split(")", 1)[1]  # what to check comes after the reason
+
+
+def test_run_in_socket_mode_with_a_refused_app_token_says_which_token(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        slack.fail("apps.connections.open", error="invalid_auth", times=None)
+        env = settings_env(tmp_path, SLACK_APP_TOKEN=WRONG_APP_TOKEN, SLACK_API_URL=slack.api_url)
+        result = opsbot("run", env=env, cwd=tmp_path)
+        assert slack.calls_to("apps.connections.open")
+    assert result.returncode == 1
+    line = assert_one_sentence(result, WRONG_APP_TOKEN, BOT_TOKEN, SECRET, API_TOKEN)
+    assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in line
+
+
+def test_run_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
+    with FakeSlack() as slack, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = settings_env(tmp_path, SLACK_API_URL=slack.api_url, PORT=str(port))
+        result = opsbot("run", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
+    assert f"cannot listen on port {port}" in line and "set PORT" in line
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "opsbot.db"
+    Store(path=path).close()
+    monkeypatch.setenv("OPSBOT_DB", str(path))
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+    return path
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("missing/copy.db", "the folder {tmp}/missing does not exist"),
+        ("opsbot.db-file/copy.db", "the folder {tmp}/opsbot.db-file does not exist"),
+    ],
+)
+def test_backup_to_an_impossible_path_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], database: Path, target: str, reason: str
+) -> None:
+    (database.parent / "opsbot.db-file").write_text("a file, not a folder")
+    path = database.parent / target
+    assert main(["backup", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"opsbot: could not write a backup to {path}")
+    assert reason.format(tmp=database.parent) in err
+    assert not path.exists()
+
+
+def test_backup_still_copies(capsys: pytest.CaptureFixture[str], database: Path) -> None:
+    assert main(["backup", str(database.parent / "copy.db")]) == 0
+    assert "backed up" in capsys.readouterr().out
+    Store(path=database.parent / "copy.db").close()  # a database SQLite can open
+
+
+# ------------------------------------------------------------------------ 2. redaction
+
+
+def raise_with(token: str) -> None:
+    raise RuntimeError(f"the server rejected {token}")
+
+
+def test_log_redaction_covers_tracebacks_and_arguments() -> None:
+    secret = "xoxb-999-SeCrEtInAnExCePtIoN"
+    out = io.StringIO()
+    logger = logging.getLogger("opsbot.test.redaction")
+    logger.propagate = False  # the record holds the secret until the handler formats it
+    handler = _log_handler(_Redactor(secrets=[secret]), stream=out)
+    logger.addHandler(handler)
+    try:
+        try:
+            raise_with(secret)
+        except RuntimeError:
+            logger.exception("calling with %s failed", secret)
+        logger.warning("where %s was", secret, stack_info=True)
+    finally:
+        logger.removeHandler(handler)
+    printed = out.getvalue()
+    assert secret not in printed
+    assert "calling with [redacted] failed" in printed
+    assert "Traceback (most recent call last)" in printed
+    assert "RuntimeError: the server rejected [redacted]" in printed
+    assert "Stack (most recent call last)" in printed
+
+
+# ----------------------------------------------------------------------- 3. shutdown
+
+
+def test_shutdown_goes_in_the_order_work_flows(tmp_path: Path) -> None:
+    order: list[str] = []
+
+    class Stopping:
+        def stop(self) -> None:
+            order.append("runtime")
+
+    _shut_down(
+        stop_serving=lambda: order.append("serving"),
+        drain=lambda: order.append("workers"),
+        runtime=Stopping(),  # type: ignore[arg-type]
+    )
+    assert order == ["serving", "workers", "runtime"]
+
+
+# ------------------------------------------------------------------- 4, 5. arguments
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["demo", "--tz", "Mars/Base"], 'time zone "Mars/Base"'),
+        (["parse", "reboot server-01", "--tz", "Mars/Base"], 'time zone "Mars/Base"'),
+        (["demo", "--failure-rate", "2"], '"2" is not a share'),
+        (["demo", "--failure-rate", "-0.1"], '"-0.1" is not a share'),
+        (["demo", "--failure-rate", "nan"], '"nan" is not a share'),
+        (["simulator", "--failure-rate", "1.5"], '"1.5" is not a share'),
+        (["simulator", "--run-seconds", "-1"], '"-1" is not a number of seconds'),
+        (["simulator", "--port", "70000"], '"70000" is not a port'),
+        (["parse", "reboot server-01", "--now", "2026-11-25T10:45:00"], "has no time zone"),
+        (["parse", "reboot server-01", "--now", "yesterday"], "is not ISO 8601"),
+    ],
+)
+def test_bad_arguments_are_refused_with_a_reason(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_simulator_help_explains_each_option_with_its_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulator", "--help"])
+    assert exited.value.code == 0
+    words = " ".join(capsys.readouterr().out.split())  # as read, whatever the line breaks
+    for option, default in [
+        ("--host", "127.0.0.1"),
+        ("--port", "8000"),
+        ("--token", "sim-token"),
+        ("--failure-rate", "0.0"),
+        ("--run-seconds", "3.0"),
+    ]:
+        explained = rf"{option} [A-Z_]+ [a-z][^()]+ \(default: {re.escape(default)}\)"
+        assert re.search(explained, words), (option, words)
+
+
+# ------------------------------------------------------------------------ 4. the demo
+
+
+@pytest.mark.parametrize(
+    ("mrkdwn", "shown"),
+    [
+        (
+            "*Please confirm.* You asked: _reboot server-01 now_",
+            "Please confirm. You asked: reboot server-01 now",
+        ),
+        ("scheduled as `txn_1001` on `server-02`", "scheduled as txn_1001 on server-02"),
+        ("_restart my_service on db_01_", "restart my_service on db_01"),
+        ("request `r_c75d53060fb6`, 3*4 = 12", "request r_c75d53060fb6, 3*4 = 12"),
+        (
+            "<!date^1700000000^{date_short_pretty} at {time}|14 Nov 22:13 UTC>",
+            "Tue 14 Nov 23:13 CET",
+        ),
+        ("<!date^soon|the fallback>", "the fallback"),
+        ("a &amp; b &lt;b&gt; &amp;lt;", "a & b <b> &lt;"),
+        (
+            "<@U123> in <#C1|ops>, <!here>: <https://x.test|the page>",
+            "@U123 in #ops, @here: the page",
+        ),
+        ("```block\nof code```", "block\nof code"),
+    ],
+)
+def test_mrkdwn_is_rendered_for_the_terminal(mrkdwn: str, shown: str) -> None:
+    assert plain_text(mrkdwn, zone=ZoneInfo("Europe/Madrid")) == shown
+
+
+def test_the_inventory_is_shown_compactly() -> None:
+    assert compact_names(DEFAULT_INVENTORY) == (
+        "db-01…03, router-01, server-01…20, workstation-01…10"
+    )
+    assert compact_names(["gw", "s-1", "s-2", "s-4", "s-5", "s-6", "s-9"]) == (
+        "gw, s-1, s-2, s-4…6, s-9"
+    )
+
+
+class Console:
+    def __init__(self, chat: ConsoleChat, out: io.StringIO, runtime: Runtime) -> None:
+        self.chat, self.out, self.runtime = chat, out, runtime
+
+    def type(self, line: str) -> str:
+        start = len(self.out.getvalue())
+        assert self.chat.handle(line)
+        return self.out.getvalue()[start:]
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    out = io.StringIO()
+    terminal = Terminal(out=out, tz="Europe/Madrid")
+    with Simulator(run_seconds=0.2) as simulator:
+        runtime = Runtime(
+            db_path=str(tmp_path / "demo.db"),
+            api_url=simulator.url,
+            api_token=simulator.token,
+            poll_interval=0.1,
+            notifier=ConsoleNotifier(terminal=terminal),
+            channel_gap=0.0,
+        ).start()
+        chat = ConsoleChat(
+            service=runtime.service,
+            terminal=terminal,
+            tz="Europe/Madrid",
+            devices=sorted(simulator.inventory),
+        )
+        yield Console(chat, out, runtime)
+        runtime.stop()
+
+
+def test_a_leading_ops_is_the_grammar_s_to_strip(console: Console) -> None:
+    assert "Please confirm this operation" in console.type("/ops reboot server-01 now")
+    refused = console.type("/opsreboot server-01 now")
+    assert 'I don\'t know "/opsreboot"' in refused
+    assert "Please confirm" not in refused
+
+
+def test_a_failure_in_the_console_is_a_sentence_and_the_demo_goes_on(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    console.runtime.store.close()  # every read or write now fails, as a broken disk would
+    with caplog.at_level(logging.ERROR, logger="bot.console"):
+        shown = console.type("reboot server-01 now")
+    assert shown.strip() == plain_text(text.INTERNAL_ERROR, zone=ZoneInfo("UTC"))
+    failure = next(r for r in caplog.records if r.name == "bot.console")
+    assert failure.exc_info is not None  # the details are in the log
+    assert console.chat.handle("quit") is False  # and the chat still answers
+
+
+def test_operations_left_scheduled_are_named_when_the_demo_ends(console: Console) -> None:
+    console.type("reboot server-01 in 2 hours")
+    console.type("confirm")
+    console.type("restart nginx on server-02 now")
+    console.type("confirm")
+    began = time.monotonic()
+    console.chat.wait_for_started(timeout=30)
+    assert time.monotonic() - began < 15  # no waiting for what cannot finish in time
+    [request] = [
+        r
+        for r in map(console.runtime.store.get_request, console.chat.started)
+        if r is not None and r.operations[0].device_name == "server-01"
+    ]
+    when = request.operations[0].scheduled_at.astimezone(ZoneInfo("Europe/Madrid"))
+    out = console.out.getvalue()
+    assert f"server-01 · txn_1001 · scheduled · {when:%a %d %b %H:%M} CET" in out
+    assert "server-02 · txn_1002" not in out.split("Not finished")[1]  # it did finish
+    assert "txn_1002 on server-02 is now completed" in out
+    assert "stay scheduled in the simulator, which is stopping now" in out
+
+
+def test_demo_greets_with_the_devices_and_ends_without_waiting_in_vain(tmp_path: Path) -> None:
+    lines = "reboot server-01 in 2 hours\nconfirm\nrestart nginx on server-02 now\nconfirm\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--run-seconds", "0.3"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=40,  # under the 60 s the demo would have waited for the scheduled reboot
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Devices in the simulator: db-01…03, router-01, server-01…20, workstation-01…10." in out
+    assert "/ops alone opens a form in Slack only" in out
+    assert "You asked: reboot server-01 in 2 hours" in out
+    assert "scheduled as txn_1002" in out
+    assert "txn_1002 on server-02 is now completed" in out
+    assert "`" not in out
+    assert "server-01 · txn_1001 · scheduled ·" in out
+    assert "Traceback" not in out + done.stderr
+
+
+# ------------------------------------------------------------------------- 6, 7. parse
+
+
+@pytest.mark.parametrize("typed", ["list server-01", "status txn_1001", "help"])
+def test_parse_says_in_words_that_it_explains_operations_only(
+    capsys: pytest.CaptureFixture[str], typed: str
+) -> None:
+    assert main(["parse", typed]) == 2
+    err = capsys.readouterr().err
+    assert "Query" not in err
+    assert "parse only explains operations (restart, reboot or update)" in err
+    assert "list, status and help are answered by the bot itself" in err
+
+
+def test_parse_takes_now_with_an_offset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", "reboot server-01 at 14:00", "--now", "2026-11-25T11:45:00+01:00"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["operations"][0]["scheduled_at"] == "2026-11-25T14:00:00Z"
+    assert result["notes"] == []  # 11:45+01:00 is 10:45 UTC: 14:00 has not passed

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot import text
 from bot.model import OperationSpec
 
 PATH = "inventory_device_name_headless_operation/"
@@ -89,14 +90,16 @@ class ZequenzeClient:
         data = _json_object(response)
         if not isinstance(data.get("id"), str | int):
             raise ApiError(
-                "The API accepted the operation but did not say its id; check `/ops list`.",
+                text.API_NO_ID,
                 status=response.status_code,
                 outcome_unknown=True,
             )
         data["id"] = str(data["id"])
         return data
 
-    def get_operation(self, operation_id: str, *, update_status: bool = True) -> dict | None:
+    def get_operation(
+        self, operation_id: str, *, update_status: bool = True
+    ) -> dict[str, Any] | None:
         params: dict[str, Any] = {"id": operation_id, "limit": 1}
         if update_status:
             params["update_status"] = "true"
@@ -121,18 +124,15 @@ class ZequenzeClient:
             self._check_same_origin(url)
             key = _page_key(httpx.URL(url))
             if key in seen:
-                raise ApiError(
-                    "The API's list kept pointing back to a page it had already sent; "
-                    "the list shown may be incomplete."
-                )
+                raise ApiError(text.API_LIST_LOOPS)
             seen.add(key)
-        raise ApiError(f"The API's list had more than {MAX_PAGES} pages; stopped there.")
+        raise ApiError(text.api_too_many_pages(MAX_PAGES))
 
     def _check_same_origin(self, url: str) -> None:
         # `next` is an absolute URL from the server; never send our token anywhere else.
         ours, theirs = urlsplit(self.base_url), urlsplit(url)
         if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
-            raise ApiError("The API's list pointed to another server; the bot did not follow it.")
+            raise ApiError(text.API_OTHER_SERVER)
 
     def _page(self, url: str, params: dict[str, Any] | None) -> Page:
         response = self._send("GET", url, params=params)
@@ -140,8 +140,7 @@ class ZequenzeClient:
         results = data.get("results")
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
             raise ApiError(
-                "The API answered without a list of operations (no `results`); "
-                "it may be misconfigured.",
+                text.API_NO_RESULTS,
                 status=response.status_code,
                 retryable=True,
             )
@@ -153,7 +152,9 @@ class ZequenzeClient:
             next=nxt if isinstance(nxt, str) and nxt else None,
         )
 
-    def _send(self, method: str, url: str, *, device: str | None = None, **kwargs: Any):
+    def _send(
+        self, method: str, url: str, *, device: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One request; a GET is retried with backoff and jitter on what may pass (connection
         errors, timeouts, 429 honouring Retry-After, 5xx). A POST never is: see ApiError."""
         attempts = 1 + (self._retries if method == "GET" else 0)
@@ -169,25 +170,26 @@ class ZequenzeClient:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _send_once(self, method: str, url: str, *, device: str | None, **kwargs: Any):
+    def _send_once(
+        self, method: str, url: str, *, device: str | None, **kwargs: Any
+    ) -> httpx.Response:
         creating = method == "POST"
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.ConnectError as exc:
             raise ApiError(
-                "Could not reach the Zequenze API (connection refused or no route); "
-                "nothing was sent.",
+                text.API_UNREACHABLE,
                 retryable=True,
             ) from exc
         except httpx.TimeoutException as exc:
             raise ApiError(
-                "The Zequenze API did not answer in time.",
+                text.API_TIMEOUT,
                 outcome_unknown=creating,
                 retryable=True,
             ) from exc
         except httpx.TransportError as exc:
             raise ApiError(
-                "The connection to the Zequenze API broke before it answered.",
+                text.API_CONNECTION_BROKE,
                 outcome_unknown=creating,
                 retryable=True,
             ) from exc
@@ -215,8 +217,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         kind = response.headers.get("content-type", "unknown content").split(";")[0]
         raise ApiError(
-            f"The API answered with something that is not JSON ({kind}, HTTP "
-            f"{response.status_code}); it may be down or misconfigured.",
+            text.api_not_json(kind, response.status_code),
             status=response.status_code,
             retryable=True,
             outcome_unknown=response.request.method == "POST",
@@ -232,33 +233,26 @@ def _error_for(response: httpx.Response, *, device: str | None, creating: bool) 
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
     if status == 400:
-        return ApiError(f"The API refused the request: {_field_errors(body)}", status=status)
+        return ApiError(text.api_refused_fields(_field_errors(body)), status=status)
     if status == 401:
-        return ApiError(
-            "The bot's API token is invalid or missing (HTTP 401): tell an admin.", status=status
-        )
+        return ApiError(text.API_TOKEN_INVALID, status=status)
     if status == 403:
-        return ApiError(
-            "The bot's API token is not allowed to do this (HTTP 403): tell an admin.",
-            status=status,
-        )
+        return ApiError(text.API_TOKEN_FORBIDDEN, status=status)
     if status == 404:
         if creating and device:
-            return ApiError(f"Device {device} is not in the inventory.", status=status)
-        return ApiError(f"The API said: {str(detail or 'not found').rstrip('.')}.", status=status)
+            return ApiError(text.api_unknown_device(device), status=status)
+        return ApiError(text.api_said(str(detail or "not found")), status=status)
     if status == 429:
         return ApiError(
-            "The Zequenze API is rate-limiting the bot (HTTP 429); try again shortly.",
+            text.API_RATE_LIMITED,
             status=status,
             retryable=True,
             retry_after=_retry_after(response),
         )
     if status >= 500:
-        message = f"The Zequenze API failed with an internal error (HTTP {status})."
-        if creating:
-            message += " The operation may or may not have been created."
+        message = text.api_internal_error(status, creating=creating)
         return ApiError(message, status=status, outcome_unknown=creating, retryable=True)
-    return ApiError(f"The API refused the request (HTTP {status}): {detail or ''}", status=status)
+    return ApiError(text.api_refused(status, str(detail or "")), status=status)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -270,10 +264,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _field_errors(body: Any) -> str:
     if not isinstance(body, dict) or not body:
-        return "invalid data."
+        return text.API_INVALID_DATA
     parts = []
     for field, messages in body.items():
         items = messages if isinstance(messages, list) else [messages]
-        text = " ".join(str(m).rstrip(".") + "." for m in items)
-        parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
+        said = " ".join(str(m).rstrip(".") + "." for m in items)
+        parts.append(said if field in ("non_field_errors", "detail") else f"{field}: {said}")
     return " ".join(parts)

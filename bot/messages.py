@@ -17,8 +17,17 @@ from bot.catalog import Catalog, OperationKind
 from bot.model import parse_api_time
 from bot.outbox import UNDELIVERED
 from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
+from bot.text import escape
 from bot.when import humanize_delta
-from store import OperationRecord, OutboxEvent, RequestRecord, is_final
+from store import (
+    SUCCEEDED_STATUSES,
+    WAITING_STATUSES,
+    OperationRecord,
+    OutboxEvent,
+    RequestRecord,
+    is_final,
+    is_running,
+)
 
 ACTION_CONFIRM = "ops_confirm"
 ACTION_CANCEL = "ops_cancel"
@@ -33,11 +42,6 @@ MAX_SECTION_TEXT = 3000
 MAX_STATUS_SUMMARY = 1000
 
 Blocks = list[dict[str, Any]]
-
-
-def escape(typed: str) -> str:
-    """Text a person typed is data, never markup: no `<!channel>`, no disguised links."""
-    return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(value: str, limit: int = MAX_SECTION_TEXT) -> str:
@@ -186,11 +190,11 @@ def status_line(op: OperationRecord) -> str:
 
 def status_icon(status: str | None) -> str:
     word = (status or "").lower()
-    if word in ("completed", "complete", "succeeded", "success", "done"):
+    if word in SUCCEEDED_STATUSES:
         return "✅"
-    if word in ("scheduled", "pending", "queued"):
+    if word in WAITING_STATUSES:
         return "🕒"
-    if word in ("running", "in_progress", "started"):
+    if is_running(word):
         return "▶️"
     if is_final(word):
         return "❌"
@@ -246,21 +250,21 @@ class Reply:
 def answer(result: Answer, *, now: datetime) -> Reply:
     """The bot's answer to what someone typed, as a Slack message."""
     if isinstance(result, Refused):
-        return Reply(message=plain(refusal(result.reason, result.example)), public=False)
+        return Reply(message=notice(refusal(result.reason, result.example)), public=False)
     if isinstance(result, Proposed):
         blocks = confirmation(result.request, now=now)
         return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=False)
     if isinstance(result, Failed):
-        return Reply(message=plain(f"⚠️ {escape(result.message)}"), public=False)
+        return Reply(message=notice(f"⚠️ {escape(result.message)}"), public=False)
     if isinstance(result, Helped):
-        return Reply(message=plain(text.help_text(result.catalog)), public=True)
+        return Reply(message=notice(text.help_text(result.catalog)), public=True)
     if isinstance(result, Listed):
         listing, device = result.listing, result.device
         blocks = operation_list(listing.items, total=listing.total, device=device)
         return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)
     if result.item is None:
         return Reply(
-            message=plain(text.no_such_operation(escape(result.operation_id))), public=True
+            message=notice(text.no_such_operation(escape(result.operation_id))), public=True
         )
     blocks = operation_detail(result.item)
     return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)
@@ -298,18 +302,19 @@ def operation_detail(item: dict[str, Any]) -> Blocks:
     lines = [_listed(item)]
     if params:
         lines.append(
-            "Parameters: " + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items()))
+            text.DETAIL_PARAMETERS
+            + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items()))
         )
     created = parse_api_time(item.get("created_at"))
     if created:
-        lines.append(f"Created {slack_time(created)}")
+        lines.append(text.DETAIL_CREATED + slack_time(created))
     if item.get("error"):
-        lines.append("Error: " + escape(str(item["error"])))
+        lines.append(text.DETAIL_ERROR + escape(str(item["error"])))
     return [section("\n".join(lines))]
 
 
-def plain(mrkdwn: str) -> dict[str, Any]:
-    """A single-section message (refusals, notices)."""
+def notice(mrkdwn: str) -> dict[str, Any]:
+    """A message of one mrkdwn section (refusals, help, notices)."""
     return {"blocks": [section(mrkdwn)], "text": clip(mrkdwn, 3000)}
 
 

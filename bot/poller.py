@@ -18,7 +18,7 @@ from datetime import datetime
 
 from bot.api import ApiError, ZequenzeClient
 from bot.failpoints import failpoint
-from store import VANISHED, OperationRecord, Store
+from store import VANISHED, OperationRecord, Store, is_running
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class PollTuning:
     concurrency: int = 16
     max_backoff: float = 300.0  # seconds between checks of an operation the API will not answer
     outage_notice: float = 300.0  # tell the thread after this long without a successful check
-    overdue_factor: float = 3.0  # "running" beyond factor × estimated_duration + grace is overdue
+    overdue_factor: float = 3.0  # running beyond factor × estimated_duration + grace is overdue
     overdue_grace: float = 120.0
 
 
@@ -128,7 +128,7 @@ class Poller:
         )
 
     def _check_overdue(self, operation: OperationRecord, status: str) -> bool:
-        if status.lower() != "running" or operation.overdue_warned:
+        if not is_running(status) or operation.overdue_warned:
             return False
         started, expected = operation.running_since, operation.estimated_duration
         if started is None or not expected:

@@ -447,7 +447,9 @@ class OpsService:
         """At start-up, after a crash: in-flight POSTs become unknown (to be reconciled), and
         half-done confirmations go back to pending, with a word to the requester."""
         now = self.clock()
-        unknown, released = self.store.recover_after_crash(now=now)
+        unknown, released = self.store.recover_after_crash(
+            now=now, error=text.STOPPED_WHILE_SENDING
+        )
         for request_id in released:
             self.store.enqueue(
                 {"request_id": request_id, "kind": "private_confirm_interrupted"}, now=now
@@ -523,9 +525,8 @@ class OpsService:
                     op.id, now=now, announce={**announce, "kind": "resend"}
                 )
             resolved += int(won)
-        if resolved:
-            self.submit_pending()
-            self._on_submitted()
+        if resolved and not self.submit_pending():  # a resend wakes the loops itself
+            self._on_submitted()  # adopted ones are news for the poller and the outbox too
         return resolved
 
     # --- looking ------------------------------------------------------------------------

@@ -261,7 +261,7 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Zone:
     tz: str
     known: bool  # False: the profile had none, and UTC is assumed (the person is told)
@@ -288,11 +288,11 @@ class ZoneLookup:
             hit = self._cache.get(user_id)
         if hit and hit[0] > time.monotonic():
             return hit[1]
-        zone = Zone("UTC", False)
+        zone = Zone(tz="UTC", known=False)
         try:
             user = self._client.users_info(user=user_id).get("user") or {}
             if isinstance(user.get("tz"), str) and _known_zone(user["tz"]):
-                zone = Zone(user["tz"], True)
+                zone = Zone(tz=user["tz"], known=True)
         except SlackApiError as exc:
             log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
         with self._lock:

@@ -1,7 +1,7 @@
 """Everything the bot says to people, in one place.
 
-Quoted input is inserted as typed: callers escape it for Slack (mrkdwn), because
-only they know where the text goes.
+Quoted input is inserted as typed: callers escape it for Slack (mrkdwn) with `escape`, because
+only they know where the text goes. `help_text` is the exception: it is always mrkdwn.
 """
 
 from __future__ import annotations
@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
+
+
+def escape(typed: str) -> str:
+    """Text a person typed is data, never markup: no `<!channel>`, no disguised links."""
+    return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def quote(value: str) -> str:
@@ -431,10 +436,6 @@ def picker_past(when_text: str, now_text: str) -> str:
 # --- help ---
 
 
-def _mrkdwn(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def help_text(catalog: Catalog) -> str:
     """The `/ops help` answer: Slack mrkdwn, with `&`, `<` and `>` escaped."""
     lines = ["*What I can do* (type it after `/ops`)"]
@@ -460,7 +461,7 @@ def help_text(catalog: Catalog) -> str:
         "• `status <operation id>`: where one operation is",
         "• `help`: this text",
     ]
-    return _mrkdwn("\n".join(lines))
+    return escape("\n".join(lines))
 
 
 # --- the confirm → track flow ---------------------------------------------------------------
@@ -869,3 +870,71 @@ def demo_unfinished(lines: Sequence[str], limit_seconds: int) -> str:
 
 def demo_operation(*, device: str, api_id: str | None, status: str, when: str) -> str:
     return f"{device} · {api_id or 'not sent yet'} · {status} · {when}"
+
+
+# --- the Zequenze API's answers, as sentences for people ----------------------------------
+
+API_NO_ID = "The API accepted the operation but did not say its id; check `/ops list`."
+API_LIST_LOOPS = (
+    "The API's list kept pointing back to a page it had already sent; "
+    "the list shown may be incomplete."
+)
+API_OTHER_SERVER = "The API's list pointed to another server; the bot did not follow it."
+API_NO_RESULTS = (
+    "The API answered without a list of operations (no `results`); it may be misconfigured."
+)
+API_UNREACHABLE = (
+    "Could not reach the Zequenze API (connection refused or no route); nothing was sent."
+)
+API_TIMEOUT = "The Zequenze API did not answer in time."
+API_CONNECTION_BROKE = "The connection to the Zequenze API broke before it answered."
+API_TOKEN_INVALID = "The bot's API token is invalid or missing (HTTP 401): tell an admin."
+API_TOKEN_FORBIDDEN = "The bot's API token is not allowed to do this (HTTP 403): tell an admin."
+API_RATE_LIMITED = "The Zequenze API is rate-limiting the bot (HTTP 429); try again shortly."
+API_INVALID_DATA = "invalid data."
+
+
+def api_too_many_pages(pages: int) -> str:
+    return f"The API's list had more than {pages} pages; stopped there."
+
+
+def api_not_json(kind: str, status: int) -> str:
+    return (
+        f"The API answered with something that is not JSON ({kind}, HTTP {status}); "
+        "it may be down or misconfigured."
+    )
+
+
+def api_refused_fields(errors: str) -> str:
+    return f"The API refused the request: {errors}"
+
+
+def api_unknown_device(device: str) -> str:
+    return f"Device {device} is not in the inventory."
+
+
+def api_said(detail: str) -> str:
+    return f"The API said: {detail.rstrip('.')}."
+
+
+def api_internal_error(status: int, *, creating: bool) -> str:
+    message = f"The Zequenze API failed with an internal error (HTTP {status})."
+    return message + (" The operation may or may not have been created." if creating else "")
+
+
+def api_refused(status: int, detail: str) -> str:
+    return f"The API refused the request (HTTP {status}): {detail}"
+
+
+# Labels of `/ops status`'s answer.
+DETAIL_PARAMETERS = "Parameters: "
+DETAIL_CREATED = "Created "
+DETAIL_ERROR = "Error: "
+
+# What the store records when the bot died while a create call was in flight.
+STOPPED_WHILE_SENDING = "The bot stopped while sending this operation."
+
+
+def form_summary(operation_type: str, devices: str) -> str:
+    """What a request made with the form is remembered as: the command it amounts to."""
+    return f"{operation_type} on {devices} (from the form)"

@@ -47,7 +47,9 @@ def register(app: App, deps: Deps) -> None:
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
     @app.action(messages.ACTION_MODAL_TYPE)
-    def change_type(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient):
+    def change_type(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
         ack()
         # Runs in Bolt's listener pool after the ack: whatever the payload holds or Slack
         # answers, it ends here, logged; the modal keeps its fields and its submit is checked.

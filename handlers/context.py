@@ -65,6 +65,6 @@ def guarded(send: Send, work: Callable[[], None]) -> None:
     except Exception:
         log.exception("handler failed")
         try:
-            send(messages.plain(text.INTERNAL_ERROR))
+            send(messages.notice(text.INTERNAL_ERROR))
         except Exception:
             log.exception("could not tell the user about the failure")

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 
 from bot import messages, text
 from bot.grammar import FieldErrors
+from bot.model import Plan
 from bot.service import Proposed
 from bot.slack import tell_privately
 from handlers.context import Deps
@@ -115,8 +116,7 @@ def _values(state: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _summary(plan: Any) -> str:
+def _summary(plan: Plan) -> str:
     """What the modal asked for, as the equivalent command would read."""
-    first = plan.operations[0]
     devices = ", ".join(op.device_name for op in plan.operations)
-    return f"{first.operation_type} on {devices} (from the form)"
+    return text.form_summary(plan.operations[0].operation_type, devices)

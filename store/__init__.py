@@ -1,6 +1,25 @@
 """SQLite state of the bot: requests, operations, status history and the outbox."""
 
 from store.db import Store
-from store.records import VANISHED, OperationRecord, OutboxEvent, RequestRecord, is_final
+from store.records import (
+    SUCCEEDED_STATUSES,
+    VANISHED,
+    WAITING_STATUSES,
+    OperationRecord,
+    OutboxEvent,
+    RequestRecord,
+    is_final,
+    is_running,
+)
 
-__all__ = ["VANISHED", "OperationRecord", "OutboxEvent", "RequestRecord", "Store", "is_final"]
+__all__ = [
+    "SUCCEEDED_STATUSES",
+    "VANISHED",
+    "WAITING_STATUSES",
+    "OperationRecord",
+    "OutboxEvent",
+    "RequestRecord",
+    "Store",
+    "is_final",
+    "is_running",
+]

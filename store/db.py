@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.model import OperationSpec, format_api_time
-from store.records import OperationRecord, OutboxEvent, RequestRecord, is_final
+from store.records import OperationRecord, OutboxEvent, RequestRecord, is_final, is_running
 from store.schema import migrate
 
 
@@ -305,10 +305,18 @@ class Store:
             if not self._cas(
                 db,
                 "UPDATE operations SET status = ?, final = ?, updated_at = ?, "
-                "running_since = CASE WHEN lower(?) = 'running' THEN coalesce(running_since, ?) "
+                "running_since = CASE WHEN ? THEN coalesce(running_since, ?) "
                 "ELSE running_since END "
                 "WHERE id = ? AND status IS ? AND state = 'submitted'",
-                [new, int(is_final(new)), _now_text(now), new, _now_text(now), operation_id, old],
+                [
+                    new,
+                    int(is_final(new)),
+                    _now_text(now),
+                    int(is_running(new)),
+                    _now_text(now),
+                    operation_id,
+                    old,
+                ],
             ):
                 return False
             db["status_changes"].insert(
@@ -427,16 +435,16 @@ class Store:
                 for r in self.db.query("SELECT api_id FROM operations WHERE api_id IS NOT NULL")
             }
 
-    def recover_after_crash(self, *, now: datetime) -> tuple[int, list[str]]:
+    def recover_after_crash(self, *, now: datetime, error: str) -> tuple[int, list[str]]:
         """At start-up: a POST that was in flight has an unknown outcome; a confirmation that
-        was half-way goes back to pending. Returns (operations now unknown, requests released).
+        was half-way goes back to pending; `error` says why, on each such operation. Returns
+        (operations now unknown, requests released).
         """
         with self._write() as db:
             unknown = db.execute(
                 "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
-                "error = 'The bot stopped while sending this operation.' "
-                "WHERE state = 'sending'",
-                [_now_text(now), _now_text(now)],
+                "error = ? WHERE state = 'sending'",
+                [_now_text(now), _now_text(now), error],
             ).rowcount
             released = [
                 r[0]

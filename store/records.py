@@ -11,13 +11,13 @@ from typing import Any
 # by id, it returns an empty list): nothing more can be learnt about it, so it is final.
 VANISHED = "vanished"
 
-FINAL_STATUSES = frozenset(
+# The API invents status words (the issue: "or any status the API invents"); these are the
+# ones the bot knows the meaning of. Any other word is shown as it is and polled on.
+SUCCEEDED_STATUSES = frozenset({"completed", "complete", "succeeded", "success", "done"})
+WAITING_STATUSES = frozenset({"scheduled", "pending", "queued"})
+RUNNING_STATUSES = frozenset({"running", "in_progress", "started"})
+FINAL_STATUSES = SUCCEEDED_STATUSES | frozenset(
     {
-        "completed",
-        "complete",
-        "succeeded",
-        "success",
-        "done",
         "failed",
         "failure",
         "error",
@@ -31,6 +31,10 @@ FINAL_STATUSES = frozenset(
         VANISHED,
     }
 )
+
+
+def is_running(status: str | None) -> bool:
+    return (status or "").strip().lower() in RUNNING_STATUSES
 
 
 def is_final(status: str | None) -> bool:
@@ -57,7 +61,6 @@ class OperationRecord:
     running_since: datetime | None = None
     unknown_since: datetime | None = None
     check_failing_since: datetime | None = None
-    outage_announced: bool = False
     overdue_warned: bool = False
 
     @property
@@ -85,7 +88,6 @@ class OperationRecord:
             running_since=_maybe_time(row.get("running_since")),
             unknown_since=_maybe_time(row.get("unknown_since")),
             check_failing_since=_maybe_time(row.get("check_failing_since")),
-            outage_announced=bool(row.get("outage_announced")),
             overdue_warned=bool(row.get("overdue_warned")),
         )
 
@@ -151,7 +153,7 @@ class OutboxEvent:
 
 
 def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(value)  # the store writes them: always ISO 8601 with a zone
 
 
 def _maybe_time(value: str | None) -> datetime | None:

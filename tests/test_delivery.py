@@ -113,7 +113,7 @@ def test_long_answers_and_listings_stay_within_limits() -> None:
     listing = Listed(listing=OperationList(items=items, total=2), device=None)
     for result in (listing, Looked(operation_id="txn_1", item=item)):
         sections_fit(messages.answer(result, now=NOW).message["blocks"])
-    sections_fit(messages.plain("x" * 5000)["blocks"])
+    sections_fit(messages.notice("x" * 5000)["blocks"])
 
 
 def test_a_long_update_goes_through_to_a_valid_status_message(bot: Bot) -> None:

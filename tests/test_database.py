@@ -16,26 +16,37 @@ from store.schema import MIGRATIONS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+OLD_REQUEST = {
+    "id": "r_old",
+    "state": "confirmed",
+    "requester": "U1",
+    "surface": "command",
+    "text": "reboot server-01 now",
+    "tz": "UTC",
+    "immediate": 1,
+    "notes": "[]",
+    "channel": "C1",
+    "status_ts": "1.2",
+    "created_at": "2026-01-01T00:00:00+00:00",
+    "expires_at": "2026-01-01T00:15:00+00:00",
+}
+
+
+def old_file(path: Path, *, stop_before: str) -> Database:
+    """A database file as the schema before `stop_before` made it, holding one request."""
+    old = Database(sqlite3.connect(path))
+    MIGRATIONS.apply(old, stop_before=stop_before)
+    old["requests"].insert(OLD_REQUEST)
+    return old
+
+
+def applied_migrations(store: Store) -> list[str]:
+    return [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations")]
+
+
 def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    old = Database(sqlite3.connect(path))
-    MIGRATIONS.apply(old, stop_before="0002_recovery")
-    old["requests"].insert(
-        {
-            "id": "r_old",
-            "state": "confirmed",
-            "requester": "U1",
-            "surface": "command",
-            "text": "reboot server-01 now",
-            "tz": "UTC",
-            "immediate": 1,
-            "notes": "[]",
-            "channel": "C1",
-            "status_ts": "1.2",
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "expires_at": "2026-01-01T00:15:00+00:00",
-        }
-    )
+    old = old_file(path, stop_before="0002_recovery")
     old["operations"].insert(
         {
             "request_id": "r_old",
@@ -56,13 +67,34 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
 
     store = Store(path=path)
     try:
-        applied = [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["0001_initial", "0002_recovery", "0003_delivery"]
+        assert applied_migrations(store) == ["0001_initial", "0002_recovery", "0003_delivery"]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
         request = store.get_request("r_old")
         assert request is not None and request.state == "confirmed"
         assert "seen_events" in store.db.table_names()
+    finally:
+        store.close()
+
+
+def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.db"
+    old = old_file(path, stop_before="0003_delivery")
+    old["requests"].update("r_old", {"root_version": 1})
+    old["outbox"].insert(
+        {"request_id": "r_old", "kind": "status", "data": "{}", "created_at": "x", "attempts": 2}
+    )
+    old.conn.commit()
+    old.close()
+
+    store = Store(path=path)
+    try:
+        assert applied_migrations(store)[-1] == "0003_delivery"
+        (event,) = store.next_in_each_thread()
+        assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
+        assert store.stale_roots() == [("r_old", 1)]
     finally:
         store.close()
 

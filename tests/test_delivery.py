@@ -7,28 +7,23 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
-from sqlite_utils import Database
 
 from bot import messages
-from bot.grammar import parse
-from bot.model import Plan
 from bot.outbox import ROOT_BACKOFF, UNDELIVERED
 from bot.service import Listed, Looked, OperationList
 from store import RequestRecord, Store
-from store.schema import MIGRATIONS
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, confirm_button, thread_replies
+from tests.test_messages import NOW, make_request
 
-NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
 # 380 packages: 3822 characters typed, well over one section's 3000 once listed.
 PACKAGES = ", ".join(f"pkg-{i:04d}" for i in range(380))
 LONG_UPDATE = f"update server-01 with {PACKAGES}"
@@ -49,27 +44,8 @@ def store(tmp_path: Path) -> Store:
     return Store(path=tmp_path / "d.db")
 
 
-def make_request(store: Store, typed: str) -> RequestRecord:
-    plan = parse(typed, tz="UTC", now=NOW)
-    assert isinstance(plan, Plan), plan
-    return store.create_request(
-        specs=plan.operations,
-        requester="U123",
-        surface="command",
-        text=typed,
-        tz="UTC",
-        immediate=plan.immediate,
-        notes=plan.notes,
-        channel="C1",
-        thread_ts=None,
-        response_url=None,
-        now=NOW,
-        expires_at=NOW + timedelta(minutes=15),
-    )
-
-
 def in_public(store: Store, typed: str, *, status_ts: str) -> RequestRecord:
-    request = make_request(store, typed)
+    request = make_request(store, typed, tz="UTC")
     assert store.claim_confirmation(request.id, user="U123", now=NOW)
     assert store.mark_confirmed(
         request.id, channel="C1", status_ts=status_ts, scheduled_at=None, now=NOW
@@ -83,7 +59,7 @@ def in_public(store: Store, typed: str, *, status_ts: str) -> RequestRecord:
 
 
 def test_an_over_long_line_never_leaves_an_empty_or_oversized_section(store: Store) -> None:
-    request = make_request(store, LONG_UPDATE)
+    request = make_request(store, LONG_UPDATE, tz="UTC")
     sections_fit(messages.confirmation(request, now=NOW))
     sections_fit(messages.status_message(request))
     # An API error longer than a section, with characters that grow when escaped.
@@ -92,7 +68,7 @@ def test_an_over_long_line_never_leaves_an_empty_or_oversized_section(store: Sto
     for state in ("rejected", "unknown"):
         failed = replace(request, operations=(replace(op, state=state, error=error),))
         sections_fit(messages.status_message(failed))
-    several = make_request(store, "reboot server-01, server-02, server-03 now")
+    several = make_request(store, "reboot server-01, server-02, server-03 now", tz="UTC")
     many_errors = tuple(replace(o, state="rejected", error=error) for o in several.operations)
     blocks = messages.status_message(replace(several, operations=many_errors))
     sections_fit(blocks)
@@ -175,46 +151,6 @@ def test_giving_up_is_stored_and_the_requester_notice_queued_once(store: Store) 
     store.give_up_root(request.id, now=NOW)
     store.enqueue({"request_id": request.id, "kind": "bump"}, now=NOW)
     assert store.stale_roots() == []  # never again, however it changes
-
-
-def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "v2.db"
-    old = Database(sqlite3.connect(path))
-    MIGRATIONS.apply(old, stop_before="0003_delivery")
-    old["requests"].insert(
-        {
-            "id": "r_old",
-            "state": "confirmed",
-            "requester": "U1",
-            "surface": "command",
-            "text": "reboot server-01 now",
-            "tz": "UTC",
-            "immediate": 1,
-            "notes": "[]",
-            "channel": "C1",
-            "status_ts": "1.2",
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "expires_at": "2026-01-01T00:15:00+00:00",
-            "root_version": 1,
-        }
-    )
-    old["outbox"].insert(
-        {"request_id": "r_old", "kind": "status", "data": "{}", "created_at": "x", "attempts": 2}
-    )
-    old.conn.commit()
-    old.close()
-
-    store = Store(path=path)
-    try:
-        applied = [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations")]
-        assert applied[-1] == "0003_delivery"
-        (event,) = store.next_in_each_thread()
-        assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
-        assert store.stale_roots() == [("r_old", 1)]
-    finally:
-        store.close()
 
 
 def confirm_in(bot: Bot, typed: str, *, channel: str) -> tuple[str, str, str]:

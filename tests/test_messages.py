@@ -15,7 +15,7 @@ from bot.catalog import DEFAULT_CATALOG
 from bot.grammar import parse
 from bot.model import Plan
 from bot.service import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
-from store import Store
+from store import RequestRecord, Store
 
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ def store(tmp_path: Path) -> Store:
     return Store(path=tmp_path / "m.db")
 
 
-def make_request(store: Store, text: str, *, tz: str = "Europe/Madrid"):
+def make_request(store: Store, text: str, *, tz: str = "Europe/Madrid") -> RequestRecord:
     plan = parse(text, tz=tz, now=NOW)
     assert isinstance(plan, Plan)
     return store.create_request(

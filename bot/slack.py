@@ -295,6 +295,10 @@ class ZoneLookup:
                 zone = Zone(tz=user["tz"], known=True)
         except SlackApiError as exc:
             log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+        except OSError as exc:
+            # Slack unreachable: UTC this once (the person is told), and ask again next time.
+            log.warning("users.info for %s failed: %s", user_id, exc)
+            return zone
         with self._lock:
             self._cache[user_id] = (time.monotonic() + self._ttl, zone)
         return zone

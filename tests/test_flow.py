@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.simulator import Fault
+from bot.slack import Zone, ZoneLookup
 from tests.conftest import Bot, eventually, start_bot, stop_bot
-from tests.fakes import block_actions_payload
+from tests.fakes import BOT_TOKEN, block_actions_payload
 
 
 def confirm_button(response: dict) -> dict:
@@ -397,3 +399,16 @@ def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, 
         assert len(simulator.operations()) == 1
     finally:
         stop_bot(second)
+
+
+def test_an_unreachable_slack_gives_utc_this_once_and_is_asked_again(slack) -> None:
+    """users.info failing to connect is not a profile without a zone: nothing is remembered,
+    so the next command asks again and gets the real zone."""
+    lookup = ZoneLookup(
+        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+    )
+    slack.down = True
+    assert lookup("U123") == Zone(tz="UTC", known=False)
+    assert lookup.peek("U123") is None
+    slack.down = False
+    assert lookup("U123") == Zone(tz="America/Los_Angeles", known=True)

@@ -454,7 +454,8 @@ def help_text(catalog: Catalog) -> str:
         "`on 20 jan at 09:30`  `on YYYY-MM-DD at 09:30`",
         "`in 30 minutes`  `in 2 hours`  `in 90 min`  `in 1h`  `in 2 days`",
         "`at 16:00 CET`  `2pm UTC`  `at 09:00 Europe/Berlin`",
-        "A time of day that has already passed today means tomorrow.",
+        "A time of day that has already passed today means tomorrow. "
+        "Say am or pm with a bare hour (at 9am, at 9pm), or use 24-hour time (at 21:00).",
         "",
         "*Other commands*",
         "• `list`: recent operations; `list <device>`: those of one device",

@@ -107,6 +107,10 @@ class ZequenzeClient:
         for item in page.results:
             if str(item.get("id")) == operation_id:
                 return item
+        if page.results:
+            # Other operations instead: the filter was ignored, which says nothing about this
+            # one. Only an empty answer means the API does not hold it.
+            raise ApiError(text.api_ignored_id_filter(operation_id))
         return None
 
     def list_operations(self, *, page_size: int = PAGE_SIZE) -> Iterator[Page]:

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 API_PREFIX = "/api/v1"
 RESOURCE_PATH = f"{API_PREFIX}/inventory_device_name_headless_operation/"
@@ -85,8 +85,9 @@ FaultKind = Literal[
     "missing_results",
     "unknown_status",
     "next_loop",
+    "ignore_id_filter",
 ]
-_GET_ONLY_KINDS = frozenset({"missing_results", "next_loop"})
+_GET_ONLY_KINDS = frozenset({"missing_results", "next_loop", "ignore_id_filter"})
 _NEEDS_STATUS = frozenset({"status", "status_after_work"})
 
 
@@ -94,8 +95,9 @@ _NEEDS_STATUS = frozenset({"status", "status_after_work"})
 class Fault:
     """One injected misbehaviour, applied to the next `times` requests matching `method`.
 
-    `times=None` keeps it until `FaultPlan.clear()`. `missing_results` and `next_loop`
-    only make sense on a list, so they match GETs only.
+    `times=None` keeps it until `FaultPlan.clear()`. `missing_results`, `next_loop` and
+    `ignore_id_filter` (an API that lists everything whatever `id` asks for) only make sense
+    on a list, so they match GETs only.
     """
 
     kind: FaultKind
@@ -653,7 +655,12 @@ class _Handler(BaseHTTPRequestHandler):
         fault = sim.faults.take(method)
         if fault is not None and self._fault_before_work(fault):
             return
-        response = sim._handle(method, self.path, self.headers.get("Authorization"), body, base)
+        path = self.path
+        if fault is not None and fault.kind == "ignore_id_filter":
+            parts = urlsplit(path)
+            kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "id"]
+            path = urlunsplit(parts._replace(query=urlencode(kept)))
+        response = sim._handle(method, path, self.headers.get("Authorization"), body, base)
         if fault is not None:
             if fault.kind == "status_after_work":
                 self._send_error(fault)

@@ -895,6 +895,13 @@ API_RATE_LIMITED = "The Zequenze API is rate-limiting the bot (HTTP 429); try ag
 API_INVALID_DATA = "invalid data."
 
 
+def api_ignored_id_filter(operation_id: str) -> str:
+    return (
+        f"Asked for operation {operation_id} by id, the API answered with other operations; "
+        "it may not support the id filter."
+    )
+
+
 def api_too_many_pages(pages: int) -> str:
     return f"The API's list had more than {pages} pages; stopped there."
 

@@ -411,6 +411,20 @@ def test_get_operation_unknown_id_is_none(client: ZequenzeClient, simulator: Sim
     assert get_requests(simulator)[-1]["id"] == ["txn_424242"]
 
 
+def test_other_operations_for_an_id_are_an_error_not_a_missing_operation(
+    client: ZequenzeClient, simulator: Simulator
+) -> None:
+    """An API that ignores the id filter answers with the newest operation instead: that says
+    nothing about the one asked for, which must not be taken as gone."""
+    older = client.create_operation(spec(device_name="server-01"))["id"]
+    client.create_operation(spec(device_name="server-02"))
+    simulator.faults.add(Fault(kind="ignore_id_filter", times=None))
+    error = api_error(lambda: client.get_operation(older), simulator.token)
+    assert "answered with other operations" in error.message
+    simulator.faults.clear()
+    assert client.get_operation(older)["id"] == older
+
+
 def test_list_follows_next_across_pages(client: ZequenzeClient, simulator: Simulator) -> None:
     created = [client.create_operation(spec(device_name=f"server-{n:02d}")) for n in range(1, 8)]
     pages = list(client.list_operations(page_size=3))

@@ -33,17 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("opsbot")
 
 DEMO_WAIT = 60  # seconds the demo waits, after piped input, for its operations to end
-# Slack's answers to a token it will not take; any other error is Slack's own trouble.
-TOKEN_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "not_allowed_token_type",
-    }
-)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -456,12 +445,14 @@ def _shut_down(
 def _slack_failure(exc: BaseException, *, token_name: str, settings: Settings) -> str:
     from slack_sdk.errors import SlackApiError
 
+    from bot.slack import CREDENTIAL_ERRORS
+
     # Bolt wraps auth.test's refusal in a BoltError; the SlackApiError inside has the code.
     api_error = exc if isinstance(exc, SlackApiError) else exc.__context__
     if isinstance(api_error, SlackApiError):
         response = api_error.response
         error = str(response.get("error") or f"HTTP {response.status_code}")
-        if error in TOKEN_ERRORS:
+        if error in CREDENTIAL_ERRORS:
             return text.slack_token_refused(token_name, error)
         return text.slack_startup_error(error)
     if isinstance(exc, OSError):

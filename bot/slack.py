@@ -36,19 +36,22 @@ CANNOT_POST_ERRORS = frozenset(
 # not reaching Slack at all). The bot's credentials too: while they are wrong no message goes
 # out anywhere, and none should be thrown away before an admin fixes them. Any other error
 # is the same answer however often the same message is sent.
-TEMPORARY_ERRORS = frozenset(
+# Slack's answers to a token it will not take.
+CREDENTIAL_ERRORS = frozenset(
     {
-        "ratelimited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "not_authed",
         "invalid_auth",
+        "not_authed",
+        "account_inactive",
         "token_revoked",
         "token_expired",
-        "account_inactive",
+        "not_allowed_token_type",
     }
+)
+TEMPORARY_ERRORS = (
+    frozenset(
+        {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+    )
+    | CREDENTIAL_ERRORS
 )
 
 

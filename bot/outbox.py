@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
+from bot.backoff import Backoff
 from bot.ports import CannotPost, Notifier
 from store import OutboxEvent, Store
 
@@ -27,31 +28,6 @@ ROOT_BACKOFF = (1.0, 300.0)  # the same for editing a status message
 UNDELIVERED = "private_undelivered"
 
 Settled = Literal["delivered", "given up"]
-
-
-class Backoff:
-    """Per key: not before when to try again, doubling after each failure up to a cap."""
-
-    def __init__(self, *, first: float, cap: float) -> None:
-        self._first = first
-        self._cap = cap
-        self._failures: dict[str, int] = {}
-        self._retry_at: dict[str, float] = {}
-
-    def ready(self, key: str) -> bool:
-        return self._retry_at.get(key, 0.0) <= time.monotonic()
-
-    def failed(self, key: str) -> float:
-        """Count a failure; returns the delay before the next try."""
-        failures = self._failures.get(key, 0) + 1
-        self._failures[key] = failures
-        delay = min(self._cap, self._first * 2 ** (failures - 1))
-        self._retry_at[key] = time.monotonic() + delay
-        return delay
-
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
-        self._retry_at.pop(key, None)
 
 
 class OutboxSender:

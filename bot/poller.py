@@ -10,13 +10,13 @@ One the API answers about but no longer holds is told once and no longer followe
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.api import ApiError, ZequenzeClient
+from bot.backoff import Backoff
 from bot.failpoints import failpoint
 from store import VANISHED, OperationRecord, Store, is_running
 
@@ -46,22 +46,18 @@ class Poller:
         self._store = store
         self._api = api
         self._clock = clock
-        self._interval = interval
         self._on_change = on_change
         self._tuning = tuning = tuning or PollTuning()
         self._pool = ThreadPoolExecutor(max_workers=tuning.concurrency, thread_name_prefix="poll")
-        self._failures: dict[int, int] = {}  # operation id → consecutive failed checks
-        self._next_check: dict[int, float] = {}  # operation id → monotonic time of next check
+        # Per operation id: an operation the API will not answer is checked less and less often.
+        self._backoff = Backoff(first=interval, cap=tuning.max_backoff)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def poll_once(self) -> int:
         """One round over every tracked operation that is due; returns how many changed."""
-        now = time.monotonic()
-        operations = [
-            op for op in self._store.operations_to_poll() if self._next_check.get(op.id, 0) <= now
-        ]
+        operations = [op for op in self._store.operations_to_poll() if self._backoff.ready(op.id)]
         changed = sum(self._pool.map(self._check, operations))
         if changed:
             self._on_change()
@@ -94,8 +90,7 @@ class Poller:
                 new=status,
                 error=error if isinstance(error, str) else None,
             )
-        self._failures.pop(operation.id, None)
-        self._next_check.pop(operation.id, None)
+        self._backoff.reset(operation.id)
         changed = False
         if status != operation.status:
             changed = self._store.record_status(
@@ -112,10 +107,7 @@ class Poller:
         return self._check_overdue(operation, status) or changed
 
     def _failed(self, operation: OperationRecord) -> bool:
-        failures = self._failures.get(operation.id, 0) + 1
-        self._failures[operation.id] = failures
-        delay = min(self._tuning.max_backoff, self._interval * 2 ** (failures - 1))
-        self._next_check[operation.id] = time.monotonic() + delay
+        self._backoff.failed(operation.id)
         now = self._clock()
         since = operation.check_failing_since or now
         return self._store.check_failed(

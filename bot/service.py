@@ -6,7 +6,6 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 
 from bot import grammar, text
 from bot.api import ApiError, ZequenzeClient
+from bot.backoff import Backoff
 from bot.catalog import DEFAULT_CATALOG, Catalog
 from bot.failpoints import failpoint
 from bot.model import (
@@ -36,6 +36,7 @@ REQUEST_TTL = timedelta(minutes=15)
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
 LIST_LIMIT = 40
+_LIST_KEY = "list"  # reconciling backs off on one thing only: reading the API's whole list
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,8 +172,10 @@ class OpsService:
         self._on_submitted = on_submitted
         self._request_ttl = request_ttl
         self._tuning = tuning or Tuning()
-        self._list_failures = 0  # consecutive reconciles whose list could not be read
-        self._list_retry_at = 0.0  # monotonic time before which reconciling waits
+        # Each reconcile reads every page of the list: while that fails, wait longer each time.
+        self._list_backoff = Backoff(
+            first=self._tuning.list_backoff, cap=self._tuning.list_max_backoff
+        )
 
     # --- understanding --------------------------------------------------------------------
 
@@ -472,18 +475,12 @@ class OpsService:
             for op in self.store.operations_in_state("unknown")
             if op.unknown_since is None or op.unknown_since <= now - self._tuning.reconcile_delay
         ]
-        if not due or time.monotonic() < self._list_retry_at:
+        if not due or not self._list_backoff.ready(_LIST_KEY):
             return 0
         try:
             listed = [item for page in self.api.list_operations() for item in page.results]
         except ApiError as exc:
-            # Each try reads every page: while the API is down, each waits longer than the last.
-            delay = min(
-                self._tuning.list_max_backoff,
-                self._tuning.list_backoff * 2**self._list_failures,
-            )
-            self._list_failures += 1
-            self._list_retry_at = time.monotonic() + delay
+            delay = self._list_backoff.failed(_LIST_KEY)
             log.warning(
                 "cannot reconcile %d operation(s) yet (trying again in %.0f s): %s",
                 len(due),
@@ -491,7 +488,7 @@ class OpsService:
                 exc.message,
             )
             return 0
-        self._list_failures = 0
+        self._list_backoff.reset(_LIST_KEY)
         taken = self.store.adopted_api_ids()
         resolved = 0
         for op in due:

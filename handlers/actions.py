@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -12,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
-from handlers.context import Deps
+from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,8 @@ def register(app: App, deps: Deps) -> None:
         kind = deps.service.catalog.by_type(
             str(option.get("value", "")) if isinstance(option, dict) else ""
         )
-        metadata = _metadata(view)
+        has_id = isinstance(view, dict) and bool(view.get("id"))
+        metadata = form_metadata(view.get("private_metadata")) if has_id else None
         if kind is None or metadata is None:
             log.warning("type change ignored: no known type, or no view the bot opened")
             return
@@ -84,17 +84,6 @@ def register_fallback(app: App) -> None:
         ack()
         if body.get("response_url"):
             respond(replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION)
-
-
-def _metadata(view: Any) -> dict[str, Any] | None:
-    """The modal's private metadata, or None when the payload holds no such modal."""
-    if not isinstance(view, dict) or not view.get("id"):
-        return None
-    try:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return None
-    return metadata if isinstance(metadata, dict) else None
 
 
 def _refuse(respond: Respond, reason: str, request: Any, detail: str) -> None:

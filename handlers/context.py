@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -56,6 +57,20 @@ def answer_text(
     )
     reply = messages.answer(result, now=deps.service.clock())
     (public if reply.public else private)(reply.message)
+
+
+def form_metadata(raw: object) -> dict[str, str] | None:
+    """The channel and response_url the bot put in the request form's private metadata when
+    it opened it; None for a form it did not open (or a payload that holds none)."""
+    try:
+        metadata = json.loads(raw) if isinstance(raw, str) else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(metadata, dict):
+        return None
+    if not all(isinstance(metadata.get(key), str) for key in ("channel", "response_url")):
+        return None
+    return metadata
 
 
 def guarded(send: Send, work: Callable[[], None]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from bot.grammar import FieldErrors
 from bot.model import Plan
 from bot.service import Proposed
 from bot.slack import tell_privately
-from handlers.context import Deps
+from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ def register(app: App, deps: Deps) -> None:
     @app.view(messages.MODAL_CALLBACK)
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user = body["user"]["id"]  # the guard lets no submission without one through
-        metadata = _metadata(view.get("private_metadata"))
+        metadata = form_metadata(view.get("private_metadata"))
         if metadata is None:  # not a form this bot opened
             log.warning("a form submission without this bot's metadata was ignored")
             ack()
@@ -75,19 +74,6 @@ def register(app: App, deps: Deps) -> None:
             reply(messages.answer(Proposed(request=request), now=deps.service.clock()).message)
 
         deps.later(reply, work)
-
-
-def _metadata(raw: object) -> dict[str, str] | None:
-    """The channel and response_url the bot put in the form when it opened it."""
-    try:
-        metadata = json.loads(raw) if isinstance(raw, str) else None
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(metadata, dict):
-        return None
-    if not all(isinstance(metadata.get(key), str) for key in ("channel", "response_url")):
-        return None
-    return metadata
 
 
 def _values(state: dict[str, Any]) -> dict[str, Any]:

@@ -161,23 +161,22 @@ def _zone(value: str) -> str:
 
 
 def _share(value: str) -> float:
-    try:
-        share = float(value)
-    except ValueError:
-        share = math.nan
-    if not 0 <= share <= 1:  # false for nan too
-        raise argparse.ArgumentTypeError(text.not_a_share(value))
-    return share
+    return _from_zero(value, to=1.0, refusal=text.not_a_share)
 
 
 def _seconds(value: str) -> float:
+    return _from_zero(value, to=math.inf, refusal=text.not_seconds)
+
+
+def _from_zero(value: str, *, to: float, refusal: Callable[[str], str]) -> float:
+    """A finite number from 0 to `to`, or the refusal naming what was given."""
     try:
-        seconds = float(value)
+        number = float(value)
     except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds < math.inf:
-        raise argparse.ArgumentTypeError(text.not_seconds(value))
-    return seconds
+        number = math.nan
+    if not (math.isfinite(number) and 0 <= number <= to):
+        raise argparse.ArgumentTypeError(refusal(value))
+    return number
 
 
 def _port(value: str) -> int:

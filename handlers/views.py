@@ -93,13 +93,21 @@ def _values(state: dict[str, Any]) -> dict[str, Any]:
                 values[block_id] = bool(element.get("selected_options"))
             elif kind == "datetimepicker":
                 stamp = element.get("selected_date_time")
-                if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-                    values[block_id] = datetime.fromtimestamp(stamp, UTC)
-                else:  # None means "now"; anything else is unreadable, never "now"
-                    values[block_id] = stamp
+                values[block_id] = _picked(stamp)
             else:
                 values[block_id] = element.get("value")
     return values
+
+
+def _picked(stamp: object) -> object:
+    """The picker's moment; None means "now"; anything unreadable comes back as it is (and is
+    refused), never as "now" and never as an exception before the ack."""
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        try:
+            return datetime.fromtimestamp(stamp, UTC)
+        except (OverflowError, OSError, ValueError):  # beyond the years a datetime can hold
+            return stamp
+    return stamp
 
 
 def _summary(plan: Plan) -> str:

@@ -486,7 +486,7 @@ def test_a_form_the_bot_did_not_open_is_closed_and_ignored(bot: Bot, metadata: s
     assert not [c for c in bot.slack.calls_to("users.info") if c.args["user"] == "U555"]
 
 
-@pytest.mark.parametrize("picked", ["1700000000", True, [1], {"t": 1}])
+@pytest.mark.parametrize("picked", ["1700000000", True, [1], {"t": 1}, 10**20, -(10**20)])
 def test_an_unreadable_picker_value_is_refused_never_read_as_now(bot: Bot, picked: Any) -> None:
     when = {"value": {"type": "datetimepicker", "selected_date_time": picked}}
     response = bot.submit_view(REBOOT_FORM | {"when": when}, FORM_METADATA)

@@ -121,7 +121,9 @@ def dev_server_target(slack: FakeSlack, simulator: Simulator, db: Path) -> Itera
         poll_interval=0.1,
         notifier=SlackNotifier(client=client),
     )
-    app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
+    app = build_app(
+        client=client, signing_secret=SECRET, service=runtime.service, pacer=runtime.pacer
+    )
     runtime.start()
     original = bolt_app_module.HTTPServer
     bolt_app_module.HTTPServer = _LoopbackHTTPServer  # type: ignore[misc]

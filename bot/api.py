@@ -11,13 +11,14 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from bot import text
-from bot.model import OperationSpec
+from bot.model import OperationSpec, parse_api_time
 
 PATH = "inventory_device_name_headless_operation/"
 PAGE_SIZE = 100
@@ -54,6 +55,15 @@ class Page:
     count: int
     results: list[dict[str, Any]]
     next: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recent:
+    """Operations created since a moment, newest first; `complete` False when the reading
+    stopped before it could prove it had them all."""
+
+    items: list[dict[str, Any]]
+    complete: bool
 
 
 class ZequenzeClient:
@@ -131,6 +141,16 @@ class ZequenzeClient:
                 raise ApiError(text.API_LIST_LOOPS)
             seen.add(key)
         raise ApiError(text.api_too_many_pages(MAX_PAGES))
+
+    def recent_operations(self, *, since: datetime) -> Recent:
+        """Operations created since `since` (interim: reads every page)."""
+        items = [
+            item
+            for page in self.list_operations()
+            for item in page.results
+            if (parse_api_time(item.get("created_at")) or since) >= since
+        ]
+        return Recent(items=items, complete=True)
 
     def _check_same_origin(self, url: str) -> None:
         # `next` is an absolute URL from the server; never send our token anywhere else.

@@ -14,8 +14,9 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.guard import MAX_BODY, guarded_wsgi
+from bot.pacing import ChannelPacer
 from bot.service import OpsService
-from bot.slack import ZoneLookup
+from bot.slack import ChannelPoster, ZoneLookup
 from handlers import Deps, register_all
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def build_app(
     client: WebClient,
     signing_secret: str,
     service: OpsService,
+    pacer: ChannelPacer,
     workers: Workers | None = None,
 ) -> App:
     """The Bolt app. Pass `workers` to be able to drain them at shutdown."""
@@ -60,7 +62,12 @@ def build_app(
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("unhandled error for %s: %r", body.get("type"), error)
 
-    deps = Deps(service=service, zones=ZoneLookup(client=client), work=workers.work)
+    deps = Deps(
+        service=service,
+        zones=ZoneLookup(client=client),
+        poster=ChannelPoster(client=client, pacer=pacer),
+        work=workers.work,
+    )
     register_all(app, deps)
     return app
 

@@ -18,11 +18,12 @@ class Backoff:
     def ready(self, key: Hashable) -> bool:
         return self._retry_at.get(key, 0.0) <= time.monotonic()
 
-    def failed(self, key: Hashable) -> float:
-        """Count a failure; returns the delay before the next try."""
+    def failed(self, key: Hashable, *, at_least: float = 0.0) -> float:
+        """Count a failure; returns the delay before the next try (`at_least`: what the other
+        side asked for, such as a Retry-After)."""
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
-        delay = min(self._cap, self._first * 2 ** (failures - 1))
+        delay = max(at_least, min(self._cap, self._first * 2 ** (failures - 1)))
         self._retry_at[key] = time.monotonic() + delay
         return delay
 

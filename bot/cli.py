@@ -341,8 +341,8 @@ def _run(args: argparse.Namespace) -> int:
     from bot.app import HttpServer, Workers, build_app
     from bot.poller import PollTuning
     from bot.runtime import Runtime
-    from bot.service import Tuning
     from bot.slack import SlackNotifier, web_client
+    from bot.tuning import Tuning
 
     client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     try:
@@ -353,7 +353,10 @@ def _run(args: argparse.Namespace) -> int:
             poll_interval=settings.poll_interval,
             notifier=SlackNotifier(client=client),
             channel_gap=settings.channel_gap,
-            tuning=Tuning(reconcile_delay=timedelta(seconds=settings.reconcile_delay)),
+            tuning=Tuning(
+                reconcile_delay=timedelta(seconds=settings.reconcile_delay),
+                ask_after=timedelta(seconds=settings.ask_after),
+            ),
             poll_tuning=PollTuning(outage_notice=settings.outage_notice),
         )
     except sqlite3.Error as exc:
@@ -373,6 +376,7 @@ def _run(args: argparse.Namespace) -> int:
             client=client,
             signing_secret=settings.slack_signing_secret,
             service=runtime.service,
+            pacer=runtime.pacer,
             workers=workers,
         )
     except (BoltError, SlackApiError, OSError) as exc:

@@ -16,7 +16,6 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot import messages, text
-from bot.ports import ThreadRef
 from bot.service import OpsService, Proposed
 from store import OperationRecord, OutboxEvent, RequestRecord
 
@@ -117,8 +116,10 @@ class Terminal:
             elif block["type"] == "context":
                 lines.extend(self.text(e.get("text", "")) for e in block["elements"])
             elif block["type"] == "actions":
-                buttons = "  ".join(f"[ {e['text']['text']} ]" for e in block["elements"])
-                lines.append(f"{buttons}   (type confirm or cancel)")
+                labels = [e["text"]["text"] for e in block["elements"]]
+                buttons = "  ".join(f"[ {label} ]" for label in labels)
+                words = text.or_list([label.lower() for label in labels])
+                lines.append(f"{buttons}   (type {words})")
         for line in lines:
             self.say(prefix + line)
 
@@ -133,14 +134,14 @@ class ConsoleNotifier:
     def __init__(self, *, terminal: Terminal) -> None:
         self._terminal = terminal
 
-    def open_thread(self, request: RequestRecord) -> ThreadRef:
+    def post_root(self, request: RequestRecord, *, retry: bool) -> str:
         self._terminal.say("── posted in #console ──")
         self._terminal.show({"blocks": messages.status_message(request)}, prefix="│ ")
-        return ThreadRef(channel=CHANNEL, status_ts=f"console-{request.id}")
+        return f"console-{request.id}"
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         prefix = "  (only you) " if event.kind.startswith("private") else "  ↳ "
-        self._terminal.say(prefix + self._terminal.text(messages.event_text(event, request)))
+        self._terminal.show(messages.thread_message(event, request), prefix=prefix)
 
     def refresh(self, request: RequestRecord) -> None:
         """The terminal has no message to edit: the thread lines already said it all."""
@@ -178,6 +179,8 @@ class ConsoleChat:
             self._click(confirm=True)
         elif word in ("cancel", "no", "n"):
             self._click(confirm=False)
+        elif word in ("send again", "drop"):
+            self._answer_question(send_again=word == "send again")
         elif word == "?":
             self._terminal.say(self._greeting)
         else:
@@ -203,6 +206,19 @@ class ConsoleChat:
             outcome = self._service.cancel(request_id, user=USER)
             if outcome.ok:
                 self._terminal.say(self._terminal.text(text.CANCELLED))
+        if not outcome.ok:
+            self._terminal.say(
+                self._terminal.text(text.click_refusal(outcome.reason, detail=outcome.detail))
+            )
+
+    def _answer_question(self, *, send_again: bool) -> None:
+        """The console's Send again / Drop buttons: for the oldest question still open."""
+        asked = [op for op in self.unfinished() if op.state == "unknown" and op.asked_at]
+        if not asked:
+            self._terminal.say(text.DEMO_NO_QUESTION)
+            return
+        answer = self._service.send_again if send_again else self._service.drop
+        outcome = answer(asked[0].id, user=USER)
         if not outcome.ok:
             self._terminal.say(
                 self._terminal.text(text.click_refusal(outcome.reason, detail=outcome.detail))

@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 from bot import text
 from bot.catalog import Catalog, OperationKind
 from bot.model import parse_api_time
-from bot.outbox import UNDELIVERED
+from bot.outbox import NOT_POSTED, UNDELIVERED
+from bot.reconcile import ASK_UNKNOWN
 from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
 from bot.text import escape
 from bot.when import humanize_delta
 from store import (
+    FINISHED,
     SUCCEEDED_STATUSES,
     WAITING_STATUSES,
     OperationRecord,
@@ -31,6 +33,8 @@ from store import (
 
 ACTION_CONFIRM = "ops_confirm"
 ACTION_CANCEL = "ops_cancel"
+ACTION_SEND_AGAIN = "ops_send_again"
+ACTION_DROP = "ops_drop"
 ACTION_MODAL_TYPE = "ops_modal_type"
 MODAL_CALLBACK = "ops_modal"
 VALUE = "value"  # the action_id of every input in the modal
@@ -201,17 +205,37 @@ def status_icon(status: str | None) -> str:
     return "🔄"
 
 
+def thread_message(event: OutboxEvent, request: RequestRecord) -> dict[str, Any]:
+    """What one outbox event says: a line in the thread or in private, or, for a question to
+    the requester, a message with its buttons."""
+    line = clip(event_text(event, request))
+    if event.kind == ASK_UNKNOWN:
+        return {"text": line, "blocks": unknown_question(event, request)}
+    return {"text": line}
+
+
 def event_text(event: OutboxEvent, request: RequestRecord) -> str:
     """One line announcing one outbox event (a thread reply, or a private notice)."""
     kind, data = event.kind, event.data
     if kind == UNDELIVERED:
         return text.undelivered(request_id=request.id, reason=str(data.get("reason") or ""))
+    if kind == NOT_POSTED:
+        return text.not_posted(
+            request_id=request.id,
+            reason=str(data.get("reason") or ""),
+            typed=escape(request.text),
+        )
+    if kind == FINISHED:
+        return finished_line(request)
     op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
     if op is None:
-        return text.private_notice(kind, request_id=request.id)
+        return text.operation_notice(
+            kind, device="", api_id="", error="", status="", minutes=None, retry_in=None
+        )
     device = f"`{escape(op.device_name)}`"
     api_id = escape(op.api_id or "")
     error = escape(str(data.get("error") or ""))
+    status = escape(str(data.get("status") or ""))
     if kind == "submitted":
         return text.submitted(
             device=device,
@@ -227,15 +251,67 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return f"{line}: {error}" if error else line
     if kind == "unsent":
         return text.unsent(device=device, error=error, unknown=data.get("unknown", False))
+    if kind == "adopted":
+        return text.adopted(device=device, api_id=api_id, status=status, error=error)
+    if kind == ASK_UNKNOWN:
+        return text.ask_unknown(
+            device=device, error=escape(op.error or ""), waited=_minutes(data.get("minutes"))
+        )
     return text.operation_notice(
         kind,
         device=device,
         api_id=api_id,
         error=error,
-        status=escape(str(data.get("status") or "")),
+        status=status,
         minutes=data.get("minutes"),
         retry_in=data.get("retry_in"),
+        who=f"<@{data['by']}>" if data.get("by") else "",
+        other_id=escape(str(data.get("sent_again_as") or "")),
     )
+
+
+def finished_line(request: RequestRecord) -> str:
+    succeeded = sum((op.status or "").lower() in SUCCEEDED_STATUSES for op in request.operations)
+    failed = [
+        f"`{escape(op.device_name)}`"
+        for op in request.operations
+        if (op.status or "").lower() not in SUCCEEDED_STATUSES
+    ]
+    return text.finished(total=len(request.operations), succeeded=succeeded, failed=failed)
+
+
+def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
+    """Did the API create it? What it holds for the device, and Send again / Drop."""
+    data = event.data
+    op = next(o for o in request.operations if o.id == data.get("operation_id"))
+    device = f"`{escape(op.device_name)}`"
+    held = [item for item in data.get("held") or [] if isinstance(item, dict)]
+    lines = [text.held_heading(device) if held else text.held_nothing(device)]
+    lines += [f"• {_listed(item)}" for item in held]
+    more = int(data.get("more") or 0)
+    if more or data.get("complete") is False:
+        lines.append(text.held_partial(more))
+    send_again = _button(text.SEND_AGAIN, ACTION_SEND_AGAIN, str(op.id), style="danger")
+    send_again["confirm"] = {
+        "title": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM_TITLE},
+        "text": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM},
+        "confirm": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM_YES},
+        "deny": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM_NO},
+    }
+    return [
+        section(event_text(event, request)),
+        section("\n".join(lines)),
+        context(text.ask_choice(f"<@{request.requester}>")),
+        {
+            "type": "actions",
+            "block_id": "ops_unknown",
+            "elements": [send_again, _button(text.DROP, ACTION_DROP, str(op.id))],
+        },
+    ]
+
+
+def _minutes(value: object) -> str:
+    return text.span(round(float(value) * 60)) if isinstance(value, int | float) else "a while"
 
 
 # --- answers to typed requests ------------------------------------------------------------

@@ -1,31 +1,36 @@
 """Delivers the outbox: announcements written beside the changes they announce.
 
 In order per thread: each round takes the oldest undelivered event of every thread, so a thread
-never reads out of order and one thread whose messages cannot go out holds up only itself. Posts
-into one channel are paced (Slack allows about one message per second per channel). A message
-Slack will never take (the bot was removed from the channel, the thread is gone) is given up and
-the requester is told once, privately; any other failure backs the thread off and is tried again.
-The public status message is re-rendered once per round, only when its request changed since it
-was last shown; a failing edit backs off per request, and a message that is gone is left alone.
+never reads out of order and one thread whose messages cannot go out holds up only itself. A
+confirmed request's public message is its thread's first event. Every post into a channel
+takes its turn at the channel's pacer (Slack allows about one message per second per channel),
+and a 429 holds that channel alone for as long as Slack asked. A message Slack will never take
+is given up and the requester is told once, privately; a public message refused because the
+bot is not in the channel stops its request if nothing of it was sent yet. Any other failure
+backs the thread off and is tried again. The public status message is re-rendered once per
+round, only when its request changed since it was last shown; a failing edit backs off per
+request, and a message that is gone is left alone.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from bot.backoff import Backoff
-from bot.ports import CannotPost, Notifier
-from store import OutboxEvent, Store
+from bot.failpoints import failpoint
+from bot.pacing import ChannelPacer
+from bot.ports import CannotPost, Notifier, NotInChannel, RateLimited
+from store import ROOT, OutboxEvent, RequestRecord, Store
 
 log = logging.getLogger(__name__)
 
-THREAD_BACKOFF = (0.5, 30.0)  # first delay and cap, seconds: Slack unreachable or rate-limiting
+THREAD_BACKOFF = (0.5, 30.0)  # first delay and cap, seconds: Slack unreachable or failing
 ROOT_BACKOFF = (1.0, 300.0)  # the same for editing a status message
 UNDELIVERED = "private_undelivered"
+NOT_POSTED = "private_not_posted"  # the request stopped: its public message was refused
 
 Settled = Literal["delivered", "given up"]
 
@@ -37,13 +42,15 @@ class OutboxSender:
         store: Store,
         notifier: Notifier,
         clock: Callable[[], datetime],
-        channel_gap: float = 1.0,
+        pacer: ChannelPacer,
+        on_root_answered: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._notifier = notifier
         self._clock = clock
-        self._channel_gap = channel_gap
-        self._last_post: dict[str, float] = {}  # channel → monotonic time of the last post
+        self._pacer = pacer
+        # The operations of a request wait for Slack's first answer to its public message.
+        self._on_root_answered = on_root_answered
         self._threads = Backoff(first=THREAD_BACKOFF[0], cap=THREAD_BACKOFF[1])
         self._roots = Backoff(first=ROOT_BACKOFF[0], cap=ROOT_BACKOFF[1])
 
@@ -68,32 +75,91 @@ class OutboxSender:
             self._store.mark_delivered(event.id, now=self._clock())
             return "delivered"
         channel = request.channel or ""
-        if not self._threads.ready(event.thread) or (
-            time.monotonic() - self._last_post.get(channel, -1e9) < self._channel_gap
-        ):
+        private = event.kind.startswith("private")
+        if not self._threads.ready(event.thread):
+            return None
+        # Private answers go through the response_url or as ephemeral messages: not posts
+        # into the channel, and not under its per-channel limit.
+        if not private and not self._pacer.try_take(channel):
             return None
         self._store.mark_attempt_started(event.id)
-        # A post Slack refuses counts against its per-channel pace as much as one it takes.
-        self._last_post[channel] = time.monotonic()
         try:
+            if event.kind == ROOT:
+                return self._post_root(event, request)
             self._notifier.deliver(event, request)
+        except RateLimited as exc:
+            self._rate_limited(event, request, exc)
+            return None
         except CannotPost as exc:
             self._give_up(event, reason=exc.message, error=str(exc.__cause__ or exc))
             return "given up"
         except Exception as exc:
-            delay = self._threads.failed(event.thread)
-            self._store.mark_attempt_failed(event.id, error=f"{type(exc).__name__}: {exc}")
-            log.warning(
-                "message %s for %s not delivered; trying again in %.1f s: %s",
-                event.id,
-                request.id,
-                delay,
-                exc,
-            )
+            self._failed(event, request, exc)
             return None
         self._threads.reset(event.thread)
         self._store.mark_delivered(event.id, now=self._clock())
         return "delivered"
+
+    def _post_root(self, event: OutboxEvent, request: RequestRecord) -> Settled:
+        """The request's public message: its ts becomes the thread of everything after it.
+        Raises what deliver() raises, but for NotInChannel, which may stop the request."""
+        try:
+            ts = self._notifier.post_root(request, retry=event.attempts > 0)
+        except NotInChannel as exc:
+            stopped = self._store.root_refused(
+                event.id,
+                error=str(exc.__cause__ or exc),
+                now=self._clock(),
+                stopped={"request_id": request.id, "kind": NOT_POSTED, "reason": exc.message},
+                undelivered={"request_id": request.id, "kind": UNDELIVERED, "reason": exc.message},
+            )
+            log.warning(
+                "public message of %s refused (%s); %s",
+                request.id,
+                exc.__cause__ or exc,
+                "nothing was sent" if stopped else "its operations go on",
+            )
+            self._threads.reset(event.thread)
+            self._on_root_answered()
+            return "given up"
+        failpoint("after_root_posted")
+        self._threads.reset(event.thread)
+        self._store.root_posted(event.id, status_ts=ts, now=self._clock())
+        self._on_root_answered()
+        return "delivered"
+
+    def _rate_limited(self, event: OutboxEvent, request: RequestRecord, exc: RateLimited) -> None:
+        # A 429 means the message was not posted: nothing to look for before the next try.
+        self._store.mark_attempt_failed(event.id, error=str(exc), landed=False)
+        if event.kind.startswith("private"):
+            self._threads.failed(event.thread, at_least=exc.retry_after)
+        else:
+            self._pacer.hold(request.channel or "", exc.retry_after)
+        self._root_waited_for(event, request)
+        log.warning(
+            "message %s for %s: Slack is rate-limiting; trying again in %.0f s",
+            event.id,
+            request.id,
+            exc.retry_after,
+        )
+
+    def _failed(self, event: OutboxEvent, request: RequestRecord, exc: Exception) -> None:
+        delay = self._threads.failed(event.thread)
+        self._store.mark_attempt_failed(event.id, error=f"{type(exc).__name__}: {exc}")
+        self._root_waited_for(event, request)
+        log.warning(
+            "message %s for %s not delivered; trying again in %.1f s: %s",
+            event.id,
+            request.id,
+            delay,
+            exc,
+        )
+
+    def _root_waited_for(self, event: OutboxEvent, request: RequestRecord) -> None:
+        """Slack is failing for now, not refusing: the operations need not wait for it."""
+        if event.kind == ROOT:
+            self._store.root_tried(request.id, now=self._clock())
+            self._on_root_answered()
 
     def _give_up(self, event: OutboxEvent, *, reason: str, error: str) -> None:
         # The thread's later events are still tried, each once (the bot may be invited back),
@@ -106,6 +172,9 @@ class OutboxSender:
         )
         self._store.give_up_delivery(event.id, error=error, now=self._clock(), notice=notice)
         self._threads.reset(event.thread)
+        if event.kind == ROOT:
+            self._store.root_tried(event.request_id, now=self._clock())
+            self._on_root_answered()
         log.warning("message %s for %s given up: %s", event.id, event.request_id, error)
 
     def _refresh_roots(self) -> None:
@@ -127,7 +196,8 @@ class OutboxSender:
                 )
                 continue
             except Exception as exc:
-                delay = self._roots.failed(request_id)
+                wait = exc.retry_after if isinstance(exc, RateLimited) else 0.0
+                delay = self._roots.failed(request_id, at_least=wait)
                 log.warning(
                     "status message of %s not refreshed; trying again in %.0f s: %s",
                     request_id,

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from bot.api import ApiError, ZequenzeClient
 from bot.backoff import Backoff
+from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from store import VANISHED, OperationRecord, Store, is_running
 
@@ -38,6 +39,7 @@ class Poller:
         *,
         store: Store,
         api: ZequenzeClient,
+        devices: DeviceBook,
         clock: Callable[[], datetime],
         interval: float,
         on_change: Callable[[], None] = lambda: None,
@@ -45,6 +47,7 @@ class Poller:
     ) -> None:
         self._store = store
         self._api = api
+        self._devices = devices
         self._clock = clock
         self._on_change = on_change
         self._tuning = tuning = tuning or PollTuning()
@@ -77,6 +80,7 @@ class Poller:
             log.warning("operation %s: the API no longer knows it", operation.api_id)
             status, announce = VANISHED, self._announce(operation, "vanished")
         else:
+            self._devices.learn([item])
             status = item.get("status")
             if not isinstance(status, str) or not status.strip():
                 log.warning("operation %s: no usable status in the API's answer", operation.api_id)

@@ -5,21 +5,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot.api import ZequenzeClient
+from bot.devices import DeviceBook
 from bot.outbox import OutboxSender
+from bot.pacing import ChannelPacer
 from bot.poller import Poller, PollTuning
 from bot.ports import Notifier
-from bot.service import OpsService, Tuning, utcnow
+from bot.reconcile import Reconciler
+from bot.sending import Sender
+from bot.service import OpsService, utcnow
 from bot.ticker import Ticker
+from bot.tuning import Tuning
 from bot.when import warm_up
 from store import Store
 
 log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL = 0.25  # short: a paced channel's next message goes out as soon as it may
+SEND_INTERVAL = 1.0  # operations become due by the clock too (a retry time, the root wait)
 RECOVERY_INTERVAL = 2.0
+SEED_PAGE = 100  # device names learnt from the newest operations when the bot knows none
 # A round of the outbox during a Slack outage, or of the poller with retries, can take a while;
 # stopping waits this long for it rather than cut it off (a process manager kills us anyway).
 STOP_TIMEOUT = 60.0
@@ -29,8 +37,8 @@ DEFAULT_POLL_TUNING = PollTuning()
 
 
 class Runtime:
-    """Store + API client + service, with three loops beside them: the poller, the outbox
-    sender, and recovery (retrying sends that surely failed, reconciling unknown outcomes)."""
+    """Store + API client + service, with four loops beside them: the sender (operations to
+    the API), the poller, the outbox (messages to Slack), and recovery (unknown outcomes)."""
 
     def __init__(
         self,
@@ -51,51 +59,86 @@ class Runtime:
         self.api = ZequenzeClient(
             base_url=api_url, token=api_token, retry_base=api_retry_base, timeout=api_timeout
         )
-        sender = OutboxSender(
-            store=self.store, notifier=notifier, clock=clock, channel_gap=channel_gap
+        self.devices = DeviceBook(store=self.store, clock=clock, fetch=self._newest_operations)
+        # Shared with the Slack app's own posts (answers to mentions): one pace per channel.
+        self.pacer = ChannelPacer(gap=channel_gap)
+        outbox = OutboxSender(
+            store=self.store,
+            notifier=notifier,
+            clock=clock,
+            pacer=self.pacer,
+            on_root_answered=self._root_answered,
         )
-        self._flush = sender.deliver_pending
-        self.outbox = Ticker(name="outbox", interval=OUTBOX_INTERVAL, job=sender.deliver_pending)
+        self._flush = outbox.deliver_pending
+        self.outbox = Ticker(name="outbox", interval=OUTBOX_INTERVAL, job=outbox.deliver_pending)
         self._poller = Poller(
             store=self.store,
             api=self.api,
+            devices=self.devices,
             clock=clock,
             interval=poll_interval,
             on_change=self.outbox.wake,
             tuning=poll_tuning,
         )
         self.poller = Ticker(name="poller", interval=poll_interval, job=self._poller.poll_once)
+        self._sender = Sender(
+            store=self.store,
+            api=self.api,
+            devices=self.devices,
+            clock=clock,
+            tuning=tuning,
+            on_submitted=self._submitted,
+        )
+        self.sending = Ticker(
+            name="sending", interval=SEND_INTERVAL, job=self._sender.submit_pending
+        )
+        self._reconciler = Reconciler(
+            store=self.store,
+            api=self.api,
+            devices=self.devices,
+            clock=clock,
+            tuning=tuning,
+            on_change=self._submitted,
+        )
         self.service = OpsService(
             store=self.store,
             api=self.api,
-            notifier=notifier,
+            devices=self.devices,
             clock=clock,
-            on_submitted=self._submitted,
-            tuning=tuning,
+            on_confirmed=self._confirmed,
+            watch_original=tuning.watch_original,
         )
         self.recovery = Ticker(
-            name="recovery", interval=min(poll_interval, RECOVERY_INTERVAL), job=self._recover
+            name="recovery",
+            interval=min(poll_interval, RECOVERY_INTERVAL),
+            job=self._reconciler.reconcile,
         )
+        self._loops = (self.recovery, self.sending, self.poller, self.outbox)
+
+    def _confirmed(self) -> None:
+        self.outbox.wake()  # the public message goes first
+        self.sending.wake()
+
+    def _root_answered(self) -> None:
+        self.sending.wake()
 
     def _submitted(self) -> None:
         self.outbox.wake()
         self.poller.wake()
 
-    def _recover(self) -> None:
-        self.service.reconcile_unknown()
-        self.service.submit_pending()
+    def _newest_operations(self) -> list[dict[str, Any]]:
+        return self.api.recent_operations(since=utcnow() - timedelta(days=30)).items[:SEED_PAGE]
 
     def start(self) -> Runtime:
         warm_up()
-        self.service.recover()
-        self.outbox.start()
-        self.poller.start()
-        self.recovery.start()
+        self._sender.recover()
+        for loop in self._loops:
+            loop.start()
         return self
 
     def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the loops, let the last round finish, deliver what can be, close the file."""
-        loops = (self.recovery, self.poller, self.outbox)
+        loops = self._loops
         for loop in loops:
             loop.stop()
         deadline = time.monotonic() + timeout
@@ -121,6 +164,7 @@ class Runtime:
         for a runtime whose start-up failed (its flush would post to a Slack that just failed),
         and as the last step of stop()."""
         self._poller.close()
+        self._sender.close()
         self.api.close()
         self.store.close()
 

@@ -5,7 +5,6 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -13,80 +12,19 @@ from typing import Any
 
 from bot import grammar, text
 from bot.api import ApiError, ZequenzeClient
-from bot.backoff import Backoff
 from bot.catalog import DEFAULT_CATALOG, Catalog
+from bot.devices import DeviceBook
 from bot.failpoints import failpoint
-from bot.model import (
-    HelpQuery,
-    ListQuery,
-    OperationSpec,
-    Plan,
-    Refusal,
-    StatusQuery,
-    format_api_time,
-    parse_api_time,
-)
-from bot.ports import CannotPost, Notifier
-from store import OperationRecord, RequestRecord, Store
-
-log = logging.getLogger(__name__)
+from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
+from store import RequestRecord, Store
 
 REQUEST_TTL = timedelta(minutes=15)
 # A time that passed while the request waited for its click is still honoured within this grace;
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
+# A first attempt sent again on a person's word is looked for this long (see bot/reconcile.py).
+WATCH_ORIGINAL = timedelta(hours=1)
 LIST_LIMIT = 40
-_LIST_KEY = "list"  # reconciling backs off on one thing only: reading the API's whole list
-
-
-@dataclass(frozen=True, kw_only=True)
-class Tuning:
-    """Timings of recovery; the defaults suit production, tests shorten them."""
-
-    reconcile_delay: timedelta = timedelta(seconds=10)  # let a slow POST land before listing
-    stale_send: timedelta = timedelta(minutes=10)  # never send an operation this far past due
-    max_send_attempts: int = 5
-    send_backoff: float = 5.0  # seconds before the first retry of a POST that surely failed
-    # While the API's list cannot be read, reconciling waits this long, doubling up to the cap.
-    list_backoff: float = 2.0
-    list_max_backoff: float = 120.0
-
-
-def _find_created(
-    listed: list[dict[str, Any]], op: OperationRecord, *, since: datetime, taken: set[str]
-) -> dict[str, Any] | None:
-    """The API's operation that is this one: same device, type and time, created since the
-    request was confirmed (with a little clock skew allowed), and not already someone's.
-
-    `created_at` rules an item out only when it proves the item older than the confirm. The
-    API's doc shows `created_at` on every item but never says it is required, and rejecting an
-    item for a missing or unreadable one would make the bot POST a second, duplicate
-    operation: the worse mistake. An item that provably matches is preferred to one that
-    merely may."""
-    wanted = format_api_time(op.scheduled_at)
-    earliest = since - timedelta(minutes=5)
-    maybe: dict[str, Any] | None = None
-    for item in listed:
-        if str(item.get("id")) in taken:
-            continue
-        if (item.get("device_name"), item.get("operation_type")) != (
-            op.device_name,
-            op.operation_type,
-        ):
-            continue
-        if _normal_time(item.get("scheduled_at")) != wanted:
-            continue
-        created = parse_api_time(item.get("created_at"))
-        if created is None:
-            maybe = maybe or item
-        elif created >= earliest:
-            return item
-    return maybe
-
-
-def _normal_time(value: Any) -> str | None:
-    moment = parse_api_time(value)
-    return format_api_time(moment) if moment else None
 
 
 def utcnow() -> datetime:
@@ -157,25 +95,22 @@ class OpsService:
         *,
         store: Store,
         api: ZequenzeClient,
-        notifier: Notifier,
+        devices: DeviceBook,
         catalog: Catalog = DEFAULT_CATALOG,
         clock: Callable[[], datetime] = utcnow,
-        on_submitted: Callable[[], None] = lambda: None,
+        on_confirmed: Callable[[], None] = lambda: None,
         request_ttl: timedelta = REQUEST_TTL,
-        tuning: Tuning | None = None,
+        watch_original: timedelta = WATCH_ORIGINAL,
     ) -> None:
         self.store = store
         self.api = api
-        self.notifier = notifier
+        self.devices = devices
         self.catalog = catalog
         self.clock = clock
-        self._on_submitted = on_submitted
+        # A click changes the store and answers; the loops that send and post are woken.
+        self._on_confirmed = on_confirmed
         self._request_ttl = request_ttl
-        self._tuning = tuning or Tuning()
-        # Each reconcile reads every page of the list: while that fails, wait longer each time.
-        self._list_backoff = Backoff(
-            first=self._tuning.list_backoff, cap=self._tuning.list_max_backoff
-        )
+        self._watch_original = watch_original
 
     # --- understanding --------------------------------------------------------------------
 
@@ -206,6 +141,7 @@ class OpsService:
                 )
             if isinstance(command, StatusQuery):
                 item = self.api.get_operation(command.operation_id, update_status=True)
+                self.devices.learn([item] if item else [])
                 return Looked(operation_id=command.operation_id, item=item)
         except ApiError as exc:
             return Failed(message=exc.message)
@@ -254,7 +190,9 @@ class OpsService:
         thread_ts: str | None = None,
         response_url: str | None = None,
     ) -> RequestRecord:
-        """Record what was understood, waiting for the requester's click."""
+        """Record what was understood, waiting for the requester's click; device names are
+        spelled as the API spells them, and one it has never shown is flagged."""
+        plan = self.devices.spell(plan)
         now = self.clock()
         return self.store.create_request(
             specs=plan.operations,
@@ -287,7 +225,9 @@ class OpsService:
         return self._why_not(request_id)
 
     def confirm(self, request_id: str, *, user: str) -> Outcome:
-        """Exactly one click wins; the winner opens the thread and submits every operation."""
+        """Exactly one click wins. It marks the request confirmed and queues its public
+        message, in one transaction, and answers: sending and posting follow in the loops,
+        whatever Slack or the API is doing."""
         request = self.store.get_request(request_id)
         refusal = self._refuse_click(request, user=user)
         if refusal is not None:
@@ -301,31 +241,62 @@ class OpsService:
         ):
             self.store.end_request(request_id, to="expired", user=None)
             return Outcome(reason="too_late", request=self.store.get_request(request_id))
-        if not self.store.claim_confirmation(request_id, user=user, now=now):
+        run_at = now if request.immediate else None
+        if not self.store.confirm(request_id, user=user, now=now, run_at=run_at):
             return self._why_not(request_id)
-        failpoint("after_claim")
-        claimed = self.store.get_request(request_id)
-        assert claimed is not None
-        try:
-            thread = self.notifier.open_thread(claimed)
-        except CannotPost as exc:
-            self.store.release_confirmation(request_id)
-            return Outcome(reason="cannot_post", request=claimed, detail=exc.message)
-        except Exception:
-            # The click is not lost: the request is pending again and can be confirmed again.
-            log.exception("could not open the thread for %s", request_id)
-            self.store.release_confirmation(request_id)
-            return Outcome(reason="cannot_post", request=claimed)
-        failpoint("after_thread_opened")
-        self.store.mark_confirmed(
-            request_id,
-            channel=thread.channel,
-            status_ts=thread.status_ts,
-            scheduled_at=self.clock() if request.immediate else None,
-            now=self.clock(),
-        )
-        self.submit_pending()
+        failpoint("after_confirm")
+        self._on_confirmed()
         return Outcome(reason="ok", request=self.store.get_request(request_id))
+
+    def send_again(self, operation_id: int, *, user: str) -> Outcome:
+        """The requester's answer to "did the API create it?": send it again. The first
+        attempt is still watched for, in case it reached the API after all."""
+        found = self._unknown_operation(operation_id, user=user)
+        if isinstance(found, Outcome):
+            return found
+        now = self.clock()
+        if not self.store.send_again(
+            operation_id,
+            user=user,
+            now=now,
+            watch_until=now + self._watch_original,
+            announce=_announce(found, operation_id, "sending_again", by=user),
+        ):
+            return self._settled(operation_id, found)
+        self._on_confirmed()
+        return Outcome(reason="ok", request=self.store.get_request(found.id))
+
+    def drop(self, operation_id: int, *, user: str) -> Outcome:
+        """The requester's other answer: nothing more is sent for it."""
+        found = self._unknown_operation(operation_id, user=user)
+        if isinstance(found, Outcome):
+            return found
+        if not self.store.drop_unknown(
+            operation_id,
+            user=user,
+            now=self.clock(),
+            error=text.DROPPED,
+            announce=_announce(found, operation_id, "dropped", by=user),
+        ):
+            return self._settled(operation_id, found)
+        self._on_confirmed()
+        return Outcome(reason="ok", request=self.store.get_request(found.id))
+
+    def _unknown_operation(self, operation_id: int, *, user: str) -> RequestRecord | Outcome:
+        request = self.store.request_of_operation(operation_id)
+        if request is None:
+            return Outcome(reason="not_found")
+        if request.requester != user:
+            return Outcome(reason="not_yours", request=request)
+        return request
+
+    def _settled(self, operation_id: int, request: RequestRecord) -> Outcome:
+        """Why a Send again / Drop changed nothing: the question was settled meanwhile."""
+        current = self.store.request_of_operation(operation_id) or request
+        op = next((o for o in current.operations if o.id == operation_id), None)
+        if op is not None and op.api_id and not op.answered_by:
+            return Outcome(reason="already_found", request=current, detail=op.api_id)
+        return Outcome(reason="already_answered", request=current)
 
     def _refuse_click(self, request: RequestRecord | None, *, user: str) -> Outcome | None:
         if request is None:
@@ -347,185 +318,6 @@ class OpsService:
             return Outcome(reason="expired", request=request)
         return Outcome(reason=f"already_{request.state}", request=request)
 
-    # --- submitting -----------------------------------------------------------------------
-
-    def submit_pending(self) -> int:
-        """POST every confirmed operation not yet sent, one API call per device."""
-        sent = 0
-        for operation in self.store.operations_to_send(now=self.clock()):
-            if self.store.start_sending(operation.id, now=self.clock()):
-                failpoint("before_post")
-                self._submit(operation)
-                sent += 1
-        if sent:
-            self._on_submitted()
-        return sent
-
-    def _submit(self, operation: OperationRecord) -> None:
-        announce = {"request_id": operation.request_id, "operation_id": operation.id}
-        now = self.clock()
-        if operation.scheduled_at < now - self._tuning.stale_send:
-            # Sending it now would run it long after the time the person confirmed.
-            self._refuse_to_send(operation, text.too_late_to_send(), announce)
-            return
-        spec = OperationSpec(
-            device_name=operation.device_name,
-            operation_type=operation.operation_type,
-            scheduled_at=operation.scheduled_at,
-            parameters=operation.parameters,
-        )
-        try:
-            created = self.api.create_operation(spec)
-        except ApiError as exc:
-            self._not_created(operation, exc, announce)
-            return
-        except Exception:
-            log.exception("creating operation %s failed unexpectedly", operation.id)
-            self._not_created(
-                operation,
-                ApiError(text.SEND_CRASHED, outcome_unknown=True),
-                announce,
-            )
-            return
-        failpoint("after_post")
-        duration = created.get("estimated_duration")
-        status = created.get("status")
-        try:
-            self.store.record_submitted(
-                operation.id,
-                api_id=created["id"],
-                status=status if isinstance(status, str) and status else "scheduled",
-                estimated_duration=duration if isinstance(duration, int) else None,
-                now=self.clock(),
-                announce={**announce, "kind": "submitted"},
-            )
-        except Exception:
-            # The API has it, but its answer could not be kept (a repeated id, a locked file):
-            # only reconciling against the API's list can say which operation is this one.
-            log.exception("could not record the answer to operation %s", operation.id)
-            self._not_created(
-                operation, ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True), announce
-            )
-
-    def _not_created(self, operation: OperationRecord, exc: ApiError, announce: dict) -> None:
-        now = self.clock()
-        if exc.outcome_unknown:
-            # The API may have created it: never POST again before its list says it did not.
-            self.store.record_unsent(
-                operation.id,
-                state="unknown",
-                error=exc.message,
-                now=now,
-                announce={**announce, "kind": "unsent", "error": exc.message, "unknown": True},
-            )
-        elif exc.retryable and operation.send_attempts + 1 < self._tuning.max_send_attempts:
-            delay = min(300.0, self._tuning.send_backoff * 2**operation.send_attempts)
-            self.store.requeue(
-                operation.id, error=exc.message, not_before=now + timedelta(seconds=delay), now=now
-            )
-            self.store.enqueue(
-                {**announce, "kind": "requeued", "error": exc.message, "retry_in": delay}, now=now
-            )
-        else:
-            self.store.record_unsent(
-                operation.id,
-                state="rejected",
-                error=exc.message,
-                now=now,
-                announce={**announce, "kind": "unsent", "error": exc.message},
-            )
-
-    def _refuse_to_send(self, operation: OperationRecord, reason: str, announce: dict) -> None:
-        self.store.record_unsent(
-            operation.id,
-            state="rejected",
-            error=reason,
-            now=self.clock(),
-            announce={**announce, "kind": "unsent", "error": reason},
-        )
-
-    # --- recovery ---------------------------------------------------------------------------
-
-    def recover(self) -> None:
-        """At start-up, after a crash: in-flight POSTs become unknown (to be reconciled), and
-        half-done confirmations go back to pending, with a word to the requester."""
-        now = self.clock()
-        unknown, released = self.store.recover_after_crash(
-            now=now, error=text.STOPPED_WHILE_SENDING
-        )
-        for request_id in released:
-            self.store.enqueue(
-                {"request_id": request_id, "kind": "private_confirm_interrupted"}, now=now
-            )
-        if unknown or released:
-            log.warning(
-                "recovered after a restart: %d operation(s) to reconcile, %d confirmation(s) "
-                "released",
-                unknown,
-                len(released),
-            )
-
-    def reconcile_unknown(self) -> int:
-        """For each operation whose POST outcome is unknown, look in the API's list for one
-        created for the same device, type and time since it was confirmed: adopt it, or, when
-        the whole list surely lacks it, send it again. Returns how many were resolved."""
-        now = self.clock()
-        due = [
-            op
-            for op in self.store.operations_in_state("unknown")
-            if op.unknown_since is None or op.unknown_since <= now - self._tuning.reconcile_delay
-        ]
-        if not due or not self._list_backoff.ready(_LIST_KEY):
-            return 0
-        try:
-            listed = [item for page in self.api.list_operations() for item in page.results]
-        except ApiError as exc:
-            delay = self._list_backoff.failed(_LIST_KEY)
-            log.warning(
-                "cannot reconcile %d operation(s) yet (trying again in %.0f s): %s",
-                len(due),
-                delay,
-                exc.message,
-            )
-            return 0
-        self._list_backoff.reset(_LIST_KEY)
-        taken = self.store.adopted_api_ids()
-        resolved = 0
-        for op in due:
-            request = self.store.get_request(op.request_id)
-            since = request.confirmed_at if request and request.confirmed_at else op.scheduled_at
-            match = _find_created(listed, op, since=since, taken=taken)
-            announce = {"request_id": op.request_id, "operation_id": op.id}
-            if match is not None:
-                taken.add(str(match["id"]))
-                duration = match.get("estimated_duration")
-                status = match.get("status")
-                won = self.store.resolve_unknown(
-                    op.id,
-                    now=now,
-                    adopt={
-                        "api_id": str(match["id"]),
-                        "status": status if isinstance(status, str) and status else "scheduled",
-                        "estimated_duration": duration if isinstance(duration, int) else None,
-                    },
-                    announce={**announce, "kind": "adopted"},
-                )
-            elif op.send_attempts + 1 >= self._tuning.max_send_attempts:
-                won = self.store.resolve_unknown(
-                    op.id,
-                    now=now,
-                    give_up=text.GAVE_UP,
-                    announce={**announce, "kind": "gave_up", "error": text.GAVE_UP},
-                )
-            else:
-                won = self.store.resolve_unknown(
-                    op.id, now=now, announce={**announce, "kind": "resend"}
-                )
-            resolved += int(won)
-        if resolved and not self.submit_pending():  # a resend wakes the loops itself
-            self._on_submitted()  # adopted ones are news for the poller and the outbox too
-        return resolved
-
     # --- looking ------------------------------------------------------------------------
 
     def list_operations(
@@ -539,7 +331,12 @@ class OpsService:
                 for item in page.results
                 if device is None or str(item.get("device_name", "")).lower() == device.lower()
             )
+        self.devices.learn(items)
         items.sort(
             key=lambda item: (str(item.get("created_at", "")), str(item.get("id"))), reverse=True
         )
         return OperationList(items=items[:limit], total=len(items))
+
+
+def _announce(request: RequestRecord, operation_id: int, kind: str, **data: object) -> dict:
+    return {"request_id": request.id, "operation_id": operation_id, "kind": kind, **data}

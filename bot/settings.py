@@ -40,6 +40,7 @@ class Settings:
     poll_interval: float
     port: int
     reconcile_delay: float = 10.0
+    ask_after: float = 120.0
     outage_notice: float = 300.0
     channel_gap: float = 1.0
 
@@ -102,6 +103,7 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         poll_interval=env.number("OPSBOT_POLL_INTERVAL", 15.0, low=0.05, high=3600),
         port=int(env.number("PORT", 3000, low=1, high=65535, whole=True)),
         reconcile_delay=env.number("OPSBOT_RECONCILE_DELAY", 10.0, low=0, high=3600),
+        ask_after=env.number("OPSBOT_ASK_AFTER", 120.0, low=0, high=86400),
         outage_notice=env.number("OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
         channel_gap=env.number("OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
     )

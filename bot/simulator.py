@@ -86,6 +86,7 @@ FaultKind = Literal[
     "unknown_status",
     "next_loop",
     "ignore_id_filter",
+    "commit_late",
 ]
 _GET_ONLY_KINDS = frozenset({"missing_results", "next_loop", "ignore_id_filter"})
 _NEEDS_STATUS = frozenset({"status", "status_after_work"})
@@ -95,15 +96,17 @@ _NEEDS_STATUS = frozenset({"status", "status_after_work"})
 class Fault:
     """One injected misbehaviour, applied to the next `times` requests matching `method`.
 
-    `times=None` keeps it until `FaultPlan.clear()`. `missing_results`, `next_loop` and
-    `ignore_id_filter` (an API that lists everything whatever `id` asks for) only make sense
-    on a list, so they match GETs only.
+    `times=None` keeps it until `FaultPlan.clear()`. `commit_late` answers nothing for
+    `seconds` and does the work only then, after the client has given up waiting: a POST
+    whose operation appears in the list later than any reasonable wait. `missing_results`,
+    `next_loop` and `ignore_id_filter` (an API that lists everything whatever `id` asks
+    for) only make sense on a list, so they match GETs only.
     """
 
     kind: FaultKind
     method: str | None = None  # "GET", "POST" or None for any
     times: int | None = 1
-    seconds: float = 0.0  # latency, hang, hang_after_work
+    seconds: float = 0.0  # latency, hang, hang_after_work, commit_late
     status: int | None = None  # status, status_after_work; html (default 200)
     body: str | None = None  # status, status_after_work, html: replaces the default body
     headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"}
@@ -653,6 +656,12 @@ class _Handler(BaseHTTPRequestHandler):
             sim.requests.append((method, self.path))
         base = f"http://{self.headers.get('Host') or f'{sim.host}:{self.server.server_port}'}"
         fault = sim.faults.take(method)
+        if fault is not None and fault.kind == "commit_late":
+            authorization = self.headers.get("Authorization")
+            self._hang(fault.seconds)
+            if not sim._stopping.is_set():
+                sim._handle(method, self.path, authorization, body, base)
+            return
         if fault is not None and self._fault_before_work(fault):
             return
         path = self.path

@@ -13,15 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from slack_sdk.webhook import WebhookClient
 
 from bot import messages, text
-from bot.ports import CannotPost, ThreadRef
+from bot.pacing import ChannelPacer
+from bot.ports import CannotPost, NotInChannel, RateLimited
 from store import OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -29,9 +25,11 @@ log = logging.getLogger(__name__)
 METADATA_TYPE = "opsbot_announcement"
 REQUEST_TYPE = "opsbot_request"
 MAX_REPLY_PAGES = 10
-CANNOT_POST_ERRORS = frozenset(
-    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
-)
+# The channel turning the bot away: a request's public message meeting one of these stops the
+# request before anything is sent.
+NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+DEFAULT_RETRY_AFTER = 1.0  # a 429 without a readable Retry-After
+MAX_RETRY_AFTER = 300.0
 # Errors worth asking again: Slack's own trouble and rate limits (as are HTTP 429 and 5xx, and
 # not reaching Slack at all). The bot's credentials too: while they are wrong no message goes
 # out anywhere, and none should be thrown away before an admin fixes them. Any other error
@@ -55,27 +53,24 @@ TEMPORARY_ERRORS = (
 )
 
 
-def web_client(*, token: str, base_url: str) -> WebClient:
-    """Slack's client with 429 (Retry-After), 5xx and connection retries switched on."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+def web_client(*, token: str, base_url: str, timeout: int = 10) -> WebClient:
+    """Slack's client with no retries of its own: slack_sdk's handlers re-send inside one
+    call, sleeping in the calling thread and bypassing the look-before-resend check (a 503
+    after Slack stored a message would post it twice). The outbox owns retries."""
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
 
 
 class SlackNotifier:
     def __init__(self, *, client: WebClient) -> None:
         self._client = client
 
-    def open_thread(self, request: RequestRecord) -> ThreadRef:
+    def post_root(self, request: RequestRecord, *, retry: bool) -> str:
+        if retry:
+            found = self._find_root(request)
+            if found is not None:
+                return found
         blocks = messages.status_message(request)
-        try:
+        with _refused_for_good():
             response = self._client.chat_postMessage(
                 channel=request.channel or "",
                 thread_ts=request.thread_ts,
@@ -84,26 +79,19 @@ class SlackNotifier:
                 unfurl_links=False,
                 metadata={"event_type": REQUEST_TYPE, "event_payload": {"request_id": request.id}},
             )
-        except SlackApiError as exc:
-            error = exc.response.get("error", "") if exc.response is not None else ""
-            if error in CANNOT_POST_ERRORS:
-                raise CannotPost(text.NOT_IN_CHANNEL) from exc
-            raise
-        return ThreadRef(channel=response["channel"], status_ts=response["ts"])
+        return str(response["ts"])
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
-        line = messages.clip(messages.event_text(event, request), 3000)
+        message = messages.thread_message(event, request)
         with _refused_for_good():
             if event.kind.startswith("private"):
-                if event.kind == "private_confirm_interrupted":
-                    self._retire_orphan(request)
                 tell_privately(
                     self._client,
                     response_url=request.response_url,
                     channel=request.channel or "",
                     user=request.requester,
                     thread_ts=request.thread_ts,
-                    message={"text": line},
+                    message=message,
                 )
                 return
             # `attempts` counts the tries before this one: any earlier try may have landed.
@@ -112,74 +100,74 @@ class SlackNotifier:
             self._client.chat_postMessage(
                 channel=request.channel or "",
                 thread_ts=request.reply_thread,
-                text=line,
                 unfurl_links=False,
                 metadata={"event_type": METADATA_TYPE, "event_payload": _tag(event)},
+                **message,
             )
 
-    def _retire_orphan(self, request: RequestRecord) -> None:
-        """The bot died after posting a request's public message but before recording it: find
-        that message by its tag and say that nothing was sent, rather than leave it hanging."""
-        try:
-            if request.thread_ts:
-                found = self._client.conversations_replies(
-                    channel=request.channel or "",
-                    ts=request.thread_ts,
-                    include_all_metadata=True,
-                    limit=200,
-                )
-            else:
-                found = self._client.conversations_history(
-                    channel=request.channel or "", include_all_metadata=True, limit=100
-                )
-        except SlackApiError as exc:
-            log.warning(
-                "cannot look for an unfinished status message: %s", exc.response.get("error")
-            )
-            return
-        for message in found.get("messages") or []:
+    def _find_root(self, request: RequestRecord) -> str | None:
+        """An earlier try may have posted the request's public message before its answer was
+        lost (a crash, a 503 after storing): find it by its tag among the messages posted since
+        the confirmation, rather than post a second one."""
+        since = request.confirmed_at or request.created_at
+        wanted = {"request_id": request.id}
+        for message in self._messages_since(request, oldest=since.timestamp() - 60):
             metadata = message.get("metadata") or {}
             if metadata.get("event_type") == REQUEST_TYPE and (
-                (metadata.get("event_payload") or {}).get("request_id") == request.id
+                metadata.get("event_payload") == wanted
             ):
-                note = text.interrupted_status(request.id)
-                self._client.chat_update(
-                    channel=request.channel or "",
-                    ts=message["ts"],
-                    text=note,
-                    blocks=[messages.section(note)],
-                )
+                return str(message["ts"])
+        return None
 
     def _already_posted(self, event: OutboxEvent, request: RequestRecord) -> bool:
         """A previous attempt may have reached Slack before the bot died or the answer was
         lost: look for the message, tagged with this event's id, in the thread."""
+        for message in self._messages_since(request, oldest=0.0, thread=request.reply_thread):
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == METADATA_TYPE and (
+                metadata.get("event_payload") == _tag(event)
+            ):
+                return True
+        return False
+
+    def _messages_since(
+        self, request: RequestRecord, *, oldest: float, thread: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The messages of the request's thread (or, without one, of its channel) since
+        `oldest`, page by page: what a look costs is what was posted since, not the channel's
+        history. A look Slack refuses for good (no history scope) finds nothing: a rare
+        duplicate is better than a message that never goes out. A passing failure is raised,
+        to look again on the next try."""
+        thread = thread or request.thread_ts
         cursor = None
         for _ in range(MAX_REPLY_PAGES):
             try:
-                page = self._client.conversations_replies(
-                    channel=request.channel or "",
-                    ts=request.reply_thread or "",
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
+                if thread:
+                    page = self._client.conversations_replies(
+                        channel=request.channel or "",
+                        ts=thread,
+                        include_all_metadata=True,
+                        oldest=f"{oldest:.6f}",
+                        limit=200,
+                        cursor=cursor,
+                    )
+                else:
+                    page = self._client.conversations_history(
+                        channel=request.channel or "",
+                        include_all_metadata=True,
+                        oldest=f"{oldest:.6f}",
+                        limit=200,
+                        cursor=cursor,
+                    )
             except SlackApiError as exc:
-                # Without the history scopes the check cannot be made: a rare duplicate is
-                # better than a message that never goes out.
-                log.warning(
-                    "cannot check the thread for a sent message: %s", exc.response.get("error")
-                )
-                return False
-            for message in page.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                if metadata.get("event_type") == METADATA_TYPE and (
-                    metadata.get("event_payload") == _tag(event)
-                ):
-                    return True
+                if _temporary(exc):
+                    raise _passing(exc) from exc
+                log.warning("cannot look for a message already sent: %s", _error_code(exc))
+                return
+            yield from page.get("messages") or []
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not page.get("has_more") or not cursor:
-                return False
-        return False
+                return
 
     def refresh(self, request: RequestRecord) -> None:
         blocks = messages.status_message(request)
@@ -190,6 +178,33 @@ class SlackNotifier:
                 blocks=blocks,
                 text=_fallback(blocks),
             )
+
+
+class ChannelPoster:
+    """Public answers posted from a handler (a reply to a mention): paced with the outbox's
+    posts in the same channel, never re-sent blindly. A 429 means Slack did not post it, so
+    that one is tried again once its wait is over; when no turn comes in time, the answer goes
+    to the person privately instead, so it is never lost."""
+
+    def __init__(self, *, client: WebClient, pacer: ChannelPacer, patience: float = 20.0) -> None:
+        self._client = client
+        self._pacer = pacer
+        self._patience = patience
+
+    def post(
+        self, *, channel: str, thread_ts: str | None, user: str, message: dict[str, Any]
+    ) -> None:
+        deadline = time.monotonic() + self._patience
+        while self._pacer.take(channel, timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+                return
+            except SlackApiError as exc:
+                if not _rate_limited(exc):
+                    raise
+                self._pacer.hold(channel, _retry_after(exc))
+        log.warning("no turn to post in %s in time; answering %s privately", channel, user)
+        self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message)
 
 
 def tell_privately(
@@ -207,7 +222,7 @@ def tell_privately(
     if response_url:
         try:
             status = (
-                WebhookClient(response_url, timeout=10)
+                WebhookClient(response_url, timeout=10, retry_handlers=[])
                 .send(response_type="ephemeral", replace_original=False, **message)
                 .status_code
             )
@@ -224,14 +239,40 @@ def tell_privately(
 
 @contextmanager
 def _refused_for_good() -> Iterator[None]:
-    """A Slack error that will not go away becomes CannotPost, saying what the requester can
-    do; any other failure goes on up, to be tried again later."""
+    """Slack's refusals sorted: a 429 becomes RateLimited (that channel waits), the channel
+    turning the bot away NotInChannel, any other error that will not go away CannotPost,
+    saying what the requester can do; any other failure goes on up, to be tried again."""
     try:
         yield
     except SlackApiError as exc:
+        if _rate_limited(exc):
+            raise RateLimited(_retry_after(exc)) from exc
         if _temporary(exc):
             raise
-        raise CannotPost(text.slack_refused(_error_code(exc))) from exc
+        code = _error_code(exc)
+        if code in NOT_IN_CHANNEL_ERRORS:
+            raise NotInChannel(text.slack_refused(code)) from exc
+        raise CannotPost(text.slack_refused(code)) from exc
+
+
+def _passing(exc: SlackApiError) -> Exception:
+    return RateLimited(_retry_after(exc)) if _rate_limited(exc) else exc
+
+
+def _rate_limited(exc: SlackApiError) -> bool:
+    status = exc.response.status_code if exc.response is not None else 0
+    return status == 429 or _error_code(exc) == "ratelimited"
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = exc.response.headers if exc.response is not None else {}
+    raw = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        return min(MAX_RETRY_AFTER, max(1.0, float(raw)))
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
 
 
 def _temporary(exc: SlackApiError) -> bool:
@@ -267,11 +308,15 @@ def _known_zone(name: str) -> bool:
 @dataclass(frozen=True, kw_only=True)
 class Zone:
     tz: str
-    known: bool  # False: the profile had none, and UTC is assumed (the person is told)
+    # None: the profile's own zone. Else UTC is assumed, and this sentence tells the person
+    # why: the profile has none, or Slack could not be asked just now.
+    note: str | None = None
 
 
 class ZoneLookup:
-    """`users.info` → `user.tz`, remembered a few minutes per user."""
+    """`users.info` → `user.tz`, remembered a few minutes per user. Only Slack's definite
+    answers are remembered: a lookup that failed (an error, a timeout) gives UTC this once,
+    saying so, and is asked again next time."""
 
     def __init__(self, *, client: WebClient, ttl: float = 600.0) -> None:
         self._client = client
@@ -291,17 +336,23 @@ class ZoneLookup:
             hit = self._cache.get(user_id)
         if hit and hit[0] > time.monotonic():
             return hit[1]
-        zone = Zone(tz="UTC", known=False)
         try:
             user = self._client.users_info(user=user_id).get("user") or {}
-            if isinstance(user.get("tz"), str) and _known_zone(user["tz"]):
-                zone = Zone(tz=user["tz"], known=True)
         except SlackApiError as exc:
-            log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+            if _temporary(exc) or _rate_limited(exc):
+                log.warning("users.info for %s failed: %s", user_id, _error_code(exc) or exc)
+                return Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
+            # A definite answer (user_not_found and the like): there is no zone to read.
+            log.warning("users.info for %s refused: %s", user_id, _error_code(exc))
+            zone = Zone(tz="UTC", note=text.NO_TZ)
         except OSError as exc:
-            # Slack unreachable: UTC this once (the person is told), and ask again next time.
+            # Slack unreachable or slow (a timeout is an OSError too).
             log.warning("users.info for %s failed: %s", user_id, exc)
-            return zone
+            return Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
+        else:
+            tz = user.get("tz")
+            known = isinstance(tz, str) and _known_zone(tz)
+            zone = Zone(tz=tz) if known else Zone(tz="UTC", note=text.NO_TZ)  # type: ignore[arg-type]
         with self._lock:
             self._cache[user_id] = (time.monotonic() + self._ttl, zone)
         return zone

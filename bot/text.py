@@ -545,13 +545,14 @@ CLICK_REFUSALS = {
     "Ask again with `/ops`.",
     "too_late": "The time you asked for has passed while this waited, so nothing was sent. "
     "Ask again with a new time, e.g. `/ops reboot server-01 in 10 minutes`.",
-    "already_confirming": "This request is already being confirmed.",
     "already_confirmed": "This request was already confirmed; follow it in its thread.",
     "already_cancelled": "This request was cancelled; nothing was sent.",
     "already_expired": "This request expired; nothing was sent. Ask again with `/ops`.",
-    "already_pending": "Another click on this request was being handled at that moment; "
-    "nothing was sent. Click Confirm again if you still want it.",
-    "cannot_post": "I could not post in this channel, so nothing was sent. {detail}",
+    "already_pending": "That click was not taken, so nothing was sent; click Confirm again if "
+    "you still want it.",
+    "already_found": "Nothing to choose any more: the API's list showed it meanwhile, as "
+    "`{detail}`, and it is followed in the thread.",
+    "already_answered": "This was already answered; the thread says what happened.",
 }
 
 
@@ -561,10 +562,6 @@ def click_refusal(reason: str, *, requester: str = "the requester", detail: str 
 
 
 CANCELLED = "Cancelled: nothing was sent to the API."
-NOT_IN_CHANNEL = (
-    "I'm not a member of this channel, so I can't post its status thread. "
-    "Invite me with `/invite @opsbot`, then click Confirm again."
-)
 
 
 CONFIRMED = "✅ Confirmed. Follow it in the thread of the request's public message."
@@ -575,6 +572,28 @@ def no_such_operation(operation_id: str) -> str:
 
 
 NO_TZ = "Your Slack profile has no time zone, so times are read in UTC."
+TZ_UNAVAILABLE = (
+    "I could not read your time zone from Slack just now, so times are read in UTC this once. "
+    "Name a zone to be sure, e.g. at 14:00 Europe/Madrid."
+)
+
+
+def device_respelled(typed: str, spelled: str) -> str:
+    return f"{typed} is spelled {spelled} in the API; using that."
+
+
+def device_unseen(name: str, close: Sequence[str]) -> str:
+    if close:
+        return (
+            f"I have not seen a device called {name} in the API's list: "
+            f"did you mean {or_list(list(close))}? Check before you confirm."
+        )
+    return (
+        f"I have not seen a device called {name} in the API's list; check the name before you "
+        "confirm (the API refuses a device it does not hold)."
+    )
+
+
 INTERNAL_ERROR = (
     "Something went wrong on my side while handling that. Before trying again, check "
     "`/ops list` to see whether it reached the API; if this keeps happening, tell an admin "
@@ -597,18 +616,19 @@ MODAL_WHEN_HINT = "Your local time. Leave empty to run now."
 def unsent(*, device: str, error: str, unknown: bool) -> str:
     if unknown:
         return (
-            f"⚠️ {device}: {error} Checking the API's list before anything is sent again; "
-            "this thread will say what was found."
+            f"⚠️ {device}: {error} It is not sent again on a guess: I am looking for it in the "
+            "API's list, and will ask you here if it does not turn up."
         )
-    return OPERATION_NOTICES["gave_up"].format(device=device, error=error)
+    return OPERATION_NOTICES["rejected"].format(device=device, error=error)
 
 
 OPERATION_NOTICES = {
     "requeued": "⏳ {device}: {error} Trying again in {retry_in}.",
-    "adopted": "🔎 {device}: the API did create it, as `{api_id}`; the answer had been lost. "
-    "Tracking it now (no second operation was made).",
-    "resend": "🔁 {device}: the API has no record of it, so it is being sent again.",
-    "gave_up": "❌ {device}: not scheduled. {error}",
+    "rejected": "❌ {device}: not scheduled. {error}",
+    "sending_again": "🔁 {device}: sending it again, as {who} chose.",
+    "dropped": "🗑️ {device}: dropped, as {who} chose; nothing more is sent for it.",
+    "found_twice": "⚠️ {device}: the first attempt reached the API after all, as `{api_id}`. "
+    "{device} now has two operations, `{api_id}` and `{other_id}`; both are followed here.",
     "unreachable": "📡 Could not check `{api_id}` on {device} for {minutes}; still trying.",
     "reachable": "📡 Contact with the API is back: `{api_id}` on {device} is *{status}*.",
     "overdue": "⏰ `{api_id}` on {device} has been running for {minutes}, much longer than "
@@ -628,6 +648,8 @@ def operation_notice(
     status: str,
     minutes: object,
     retry_in: object,
+    who: str = "",
+    other_id: str = "",
 ) -> str:
     template = OPERATION_NOTICES.get(kind, "{device}: {kind}")
     return template.format(
@@ -638,28 +660,85 @@ def operation_notice(
         minutes=span(round(float(minutes) * 60) if isinstance(minutes, int | float) else 0),
         retry_in=f"{float(retry_in or 0):.0f} s",
         kind=kind,
+        who=who,
+        other_id=other_id,
     )
 
 
-PRIVATE_NOTICES = {
-    "private_confirm_interrupted": "opsbot restarted while confirming your request `{request_id}`; "
-    "nothing was sent to the API. Click Confirm again if you still want it.",
-}
+def adopted(*, device: str, api_id: str, status: str, error: str) -> str:
+    line = (
+        f"🔎 {device}: the API did create it, as `{api_id}` (its answer had been lost); "
+        f"nothing was sent twice. It is *{status}*"
+    )
+    return f"{line}: {error}" if error else f"{line}."
 
 
-def private_notice(kind: str, *, request_id: str) -> str:
-    return PRIVATE_NOTICES.get(kind, "About request `{request_id}`: " + kind).format(
-        request_id=request_id
+def ask_unknown(*, device: str, error: str, waited: str) -> str:
+    return (
+        f"❓ {device}: did the API create it? The create call went unanswered ({error}), and "
+        f"after {waited} the API's list still does not show it."
+    )
+
+
+def held_heading(device: str) -> str:
+    return f"What the API's list shows for {device} since you confirmed:"
+
+
+def held_nothing(device: str) -> str:
+    return f"The API's list shows no operation for {device} since you confirmed."
+
+
+def held_partial(more: int) -> str:
+    return f"…and {more} more." if more else "(only the newest part of the list could be read)"
+
+
+def ask_choice(requester: str) -> str:
+    return (
+        f"Send it again, or drop it? Only {requester} can choose. If it turns up in the list "
+        "meanwhile, I take it and say so here."
+    )
+
+
+SEND_AGAIN = "Send again"
+DROP = "Drop"
+SEND_AGAIN_CONFIRM_TITLE = "Send it again?"
+SEND_AGAIN_CONFIRM = (
+    "If the first attempt did reach the API, the device will get this operation twice. "
+    "I keep watching for it, and will say so here if it turns up."
+)
+SEND_AGAIN_CONFIRM_YES = "Send again"
+SEND_AGAIN_CONFIRM_NO = "Not yet"
+DROPPED = "Dropped by the requester: its outcome was unknown, and it was not sent again."
+
+
+def sent_again_answer(who: str) -> str:
+    return f"🔁 {who} chose to send it again."
+
+
+def dropped_answer(who: str) -> str:
+    return f"🗑️ {who} chose to drop it."
+
+
+def finished(*, total: int, succeeded: int, failed: Sequence[str]) -> str:
+    parts = [f"{succeeded} completed"]
+    if failed:
+        parts.append(f"{len(failed)} did not ({', '.join(failed)})")
+    return f"🏁 All {total} finished: {and_list(parts)}."
+
+
+def not_posted(*, request_id: str, reason: str, typed: str) -> str:
+    return (
+        f"⚠️ Nothing was sent for your request `{request_id}`: I could not post it in the "
+        f"channel. {reason} Then ask again: `/ops {typed}`"
     )
 
 
 def slack_refused(error: str) -> str:
     """Why Slack will never take a message for a request's thread, and what can be done."""
-    if error in ("not_in_channel", "channel_not_found"):
-        return (
-            "I'm not a member of that channel: invite me there with `/invite @opsbot`, "
-            "and the next updates will appear in the thread."
-        )
+    if error == "not_in_channel":
+        return "I'm not a member of that channel: invite me with `/invite @opsbot`."
+    if error == "channel_not_found":
+        return "I can't find that channel: it is gone, or private and I'm not in it."
     if error == "is_archived":
         return "The channel has been archived."
     return f"Slack refused the message (`{error}`)."
@@ -674,10 +753,6 @@ def undelivered(*, request_id: str, reason: str) -> str:
 
 SEND_CRASHED = "The bot failed while sending this operation; it may or may not have been created."
 ANSWER_NOT_RECORDED = "The API answered, but the bot could not record its answer."
-GAVE_UP = (
-    "It could not be sent after several tries, so it was given up; nothing is scheduled. "
-    "Ask again when the API is back."
-)
 
 
 def too_late_to_send() -> str:
@@ -689,13 +764,6 @@ def too_late_to_send() -> str:
 
 UNKNOWN_ACTION = "That button is not one I know (an old or altered message?). Nothing was done."
 MALFORMED_COMMAND = "That command arrived without a user or channel, so nothing was done."
-
-
-def interrupted_status(request_id: str) -> str:
-    return (
-        f"⚠️ Not sent: opsbot restarted while confirming request `{request_id}`, so nothing "
-        "reached the API. The requester can click Confirm again."
-    )
 
 
 # --- the opsbot command, in a terminal (plain text, not mrkdwn) -----------------------------
@@ -856,6 +924,7 @@ def demo_greeting(devices: str) -> str:
 
 
 DEMO_NOTHING_PENDING = "Nothing is waiting for confirmation. Type a request first."
+DEMO_NO_QUESTION = "No question is waiting for an answer."
 DEMO_WAITING = "(waiting for the operations to finish…)"
 
 

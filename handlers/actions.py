@@ -45,6 +45,36 @@ def register(app: App, deps: Deps) -> None:
 
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
+    @app.action(messages.ACTION_SEND_AGAIN)
+    def send_again(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+    ) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+
+        def work() -> None:
+            outcome = deps.service.send_again(_operation_id(action), user=user)
+            if outcome.ok:
+                respond(replace_original=True, text=text.sent_again_answer(f"<@{user}>"))
+            else:
+                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+
+        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+
+    @app.action(messages.ACTION_DROP)
+    def drop(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+
+        def work() -> None:
+            outcome = deps.service.drop(_operation_id(action), user=user)
+            if outcome.ok:
+                respond(replace_original=True, text=text.dropped_answer(f"<@{user}>"))
+            else:
+                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+
+        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+
     @app.action(messages.ACTION_MODAL_TYPE)
     def change_type(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
@@ -84,6 +114,12 @@ def register_fallback(app: App) -> None:
         ack()
         if body.get("response_url"):
             respond(replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION)
+
+
+def _operation_id(action: dict[str, Any]) -> int:
+    """The button's value: the operation asked about; anything else names none (-1)."""
+    value = str(action.get("value", ""))
+    return int(value) if value.isascii() and value.isdigit() else -1
 
 
 def _refuse(respond: Respond, reason: str, request: Any, detail: str) -> None:

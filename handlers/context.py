@@ -11,7 +11,7 @@ from typing import Any
 
 from bot import messages, text
 from bot.service import OpsService
-from bot.slack import ZoneLookup
+from bot.slack import ChannelPoster, ZoneLookup
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ Send = Callable[[dict[str, Any]], None]
 class Deps:
     service: OpsService
     zones: ZoneLookup
+    poster: ChannelPoster  # public answers, paced with the outbox's posts
     # The work after the ack runs here, not in Bolt's listener pool: a listener that held its
     # thread through a 2 s API call would leave later requests waiting for a thread to ack in.
     work: Executor
@@ -53,7 +54,7 @@ def answer_text(
         channel=channel,
         thread_ts=thread_ts,
         response_url=response_url,
-        notes=() if zone.known else (text.NO_TZ,),
+        notes=(zone.note,) if zone.note else (),
     )
     reply = messages.answer(result, now=deps.service.clock())
     (public if reply.public else private)(reply.message)

@@ -30,7 +30,7 @@ def register(app: App, deps: Deps) -> None:
             client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message)
 
         def public(message: dict[str, Any]) -> None:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+            deps.poster.post(channel=channel, thread_ts=thread_ts, user=user, message=message)
 
         deps.later(
             private,

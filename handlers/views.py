@@ -62,7 +62,7 @@ def register(app: App, deps: Deps) -> None:
 
         def work() -> None:
             zone = deps.zones(user)
-            notes = plan.notes if zone.known else (text.NO_TZ, *plan.notes)
+            notes = (zone.note, *plan.notes) if zone.note else plan.notes
             request = deps.service.propose(
                 replace(plan, tz=zone.tz, notes=notes),
                 requester=user,

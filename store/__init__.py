@@ -2,6 +2,8 @@
 
 from store.db import Store
 from store.records import (
+    FINISHED,
+    ROOT,
     SUCCEEDED_STATUSES,
     VANISHED,
     WAITING_STATUSES,
@@ -13,6 +15,8 @@ from store.records import (
 )
 
 __all__ = [
+    "FINISHED",
+    "ROOT",
     "SUCCEEDED_STATUSES",
     "VANISHED",
     "WAITING_STATUSES",

@@ -19,7 +19,15 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.model import OperationSpec, format_api_time
-from store.records import OperationRecord, OutboxEvent, RequestRecord, is_final, is_running
+from store.records import (
+    FINISHED,
+    ROOT,
+    OperationRecord,
+    OutboxEvent,
+    RequestRecord,
+    is_final,
+    is_running,
+)
 from store.schema import migrate
 
 
@@ -151,56 +159,37 @@ class Store:
             ]
         return RequestRecord.from_row(rows[0], ops)
 
-    def claim_confirmation(self, request_id: str, *, user: str, now: datetime) -> bool:
-        """pending → confirming, for the requester only and before expiry. True: you won."""
-        with self._write() as db:
-            return self._cas(
-                db,
-                "UPDATE requests SET state = 'confirming', confirmed_by = ?, confirmed_at = ? "
-                "WHERE id = ? AND state = 'pending' AND requester = ? AND expires_at > ?",
-                [user, _now_text(now), request_id, user, _now_text(now)],
-            )
+    def request_of_operation(self, operation_id: int) -> RequestRecord | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT request_id FROM operations WHERE id = ?", [operation_id]
+            ).fetchone()
+        return self.get_request(row[0]) if row else None
 
-    def release_confirmation(self, request_id: str) -> bool:
-        """confirming → pending: the public thread could not be opened, so nothing was done."""
-        with self._write() as db:
-            return self._cas(
-                db,
-                "UPDATE requests SET state = 'pending', confirmed_by = NULL, confirmed_at = NULL "
-                "WHERE id = ? AND state = 'confirming'",
-                [request_id],
-            )
-
-    def mark_confirmed(
-        self,
-        request_id: str,
-        *,
-        channel: str | None,
-        status_ts: str | None,
-        scheduled_at: datetime | None,
-        now: datetime,
+    def confirm(
+        self, request_id: str, *, user: str, now: datetime, run_at: datetime | None
     ) -> bool:
-        """confirming → confirmed, the thread known; drafts become operations to send.
-
-        `scheduled_at` replaces every operation's time (an immediate request runs when
-        confirmed, not when it was typed).
-        """
+        """pending → confirmed, for the requester only and before expiry, in one transaction
+        with everything that follows from it: the drafts become operations to send (at
+        `run_at` if given: an immediate request runs when confirmed, not when typed), and the
+        public message is queued as the request's first outbox message. True: you won."""
         with self._write() as db:
             if not self._cas(
                 db,
-                "UPDATE requests SET state = 'confirmed', channel = coalesce(?, channel), "
-                "status_ts = ? WHERE id = ? AND state = 'confirming'",
-                [channel, status_ts, request_id],
+                "UPDATE requests SET state = 'confirmed', confirmed_by = ?, confirmed_at = ? "
+                "WHERE id = ? AND state = 'pending' AND requester = ? AND expires_at > ?",
+                [user, _now_text(now), request_id, user, _now_text(now)],
             ):
                 return False
             sets, params = "state = 'new', updated_at = ?", [_now_text(now)]
-            if scheduled_at is not None:
+            if run_at is not None:
                 sets += ", scheduled_at = ?"
-                params.append(format_api_time(scheduled_at))
+                params.append(format_api_time(run_at))
             db.execute(
                 f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
                 [*params, request_id],
             )
+            self._enqueue(db, {"request_id": request_id, "kind": ROOT}, now)
             return True
 
     def end_request(self, request_id: str, *, to: str, user: str | None) -> bool:
@@ -250,15 +239,9 @@ class Store:
                 ],
             ):
                 return False
-            db["status_changes"].insert(
-                {
-                    "operation_id": operation_id,
-                    "old_status": None,
-                    "new_status": status,
-                    "at": _now_text(now),
-                }
-            )
+            self._record_first_status(db, operation_id, status, now)
             self._enqueue(db, announce, now)
+            self._maybe_finished(db, announce["request_id"], now)
             return True
 
     def record_unsent(
@@ -289,6 +272,7 @@ class Store:
             ):
                 return False
             self._enqueue(db, announce, now)
+            self._maybe_finished(db, announce["request_id"], now)
             return True
 
     def record_status(
@@ -328,6 +312,7 @@ class Store:
                 }
             )
             self._enqueue(db, announce, now)
+            self._maybe_finished(db, announce["request_id"], now)
             return True
 
     def operations_to_poll(self) -> list[OperationRecord]:
@@ -339,15 +324,18 @@ class Store:
                 )
             ]
 
-    def operations_to_send(self, *, now: datetime) -> list[OperationRecord]:
-        """Confirmed operations not yet sent whose (re)try time has come."""
+    def operations_to_send(self, *, now: datetime, root_wait: timedelta) -> list[OperationRecord]:
+        """Confirmed operations not yet sent whose (re)try time has come, once Slack has
+        answered their request's public message, or `root_wait` after the confirmation
+        whatever Slack is doing: only a definite "not in channel" may still stop them."""
         with self._lock:
             return [
                 OperationRecord.from_row(r)
                 for r in self.db.query(
-                    "SELECT * FROM operations WHERE state = 'new' "
-                    "AND (next_send_at IS NULL OR next_send_at <= ?) ORDER BY id",
-                    [_now_text(now)],
+                    "SELECT o.* FROM operations o JOIN requests r ON r.id = o.request_id "
+                    "WHERE o.state = 'new' AND (o.next_send_at IS NULL OR o.next_send_at <= ?) "
+                    "AND (r.root_tried_at IS NOT NULL OR r.confirmed_at <= ?) ORDER BY o.id",
+                    [_now_text(now), _now_text(now - root_wait)],
                 )
             ]
 
@@ -361,100 +349,201 @@ class Store:
             ]
 
     def requeue(
-        self, operation_id: int, *, error: str, not_before: datetime, now: datetime
+        self,
+        operation_id: int,
+        *,
+        error: str,
+        not_before: datetime,
+        now: datetime,
+        announce: dict[str, Any],
     ) -> bool:
         """sending → new, to be tried again later: the API surely did not create it."""
         with self._write() as db:
-            return self._cas(
+            won = self._cas(
                 db,
                 "UPDATE operations SET state = 'new', error = ?, next_send_at = ?, "
                 "send_attempts = send_attempts + 1, updated_at = ? "
                 "WHERE id = ? AND state = 'sending'",
                 [error, _now_text(not_before), _now_text(now), operation_id],
             )
-
-    def resolve_unknown(
-        self,
-        operation_id: int,
-        *,
-        now: datetime,
-        announce: dict[str, Any],
-        adopt: dict[str, Any] | None = None,
-        give_up: str | None = None,
-    ) -> bool:
-        """unknown → submitted (adopting the API's operation), new (surely absent: send it
-        again) or rejected (given up); announced in the same transaction."""
-        with self._write() as db:
-            if adopt is not None:
-                won = self._cas(
-                    db,
-                    "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, "
-                    "final = ?, estimated_duration = ?, error = NULL, updated_at = ? "
-                    "WHERE id = ? AND state = 'unknown'",
-                    [
-                        adopt["api_id"],
-                        adopt["status"],
-                        int(is_final(adopt["status"])),
-                        adopt.get("estimated_duration"),
-                        _now_text(now),
-                        operation_id,
-                    ],
-                )
-                if won:
-                    db["status_changes"].insert(
-                        {
-                            "operation_id": operation_id,
-                            "old_status": None,
-                            "new_status": adopt["status"],
-                            "at": _now_text(now),
-                        }
-                    )
-            elif give_up is not None:
-                won = self._cas(
-                    db,
-                    "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                    "updated_at = ? WHERE id = ? AND state IN ('unknown', 'new')",
-                    [give_up, _now_text(now), operation_id],
-                )
-            else:
-                won = self._cas(
-                    db,
-                    "UPDATE operations SET state = 'new', next_send_at = NULL, "
-                    "send_attempts = send_attempts + 1, updated_at = ? "
-                    "WHERE id = ? AND state = 'unknown'",
-                    [_now_text(now), operation_id],
-                )
             if won:
                 self._enqueue(db, announce, now)
             return won
 
-    def adopted_api_ids(self) -> set[str]:
+    def adopt_unknown(
+        self,
+        operation_id: int,
+        *,
+        api_id: str,
+        status: str,
+        estimated_duration: int | None,
+        now: datetime,
+        announce: dict[str, Any],
+    ) -> bool:
+        """unknown → submitted: the API's list shows the operation this one created."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, "
+                "final = ?, estimated_duration = ?, error = NULL, updated_at = ? "
+                "WHERE id = ? AND state = 'unknown'",
+                [
+                    api_id,
+                    status,
+                    int(is_final(status)),
+                    estimated_duration,
+                    _now_text(now),
+                    operation_id,
+                ],
+            ):
+                return False
+            self._record_first_status(db, operation_id, status, now)
+            self._enqueue(db, announce, now)
+            self._maybe_finished(db, announce["request_id"], now)
+            return True
+
+    def api_ids_taken(self, api_ids: Sequence[str]) -> set[str]:
+        """Those of `api_ids` that are some operation's already."""
+        if not api_ids:
+            return set()
+        marks = ", ".join("?" for _ in api_ids)
         with self._lock:
             return {
                 r["api_id"]
-                for r in self.db.query("SELECT api_id FROM operations WHERE api_id IS NOT NULL")
+                for r in self.db.query(
+                    f"SELECT api_id FROM operations WHERE api_id IN ({marks})", list(api_ids)
+                )
             }
 
-    def recover_after_crash(self, *, now: datetime, error: str) -> tuple[int, list[str]]:
-        """At start-up: a POST that was in flight has an unknown outcome; a confirmation that
-        was half-way goes back to pending; `error` says why, on each such operation. Returns
-        (operations now unknown, requests released).
-        """
+    def recover_after_crash(self, *, now: datetime, error: str) -> int:
+        """At start-up: a POST that was in flight has an unknown outcome; `error` says why, on
+        each such operation. Returns how many."""
         with self._write() as db:
-            unknown = db.execute(
+            return db.execute(
                 "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
                 "error = ? WHERE state = 'sending'",
                 [_now_text(now), _now_text(now), error],
             ).rowcount
-            released = [
-                r[0]
-                for r in db.execute("SELECT id FROM requests WHERE state = 'confirming'").fetchall()
-            ]
-            db.execute(
-                "UPDATE requests SET state = 'pending', confirmed_by = NULL, confirmed_at = NULL "
-                "WHERE state = 'confirming'"
+
+    # --- unknown outcomes, settled by the API's list or by a person --------------------------
+
+    def ask_about_unknown(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
+        """Once per unknown outcome: the requester is asked whether to send it again."""
+        with self._write() as db:
+            won = self._cas(
+                db,
+                "UPDATE operations SET asked_at = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'unknown' AND asked_at IS NULL",
+                [_now_text(now), _now_text(now), operation_id],
             )
-        return unknown, released
+            if won:
+                self._enqueue(db, announce, now)
+            return won
+
+    def send_again(
+        self,
+        operation_id: int,
+        *,
+        user: str,
+        now: datetime,
+        watch_until: datetime,
+        announce: dict,
+    ) -> bool:
+        """unknown → new, on a person's word; the first attempt is still looked for until
+        `watch_until`, in case it reached the API after all."""
+        with self._write() as db:
+            won = self._cas(
+                db,
+                "UPDATE operations SET state = 'new', next_send_at = NULL, answered_by = ?, "
+                "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'unknown'",
+                [user, _now_text(watch_until), _now_text(now), operation_id],
+            )
+            if won:
+                self._enqueue(db, announce, now)
+            return won
+
+    def drop_unknown(
+        self, operation_id: int, *, user: str, now: datetime, error: str, announce: dict
+    ) -> bool:
+        """unknown → rejected, on a person's word: nothing more is sent for it."""
+        with self._write() as db:
+            won = self._cas(
+                db,
+                "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
+                "answered_by = ?, updated_at = ? WHERE id = ? AND state = 'unknown'",
+                [error, user, _now_text(now), operation_id],
+            )
+            if won:
+                self._enqueue(db, announce, now)
+                self._maybe_finished(db, announce["request_id"], now)
+            return won
+
+    def operations_watched(self, *, now: datetime) -> list[OperationRecord]:
+        """Operations sent again on a person's word whose first attempt may still appear."""
+        with self._lock:
+            return [
+                OperationRecord.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM operations WHERE watch_original_until > ? "
+                    "AND state = 'submitted' ORDER BY id",
+                    [_now_text(now)],
+                )
+            ]
+
+    def adopt_late_original(
+        self,
+        operation_id: int,
+        *,
+        api_id: str,
+        status: str,
+        estimated_duration: int | None,
+        now: datetime,
+        announce: dict,
+    ) -> bool:
+        """The first attempt of an operation that was sent again reached the API after all:
+        it becomes an operation of the request too, tracked like the others, and the
+        watching ends."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE operations SET watch_original_until = NULL "
+                "WHERE id = ? AND watch_original_until IS NOT NULL",
+                [operation_id],
+            ):
+                return False
+            row = db.execute(
+                "SELECT request_id, device_name, operation_type, parameters, scheduled_at "
+                "FROM operations WHERE id = ?",
+                [operation_id],
+            ).fetchone()
+            seq = db.execute(
+                "SELECT max(seq) + 1 FROM operations WHERE request_id = ?", [row[0]]
+            ).fetchone()[0]
+            twin = (
+                db["operations"]
+                .insert(
+                    {
+                        "request_id": row[0],
+                        "seq": seq,
+                        "device_name": row[1],
+                        "operation_type": row[2],
+                        "parameters": row[3],
+                        "scheduled_at": row[4],
+                        "state": "submitted",
+                        "api_id": api_id,
+                        "status": status,
+                        "final": int(is_final(status)),
+                        "estimated_duration": estimated_duration,
+                        "created_at": _now_text(now),
+                        "updated_at": _now_text(now),
+                    }
+                )
+                .last_pk
+            )
+            self._record_first_status(db, twin, status, now)
+            self._enqueue(db, {**announce, "operation_id": twin}, now)
+            return True
 
     # --- the poller's bookkeeping -----------------------------------------------------------
 
@@ -531,7 +620,52 @@ class Store:
                 )
             )
 
+    # --- device names the API has shown -------------------------------------------------------
+
+    def learn_devices(self, names: Sequence[str], *, now: datetime) -> None:
+        """Remember these spellings (the API's own): the newest spelling of a name wins."""
+        rows = {name.lower(): name for name in names if name}
+        if not rows:
+            return
+        with self._write() as db:
+            db.conn.executemany(
+                "INSERT INTO devices (key, name, seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at",
+                [(key, name, _now_text(now)) for key, name in rows.items()],
+            )
+
+    def known_devices(self) -> dict[str, str]:
+        """Every device name the API has shown, by its lower-case form."""
+        with self._lock:
+            return {r["key"]: r["name"] for r in self.db.query("SELECT key, name FROM devices")}
+
     # --- outbox ---------------------------------------------------------------------------
+
+    def _record_first_status(
+        self, db: Database, operation_id: int, status: str, now: datetime
+    ) -> None:
+        db["status_changes"].insert(
+            {
+                "operation_id": operation_id,
+                "old_status": None,
+                "new_status": status,
+                "at": _now_text(now),
+            }
+        )
+
+    def _maybe_finished(self, db: Database, request_id: str, now: datetime) -> None:
+        """Once every operation of a request of several has ended, its thread gets one line
+        summing them up; written in the transaction of the change that ended the last one."""
+        counts = db.execute(
+            "SELECT count(*), sum(final = 0) FROM operations WHERE request_id = ?", [request_id]
+        ).fetchone()
+        if counts[0] < 2 or counts[1]:
+            return
+        if db.execute(
+            "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ?", [request_id, FINISHED]
+        ).fetchone():
+            return
+        self._enqueue(db, {"request_id": request_id, "kind": FINISHED}, now)
 
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)
@@ -565,7 +699,12 @@ class Store:
             f"SELECT min(o.id) FROM outbox o JOIN requests r ON r.id = o.request_id "
             f"WHERE {_TO_DELIVER} GROUP BY {_THREAD}"
         )
-        return self._events(f"{_EVENTS} WHERE o.id IN ({heads}) ORDER BY o.id LIMIT ?", [limit])
+        # A request's public message goes before other threads' replies in its channel: it is
+        # the first sign in public that the request was confirmed.
+        return self._events(
+            f"{_EVENTS} WHERE o.id IN ({heads}) ORDER BY o.kind != '{ROOT}', o.id LIMIT ?",
+            [limit],
+        )
 
     def _events(self, sql: str, params: Sequence[Any]) -> list[OutboxEvent]:
         with self._lock:
@@ -580,6 +719,72 @@ class Store:
                 )
                 for r in self.db.query(sql, params)
             ]
+
+    def root_posted(self, event_id: int, *, status_ts: str, now: datetime) -> bool:
+        """The request's public message is in the channel: its thread is known from now on."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                [_now_text(now), event_id],
+            ):
+                return False
+            db.execute(
+                "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?) "
+                "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
+                [status_ts, _now_text(now), event_id],
+            )
+            return True
+
+    def root_tried(self, request_id: str, *, now: datetime) -> None:
+        """Slack answered the public message with a passing failure (rate limit, outage): the
+        operations need not wait for it any more."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE requests SET root_tried_at = coalesce(root_tried_at, ?) WHERE id = ?",
+                [_now_text(now), request_id],
+            )
+
+    def root_refused(
+        self,
+        event_id: int,
+        *,
+        error: str,
+        now: datetime,
+        stopped: dict[str, Any],
+        undelivered: dict[str, Any],
+    ) -> bool:
+        """Slack will never post the request's public message (the bot is not in the channel,
+        or it is gone or archived). If none of its operations has been sent yet, the request
+        stops here: they are not sent, and `stopped` tells the requester why. Otherwise the
+        message is given up like any other, with `undelivered`. True: the request stopped."""
+        request_id = stopped["request_id"]
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE outbox SET given_up_at = ?, last_error = ? "
+                "WHERE id = ? AND delivered_at IS NULL AND given_up_at IS NULL",
+                [_now_text(now), error[:500], event_id],
+            ):
+                return False
+            db.execute(
+                "UPDATE requests SET root_tried_at = coalesce(root_tried_at, ?) WHERE id = ?",
+                [_now_text(now), request_id],
+            )
+            sent = db.execute(
+                "SELECT count(*) FROM operations WHERE request_id = ? AND state != 'new'",
+                [request_id],
+            ).fetchone()[0]
+            if sent:
+                self._enqueue(db, undelivered, now)
+                return False
+            db.execute(
+                "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
+                "WHERE request_id = ? AND state = 'new'",
+                [stopped["reason"], _now_text(now), request_id],
+            )
+            self._enqueue(db, stopped, now)
+            return True
 
     def give_up_delivery(
         self,
@@ -651,6 +856,11 @@ class Store:
         with self._write() as db:
             db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [event_id])
 
-    def mark_attempt_failed(self, event_id: int, *, error: str) -> None:
+    def mark_attempt_failed(self, event_id: int, *, error: str, landed: bool = True) -> None:
+        """`landed` False: Slack said the message was not posted (a 429), so this try does not
+        count as one that may have gone out."""
         with self._write() as db:
-            db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [error[:500], event_id])
+            db.execute(
+                "UPDATE outbox SET last_error = ?, attempts = attempts - ? WHERE id = ?",
+                [error[:500], int(not landed), event_id],
+            )

@@ -11,6 +11,11 @@ from typing import Any
 # by id, it returns an empty list): nothing more can be learnt about it, so it is final.
 VANISHED = "vanished"
 
+# Outbox kinds the store itself writes: a confirmed request's public message (its first outbox
+# message), and the one-line summary once every operation of a request has ended.
+ROOT = "root"
+FINISHED = "finished"
+
 # The API invents status words (the issue: "or any status the API invents"); these are the
 # ones the bot knows the meaning of. Any other word is shown as it is and polled on.
 SUCCEEDED_STATUSES = frozenset({"completed", "complete", "succeeded", "success", "done"})
@@ -62,6 +67,9 @@ class OperationRecord:
     unknown_since: datetime | None = None
     check_failing_since: datetime | None = None
     overdue_warned: bool = False
+    asked_at: datetime | None = None  # when the requester was asked about an unknown outcome
+    answered_by: str | None = None  # who chose Send again or Drop
+    watch_original_until: datetime | None = None
 
     @property
     def settled(self) -> bool:
@@ -89,6 +97,9 @@ class OperationRecord:
             unknown_since=_maybe_time(row.get("unknown_since")),
             check_failing_since=_maybe_time(row.get("check_failing_since")),
             overdue_warned=bool(row.get("overdue_warned")),
+            asked_at=_maybe_time(row.get("asked_at")),
+            answered_by=row.get("answered_by"),
+            watch_original_until=_maybe_time(row.get("watch_original_until")),
         )
 
 
@@ -111,6 +122,7 @@ class RequestRecord:
     expires_at: datetime
     confirmed_at: datetime | None
     operations: tuple[OperationRecord, ...]
+    root_tried_at: datetime | None = None  # Slack first answered the public message
 
     @classmethod
     def from_row(cls, row: dict[str, Any], operations: list[OperationRecord]) -> RequestRecord:
@@ -132,6 +144,7 @@ class RequestRecord:
             expires_at=_parse_time(row["expires_at"]),
             confirmed_at=_maybe_time(row["confirmed_at"]),
             operations=tuple(operations),
+            root_tried_at=_maybe_time(row.get("root_tried_at")),
         )
 
     @property

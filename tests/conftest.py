@@ -18,9 +18,9 @@ import pytest
 from bot.app import HttpServer, build_app
 from bot.poller import PollTuning
 from bot.runtime import Runtime
-from bot.service import Tuning
 from bot.simulator import Simulator
 from bot.slack import SlackNotifier, web_client
+from bot.tuning import Tuning
 from tests.fakes import (
     BOT_TOKEN,
     FakeSlack,
@@ -32,9 +32,15 @@ from tests.fakes import (
 )
 
 SECRET = "test-signing-secret"
-# Recovery on a test's time scale: reconcile unknown outcomes after 0.3 s, retry sends after
-# 0.1 s, tell a thread about an outage after 1 s.
-FAST_RECOVERY = Tuning(reconcile_delay=timedelta(seconds=0.3), send_backoff=0.1)
+# Recovery on a test's time scale: reconcile unknown outcomes after 0.3 s and look again
+# every 0.2-0.5 s, retry sends after 0.1 s, tell a thread about an outage after 1 s.
+FAST_RECOVERY = Tuning(
+    reconcile_delay=timedelta(seconds=0.3),
+    send_backoff=0.1,
+    look_every=0.2,
+    look_cap=0.5,
+    root_wait=timedelta(seconds=2),
+)
 FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0)
 T = TypeVar("T")
 
@@ -199,7 +205,9 @@ def start_bot(
         tuning=tuning,
         poll_tuning=poll_tuning,
     )
-    app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
+    app = build_app(
+        client=client, signing_secret=SECRET, service=runtime.service, pacer=runtime.pacer
+    )
     runtime.start()
     server = HttpServer(app=app, signing_secret=SECRET, host="127.0.0.1", port=0)
     threading.Thread(target=server.serve, daemon=True).start()

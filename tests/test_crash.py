@@ -59,6 +59,7 @@ class BotProcess:
             "OPSBOT_DB": str(self.db),
             "OPSBOT_POLL_INTERVAL": "0.2",
             "OPSBOT_RECONCILE_DELAY": "0.3",
+            "OPSBOT_ASK_AFTER": "1",
             "OPSBOT_CHANNEL_GAP": "0",
             "PORT": str(self.port),
             "PYTHONPATH": str(ROOT),
@@ -169,59 +170,98 @@ def assert_finished_once_in_order(slack: FakeSlack) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("failpoint", ["after_claim", "after_thread_opened"])
-def test_killed_while_confirming_tells_the_requester_and_sends_nothing(
+def roots(slack: FakeSlack) -> list[str]:
+    return [
+        c.response["ts"]
+        for c in slack.calls_to("chat.postMessage")
+        if not c.args.get("thread_ts") and c.status == 200
+    ]
+
+
+@pytest.mark.parametrize("failpoint", ["after_confirm", "after_root_posted"])
+def test_killed_after_the_click_posts_once_and_sends_once(
     crashable: BotProcess, failpoint: str
 ) -> None:
+    """The click confirmed the request in one transaction; the bot dies before its public
+    message went out, or after it went out but before its id was kept. After the restart
+    there is one public message (found by its tag, not posted again) and one operation."""
     crashable.simulator.run_seconds = 1.0
     crashable.start(failpoint=failpoint)
-    request_id = propose(crashable, "reboot server-01 now", "cmd")
-    click(crashable, request_id, "click")
+    click(crashable, propose(crashable, "reboot server-01 now", "cmd"), "click")
     crashable.died()
     assert crashable.simulator.operations() == []
+    if failpoint == "after_root_posted":
+        assert len(roots(crashable.slack)) == 1
 
     crashable.start()
-    eventually(
-        lambda: any("restarted while confirming" in t for t in said(crashable.slack, "cmd")),
-        what="the requester to be told",
-    )
-    assert crashable.simulator.operations() == []
-    if failpoint == "after_thread_opened":
-        # The public message went out before the bot died: it must not hang "sending…".
-        orphan = crashable.slack.calls_to("chat.postMessage")[0].response["ts"]
-        eventually(
-            lambda: any(
-                c.args.get("ts") == orphan and "Not sent" in c.args.get("text", "")
-                for c in crashable.slack.calls_to("chat.update")
-            ),
-            what="the orphaned status message to say nothing was sent",
-        )
-    click(crashable, request_id, "again")  # the buttons still work: nothing was lost
     eventually(lambda: len(crashable.simulator.operations()) == 1, what="the operation")
-    assert_finished_once_in_order(crashable.slack)
+    lines = assert_finished_once_in_order(crashable.slack)
+    assert len(roots(crashable.slack)) == 1, "the public message was posted twice"
+    (root,) = roots(crashable.slack)
+    assert all(
+        c.args.get("thread_ts") == root
+        for c in crashable.slack.calls_to("chat.postMessage")
+        if c.args.get("thread_ts")
+    ), lines
     assert crashable.simulator.post_count == 1
     crashable.stop()
 
 
-@pytest.mark.parametrize(
-    ("failpoint", "explained"),
-    [
-        ("before_post", "no record of it, so it is being sent again"),
-        ("after_post", "the API did create it"),
-    ],
-)
-def test_killed_around_the_post_makes_exactly_one_operation(
-    crashable: BotProcess, failpoint: str, explained: str
-) -> None:
+def test_killed_after_the_post_adopts_what_the_api_created(crashable: BotProcess) -> None:
     crashable.simulator.run_seconds = 1.0
-    crashable.start(failpoint=failpoint)
+    crashable.start(failpoint="after_post")
     click(crashable, propose(crashable, "restart nginx on server-02 now", "cmd"), "click")
     crashable.died()
 
     crashable.start()
     lines = assert_finished_once_in_order(crashable.slack)
     assert len(crashable.simulator.operations()) == 1
-    assert any(explained in line for line in lines), lines
+    assert any("the API did create it" in line for line in lines), lines
+    crashable.stop()
+
+
+def test_killed_before_the_post_asks_the_requester_rather_than_guess(
+    crashable: BotProcess,
+) -> None:
+    """Claimed but not sent when the bot died: it cannot know that, so the list is read, and
+    the requester is asked; only their Send again sends it."""
+    crashable.simulator.run_seconds = 1.0
+    crashable.start(failpoint="before_post")
+    click(crashable, propose(crashable, "restart nginx on server-02 now", "cmd"), "click")
+    crashable.died()
+
+    crashable.start()
+    calls = crashable.slack.wait_for(
+        lambda cs: any(
+            b.get("block_id") == "ops_unknown"
+            for c in cs
+            if c.method == "chat.postMessage"
+            for b in c.args.get("blocks") or []
+        ),
+        timeout=20,
+    )
+    assert crashable.simulator.operations() == []
+    asked = next(
+        c.args
+        for c in calls
+        if any(b.get("block_id") == "ops_unknown" for b in c.args.get("blocks") or [])
+    )
+    (send_again,) = [
+        e
+        for b in asked["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "ops_send_again"
+    ]
+    crashable.send(
+        block_actions_body(
+            action_id="ops_send_again",
+            value=send_again["value"],
+            response_url=crashable.slack.response_url("answer"),
+        )
+    )
+    assert_finished_once_in_order(crashable.slack)
+    assert crashable.simulator.post_count == 1
     crashable.stop()
 
 

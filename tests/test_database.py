@@ -67,7 +67,12 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
 
     store = Store(path=path)
     try:
-        assert applied_migrations(store) == ["0001_initial", "0002_recovery", "0003_delivery"]
+        assert applied_migrations(store) == [
+            "0001_initial",
+            "0002_recovery",
+            "0003_delivery",
+            "0004_confirm_without_slack",
+        ]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
         request = store.get_request("r_old")
@@ -91,10 +96,55 @@ def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
 
     store = Store(path=path)
     try:
-        assert applied_migrations(store)[-1] == "0003_delivery"
+        assert applied_migrations(store)[-1] == "0004_confirm_without_slack"
         (event,) = store.next_in_each_thread()
         assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
         assert store.stale_roots() == [("r_old", 1)]
+    finally:
+        store.close()
+
+
+def test_a_confirmation_left_half_way_by_an_older_version_is_pending_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v3.db"
+    old = old_file(path, stop_before="0004_confirm_without_slack")
+    old["requests"].update("r_old", {"state": "confirming", "confirmed_by": "U1"})
+    old.conn.commit()
+    old.close()
+
+    store = Store(path=path)
+    try:
+        request = store.get_request("r_old")
+        assert request is not None
+        assert (request.state, request.confirmed_by) == ("pending", None)
+        assert request.root_tried_at is None
+    finally:
+        store.close()
+
+
+def query_plan(store: Store, sql: str) -> str:
+    return " ".join(str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Path) -> None:
+    """The outbox asks for stale status messages and for the next message of every thread
+    several times a second: from an index, that costs what is pending, not every request ever
+    made (a full scan of 200,000 requests took 31 ms under the store's lock)."""
+    store = Store(path=tmp_path / "plan.db")
+    try:
+        stale = query_plan(
+            store,
+            "SELECT id, root_version FROM requests WHERE root_version > root_shown "
+            "AND status_ts IS NOT NULL AND root_given_up_at IS NULL ORDER BY id",
+        )
+        assert "idx_requests_stale_roots" in stale, stale
+        heads = query_plan(
+            store,
+            "SELECT min(o.id) FROM outbox o WHERE o.delivered_at IS NULL "
+            "AND o.given_up_at IS NULL GROUP BY o.request_id",
+        )
+        assert "USING INDEX idx_outbox_delivered_at_id" in heads, heads
     finally:
         store.close()
 

@@ -46,10 +46,9 @@ def store(tmp_path: Path) -> Store:
 
 def in_public(store: Store, typed: str, *, status_ts: str) -> RequestRecord:
     request = make_request(store, typed, tz="UTC")
-    assert store.claim_confirmation(request.id, user="U123", now=NOW)
-    assert store.mark_confirmed(
-        request.id, channel="C1", status_ts=status_ts, scheduled_at=None, now=NOW
-    )
+    assert store.confirm(request.id, user="U123", now=NOW, run_at=None)
+    (root,) = store.pending_outbox()
+    assert store.root_posted(root.id, status_ts=status_ts, now=NOW)
     confirmed = store.get_request(request.id)
     assert confirmed is not None
     return confirmed

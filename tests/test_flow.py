@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk import WebClient
 
+from bot import text
 from bot.simulator import Fault
 from bot.slack import Zone, ZoneLookup
 from tests.conftest import Bot, eventually, start_bot, stop_bot
@@ -51,10 +52,27 @@ def request_and_confirm(bot: Bot, text: str, *, user: str = "U123") -> tuple[dic
     assert response.status_code == 200
     assert "Confirmed" in bot.wait_response(key)["text"]
     root = eventually(
-        lambda: [c for c in bot.slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")],
+        lambda: [
+            c
+            for c in bot.slack.calls_to("chat.postMessage")
+            if not c.args.get("thread_ts") and c.response.get("ok")
+        ],
         what="the public status message",
     )[-1]
+    sent(bot, request_id)
     return shown, root.response["ts"]
+
+
+def sent(bot: Bot, request_id: str) -> None:
+    """Wait until the sender has been through every operation of the request (the click only
+    confirms; the operations go to the API from the sending loop)."""
+
+    def done() -> bool:
+        request = bot.runtime.store.get_request(request_id)
+        assert request is not None
+        return all(op.state not in ("draft", "new", "sending") for op in request.operations)
+
+    eventually(done, what=f"the operations of {request_id} to be sent")
 
 
 def test_restart_now_runs_to_completion_with_updates_in_the_thread(bot: Bot) -> None:
@@ -120,9 +138,14 @@ def test_several_devices_make_one_api_call_each(bot: Bot) -> None:
     assert all(op["parameters"] == {"force": True, "timeout": 300} for op in ops)
     assert bot.simulator.post_count == 3
     eventually(
-        lambda: sum("completed" in r for r in thread_replies(bot, root_ts)) == 3,
+        lambda: sum("is now *completed*" in r for r in thread_replies(bot, root_ts)) == 3,
         what="three completions",
     )
+    summary = eventually(
+        lambda: [r for r in thread_replies(bot, root_ts) if r.startswith("🏁")],
+        what="the summary once all three ended",
+    )
+    assert summary == ["🏁 All 3 finished: 3 completed."]
 
 
 def test_a_bad_signature_gets_401_and_does_nothing(bot: Bot) -> None:
@@ -248,16 +271,21 @@ def test_a_device_not_in_the_inventory_is_named(bot: Bot) -> None:
     assert bot.simulator.operations() == []
 
 
-def test_not_in_channel_tells_how_to_invite_and_loses_nothing(bot: Bot) -> None:
+def test_not_in_channel_stops_the_request_and_says_how_to_invite(bot: Bot) -> None:
     bot.slack.fail("chat.postMessage", error="not_in_channel", times=1)
-    shown = bot.wait_response(bot.command("reboot server-07 now"))
-    request_id = confirm_button(shown)["value"]
-    _, key = bot.click("ops_confirm", request_id)
-    assert "/invite @opsbot" in bot.wait_response(key)["text"]
+    key = bot.command("reboot server-07 now")
+    request_id = confirm_button(bot.wait_response(key))["value"]
+    _, click = bot.click("ops_confirm", request_id)
+    assert "Confirmed" in bot.wait_response(click)["text"]
+    told = bot.wait_response(key, count=2)  # privately, on the command's response_url
+    assert told["response_type"] == "ephemeral"
+    assert "Nothing was sent" in told["text"]
+    assert "/invite @opsbot" in told["text"]
+    assert "`/ops reboot server-07 now`" in told["text"]
+    sent(bot, request_id)
+    request = bot.runtime.store.get_request(request_id)
+    assert request is not None and [op.state for op in request.operations] == ["rejected"]
     assert bot.simulator.operations() == []
-    _, key = bot.click("ops_confirm", request_id)
-    assert "Confirmed" in bot.wait_response(key)["text"]
-    eventually(lambda: len(bot.simulator.operations()) == 1, what="the operation")
 
 
 def test_a_user_without_a_zone_is_told_utc_is_assumed(bot: Bot) -> None:
@@ -401,14 +429,52 @@ def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, 
         stop_bot(second)
 
 
-def test_an_unreachable_slack_gives_utc_this_once_and_is_asked_again(slack) -> None:
-    """users.info failing to connect is not a profile without a zone: nothing is remembered,
-    so the next command asks again and gets the real zone."""
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"down": True},
+        {"status": 500},
+        {"status": 429},
+        {"status": 200, "error": "internal_error"},
+    ],
+    ids=["unreachable", "5xx", "429", "internal_error"],
+)
+def test_a_failed_zone_lookup_is_utc_this_once_says_so_and_is_asked_again(
+    slack, failure: dict
+) -> None:
+    """users.info failing for a moment is not a profile without a zone: nothing is
+    remembered, the note says why UTC was used, and the next command gets the real zone."""
     lookup = ZoneLookup(
         client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
     )
-    slack.down = True
-    assert lookup("U123") == Zone(tz="UTC", known=False)
+    if failure.pop("down", False):
+        slack.down = True
+    else:
+        slack.fail("users.info", **failure)
+    failed = lookup("U123")
+    assert failed == Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
+    assert "no time zone" not in text.TZ_UNAVAILABLE
     assert lookup.peek("U123") is None
     slack.down = False
-    assert lookup("U123") == Zone(tz="America/Los_Angeles", known=True)
+    assert lookup("U123") == Zone(tz="America/Los_Angeles")
+    assert lookup.peek("U123") == Zone(tz="America/Los_Angeles")
+
+
+def test_only_a_definite_answer_is_remembered_as_no_zone(slack) -> None:
+    lookup = ZoneLookup(
+        client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
+    )
+    assert lookup("U789") == Zone(tz="UTC", note=text.NO_TZ)  # a profile without one
+    assert lookup("U000") == Zone(tz="UTC", note=text.NO_TZ)  # user_not_found
+    calls = len(slack.calls_to("users.info"))
+    assert lookup("U789") == Zone(tz="UTC", note=text.NO_TZ)
+    assert len(slack.calls_to("users.info")) == calls  # remembered
+
+
+def test_a_failed_zone_lookup_words_the_confirmation_truthfully(bot: Bot) -> None:
+    bot.slack.fail("users.info", status=503)
+    shown = bot.wait_response(bot.command("reboot server-01 at 14:00"))
+    assert "could not read your time zone" in all_text(shown)
+    assert "no time zone" not in all_text(shown)
+    shown = bot.wait_response(bot.command("reboot server-01 at 14:00"))
+    assert "14:00 (America/Los_Angeles)" in all_text(shown)

@@ -695,11 +695,11 @@ def test_no_token_or_secret_reaches_slack_or_the_log(
         )
     # Slack errors too (in another channel: the thread replies above may still be going out).
     bot.slack.fail("chat.postMessage", error="not_in_channel", times=1, channel="C999")
-    request_id = request_id_of(
-        bot.wait_response(bot.command("reboot server-06 now", channel="C999"))
-    )
+    command = bot.command("reboot server-06 now", channel="C999")
+    request_id = request_id_of(bot.wait_response(command))
     _, key = bot.click("ops_confirm", request_id)
-    assert "/invite" in bot.wait_response(key)["text"]
+    assert "Confirmed" in bot.wait_response(key)["text"]
+    assert "/invite" in bot.wait_response(command, count=2)["text"]
     barrier(bot)
     _assert_no_secret(bot, caplog)
 

@@ -22,11 +22,14 @@ from bot import api as api_module
 from bot import text
 from bot.api import ApiError, ZequenzeClient
 from bot.app import HttpServer, Workers, build_app
+from bot.devices import DeviceBook
 from bot.model import OperationSpec
+from bot.reconcile import find_created
 from bot.runtime import Runtime
-from bot.service import OpsService, Proposed, Tuning, _find_created
+from bot.service import OpsService, Proposed
 from bot.simulator import Fault, Simulator
 from bot.slack import SlackNotifier, web_client
+from bot.tuning import Tuning
 from store import VANISHED, OperationRecord, OutboxEvent, RequestRecord, Store
 from tests.conftest import FAST_POLLING, FAST_RECOVERY, SECRET, Bot, eventually, start_bot, stop_bot
 from tests.fakes import BOT_TOKEN, FakeSlack, app_mention_body, block_actions_payload, post
@@ -44,8 +47,8 @@ class HeldNotifier:
         self.gate = threading.Event()
         self.entered = threading.Event()
 
-    def open_thread(self, request: RequestRecord) -> Any:
-        return self._inner.open_thread(request)
+    def post_root(self, request: RequestRecord, *, retry: bool) -> str:
+        return self._inner.post_root(request, retry=retry)
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         self.entered.set()
@@ -157,7 +160,13 @@ def test_a_mention_acked_just_before_shutdown_is_still_answered(
 
     monkeypatch.setattr(runtime.service, "first_time", held_first_time)
     workers = Workers()
-    app = build_app(client=client, signing_secret=SECRET, service=runtime.service, workers=workers)
+    app = build_app(
+        client=client,
+        signing_secret=SECRET,
+        service=runtime.service,
+        pacer=runtime.pacer,
+        workers=workers,
+    )
     server = HttpServer(app=app, signing_secret=SECRET, host="127.0.0.1", port=0)
     serving = threading.Thread(target=server.serve, daemon=True)
     serving.start()
@@ -244,11 +253,12 @@ def test_reconcile_backs_off_while_the_list_fails(
 
     try:
         request_and_confirm(bot, "reboot server-01 in 1 hour")
-        eventually(list_calls, what="the first reconcile")
+        before = list_calls()  # learning device names for the confirmation read it too
+        eventually(lambda: list_calls() > before, what="the first reconcile")
         first = time.monotonic()
         # Each round tries the list 4 times (the client's own retries); the 4th round waits
         # for 0.2 + 0.4 + 0.4 s of backoff, where a loop every 0.1 s would be done in ~0.5 s.
-        eventually(lambda: list_calls() >= 13, what="four reconcile rounds")
+        eventually(lambda: list_calls() >= before + 13, what="four reconcile rounds")
         assert time.monotonic() - first >= 0.9
 
         simulator.faults.clear()
@@ -307,12 +317,24 @@ def listed(api_id: str, **changes: Any) -> dict[str, Any]:
         ),
         pytest.param([listed("a", scheduled_at="2024-01-15T14:00:01Z")], None, id="other time"),
         pytest.param([listed("taken")], None, id="already someone's"),
+        pytest.param([listed("a", device_name="SERVER-02")], "a", id="device in other case"),
+        pytest.param([listed("a", device_name="server-03")], None, id="other device"),
+        pytest.param([listed("a", operation_type="update")], None, id="other type"),
+        pytest.param(
+            [listed("a", parameters={"force": True, "timeout": 300})], None, id="other parameters"
+        ),
+        pytest.param(
+            [listed("a", parameters={"force": False, "timeout": 300, "added": 1})],
+            "a",
+            id="the API's own parameters beside ours",
+        ),
+        pytest.param([listed("a", parameters={"force": False})], None, id="a parameter missing"),
     ],
 )
 def test_find_created_never_adopts_one_provably_older_than_the_confirm(
     items: list[dict[str, Any]], adopted: str | None
 ) -> None:
-    match = _find_created(items, OURS, since=CONFIRMED_AT, taken={"taken"})
+    match = find_created(items, OURS, since=CONFIRMED_AT, taken={"taken"})
     assert (match or {}).get("id") == adopted
 
 
@@ -456,10 +478,7 @@ def test_a_claim_that_loses_to_the_expiry_says_expired(
     store = Store(path=tmp_path / "expiry.db")
     api = ZequenzeClient(base_url=simulator.url, token=simulator.token)
     service = OpsService(
-        store=store,
-        api=api,
-        notifier=SlackNotifier(client=web_client(token=BOT_TOKEN, base_url=slack.api_url)),
-        clock=clock,
+        store=store, api=api, devices=DeviceBook(store=store, clock=clock), clock=clock
     )
     try:
         proposed = service.handle_text(
@@ -481,6 +500,6 @@ def test_a_claim_that_loses_to_the_expiry_says_expired(
 
 
 def test_every_click_refusal_is_a_sentence_not_a_code() -> None:
-    for state in ("pending", "confirming", "confirmed", "cancelled", "expired"):
+    for state in ("pending", "confirmed", "cancelled", "expired", "found", "answered"):
         sentence = text.click_refusal(f"already_{state}")
         assert f"already_{state}" not in sentence, sentence

@@ -31,7 +31,9 @@ def test_command_confirm_and_thread_updates_over_socket_mode(
         poll_interval=0.1,
         notifier=SlackNotifier(client=client),
     ).start()
-    app = build_app(client=client, signing_secret=SECRET, service=runtime.service)
+    app = build_app(
+        client=client, signing_secret=SECRET, service=runtime.service, pacer=runtime.pacer
+    )
     with FakeSocketMode() as sm:
         slack.socket_mode_url = sm.url
         handler = socket_mode(app=app, app_token=APP_TOKEN)

@@ -75,11 +75,11 @@ def new_request(store: Store, *, requester: str = ALICE, ttl: float = 600) -> Re
 
 
 def confirmed_request(store: Store) -> RequestRecord:
+    """Confirmed, and its public message posted (its root event delivered)."""
     request = new_request(store)
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
-    assert store.mark_confirmed(
-        request.id, channel="C123", status_ts="1700.01", scheduled_at=None, now=T0
-    )
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    (root,) = [e for e in store.pending_outbox() if e.request_id == request.id]
+    assert store.root_posted(root.id, status_ts="1700.01", now=T0)
     return loaded(store, request.id)
 
 
@@ -120,6 +120,11 @@ def states(store: Store, request_id: str) -> list[str]:
 
 def count(store: Store, table: str) -> int:
     return store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def announced(store: Store) -> int:
+    """Outbox rows besides the public message every confirmation queues."""
+    return store.db.execute("SELECT count(*) FROM outbox WHERE kind != 'root'").fetchone()[0]
 
 
 # ---------------------------------------------------------------------------- requests
@@ -173,42 +178,43 @@ def test_request_ids_are_distinct(store: Store) -> None:
 # ------------------------------------------------------------------------ confirmation
 
 
-def test_claim_only_by_the_requester(store: Store) -> None:
+def test_confirm_only_by_the_requester(store: Store) -> None:
     request = new_request(store)
-    assert not store.claim_confirmation(request.id, user=BOB, now=T0)
+    assert not store.confirm(request.id, user=BOB, now=T0, run_at=None)
     assert loaded(store, request.id).state == "pending"
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
-    claimed = store.get_request(request.id)
-    assert claimed is not None
-    assert claimed.state == "confirming"
-    assert claimed.confirmed_by == ALICE and claimed.confirmed_at == T0
+    assert store.pending_outbox() == []
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    confirmed = loaded(store, request.id)
+    assert confirmed.state == "confirmed"
+    assert confirmed.confirmed_by == ALICE and confirmed.confirmed_at == T0
 
 
-def test_claim_only_once(store: Store) -> None:
+def test_confirm_only_once(store: Store) -> None:
     request = new_request(store)
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
-    assert not store.claim_confirmation(request.id, user=ALICE, now=T0 + timedelta(seconds=1))
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    assert not store.confirm(request.id, user=ALICE, now=T0 + timedelta(seconds=1), run_at=None)
     assert loaded(store, request.id).confirmed_at == T0
+    assert [e.kind for e in store.pending_outbox()] == ["root"]  # one public message
 
 
-def test_claim_unknown_request(store: Store) -> None:
-    assert not store.claim_confirmation("r_nope", user=ALICE, now=T0)
+def test_confirm_unknown_request(store: Store) -> None:
+    assert not store.confirm("r_nope", user=ALICE, now=T0, run_at=None)
 
 
 @pytest.mark.parametrize("late", [0, 1, 3600])
-def test_claim_not_after_expiry(store: Store, late: float) -> None:
+def test_confirm_not_after_expiry(store: Store, late: float) -> None:
     request = new_request(store, ttl=60)
     moment = request.expires_at + timedelta(seconds=late)
-    assert not store.claim_confirmation(request.id, user=ALICE, now=moment)
+    assert not store.confirm(request.id, user=ALICE, now=moment, run_at=None)
     assert loaded(store, request.id).state == "pending"
     # A second before expiry it still works.
-    assert store.claim_confirmation(
-        request.id, user=ALICE, now=request.expires_at - timedelta(seconds=1)
+    assert store.confirm(
+        request.id, user=ALICE, now=request.expires_at - timedelta(seconds=1), run_at=None
     )
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
-def test_claim_race_has_one_winner(store: Store, db_path: Path, shared: bool) -> None:
+def test_confirm_race_has_one_winner(store: Store, db_path: Path, shared: bool) -> None:
     request = new_request(store)
     stores = [store] * 8 if shared else [Store(path=db_path) for _ in range(8)]
     barrier = threading.Barrier(8)
@@ -219,7 +225,7 @@ def test_claim_race_has_one_winner(store: Store, db_path: Path, shared: bool) ->
     def claim(mine: Store) -> None:
         try:
             barrier.wait(timeout=5)
-            won = mine.claim_confirmation(request.id, user=ALICE, now=T0)
+            won = mine.confirm(request.id, user=ALICE, now=T0, run_at=None)
         except BaseException as exc:  # surfaced below, not lost in a thread
             with lock:
                 errors.append(exc)
@@ -236,65 +242,80 @@ def test_claim_race_has_one_winner(store: Store, db_path: Path, shared: bool) ->
         assert not any(thread.is_alive() for thread in threads)
         assert errors == []
         assert sorted(results) == [False] * 7 + [True]
-        assert loaded(store, request.id).state == "confirming"
+        assert loaded(store, request.id).state == "confirmed"
+        assert states(store, request.id) == ["new"] * 3
+        assert [e.kind for e in store.pending_outbox()] == ["root"]
     finally:
         if not shared:
             for other in stores:
                 other.close()
 
 
-def test_release_returns_to_pending(store: Store) -> None:
+def test_confirm_turns_drafts_into_new_and_queues_the_public_message(store: Store) -> None:
     request = new_request(store)
-    assert not store.release_confirmation(request.id)  # nothing to release yet
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
-    assert store.release_confirmation(request.id)
-    released = store.get_request(request.id)
-    assert released is not None
-    assert released.state == "pending"
-    assert released.confirmed_by is None and released.confirmed_at is None
-    assert not store.release_confirmation(request.id)
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)  # claimable again
-
-
-def test_mark_confirmed_turns_drafts_into_new(store: Store) -> None:
-    request = new_request(store)
-    assert not store.mark_confirmed(  # not claimed: nothing happens
-        request.id, channel="C9", status_ts="1.1", scheduled_at=None, now=T0
-    )
-    assert states(store, request.id) == ["draft"] * 3
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
-    assert store.mark_confirmed(
-        request.id, channel=None, status_ts="1700.01", scheduled_at=None, now=T0
-    )
-    confirmed = store.get_request(request.id)
-    assert confirmed is not None
-    assert confirmed.state == "confirmed"
-    assert confirmed.channel == "C123"  # None keeps the channel it had
-    assert confirmed.status_ts == "1700.01"
+    other = new_request(store)
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    confirmed = loaded(store, request.id)
     assert [op.state for op in confirmed.operations] == ["new"] * 3
     assert [op.scheduled_at for op in confirmed.operations] == [
         op.scheduled_at for op in request.operations
     ]
-    assert not store.mark_confirmed(
-        request.id, channel=None, status_ts="x", scheduled_at=None, now=T0
-    )
+    assert confirmed.status_ts is None and confirmed.root_tried_at is None
+    (root,) = store.pending_outbox()
+    assert (root.kind, root.request_id, root.attempts) == ("root", request.id, 0)
+    assert store.get_request(other.id) == other  # another request's drafts are not touched
 
 
-def test_mark_confirmed_can_reschedule(store: Store) -> None:
+def test_confirm_can_reschedule_an_immediate_request(store: Store) -> None:
     request = new_request(store)
-    other = new_request(store)
-    assert store.claim_confirmation(request.id, user=ALICE, now=T0)
     when = datetime(2024, 1, 15, 15, 46, 7, 999000, tzinfo=timezone(timedelta(hours=2)))
-    assert store.mark_confirmed(
-        request.id, channel="C777", status_ts="1.2", scheduled_at=when, now=T0
-    )
-    confirmed = store.get_request(request.id)
-    assert confirmed is not None
-    assert confirmed.channel == "C777"
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=when)
     expected = datetime(2024, 1, 15, 13, 46, 7, tzinfo=UTC)
-    assert [op.scheduled_at for op in confirmed.operations] == [expected] * 3
-    untouched = store.get_request(other.id)
-    assert untouched == other  # another request's drafts are not touched
+    assert [op.scheduled_at for op in loaded(store, request.id).operations] == [expected] * 3
+
+
+def test_operations_wait_for_slacks_first_answer_or_the_root_wait(store: Store) -> None:
+    request = new_request(store)
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    wait = timedelta(seconds=5)
+    assert store.operations_to_send(now=T0, root_wait=wait) == []
+    later = store.operations_to_send(now=T0 + wait, root_wait=wait)
+    assert [op.request_id for op in later] == [request.id] * 3  # Slack never answered
+    store.root_tried(request.id, now=T0)
+    assert len(store.operations_to_send(now=T0, root_wait=wait)) == 3  # Slack answered
+
+
+def test_a_refused_public_message_stops_a_request_nothing_of_which_was_sent(
+    store: Store,
+) -> None:
+    request = new_request(store)
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    (root,) = store.pending_outbox()
+    stopped = {"request_id": request.id, "kind": "private_not_posted", "reason": "invite me"}
+    undelivered = {"request_id": request.id, "kind": "private_undelivered", "reason": "x"}
+    assert store.root_refused(
+        root.id, error="not_in_channel", now=T0, stopped=stopped, undelivered=undelivered
+    )
+    assert states(store, request.id) == ["rejected"] * 3
+    assert {op.error for op in loaded(store, request.id).operations} == {"invite me"}
+    assert [e.kind for e in store.pending_outbox()] == ["private_not_posted"]
+    assert store.operations_to_send(now=T0 + timedelta(hours=1), root_wait=timedelta(0)) == []
+
+
+def test_a_refused_public_message_stops_nothing_once_an_operation_was_sent(
+    store: Store,
+) -> None:
+    request = new_request(store)
+    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    (root,) = store.pending_outbox()
+    assert store.start_sending(request.operations[0].id, now=T0)
+    stopped = {"request_id": request.id, "kind": "private_not_posted", "reason": "invite me"}
+    undelivered = {"request_id": request.id, "kind": "private_undelivered", "reason": "x"}
+    assert not store.root_refused(
+        root.id, error="not_in_channel", now=T0, stopped=stopped, undelivered=undelivered
+    )
+    assert states(store, request.id) == ["sending", "new", "new"]
+    assert [e.kind for e in store.pending_outbox()] == ["private_undelivered"]
 
 
 def test_end_request(store: Store) -> None:
@@ -302,7 +323,7 @@ def test_end_request(store: Store) -> None:
     assert not store.end_request(request.id, to="cancelled", user=BOB)
     assert store.end_request(request.id, to="cancelled", user=ALICE)
     assert loaded(store, request.id).state == "cancelled"
-    assert not store.claim_confirmation(request.id, user=ALICE, now=T0)
+    assert not store.confirm(request.id, user=ALICE, now=T0, run_at=None)
     expiring = new_request(store)
     assert store.end_request(expiring.id, to="expired", user=None)
     assert not store.end_request(expiring.id, to="cancelled", user=ALICE)
@@ -359,7 +380,7 @@ def test_record_submitted_writes_history_and_outbox_together(store: Store) -> No
         announce=announce(op.request_id),
     )
     assert operation(store, op.id).api_id == "txn_1001"
-    assert count(store, "status_changes") == 1 and count(store, "outbox") == 1
+    assert count(store, "status_changes") == 1 and announced(store) == 1
 
 
 def test_record_submitted_final_status_is_not_polled(store: Store) -> None:
@@ -386,7 +407,7 @@ def test_failing_enqueue_rolls_the_submit_back(store: Store, missing: str) -> No
     saved = operation(store, op.id)
     assert (saved.state, saved.api_id, saved.status) == ("sending", None, None)
     assert count(store, "status_changes") == 0
-    assert count(store, "outbox") == 0
+    assert announced(store) == 0
     assert not store.db.conn.in_transaction
     # Nothing is left half-done or locked: the same step works with a good announce.
     assert store.record_submitted(
@@ -397,7 +418,7 @@ def test_failing_enqueue_rolls_the_submit_back(store: Store, missing: str) -> No
         now=T0,
         announce=announce(op.request_id, "submitted"),
     )
-    assert count(store, "status_changes") == 1 and count(store, "outbox") == 1
+    assert count(store, "status_changes") == 1 and announced(store) == 1
 
 
 def test_failing_enqueue_is_invisible_to_another_connection(store: Store, db_path: Path) -> None:
@@ -439,12 +460,12 @@ def test_record_unsent(store: Store) -> None:
 
 def test_record_status_is_compare_and_set(store: Store) -> None:
     op = submitted(store)
-    before = (count(store, "status_changes"), count(store, "outbox"))
+    before = (count(store, "status_changes"), announced(store))
     for stale in ("running", None, "completed"):
         assert not store.record_status(
             op.id, old=stale, new="failed", now=T0, announce=announce(op.request_id)
         )
-    assert (count(store, "status_changes"), count(store, "outbox")) == before
+    assert (count(store, "status_changes"), announced(store)) == before
     assert operation(store, op.id).status == "scheduled"
 
     assert store.record_status(

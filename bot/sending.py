@@ -1,0 +1,155 @@
+"""Sends confirmed operations to the API: one POST per operation, each claimed before it is
+sent, so that however many threads or processes try, one POST goes out per operation.
+
+Runs in its own loop, never in a person's click: the click only marks the request confirmed.
+A POST whose outcome is unknown (a timeout, a 5xx, a crash mid-call) is never sent again here;
+the reconciler settles it from the API's list, or by asking the requester.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from bot import text
+from bot.api import ApiError, ZequenzeClient
+from bot.devices import DeviceBook
+from bot.failpoints import failpoint
+from bot.model import OperationSpec
+from bot.tuning import Tuning
+from store import OperationRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        api: ZequenzeClient,
+        devices: DeviceBook,
+        clock: Callable[[], datetime],
+        tuning: Tuning,
+        on_submitted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._api = api
+        self._devices = devices
+        self._clock = clock
+        self._tuning = tuning
+        self._on_submitted = on_submitted
+        self._pool = ThreadPoolExecutor(
+            max_workers=tuning.send_concurrency, thread_name_prefix="send"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def recover(self) -> None:
+        """At start-up, after a crash: POSTs that were in flight have unknown outcomes."""
+        unknown = self._store.recover_after_crash(
+            now=self._clock(), error=text.STOPPED_WHILE_SENDING
+        )
+        if unknown:
+            log.warning("recovered after a restart: %d operation(s) to reconcile", unknown)
+
+    def submit_pending(self) -> int:
+        """POST every confirmed operation whose time to be sent has come, a few at a time;
+        returns how many were sent (whatever the API answered)."""
+        due = self._store.operations_to_send(now=self._clock(), root_wait=self._tuning.root_wait)
+        sent = sum(self._pool.map(self._claim_and_submit, due))
+        if sent:
+            self._on_submitted()
+        return sent
+
+    def _claim_and_submit(self, operation: OperationRecord) -> bool:
+        # Claimed right before its POST: a crash between the two leaves one operation whose
+        # outcome is unknown, not a batch of them.
+        if not self._store.start_sending(operation.id, now=self._clock()):
+            return False
+        failpoint("before_post")
+        try:
+            self._submit(operation)
+        except Exception:
+            # The POST went out or not; either way only the API's list can tell now.
+            log.exception("sending operation %s failed unexpectedly", operation.id)
+            self._not_created(operation, ApiError(text.SEND_CRASHED, outcome_unknown=True))
+        return True
+
+    def _submit(self, operation: OperationRecord) -> None:
+        if operation.scheduled_at < self._clock() - self._tuning.stale_send:
+            # Sending it now would run it long after the time the person confirmed.
+            self._store.record_unsent(
+                operation.id,
+                state="rejected",
+                error=text.too_late_to_send(),
+                now=self._clock(),
+                announce=_announce(operation, "unsent", error=text.too_late_to_send()),
+            )
+            return
+        spec = OperationSpec(
+            device_name=operation.device_name,
+            operation_type=operation.operation_type,
+            scheduled_at=operation.scheduled_at,
+            parameters=operation.parameters,
+        )
+        try:
+            created = self._api.create_operation(spec)
+        except ApiError as exc:
+            self._not_created(operation, exc)
+            return
+        failpoint("after_post")
+        duration = created.get("estimated_duration")
+        status = created.get("status")
+        try:
+            self._store.record_submitted(
+                operation.id,
+                api_id=created["id"],
+                status=status if isinstance(status, str) and status else "scheduled",
+                estimated_duration=duration if isinstance(duration, int) else None,
+                now=self._clock(),
+                announce=_announce(operation, "submitted"),
+            )
+        except Exception:
+            # The API has it, but its answer could not be kept (a repeated id, a locked file):
+            # only reconciling against the API's list can say which operation is this one.
+            log.exception("could not record the answer to operation %s", operation.id)
+            self._not_created(operation, ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True))
+            return
+        self._devices.learn([created])
+
+    def _not_created(self, operation: OperationRecord, exc: ApiError) -> None:
+        now = self._clock()
+        if exc.outcome_unknown:
+            # The API may have created it: never POST again without evidence or a person.
+            self._store.record_unsent(
+                operation.id,
+                state="unknown",
+                error=exc.message,
+                now=now,
+                announce=_announce(operation, "unsent", error=exc.message, unknown=True),
+            )
+        elif exc.retryable and operation.send_attempts + 1 < self._tuning.max_send_attempts:
+            delay = min(300.0, self._tuning.send_backoff * 2**operation.send_attempts)
+            self._store.requeue(
+                operation.id,
+                error=exc.message,
+                not_before=now + timedelta(seconds=delay),
+                now=now,
+                announce=_announce(operation, "requeued", error=exc.message, retry_in=delay),
+            )
+        else:
+            self._store.record_unsent(
+                operation.id,
+                state="rejected",
+                error=exc.message,
+                now=now,
+                announce=_announce(operation, "unsent", error=exc.message),
+            )
+
+
+def _announce(operation: OperationRecord, kind: str, **data: object) -> dict[str, object]:
+    return {"request_id": operation.request_id, "operation_id": operation.id, "kind": kind, **data}

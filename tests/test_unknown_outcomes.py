@@ -1,0 +1,195 @@
+"""A create call whose outcome is unknown never becomes a second operation on the bot's word.
+
+The API's list is the evidence: whatever appears that matches is adopted, however late. While
+nothing does, the requester is asked in the thread (Send again / Drop), with what the API holds
+for the device; a first attempt that turns up after a Send again becomes an operation of the
+request too, and the thread says the device has two."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.simulator import Fault, Simulator
+from bot.tuning import Tuning
+from tests.conftest import Bot, eventually, start_bot, stop_bot
+from tests.fakes import FakeSlack
+from tests.test_flow import all_text, request_and_confirm, thread_replies
+
+# Unknown after the 0.5 s timeout; first looked for 0.3 s later, then every 0.2-0.5 s; the
+# requester is asked 1.5 s after the outcome became unknown.
+ASKING = Tuning(
+    reconcile_delay=timedelta(seconds=0.3),
+    look_every=0.2,
+    look_cap=0.5,
+    ask_after=timedelta(seconds=1.5),
+    send_backoff=0.1,
+    root_wait=timedelta(seconds=2),
+)
+
+
+@pytest.fixture
+def asking(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Bot]:
+    running = start_bot(
+        slack=slack,
+        simulator=simulator,
+        db_path=tmp_path / "unknown.db",
+        tuning=ASKING,
+        api_timeout=0.5,
+    )
+    yield running
+    stop_bot(running)
+
+
+def question(bot: Bot) -> dict[str, Any]:
+    """The thread message asking the requester, with its Send again / Drop buttons."""
+    posts = eventually(
+        lambda: [
+            c.args
+            for c in bot.slack.calls_to("chat.postMessage")
+            if any(b.get("block_id") == "ops_unknown" for b in c.args.get("blocks") or [])
+        ],
+        what="the question to the requester",
+    )
+    assert len(posts) == 1, "asked more than once"
+    return posts[0]
+
+
+def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    return next(e for e in actions["elements"] if e["action_id"] == action_id)
+
+
+def answer(bot: Bot, message: dict[str, Any], action_id: str, *, user: str = "U123") -> str:
+    response, key = bot.click(action_id, button(message, action_id)["value"], user=user)
+    assert response.status_code == 200
+    return bot.wait_response(key)["text"]
+
+
+def test_a_post_that_never_landed_is_asked_about_never_resent_alone(asking: Bot) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="status", status=502))
+    _, root_ts = request_and_confirm(asking, "reboot server-01 now")
+    asked = question(asking)
+    assert asking.simulator.operations() == []  # nothing sent again on the bot's word
+    said = all_text(asked)
+    assert "did the API create it?" in said
+    assert "shows no operation for `server-01` since you confirmed" in said
+    assert "Only <@U123> can choose" in said
+    assert button(asked, "ops_send_again")["confirm"]["title"]["text"] == "Send it again?"
+    assert "Only <@U123>" in answer(asking, asked, "ops_send_again", user="U456")
+    assert asking.simulator.operations() == []
+
+    assert "chose to send it again" in answer(asking, asked, "ops_send_again")
+    eventually(
+        lambda: any("is now *completed*" in r for r in thread_replies(asking, root_ts)),
+        what="the operation sent again to complete",
+    )
+    assert asking.simulator.post_count == 1
+    assert "already answered" in answer(asking, asked, "ops_drop")
+
+
+def test_a_late_original_is_adopted_even_after_the_question(asking: Bot) -> None:
+    # Answered by nothing; the API creates it 2.5 s later, after the question (at ~2 s).
+    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=2.5))
+    _, root_ts = request_and_confirm(asking, "reboot server-02 now")
+    asked = question(asking)
+    replies = eventually(
+        lambda: (r := thread_replies(asking, root_ts)) and any("did create it" in x for x in r),
+        what="the late operation to be adopted",
+    )
+    assert replies
+    (created,) = asking.simulator.operations()
+    adopted = next(r for r in thread_replies(asking, root_ts) if "did create it" in r)
+    assert f"`{created['id']}`" in adopted and "nothing was sent twice" in adopted
+    settled = answer(asking, asked, "ops_send_again")
+    assert f"`{created['id']}`" in settled and "Nothing to choose" in settled
+    eventually(
+        lambda: any("is now *completed*" in r for r in thread_replies(asking, root_ts)),
+        what="the adopted operation to be followed to the end",
+    )
+    assert asking.simulator.post_count == 1
+
+
+def test_a_first_attempt_that_lands_after_a_send_again_is_told_and_followed(
+    asking: Bot,
+) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=4.0))
+    _, root_ts = request_and_confirm(asking, "reboot server-03 now")
+    asked = question(asking)
+    answer(asking, asked, "ops_send_again")
+    twice = eventually(
+        lambda: [r for r in thread_replies(asking, root_ts) if "after all" in r],
+        timeout=15,
+        what="the thread to hear of the first attempt",
+    )
+    first, again = asking.simulator.operations()  # both reached the API: the device has two
+    assert f"`{first['id']}`" in twice[0] and f"`{again['id']}`" in twice[0]
+    request = asking.runtime.store.get_request(
+        asking.runtime.store.operations_in_state("submitted")[0].request_id
+    )
+    assert request is not None
+    assert sorted(op.api_id or "" for op in request.operations) == sorted(
+        [first["id"], again["id"]]
+    )
+    eventually(
+        lambda: sum("is now *completed*" in r for r in thread_replies(asking, root_ts)) == 2,
+        what="both operations to be followed to the end",
+    )
+
+
+def test_drop_sends_nothing_and_says_so(asking: Bot) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="reset"))
+    _, root_ts = request_and_confirm(asking, "reboot server-04, server-05 now")
+    asked = question(asking)
+    assert "chose to drop it" in answer(asking, asked, "ops_drop")
+    summary = eventually(
+        lambda: [r for r in thread_replies(asking, root_ts) if r.startswith("🏁")],
+        what="the summary once the other one ends",
+    )
+    assert "1 completed" in summary[0] and "1 did not" in summary[0]
+    assert len(asking.simulator.operations()) == 1
+    dropped = [
+        op
+        for op in asking.runtime.store.operations_in_state("rejected")
+        if op.device_name in ("server-04", "server-05")
+    ]
+    assert len(dropped) == 1 and "Dropped" in (dropped[0].error or "")
+
+
+def test_an_adopted_operation_that_already_ended_is_told_with_its_error(
+    slack: FakeSlack, simulator: Simulator, tmp_path: Path
+) -> None:
+    simulator.failure_rate = 1.0
+    simulator.run_seconds = 0.0
+    simulator.faults.add(Fault(method="POST", kind="status_after_work", status=500))
+    tuning = Tuning(reconcile_delay=timedelta(seconds=1.5), look_every=0.2, ask_after=timedelta(1))
+    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "a.db", tuning=tuning)
+    try:
+        _, root_ts = request_and_confirm(bot, "reboot server-06 now")
+        (created,) = simulator.operations()
+        # Someone asks the API about it before the bot looks: by then it has failed.
+        httpx.get(
+            f"{simulator.url}/inventory_device_name_headless_operation/",
+            params={"id": created["id"], "update_status": "true"},
+            headers={"Authorization": f"Bearer {simulator.token}"},
+        ).raise_for_status()
+        adopted = eventually(
+            lambda: [r for r in thread_replies(bot, root_ts) if "did create it" in r],
+            what="the adoption",
+        )
+        assert "It is *failed*: Device did not come back online" in adopted[0]
+        status = eventually(
+            lambda: [
+                c for c in slack.calls_to("chat.update") if "all finished" in all_text(c.args)
+            ],
+            what="the status message to show it ended",
+        )
+        assert "❌" in all_text(status[-1].args)
+        assert simulator.post_count == 1
+    finally:
+        stop_bot(bot)

@@ -420,10 +420,65 @@ def day_in_zone(written: str, zone_label: str, day_text: str) -> str:
     return f"{quote(written)} is counted in {zone_label}: {day_text}."
 
 
-def zone_used(zone_label: str, offset_text: str) -> str:
+def zone_used(zone_label: str, offset_text: str, meaning: str = "") -> str:
     if offset_text == "UTC+00:00" and zone_label in ("UTC", "GMT", "Z"):
         return f"The time is in {zone_label}, as written."
+    if meaning:
+        return f"The time is in {zone_label}, {meaning} ({offset_text}), as written."
     return f"The time is in {zone_label} ({offset_text}), as written."
+
+
+def zone_meaning(name: str, offset_text: str) -> str:
+    """`China Standard Time (UTC+08:00)`."""
+    return f"{name} ({offset_text})"
+
+
+def ambiguous_zone(word: str, meanings: Sequence[str], zones: Sequence[str]) -> str:
+    return (
+        f"{quote(word)} could be {or_list(list(meanings))}. "
+        f"Write the zone by its place instead: {or_list(list(zones))}."
+    )
+
+
+def time_word_past(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} is in the past, and I only schedule from now on. Leave the time out "
+        "to start as soon as you confirm, or give a time to come."
+    )
+
+
+def time_word_asap(phrase: str) -> str:
+    return (
+        f'For {quote(phrase)}, write "now", or leave the time out: '
+        "the operation starts as soon as you confirm."
+    )
+
+
+def time_word_repeat(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} asks for a repeat, but a request runs once: "
+        "ask again for each time you want it."
+    )
+
+
+def time_word_vague(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} does not say when. Give a time, such as at 14:00 or in 2 hours, "
+        "or leave it out to start as soon as you confirm."
+    )
+
+
+def time_word_end_of_day(phrase: str, clock_text: str) -> str:
+    return (
+        f"{quote(phrase)} is a different hour for different people: "
+        f"write the time you mean, such as {clock_text}."
+    )
+
+
+def time_word_part_of_day(phrase: str, clock_text: str) -> str:
+    return (
+        f"{phrase[:1].upper()}{phrase[1:]} at what time? Add a time of day, such as {clock_text}."
+    )
 
 
 PICKER_UNREADABLE = "This date and time could not be read: pick it again, or clear it for now."
@@ -454,6 +509,8 @@ def help_text(catalog: Catalog) -> str:
         "`on 20 jan at 09:30`  `on YYYY-MM-DD at 09:30`",
         "`in 30 minutes`  `in 2 hours`  `in 90 min`  `in 1h`  `in 2 days`",
         "`at 16:00 CET`  `2pm UTC`  `at 09:00 Europe/Berlin`",
+        "An abbreviation with several meanings (CST, IST, BST…) is read as your region uses it, "
+        "or refused with the choices: `at 16:00 America/Chicago` always works.",
         "A time of day that has already passed today means tomorrow. "
         "Say am or pm with a bare hour (at 9am, at 9pm), or use 24-hour time (at 21:00).",
         "",

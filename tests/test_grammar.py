@@ -486,8 +486,8 @@ def test_dst_in_command() -> None:
         ),
         (
             "update server-01, server-02 with curl at sometime",
-            '"at sometime" is not a time I can read.',
-            "update server-01, server-02 with curl at 14:00",
+            '"at sometime" does not say when. Give a time, such as at 14:00 or in 2 hours',
+            "update server-01, server-02 with curl in 2 hours",
         ),
         (
             "reboot server-01 gibberish words",

@@ -59,8 +59,9 @@ def utc_offset(offset: timedelta) -> str:
 
 EXAMPLE_HELP = "help"
 EXAMPLE_LIST = "list server-01"
-EXAMPLE_STATUS = "status op_123"
+EXAMPLE_STATUS = "status txn_1001"
 EXAMPLE_DEVICE = "server-01"
+EXAMPLE_DEVICES = ("server-01", "server-02")
 EXAMPLE_NAME = "example"  # for a service or package when the catalog gives no placeholder
 EXAMPLE_TIME = "at 14:00"
 EXAMPLE_CLOCK = "09:00"  # the time suggested when a date came without one
@@ -128,6 +129,10 @@ def name_bad_start(what: str, value: str) -> str:
     return f"{quote(value)} can't be a {what} name: it must start with a letter or a digit."
 
 
+def name_bad_end(what: str, value: str) -> str:
+    return f"{quote(value)} can't be a {what} name: it must end with a letter or a digit."
+
+
 def name_too_long(what: str, value: str, limit: int) -> str:
     return f"{quote(value)} can't be a {what} name: it is longer than {limit} characters."
 
@@ -174,10 +179,20 @@ def missing_name(label: str, keyword: str) -> str:
     return f"Which {label.lower()}? Put its name after {keyword}."
 
 
-def missing_connector(keyword: str, value: str, connector: str, found: str | None) -> str:
-    if found is None:
-        return f'Which devices? Write {quote(connector)} and the devices after "{keyword} {value}".'
-    return f'Expected {quote(connector)} after "{keyword} {value}", but found {quote(found)}.'
+def connector_missing_at_end(names: str, connector: str) -> str:
+    return f"On which devices? Add {quote(connector)} and their names after {quote(names)}."
+
+
+def connector_missing(connector: str) -> str:
+    return f"Put {quote(connector)} between the service and the devices."
+
+
+def not_connector_maybe_item(word: str, label: str) -> str:
+    what = label.lower()
+    return (
+        f'If {quote(word)} is one more {what}, separate the {what}s with commas or "and", '
+        f"and put {quote('on')} before the devices."
+    )
 
 
 def missing_list(word: str, label: str) -> str:
@@ -185,7 +200,43 @@ def missing_list(word: str, label: str) -> str:
 
 
 def missing_value(word: str) -> str:
-    return f"{quote(word)} needs a value after it."
+    return f"{quote(word)} needs a length after it: seconds (600), or 90s, 10m, 1h."
+
+
+def list_required(label: str, word: str, keyword: str) -> str:
+    what = label.lower()
+    return (
+        f"Which {what}? Name at least one after {quote(word)}: "
+        f"without {what}, nobody can tell what {keyword} would do."
+    )
+
+
+def list_word_missing(value: str, word: str, label: str) -> str:
+    return f"Which {label.lower()}? If {quote(value)} is one, put {quote(word)} before it."
+
+
+def no_device_groups(written: str) -> str:
+    return (
+        f"{quote(written)} is not a device: there are no groups of devices yet, "
+        'so name each one, separated by commas or "and".'
+    )
+
+
+def too_many_operations(count: int, names: int, label: str, devices: int, limit: int) -> str:
+    device_word = "device" if devices == 1 else "devices"
+    return (
+        f"That is {names} {label.lower()}s on {devices} {device_word}, {count} operations; "
+        f"one request can make at most {limit}. Split it into several requests."
+    )
+
+
+def cannot_cancel(word: str, operation_id: str | None) -> str:
+    which = f"{operation_id}" if operation_id else "an operation"
+    return (
+        f"I can't {word} {which}: the Zequenze API offers no way to cancel a scheduled "
+        "operation. You can follow it with status and its id; a request you have not "
+        "confirmed yet is cancelled with its Cancel button."
+    )
 
 
 def given_twice(word: str) -> str:
@@ -500,7 +551,8 @@ def help_text(catalog: Catalog) -> str:
     lines += [
         "",
         "*Devices*: one or more names separated by commas or “and”, "
-        "e.g. `server-01, server-02 and server-03` (at most 50).",
+        "e.g. `server-01, server-02 and server-03`; each is named (there are no groups "
+        "such as all). One request makes at most 50 operations (devices × services).",
         "",
         "*When* (optional; without it the operation starts now). "
         "Times are in your time zone unless you name one:",
@@ -518,6 +570,8 @@ def help_text(catalog: Catalog) -> str:
         "• `list`: recent operations; `list <device>`: those of one device",
         "• `status <operation id>`: where one operation is",
         "• `help`: this text",
+        "The API cannot cancel a scheduled operation: check everything before you click "
+        "Confirm (until then, Cancel drops the request).",
     ]
     return escape("\n".join(lines))
 

@@ -412,3 +412,17 @@ def test_an_unreachable_slack_gives_utc_this_once_and_is_asked_again(slack) -> N
     assert lookup.peek("U123") is None
     slack.down = False
     assert lookup("U123") == Zone(tz="America/Los_Angeles", known=True)
+
+
+def test_several_services_reach_the_api_as_one_operation_each(bot: Bot) -> None:
+    shown, _ = request_and_confirm(bot, "restart nginx, apache on server-02 now")
+    text = all_text(shown)
+    assert "`server-02` · restart_service · service_name=nginx" in text
+    assert "`server-02` · restart_service · service_name=apache" in text
+    sent = eventually(
+        lambda: len(ops := bot.simulator.operations()) == 2 and ops, what="both operations"
+    )
+    assert sorted((op["device_name"], op["parameters"]["service_name"]) for op in sent) == [
+        ("server-02", "apache"),
+        ("server-02", "nginx"),
+    ]

@@ -700,6 +700,10 @@ MODAL_TYPE = "Operation"
 MODAL_DEVICES = "Device(s)"
 MODAL_WHEN = "When"
 MODAL_WHEN_HINT = "Your local time. Leave empty to run now."
+MODAL_HINTS = {  # by the kind of the operation's field
+    "name": "One or more, separated by commas: one operation per name and device.",
+    "name_list": "One or more, separated by commas.",
+}
 
 
 # --- recovery: faults, restarts and outages -------------------------------------------------

@@ -17,7 +17,8 @@ class ParamField:
     - "flag": the word itself, anywhere (`force`);
     - "duration": the word before the value, anywhere (`timeout 600`);
     - "name_list": the word before the list, after the devices (`with curl, openssl`);
-    - "name": an optional word before the value (`restart [service] nginx on ...`).
+    - "name": one or more names, with the word optional before or after them
+      (`restart [the] [service] nginx[, apache] [service] on ...`): one operation per name.
     """
 
     name: str
@@ -89,7 +90,7 @@ DEFAULT_CATALOG = Catalog(
             keyword="restart",
             operation_type="restart_service",
             label="Restart a service",
-            syntax="restart [service] <service> on <devices>",
+            syntax="restart <service>[, <service>…] on <devices>",
             example="restart nginx on server-02 at 14:00",
             fields=(
                 ParamField(
@@ -135,16 +136,16 @@ DEFAULT_CATALOG = Catalog(
             keyword="update",
             operation_type="update",
             label="Update packages",
-            syntax="update <devices> [with <package>[, <package>…]]",
+            syntax="update <devices> with <package>[, <package>…]",
             example="update server-01 with openssl, curl tomorrow at 03:00",
             fields=(
                 ParamField(
                     name="package_list",
                     label="Packages",
                     kind="name_list",
-                    required=False,
+                    required=True,  # an empty list would leave nobody knowing what it updates
                     default=[],
-                    placeholder="openssl, curl",
+                    placeholder="security-updates, openssl",
                     word="with",
                 ),
             ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -24,11 +25,20 @@ from bot.model import (
     Refusal,
     StatusQuery,
 )
-from bot.when import UnreadableTime, When, resolve, resolve_picker, utc_now, zone_for
+from bot.when import (
+    VAGUE_TIME_WORDS,
+    UnreadableTime,
+    When,
+    is_time_word,
+    resolve,
+    resolve_picker,
+    utc_now,
+    zone_for,
+)
 
 # Room for 50 devices of 63 characters each, yet a bound: nobody types more by hand.
 MAX_TEXT = 4000
-MAX_DEVICES = 50
+MAX_OPERATIONS = 50  # of one request: devices × services
 MAX_DEVICE_NAME = 63
 MAX_NAME = 128
 MAX_OPERATION_ID = 64
@@ -41,8 +51,24 @@ WEEKDAY_ABBREVIATIONS = ("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "f
 # reboot a machine called "fri" because the device was left out.
 RESERVED = frozenset(
     {"at", "in", "on", "and", "with", "force", "timeout", "now", "right", "today", "tomorrow"}
-    | {"tonight", "noon", "midday", "midnight", "next", "this", *WEEKDAYS, *WEEKDAY_ABBREVIATIONS}
+    | {
+        "the",
+        "tonight",
+        "noon",
+        "midday",
+        "midnight",
+        "next",
+        "this",
+        *WEEKDAYS,
+        *WEEKDAY_ABBREVIATIONS,
+    }
+    | VAGUE_TIME_WORDS
 )
+# There are no groups of devices yet: "reboot all servers" must not reboot a machine called "all".
+GROUP_WORDS = frozenset({"all", "every", "everything", "each", "any"})
+# The API has no way to cancel a scheduled operation; these get a sentence saying so.
+CANCEL_WORDS = frozenset({"cancel", "abort", "delete", "unschedule", "remove", "revoke", "undo"})
+ARTICLE = "the"  # restart the nginx service on server-02
 _CLOCK_WORD = re.compile(r"[0-9]{1,2}(?::[0-9]{2})?(?:am|pm)", re.ASCII)  # 3pm, 9:30am
 
 _OPERATION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_OPERATION_ID}}}")
@@ -73,7 +99,13 @@ class _Invalid(Exception):
 
 def check_device_name(name: str) -> str | None:
     """None if `name` can be a device name, else why not (quoting it)."""
-    return _check_name(name, what=msg.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
+    problem = _check_name(name, what=msg.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
+    # "reboot server-01." or "server-01:": the end of a sentence, not of the name
+    if name and not name[-1].isalnum():
+        trimmed = name.rstrip(string.punctuation)
+        if problem is None or (trimmed and check_device_name(trimmed) is None):
+            return msg.name_bad_end(msg.WHAT_DEVICE, name)
+    return problem
 
 
 def parse(text: str, *, tz: str, now: datetime, catalog: Catalog = DEFAULT_CATALOG) -> Command:
@@ -93,6 +125,10 @@ def parse(text: str, *, tz: str, now: datetime, catalog: Catalog = DEFAULT_CATAL
     if word == "status":
         return _status(args)
     kind = catalog.by_keyword(word)
+    if kind is None:
+        kind, args = _flags_first(tokens, catalog)
+    if kind is None and word in CANCEL_WORDS:
+        raise _cancel(tokens[0], args)
     if kind is None:
         keywords = [k.keyword for k in catalog.kinds]
         raise Refusal(msg.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example)
@@ -139,6 +175,10 @@ def plan_from_fields(
             chosen[f.name] = value
             notes += field_notes
 
+    too_many = _too_many(kind, names, chosen) if names and "devices" not in errors else None
+    if too_many:
+        errors["devices"] = too_many
+
     resolved: When | None = None
     try:
         resolved = resolve_picker(when, tz=tz, now=now)
@@ -174,6 +214,25 @@ def _list(args: list[str]) -> ListQuery:
     return ListQuery(device_name=args[0])
 
 
+def _flags_first(tokens: list[str], catalog: Catalog) -> tuple[OperationKind | None, list[str]]:
+    """`force reboot server-01`: flags written before the operation's keyword."""
+    flags = {f.word for k in catalog.kinds for f in k.fields if f.kind == "flag"}
+    lead = 0
+    while lead < len(tokens) and tokens[lead].lower() in flags:
+        lead += 1
+    kind = catalog.by_keyword(tokens[lead]) if 0 < lead < len(tokens) else None
+    if kind is None:
+        return None, tokens[1:]
+    return kind, [*tokens[:lead], *tokens[lead + 1 :]]
+
+
+def _cancel(word: str, args: list[str]) -> Refusal:
+    """The API cannot cancel a scheduled operation: say so, and what can be done instead."""
+    typed = args[0] if len(args) == 1 and _OPERATION_ID.fullmatch(args[0]) else None
+    example = f"status {typed}" if typed else msg.EXAMPLE_STATUS
+    return Refusal(msg.cannot_cancel(word.lower(), typed), example=example)
+
+
 def _status(args: list[str]) -> StatusQuery:
     if not args:
         raise Refusal(msg.status_missing(), example=msg.EXAMPLE_STATUS)
@@ -192,25 +251,38 @@ def _operation(
     values: dict[str, object] = {}
     rest, raw_durations = _take_flags_and_durations(kind, args, values)
 
+    notes: list[str] = []
     name_field = next((f for f in kind.fields if f.kind == "name"), None)
     if name_field is not None:
-        values[name_field.name], rest = _take_name(kind, name_field, rest, reserved)
+        chosen, rest = _take_name(kind, name_field, rest, reserved)
+        values[name_field.name], notes = _dedupe(chosen)
 
+    list_field = next((f for f in kind.fields if f.kind == "name_list"), None)
+    if rest and rest[0].lower() == ARTICLE:
+        rest = rest[1:]  # "reboot the server-01"
+    if rest and rest[0].lower() in GROUP_WORDS:
+        raise _group_refusal(kind, rest, 0, values, list_field, reserved)
     try:
-        names, rest = _take_names(
+        names, after_names = _take_names(
             rest, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
         )
     except _Invalid as error:
         raise Refusal(error.reason, example=kind.example) from None
+    group = next((i for i, name in enumerate(names) if name.lower() in GROUP_WORDS), None)
+    if group is not None:
+        raise _group_refusal(kind, rest, rest.index(names[group]), values, list_field, reserved)
+    rest = after_names
     if not names:
-        after = (
-            f"{kind.keyword} {values[name_field.name]} {CONNECTOR}" if name_field else kind.keyword
-        )
+        after = kind.keyword
+        if name_field is not None:
+            after = f"{kind.keyword} {_joined(values[name_field.name])} {CONNECTOR}"
         found = rest[0] if rest and rest[0] not in SEPARATORS else None
         raise Refusal(msg.missing_devices(after, found), example=kind.example)
-    names, notes = _dedupe(names)
-    if len(names) > MAX_DEVICES:
-        raise Refusal(msg.too_many_devices(len(names), MAX_DEVICES), example=kind.example)
+    names, device_notes = _dedupe(names)
+    notes = [*device_notes, *notes]
+    too_many = _too_many(kind, names, values)
+    if too_many:
+        raise Refusal(too_many, example=kind.example)
 
     for f in kind.fields:
         if f.name in raw_durations:
@@ -222,7 +294,6 @@ def _operation(
 
     # The list the time phrase follows: an unreadable first word may be a name missing a comma.
     follows: ParamField | None = None
-    list_field = next((f for f in kind.fields if f.kind == "name_list"), None)
     lowered = [w.lower() for w in rest]
     if list_field is not None and list_field.word in lowered:
         start = lowered.index(list_field.word)
@@ -232,6 +303,8 @@ def _operation(
         notes += item_notes
         rest = [*rest[:start], *after]
         follows = list_field if start == 0 else None
+    elif list_field is not None and list_field.required:
+        raise _list_missing(kind, list_field, names, values, rest, tz=tz, now=now)
 
     phrase = " ".join(rest).replace(" ,", ",")
     head = _command(kind, names, values)
@@ -251,6 +324,69 @@ def _operation(
     except Refusal as error:
         raise Refusal(error.reason, example=f"{head} {error.example}") from None
     return _plan(kind, names, values, resolved, tz=tz, notes=notes)
+
+
+def _group_refusal(
+    kind: OperationKind,
+    words: list[str],
+    at: int,
+    values: dict[str, object],
+    list_field: ParamField | None,
+    reserved: frozenset[str],
+) -> Refusal:
+    """`reboot all servers`: there are no groups of devices, so each must be named."""
+    shown = words[at : at + 2]
+    if len(shown) == 2 and (not shown[1].isalpha() or shown[1].lower() in reserved):
+        shown = shown[:1]
+    example_values = dict(values)
+    lowered = [w.lower() for w in words]
+    if list_field is not None and list_field.word in lowered:
+        after = words[lowered.index(list_field.word) + 1 :]
+        try:
+            items, _ = _take_names(
+                after, what=list_field.label, check=_item_checker(list_field), reserved=reserved
+            )
+        except _Invalid:
+            items = []
+        if items:
+            example_values[list_field.name] = items
+    example = _command(kind, list(msg.EXAMPLE_DEVICES), example_values)
+    return Refusal(msg.no_device_groups(" ".join(shown)), example=example)
+
+
+def _list_missing(
+    kind: OperationKind,
+    f: ParamField,
+    devices: list[str],
+    values: dict[str, object],
+    rest: list[str],
+    *,
+    tz: str,
+    now: datetime,
+) -> Refusal:
+    """`update server-03`: a required list left out; an empty one would mean nobody knows what."""
+    if rest and _looks_like_name(rest[0], _item_checker(f)):
+        tail = _readable_time(rest[1:], tz=tz, now=now)
+        example = _command(kind, devices, {**values, f.name: [rest[0]]}) + tail
+        return Refusal(msg.list_word_missing(rest[0], f.word, f.label), example=example)
+    tail = _readable_time(rest, tz=tz, now=now)
+    example = _command(kind, devices, {**values, f.name: [_sample(f)]}) + tail
+    return Refusal(msg.list_required(f.label, f.word, kind.keyword), example=example)
+
+
+def _too_many(kind: OperationKind, devices: list[str], values: dict[str, object]) -> str | None:
+    """Why these devices (× services) are more operations than one request may make, if so."""
+    if len(devices) > MAX_OPERATIONS:
+        return msg.too_many_devices(len(devices), MAX_OPERATIONS)
+    for f in kind.fields:
+        chosen = values.get(f.name)
+        if f.kind == "name" and isinstance(chosen, list) and len(chosen) > 1:
+            count = len(chosen) * len(devices)
+            if count > MAX_OPERATIONS:
+                return msg.too_many_operations(
+                    count, len(chosen), f.label, len(devices), MAX_OPERATIONS
+                )
+    return None
 
 
 def _refuse_foreign_options(kind: OperationKind, args: list[str], catalog: Catalog) -> None:
@@ -318,22 +454,56 @@ def _take_flags_and_durations(
 
 def _take_name(
     kind: OperationKind, f: ParamField, rest: list[str], reserved: frozenset[str]
-) -> tuple[str, list[str]]:
-    """`[service] nginx on`: the name parameter and the connector before the devices."""
-    i = 1 if len(rest) >= 2 and f.word and rest[0].lower() == f.word else 0
-    if i and rest[1].lower() == CONNECTOR:
-        i = 0  # "restart service on ...": the service is called "service"
-    if i >= len(rest) or rest[i].lower() in reserved or rest[i] in SEPARATORS:
+) -> tuple[list[str], list[str]]:
+    """`[the] [service] nginx[, apache] [service(s)] on`: the names, and the words after "on"."""
+    words = {f.word, f"{f.word}s"} if f.word else set()
+    i = 1 if rest and rest[0].lower() == ARTICLE else 0
+    if i + 1 < len(rest) and rest[i].lower() in words and rest[i + 1].lower() != CONNECTOR:
+        i += 1  # "restart service on ..." is a service called "service"
+    tokens = rest[i:]
+    if not tokens or _reserved(tokens[0], reserved) or tokens[0] in SEPARATORS:
         raise Refusal(msg.missing_name(f.label, kind.keyword), example=kind.example)
-    value = rest[i]
-    problem = _item_checker(f)(value)
-    if problem:
-        raise Refusal(problem, example=kind.example)
-    if i + 1 >= len(rest) or rest[i + 1].lower() != CONNECTOR:
-        found = rest[i + 1] if i + 1 < len(rest) else None
-        example = _command(kind, [], {f.name: value})
-        raise Refusal(msg.missing_connector(kind.keyword, value, CONNECTOR, found), example=example)
-    return value, rest[i + 2 :]
+    try:
+        names, after = _take_names(
+            tokens, what=f.label.lower(), check=_item_checker(f), reserved=reserved
+        )
+    except _Invalid as error:
+        raise Refusal(error.reason, example=kind.example) from None
+    if after and after[0].lower() in words:
+        after = after[1:]
+    if after and after[0].lower() == CONNECTOR:
+        return names, after[1:]
+    raise _connector_missing(kind, f, names, after, reserved)
+
+
+def _first_device(words: list[str], reserved: frozenset[str]) -> list[str]:
+    """The first device named in `words`, if it is one: for keeping it in an example."""
+    try:
+        names, _ = _take_names(
+            words, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
+        )
+    except _Invalid:
+        return []
+    return [name for name in names if name.lower() not in GROUP_WORDS][:1]
+
+
+def _connector_missing(
+    kind: OperationKind, f: ParamField, names: list[str], after: list[str], reserved: frozenset[str]
+) -> Refusal:
+    """`restart nginx server-01`, `restart nginx apache on server-02`, `restart nginx`."""
+    lowered = [w.lower() for w in after]
+    if not after:
+        example = _command(kind, [], {f.name: names})
+        return Refusal(msg.connector_missing_at_end(_joined(names), CONNECTOR), example=example)
+    word = after[0]
+    if CONNECTOR in lowered and _looks_like_name(word, _item_checker(f)):
+        # "restart nginx apache on server-02": one more service, missing its comma
+        devices = _first_device(after[lowered.index(CONNECTOR) + 1 :], reserved)
+        example = _command(kind, devices, {f.name: [*names, word]})
+        return Refusal(msg.not_connector_maybe_item(word, f.label), example=example)
+    devices = [word] if _looks_like_name(word, check_device_name) else []
+    example = _command(kind, devices, {f.name: names})
+    return Refusal(msg.connector_missing(CONNECTOR), example=example)
 
 
 def _take_list_field(
@@ -404,7 +574,22 @@ def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _looks_like_name(word: str, check: Callable[[str], str | None]) -> bool:
-    return check(word) is None and any(c.isalpha() for c in word)
+    """Could `word` be one more name the person meant? Never a time word ("december")."""
+    return (
+        check(word) is None
+        and any(c.isalpha() for c in word)
+        and not is_time_word(word)
+        and word.lower() not in GROUP_WORDS
+    )
+
+
+def _joined(names: object) -> str:
+    return ", ".join(names) if isinstance(names, list | tuple) else str(names)
+
+
+def _sample(f: ParamField) -> str:
+    """A name to show in an example for a list the person left out."""
+    return f.placeholder.split(",")[0].strip() or msg.EXAMPLE_NAME
 
 
 def _item_checker(f: ParamField) -> Callable[[str], str | None]:
@@ -456,12 +641,12 @@ def _command(kind: OperationKind, devices: list[str], values: dict[str, object])
     parts = [kind.keyword]
     for f in kind.fields:
         if f.kind == "name":
-            parts += [str(values.get(f.name) or f.placeholder or msg.EXAMPLE_NAME), CONNECTOR]
+            parts += [_joined(values.get(f.name) or _sample(f)), CONNECTOR]
     parts.append(", ".join(devices) or msg.EXAMPLE_DEVICE)
     for f in kind.fields:
         value = values.get(f.name)
-        if f.kind == "name_list" and value:
-            parts += [f.word, ", ".join(value)]  # type: ignore[call-overload]
+        if f.kind == "name_list" and (value or f.required):
+            parts += [f.word, _joined(value or [_sample(f)])]
         elif f.kind == "flag" and value is True:
             parts.append(f.word)
         elif f.kind == "duration" and value is not None and value != f.default:
@@ -478,15 +663,26 @@ def _plan(
     tz: str,
     notes: list[str],
 ) -> Plan:
-    parameters = {f.name: values.get(f.name, f.default) for f in kind.fields} | kind.fixed
+    name_field = next((f for f in kind.fields if f.kind == "name"), None)
+    # One operation per device and name (restart nginx, apache on a, b): device by device,
+    # each name in the order written.
+    chosen = values.get(name_field.name) if name_field else None
+    choices = list(chosen) if isinstance(chosen, list | tuple) else [chosen]
     operations = tuple(
         OperationSpec(
             device_name=device,
             operation_type=kind.operation_type,
             scheduled_at=resolved.at,
-            parameters=copy.deepcopy(parameters),  # no list shared between operations
+            parameters=copy.deepcopy(  # no list shared between operations
+                {
+                    f.name: choice if f is name_field else values.get(f.name, f.default)
+                    for f in kind.fields
+                }
+                | kind.fixed
+            ),
         )
         for device in devices
+        for choice in choices
     )
     return Plan(
         operations=operations,
@@ -507,13 +703,16 @@ def _devices_from_text(raw: str, reserved: frozenset[str]) -> tuple[list[str], l
     names, rest = _take_names(
         tokens, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
     )
+    group = next((name for name in [*names, *rest[:1]] if name.lower() in GROUP_WORDS), None)
+    if group is not None:
+        raise _Invalid(msg.no_device_groups(group))
     if rest:
         raise _Invalid(msg.leftover_devices(" ".join(rest)))
     if not names:
         raise _Invalid(msg.devices_required())
     names, notes = _dedupe(names)
-    if len(names) > MAX_DEVICES:
-        raise _Invalid(msg.too_many_devices(len(names), MAX_DEVICES))
+    if len(names) > MAX_OPERATIONS:
+        raise _Invalid(msg.too_many_devices(len(names), MAX_OPERATIONS))
     return names, notes
 
 
@@ -532,12 +731,7 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
     if f.kind == "duration" and isinstance(raw, str):
         return _read_duration(f, raw), []
     check = _item_checker(f)
-    if f.kind == "name" and isinstance(raw, str):
-        problem = check(raw)
-        if problem:
-            raise _Invalid(problem)
-        return raw, []
-    if f.kind == "name_list" and isinstance(raw, str):
+    if f.kind in ("name", "name_list") and isinstance(raw, str):
         try:
             tokens = _tokens(raw, example="")
         except Refusal as error:
@@ -546,7 +740,7 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
         if rest:
             raise _Invalid(msg.leftover_items(" ".join(rest), f.label))
         return _dedupe(items)
-    if f.kind == "name_list" and isinstance(raw, list | tuple):
+    if f.kind in ("name", "name_list") and isinstance(raw, list | tuple):
         items = [str(item).strip() for item in raw]
         for item in items:
             problem = check(item)

@@ -442,6 +442,7 @@ def request_modal(
                     param.label,
                     placeholder=param.placeholder,
                     optional=not param.required,
+                    hint=text.MODAL_HINTS.get(param.kind, ""),
                 )
             )
     blocks.append(
@@ -470,15 +471,18 @@ def _option(label: str, value: str) -> dict[str, Any]:
 
 
 def _text_input(
-    block_id: str, label: str, *, placeholder: str = "", optional: bool = False
+    block_id: str, label: str, *, placeholder: str = "", optional: bool = False, hint: str = ""
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE}
     if placeholder:
         element["placeholder"] = {"type": "plain_text", "text": placeholder[:150]}
-    return {
+    block = {
         "type": "input",
         "block_id": block_id,
         "optional": optional,
         "label": {"type": "plain_text", "text": label},
         "element": element,
     }
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block

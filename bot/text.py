@@ -59,8 +59,9 @@ def utc_offset(offset: timedelta) -> str:
 
 EXAMPLE_HELP = "help"
 EXAMPLE_LIST = "list server-01"
-EXAMPLE_STATUS = "status op_123"
+EXAMPLE_STATUS = "status txn_1001"
 EXAMPLE_DEVICE = "server-01"
+EXAMPLE_DEVICES = ("server-01", "server-02")
 EXAMPLE_NAME = "example"  # for a service or package when the catalog gives no placeholder
 EXAMPLE_TIME = "at 14:00"
 EXAMPLE_CLOCK = "09:00"  # the time suggested when a date came without one
@@ -128,6 +129,10 @@ def name_bad_start(what: str, value: str) -> str:
     return f"{quote(value)} can't be a {what} name: it must start with a letter or a digit."
 
 
+def name_bad_end(what: str, value: str) -> str:
+    return f"{quote(value)} can't be a {what} name: it must end with a letter or a digit."
+
+
 def name_too_long(what: str, value: str, limit: int) -> str:
     return f"{quote(value)} can't be a {what} name: it is longer than {limit} characters."
 
@@ -174,10 +179,20 @@ def missing_name(label: str, keyword: str) -> str:
     return f"Which {label.lower()}? Put its name after {keyword}."
 
 
-def missing_connector(keyword: str, value: str, connector: str, found: str | None) -> str:
-    if found is None:
-        return f'Which devices? Write {quote(connector)} and the devices after "{keyword} {value}".'
-    return f'Expected {quote(connector)} after "{keyword} {value}", but found {quote(found)}.'
+def connector_missing_at_end(names: str, connector: str) -> str:
+    return f"On which devices? Add {quote(connector)} and their names after {quote(names)}."
+
+
+def connector_missing(connector: str) -> str:
+    return f"Put {quote(connector)} between the service and the devices."
+
+
+def not_connector_maybe_item(word: str, label: str) -> str:
+    what = label.lower()
+    return (
+        f'If {quote(word)} is one more {what}, separate the {what}s with commas or "and", '
+        f"and put {quote('on')} before the devices."
+    )
 
 
 def missing_list(word: str, label: str) -> str:
@@ -185,7 +200,43 @@ def missing_list(word: str, label: str) -> str:
 
 
 def missing_value(word: str) -> str:
-    return f"{quote(word)} needs a value after it."
+    return f"{quote(word)} needs a length after it: seconds (600), or 90s, 10m, 1h."
+
+
+def list_required(label: str, word: str, keyword: str) -> str:
+    what = label.lower()
+    return (
+        f"Which {what}? Name at least one after {quote(word)}: "
+        f"without {what}, nobody can tell what {keyword} would do."
+    )
+
+
+def list_word_missing(value: str, word: str, label: str) -> str:
+    return f"Which {label.lower()}? If {quote(value)} is one, put {quote(word)} before it."
+
+
+def no_device_groups(written: str) -> str:
+    return (
+        f"{quote(written)} is not a device: there are no groups of devices yet, "
+        'so name each one, separated by commas or "and".'
+    )
+
+
+def too_many_operations(count: int, names: int, label: str, devices: int, limit: int) -> str:
+    device_word = "device" if devices == 1 else "devices"
+    return (
+        f"That is {names} {label.lower()}s on {devices} {device_word}, {count} operations; "
+        f"one request can make at most {limit}. Split it into several requests."
+    )
+
+
+def cannot_cancel(word: str, operation_id: str | None) -> str:
+    which = f"{operation_id}" if operation_id else "an operation"
+    return (
+        f"I can't {word} {which}: the Zequenze API offers no way to cancel a scheduled "
+        "operation. You can follow it with status and its id; a request you have not "
+        "confirmed yet is cancelled with its Cancel button."
+    )
 
 
 def given_twice(word: str) -> str:
@@ -420,10 +471,65 @@ def day_in_zone(written: str, zone_label: str, day_text: str) -> str:
     return f"{quote(written)} is counted in {zone_label}: {day_text}."
 
 
-def zone_used(zone_label: str, offset_text: str) -> str:
+def zone_used(zone_label: str, offset_text: str, meaning: str = "") -> str:
     if offset_text == "UTC+00:00" and zone_label in ("UTC", "GMT", "Z"):
         return f"The time is in {zone_label}, as written."
+    if meaning:
+        return f"The time is in {zone_label}, {meaning} ({offset_text}), as written."
     return f"The time is in {zone_label} ({offset_text}), as written."
+
+
+def zone_meaning(name: str, offset_text: str) -> str:
+    """`China Standard Time (UTC+08:00)`."""
+    return f"{name} ({offset_text})"
+
+
+def ambiguous_zone(word: str, meanings: Sequence[str], zones: Sequence[str]) -> str:
+    return (
+        f"{quote(word)} could be {or_list(list(meanings))}. "
+        f"Write the zone by its place instead: {or_list(list(zones))}."
+    )
+
+
+def time_word_past(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} is in the past, and I only schedule from now on. Leave the time out "
+        "to start as soon as you confirm, or give a time to come."
+    )
+
+
+def time_word_asap(phrase: str) -> str:
+    return (
+        f'For {quote(phrase)}, write "now", or leave the time out: '
+        "the operation starts as soon as you confirm."
+    )
+
+
+def time_word_repeat(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} asks for a repeat, but a request runs once: "
+        "ask again for each time you want it."
+    )
+
+
+def time_word_vague(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} does not say when. Give a time, such as at 14:00 or in 2 hours, "
+        "or leave it out to start as soon as you confirm."
+    )
+
+
+def time_word_end_of_day(phrase: str, clock_text: str) -> str:
+    return (
+        f"{quote(phrase)} is a different hour for different people: "
+        f"write the time you mean, such as {clock_text}."
+    )
+
+
+def time_word_part_of_day(phrase: str, clock_text: str) -> str:
+    return (
+        f"{phrase[:1].upper()}{phrase[1:]} at what time? Add a time of day, such as {clock_text}."
+    )
 
 
 PICKER_UNREADABLE = "This date and time could not be read: pick it again, or clear it for now."
@@ -445,7 +551,8 @@ def help_text(catalog: Catalog) -> str:
     lines += [
         "",
         "*Devices*: one or more names separated by commas or “and”, "
-        "e.g. `server-01, server-02 and server-03` (at most 50).",
+        "e.g. `server-01, server-02 and server-03`; each is named (there are no groups "
+        "such as all). One request makes at most 50 operations (devices × services).",
         "",
         "*When* (optional; without it the operation starts now). "
         "Times are in your time zone unless you name one:",
@@ -454,6 +561,8 @@ def help_text(catalog: Catalog) -> str:
         "`on 20 jan at 09:30`  `on YYYY-MM-DD at 09:30`",
         "`in 30 minutes`  `in 2 hours`  `in 90 min`  `in 1h`  `in 2 days`",
         "`at 16:00 CET`  `2pm UTC`  `at 09:00 Europe/Berlin`",
+        "An abbreviation with several meanings (CST, IST, BST…) is read as your region uses it, "
+        "or refused with the choices: `at 16:00 America/Chicago` always works.",
         "A time of day that has already passed today means tomorrow. "
         "Say am or pm with a bare hour (at 9am, at 9pm), or use 24-hour time (at 21:00).",
         "",
@@ -461,6 +570,8 @@ def help_text(catalog: Catalog) -> str:
         "• `list`: recent operations; `list <device>`: those of one device",
         "• `status <operation id>`: where one operation is",
         "• `help`: this text",
+        "The API cannot cancel a scheduled operation: check everything before you click "
+        "Confirm (until then, Cancel drops the request).",
     ]
     return escape("\n".join(lines))
 
@@ -608,6 +719,10 @@ MODAL_TYPE = "Operation"
 MODAL_DEVICES = "Device(s)"
 MODAL_WHEN = "When"
 MODAL_WHEN_HINT = "Your local time. Leave empty to run now."
+MODAL_HINTS = {  # by the kind of the operation's field
+    "name": "One or more, separated by commas: one operation per name and device.",
+    "name_list": "One or more, separated by commas.",
+}
 
 
 # --- recovery: faults, restarts and outages -------------------------------------------------

@@ -35,29 +35,86 @@ class UnreadableTime(Refusal):
     """The phrase is not a time at all (rather than a wrong time): it may be a misplaced name."""
 
 
-# Fixed offsets in minutes. CST is US Central and IST is India, as people here use them.
+# Abbreviations that mean one offset to everyone who uses them (minutes east of UTC). Each
+# agrees with tzdata wherever a zone uses it (tests/test_when.py checks this against the
+# installed tzdata). A zone's own abbreviations come first (see `_own_abbreviations`), so
+# someone in Asia/Manila, whose zone writes PST for UTC+08:00, gets theirs.
 ZONE_ABBREVIATIONS = {
     "utc": 0,
     "gmt": 0,
     "z": 0,
     "wet": 0,
-    "bst": 60,
     "cet": 60,
     "cest": 120,
     "eet": 120,
     "eest": 180,
-    "ist": 330,
-    "est": -300,
+    "est": -300,  # Australia's was EST until tzdata 2014f; it is AEST now, as people write it
     "edt": -240,
-    "cst": -360,
-    "cdt": -300,
-    "mst": -420,
     "mdt": -360,
-    "pst": -480,
     "pdt": -420,
     "jst": 540,
     "aest": 600,
     "aedt": 660,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoneMeaning:
+    """One reading of an abbreviation that has several: "China Standard Time", UTC+08:00."""
+
+    name: str
+    minutes: int
+    zone: str  # an IANA zone that keeps this offset in its standard time, for examples
+    areas: tuple[str, ...]  # IANA name prefixes of the people who read it this way
+    widely: bool  # read this way outside its areas too (a candidate for everyone else)
+
+
+_AMERICAS = ("America/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/")
+_CUBA = ("America/Havana", "Cuba")
+_ISRAEL = ("Asia/Jerusalem", "Asia/Tel_Aviv", "Israel")
+_SAMOA = ("Pacific/Pago_Pago", "Pacific/Midway", "Pacific/Samoa", "US/Samoa")
+_SINGAPORE = ("Asia/Singapore", "Singapore")
+_MALAYSIA = ("Asia/Kuala_Lumpur", "Asia/Kuching")
+_BOUGAINVILLE = ("Pacific/Bougainville",)
+_SOUTH_GEORGIA = ("Atlantic/South_Georgia",)
+# Abbreviations with more than one meaning. Sources: the abbreviations tzdata's zones use today
+# (CST, CDT, IST and PST each have several offsets there; tests/test_when.py scans the installed
+# tzdata and fails if a new one appears), and Wikipedia's "List of time zone abbreviations" for
+# those tzdata replaced by numbers in 2017 (Arabia's AST, Bangladesh's BST, the Gulf's GST,
+# Malaysia's MST, Singapore's SST: tzdata writes +03, +06, +04, +08, +08). A person's own
+# zone decides first, then the meanings whose areas hold their zone (the longest prefix wins);
+# anyone else is refused when more than one meaning is widely used.
+_MEANINGS = (
+    # abbreviation, meaning, minutes east of UTC, a zone keeping it, areas, widely read so
+    ("cst", "US Central Standard Time", -360, "America/Chicago", _AMERICAS, True),
+    ("cst", "China Standard Time", 480, "Asia/Shanghai", ("Asia/", "PRC", "ROC"), True),
+    ("cst", "Cuba Standard Time", -300, "America/Havana", _CUBA, False),
+    ("cdt", "US Central Daylight Time", -300, "America/Chicago", _AMERICAS, True),
+    ("cdt", "Cuba Daylight Time", -240, "America/Havana", _CUBA, False),
+    ("ist", "India Standard Time", 330, "Asia/Kolkata", ("Asia/",), True),
+    ("ist", "Irish Standard Time", 60, "Europe/Dublin", ("Europe/Dublin", "Eire"), True),
+    ("ist", "Israel Standard Time", 120, "Asia/Jerusalem", _ISRAEL, True),
+    ("bst", "British Summer Time", 60, "Europe/London", ("Europe/", "GB"), True),
+    ("bst", "Bangladesh Standard Time", 360, "Asia/Dhaka", ("Asia/",), True),
+    ("bst", "Bougainville Standard Time", 660, "Pacific/Bougainville", _BOUGAINVILLE, False),
+    ("ast", "Atlantic Standard Time", -240, "America/Halifax", _AMERICAS, True),
+    ("ast", "Arabia Standard Time", 180, "Asia/Riyadh", ("Asia/",), True),
+    ("gst", "Gulf Standard Time", 240, "Asia/Dubai", ("Asia/",), True),
+    ("gst", "South Georgia Time", -120, "Atlantic/South_Georgia", _SOUTH_GEORGIA, False),
+    ("mst", "US Mountain Standard Time", -420, "America/Denver", _AMERICAS, True),
+    ("mst", "Malaysia Standard Time", 480, "Asia/Kuala_Lumpur", _MALAYSIA, False),
+    ("pst", "Pacific Standard Time", -480, "America/Los_Angeles", _AMERICAS, True),
+    ("pst", "Philippine Standard Time", 480, "Asia/Manila", ("Asia/Manila",), False),
+    ("sst", "Samoa Standard Time", -660, "Pacific/Pago_Pago", _SAMOA, False),
+    ("sst", "Singapore Standard Time", 480, "Asia/Singapore", _SINGAPORE, False),
+)
+ZONE_MEANINGS: dict[str, tuple[ZoneMeaning, ...]] = {
+    abbreviation: tuple(
+        ZoneMeaning(name=name, minutes=minutes, zone=zone, areas=areas, widely=widely)
+        for key, name, minutes, zone, areas, widely in _MEANINGS
+        if key == abbreviation
+    )
+    for abbreviation in dict.fromkeys(row[0] for row in _MEANINGS)
 }
 
 _UNIT_SECONDS = {
@@ -93,10 +150,32 @@ _MONTH = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
 _DAY_WORDS = frozenset({"today", "tonight", "tomorrow", "day after tomorrow"})
+# Words that say when only vaguely, or in the past. Each has its own answer (never "not a time
+# I can read"), and the grammar never takes one for a device name.
+_PAST_WORDS = frozenset({"yesterday", "ago", "last", "earlier"})
+_NOW_WORDS = frozenset({"asap", "immediately"})
+_REPEAT_WORDS = frozenset({"every", "daily", "nightly", "weekly", "monthly", "hourly"})
+_VAGUE_WORDS = frozenset(
+    {"soon", "later", "whenever", "sometime", "someday", "eventually", "anytime", "while"}
+)
+_END_OF_DAY_WORDS = frozenset({"eod", "cob", "eob"})
+_END_OF_DAY = time(17)
+_PARTS_OF_DAY = {
+    "morning": time(9),
+    "afternoon": time(15),
+    "evening": time(19),
+    "night": time(22),
+    "tonight": time(22),
+}
+_FILLERS = frozenset({"this", "the", "in", "at", "by", "before"})
+VAGUE_TIME_WORDS = (
+    _PAST_WORDS | _NOW_WORDS | _REPEAT_WORDS | _VAGUE_WORDS | _END_OF_DAY_WORDS | set(_PARTS_OF_DAY)
+)
 _WEEKDAY_DATE = re.compile(rf"(?:(this|next) )?({'|'.join(_WEEKDAY_NAMES)})")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
 _DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH})(?: (\d{{4}}))?", re.ASCII)
 _MONTH_DAY = re.compile(rf"({_MONTH}) (\d{{1,2}})(?:st|nd|rd|th)?(?: (\d{{4}}))?", re.ASCII)
+_MONTH_WORD = re.compile(_MONTH)
 _BARE_HOUR = re.compile(r"[0-9]{1,2}")
 _IANA_SHAPE = re.compile(r"[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)+")
 _NUMERIC_DATE = re.compile(r"\d{1,4}/\d{1,2}(?:/\d{1,4})?", re.ASCII)
@@ -131,17 +210,18 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
     if not words or [w.lower() for w in words] in (["now"], ["right", "now"]):
         return When(at=now, immediate=True, notes=())
 
-    words, named = _take_zone(words)
+    words, named = _take_zone(words, tz=tz, now=now)
+    _refuse_vague(words, shown, tz=tz, now=now)
     if words and words[0].lower() == "in" and _RELATIVE.fullmatch(" ".join(words[1:]).lower()):
         # Elapsed time, so the zone (and any DST change) does not matter.
         return When(at=_relative(words[1:], shown, now), immediate=False, notes=())
     home_today = now.astimezone(zone).date()
     if named is not None:
-        zone, zone_label = named
+        zone, zone_label = named.zone, named.label
     at, notes = _absolute(words, shown, zone, zone_label, now, home_today=home_today)
     if named is not None:
         offset = at.astimezone(zone).utcoffset() or timedelta(0)  # at that moment, not now
-        notes.insert(0, text.zone_used(zone_label, text.utc_offset(offset)))
+        notes.insert(0, text.zone_used(zone_label, text.utc_offset(offset), named.meaning))
     return When(at=at, immediate=False, notes=tuple(notes))
 
 
@@ -175,16 +255,44 @@ def humanize_delta(delta: timedelta) -> str:
     return text.delta_future(amount) if seconds > 0 else text.delta_past(amount)
 
 
+def is_time_word(word: str) -> bool:
+    """Does `word` read as part of a time ("december", "hours", "pm", "CET", "yesterday")? The
+    grammar never offers one as a device or package name in a suggestion."""
+    lowered = word.lower()
+    return (
+        lowered in VAGUE_TIME_WORDS
+        or lowered in _WEEKDAY_NAMES
+        or lowered in _DAY_WORDS
+        or lowered in _NAMED_CLOCKS
+        or lowered in _UNIT_SECONDS
+        or lowered in ("am", "pm", "now", "right", "next")
+        or lowered in ZONE_ABBREVIATIONS
+        or lowered in ZONE_MEANINGS
+        or lowered in _iana_names()
+        or bool(_MONTH_WORD.fullmatch(lowered) or _CLOCK.fullmatch(lowered))
+    )
+
+
 def warm_up() -> None:
     """dateparser's first parse costs ~120 ms: pay it at start-up, not on someone's command."""
     _parse_date("tomorrow", datetime(2026, 1, 1))
 
 
-def _take_zone(words: list[str]) -> tuple[list[str], tuple[tzinfo, str] | None]:
-    found: list[tuple[str, tuple[tzinfo, str]]] = []
+@dataclass(frozen=True, kw_only=True)
+class _Named:
+    """A zone written in the phrase: `Europe/Berlin`, or an abbreviation as this person reads it."""
+
+    zone: tzinfo
+    label: str  # as the notes show it: "Europe/Berlin", "CST"
+    meaning: str = ""  # "China Standard Time", when the abbreviation has several
+
+
+def _take_zone(words: list[str], *, tz: str, now: datetime) -> tuple[list[str], _Named | None]:
+    """The phrase without its zone, and the zone."""
+    found: list[tuple[str, _Named]] = []
     rest: list[str] = []
     for word in words:
-        named = _named_zone(word.lower())
+        named = _named_zone(word, words, tz=tz, now=now)
         if named is None and _IANA_SHAPE.fullmatch(word):
             raise Refusal(text.unknown_zone(word), example=text.EXAMPLE_TIME)
         if named is None:
@@ -196,19 +304,142 @@ def _take_zone(words: list[str]) -> tuple[list[str], tuple[tzinfo, str] | None]:
     return rest, (found[0][1] if found else None)
 
 
-def _named_zone(word: str) -> tuple[tzinfo, str] | None:
-    if word in ZONE_ABBREVIATIONS:
-        label = "UTC" if word == "z" else word.upper()
-        return timezone(timedelta(minutes=ZONE_ABBREVIATIONS[word]), label), label
-    if "/" in word and word in _iana_names():
-        name = _iana_names()[word]
-        return ZoneInfo(name), name
-    return None
+def _named_zone(word: str, words: list[str], *, tz: str, now: datetime) -> _Named | None:
+    """The zone `word` names for someone in `tz`; refuses an abbreviation they could read
+    several ways. `words` is the whole phrase, for the example."""
+    lowered = word.lower()
+    if "/" in lowered:
+        name = _iana_names().get(lowered)
+        return _Named(zone=ZoneInfo(name), label=name) if name else None
+    if not lowered.isascii() or not lowered.isalpha():
+        return None
+    label = "UTC" if lowered == "z" else word.upper()
+    meanings = ZONE_MEANINGS.get(lowered, ())
+    own = _own_abbreviations(tz, now.year).get(lowered)
+    if own is not None:
+        meaning = next((m.name for m in meanings if m.minutes == own), "")
+        return _Named(zone=_fixed(own, label), label=label, meaning=meaning)
+    if lowered in ZONE_ABBREVIATIONS:
+        return _Named(zone=_fixed(ZONE_ABBREVIATIONS[lowered], label), label=label)
+    if not meanings:
+        return None
+    chosen = _meanings_for(meanings, tz)
+    if len(chosen) == 1:
+        return _Named(zone=_fixed(chosen[0].minutes, label), label=label, meaning=chosen[0].name)
+    if not chosen:
+        return None
+    candidates = [
+        text.zone_meaning(m.name, text.utc_offset(timedelta(minutes=m.minutes))) for m in chosen
+    ]
+    zones = [m.zone for m in chosen]
+    raise Refusal(
+        text.ambiguous_zone(label, candidates, zones),
+        example=_first_working(
+            [
+                " ".join(zones[0] if w == word else w for w in words),
+                f"{text.EXAMPLE_TIME} {zones[0]}",
+            ],
+            tz=tz,
+            now=now,
+        ),
+    )
+
+
+def _meanings_for(meanings: tuple[ZoneMeaning, ...], tz: str) -> list[ZoneMeaning]:
+    """The meanings someone in `tz` could have in mind: those of their own area (its most
+    specific match), else those read widely."""
+    depth = {m: max((len(a) for a in m.areas if tz.startswith(a)), default=0) for m in meanings}
+    deepest = max(depth.values())
+    if deepest:
+        return [m for m in meanings if depth[m] == deepest]
+    return [m for m in meanings if m.widely]
+
+
+def _fixed(minutes: int, label: str) -> tzinfo:
+    return timezone(timedelta(minutes=minutes), label)
+
+
+@cache
+def _own_abbreviations(tz: str, year: int) -> dict[str, int]:
+    """The abbreviations zone `tz` writes during `year`, lower case, with their offsets in
+    minutes: `{"gmt": 0, "ist": 60}` for Europe/Dublin. Weekly samples see every DST period."""
+    zone = zone_for(tz)
+    start = datetime(year, 1, 1, 12, tzinfo=UTC)
+    found: dict[str, int] = {}
+    for week in range(53):
+        local = (start + timedelta(weeks=week)).astimezone(zone)
+        name, offset = local.tzname(), local.utcoffset()
+        if name and name.isascii() and name.isalpha() and offset is not None:
+            found[name.lower()] = int(offset.total_seconds()) // 60
+    return found
 
 
 @cache
 def _iana_names() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
+
+
+def _refuse_vague(words: list[str], shown: str, *, tz: str, now: datetime) -> None:
+    """ "yesterday", "asap", "later", "eod", "tonight" without a time…: a sentence for each."""
+    lowered = [w.lower() for w in words]
+    present = set(lowered)
+    clock = _clock_in(words)
+    if present & _PAST_WORDS:
+        raise Refusal(text.time_word_past(shown), example="now")
+    if present & _NOW_WORDS:
+        raise Refusal(text.time_word_asap(shown), example="now")
+    if present & _REPEAT_WORDS:
+        at = clock or time(3)
+        raise Refusal(
+            text.time_word_repeat(shown),
+            example=_first_working([f"tomorrow at {text.clock(at)}"], tz=tz, now=now),
+        )
+    if clock is not None:
+        return
+    if present & _VAGUE_WORDS:
+        raise Refusal(text.time_word_vague(shown), example="in 2 hours")
+    dated = [w for w, low in zip(words, lowered, strict=True) if low not in _FILLERS]
+    if present & _END_OF_DAY_WORDS:
+        day = [w for w in dated if w.lower() not in _END_OF_DAY_WORDS]
+        raise Refusal(
+            text.time_word_end_of_day(shown, text.clock(_END_OF_DAY)),
+            example=_at_time(day, _END_OF_DAY, tz=tz, now=now),
+        )
+    parts = [low for low in lowered if low in _PARTS_OF_DAY]
+    if parts:
+        at = _PARTS_OF_DAY[parts[0]]
+        day = [w for w in dated if w.lower() not in _PARTS_OF_DAY or w.lower() == "tonight"]
+        raise Refusal(
+            text.time_word_part_of_day(shown, text.clock(at)),
+            example=_at_time(day, at, tz=tz, now=now),
+        )
+
+
+def _clock_in(words: list[str]) -> time | None:
+    try:
+        return _take_clock(words)[0]
+    except Refusal:
+        return time(0)  # a time of day was written, if a wrong one: resolving it says so
+
+
+def _at_time(day: list[str], at: time, *, tz: str, now: datetime) -> str:
+    """`tomorrow at 09:00` for "tomorrow morning", or the nearest phrase that works now."""
+    written = " ".join(day)
+    candidates = [f"{written} at {text.clock(at)}".strip(), f"tomorrow at {text.clock(at)}"]
+    if written.lower() == "tonight":
+        candidates.insert(1, "tonight at midnight")
+    return _first_working(candidates, tz=tz, now=now)
+
+
+def _first_working(phrases: list[str], *, tz: str, now: datetime) -> str:
+    """The first phrase that is a time that works: examples must never be refused."""
+    for phrase in phrases:
+        try:
+            resolve(phrase, tz=tz, now=now)
+        except Refusal:
+            continue
+        return phrase
+    return text.EXAMPLE_TIME
 
 
 def _relative(words: list[str], shown: str, now: datetime) -> datetime:

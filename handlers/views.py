@@ -112,5 +112,5 @@ def _picked(stamp: object) -> object:
 
 def _summary(plan: Plan) -> str:
     """What the modal asked for, as the equivalent command would read."""
-    devices = ", ".join(op.device_name for op in plan.operations)
+    devices = ", ".join(dict.fromkeys(op.device_name for op in plan.operations))
     return text.form_summary(plan.operations[0].operation_type, devices)

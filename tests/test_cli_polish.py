@@ -464,3 +464,13 @@ def test_parse_takes_now_with_an_offset(capsys: pytest.CaptureFixture[str]) -> N
     result = json.loads(capsys.readouterr().out)
     assert result["operations"][0]["scheduled_at"] == "2026-11-25T14:00:00Z"
     assert result["notes"] == []  # 11:45+01:00 is 10:45 UTC: 14:00 has not passed
+
+
+def test_cancel_alone_drops_the_pending_request_and_cancel_an_id_says_the_api_cannot(
+    console: Console,
+) -> None:
+    assert "Please confirm" in console.type("reboot server-01 now")
+    assert plain_text(text.CANCELLED, zone=ZoneInfo("UTC")) in console.type("cancel")
+    answer = console.type("cancel txn_1001")
+    assert "the Zequenze API offers no way to cancel a scheduled operation" in answer
+    assert "/ops status txn_1001" in answer

@@ -478,3 +478,17 @@ def test_a_failed_zone_lookup_words_the_confirmation_truthfully(bot: Bot) -> Non
     assert "no time zone" not in all_text(shown)
     shown = bot.wait_response(bot.command("reboot server-01 at 14:00"))
     assert "14:00 (America/Los_Angeles)" in all_text(shown)
+
+
+def test_several_services_reach_the_api_as_one_operation_each(bot: Bot) -> None:
+    shown, _ = request_and_confirm(bot, "restart nginx, apache on server-02 now")
+    text = all_text(shown)
+    assert "`server-02` · restart_service · service_name=nginx" in text
+    assert "`server-02` · restart_service · service_name=apache" in text
+    sent = eventually(
+        lambda: len(ops := bot.simulator.operations()) == 2 and ops, what="both operations"
+    )
+    assert sorted((op["device_name"], op["parameters"]["service_name"]) for op in sent) == [
+        ("server-02", "apache"),
+        ("server-02", "nginx"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -89,7 +90,7 @@ def test_status() -> None:
 def test_status_refusals(text: str, reason: str) -> None:
     found = refusal(text)
     assert found.reason.startswith(reason)
-    assert found.example == "status op_123"
+    assert found.example == "status txn_1001"  # the API's own id shape
 
 
 def test_empty_refused_with_help_example() -> None:
@@ -168,7 +169,7 @@ def test_reboot_force_and_timeout(text: str, force: bool, timeout: int) -> None:
         ("reboot server-01 timeout 25h", 'The timeout "25h" is too long: at most 24 h (86400 s).'),
         ("reboot server-01 timeout 86401", 'The timeout "86401" is too long'),
         ("reboot server-01 timeout abc", '"abc" is not a timeout I can read'),
-        ("reboot server-01 timeout", '"timeout" needs a value after it.'),
+        ("reboot server-01 timeout", '"timeout" needs a length after it: seconds (600)'),
         ("reboot server-01 timeout 60 timeout 90", '"timeout" is given twice; give it once.'),
     ],
 )
@@ -184,10 +185,32 @@ def test_timeout_with_unknown_unit_word_is_not_swallowed() -> None:
     assert found.example == "reboot server-01, parsecs timeout 10"
 
 
-def test_update_without_packages() -> None:
-    assert summary(plan("update server-01")) == [
-        ("server-01", "update", "2026-11-25T10:45:00Z", {"package_list": []})
-    ]
+@pytest.mark.parametrize(
+    ("text", "reason", "example"),
+    [
+        (
+            "update server-03",
+            'Which packages? Name at least one after "with": '
+            "without packages, nobody can tell what update would do.",
+            "update server-03 with security-updates",
+        ),
+        (
+            "update server-03 at 14:00",
+            'Which packages? Name at least one after "with"',
+            "update server-03 with security-updates at 14:00",
+        ),
+        (
+            "update server-03 curl at 14:00",
+            'Which packages? If "curl" is one, put "with" before it.',
+            "update server-03 with curl at 14:00",
+        ),
+    ],
+)
+def test_update_without_packages_is_refused(text: str, reason: str, example: str) -> None:
+    # An empty package_list would leave nobody knowing what the update installs.
+    found = refusal(text)
+    assert found.reason.startswith(reason)
+    assert found.example == example
 
 
 def test_update_with_packages() -> None:
@@ -219,7 +242,7 @@ def test_update_duplicate_package_noted() -> None:
 def test_update_refusals() -> None:
     found = refusal("update server-01 with")
     assert found.reason == 'Which packages? Put the names after "with".'
-    assert found.example == "update server-01 with openssl"
+    assert found.example == "update server-01 with security-updates"
     found = refusal("update server-01 with curl;rm")
     assert found.reason.startswith('"curl;rm" can\'t be a package name: it contains ";".')
     found = refusal("update server-01 with openssl redis")
@@ -232,10 +255,18 @@ def test_update_refusals() -> None:
 
 def test_restart_refusals() -> None:
     found = refusal("restart nginx server-01")
-    assert found.reason == 'Expected "on" after "restart nginx", but found "server-01".'
+    assert found.reason == 'Put "on" between the service and the devices.'
     assert found.example == "restart nginx on server-01"
+    found = refusal("restart nginx")
+    assert found.reason == 'On which devices? Add "on" and their names after "nginx".'
+    assert found.example == "restart nginx on server-01"
+    found = refusal("restart nginx apache on server-02 at 14:00")
+    assert found.reason == (
+        'If "apache" is one more service, separate the services with commas or "and", '
+        'and put "on" before the devices.'
+    )
+    assert found.example == "restart nginx, apache on server-02"
     assert refusal("restart on server-01").reason == "Which service? Put its name after restart."
-    assert refusal("restart nginx").reason.startswith("Which devices?")
     assert refusal("restart ngi/nx on server-01").reason.startswith(
         '"ngi/nx" can\'t be a service name: it contains "/".'
     )
@@ -486,8 +517,8 @@ def test_dst_in_command() -> None:
         ),
         (
             "update server-01, server-02 with curl at sometime",
-            '"at sometime" is not a time I can read.',
-            "update server-01, server-02 with curl at 14:00",
+            '"at sometime" does not say when. Give a time, such as at 14:00 or in 2 hours',
+            "update server-01, server-02 with curl in 2 hours",
         ),
         (
             "reboot server-01 gibberish words",
@@ -594,10 +625,6 @@ def test_plan_from_fields_reboot_and_update() -> None:
             now=NOW,
         )
         assert result.operations[0].parameters == {"package_list": ["curl", "openssl"]}
-    result = plan_from_fields(
-        operation_type="update", devices="a1", values={}, when=None, tz="UTC", now=NOW
-    )
-    assert result.operations[0].parameters == {"package_list": []}
 
 
 def test_plan_from_fields_reports_every_bad_field() -> None:
@@ -725,3 +752,397 @@ def test_help_text() -> None:
     assert "`list`" in text and "`status &lt;operation id&gt;`" in text and "`help`" in text
     assert "<" not in text and ">" not in text
     assert "&" not in text.replace("&lt;", "").replace("&gt;", "").replace("&amp;", "")
+
+
+# --- what a new user trips over (issue 8) ---
+
+
+@pytest.mark.parametrize(
+    ("text", "force"),
+    [
+        ("force reboot server-01", True),
+        ("FORCE Reboot server-01 at 14:00", True),
+        ("/ops force reboot server-01 timeout 10m", True),
+    ],
+)
+def test_a_flag_may_come_before_its_operation(text: str, force: bool) -> None:
+    result = plan(text)
+    assert [op.device_name for op in result.operations] == ["server-01"]
+    assert result.operations[0].parameters["force"] is force
+
+
+def test_a_flag_before_an_operation_without_it_is_named_as_such() -> None:
+    assert refusal("force restart nginx on server-01").reason.startswith(
+        'restart takes no options, so "force" does not belong here.'
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "restart the nginx service on server-02",
+        "restart service nginx on server-02",
+        "restart nginx service on server-02",
+        "restart the service nginx on server-02",
+        "Restart The Nginx Service on server-02",
+        "restart nginx on the server-02",
+    ],
+)
+def test_ways_of_naming_the_service(text: str) -> None:
+    result = plan(text)
+    assert [(op.device_name, op.parameters["service_name"]) for op in result.operations] == [
+        ("server-02", "nginx" if "Nginx" not in text else "Nginx")
+    ]
+
+
+def test_several_services_make_one_operation_per_service_per_device() -> None:
+    result = plan("restart nginx, apache on server-02 and server-03 at 14:00")
+    # Device by device, each service in the order written.
+    assert [(op.device_name, op.parameters) for op in result.operations] == [
+        ("server-02", {"service_name": "nginx", "verify_status": True}),
+        ("server-02", {"service_name": "apache", "verify_status": True}),
+        ("server-03", {"service_name": "nginx", "verify_status": True}),
+        ("server-03", {"service_name": "apache", "verify_status": True}),
+    ]
+    assert {op.scheduled_at for op in result.operations} == {utc("2026-11-25T14:00:00Z")}
+    assert plan("restart the nginx and apache services on server-02") == plan(
+        "restart nginx, apache on server-02"
+    )
+    assert plan("restart nginx, Nginx on server-02").notes == (
+        "nginx was listed twice (also as Nginx); it is included once.",
+    )
+
+
+def test_services_times_devices_is_capped_at_fifty_operations() -> None:
+    devices = ", ".join(f"host-{i}" for i in range(26))
+    assert len(plan(f"restart nginx, apache on {devices.rsplit(', ', 1)[0]}").operations) == 50
+    found = refusal(f"restart nginx, apache on {devices}")
+    assert found.reason == (
+        "That is 2 services on 26 devices, 52 operations; one request can make at most 50. "
+        "Split it into several requests."
+    )
+
+
+def test_the_modal_service_field_takes_a_list() -> None:
+    for services in ("nginx, apache", ["nginx", "apache"], "nginx and apache"):
+        result = plan_from_fields(
+            operation_type="restart_service",
+            devices="a1, a2",
+            values={"service_name": services},
+            when=None,
+            tz="UTC",
+            now=NOW,
+        )
+        assert [(op.device_name, op.parameters["service_name"]) for op in result.operations] == [
+            ("a1", "nginx"),
+            ("a1", "apache"),
+            ("a2", "nginx"),
+            ("a2", "apache"),
+        ]
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="restart_service",
+            devices=", ".join(f"h{i}" for i in range(26)),
+            values={"service_name": "nginx, apache"},
+            when=None,
+            tz="UTC",
+            now=NOW,
+        )
+    assert caught.value.errors == {
+        "devices": "That is 2 services on 26 devices, 52 operations; one request can make at "
+        "most 50. Split it into several requests."
+    }
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="restart_service",
+            devices="a1",
+            values={"service_name": "nginx apache"},
+            when=None,
+            tz="UTC",
+            now=NOW,
+        )
+    assert list(caught.value.errors) == ["service_name"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "example"),
+    [
+        (
+            "restart nginx on server-02 yesterday",
+            '"yesterday" is in the past, and I only schedule from now on.',
+            "restart nginx on server-02 now",
+        ),
+        (
+            "reboot server-01 last friday",
+            '"last friday" is in the past',
+            "reboot server-01 now",
+        ),
+        ("reboot server-01 2 hours ago", '"2 hours ago" is in the past', "reboot server-01 now"),
+        (
+            "reboot server-01 asap",
+            'For "asap", write "now", or leave the time out: '
+            "the operation starts as soon as you confirm.",
+            "reboot server-01 now",
+        ),
+        *(
+            (
+                f"reboot server-01 {word}",
+                f'"{word}" does not say when. Give a time, such as at 14:00 or in 2 hours',
+                "reboot server-01 in 2 hours",
+            )
+            for word in ("soon", "later", "whenever")
+        ),
+        (
+            "reboot server-01 eod",
+            '"eod" is a different hour for different people: write the time you mean, '
+            "such as 17:00.",
+            "reboot server-01 at 17:00",
+        ),
+        (
+            "reboot server-01 tonight",
+            "Tonight at what time? Add a time of day, such as 22:00.",
+            "reboot server-01 tonight at 22:00",
+        ),
+        (
+            "reboot server-01 tomorrow morning",
+            "Tomorrow morning at what time? Add a time of day, such as 09:00.",
+            "reboot server-01 tomorrow at 09:00",
+        ),
+        (
+            "update server-01 with curl every day at 3am",
+            '"every day at 3am" asks for a repeat, but a request runs once',
+            "update server-01 with curl tomorrow at 03:00",
+        ),
+    ],
+)
+def test_vague_and_past_time_words_get_a_sentence(text: str, reason: str, example: str) -> None:
+    found = refusal(text)
+    assert found.reason.startswith(reason)
+    assert "not a time I can read" not in found.reason and "device" not in found.reason
+    assert found.example == example
+
+
+def test_tonight_late_in_the_evening_suggests_a_time_still_to_come() -> None:
+    late = utc("2026-11-25T22:30:00Z")
+    assert refusal("reboot server-01 tonight", now=late).example == (
+        "reboot server-01 tonight at midnight"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "reboot server-01 december",
+        "reboot server-01 hours",
+        "reboot server-01 pm",
+        "reboot server-01 CET",
+        "update server-01 with curl june",
+    ],
+)
+def test_time_words_are_never_offered_as_names(text: str) -> None:
+    found = refusal(text)
+    assert "If " not in found.reason  # no "If "december" is another device"
+    assert found.reason.endswith('or "in 2 hours".')
+
+
+@pytest.mark.parametrize(
+    "word", ["yesterday", "asap", "soon", "later", "whenever", "eod", "tonight", "last"]
+)
+def test_time_words_are_not_device_names(word: str) -> None:
+    found = refusal(f"reboot {word}")
+    assert found.reason.startswith(f'Which devices? "{word}" is a word I read as part of a time')
+    assert check_device_name(word) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "example"),
+    [
+        ("reboot all servers", "all servers", "reboot server-01, server-02"),
+        ("reboot all", "all", "reboot server-01, server-02"),
+        ("reboot everything", "everything", "reboot server-01, server-02"),
+        ("reboot every server at 14:00", "every server", "reboot server-01, server-02"),
+        ("reboot server-01 and all", "all", "reboot server-01, server-02"),
+        ("update all devices with x", "all devices", "update server-01, server-02 with x"),
+        ("update all", "all", "update server-01, server-02 with security-updates"),
+        ("restart nginx on all servers", "all servers", "restart nginx on server-01, server-02"),
+    ],
+)
+def test_no_device_groups(text: str, shown: str, example: str) -> None:
+    found = refusal(text)
+    assert found.reason == (
+        f'"{shown}" is not a device: there are no groups of devices yet, '
+        'so name each one, separated by commas or "and".'
+    )
+    assert found.example == example
+
+
+@pytest.mark.parametrize("devices", ["all", "all servers", "server-01, all"])
+def test_the_modal_refuses_groups_and_an_update_without_packages(devices: str) -> None:
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="update", devices=devices, values={}, when=None, tz="UTC", now=NOW
+        )
+    assert caught.value.errors == {
+        "devices": '"all" is not a device: there are no groups of devices yet, '
+        'so name each one, separated by commas or "and".',
+        "package_list": "Packages is required.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "example"),
+    [
+        ("cancel txn_1001", "cancel", "status txn_1001"),
+        ("Cancel txn_1001", "cancel", "status txn_1001"),
+        ("/ops abort txn_1001", "abort", "status txn_1001"),
+        ("delete txn_77", "delete", "status txn_77"),
+        ("unschedule txn_1001", "unschedule", "status txn_1001"),
+        ("cancel", "cancel", "status txn_1001"),
+        ("cancel reboot server-01", "cancel", "status txn_1001"),
+    ],
+)
+def test_cancel_says_the_api_cannot(text: str, word: str, example: str) -> None:
+    found = refusal(text)
+    assert found.reason.startswith(f"I can't {word} ")
+    assert "the Zequenze API offers no way to cancel a scheduled operation" in found.reason
+    assert "I don't know" not in found.reason
+    assert found.example == example
+    assert parse(example, tz="UTC", now=NOW) == StatusQuery(operation_id=example.split()[1])
+
+
+@pytest.mark.parametrize(
+    "name", ["server-01.", "server-01:", "server-01-", "server-01_", "server-01;", "web.example."]
+)
+def test_a_device_name_ends_with_a_letter_or_a_digit(name: str) -> None:
+    reason = f'"{name}" can\'t be a device name: it must end with a letter or a digit.'
+    assert check_device_name(name) == reason
+    assert refusal(f"reboot {name}").reason == reason
+    assert refusal(f"reboot server-02, {name} at 14:00").reason == reason
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="reboot", devices=name, values={}, when=None, tz="UTC", now=NOW
+        )
+    assert caught.value.errors == {"devices": reason}
+
+
+def test_device_names_keep_their_spelling() -> None:
+    assert [op.device_name for op in plan("REBOOT Server-01.Lab NOW").operations] == [
+        "Server-01.Lab"
+    ]
+
+
+# Every refusal a person can meet, from the tests above and issue 8's list. Each must read as a
+# sentence, not a parser's message, and its example must be a command the bot accepts.
+BAD_INPUTS = [
+    "",
+    "/ops",
+    "force restart nginx on server-01",
+    "restart nginx server-01",
+    "restart nginx",
+    "restart nginx apache on server-02",
+    "restart nginx, on server-02",
+    "restart on server-01",
+    "restart nginx on",
+    "restart ngi/nx on server-01",
+    "restart nginx on 3pm",
+    "restart nginx on server-02 yesterday",
+    "restart nginx on server-01 at 9.30",
+    "restart nginx on web-01 force",
+    "restart nginx on web-01 timeout 10m",
+    "restart nginx on all servers",
+    "restart nginx, apache on " + ", ".join(f"h{i}" for i in range(26)),
+    "reboot",
+    "reboot all servers",
+    "reboot all",
+    "reboot everything",
+    "reboot at 14:00",
+    "reboot fri at 10:00",
+    "reboot server-01.",
+    "reboot server-01:",
+    "reboot server-01-",
+    "reboot server-01_",
+    "reboot server-01 server-02",
+    "reboot server-01 server-02 at 14:00",
+    "reboot server-01 gibberish words",
+    "reboot server-01 any time",
+    "restart nginx on the server-02 server-03",
+    "reboot server-01 and",
+    "reboot server-01,",
+    "reboot server-01, at 14:00",
+    "reboot <!channel>",
+    "reboot -rf",
+    "reboot sérver",
+    "reboot " + "a" * 64,
+    "reboot " + ", ".join(f"host-{i}" for i in range(51)),
+    "reboot server-01 timeout",
+    "reboot server-01 timeout 0",
+    "reboot server-01 timeout 25h",
+    "reboot server-01 timeout abc",
+    "reboot server-01 timeout 10 parsecs",
+    "reboot server-01 timeout 60 timeout 90",
+    "reboot web-01 with curl",
+    "reboot server-01 asap",
+    "reboot server-01 soon",
+    "reboot server-01 later",
+    "reboot server-01 whenever",
+    "reboot server-01 eod",
+    "reboot server-01 tonight",
+    "reboot server-01 last friday",
+    "reboot server-01 every day",
+    "reboot server-01 this evening",
+    "reboot server-01 december",
+    "reboot server-01 tomorrow",
+    "reboot server-01 force on saturday",
+    "reboot server-01 at 9",
+    "reboot server-01 at 25:99",
+    "reboot server-01 at 13pm",
+    "reboot server-01 on 2024-02-30 at 10:00",
+    "reboot server-01 on 2024-01-20 at 09:30",
+    "reboot server-01 on 01/02 at 10:00",
+    "reboot server-01 at 16:00 CST",
+    "reboot server-01 at 16:00 IST",
+    "reboot server-01 at 14:00 CET UTC",
+    "reboot server-01 at 9:30 Europe/Berln",
+    "reboot server-01 in 0 minutes",
+    "reboot server-01 in 400 days",
+    "update server-03",
+    "update server-03 curl",
+    "update server-03 at 14:00",
+    "update all devices with x",
+    "update server-01 with",
+    "update server-01 with curl;rm",
+    "update server-01 with openssl redis",
+    "update server-01 server-02",
+    "update web-01 with curl timeout 5",
+    "update server-01, server-02 with curl at sometime",
+    "cancel txn_1001",
+    "cancel",
+    "abort txn_1001",
+    "status",
+    "status bad/id",
+    "status a b",
+    "reload nginx on server-01",
+    "reboot server-01" + "\x07",
+    "reboot server-01 at 14:00" + " " * 100 + "x" * 3976,
+]
+# Words of a parser's messages, outside what is quoted from the input.
+PARSER_WORDS = re.compile(r"\b(expected|but found|token|parser?|syntax|unexpected)\b", re.I)
+
+
+@pytest.mark.parametrize("tz", ["UTC", MADRID, "Asia/Shanghai"])
+def test_every_refusal_is_a_sentence_with_an_example_that_works(tz: str) -> None:
+    for text in BAD_INPUTS:
+        try:
+            parse(text, tz=tz, now=NOW)
+        except Refusal as refused:
+            reason, example = refused.reason, refused.example
+        else:
+            assert tz == "Asia/Shanghai" and text.endswith(("CST", "IST")), text  # read in Asia
+            continue
+        assert not PARSER_WORDS.search(re.sub(r'"[^"]*"', "", reason)), (text, reason)
+        assert reason.endswith((".", "?")), (text, reason)
+        try:
+            accepted = parse(example, tz=tz, now=NOW)
+        except Refusal as error:
+            pytest.fail(f"{text!r} → example {example!r} is refused: {error.reason}")
+        assert isinstance(accepted, Plan | ListQuery | StatusQuery | HelpQuery), (text, example)

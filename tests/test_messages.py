@@ -114,3 +114,13 @@ def test_modal_is_a_valid_view_for_every_operation_kind() -> None:
         block_ids = [b["block_id"] for b in view["blocks"]]
         assert block_ids[:2] == ["operation_type", "devices"] and block_ids[-1] == "when"
         assert {f.name for f in kind.fields} <= set(block_ids)
+
+
+def test_the_form_says_its_service_and_packages_take_a_list() -> None:
+    for keyword, field in (("restart", "service_name"), ("update", "package_list")):
+        kind = DEFAULT_CATALOG.by_keyword(keyword)
+        assert kind is not None
+        view = messages.request_modal(DEFAULT_CATALOG, kind=kind, metadata={"channel": "C1"})
+        block = next(b for b in view["blocks"] if b["block_id"] == field)
+        assert block["hint"]["text"].startswith("One or more, separated by commas")
+        assert block["optional"] is False  # an update without packages is refused

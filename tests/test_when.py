@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 
 from bot.model import Refusal
-from bot.when import UnreadableTime, When, humanize_delta, resolve, resolve_picker, warm_up
+from bot.when import (
+    ZONE_ABBREVIATIONS,
+    ZONE_MEANINGS,
+    UnreadableTime,
+    When,
+    humanize_delta,
+    resolve,
+    resolve_picker,
+    warm_up,
+)
 
 # Wednesday 25 Nov 2026: 10:45 in UTC, 02:45 in Los Angeles (PST), 11:45 in Madrid (CET).
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
@@ -128,16 +139,16 @@ def test_weekday_named_today_means_next_week_with_note() -> None:
             "The time is in Europe/Berlin (UTC+01:00), as written.",
         ),
         (
-            "UTC",
+            "Asia/Kolkata",
             "at 20:00 IST",
             "2026-11-25T14:30:00Z",
-            "The time is in IST (UTC+05:30), as written.",
+            "The time is in IST, India Standard Time (UTC+05:30), as written.",
         ),
         (
             "UTC",
             "at 14:00 pst",
             "2026-11-25T22:00:00Z",
-            "The time is in PST (UTC-08:00), as written.",
+            "The time is in PST, Pacific Standard Time (UTC-08:00), as written.",
         ),
         (
             MADRID,
@@ -493,3 +504,216 @@ def test_a_long_run_of_letters_is_refused_at_once() -> None:
     )
     assert done.returncode == 2
     assert "is not a time I can read" in done.stderr
+
+
+# --- zone abbreviations, read in the person's own region ---
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "expected", "meaning"),
+    [
+        # their own zone writes it
+        (
+            "Asia/Shanghai",
+            "at 20:00 CST",
+            "2026-11-25T12:00:00Z",
+            "China Standard Time (UTC+08:00)",
+        ),
+        (
+            "America/Chicago",
+            "at 16:00 CST",
+            "2026-11-25T22:00:00Z",
+            "US Central Standard Time (UTC-06:00)",
+        ),
+        (
+            "America/Havana",
+            "at 16:00 CST",
+            "2026-11-25T21:00:00Z",
+            "Cuba Standard Time (UTC-05:00)",
+        ),
+        (
+            "Europe/Dublin",
+            "at 16:00 IST",
+            "2026-11-25T15:00:00Z",
+            "Irish Standard Time (UTC+01:00)",
+        ),
+        ("Asia/Kolkata", "at 20:00 IST", "2026-11-25T14:30:00Z", "India Standard Time (UTC+05:30)"),
+        (
+            "Asia/Jerusalem",
+            "at 16:00 IST",
+            "2026-11-25T14:00:00Z",
+            "Israel Standard Time (UTC+02:00)",
+        ),
+        (
+            "Europe/London",
+            "at 16:00 BST",
+            "2026-11-25T15:00:00Z",
+            "British Summer Time (UTC+01:00)",
+        ),
+        (
+            "Asia/Manila",
+            "at 20:00 PST",
+            "2026-11-25T12:00:00Z",
+            "Philippine Standard Time (UTC+08:00)",
+        ),
+        # their area reads it one way
+        ("Asia/Tokyo", "at 16:00 CST", "2026-11-26T08:00:00Z", "China Standard Time (UTC+08:00)"),
+        (
+            "America/New_York",
+            "at 16:00 CST",
+            "2026-11-25T22:00:00Z",
+            "US Central Standard Time (UTC-06:00)",
+        ),
+        (
+            "Europe/Madrid",
+            "at 16:00 BST",
+            "2026-11-25T15:00:00Z",
+            "British Summer Time (UTC+01:00)",
+        ),
+        (
+            "Asia/Dhaka",
+            "at 20:00 BST",
+            "2026-11-25T14:00:00Z",
+            "Bangladesh Standard Time (UTC+06:00)",
+        ),
+        (
+            "America/Halifax",
+            "at 16:00 AST",
+            "2026-11-25T20:00:00Z",
+            "Atlantic Standard Time (UTC-04:00)",
+        ),
+        ("Asia/Riyadh", "at 16:00 AST", "2026-11-25T13:00:00Z", "Arabia Standard Time (UTC+03:00)"),
+        (
+            "Asia/Kuala_Lumpur",
+            "at 20:00 MST",
+            "2026-11-25T12:00:00Z",
+            "Malaysia Standard Time (UTC+08:00)",
+        ),
+        # only one of its meanings is widely read
+        ("UTC", "at 16:00 GST", "2026-11-25T12:00:00Z", "Gulf Standard Time (UTC+04:00)"),
+        (MADRID, "at 16:00 MST", "2026-11-25T23:00:00Z", "US Mountain Standard Time (UTC-07:00)"),
+    ],
+)
+def test_an_abbreviation_is_read_in_the_person_s_region(
+    tz: str, phrase: str, expected: str, meaning: str
+) -> None:
+    when = resolve(phrase, tz=tz, now=NOW)
+    assert when.at == utc(expected)
+    word = phrase.split()[-1]
+    name, offset = meaning.rsplit(" (", 1)
+    assert when.notes[0] == f"The time is in {word}, {name} ({offset}, as written."
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "reason", "example"),
+    [
+        *(
+            (
+                tz,
+                "at 16:00 CST",
+                '"CST" could be US Central Standard Time (UTC-06:00) or China Standard Time '
+                "(UTC+08:00). Write the zone by its place instead: America/Chicago or "
+                "Asia/Shanghai.",
+                "at 16:00 America/Chicago",
+            )
+            for tz in (MADRID, "UTC", "Australia/Sydney", "Africa/Lagos")
+        ),
+        *(
+            (
+                tz,
+                "at 16:00 IST",
+                '"IST" could be India Standard Time (UTC+05:30), Irish Standard Time (UTC+01:00) '
+                "or Israel Standard Time (UTC+02:00). Write the zone by its place instead: "
+                "Asia/Kolkata, Europe/Dublin or Asia/Jerusalem.",
+                "at 16:00 Asia/Kolkata",
+            )
+            for tz in (MADRID, "UTC", "Europe/London", LA)
+        ),
+        (
+            "UTC",
+            "tomorrow at 9am BST",
+            '"BST" could be British Summer Time (UTC+01:00) or Bangladesh Standard Time '
+            "(UTC+06:00). Write the zone by its place instead: Europe/London or Asia/Dhaka.",
+            "tomorrow at 9am Europe/London",
+        ),
+        (
+            MADRID,
+            "at 16:00 AST",
+            '"AST" could be Atlantic Standard Time (UTC-04:00) or Arabia Standard Time '
+            "(UTC+03:00). Write the zone by its place instead: America/Halifax or Asia/Riyadh.",
+            "at 16:00 America/Halifax",
+        ),
+        (
+            # the phrase itself is in the past: the example is one that works
+            "UTC",
+            "on 2024-01-20 at 16:00 cst",
+            '"CST" could be US Central Standard Time (UTC-06:00) or China Standard Time',
+            "at 14:00 America/Chicago",
+        ),
+    ],
+)
+def test_an_abbreviation_with_several_meanings_for_the_person_is_refused(
+    tz: str, phrase: str, reason: str, example: str
+) -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve(phrase, tz=tz, now=NOW)
+    assert caught.value.reason.startswith(reason)
+    assert caught.value.example == example
+    resolve(example, tz=tz, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "tz", ["UTC", MADRID, LA, "Asia/Shanghai", "Asia/Kolkata", "Australia/Sydney", "Europe/Dublin"]
+)
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("at 16:00 UTC", "2026-11-25T16:00:00Z"),
+        ("at 16:00 GMT", "2026-11-25T16:00:00Z"),
+        ("at 16:00 CET", "2026-11-25T15:00:00Z"),
+        ("at 16:00 PST", "2026-11-26T00:00:00Z"),
+        ("at 16:00 EST", "2026-11-25T21:00:00Z"),
+        ("tomorrow at 16:00 JST", "2026-11-26T07:00:00Z"),
+    ],
+)
+def test_unambiguous_abbreviations_work_for_everyone(tz: str, phrase: str, expected: str) -> None:
+    assert resolve(phrase, tz=tz, now=NOW).at == utc(expected)
+
+
+def test_a_zone_s_own_abbreviations_work_there() -> None:
+    # NZDT is in no table: Pacific/Auckland writes it itself.
+    when = resolve("at 16:00 NZDT", tz="Pacific/Auckland", now=NOW)
+    assert when.at == utc("2026-11-26T03:00:00Z")
+    with pytest.raises(UnreadableTime):
+        resolve("at 16:00 NZDT", tz=MADRID, now=NOW)
+
+
+def test_the_abbreviation_tables_agree_with_tzdata() -> None:
+    """Every zone of the installed tzdata, twice a month through a year: an abbreviation used
+    with several offsets must be in ZONE_MEANINGS with each of them, and no table gives an
+    offset tzdata does not use for that abbreviation."""
+    used: dict[str, set[int]] = defaultdict(set)
+    offsets_of_zone: dict[str, set[int]] = defaultdict(set)
+    moments = [
+        datetime(2026, month, day, 12, tzinfo=UTC) for month in range(1, 13) for day in (1, 15)
+    ]
+    for name in available_timezones():
+        zone = ZoneInfo(name)
+        for moment in moments:
+            local = moment.astimezone(zone)
+            minutes = int(local.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
+            offsets_of_zone[name].add(minutes)
+            abbreviation = local.tzname() or ""
+            if abbreviation.isalpha():
+                used[abbreviation.lower()].add(minutes)
+    several = {a for a, offsets in used.items() if len(offsets) > 1}
+    assert several >= {"cst", "ist", "pst"}  # the scan sees what it should
+    for abbreviation in several:
+        assert abbreviation in ZONE_MEANINGS, abbreviation
+    for abbreviation, meanings in ZONE_MEANINGS.items():
+        listed = {m.minutes for m in meanings}
+        assert used.get(abbreviation, set()) <= listed, abbreviation
+        for meaning in meanings:
+            assert meaning.minutes in offsets_of_zone[meaning.zone], meaning
+    for abbreviation, minutes in ZONE_ABBREVIATIONS.items():
+        assert used.get(abbreviation, {minutes}) == {minutes}, abbreviation

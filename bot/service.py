@@ -35,8 +35,13 @@ REQUEST_TTL = timedelta(minutes=15)
 # A time that passed while the request waited for its click is still honoured within this grace;
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
-LIST_LIMIT = 40
-_LIST_KEY = "list"  # reconciling backs off on one thing only: reading the API's whole list
+LIST_PAGE = 20  # operations on one page of `/ops list`
+DEVICE_SEARCH = 1000  # `/ops list <device>` looks among this many of the newest operations
+DEVICE_SEARCH_PAGE = 100
+# How far the API's clock may be behind ours: an operation created right after the confirm may
+# carry a `created_at` this much earlier.
+CLOCK_SKEW = timedelta(minutes=5)
+_LIST_KEY = "list"  # reconciling backs off on one thing only: reading the API's list
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +69,7 @@ def _find_created(
     operation: the worse mistake. An item that provably matches is preferred to one that
     merely may."""
     wanted = format_api_time(op.scheduled_at)
-    earliest = since - timedelta(minutes=5)
+    earliest = since - CLOCK_SKEW
     maybe: dict[str, Any] | None = None
     for item in listed:
         if str(item.get("id")) in taken:
@@ -108,8 +113,12 @@ class Outcome:
 
 @dataclass(frozen=True, kw_only=True)
 class OperationList:
-    items: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    total: int = 0  # how many operations the API holds
+    page: int = 1
+    page_size: int = LIST_PAGE
+    # One device's list: how many of the newest operations were searched; None: all of them.
+    searched: int | None = None
 
 
 # What the bot answers to a typed request; each surface renders these its own way.
@@ -172,7 +181,7 @@ class OpsService:
         self._on_submitted = on_submitted
         self._request_ttl = request_ttl
         self._tuning = tuning or Tuning()
-        # Each reconcile reads every page of the list: while that fails, wait longer each time.
+        # Each reconcile reads the list's newest end: while that fails, wait longer each time.
         self._list_backoff = Backoff(
             first=self._tuning.list_backoff, cap=self._tuning.list_max_backoff
         )
@@ -201,7 +210,7 @@ class OpsService:
                 return Helped(catalog=self.catalog)
             if isinstance(command, ListQuery):
                 return Listed(
-                    listing=self.list_operations(device=command.device_name),
+                    listing=self.list_operations(device=command.device_name, page=command.page),
                     device=command.device_name,
                 )
             if isinstance(command, StatusQuery):
@@ -477,8 +486,9 @@ class OpsService:
         ]
         if not due or not self._list_backoff.ready(_LIST_KEY):
             return 0
+        confirmed = {op.id: self._confirmed_at(op) for op in due}
         try:
-            listed = [item for page in self.api.list_operations() for item in page.results]
+            recent = self.api.recent_operations(since=min(confirmed.values()) - CLOCK_SKEW)
         except ApiError as exc:
             delay = self._list_backoff.failed(_LIST_KEY)
             log.warning(
@@ -488,13 +498,20 @@ class OpsService:
                 exc.message,
             )
             return 0
-        self._list_backoff.reset(_LIST_KEY)
+        if recent.complete:
+            self._list_backoff.reset(_LIST_KEY)
+        else:
+            delay = self._list_backoff.failed(_LIST_KEY)
+            log.warning(
+                "the API's list since the confirmation could not be read whole in %d GETs "
+                "(trying again in %.0f s): only adopting, not sending again",
+                recent.requests,
+                delay,
+            )
         taken = self.store.adopted_api_ids()
         resolved = 0
         for op in due:
-            request = self.store.get_request(op.request_id)
-            since = request.confirmed_at if request and request.confirmed_at else op.scheduled_at
-            match = _find_created(listed, op, since=since, taken=taken)
+            match = _find_created(recent.items, op, since=confirmed[op.id], taken=taken)
             announce = {"request_id": op.request_id, "operation_id": op.id}
             if match is not None:
                 taken.add(str(match["id"]))
@@ -510,6 +527,8 @@ class OpsService:
                     },
                     announce={**announce, "kind": "adopted"},
                 )
+            elif not recent.complete:
+                continue  # its absence is not proven
             elif op.send_attempts + 1 >= self._tuning.max_send_attempts:
                 won = self.store.resolve_unknown(
                     op.id,
@@ -526,20 +545,28 @@ class OpsService:
             self._on_submitted()  # adopted ones are news for the poller and the outbox too
         return resolved
 
+    def _confirmed_at(self, op: OperationRecord) -> datetime:
+        request = self.store.get_request(op.request_id)
+        return request.confirmed_at if request and request.confirmed_at else op.scheduled_at
+
     # --- looking ------------------------------------------------------------------------
 
-    def list_operations(
-        self, *, device: str | None = None, limit: int = LIST_LIMIT
-    ) -> OperationList:
-        """Every page of the API's list, newest first, filtered by device if asked."""
-        items: list[dict[str, Any]] = []
-        for page in self.api.list_operations():
-            items.extend(
-                item
-                for item in page.results
-                if device is None or str(item.get("device_name", "")).lower() == device.lower()
-            )
-        items.sort(
-            key=lambda item: (str(item.get("created_at", "")), str(item.get("id"))), reverse=True
+    def list_operations(self, *, device: str | None = None, page: int = 1) -> OperationList:
+        """A page of the API's newest operations; or one device's newest (its name compared
+        ignoring case), searched for among the newest DEVICE_SEARCH. A few GETs at most,
+        however many operations the API holds."""
+        if device is None:
+            newest = self.api.newest_operations(limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+            return OperationList(items=newest.items, total=newest.total, page=page)
+        wanted = device.lower()
+        found = self.api.find_newest(
+            lambda item: str(item.get("device_name", "")).lower() == wanted,
+            want=LIST_PAGE,
+            within=DEVICE_SEARCH,
+            page_size=DEVICE_SEARCH_PAGE,
         )
-        return OperationList(items=items[:limit], total=len(items))
+        return OperationList(
+            items=found.items,
+            total=found.total,
+            searched=None if found.whole else found.searched,
+        )

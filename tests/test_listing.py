@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import Block
 from bot import messages
 from bot.api import ZequenzeClient
 from bot.model import OperationSpec
-from bot.service import Listed, OperationList
+from bot.service import Listed, OperationList, Tuning
 from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
@@ -222,6 +222,34 @@ def test_an_unknown_outcome_at_100000_operations_is_found_in_a_few_gets(
             assert simulator.post_count == 1
             # Since the confirmation, less 5 minutes for the API's clock: about 300 operations.
             assert list_gets(simulator) <= 6
+        finally:
+            stop_bot(bot)
+
+
+def test_a_list_too_busy_to_read_back_to_the_confirmation_never_causes_a_second_send(
+    slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """20 operations a second: the 5 minutes before the confirmation hold 6,000, more than the
+    20 pages a reconcile reads. Not having seen the operation then proves nothing."""
+    with Simulator(run_seconds=0.4, seed=7) as simulator:
+        simulator.seed(HISTORY, spacing=timedelta(milliseconds=50))
+        simulator.faults.add(Fault(method="POST", kind="status", status=502))
+        tuning = Tuning(
+            reconcile_delay=timedelta(seconds=0.3),
+            send_backoff=0.1,
+            list_backoff=0.2,
+            list_max_backoff=0.2,
+        )
+        bot = start_bot(
+            slack=slack, simulator=simulator, db_path=tmp_path / "busy.db", tuning=tuning
+        )
+        try:
+            request_and_confirm(bot, "reboot server-01 now")
+            # A second reconcile begins only once the first is over, resend and all.
+            eventually(lambda: list_gets(simulator) > 20, what="a second reconcile")
+            assert "could not be read whole in 20 GETs" in caplog.text
+            assert simulator.post_count == 0  # the 502 came before the API did anything
+            assert [m for m, _ in simulator.requests].count("POST") == 1
         finally:
             stop_bot(bot)
 

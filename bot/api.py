@@ -6,14 +6,14 @@ token never appears in one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 import httpx
 
@@ -22,8 +22,13 @@ from bot.model import OperationSpec, parse_api_time
 
 PATH = "inventory_device_name_headless_operation/"
 PAGE_SIZE = 100
-MAX_PAGES = 1000
+RECENT_MAX_PAGES = 20
 MAX_RETRY_AFTER = 30.0
+
+# The doc's example lists the newest first; a default DRF queryset lists the oldest first. The
+# order is never documented, so each read tells it from `created_at`.
+Order = Literal["newest_first", "oldest_first", "unknown"]
+_PageOrder = Literal["newest_first", "oldest_first", "one_moment", "unordered"]
 
 
 class ApiError(Exception):
@@ -54,16 +59,36 @@ class ApiError(Exception):
 class Page:
     count: int
     results: list[dict[str, Any]]
-    next: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Recent:
-    """Operations created since a moment, newest first; `complete` False when the reading
-    stopped before it could prove it had them all."""
+    """The operations created since a moment, newest first, each once."""
 
     items: list[dict[str, Any]]
-    complete: bool
+    complete: bool  # False: some may be missing (pages ran out, or the order was unclear)
+    total: int  # how many the API held at the last read
+    requests: int  # GETs made
+
+
+@dataclass(frozen=True, kw_only=True)
+class Newest:
+    """One page of the list counted from its newest end, newest first."""
+
+    items: list[dict[str, Any]]
+    total: int
+    requests: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Found:
+    """The newest operations that matched, newest first, and how far the search went."""
+
+    items: list[dict[str, Any]]
+    searched: int  # how many of the newest operations were looked at
+    whole: bool  # True: that was every operation the API held
+    total: int
+    requests: int
 
 
 class ZequenzeClient:
@@ -123,40 +148,72 @@ class ZequenzeClient:
             raise ApiError(text.api_ignored_id_filter(operation_id))
         return None
 
-    def list_operations(self, *, page_size: int = PAGE_SIZE) -> Iterator[Page]:
-        """Every page of the list, following `next`; stops on a page that loops back."""
-        url = PATH
-        params: dict[str, Any] | None = {"limit": page_size, "offset": 0}
-        # The first page counts as sent too: a `next` pointing back to it is a loop.
-        seen = {_page_key(self._http.build_request("GET", url, params=params).url)}
-        for _ in range(MAX_PAGES):
-            page = self._page(url, params)
-            yield page
-            if page.next is None:
-                return
-            url, params = page.next, None
-            self._check_same_origin(url)
-            key = _page_key(httpx.URL(url))
-            if key in seen:
-                raise ApiError(text.API_LIST_LOOPS)
-            seen.add(key)
-        raise ApiError(text.api_too_many_pages(MAX_PAGES))
+    def recent_operations(
+        self, *, since: datetime, page_size: int = PAGE_SIZE, max_pages: int = RECENT_MAX_PAGES
+    ) -> Recent:
+        """The operations created at or after `since`, read from the newest end of the list and
+        stopping at the first one older, in either order. An item without a readable
+        `created_at` cannot prove itself older: it is kept, and read past. Operations created
+        while the pages are read are read too. `complete` is False when `max_pages` GETs were
+        not enough, or when the order could not be told and the whole list was not read."""
+        reader = _ListReader(self, page_size=page_size, max_pages=max_pages)
+        items: list[dict[str, Any]] = []
+        reached = False
+        for item in reader.walk():
+            if _older(item, since):
+                if reader.ordered:
+                    reached = True
+                    break
+                continue
+            items.append(item)
+        reached = reached or reader.ended
+        if reached and reader.ordered:
+            items = [item for item in reader.newer() if not _older(item, since)] + items
+        complete = reached and reader.sound and (reader.ordered or reader.latest == reader.total)
+        return Recent(items=items, complete=complete, total=reader.latest, requests=reader.requests)
 
-    def recent_operations(self, *, since: datetime) -> Recent:
-        """Operations created since `since` (interim: reads every page)."""
-        items = [
-            item
-            for page in self.list_operations()
-            for item in page.results
-            if (parse_api_time(item.get("created_at")) or since) >= since
-        ]
-        return Recent(items=items, complete=True)
+    def newest_operations(self, *, limit: int, offset: int = 0) -> Newest:
+        """The `limit` operations after the newest `offset`, newest first, in at most three
+        GETs whatever the size of the list and its order."""
+        reader = _ListReader(self, page_size=limit, max_pages=3)
+        items = reader.window(offset)
+        return Newest(items=items, total=reader.total, requests=reader.requests)
 
-    def _check_same_origin(self, url: str) -> None:
-        # `next` is an absolute URL from the server; never send our token anywhere else.
-        ours, theirs = urlsplit(self.base_url), urlsplit(url)
-        if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
-            raise ApiError(text.API_OTHER_SERVER)
+    def find_newest(
+        self,
+        match: Callable[[dict[str, Any]], bool],
+        *,
+        want: int,
+        within: int,
+        page_size: int = PAGE_SIZE,
+    ) -> Found:
+        """The newest `want` operations that `match`, looking at no more than the newest
+        `within` operations of the list."""
+        # The pages of `within`, the other end (to tell the order) and an oldest-first first page.
+        pages = -(-within // page_size) + 2
+        reader = _ListReader(self, page_size=page_size, max_pages=pages)
+        found: list[dict[str, Any]] = []
+        searched = 0
+        for item in itertools.islice(reader.walk(), within):
+            searched += 1
+            if match(item):
+                found.append(item)
+                if len(found) >= want:
+                    break
+        whole = reader.ended and searched >= reader.latest
+        return Found(
+            items=found,
+            searched=searched,
+            whole=whole,
+            total=reader.latest,
+            requests=reader.requests,
+        )
+
+    def _list_page(self, *, offset: int, limit: int) -> Page:
+        page = self._page(PATH, {"limit": limit, "offset": offset})
+        if page.count < 0:
+            raise ApiError(text.API_NO_COUNT, retryable=True)
+        return page
 
     def _page(self, url: str, params: dict[str, Any] | None) -> Page:
         response = self._send("GET", url, params=params)
@@ -169,12 +226,9 @@ class ZequenzeClient:
                 retryable=True,
             )
         count = data.get("count")
-        nxt = data.get("next")
-        return Page(
-            count=count if isinstance(count, int) else len(results),
-            results=results,
-            next=nxt if isinstance(nxt, str) and nxt else None,
-        )
+        # -1: not said. Only reading by offset needs it, and refuses the page then.
+        usable = isinstance(count, int) and not isinstance(count, bool)
+        return Page(count=count if usable else -1, results=results)
 
     def _send(
         self, method: str, url: str, *, device: str | None = None, **kwargs: Any
@@ -228,9 +282,228 @@ class ZequenzeClient:
         raise error
 
 
-def _page_key(url: httpx.URL) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Which page a URL asks for, whatever order its query comes in (DRF sorts it)."""
-    return url.path, tuple(sorted(url.params.multi_items()))
+class _ListReader:
+    """Reads the list by `limit` and `offset` from its newest end, whichever end that is,
+    counting its GETs. Each item comes once, even when operations created meanwhile shift
+    the offsets of the others."""
+
+    def __init__(self, client: ZequenzeClient, *, page_size: int, max_pages: int) -> None:
+        if page_size < 1 or max_pages < 1:
+            raise ValueError("page_size and max_pages must be at least 1")
+        self._client = client
+        self._page_size = page_size
+        self._step = page_size  # what the server really returns for it (it may cap `limit`)
+        self._max_pages = max_pages
+        self._seen: set[str] = set()
+        self.requests = 0
+        self.total = 0  # the count at the first read
+        self.latest = 0  # the count at the last read
+        self.order: Order = "unknown"
+        self.ended = False  # the walk reached the oldest end
+        self.truncated = False  # max_pages ran out
+        self.unsure = False  # the list shrank while read: something may have been skipped
+
+    @property
+    def ordered(self) -> bool:
+        return self.order != "unknown"
+
+    @property
+    def sound(self) -> bool:
+        return not self.truncated and not self.unsure
+
+    def walk(self) -> Iterator[dict[str, Any]]:
+        """Every item from the newest end; in the API's own order when that cannot be told."""
+        first = self._get(offset=0, limit=self._page_size)
+        if first is None:
+            return
+        self.total = first.count
+        if len(first.results) >= first.count:  # the whole list at once: no need to look further
+            self.order = _known(_page_order(first.results))
+            yield from self._fresh(_newest_first(first.results, self.order))
+            self.ended = True
+            return
+        self.order = self._order(first, offset=0)
+        if self.order == "oldest_first":
+            yield from self._backwards(first)
+        else:
+            yield from self._forwards(first)
+
+    def newer(self) -> list[dict[str, Any]]:
+        """What was created while `walk` went on, newest first: read until the count holds."""
+        found: list[dict[str, Any]] = []
+        covered = self.total
+        while self.latest > covered and self.ordered:
+            if self.order == "oldest_first":  # new ones come at the end; nothing shifts
+                page = self._get(offset=covered, limit=min(self._step, self.latest - covered))
+                if page is None:
+                    break
+                if not page.results:
+                    self.unsure = True
+                    break
+                covered += len(page.results)
+                found[:0] = self._fresh(reversed(page.results))
+                continue
+            # Newest first: new ones push the rest down; read from the top to a known one.
+            batch: list[dict[str, Any]] = []
+            offset, counted = 0, None
+            while True:
+                page = self._get(offset=offset, limit=self._page_size)
+                if page is None:
+                    return found
+                counted = page.count if counted is None else counted
+                new = list(itertools.takewhile(lambda item: not self._had(item), page.results))
+                batch += self._fresh(new)
+                offset += len(page.results)
+                if len(new) < len(page.results) or not page.results or offset >= page.count:
+                    break
+            covered = counted
+            found[:0] = batch
+        return found
+
+    def window(self, offset: int) -> list[dict[str, Any]]:
+        """The page of `page_size` after the newest `offset`, newest first."""
+        page = self._get(offset=offset, limit=self._page_size)
+        if page is None:
+            return []
+        self.total = page.count
+        got = len(page.results)
+        if offset >= page.count or not got:
+            return []
+        if offset == 0 and got >= page.count:
+            self.order = _known(_page_order(page.results))
+            return _newest_first(page.results, self.order)
+        self.order = self._order(page, offset=offset)
+        if self.order != "oldest_first":
+            return page.results  # newest first, or the API's own order when it cannot be told
+        capped = got < min(self._page_size, page.count - offset)
+        end = page.count - offset  # the newest `offset` are after it
+        start = max(0, end - (got if capped else self._page_size))
+        if offset <= start and end <= offset + got:
+            return page.results[start - offset : end - offset][::-1]
+        other = self._get(offset=start, limit=end - start)
+        return [] if other is None else other.results[::-1]
+
+    def _get(self, *, offset: int, limit: int) -> Page | None:
+        if self.requests >= self._max_pages:
+            self.truncated = True
+            return None
+        self.requests += 1
+        page = self._client._list_page(offset=offset, limit=limit)
+        if page.count < self.latest:
+            self.unsure = True
+        self.latest = page.count
+        return page
+
+    def _order(self, page: Page, *, offset: int) -> Order:
+        """The list's order, from one page; when that cannot tell (one item, one moment for
+        all), from a dated item of it and the far end of the list."""
+        within = _page_order(page.results)
+        if within != "one_moment":
+            return _known(within)
+        dated = next(
+            (
+                (offset + i, moment)
+                for i, item in enumerate(page.results)
+                if (moment := _created(item)) is not None
+            ),
+            None,
+        )
+        if dated is None:
+            return "unknown"
+        position, moment = dated
+        far = 0 if position >= page.count / 2 else page.count - 1
+        if far == position:
+            return "unknown"
+        end = self._get(offset=far, limit=1)
+        other = _created(end.results[0]) if end and end.results else None
+        if other is None or other == moment:
+            return "unknown"
+        # Newest first: the earlier in the list, the later the moment.
+        return "newest_first" if (moment > other) == (position < far) else "oldest_first"
+
+    def _forwards(self, page: Page) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            yield from self._fresh(page.results)
+            offset += len(page.results)
+            if not page.results and offset < page.count:
+                self.unsure = True  # a page short of what the count promised
+            if not page.results or offset >= page.count:
+                self.ended = True
+                return
+            # Operations created meanwhile come first and push the rest down: the next page
+            # then starts with some already read, which `_fresh` drops. None is skipped.
+            following = self._get(offset=offset, limit=self._page_size)
+            if following is None:
+                return
+            page = following
+
+    def _backwards(self, first: Page) -> Iterator[dict[str, Any]]:
+        self._step = max(1, len(first.results))  # below page_size if the server caps `limit`
+        end = first.count
+        while end > 0:
+            start = max(0, end - self._step)
+            if end <= len(first.results):
+                items = first.results[start:end]
+            else:
+                page = self._get(offset=start, limit=end - start)
+                if page is None:
+                    return
+                items = page.results
+                if len(items) < end - start:
+                    self.unsure = True
+            yield from self._fresh(reversed(items))
+            end = start
+        self.ended = True
+
+    def _fresh(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        fresh = []
+        for item in items:
+            key = item.get("id")
+            if key is not None:
+                if str(key) in self._seen:
+                    continue
+                self._seen.add(str(key))
+            fresh.append(item)
+        return fresh
+
+    def _had(self, item: dict[str, Any]) -> bool:
+        key = item.get("id")
+        return key is not None and str(key) in self._seen
+
+
+def _created(item: dict[str, Any]) -> datetime | None:
+    return parse_api_time(item.get("created_at"))
+
+
+def _older(item: dict[str, Any], since: datetime) -> bool:
+    """Provably created before `since`; an item without a readable `created_at` is not."""
+    created = _created(item)
+    return created is not None and created < since
+
+
+def _page_order(items: list[dict[str, Any]]) -> _PageOrder:
+    moments = [m for m in map(_created, items) if m is not None]
+    pairs = list(itertools.pairwise(moments))
+    down = any(a > b for a, b in pairs)
+    up = any(a < b for a, b in pairs)
+    if down and up:
+        return "unordered"  # not by creation: no end of it is the newest
+    if down:
+        return "newest_first"
+    if up:
+        return "oldest_first"
+    return "one_moment"
+
+
+def _known(order: _PageOrder) -> Order:
+    if order == "newest_first" or order == "oldest_first":
+        return order
+    return "unknown"
+
+
+def _newest_first(items: list[dict[str, Any]], order: Order) -> list[dict[str, Any]]:
+    return items[::-1] if order == "oldest_first" else items
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

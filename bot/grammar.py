@@ -43,6 +43,8 @@ MAX_DEVICE_NAME = 63
 MAX_NAME = 128
 MAX_OPERATION_ID = 64
 MAX_DURATION = 24 * 3600
+MAX_LIST_PAGE = 1_000_000  # 20 million operations: a bound on the offset asked of the API
+PAGE_WORD = "page"  # list page 2
 CONNECTOR = "on"  # between a "name" parameter and the devices: restart nginx on server-01
 SEPARATORS = frozenset({",", "and"})
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -204,13 +206,18 @@ def _tokens(raw: str, *, example: str) -> list[str]:
 
 
 def _list(args: list[str]) -> ListQuery:
+    """`list`, `list page 2`, `list server-01`."""
     if not args:
         return ListQuery()
-    if len(args) > 1:
-        raise Refusal(msg.list_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST)
+    if args[0].lower() == PAGE_WORD:
+        return ListQuery(page=_page_number(args[1:]))
     problem = check_device_name(args[0])
     if problem:
         raise Refusal(problem, example=msg.EXAMPLE_LIST)
+    if len(args) > 1 and args[1].lower() == PAGE_WORD:
+        raise Refusal(msg.list_device_page(args[0]), example=msg.EXAMPLE_LIST_PAGE)
+    if len(args) > 1:
+        raise Refusal(msg.list_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST)
     return ListQuery(device_name=args[0])
 
 
@@ -231,6 +238,20 @@ def _cancel(word: str, args: list[str]) -> Refusal:
     typed = args[0] if len(args) == 1 and _OPERATION_ID.fullmatch(args[0]) else None
     example = f"status {typed}" if typed else msg.EXAMPLE_STATUS
     return Refusal(msg.cannot_cancel(word.lower(), typed), example=example)
+
+
+def _page_number(args: list[str]) -> int:
+    if not args:
+        raise Refusal(msg.list_page_missing(), example=msg.EXAMPLE_LIST_PAGE)
+    word = args[0]
+    digits = word.lstrip("0")
+    if not (word.isascii() and word.isdigit()) or not digits:
+        raise Refusal(msg.list_page_not_a_number(word), example=msg.EXAMPLE_LIST_PAGE)
+    if len(digits) > len(str(MAX_LIST_PAGE)) or int(digits) > MAX_LIST_PAGE:
+        raise Refusal(msg.list_page_too_far(MAX_LIST_PAGE), example=msg.EXAMPLE_LIST_PAGE)
+    if len(args) > 1:
+        raise Refusal(msg.list_page_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST_PAGE)
+    return int(digits)
 
 
 def _status(args: list[str]) -> StatusQuery:

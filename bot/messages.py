@@ -17,7 +17,7 @@ from bot.catalog import Catalog, OperationKind
 from bot.model import parse_api_time
 from bot.outbox import NOT_POSTED, UNDELIVERED
 from bot.reconcile import ASK_UNKNOWN
-from bot.service import Answer, Failed, Helped, Listed, Proposed, Refused
+from bot.service import Answer, Failed, Helped, Listed, OperationList, Proposed, Refused
 from bot.text import escape
 from bot.when import humanize_delta
 from store import (
@@ -335,8 +335,7 @@ def answer(result: Answer, *, now: datetime) -> Reply:
     if isinstance(result, Helped):
         return Reply(message=notice(text.help_text(result.catalog)), public=True)
     if isinstance(result, Listed):
-        listing, device = result.listing, result.device
-        blocks = operation_list(listing.items, total=listing.total, device=device)
+        blocks = operation_list(result.listing, device=result.device)
         return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)
     if result.item is None:
         return Reply(
@@ -349,16 +348,42 @@ def answer(result: Answer, *, now: datetime) -> Reply:
 # --- lists and status ----------------------------------------------------------------------
 
 
-def operation_list(items: list[dict[str, Any]], *, total: int, device: str | None) -> Blocks:
+def operation_list(listing: OperationList, *, device: str | None) -> Blocks:
+    """A page of the newest operations with the total and the way to the next page; or one
+    device's newest, saying how far back they were searched for."""
+    items, total, size = listing.items, listing.total, listing.page_size
+    name = escape(device) if device else None
+    first = (listing.page - 1) * size + 1
     if not items:
-        return [section(text.list_empty(escape(device) if device else None))]
-    lines = [_listed(item) for item in items]
-    shown, rest = _fit_lines(lines, MAX_BLOCKS - 3)
-    blocks: Blocks = [section(text.list_heading(total, escape(device) if device else None))]
+        if name is not None and listing.searched is not None:
+            return [section(text.list_device_none(name, listing.searched, total))]
+        if name is None and total and listing.page > 1:
+            return [section(text.list_past_the_end(listing.page, total, size))]
+        return [section(text.list_empty(name))]
+    if name is not None and listing.searched is not None:
+        found, searched = len(items), listing.searched
+        heading = (
+            text.list_device_newest(found, name, searched, total)
+            if found >= size
+            else text.list_device_found(found, name, searched, total)
+        )
+    elif name is not None:
+        heading = text.list_heading(len(items), name)
+    elif listing.page == 1 and len(items) >= total:
+        heading = text.list_heading(total, None)
+    elif listing.page == 1:
+        heading = text.list_newest(len(items), total)
+    else:
+        heading = text.list_page_heading(first, first + len(items) - 1, total)
+    shown, rest = _fit_lines([_listed(item) for item in items], MAX_BLOCKS - 3)
+    blocks: Blocks = [section(heading)]
     blocks.extend(section(chunk) for chunk in shown)
-    hidden = total - len(items) + rest
-    if hidden > 0:
-        blocks.append(context(text.and_more(hidden)))
+    if rest:
+        blocks.append(context(text.and_more(rest)))
+    following = total - (first - 1 + len(items))
+    if name is None and following > 0:
+        pages = -(-total // size)
+        blocks.append(context(text.list_next_page(listing.page + 1, min(size, following), pages)))
     return blocks
 
 

@@ -46,9 +46,10 @@ class HelpQuery:
 
 @dataclass(frozen=True, kw_only=True)
 class ListQuery:
-    """`/ops list [device]`."""
+    """`/ops list`, `/ops list page 2`, `/ops list <device>`."""
 
     device_name: str | None = None
+    page: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

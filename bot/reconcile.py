@@ -123,6 +123,13 @@ class Reconciler:
             )
             return 0
         self._list_backoff.reset(_LIST_KEY)
+        if not recent.complete:
+            log.info(
+                "the API's list could not be read whole in %d GETs back to the confirmation "
+                "of %d operation(s); their absence proves nothing, still looking",
+                recent.requests,
+                len(due),
+            )
         self._devices.learn(recent.items)
         taken = self._store.api_ids_taken([str(item.get("id")) for item in recent.items])
         changed = 0

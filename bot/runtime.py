@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.api import ZequenzeClient
@@ -127,7 +127,7 @@ class Runtime:
         self.poller.wake()
 
     def _newest_operations(self) -> list[dict[str, Any]]:
-        return self.api.recent_operations(since=utcnow() - timedelta(days=30)).items[:SEED_PAGE]
+        return self.api.newest_operations(limit=SEED_PAGE).items
 
     def start(self) -> Runtime:
         warm_up()

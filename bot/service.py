@@ -24,7 +24,9 @@ REQUEST_TTL = timedelta(minutes=15)
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
 # A first attempt sent again on a person's word is looked for this long (see bot/reconcile.py).
 WATCH_ORIGINAL = timedelta(hours=1)
-LIST_LIMIT = 40
+LIST_PAGE = 20  # operations on one page of `/ops list`
+DEVICE_SEARCH = 1000  # `/ops list <device>` looks among this many of the newest operations
+DEVICE_SEARCH_PAGE = 100
 
 
 def utcnow() -> datetime:
@@ -46,8 +48,12 @@ class Outcome:
 
 @dataclass(frozen=True, kw_only=True)
 class OperationList:
-    items: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    total: int = 0  # how many operations the API holds
+    page: int = 1
+    page_size: int = LIST_PAGE
+    # One device's list: how many of the newest operations were searched; None: all of them.
+    searched: int | None = None
 
 
 # What the bot answers to a typed request; each surface renders these its own way.
@@ -136,7 +142,7 @@ class OpsService:
                 return Helped(catalog=self.catalog)
             if isinstance(command, ListQuery):
                 return Listed(
-                    listing=self.list_operations(device=command.device_name),
+                    listing=self.list_operations(device=command.device_name, page=command.page),
                     device=command.device_name,
                 )
             if isinstance(command, StatusQuery):
@@ -320,22 +326,27 @@ class OpsService:
 
     # --- looking ------------------------------------------------------------------------
 
-    def list_operations(
-        self, *, device: str | None = None, limit: int = LIST_LIMIT
-    ) -> OperationList:
-        """Every page of the API's list, newest first, filtered by device if asked."""
-        items: list[dict[str, Any]] = []
-        for page in self.api.list_operations():
-            items.extend(
-                item
-                for item in page.results
-                if device is None or str(item.get("device_name", "")).lower() == device.lower()
-            )
-        self.devices.learn(items)
-        items.sort(
-            key=lambda item: (str(item.get("created_at", "")), str(item.get("id"))), reverse=True
+    def list_operations(self, *, device: str | None = None, page: int = 1) -> OperationList:
+        """A page of the API's newest operations; or one device's newest (its name compared
+        ignoring case), searched for among the newest DEVICE_SEARCH. A few GETs at most,
+        however many operations the API holds."""
+        if device is None:
+            newest = self.api.newest_operations(limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+            self.devices.learn(newest.items)
+            return OperationList(items=newest.items, total=newest.total, page=page)
+        wanted = device.lower()
+        found = self.api.find_newest(
+            lambda item: str(item.get("device_name", "")).lower() == wanted,
+            want=LIST_PAGE,
+            within=DEVICE_SEARCH,
+            page_size=DEVICE_SEARCH_PAGE,
         )
-        return OperationList(items=items[:limit], total=len(items))
+        self.devices.learn(found.items)
+        return OperationList(
+            items=found.items,
+            total=found.total,
+            searched=None if found.whole else found.searched,
+        )
 
 
 def _announce(request: RequestRecord, operation_id: int, kind: str, **data: object) -> dict:

@@ -1,7 +1,8 @@
 """Zequenze API simulator: the headless-operation endpoint over real HTTP on loopback.
 
 It behaves like the seed API, a Django REST Framework service: bearer-token auth,
-LimitOffsetPagination, DRF-style error bodies, and operations that move from
+LimitOffsetPagination (newest first, as the doc's example, or oldest first, as a default DRF
+queryset), DRF-style error bodies, and operations that move from
 "scheduled" to "running" to "completed"/"failed" on their own clock but are only
 seen to move when a GET asks for `update_status=true`. A `FaultPlan` injects the
 failures a real network and a real API produce. Standard library only.
@@ -16,7 +17,7 @@ import signal
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -55,6 +56,7 @@ ESTIMATED_DURATIONS: dict[str, int] = {
 }
 DEFAULT_LIMIT = 100
 FIRST_ID = 1001
+ListOrder = Literal["newest_first", "oldest_first"]
 
 _STATUS_RANK = {"scheduled": 0, "running": 1, "completed": 2, "failed": 2}
 _TRUE_WORDS = frozenset({"true", "1", "yes"})
@@ -84,11 +86,10 @@ FaultKind = Literal[
     "html",
     "missing_results",
     "unknown_status",
-    "next_loop",
     "ignore_id_filter",
     "commit_late",
 ]
-_GET_ONLY_KINDS = frozenset({"missing_results", "next_loop", "ignore_id_filter"})
+_GET_ONLY_KINDS = frozenset({"missing_results", "ignore_id_filter"})
 _NEEDS_STATUS = frozenset({"status", "status_after_work"})
 
 
@@ -98,9 +99,9 @@ class Fault:
 
     `times=None` keeps it until `FaultPlan.clear()`. `commit_late` answers nothing for
     `seconds` and does the work only then, after the client has given up waiting: a POST
-    whose operation appears in the list later than any reasonable wait. `missing_results`,
-    `next_loop` and `ignore_id_filter` (an API that lists everything whatever `id` asks
-    for) only make sense on a list, so they match GETs only.
+    whose operation appears in the list later than any reasonable wait. `missing_results`
+    and `ignore_id_filter` (an API that lists everything whatever `id` asks for) only make
+    sense on a list, so they match GETs only.
     """
 
     kind: FaultKind
@@ -214,6 +215,10 @@ class _Operation:
         return out
 
 
+def _order_key(op: _Operation) -> tuple[datetime, int]:
+    return op.created_at, op.seq
+
+
 def _estimated_duration(operation_type: str, parameters: dict[str, Any]) -> int:
     timeout = parameters.get("timeout")
     usable = isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0
@@ -325,7 +330,7 @@ def _parse_datetime(value: str) -> datetime | None:
 
 class Simulator:
     """The API on `url`. Settable while serving: `inventory`, `failure_rate`, `run_seconds`
-    (the last two are read when an operation is created)."""
+    (the last two are read when an operation is created) and `order`, the list's order."""
 
     def __init__(
         self,
@@ -339,6 +344,7 @@ class Simulator:
         seed: int | None = None,
         max_limit: int = 1000,
         clock: Callable[[], datetime] = _utc_now,
+        order: ListOrder = "newest_first",
     ) -> None:
         self.host = host
         self.port = port
@@ -346,14 +352,21 @@ class Simulator:
         self.inventory: set[str] = set(inventory)
         self.failure_rate = failure_rate
         self.run_seconds = run_seconds
+        if order not in get_args(ListOrder):
+            raise ValueError(f"order must be one of {get_args(ListOrder)}, not {order!r}")
         self.max_limit = max_limit
+        self.order: ListOrder = order
         self.faults = FaultPlan()
         self.requests: list[tuple[str, str]] = []
         self.post_count = 0
         self._clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        # Kept oldest first by (created_at, seq), so a GET slices it instead of sorting it;
+        # `_checked` of them are known to be in that order and indexed by id.
         self._operations: list[_Operation] = []
+        self._checked = 0
+        self._by_id: dict[str, _Operation] = {}
         self._next_seq = FIRST_ID
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -409,7 +422,67 @@ class Simulator:
     def operations(self) -> list[dict[str, Any]]:
         """Every operation created, oldest first, with its stored (possibly stale) status."""
         with self._lock:
+            self._catch_up()
             return [op.to_api() for op in self._operations]
+
+    # a long history
+
+    def seed(
+        self,
+        count: int,
+        *,
+        created_at: datetime | None = None,
+        spacing: timedelta = timedelta(seconds=1),
+        device_names: Sequence[str] | None = None,
+    ) -> list[str]:
+        """`count` finished reboots of the past, `spacing` apart, the oldest created at
+        `created_at` (by default so that the newest is `spacing` before now); devices taken in
+        turn from `device_names` (by default the inventory, sorted). Returns their ids, oldest
+        first. No HTTP and no checks: 100,000 take a fraction of a second."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        names = sorted(self.inventory) if device_names is None else list(device_names)
+        if not names:
+            raise ValueError("seeding needs at least one device name")
+        first = created_at or self._clock() - spacing * count
+        first = first.astimezone(UTC)
+        parameters = {"force": False, "timeout": 300}  # shared: to_api hands out copies
+        with self._lock:
+            start = self._next_seq
+            for n in range(count):
+                moment = first + spacing * n
+                self._operations.append(
+                    _Operation(
+                        seq=start + n,
+                        device_name=names[n % len(names)],
+                        operation_type="reboot",
+                        scheduled_at=moment,
+                        created_at=moment,
+                        parameters=parameters,
+                        estimated_duration=300,
+                        run_seconds=0.0,
+                        outcome="completed",
+                        error=None,
+                        status="completed",
+                    )
+                )
+            self._next_seq = start + count
+            self._catch_up()
+        return [f"txn_{seq}" for seq in range(start, start + count)]
+
+    def _catch_up(self) -> None:
+        """Index the operations added since the last call, and put them in order if they came
+        out of it (a clock that went back, a seeded past); under the lock."""
+        ops = self._operations
+        if self._checked == len(ops):
+            return
+        for op in ops[self._checked :]:
+            self._by_id[op.id] = op
+        for i in range(max(1, self._checked), len(ops)):
+            if _order_key(ops[i]) < _order_key(ops[i - 1]):
+                ops.sort(key=_order_key)  # two sorted runs: linear time
+                break
+        self._checked = len(ops)
 
     # the API
 
@@ -460,21 +533,29 @@ class Simulator:
         wanted_id, device, status = (_last(query, k) for k in ("id", "device_name", "status"))
         update = _last(query, "update_status").lower() in _TRUE_WORDS
         with self._lock:
-            matching = [
-                op
-                for op in self._operations
-                if (not wanted_id or op.id == wanted_id)
-                and (not device or op.device_name == device)
-            ]
+            self._catch_up()
+            matching = self._operations  # oldest first
+            if wanted_id:
+                found = self._by_id.get(wanted_id)
+                matching = [found] if found is not None else []
+            if device:
+                matching = [op for op in matching if op.device_name == device]
+            if status:
+                if update:
+                    now = self._clock()
+                    for op in matching:
+                        op.advance(now)
+                matching = [op for op in matching if op.status == status]
+            count = len(matching)
+            if self.order == "oldest_first":
+                page = matching[offset : offset + limit]
+            else:
+                page = matching[max(0, count - offset - limit) : max(0, count - offset)][::-1]
             if update:
                 now = self._clock()
-                for op in matching:
+                for op in page:
                     op.advance(now)
-            if status:
-                matching = [op for op in matching if op.status == status]
-            matching.sort(key=lambda op: (op.created_at, op.seq), reverse=True)
-            results = [op.to_api() for op in matching[offset : offset + limit]]
-        count = len(matching)
+            results = [op.to_api() for op in page]
         return _Response(
             200,
             {
@@ -612,13 +693,11 @@ def _html_page(status: int) -> str:
     )
 
 
-def _distort(fault: Fault, payload: Any, self_url: str) -> None:
+def _distort(fault: Fault, payload: Any) -> None:
     if not isinstance(payload, dict):
         return
     if fault.kind == "missing_results":
         payload.pop("results", None)
-    elif fault.kind == "next_loop":
-        payload["next"] = self_url
     elif fault.kind == "unknown_status":
         for op in payload.get("results", [payload]):
             op["status"] = fault.status_value
@@ -678,7 +757,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hang(fault.seconds)
                 return
             if response.status in (200, 201):
-                _distort(fault, response.payload, base + self.path)
+                _distort(fault, response.payload)
         self._send_text(response.status, json.dumps(response.payload), response.headers)
 
     def _fault_before_work(self, fault: Fault) -> bool:

@@ -59,6 +59,7 @@ def utc_offset(offset: timedelta) -> str:
 
 EXAMPLE_HELP = "help"
 EXAMPLE_LIST = "list server-01"
+EXAMPLE_LIST_PAGE = "list page 2"
 EXAMPLE_STATUS = "status txn_1001"
 EXAMPLE_DEVICE = "server-01"
 EXAMPLE_DEVICES = ("server-01", "server-02")
@@ -96,6 +97,29 @@ def unknown_operation(word: str, keywords: Sequence[str]) -> str:
 
 def list_extra(extra: str) -> str:
     return f"list takes at most one device name, but got {quote(extra)} as well."
+
+
+def list_page_missing() -> str:
+    return "Which page? Put its number after page: page 1 is the newest operations."
+
+
+def list_page_not_a_number(word: str) -> str:
+    return f"Pages are numbered 1, 2, 3 and so on; {quote(word)} is not a page number."
+
+
+def list_page_too_far(maximum: int) -> str:
+    return f"Page numbers go up to {maximum:,}."
+
+
+def list_page_extra(extra: str) -> str:
+    return f"list page takes one number, but got {quote(extra)} as well."
+
+
+def list_device_page(device: str) -> str:
+    return (
+        f"Pages are for the whole list; list {device} shows the newest operations of "
+        f"{device} without pages."
+    )
 
 
 def status_missing() -> str:
@@ -567,7 +591,8 @@ def help_text(catalog: Catalog) -> str:
         "Say am or pm with a bare hour (at 9am, at 9pm), or use 24-hour time (at 21:00).",
         "",
         "*Other commands*",
-        "• `list`: recent operations; `list <device>`: those of one device",
+        "• `list`: the newest operations (`list page 2`: the next ones); "
+        "`list <device>`: those of one device",
         "• `status <operation id>`: where one operation is",
         "• `help`: this text",
         "The API cannot cancel a scheduled operation: check everything before you click "
@@ -634,14 +659,59 @@ def status_changed(*, icon: str, api_id: str, device: str, status: str) -> str:
     return f"{icon} `{api_id}` on {device} is now *{status}*"
 
 
+def _operations(count: int) -> str:
+    return f"{count:,} operation" + ("" if count == 1 else "s")
+
+
 def list_empty(device: str | None) -> str:
     return f"No scheduled operations for `{device}`." if device else "No scheduled operations."
 
 
 def list_heading(total: int, device: str | None) -> str:
+    """The whole list fits: `total` is how many are shown."""
     where = f" for `{device}`" if device else ""
-    noun = "operation" if total == 1 else "operations"
-    return f"*{total} {noun}{where}*, newest first:"
+    return f"*{_operations(total)}{where}*, newest first:"
+
+
+def list_newest(shown: int, total: int) -> str:
+    return f"*The newest {shown} of {_operations(total)}*:"
+
+
+def list_page_heading(first: int, last: int, total: int) -> str:
+    return f"*Operations {first:,}–{last:,} of {total:,}*, newest first:"
+
+
+def list_next_page(page: int, count: int, pages: int) -> str:
+    return f"`/ops list page {page:,}` shows the next {count} ({pages:,} pages in all)."
+
+
+def list_past_the_end(page: int, total: int, page_size: int) -> str:
+    pages = -(-total // page_size)
+    return (
+        f"There is no page {page:,}: the {_operations(total)} make {pages:,} "
+        f"page{'' if pages == 1 else 's'} of {page_size}. `/ops list page {pages:,}` shows "
+        "the oldest."
+    )
+
+
+def list_device_found(found: int, device: str, searched: int, total: int) -> str:
+    """Some of `device`'s operations among the newest `searched` (fewer than `total`)."""
+    return (
+        f"*{found} for `{device}` among the newest {searched:,} of {_operations(total)}*, "
+        "newest first:"
+    )
+
+
+def list_device_newest(found: int, device: str, searched: int, total: int) -> str:
+    """As many of `device`'s as one list shows, found among the newest `searched`."""
+    return (
+        f"*The newest {found} for `{device}`*, found among the newest {searched:,} of "
+        f"{_operations(total)}:"
+    )
+
+
+def list_device_none(device: str, searched: int, total: int) -> str:
+    return f"No operations for `{device}` among the newest {searched:,} of {_operations(total)}."
 
 
 def refusal(reason: str, example: str) -> str:
@@ -1060,11 +1130,9 @@ def demo_operation(*, device: str, api_id: str | None, status: str, when: str) -
 # --- the Zequenze API's answers, as sentences for people ----------------------------------
 
 API_NO_ID = "The API accepted the operation but did not say its id; check `/ops list`."
-API_LIST_LOOPS = (
-    "The API's list kept pointing back to a page it had already sent; "
-    "the list shown may be incomplete."
+API_NO_COUNT = (
+    "The API's list did not say how many operations it holds (no `count`); it may be misconfigured."
 )
-API_OTHER_SERVER = "The API's list pointed to another server; the bot did not follow it."
 API_NO_RESULTS = (
     "The API answered without a list of operations (no `results`); it may be misconfigured."
 )
@@ -1084,10 +1152,6 @@ def api_ignored_id_filter(operation_id: str) -> str:
         f"Asked for operation {operation_id} by id, the API answered with other operations; "
         "it may not support the id filter."
     )
-
-
-def api_too_many_pages(pages: int) -> str:
-    return f"The API's list had more than {pages} pages; stopped there."
 
 
 def api_not_json(kind: str, status: int) -> str:

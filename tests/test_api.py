@@ -295,7 +295,10 @@ def test_html_is_not_json(client: ZequenzeClient, simulator: Simulator) -> None:
 
 def test_missing_results(client: ZequenzeClient, simulator: Simulator) -> None:
     simulator.faults.add(Fault(kind="missing_results", times=2))
-    for call in (lambda: client.get_operation("txn_1001"), lambda: list(client.list_operations())):
+    for call in (
+        lambda: client.get_operation("txn_1001"),
+        lambda: client.newest_operations(limit=20),
+    ):
         error = api_error(call, simulator.token)
         assert "without a list of operations (no `results`)" in error.message
         assert error.retryable and not error.outcome_unknown
@@ -425,90 +428,279 @@ def test_other_operations_for_an_id_are_an_error_not_a_missing_operation(
     assert client.get_operation(older)["id"] == older
 
 
-def test_list_follows_next_across_pages(client: ZequenzeClient, simulator: Simulator) -> None:
-    created = [client.create_operation(spec(device_name=f"server-{n:02d}")) for n in range(1, 8)]
-    pages = list(client.list_operations(page_size=3))
-    assert [len(page.results) for page in pages] == [3, 3, 1]
-    assert [page.count for page in pages] == [7, 7, 7]
-    assert pages[-1].next is None
-    ids = [item["id"] for page in pages for item in page.results]
-    assert len(ids) == 7
-    assert sorted(ids) == sorted(op["id"] for op in created)
-    offsets = [(q.get("limit"), q.get("offset")) for q in get_requests(simulator)]
-    assert offsets == [(["3"], ["0"]), (["3"], ["3"]), (["3"], ["6"])]
+# --- reading the list from its newest end ------------------------------------------------
+
+T0 = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
+ORDERS = ["newest_first", "oldest_first"]
 
 
-def test_list_of_nothing_is_one_empty_page(client: ZequenzeClient) -> None:
-    pages = list(client.list_operations(page_size=3))
-    assert len(pages) == 1
-    assert pages[0].results == [] and pages[0].count == 0 and pages[0].next is None
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("times", [None, 1], ids=["always", "once"])
-def test_list_stops_when_the_first_page_points_to_itself(
-    client: ZequenzeClient, simulator: Simulator, times: int | None
+def ids_newest_first(seeded: list[str]) -> list[str]:
+    return list(reversed(seeded))
+
+
+def list_gets(simulator: Simulator) -> list[tuple[int, int]]:
+    """(offset, limit) of each list GET the simulator answered (not the reads of one id)."""
+    return [
+        (int(q.get("offset", ["0"])[0]), int(q.get("limit", ["100"])[0]))
+        for q in get_requests(simulator)
+        if "id" not in q
+    ]
+
+
+@pytest.fixture(params=ORDERS)
+def ordered(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    with Simulator(run_seconds=0.4, seed=7, order=request.param) as sim:
+        yield sim
+
+
+@pytest.fixture
+def on(ordered: Simulator) -> Iterator[ZequenzeClient]:
+    api = connect(base_url=ordered.url, token=ordered.token)
+    yield api
+    api.close()
+
+
+def test_recent_stops_at_the_first_older_operation_in_either_order(
+    ordered: Simulator, on: ZequenzeClient
 ) -> None:
-    for n in range(1, 8):
-        client.create_operation(spec(device_name=f"server-{n:02d}"))
-    simulator.faults.add(Fault(kind="next_loop", times=times))
-    seen: list[str] = []
-
-    def read_all() -> None:
-        for page in client.list_operations(page_size=3):
-            seen.extend(item["id"] for item in page.results)
-
-    error = api_error(read_all, simulator.token)
-    assert "already sent" in error.message
-    assert len(seen) == len(set(seen)) == 3  # the first page, once: never shown twice
-    assert len(get_requests(simulator)) == 1
+    seeded = ordered.seed(250, created_at=T0)  # one a second: the last 50 are from T0+200 s
+    recent = on.recent_operations(since=at(200))
+    assert [item["id"] for item in recent.items] == ids_newest_first(seeded[200:])
+    assert recent.complete and recent.total == 250
+    if ordered.order == "newest_first":
+        assert list_gets(ordered) == [(0, 100)]  # the item older than T0+200 s is on page one
+    else:  # the oldest 100 first (that tells the order), then the newest 100
+        assert list_gets(ordered) == [(0, 100), (150, 100)]
+    assert recent.requests == len(list_gets(ordered))
 
 
-def test_list_stops_when_a_later_page_loops_back(
-    client: ZequenzeClient, simulator: Simulator
+def test_recent_reads_back_as_far_as_needed_and_stops_at_max_pages(
+    ordered: Simulator, on: ZequenzeClient
 ) -> None:
-    for n in range(1, 8):
-        client.create_operation(spec(device_name=f"server-{n:02d}"))
-    pages = client.list_operations(page_size=3)
-    first = next(pages)
-    assert first.next is not None
-    # The second page claims to be followed by itself, forever.
-    simulator.faults.add(Fault(kind="next_loop", times=None))
-    second = next(pages)
-    assert {i["id"] for i in second.results}.isdisjoint(i["id"] for i in first.results)
-    error = api_error(lambda: next(pages), simulator.token)
-    assert "already sent" in error.message
-    assert len(get_requests(simulator)) == 2
+    seeded = ordered.seed(250, created_at=T0)
+    deep = on.recent_operations(since=at(30), page_size=50)
+    assert [item["id"] for item in deep.items] == ids_newest_first(seeded[30:])
+    assert deep.complete
+    everything = on.recent_operations(since=at(-1), page_size=50)
+    assert [item["id"] for item in everything.items] == ids_newest_first(seeded)
+    assert everything.complete  # the oldest end reached: nothing older exists
+    cut = on.recent_operations(since=at(30), page_size=50, max_pages=3)
+    assert not cut.complete and cut.requests == 3
+    assert {item["id"] for item in cut.items} < set(seeded[30:])
 
 
-def test_list_loop_is_seen_whatever_the_query_order(one_page_server: Any) -> None:
-    # DRF sorts the query of its links; ours may come in another order. Same page all the same.
-    port = one_page_server.server_address[1]
-    one_page_server.next_url = f"http://127.0.0.1:{port}{RESOURCE_PATH}?offset=0&limit=1"
-    api = connect(base_url=f"http://127.0.0.1:{port}/api/v1", token="tok-abc")
+def test_recent_minds_the_servers_cap_on_limit(ordered: Simulator) -> None:
+    ordered.max_limit = 30  # DRF's max_limit: a larger `limit` is cut without a word
+    seeded = ordered.seed(250, created_at=T0)
+    api = connect(base_url=ordered.url, token=ordered.token)
     try:
-        error = api_error(lambda: list(api.list_operations(page_size=1)), "tok-abc")
+        recent = api.recent_operations(since=at(150), page_size=100)
     finally:
         api.close()
-    assert "already sent" in error.message
-    assert len(one_page_server.seen) == 1
+    assert [item["id"] for item in recent.items] == ids_newest_first(seeded[150:])
+    assert recent.complete
+    offsets = [offset for offset, _ in list_gets(ordered)]
+    if ordered.order == "newest_first":
+        assert offsets == [0, 30, 60, 90]
+    else:  # 30 came back for 100: the pages back from the end are 30 long
+        assert offsets == [0, 220, 190, 160, 130]
 
 
-class _OnePage(BaseHTTPRequestHandler):
-    """A list endpoint whose `next` points wherever the test says."""
+def test_recent_tells_the_order_from_the_other_end_when_one_page_cannot(
+    ordered: Simulator, on: ZequenzeClient
+) -> None:
+    older = ordered.seed(150, created_at=T0)
+    burst = ordered.seed(100, created_at=at(1000), spacing=timedelta(0))  # one second, 100 ops
+    recent = on.recent_operations(since=at(149))
+    assert {item["id"] for item in recent.items} == {*burst, older[-1]}
+    assert len(recent.items) == 101 and recent.complete
+    if ordered.order == "newest_first":  # page one is all one moment: ask the oldest end
+        assert list_gets(ordered) == [(0, 100), (249, 1), (100, 100)]
+    else:
+        assert list_gets(ordered) == [(0, 100), (150, 100), (50, 100)]
+
+
+def test_recent_counts_operations_created_between_its_pages(ordered: Simulator) -> None:
+    """New operations shift every offset of a newest-first list; they must be read, and the
+    ones they push down must be neither skipped nor counted twice."""
+    seeded = ordered.seed(250, created_at=T0)
+    writer = connect(base_url=ordered.url, token=ordered.token)
+    created: list[str] = []
+
+    class CreateAfterGets(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if request.method == "GET" and len(created) < 6:
+                for _ in range(3):
+                    created.append(writer.create_operation(spec())["id"])
+            return response
+
+    reader = connect(base_url=ordered.url, token=ordered.token, transport=CreateAfterGets())
+    try:
+        recent = reader.recent_operations(since=at(60), page_size=50)
+    finally:
+        reader.close()
+        writer.close()
+    got = [item["id"] for item in recent.items]
+    assert len(created) == 6
+    assert got == ids_newest_first([*seeded[60:], *created])  # all, once, newest first
+    assert recent.complete and recent.total == 256
+
+
+def test_an_operation_without_a_readable_created_at_is_kept_and_read_past(
+    listing_server: Any,
+) -> None:
+    dated = [listed_item(n, at(n)) for n in range(300)]
+    undated = [{**listed_item(n, None), "created_at": "soon"} for n in range(300, 303)]
+    # Newest first, with items that cannot say when they were made among the newest ones.
+    listing_server.items = [*reversed(dated[250:]), *undated, *reversed(dated[:250])]
+    recent = read_listing(listing_server, since=at(240))
+    assert [item["id"] for item in recent.items] == [
+        *(f"op{n}" for n in range(299, 249, -1)),
+        "op300",
+        "op301",
+        "op302",
+        *(f"op{n}" for n in range(249, 239, -1)),
+    ]
+    assert recent.complete
+
+
+def test_a_list_in_no_order_of_creation_is_filtered_whole_never_cut_short(
+    listing_server: Any,
+) -> None:
+    moments = [(n * 37) % 120 for n in range(120)]  # every second once, shuffled
+    listing_server.items = [listed_item(n, at(m)) for n, m in enumerate(moments)]
+    recent = read_listing(listing_server, since=at(100), page_size=50)
+    assert sorted(item["id"] for item in recent.items) == sorted(
+        f"op{n}" for n, m in enumerate(moments) if m >= 100
+    )
+    assert recent.complete  # the whole list was read
+    assert [q["offset"] for q in listing_server.queries] == [["0"], ["50"], ["100"]]
+    listing_server.queries.clear()
+    cut = read_listing(listing_server, since=at(100), page_size=50, max_pages=2)
+    assert not cut.complete
+
+
+def test_a_list_without_created_at_is_read_whole_when_small(listing_server: Any) -> None:
+    listing_server.items = [listed_item(n, None) for n in range(7)]
+    recent = read_listing(listing_server, since=at(0), page_size=3)
+    assert [item["id"] for item in recent.items] == [f"op{n}" for n in range(7)]
+    assert recent.complete and recent.requests == 3
+
+
+def test_a_list_without_count_is_refused(listing_server: Any) -> None:
+    listing_server.items = [listed_item(n, at(n)) for n in range(3)]
+    listing_server.without_count = True
+    api = connect(base_url=listing_server.url, token="tok-abc")
+    try:
+        error = api_error(lambda: api.recent_operations(since=at(0)), "tok-abc")
+    finally:
+        api.close()
+    assert "did not say how many operations it holds (no `count`)" in error.message
+
+
+@pytest.mark.parametrize(("offset", "first"), [(0, 249), (20, 229), (240, 9)])
+def test_newest_operations_is_one_or_two_gets_in_either_order(
+    ordered: Simulator, on: ZequenzeClient, offset: int, first: int
+) -> None:
+    seeded = ordered.seed(250, created_at=T0)
+    newest = on.newest_operations(limit=20, offset=offset)
+    expected = list(reversed(seeded[max(0, first - 19) : first + 1]))
+    assert [item["id"] for item in newest.items] == expected
+    assert newest.total == 250
+    assert (
+        newest.requests == len(list_gets(ordered)) == (1 if ordered.order == "newest_first" else 2)
+    )
+
+
+def test_newest_operations_of_a_short_list_or_past_its_end(
+    ordered: Simulator, on: ZequenzeClient
+) -> None:
+    seeded = ordered.seed(7, created_at=T0)
+    short = on.newest_operations(limit=20)
+    assert [item["id"] for item in short.items] == ids_newest_first(seeded)
+    assert short.requests == 1  # the whole list came at once, whatever its order
+    past = on.newest_operations(limit=20, offset=20)
+    assert past.items == [] and past.total == 7 and past.requests == 1
+    empty = Simulator(order=ordered.order).start()
+    api = connect(base_url=empty.url, token=empty.token)
+    try:
+        nothing = api.newest_operations(limit=20)
+    finally:
+        api.close()
+        empty.stop()
+    assert nothing.items == [] and nothing.total == 0
+
+
+def test_newest_operations_asks_the_other_end_when_a_page_is_one_moment(
+    ordered: Simulator, on: ZequenzeClient
+) -> None:
+    older = ordered.seed(30, created_at=T0)
+    burst = ordered.seed(30, created_at=at(1000), spacing=timedelta(0))
+    newest = on.newest_operations(limit=20)
+    assert {item["id"] for item in newest.items} <= set(burst)
+    if ordered.order == "newest_first":
+        assert [item["id"] for item in newest.items] == ids_newest_first(burst)[:20]
+    assert newest.requests <= 3
+    second = on.newest_operations(limit=20, offset=40)
+    assert [item["id"] for item in second.items] == ids_newest_first(older)[10:30]
+
+
+def test_find_newest_searches_no_further_than_asked(ordered: Simulator, on: ZequenzeClient) -> None:
+    seeded = ordered.seed(
+        500, created_at=T0, device_names=["server-01", "server-02"] * 2 + ["db-01"]
+    )
+    is_db = lambda item: item["device_name"] == "db-01"  # noqa: E731 - one line
+    found = on.find_newest(is_db, want=20, within=300)
+    every_fifth = ids_newest_first(seeded)[::5]  # db-01 is the newest, then one in five
+    assert [item["id"] for item in found.items] == every_fifth[:20]
+    assert found.searched == 96 and not found.whole and found.total == 500
+    assert found.requests == (1 if ordered.order == "newest_first" else 2)
+    few = on.find_newest(is_db, want=100, within=120, page_size=50)
+    assert [item["id"] for item in few.items] == every_fifth[:24]
+    assert few.searched == 120 and not few.whole
+    everything = on.find_newest(is_db, want=1000, within=1000)
+    assert len(everything.items) == 100 and everything.whole and everything.searched == 500
+
+
+def listed_item(n: int, created: datetime | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": f"op{n}", "device_name": "server-01", "status": "completed"}
+    if created is not None:
+        item["created_at"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return item
+
+
+def read_listing(server: Any, **options: Any) -> Any:
+    api = connect(base_url=server.url, token="tok-abc")
+    try:
+        return api.recent_operations(**options)
+    finally:
+        api.close()
+
+
+class _Listing(BaseHTTPRequestHandler):
+    """A list endpoint serving `server.items` by limit and offset, in the order given."""
 
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
         server: Any = self.server
-        server.seen.append((self.path, self.headers.get("Authorization")))
-        body = json.dumps(
-            {
-                "count": 4,
-                "next": server.next_url,
-                "previous": None,
-                "results": [{"id": "txn_1", "device_name": "server-01", "status": "scheduled"}],
-            }
-        ).encode()
+        query = parse_qs(urlsplit(self.path).query)
+        server.queries.append(query)
+        limit, offset = int(query["limit"][0]), int(query["offset"][0])
+        payload: dict[str, Any] = {
+            "count": len(server.items),
+            "next": None,
+            "previous": None,
+            "results": server.items[offset : offset + limit],
+        }
+        if server.without_count:
+            del payload["count"]
+        body = json.dumps(payload).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -520,69 +712,16 @@ class _OnePage(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def one_page_server() -> Iterator[Any]:
-    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _OnePage)
+def listing_server() -> Iterator[Any]:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Listing)
     server.daemon_threads = True
-    server.seen = []
-    server.next_url = None
+    server.items = []
+    server.queries = []
+    server.without_count = False
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def elsewhere() -> Iterator[socket.socket]:
-    """A listener on another loopback address, to see whether anything connects to it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.2", 0))
-    sock.listen(8)
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
-
-def test_list_does_not_follow_next_to_another_host(
-    one_page_server: Any, elsewhere: socket.socket
-) -> None:
-    token = "secret-token-not-for-elsewhere"
-    other_port = elsewhere.getsockname()[1]
-    one_page_server.next_url = f"http://127.0.0.2:{other_port}{RESOURCE_PATH}?limit=1&offset=1"
-    base = f"http://127.0.0.1:{one_page_server.server_address[1]}/api/v1"
-    api = connect(base_url=base, token=token)
-    pages: list[Any] = []
-    try:
-        error = api_error(lambda: pages.extend(api.list_operations(page_size=1)), token)
-    finally:
-        api.close()
-    assert "another server" in error.message
-    assert len(pages) == 1  # the first page was read, the second never asked for
-    assert one_page_server.seen == [(f"{RESOURCE_PATH}?limit=1&offset=0", f"Bearer {token}")]
-    with pytest.raises(BlockingIOError):
-        elsewhere.accept()  # no connection ever reached the other host
-
-
-@pytest.mark.parametrize(
-    "make_next",
-    [
-        lambda port: f"https://127.0.0.1:{port}/api/v1/x/?offset=1",  # another scheme
-        lambda port: f"http://127.0.0.1:{port + 1}/api/v1/x/?offset=1",  # another port
-        lambda port: f"http://evil@127.0.0.1:{port}/api/v1/x/?offset=1",  # credentials
-        lambda port: "//127.0.0.2/api/v1/x/?offset=1",  # scheme-relative
-    ],
-    ids=["scheme", "port", "userinfo", "scheme-relative"],
-)
-def test_list_does_not_follow_next_to_another_origin(
-    one_page_server: Any, make_next: Callable[[int], str]
-) -> None:
-    port = one_page_server.server_address[1]
-    one_page_server.next_url = make_next(port)
-    api = connect(base_url=f"http://127.0.0.1:{port}/api/v1", token="tok-abc")
-    try:
-        error = api_error(lambda: list(api.list_operations(page_size=1)), "tok-abc")
-    finally:
-        api.close()
-    assert "another server" in error.message
-    assert len(one_page_server.seen) == 1

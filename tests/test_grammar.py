@@ -69,6 +69,44 @@ def test_list_refusals() -> None:
     assert refusal("list <!channel>").reason.startswith('"<!channel>" can\'t be a device name')
 
 
+@pytest.mark.parametrize(
+    ("text", "page"),
+    [
+        ("list page 2", 2),
+        ("/ops LIST Page 1", 1),
+        ("list page 007", 7),
+        ("list page 1000000", 10**6),
+    ],
+)
+def test_list_page(text: str, page: int) -> None:
+    assert parse(text, tz="UTC", now=NOW) == ListQuery(page=page)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("list page", "Which page? Put its number after page: page 1 is the newest operations."),
+        ("list page 0", 'Pages are numbered 1, 2, 3 and so on; "0" is not a page number.'),
+        ("list page -1", 'Pages are numbered 1, 2, 3 and so on; "-1" is not a page number.'),
+        ("list page two", 'Pages are numbered 1, 2, 3 and so on; "two" is not a page number.'),
+        ("list page 2.5", 'Pages are numbered 1, 2, 3 and so on; "2.5" is not a page number.'),
+        ("list page ２", 'Pages are numbered 1, 2, 3 and so on; "２" is not a page number.'),
+        ("list page 1000001", "Page numbers go up to 1,000,000."),
+        ("list page " + "9" * 3000, "Page numbers go up to 1,000,000."),
+        ("list page 2 server-01", 'list page takes one number, but got "server-01" as well.'),
+        (
+            "list server-01 page 2",
+            "Pages are for the whole list; list server-01 shows the newest operations of "
+            "server-01 without pages.",
+        ),
+    ],
+)
+def test_list_page_refusals(text: str, reason: str) -> None:
+    refused = refusal(text)
+    assert refused.reason == reason
+    assert refused.example == "list page 2"
+
+
 def test_status() -> None:
     assert parse("status txn_123", tz="UTC", now=NOW) == StatusQuery(operation_id="txn_123")
     assert parse("status " + "a" * 64, tz="UTC", now=NOW) == StatusQuery(operation_id="a" * 64)

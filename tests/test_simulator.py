@@ -292,6 +292,61 @@ def test_pagination_follows_next_and_previous(
     assert [len(page["results"]) for page in (page1, page2, page3)] == [3, 3, 1]
 
 
+def test_oldest_first_like_a_default_drf_queryset(clock: FakeClock) -> None:
+    with Simulator(clock=clock, order="oldest_first") as simulator, connect(simulator) as http:
+        for _ in range(5):
+            create(http)
+            clock.advance(1)
+        first = http.get(PATH, params={"limit": 2}).json()
+        assert [op["id"] for op in first["results"]] == ["txn_1001", "txn_1002"]
+        assert first["count"] == 5
+        last = http.get(PATH, params={"limit": 2, "offset": 4}).json()
+        assert [op["id"] for op in last["results"]] == ["txn_1005"]
+        assert last["next"] is None
+        simulator.order = "newest_first"  # settable while serving
+        again = http.get(PATH, params={"limit": 2}).json()
+        assert [op["id"] for op in again["results"]] == ["txn_1005", "txn_1004"]
+    with pytest.raises(ValueError, match="order must be one of"):
+        Simulator(order="sideways")  # type: ignore[arg-type]
+
+
+def test_seed_makes_a_long_history_in_order(clock: FakeClock) -> None:
+    with Simulator(clock=clock) as simulator, connect(simulator) as http:
+        live = create(http)["id"]  # at T0
+        ids = simulator.seed(100_000)  # one a second, the newest one second before now
+        assert len(ids) == len(set(ids)) == 100_000
+        newest = http.get(PATH, params={"limit": 3}).json()
+        assert newest["count"] == 100_001
+        assert [op["id"] for op in newest["results"]] == [live, ids[-1], ids[-2]]
+        assert newest["results"][1]["created_at"] == format_time(T0 - timedelta(seconds=1))
+        assert newest["results"][1]["status"] == "completed"
+        oldest = http.get(PATH, params={"limit": 1, "offset": 100_000}).json()["results"][0]
+        assert oldest["id"] == ids[0]
+        assert oldest["created_at"] == format_time(T0 - timedelta(seconds=100_000))
+        names = [
+            op["device_name"]
+            for op in http.get(PATH, params={"limit": 35, "offset": 1}).json()["results"]
+        ]
+        assert sorted(names[:34]) == sorted(DEFAULT_INVENTORY) and names[34] == names[0]
+        by_id = http.get(PATH, params={"id": ids[500], "update_status": "true"}).json()
+        assert [op["id"] for op in by_id["results"]] == [ids[500]]
+        later = simulator.seed(2, created_at=T0 + timedelta(hours=1), device_names=["db-01"])
+        top = http.get(PATH, params={"limit": 3}).json()["results"]
+        assert [op["id"] for op in top] == [later[1], later[0], live]
+        assert {op["device_name"] for op in top[:2]} == {"db-01"}
+
+
+def test_a_clock_that_goes_back_keeps_the_list_in_order_of_creation(
+    sim: Simulator, client: httpx.Client, clock: FakeClock
+) -> None:
+    first = create(client)["id"]
+    clock.advance(-10)
+    earlier = create(client)["id"]
+    listed = client.get(PATH).json()["results"]
+    assert [op["id"] for op in listed] == [first, earlier]  # newest created_at first
+    assert [op["id"] for op in sim.operations()] == [earlier, first]
+
+
 def test_limit_is_capped_silently_and_defaults_to_100(clock: FakeClock) -> None:
     with Simulator(max_limit=5, clock=clock) as simulator, connect(simulator) as http:
         for _ in range(7):
@@ -497,13 +552,6 @@ def test_fault_unknown_status(sim: Simulator, client: httpx.Client) -> None:
     assert sim.operations()[0]["status"] == "scheduled"
 
 
-def test_fault_next_loop(sim: Simulator, client: httpx.Client) -> None:
-    create(client)
-    sim.faults.add(Fault(kind="next_loop"))
-    response = client.get(PATH, params={"limit": 1})
-    assert response.json()["next"] == str(response.request.url)
-
-
 def test_fault_plan_matching_times_and_clear(sim: Simulator, client: httpx.Client) -> None:
     sim.faults.add(Fault(kind="status", status=500, method="post", times=2))
     assert client.get(PATH).status_code == 200
@@ -518,7 +566,7 @@ def test_fault_validation() -> None:
     with pytest.raises(ValueError):
         Fault(kind="status")  # no status
     with pytest.raises(ValueError):
-        Fault(kind="next_loop", method="POST")
+        Fault(kind="missing_results", method="POST")
     with pytest.raises(ValueError):
         Fault(kind="bogus")  # type: ignore[arg-type]
 

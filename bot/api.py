@@ -562,9 +562,21 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _field_errors(body: Any) -> str:
     if not isinstance(body, dict) or not body:
         return text.API_INVALID_DATA
-    parts = []
-    for field, messages in body.items():
+    return " ".join(_said(body, path="")) or text.API_INVALID_DATA
+
+
+def _said(errors: dict[Any, Any], *, path: str) -> Iterator[str]:
+    """Each refusal as `field: message.`; a field's errors nested in a dict (a nested
+    serializer, a JSONField's validation, a list's items by index) are named by their path,
+    `parameters.force`."""
+    for field, messages in errors.items():
+        named = f"{path}.{field}" if path else str(field)
+        if isinstance(messages, dict):
+            yield from _said(messages, path=named)
+            continue
         items = messages if isinstance(messages, list) else [messages]
         said = " ".join(str(m).rstrip(".") + "." for m in items)
-        parts.append(said if field in ("non_field_errors", "detail") else f"{field}: {said}")
-    return " ".join(parts)
+        if field in ("non_field_errors", "detail"):
+            yield f"{path}: {said}" if path else said
+        else:
+            yield f"{named}: {said}"

@@ -280,16 +280,27 @@ def _simulator(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from bot.console import ConsoleChat, ConsoleNotifier, Terminal
     from bot.runtime import Runtime
     from bot.simulator import Simulator
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    terminal = Terminal(out=sys.stdout, tz=args.tz)
-    with (
-        tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp,
-        Simulator(failure_rate=args.failure_rate, run_seconds=args.run_seconds) as simulator,
-    ):
+    interactive = sys.stdin.isatty()
+    with ExitStack() as stack:
+        if interactive:
+            from prompt_toolkit.patch_stdout import patch_stdout
+
+            # First, before the terminal and the log keep a reference to sys.stdout and
+            # sys.stderr: what the bot's threads print then goes above the prompt, which is
+            # drawn again below it with the line being typed.
+            stack.enter_context(patch_stdout())
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        terminal = Terminal(out=sys.stdout, tz=args.tz)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbot-demo-"))
+        simulator = stack.enter_context(
+            Simulator(failure_rate=args.failure_rate, run_seconds=args.run_seconds)
+        )
         runtime = Runtime(
             db_path=str(Path(tmp) / "demo.db"),
             api_url=simulator.url,
@@ -305,19 +316,21 @@ def _demo(args: argparse.Namespace) -> int:
                 tz=args.tz,
                 devices=sorted(simulator.inventory),
             )
-            interactive = sys.stdin.isatty()
             chat.run(_prompted() if interactive else sys.stdin, interactive=interactive)
-            if not interactive:
-                chat.wait_for_started(timeout=DEMO_WAIT)
+            # A person who quits is not kept waiting; piped lines are followed to their end.
+            chat.end(wait=0 if interactive else DEMO_WAIT)
         finally:
             runtime.stop()
     return 0
 
 
 def _prompted() -> Iterator[str]:
+    from prompt_toolkit import PromptSession
+
+    session: PromptSession[str] = PromptSession("you> ")
     while True:
         try:
-            yield input("you> ")
+            yield session.prompt()
         except (EOFError, KeyboardInterrupt):
             return
 

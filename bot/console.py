@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 
 from bot import messages, text
 from bot.service import OpsService, Proposed
-from store import OperationRecord, OutboxEvent, RequestRecord
+from store import SUCCEEDED_STATUSES, OperationRecord, OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "console"
 USER = "you"
+DELIVERY_WAIT = 2.0  # seconds the ending waits, beyond its own, for the thread's last lines
 
 # Slack's markup, in the order it is undone: `<…>` tokens first (their `|` and `_` are not
 # formatting), then code, then emphasis, and the escaped &, <, > last, so that text a person
@@ -232,40 +233,65 @@ class ConsoleChat:
             if not self.handle(line):
                 return
 
-    def unfinished(self) -> list[OperationRecord]:
-        """The operations started here that have no final status yet."""
+    def operations(self) -> list[OperationRecord]:
+        """Every operation of the requests confirmed in this session, as the store has it."""
         found: list[OperationRecord] = []
         for request_id in self.started:
             request = self._service.store.get_request(request_id)
             if request is not None:
-                found += [op for op in request.operations if not op.settled]
+                found += request.operations
         return found
 
-    def wait_for_started(self, *, timeout: float) -> None:
-        """After the last piped line: wait until the operations started here have ended and
-        their messages are out, then say which ones have not. Stops early when those left
-        are scheduled to start after the time is up, as waiting cannot help them."""
+    def unfinished(self) -> list[OperationRecord]:
+        """The operations started here that have no final status yet."""
+        return [op for op in self.operations() if not op.settled]
+
+    def end(self, *, wait: float) -> None:
+        """The demo is ending. Wait at most `wait` seconds (0: not at all) for the operations
+        started here to end, and for the messages already due to be out; then name those not
+        finished and, in one last line, those that failed or were never scheduled."""
         if not self.started:
             return
-        self._terminal.say(text.DEMO_WAITING)
-        deadline = time.monotonic() + timeout
+        if wait > 0:
+            self._terminal.say(text.DEMO_WAITING)
+        left = self._settle(wait=wait)
+        if left:
+            lines = [
+                text.demo_operation(
+                    device=op.device_name,
+                    api_id=op.api_id,
+                    status=op.status or op.state,
+                    when=local_time(op.scheduled_at, zone=self._terminal.zone),
+                )
+                for op in left
+            ]
+            self._terminal.say(text.demo_unfinished(lines, waited=round(wait) if wait else None))
+        everything = self.operations()
+        failed = [op for op in everything if _failed(op)]
+        if failed:
+            names = [text.demo_failed(device=op.device_name, api_id=op.api_id) for op in failed]
+            self._terminal.say(text.demo_failures(names, total=len(everything)))
+
+    def _settle(self, *, wait: float) -> list[OperationRecord]:
+        """Those still unfinished once the thread has said everything it knows, and all have
+        ended or `wait` is over. Stops early when those left are scheduled to start after the
+        time is up, as waiting cannot help them."""
+        deadline = time.monotonic() + wait
         while True:
             left = self.unfinished()
             delivered = not self._service.store.pending_outbox(limit=1)
-            if not left and delivered:
-                return
             remaining = deadline - time.monotonic()
             cutoff = self._service.clock() + timedelta(seconds=max(remaining, 0))
-            if remaining <= 0 or (delivered and all(op.scheduled_at > cutoff for op in left)):
-                break
-            time.sleep(0.2)
-        lines = [
-            text.demo_operation(
-                device=op.device_name,
-                api_id=op.api_id,
-                status=op.status or op.state,
-                when=local_time(op.scheduled_at, zone=self._terminal.zone),
-            )
-            for op in left
-        ]
-        self._terminal.say(text.demo_unfinished(lines, round(timeout)))
+            hopeless = remaining <= 0 or all(op.scheduled_at > cutoff for op in left)
+            if delivered and (not left or hopeless):
+                return left
+            if remaining <= -DELIVERY_WAIT:  # a message that cannot be printed: end anyway
+                return left
+            time.sleep(0.05)
+
+
+def _failed(operation: OperationRecord) -> bool:
+    """Refused before it was scheduled, or ended with a status other than success."""
+    if operation.state == "rejected":
+        return True
+    return operation.final and (operation.status or "").lower() not in SUCCEEDED_STATUSES

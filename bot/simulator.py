@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import signal
 import socket
@@ -44,16 +45,8 @@ OPERATION_TYPES: tuple[str, ...] = (
     "add.obj",
     "del.obj",
 )
-# Informational only, as in the API: the simulated run time is `run_seconds`.
-ESTIMATED_DURATIONS: dict[str, int] = {
-    "restart_service": 120,
-    "reboot": 300,
-    "update": 600,
-    "get": 10,
-    "set": 30,
-    "add.obj": 30,
-    "del.obj": 30,
-}
+# What a reboot waits for its device when `timeout` does not say (the API doc's example).
+DEFAULT_REBOOT_TIMEOUT = 300
 DEFAULT_LIMIT = 100
 FIRST_ID = 1001
 ListOrder = Literal["newest_first", "oldest_first"]
@@ -219,20 +212,19 @@ def _order_key(op: _Operation) -> tuple[datetime, int]:
     return op.created_at, op.seq
 
 
-def _estimated_duration(operation_type: str, parameters: dict[str, Any]) -> int:
-    timeout = parameters.get("timeout")
-    usable = isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0
-    if operation_type == "reboot" and usable:
-        return timeout
-    return ESTIMATED_DURATIONS[operation_type]
+def _estimated_duration(run_seconds: float) -> int:
+    """How long the simulated run takes, so that what a person is told matches what happens:
+    whole seconds, at least 1 (the API's field is an integer, and 0 would read as "no time")."""
+    return max(1, math.ceil(run_seconds))
 
 
-def _failure_text(operation_type: str, parameters: dict[str, Any], duration: int) -> str:
+def _failure_text(operation_type: str, parameters: dict[str, Any]) -> str:
     if operation_type == "restart_service":
         service = parameters.get("service_name", "unknown")
         return f"Service '{service}' failed to restart: exit status 1"
     if operation_type == "reboot":
-        return f"Device did not come back online within {duration} seconds"
+        timeout = parameters.get("timeout", DEFAULT_REBOOT_TIMEOUT)
+        return f"Device did not come back online within {timeout} seconds"
     if operation_type == "update":
         return "Package installation failed: dpkg returned error code 1"
     return f"Device rejected {operation_type}: 9002 Internal error"
@@ -301,7 +293,7 @@ def _previous_link(url: str, limit: int, offset: int) -> str | None:
     return _with_query(url, offset=offset - limit)
 
 
-def _required_string(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str:
+def _required_string(data: dict[str, Any], name: str, errors: dict[str, Any]) -> str:
     if name not in data:
         errors[name] = ["This field is required."]
     elif data[name] is None:
@@ -313,6 +305,75 @@ def _required_string(data: dict[str, Any], name: str, errors: dict[str, list[str
     else:
         return data[name].strip()
     return ""
+
+
+# DRF's own words for these refusals, as its fields say them.
+_NOT_BOOLEAN = "Must be a valid boolean."
+_NOT_INTEGER = "A valid integer is required."
+_NOT_STRING = "Not a valid string."
+_REQUIRED = "This field is required."
+_NULL = "This field may not be null."
+_BLANK = "This field may not be blank."
+
+
+def _parameter_errors(operation_type: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """What the API would refuse in `parameters`, by parameter name; {} when it is fine.
+
+    `parameters` is a JSONField: it stores the JSON as sent, so a serializer cannot coerce
+    "yes" into True the way a BooleanField would (the stored value would still be "yes").
+    The plausible validation is the serializer's `validate()` checking the JSON types for the
+    operation type and raising `ValidationError({"parameters": {name: [message]}})`, which
+    DRF returns as that nested dict, with its fields' usual messages. Parameters the doc does
+    not mention are accepted, as are operation types it says nothing about.
+    """
+    errors: dict[str, Any] = {}
+
+    def check(name: str, problem: Callable[[Any], str | dict[str, list[str]] | None]) -> None:
+        if name in parameters:
+            value = parameters[name]
+            found = _NULL if value is None else problem(value)
+            if found:
+                errors[name] = found if isinstance(found, dict) else [found]
+
+    if operation_type == "reboot":
+        check("force", _boolean_problem)
+        check("timeout", _timeout_problem)
+    elif operation_type == "restart_service":
+        if "service_name" not in parameters:
+            errors["service_name"] = [_REQUIRED]
+        check("service_name", _name_problem)
+        check("verify_status", _boolean_problem)
+    elif operation_type == "update":
+        check("package_list", _package_list_problem)
+    return errors
+
+
+def _boolean_problem(value: Any) -> str | None:
+    return None if isinstance(value, bool) else _NOT_BOOLEAN
+
+
+def _timeout_problem(value: Any) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return _NOT_INTEGER
+    return None if value >= 1 else "Ensure this value is greater than or equal to 1."
+
+
+def _name_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return _NOT_STRING
+    return None if value.strip() else _BLANK
+
+
+def _package_list_problem(value: Any) -> str | dict[str, list[str]] | None:
+    if not isinstance(value, list):
+        return f'Expected a list of items but got type "{type(value).__name__}".'
+    # As a ListField(child=CharField()) says it: by the index of each item refused.
+    refused: dict[str, list[str]] = {}
+    for index, item in enumerate(value):
+        problem = _NULL if item is None else _name_problem(item)
+        if problem:
+            refused[str(index)] = [problem]
+    return refused or None
 
 
 def _parse_datetime(value: str) -> datetime | None:
@@ -459,7 +520,7 @@ class Simulator:
                         scheduled_at=moment,
                         created_at=moment,
                         parameters=parameters,
-                        estimated_duration=300,
+                        estimated_duration=_estimated_duration(0.0),
                         run_seconds=0.0,
                         outcome="completed",
                         error=None,
@@ -586,7 +647,7 @@ class Simulator:
                 400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
             )
 
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, Any] = {}
         device_name = _required_string(data, "device_name", errors)
         operation_type = ""
         if "operation_type" not in data:
@@ -613,12 +674,16 @@ class Simulator:
         elif not isinstance(parameters, dict):
             kind = type(parameters).__name__
             errors["parameters"] = [f'Expected a dictionary of items but got type "{kind}".']
+        elif not errors:
+            # Only once every field is valid on its own, as DRF runs a serializer's validate().
+            wrong = _parameter_errors(operation_type, parameters)
+            if wrong:
+                errors["parameters"] = wrong
         if errors or scheduled_at is None:
             return _Response(400, errors)
         if device_name not in self.inventory:
             return _Response(404, {"detail": f"Device '{device_name}' not found in inventory."})
 
-        duration = _estimated_duration(operation_type, parameters)
         with self._lock:
             failed = self._rng.random() < self.failure_rate
             op = _Operation(
@@ -628,10 +693,10 @@ class Simulator:
                 scheduled_at=scheduled_at,
                 created_at=self._clock().astimezone(UTC).replace(microsecond=0),
                 parameters=parameters,
-                estimated_duration=duration,
+                estimated_duration=_estimated_duration(self.run_seconds),
                 run_seconds=self.run_seconds,
                 outcome="failed" if failed else "completed",
-                error=_failure_text(operation_type, parameters, duration) if failed else None,
+                error=_failure_text(operation_type, parameters) if failed else None,
             )
             self._next_seq += 1
             self._operations.append(op)

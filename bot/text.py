@@ -1113,11 +1113,16 @@ DEMO_NO_QUESTION = "No question is waiting for an answer."
 DEMO_WAITING = "(waiting for the operations to finish…)"
 
 
-def demo_unfinished(lines: Sequence[str], limit_seconds: int) -> str:
+def demo_unfinished(lines: Sequence[str], *, waited: int | None) -> str:
+    """`waited`: the seconds the demo waited at most, after piped input; None if you quit."""
+    why = (
+        f" (it waits at most {waited} s, and not for what cannot finish by then)"
+        if waited is not None
+        else ""
+    )
     listed = "\n".join(f"  {line}" for line in lines)
     return (
-        f"Not finished when the demo ended (it waits at most {limit_seconds} s, and not for "
-        f"what cannot finish by then):\n{listed}\n"
+        f"Not finished when the demo ended{why}:\n{listed}\n"
         "They stay scheduled in the simulator, which is stopping now: nothing tracks them "
         "further."
     )
@@ -1125,6 +1130,15 @@ def demo_unfinished(lines: Sequence[str], limit_seconds: int) -> str:
 
 def demo_operation(*, device: str, api_id: str | None, status: str, when: str) -> str:
     return f"{device} · {api_id or 'not sent yet'} · {status} · {when}"
+
+
+def demo_failed(*, device: str, api_id: str | None) -> str:
+    return f"{device} ({api_id or 'not scheduled'})"
+
+
+def demo_failures(failed: Sequence[str], *, total: int) -> str:
+    noun = "operation" if total == 1 else "operations"
+    return f"{len(failed)} of {total} {noun} failed: {', '.join(failed)}."
 
 
 # --- the Zequenze API's answers, as sentences for people ----------------------------------

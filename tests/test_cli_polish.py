@@ -23,9 +23,9 @@ from bot.cli import _log_handler, _Redactor, _shut_down, main
 from bot.console import ConsoleChat, ConsoleNotifier, Terminal, compact_names, plain_text
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load
-from bot.simulator import DEFAULT_INVENTORY, Simulator
+from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator
 from store import Store
-from tests.conftest import SECRET
+from tests.conftest import SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -351,8 +351,10 @@ def test_the_inventory_is_shown_compactly() -> None:
 
 
 class Console:
-    def __init__(self, chat: ConsoleChat, out: io.StringIO, runtime: Runtime) -> None:
-        self.chat, self.out, self.runtime = chat, out, runtime
+    def __init__(
+        self, chat: ConsoleChat, out: io.StringIO, runtime: Runtime, simulator: Simulator
+    ) -> None:
+        self.chat, self.out, self.runtime, self.simulator = chat, out, runtime, simulator
 
     def type(self, line: str) -> str:
         start = len(self.out.getvalue())
@@ -379,7 +381,7 @@ def console(tmp_path: Path) -> Iterator[Console]:
             tz="Europe/Madrid",
             devices=sorted(simulator.inventory),
         )
-        yield Console(chat, out, runtime)
+        yield Console(chat, out, runtime, simulator)
         runtime.stop()
 
 
@@ -408,7 +410,7 @@ def test_operations_left_scheduled_are_named_when_the_demo_ends(console: Console
     console.type("restart nginx on server-02 now")
     console.type("confirm")
     began = time.monotonic()
-    console.chat.wait_for_started(timeout=30)
+    console.chat.end(wait=30)
     assert time.monotonic() - began < 15  # no waiting for what cannot finish in time
     [request] = [
         r
@@ -421,6 +423,33 @@ def test_operations_left_scheduled_are_named_when_the_demo_ends(console: Console
     assert "server-02 · txn_1002" not in out.split("Not finished")[1]  # it did finish
     assert "txn_1002 on server-02 is now completed" in out
     assert "stay scheduled in the simulator, which is stopping now" in out
+    assert "failed:" not in out  # no failure, no summary
+
+
+def test_the_demo_ends_with_one_line_naming_what_failed_or_was_not_scheduled(
+    console: Console,
+) -> None:
+    def posts() -> int:
+        return [method for method, _ in console.simulator.requests].count("POST")
+
+    console.simulator.failure_rate = 1.0
+    console.type("reboot server-03 now")
+    console.type("confirm")
+    eventually(lambda: posts() == 1, what="the first to be sent (the click only confirms)")
+    console.simulator.failure_rate = 0.0
+    console.simulator.faults.add(Fault(kind="status", method="POST", status=400))
+    console.type("reboot server-07 now")
+    console.type("confirm")
+    eventually(lambda: posts() == 2, what="the second to be sent")
+    console.type("restart nginx on server-02, server-04 now")
+    console.type("confirm")
+    console.chat.end(wait=30)
+    out = console.out.getvalue()
+    assert "txn_1001 on server-03 is now failed" in out
+    assert "server-07: not scheduled" in out
+    assert out.endswith(
+        "2 of 4 operations failed: server-03 (txn_1001), server-07 (not scheduled).\n"
+    )
 
 
 def test_demo_greets_with_the_devices_and_ends_without_waiting_in_vain(tmp_path: Path) -> None:
@@ -439,6 +468,7 @@ def test_demo_greets_with_the_devices_and_ends_without_waiting_in_vain(tmp_path:
     assert "/ops alone opens a form in Slack only" in out
     assert "You asked: reboot server-01 in 2 hours" in out
     assert "scheduled as txn_1002" in out
+    assert "expected to take about 1 s" in out  # as --run-seconds 0.3 makes it
     assert "txn_1002 on server-02 is now completed" in out
     assert "`" not in out
     assert "server-01 · txn_1001 · scheduled ·" in out

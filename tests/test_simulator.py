@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.api import ApiError, ZequenzeClient
+from bot.model import OperationSpec
 from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator, format_time
 
 PATH = "/inventory_device_name_headless_operation/"
@@ -146,7 +148,7 @@ def test_post_creates_a_scheduled_operation(sim: Simulator, client: httpx.Client
         "scheduled_at": "2024-01-15T14:00:00Z",
         "created_at": "2024-01-15T13:45:00Z",
         "parameters": {"service_name": "nginx", "verify_status": True},
-        "estimated_duration": 120,
+        "estimated_duration": 30,  # the simulator's run_seconds
     }
     assert create(client)["id"] == "txn_1002"
     assert sim.post_count == 2
@@ -158,24 +160,33 @@ def test_scheduled_at_with_offset_is_stored_in_utc(client: httpx.Client) -> None
     assert created["scheduled_at"] == "2024-01-15T14:00:00Z"
 
 
+@pytest.mark.parametrize(("run_seconds", "expected"), [(0, 1), (0.3, 1), (2.5, 3), (600, 600)])
 @pytest.mark.parametrize(
-    ("operation_type", "parameters", "expected"),
-    [
-        ("reboot", {"timeout": 90}, 90),
-        ("reboot", {"force": False}, 300),
-        ("update", {"package_list": ["security-updates"]}, 600),
-        ("get", {}, 10),
-    ],
+    ("operation_type", "parameters"),
+    [("reboot", {"timeout": 90}), ("update", {"package_list": ["security-updates"]})],
 )
-def test_estimated_duration(
-    client: httpx.Client, operation_type: str, parameters: dict[str, Any], expected: int
+def test_estimated_duration_is_how_long_the_simulated_run_takes(
+    clock: FakeClock,
+    operation_type: str,
+    parameters: dict[str, Any],
+    run_seconds: float,
+    expected: int,
 ) -> None:
-    created = create(client, operation_type=operation_type, parameters=parameters)
-    assert created["estimated_duration"] == expected
+    simulator = Simulator(run_seconds=run_seconds, clock=clock)
+    with simulator, connect(simulator) as http:
+        created = create(
+            http,
+            operation_type=operation_type,
+            parameters=parameters,
+            scheduled_at=format_time(T0),
+        )
+        assert created["estimated_duration"] == expected  # whole seconds, at least 1
+        clock.advance(expected + 0.001)
+        assert get_one(http, created["id"], update=True)["status"] == "completed"
 
 
 def test_parameters_are_optional(client: httpx.Client) -> None:
-    body = operation()
+    body = operation(operation_type="reboot")  # a restart needs its service_name
     del body["parameters"]
     assert client.post(PATH, json=body).json()["parameters"] == {}
 
@@ -218,6 +229,158 @@ def test_post_validation_errors_are_400(
     response = client.post(PATH, json=body)
     assert response.status_code == 400
     assert response.json() == expected
+    assert sim.post_count == 0
+
+
+@pytest.mark.parametrize(
+    ("operation_type", "parameters", "refused"),
+    [
+        ("reboot", {"force": "yes"}, {"force": ["Must be a valid boolean."]}),
+        ("reboot", {"force": 1}, {"force": ["Must be a valid boolean."]}),
+        ("reboot", {"force": None}, {"force": ["This field may not be null."]}),
+        (
+            "reboot",
+            {"timeout": 0},
+            {"timeout": ["Ensure this value is greater than or equal to 1."]},
+        ),
+        (
+            "reboot",
+            {"timeout": -5},
+            {"timeout": ["Ensure this value is greater than or equal to 1."]},
+        ),
+        ("reboot", {"timeout": "300"}, {"timeout": ["A valid integer is required."]}),
+        ("reboot", {"timeout": 1.5}, {"timeout": ["A valid integer is required."]}),
+        ("reboot", {"timeout": True}, {"timeout": ["A valid integer is required."]}),
+        (
+            "reboot",
+            {"force": "no", "timeout": 0},
+            {
+                "force": ["Must be a valid boolean."],
+                "timeout": ["Ensure this value is greater than or equal to 1."],
+            },
+        ),
+        ("restart_service", {}, {"service_name": ["This field is required."]}),
+        (
+            "restart_service",
+            {"service_name": "  "},
+            {"service_name": ["This field may not be blank."]},
+        ),
+        (
+            "restart_service",
+            {"service_name": None},
+            {"service_name": ["This field may not be null."]},
+        ),
+        ("restart_service", {"service_name": ["nginx"]}, {"service_name": ["Not a valid string."]}),
+        (
+            "restart_service",
+            {"service_name": "nginx", "verify_status": "true"},
+            {"verify_status": ["Must be a valid boolean."]},
+        ),
+        (
+            "update",
+            {"package_list": "curl, openssl"},
+            {"package_list": ['Expected a list of items but got type "str".']},
+        ),
+        (
+            "update",
+            {"package_list": ["curl", "", 7, None]},
+            {
+                "package_list": {
+                    "1": ["This field may not be blank."],
+                    "2": ["Not a valid string."],
+                    "3": ["This field may not be null."],
+                }
+            },
+        ),
+    ],
+)
+def test_parameters_of_the_wrong_type_are_400_by_parameter(
+    sim: Simulator,
+    client: httpx.Client,
+    operation_type: str,
+    parameters: dict[str, Any],
+    refused: dict[str, Any],
+) -> None:
+    response = client.post(
+        PATH, json=operation(operation_type=operation_type, parameters=parameters)
+    )
+    assert response.status_code == 400
+    assert response.json() == {"parameters": refused}
+    assert sim.post_count == 0
+
+
+@pytest.mark.parametrize(
+    ("operation_type", "parameters"),
+    [
+        ("reboot", {}),
+        ("reboot", {"force": True, "timeout": 1}),
+        ("reboot", {"force": False, "timeout": 300, "reason": "kernel", "notify": "yes"}),
+        ("restart_service", {"service_name": "nginx"}),
+        ("restart_service", {"service_name": "nginx", "verify_status": False, "grace": "10s"}),
+        ("update", {}),
+        ("update", {"package_list": []}),
+        ("update", {"package_list": ["curl", "openssl"], "reboot_after": "maybe"}),
+        ("get", {"path": 42, "force": "yes"}),  # a type the doc says nothing about
+    ],
+)
+def test_what_the_doc_does_not_forbid_is_accepted(
+    client: httpx.Client, operation_type: str, parameters: dict[str, Any]
+) -> None:
+    created = create(client, operation_type=operation_type, parameters=parameters)
+    assert created["parameters"] == parameters
+
+
+def test_parameters_are_checked_once_the_fields_are_valid_and_before_the_inventory(
+    client: httpx.Client,
+) -> None:
+    # As DRF runs a serializer's validate() only after every field passed on its own.
+    body = operation(operation_type="reboot", parameters={"force": "yes"}, device_name="")
+    assert client.post(PATH, json=body).json() == {"device_name": ["This field may not be blank."]}
+    body = operation(operation_type="reboot", parameters={"force": "yes"}, device_name="server-99")
+    response = client.post(PATH, json=body)
+    assert response.status_code == 400
+    assert response.json() == {"parameters": {"force": ["Must be a valid boolean."]}}
+
+
+@pytest.mark.parametrize(
+    ("operation_type", "parameters", "sentence"),
+    [
+        (
+            "reboot",
+            {"force": "yes", "timeout": -1},
+            "The API refused the request: parameters.force: Must be a valid boolean. "
+            "parameters.timeout: Ensure this value is greater than or equal to 1.",
+        ),
+        (
+            "restart_service",
+            {"verify_status": True},
+            "The API refused the request: parameters.service_name: This field is required.",
+        ),
+        (
+            "update",
+            {"package_list": ["curl", " "]},
+            "The API refused the request: parameters.package_list.1: This field may not be blank.",
+        ),
+    ],
+)
+def test_the_client_says_a_parameter_refusal_in_one_readable_sentence(
+    sim: Simulator, operation_type: str, parameters: dict[str, Any], sentence: str
+) -> None:
+    client = ZequenzeClient(base_url=sim.url, token=TOKEN)
+    spec = OperationSpec(
+        device_name="server-01",
+        operation_type=operation_type,
+        scheduled_at=T0,
+        parameters=parameters,
+    )
+    try:
+        with pytest.raises(ApiError) as refused:
+            client.create_operation(spec)
+    finally:
+        client.close()
+    assert refused.value.message == sentence
+    assert refused.value.status == 400
+    assert not refused.value.outcome_unknown and not refused.value.retryable  # never resent
     assert sim.post_count == 0
 
 

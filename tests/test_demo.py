@@ -1,0 +1,174 @@
+"""`opsbot demo` as a person uses it: on a terminal, typing while the bot's threads print.
+
+The demo runs on a pseudo-terminal and its output is read through pyte, a VT100 emulator, so
+the assertions are about the screen a person sees, not about the bytes that draw it. pyte
+also answers the cursor-position requests a line editor sends, as a real terminal does.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyte
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS, COLS = 200, 120  # tall enough that nothing scrolls off the screen during a test
+
+
+class _Screen(pyte.Screen):
+    def __init__(self, columns: int, lines: int, *, answer: Callable[[str], None]) -> None:
+        super().__init__(columns, lines)
+        self._answer = answer
+
+    def write_process_input(self, data: str) -> None:
+        self._answer(data)  # the terminal's answers (cursor position) go back to the program
+
+
+class DemoOnTerminal:
+    """`python -m bot demo ARGS` with a pseudo-terminal as its stdin, stdout and stderr."""
+
+    def __init__(self, *args: str) -> None:
+        self._master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "demo", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=ROOT,
+            env={**os.environ, "TERM": "xterm", "PYTHONPATH": str(ROOT)},
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.screen = _Screen(COLS, ROWS, answer=self.type)
+        self._stream = pyte.ByteStream(self.screen)
+        self.closed = False
+
+    def type(self, keys: str) -> None:
+        os.write(self._master, keys.encode())
+
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display if line.strip()]
+
+    def _read(self, until: float) -> None:
+        ready, _, _ = select.select([self._master], [], [], max(0.0, until - time.monotonic()))
+        if not ready:
+            return
+        try:
+            data = os.read(self._master, 65536)
+        except OSError:  # EIO: the demo has exited and closed its side
+            data = b""
+        if data:
+            # pyte stops drawing at a variation selector (the one in ▶️ and ⚠️), dropping the
+            # rest of the line; a terminal shows the emoji and the line whole.
+            self._stream.feed(data.replace("\ufe0f".encode(), b""))
+        else:
+            self.closed = True
+
+    def wait_for(
+        self, check: Callable[[list[str]], bool], *, what: str, timeout: float = 10
+    ) -> None:
+        """Read the output until the screen passes `check`; if it never does, fail showing it."""
+        deadline = time.monotonic() + timeout
+        while not check(self.lines()):
+            if self.closed or time.monotonic() > deadline:
+                shown = "\n".join(self.lines())
+                raise AssertionError(f"waiting for {what}; the screen shows:\n{shown}")
+            self._read(min(deadline, time.monotonic() + 0.1))
+
+    def showing(self, words: str, *, timeout: float = 10) -> None:
+        self.wait_for(
+            lambda lines: any(words in line for line in lines), what=words, timeout=timeout
+        )
+
+    def wait_for_exit(self, *, timeout: float = 10) -> int:
+        deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            self._read(deadline)
+        return self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._master)
+
+
+@pytest.fixture
+def demo_on_terminal() -> Iterator[Callable[..., DemoOnTerminal]]:
+    started: list[DemoOnTerminal] = []
+
+    def start(*args: str) -> DemoOnTerminal:
+        started.append(DemoOnTerminal(*args))
+        return started[-1]
+
+    yield start
+    for demo in started:
+        demo.close()
+
+
+def test_updates_print_above_the_prompt_and_leave_the_half_typed_line_intact(
+    demo_on_terminal: Callable[..., DemoOnTerminal],
+) -> None:
+    demo = demo_on_terminal("--run-seconds", "1.5")  # time to type before it completes
+    demo.showing("you>")
+    demo.type("reboot server-01 now\r")
+    demo.showing("Please confirm")
+    demo.type("confirm\r")
+    demo.showing("scheduled as txn_1001")
+    demo.type("restart ngi")
+    demo.showing("restart ngi")
+    assert not [line for line in demo.lines() if "is now completed" in line], "typed too late"
+    # An update printed while the line is half typed, and the prompt drawn again below it.
+    demo.wait_for(
+        lambda lines: (
+            any("txn_1001 on server-01 is now completed" in line for line in lines)
+            and lines[-1] == "you> restart ngi"
+        ),
+        what="the update, with the prompt and the half-typed line below it",
+    )
+    lines = demo.lines()
+    [update] = [line for line in lines if "is now completed" in line]
+    assert update.startswith("  ↳ ")  # on a line of its own, not after the typed text
+    assert not [line for line in lines if "you>" in line and "↳" in line]
+
+    demo.type("nx on server-02 now\r")
+    demo.showing("You asked: restart nginx on server-02 now")  # understood whole
+    assert not [line for line in demo.lines() if "don't know" in line]
+    demo.type("cancel\r")
+    demo.showing("Cancelled")
+    demo.type("quit\r")
+    assert demo.wait_for_exit() == 0
+
+
+@pytest.mark.parametrize("key", ["quit\r", "\x04", "\x03"], ids=["quit", "ctrl-d", "ctrl-c"])
+def test_quitting_names_what_is_unfinished_and_sums_up_the_failures(
+    demo_on_terminal: Callable[..., DemoOnTerminal], key: str
+) -> None:
+    demo = demo_on_terminal("--run-seconds", "0.2", "--failure-rate", "1")
+    demo.showing("you>")
+    demo.type("reboot server-01 now\r")
+    demo.showing("You asked: reboot server-01 now")
+    demo.type("confirm\r")
+    demo.showing("txn_1001 on server-01 is now failed")
+    demo.type("reboot server-02 in 2 hours\r")
+    demo.showing("You asked: reboot server-02 in 2 hours")
+    demo.type("confirm\r")
+    demo.showing("scheduled as txn_1002")
+    demo.type(key)
+    assert demo.wait_for_exit() == 0
+    lines = demo.lines()
+    ending = lines[lines.index("Not finished when the demo ended:") :]
+    assert ending[1].startswith("  server-02 · txn_1002 · scheduled · ")
+    assert "They stay scheduled in the simulator" in ending[2]
+    assert ending[-1] == "1 of 2 operations failed: server-01 (txn_1001)."

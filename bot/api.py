@@ -119,6 +119,11 @@ class ZequenzeClient:
     def close(self) -> None:
         self._http.close()
 
+    def check(self) -> None:
+        """Ask for the list's first operation: raises ApiError when the API cannot be reached,
+        refuses the token, or answers with something other than the list."""
+        self._page(PATH, {"limit": 1})
+
     def create_operation(self, spec: OperationSpec) -> dict[str, Any]:
         body = spec.to_api()
         response = self._send("POST", PATH, json=body, device=spec.device_name)

@@ -48,8 +48,17 @@ def build_app(
     pacer: ChannelPacer,
     workers: Workers | None = None,
 ) -> App:
-    """The Bolt app. Pass `workers` to be able to drain them at shutdown."""
+    """The Bolt app with the bot's listeners: bolt_app() then add_listeners() in one step. Pass
+    `workers` to be able to drain them at shutdown."""
     workers = workers or Workers()
+    app = bolt_app(client=client, signing_secret=signing_secret, workers=workers)
+    add_listeners(app, service=service, pacer=pacer, workers=workers)
+    return app
+
+
+def bolt_app(*, client: WebClient, signing_secret: str, workers: Workers) -> App:
+    """Bolt alone, with no listeners yet. Bolt checks the bot token here, with auth.test: so
+    `opsbot run` builds it before it opens the database, which the service needs."""
     app = App(
         client=client,
         signing_secret=signing_secret,
@@ -62,14 +71,21 @@ def build_app(
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("unhandled error for %s: %r", body.get("type"), error)
 
+    return app
+
+
+def add_listeners(
+    app: App, *, service: OpsService, pacer: ChannelPacer, workers: Workers
+) -> None:
+    """The bot's listeners, on an app from bolt_app() built with the same `workers`; `pacer`
+    is the outbox's, so that answers to mentions keep to the same pace per channel."""
     deps = Deps(
         service=service,
-        zones=ZoneLookup(client=client),
-        poster=ChannelPoster(client=client, pacer=pacer),
+        zones=ZoneLookup(client=app.client),
+        poster=ChannelPoster(client=app.client, pacer=pacer),
         work=workers.work,
     )
     register_all(app, deps)
-    return app
 
 
 class HttpServer:
@@ -113,5 +129,10 @@ class HttpServer:
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
-def socket_mode(*, app: App, app_token: str) -> SocketModeHandler:
-    return SocketModeHandler(app, app_token)
+def socket_mode(*, app: App, app_token: str, url: str | None = None) -> SocketModeHandler:
+    """`url`: a websocket URL from apps.connections.open already asked for, so connecting
+    does not ask again (it is a Tier 1 method). One that has expired meanwhile is no harm:
+    the client's monitor asks for a new one when the first connection does not open."""
+    handler = SocketModeHandler(app, app_token)
+    handler.client.wss_uri = url
+    return handler

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -28,11 +30,16 @@ from bot.settings import DEFAULT_DB, Settings, SettingsError
 from bot.when import zone_for
 
 if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import HttpServer, Workers
     from bot.runtime import Runtime
+    from store.lock import DatabaseLock
 
 log = logging.getLogger("opsbot")
 
 DEMO_WAIT = 60  # seconds the demo waits, after piped input, for its operations to end
+API_CHECK_TIMEOUT = 5.0  # seconds; an API slower than this at start is warned about
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,8 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         help="run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT)",
         description="Run the Slack bot with the settings from the environment or .env "
         "(see the README). With SLACK_APP_TOKEN it connects over Socket Mode; without it, "
-        "it serves HTTP on PORT (default 3000) at /slack/events. It checks every setting, "
-        "the database and Slack first, and stops with a message if one is wrong.",
+        "it serves HTTP on PORT (default 3000) at /slack/events. First it checks every "
+        "setting, the Slack tokens, the control API's token, that no other opsbot runs on "
+        "the same OPSBOT_DB, and the port, and stops with one line if one is wrong.",
     )
     run.set_defaults(func=_run)
 
@@ -347,24 +355,27 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(text.settings_refused(exc.problems), code=2)
     redact = _Redactor(secrets=settings.secrets())
     _configure_logging(redact)
+    # Bolt's App() also takes SLACK_BOT_TOKEN from the environment, and warns on every start
+    # that it is unused beside the client that holds it: the settings hold it now.
+    os.environ.pop("SLACK_BOT_TOKEN", None)
 
-    from slack_bolt.error import BoltError
-    from slack_sdk.errors import SlackApiError
-
-    from bot.app import HttpServer, Workers, build_app
+    from bot.app import add_listeners, socket_mode
     from bot.poller import PollTuning
     from bot.runtime import Runtime
-    from bot.slack import SlackNotifier, web_client
+    from bot.slack import SlackNotifier
     from bot.tuning import Tuning
 
-    client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    try:
+        ready = _checked(settings)
+    except _Refused as refused:
+        return _fail(redact(str(refused)))
     try:
         runtime = Runtime(
             db_path=settings.db_path,
             api_url=settings.zequenze_api_url,
             api_token=settings.zequenze_api_token,
             poll_interval=settings.poll_interval,
-            notifier=SlackNotifier(client=client),
+            notifier=SlackNotifier(client=ready.app.client),
             channel_gap=settings.channel_gap,
             tuning=Tuning(
                 reconcile_delay=timedelta(seconds=settings.reconcile_delay),
@@ -375,51 +386,20 @@ def _run(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         reason = _path_problem(settings.db_path, exc)
         return _fail(redact(text.database_unusable(settings.db_path, reason)))
-
-    def abandon(message: str) -> int:
-        """Start-up failed before the loops ran: close what is open, without the final flush
-        that stopping does (it would try to post to a Slack that just failed)."""
-        runtime.close()
-        return _fail(redact(message))
-
-    workers = Workers()
-    try:
-        # Bolt checks SLACK_BOT_TOKEN here, with auth.test.
-        app = build_app(
-            client=client,
-            signing_secret=settings.slack_signing_secret,
-            service=runtime.service,
-            pacer=runtime.pacer,
-            workers=workers,
-        )
-    except (BoltError, SlackApiError, OSError) as exc:
-        return abandon(_slack_failure(exc, token_name="SLACK_BOT_TOKEN", settings=settings))
+    add_listeners(
+        ready.app, service=runtime.service, pacer=runtime.pacer, workers=ready.workers
+    )
+    runtime.start()
 
     stop_serving: Callable[[], None]
-    if settings.socket_mode:
-        from bot.app import socket_mode
-
-        handler = socket_mode(app=app, app_token=settings.slack_app_token or "")
-        runtime.start()
-        try:
-            handler.connect()
-        except (SlackApiError, OSError) as exc:
-            runtime.stop()
-            return _fail(
-                redact(_slack_failure(exc, token_name="SLACK_APP_TOKEN", settings=settings))
-            )
+    if ready.server is None:
+        app_token = settings.slack_app_token or ""
+        handler = socket_mode(app=ready.app, app_token=app_token, url=ready.socket_url)
+        handler.connect()
         log.info("opsbot is running in Socket Mode")
         stop_serving = handler.close
     else:
-        try:
-            server = HttpServer(
-                app=app, signing_secret=settings.slack_signing_secret, port=settings.port
-            )
-        except OSError as exc:
-            return abandon(
-                text.port_unavailable(settings.port, exc.strerror or str(exc), setting="PORT")
-            )
-        runtime.start()
+        server = ready.server
         log.info("opsbot is listening on port %s at /slack/events", server.port)
         serving = threading.Thread(target=server.serve, name="http", daemon=True)
         serving.start()
@@ -439,9 +419,122 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
-    _shut_down(stop_serving=stop_serving, drain=workers.shutdown, runtime=runtime)
+    _shut_down(stop_serving=stop_serving, drain=ready.workers.shutdown, runtime=runtime)
+    ready.lock.release()
     log.info("opsbot stopped")
     return 0
+
+
+class _Refused(Exception):
+    """A start-up check failed; the message is the one line the command ends with."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Ready:
+    """What the checks leave ready: Bolt (the bot token checked), the lock on the database,
+    and either the HTTP server bound to its port or a Socket Mode URL asked for."""
+
+    app: App
+    workers: Workers
+    lock: DatabaseLock
+    server: HttpServer | None
+    socket_url: str
+
+
+def _checked(settings: Settings) -> _Ready:
+    """Every check that can fail, before the database is opened: a failed start leaves no
+    database behind, and a second bot never runs recovery under the first one's feet."""
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import HttpServer, Workers, bolt_app
+    from bot.slack import web_client
+    from store.lock import DatabaseInUse, DatabaseLock
+
+    client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    workers = Workers()
+    try:
+        with _slack_quiet():
+            app = bolt_app(  # Bolt checks SLACK_BOT_TOKEN here, with auth.test
+                client=client, signing_secret=settings.slack_signing_secret, workers=workers
+            )
+    except (BoltError, SlackApiError, OSError) as exc:
+        raise _Refused(
+            _slack_failure(exc, token_name="SLACK_BOT_TOKEN", settings=settings)
+        ) from None
+
+    _check_api(settings)
+
+    path = settings.db_path
+    if Path(path).is_dir():  # before its lock file lands beside the folder
+        raise _Refused(text.database_unusable(path, text.IS_A_FOLDER))
+    try:
+        lock = DatabaseLock(db_path=path)
+    except DatabaseInUse as exc:
+        raise _Refused(text.database_in_use(path, exc.pid)) from None
+    except OSError as exc:
+        raise _Refused(text.database_unusable(path, _path_problem(path, exc))) from None
+
+    # Before the port or the socket: a second bot on this database is told so, whatever else.
+    if settings.socket_mode:
+        try:
+            with _slack_quiet():
+                opened = client.apps_connections_open(app_token=settings.slack_app_token or "")
+        except (SlackApiError, OSError) as exc:
+            failure = _slack_failure(exc, token_name="SLACK_APP_TOKEN", settings=settings)
+            raise _Refused(failure) from None
+        socket_url = str(opened["url"])
+        return _Ready(app=app, workers=workers, lock=lock, server=None, socket_url=socket_url)
+    try:
+        server = HttpServer(
+            app=app, signing_secret=settings.slack_signing_secret, port=settings.port
+        )
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise _Refused(text.port_unavailable(settings.port, reason, setting="PORT")) from None
+    return _Ready(app=app, workers=workers, lock=lock, server=server, socket_url="")
+
+
+def _check_api(settings: Settings) -> None:
+    """One GET of the operations list. A token refused, or an address that is not the API,
+    stops the start (_Refused); an API that is down or failing is only warned about: it may
+    well be back before anyone asks for an operation."""
+    from bot.api import ApiError, ZequenzeClient
+    from bot.settings import DEFAULT_ZEQUENZE_API_URL
+
+    url = settings.zequenze_api_url
+    api = ZequenzeClient(
+        base_url=url, token=settings.zequenze_api_token, timeout=API_CHECK_TIMEOUT, retries=0
+    )
+    try:
+        api.check()
+    except ApiError as exc:
+        status = exc.status
+        if status in (401, 403):
+            raise _Refused(text.api_token_refused(url, status)) from None
+        if status is not None and status < 500 and status != 429:
+            answer = f"HTTP {status}" if status >= 400 else text.api_answer_not_a_list(status)
+            raise _Refused(
+                text.api_not_there(url, answer, example=DEFAULT_ZEQUENZE_API_URL)
+            ) from None
+        cause = exc.__cause__  # the network's own words: "[Errno 111] Connection refused"
+        reason = f"HTTP {status}" if status else str(cause or "") or exc.message
+        log.warning(text.api_unchecked(url, reason))
+    finally:
+        api.close()
+
+
+@contextmanager
+def _slack_quiet() -> Iterator[None]:
+    """slack_sdk logs every failed try of a call; during a start-up check that would only
+    repeat, line by line, the one line the failed check ends the command with."""
+    sdk = logging.getLogger("slack_sdk")
+    level = sdk.level
+    sdk.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        sdk.setLevel(level)
 
 
 def _shut_down(
@@ -521,6 +614,9 @@ def _log_handler(redact: _Redactor, stream: TextIO | None = None) -> logging.Han
 
 def _configure_logging(redact: _Redactor) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[_log_handler(redact)])
+    # A line per request at INFO: 4,000 a minute when 1,000 operations are being followed.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

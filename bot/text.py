@@ -1045,6 +1045,40 @@ def port_unavailable(port: int, reason: str, *, setting: str) -> str:
     )
 
 
+def database_in_use(path: str, pid: int | None) -> str:
+    who = f"another opsbot (process {pid})" if pid else "another opsbot"
+    return (
+        f"{who} is already running with OPSBOT_DB={path}; two would take each other's work "
+        "in hand. Stop that one first, or set OPSBOT_DB to another file."
+    )
+
+
+def api_token_refused(url: str, status: int) -> str:
+    allowed = ", and that it may list and create headless operations" if status == 403 else ""
+    return (
+        f"the control API at {url} refused ZEQUENZE_API_TOKEN (HTTP {status}). "
+        f"Check the token{allowed}."
+    )
+
+
+def api_not_there(url: str, answer: str, *, example: str) -> str:
+    return (
+        f"ZEQUENZE_API_URL={url} does not look like the control API: asked for its operations, "
+        f"it answered {answer}. Set ZEQUENZE_API_URL to the API's base, e.g. {example}"
+    )
+
+
+def api_answer_not_a_list(status: int) -> str:
+    return f"HTTP {status} without the list of operations"
+
+
+def api_unchecked(url: str, reason: str) -> str:
+    return (
+        f"could not check the control API at {url} ({reason}); starting anyway. "
+        "Check ZEQUENZE_API_URL and the network if this goes on."
+    )
+
+
 def backup_no_database(path: str) -> str:
     return f"no database at {path} (set OPSBOT_DB)."
 

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bot.app import Workers, bolt_app, socket_mode
 from bot.cli import main
-from bot.simulator import Simulator
+from bot.simulator import Fault, Simulator
+from bot.slack import web_client
+from store import Store
 from tests.conftest import SECRET, eventually
-from tests.fakes import BOT_TOKEN, FakeSlack, post, slash_command_body
+from tests.fakes import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    FakeSlack,
+    FakeSocketMode,
+    post,
+    slash_command_body,
+    slash_command_payload,
+)
 
 NOW = "2026-11-25T10:45:00Z"  # a Wednesday
 
@@ -151,44 +164,214 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
-    with FakeSlack() as slack, Simulator(run_seconds=0.3) as simulator:
-        env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_APP_TOKEN": "",
-            "SLACK_API_URL": slack.api_url,
-            "ZEQUENZE_API_URL": simulator.url,
-            "ZEQUENZE_API_TOKEN": simulator.token,
-            "OPSBOT_DB": str(tmp_path / "run.db"),
-            "OPSBOT_POLL_INTERVAL": "0.2",
-            "PORT": str(port),
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        }
-        process = subprocess.Popen(
+ROOT = Path(__file__).resolve().parent.parent
+# A log line from a library: Bolt's warnings, slack_sdk's retries, httpx's request lines.
+LIBRARY_LINE = re.compile(r" (slack_bolt|slack_sdk|httpx|httpcore|urllib3)[.:]")
+
+
+def bot_env(slack: FakeSlack, api: Simulator, db: Path, **extra: str) -> dict[str, str]:
+    """What `opsbot run` needs to serve HTTP against the fakes; nothing from the developer's
+    own settings."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "ZEQUENZE_", "OPSBOT_")) and k != "PORT"
+    }
+    return {
+        **inherited,
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "ZEQUENZE_API_URL": api.url,
+        "ZEQUENZE_API_TOKEN": api.token,
+        "OPSBOT_DB": str(db),
+        "OPSBOT_POLL_INTERVAL": "0.2",
+        "PORT": str(free_port()),
+        **extra,
+    }
+
+
+class Running:
+    """`opsbot run` as a process, its log (stdout and stderr) read as it comes."""
+
+    def __init__(self, *, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
-            cwd=tmp_path,
-            env={**os.environ, **env},
+            cwd=cwd,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, *, timeout: float = 30) -> None:
+        eventually(
+            lambda: text in self.output or self.process.poll() is not None,
+            timeout=timeout,
+            what=f"{text!r} from opsbot run",
+        )
+        if self.process.poll() is not None:
+            self._reader.join(timeout=5)
+        assert text in self.output, self.output
+
+    def answers(self, slack: FakeSlack, key: str) -> None:
+        """A `/ops list` over HTTP is answered on its response_url."""
+        body = slash_command_body(text="list", response_url=slack.response_url(key))
+        url = f"http://127.0.0.1:{self.env['PORT']}/slack/events"
+        assert post(url, body, secret=SECRET, timeout=10).status_code == 200
+        slack.wait_for(
+            lambda cs: any(c.method == "response_url" and c.args.get("_key") == key for c in cs)
+        )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture
+def start_run(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Running]]:
+    started: list[Running] = []
+
+    def start(env: dict[str, str]) -> Running:
+        started.append(Running(env=env, cwd=tmp_path))
+        return started[-1]
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+        running.stop()
+
+
+def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path, start_run) -> None:
+    with FakeSlack() as slack, Simulator(run_seconds=0.3) as simulator:
+        bot = start_run(bot_env(slack, simulator, tmp_path / "run.db"))
+        bot.wait_for("opsbot is listening")
+        bot.answers(slack, "run")
+        assert bot.stop() == 0, bot.output
+        assert len(slack.calls_to("auth.test")) == 1  # Bolt's check is the only one
+        assert simulator.requests  # httpx was used, at least for the start-up check
+    output = bot.output
+    assert "opsbot stopped" in output
+    assert BOT_TOKEN not in output and SECRET not in output and simulator.token not in output
+    # Neither Bolt's "token will be unused" nor a line per request to the API.
+    assert not LIBRARY_LINE.search(output), output
+
+
+def test_run_in_socket_mode_asks_slack_for_one_connection(tmp_path: Path, start_run) -> None:
+    with FakeSlack() as slack, Simulator() as simulator, FakeSocketMode() as sm:
+        slack.socket_mode_url = sm.url
+        env = bot_env(slack, simulator, tmp_path / "sm.db", SLACK_APP_TOKEN=APP_TOKEN)
+        bot = start_run(env)
+        sm.wait_connected(timeout=30)
+        envelope = sm.send_envelope(
+            type="slash_commands",
+            payload=slash_command_payload(text="list", response_url=slack.response_url("sm")),
+        )
+        assert sm.wait_ack(envelope)["envelope_id"] == envelope
+        slack.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
+        # The URL asked for as the start-up check is the one connected to.
+        assert len(slack.calls_to("apps.connections.open")) == 1
+        assert len(slack.calls_to("auth.test")) == 1
+        sm.stop()  # first: the built-in client's close() otherwise waits out a recv timeout
+        assert bot.stop() == 0, bot.output
+    assert "opsbot is running in Socket Mode" in bot.output
+
+
+def test_a_socket_url_gone_stale_is_replaced_by_a_fresh_one(tmp_path: Path) -> None:
+    with FakeSlack() as slack, FakeSocketMode() as sm:
+        slack.socket_mode_url = sm.url
+        client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
+        app = bolt_app(client=client, signing_secret=SECRET, workers=Workers())
+        stale = f"ws://127.0.0.1:{free_port()}/link/?ticket=expired"
+        handler = socket_mode(app=app, app_token=APP_TOKEN, url=stale)
         try:
-            body = slash_command_body(text="list", response_url=slack.response_url("run"))
-            url = f"http://127.0.0.1:{port}/slack/events"
-
-            def answered() -> bool:
-                try:
-                    return post(url, body, secret=SECRET, timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            eventually(answered, timeout=20, what="opsbot run to answer over HTTP")
-            slack.wait_for(lambda cs: any(c.method == "response_url" for c in cs))
+            handler.connect()
+            sm.wait_connected(timeout=15)
+            assert len(slack.calls_to("apps.connections.open")) == 1
         finally:
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=30)
-        assert process.returncode == 0, output
-        assert "opsbot stopped" in output
-        assert BOT_TOKEN not in output and SECRET not in output and simulator.token not in output
+            sm.stop()
+            handler.close()
+
+
+@pytest.mark.parametrize("trouble", ["unreachable", "failing", "hanging"])
+def test_run_starts_with_one_warning_when_the_api_cannot_be_checked(
+    tmp_path: Path, start_run, trouble: str
+) -> None:
+    with FakeSlack() as slack, Simulator() as simulator:
+        api_url = simulator.url
+        if trouble == "unreachable":
+            api_url = f"http://127.0.0.1:{free_port()}/api/v1"
+        elif trouble == "failing":
+            simulator.faults.add(Fault(kind="status", status=503, method="GET", times=None))
+        else:
+            simulator.faults.add(Fault(kind="hang", seconds=60, method="GET"))
+        bot = start_run(bot_env(slack, simulator, tmp_path / "run.db", ZEQUENZE_API_URL=api_url))
+        bot.wait_for("opsbot is listening")
+        assert bot.stop() == 0, bot.output
+    warnings = [line for line in bot.lines if " WARNING " in line or " ERROR " in line]
+    assert len(warnings) == 1, bot.output
+    reason = {"unreachable": "Connection refused", "failing": "HTTP 503", "hanging": "timed out"}
+    assert f"could not check the control API at {api_url} (" in warnings[0]
+    assert reason[trouble] in warnings[0].split("(", 1)[1]
+
+
+def test_one_bot_per_database(tmp_path: Path, start_run) -> None:
+    db = tmp_path / "opsbot.db"
+    with FakeSlack() as slack, Simulator() as simulator:
+        env = bot_env(slack, simulator, db)
+        first = start_run(env)
+        first.wait_for("opsbot is listening")
+
+        # A rolling restart: the same settings, the first still running.
+        second = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert second.returncode == 1
+        assert second.stdout == ""
+        assert second.stderr == (
+            f"opsbot: another opsbot (process {first.process.pid}) is already running with "
+            f"OPSBOT_DB={db}; two would take each other's work in hand. Stop that one first, "
+            "or set OPSBOT_DB to another file.\n"
+        )
+        assert first.process.poll() is None
+        first.answers(slack, "first")
+
+        backup = subprocess.run(
+            [sys.executable, "-m", "bot", "backup", str(tmp_path / "copy.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert backup.returncode == 0, backup.stderr
+        Store(path=tmp_path / "copy.db").close()
+
+        first.stop(signal.SIGKILL)  # the OS releases the lock; nothing else does
+        third = start_run(env)
+        third.wait_for("opsbot is listening")
+        third.answers(slack, "third")
+        assert third.stop() == 0, third.output

@@ -58,11 +58,19 @@ def opsbot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60):
     )
 
 
-def settings_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def api() -> Iterator[Simulator]:
+    """The control API, answering the start-up check; it takes API_TOKEN."""
+    with Simulator(token=API_TOKEN) as simulator:
+        yield simulator
+
+
+def settings_env(tmp_path: Path, api: Simulator, **extra: str) -> dict[str, str]:
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "ZEQUENZE_API_TOKEN": API_TOKEN,
+        "ZEQUENZE_API_URL": api.url,
         "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",  # nothing listens there
         "OPSBOT_DB": str(tmp_path / "opsbot.db"),
         "PORT": str(free_port()),
@@ -71,14 +79,14 @@ def settings_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def assert_one_sentence(result: subprocess.CompletedProcess[str], *secrets: str) -> str:
-    """The command ended with one `opsbot: …` line, no traceback, and no secret anywhere."""
+    """The command printed one line, `opsbot: …`, and nothing else: no log line before it
+    (a library's retries, a warning), no traceback, and no secret."""
     output = result.stdout + result.stderr
-    assert "Traceback" not in output, output
     for secret in secrets:
         assert secret not in output
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("opsbot: "), result.stderr
-    return last
+    assert result.stdout == ""
+    assert result.stderr.startswith("opsbot: ") and result.stderr.count("\n") == 1, output
+    return result.stderr.strip()
 
 
 # ---------------------------------------------------------------------- 1. settings
@@ -115,71 +123,125 @@ def test_every_malformed_setting_is_named_at_once(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- 1. start-up failures
+# Each check that can fail comes before the database is opened: a failed start leaves no file.
 
 
 @pytest.mark.parametrize("where", ["missing folder", "a folder"])
-def test_run_with_an_unusable_database_says_so_in_one_line(tmp_path: Path, where: str) -> None:
+def test_run_with_an_unusable_database_says_so_in_one_line(
+    tmp_path: Path, api: Simulator, where: str
+) -> None:
     db = tmp_path / "nonexistent" / "x.db" if where == "missing folder" else tmp_path
-    result = opsbot("run", env=settings_env(tmp_path, OPSBOT_DB=str(db)), cwd=tmp_path)
+    with FakeSlack() as slack:
+        env = settings_env(tmp_path, api, OPSBOT_DB=str(db), SLACK_API_URL=slack.api_url)
+        result = opsbot("run", env=env, cwd=tmp_path)
     assert result.returncode == 1
     line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
     assert f"OPSBOT_DB={db}" in line
     reason = f"the folder {db.parent} does not exist" if where == "missing folder" else "folder"
     assert reason in line
+    if where == "a folder":
+        assert not Path(f"{db}.lock").exists()  # no lock file left beside the folder
 
 
-def test_run_with_a_token_slack_refuses_says_which_token(tmp_path: Path) -> None:
+def test_run_with_a_token_slack_refuses_says_which_token(tmp_path: Path, api: Simulator) -> None:
     with FakeSlack() as slack:
-        env = settings_env(tmp_path, SLACK_BOT_TOKEN=WRONG_BOT_TOKEN, SLACK_API_URL=slack.api_url)
+        env = settings_env(
+            tmp_path, api, SLACK_BOT_TOKEN=WRONG_BOT_TOKEN, SLACK_API_URL=slack.api_url
+        )
         result = opsbot("run", env=env, cwd=tmp_path)
         assert [c.response.get("error") for c in slack.calls_to("auth.test")] == ["invalid_auth"]
     assert result.returncode == 1
     line = assert_one_sentence(result, WRONG_BOT_TOKEN, SECRET, API_TOKEN)
     assert "Slack refused SLACK_BOT_TOKEN (invalid_auth)" in line
     assert "Bot User OAuth Token" in line
+    assert list(tmp_path.iterdir()) == []  # no database, and no lock file either
 
 
-def test_run_when_slack_fails_its_check_says_what_slack_answered(tmp_path: Path) -> None:
+def test_run_when_slack_fails_its_check_says_what_slack_answered(
+    tmp_path: Path, api: Simulator
+) -> None:
     with FakeSlack() as slack:
         slack.fail("auth.test", status=500, times=None)
-        env = settings_env(tmp_path, SLACK_API_URL=slack.api_url)
+        env = settings_env(tmp_path, api, SLACK_API_URL=slack.api_url)
         result = opsbot("run", env=env, cwd=tmp_path)
         assert len(slack.calls_to("auth.test")) == 1  # no retries inside slack_sdk
     assert result.returncode == 1
     line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
     assert "Slack answered internal_error when opsbot started" in line
+    assert not (tmp_path / "opsbot.db").exists()
 
 
-def test_run_with_slack_unreachable_says_where_it_looked(tmp_path: Path) -> None:
-    env = settings_env(tmp_path)
+def test_run_with_slack_unreachable_says_where_it_looked(tmp_path: Path, api: Simulator) -> None:
+    env = settings_env(tmp_path, api)
     result = opsbot("run", env=env, cwd=tmp_path)
     assert result.returncode == 1
     line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
     assert f"could not reach Slack at {env['SLACK_API_URL']}" in line
     assert "SLACK_API_URL" in line.split(")", 1)[1]  # what to check comes after the reason
+    assert not (tmp_path / "opsbot.db").exists()
 
 
-def test_run_in_socket_mode_with_a_refused_app_token_says_which_token(tmp_path: Path) -> None:
+def test_run_in_socket_mode_with_a_refused_app_token_says_which_token(
+    tmp_path: Path, api: Simulator
+) -> None:
     with FakeSlack() as slack:
         slack.fail("apps.connections.open", error="invalid_auth", times=None)
-        env = settings_env(tmp_path, SLACK_APP_TOKEN=WRONG_APP_TOKEN, SLACK_API_URL=slack.api_url)
+        env = settings_env(
+            tmp_path, api, SLACK_APP_TOKEN=WRONG_APP_TOKEN, SLACK_API_URL=slack.api_url
+        )
         result = opsbot("run", env=env, cwd=tmp_path)
         assert slack.calls_to("apps.connections.open")
     assert result.returncode == 1
     line = assert_one_sentence(result, WRONG_APP_TOKEN, BOT_TOKEN, SECRET, API_TOKEN)
     assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in line
+    assert not (tmp_path / "opsbot.db").exists()
 
 
-def test_run_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
+def test_run_on_a_port_in_use_names_the_port(tmp_path: Path, api: Simulator) -> None:
     with FakeSlack() as slack, socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = settings_env(tmp_path, SLACK_API_URL=slack.api_url, PORT=str(port))
+        env = settings_env(tmp_path, api, SLACK_API_URL=slack.api_url, PORT=str(port))
         result = opsbot("run", env=env, cwd=tmp_path)
     assert result.returncode == 1
     line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN)
     assert f"cannot listen on port {port}" in line and "set PORT" in line
+    assert not (tmp_path / "opsbot.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        ("wrong token", "refused ZEQUENZE_API_TOKEN (HTTP 401). Check the token."),
+        ("forbidden", "refused ZEQUENZE_API_TOKEN (HTTP 403). Check the token, and that it may"),
+        ("a web page", "it answered HTTP 200 without the list of operations. Set ZEQUENZE_API"),
+        (
+            "wrong path",
+            "does not look like the control API: asked for its operations, it "
+            "answered HTTP 404. Set ZEQUENZE_API_URL to the API's base",
+        ),
+    ],
+)
+def test_run_stops_when_the_api_refuses_its_token_or_is_not_there(
+    tmp_path: Path, api: Simulator, problem: str, expected: str
+) -> None:
+    extra = {"ZEQUENZE_API_TOKEN": "zq-api-WrOnGtOkEn"} if problem == "wrong token" else {}
+    if problem == "forbidden":
+        api.faults.add(Fault(kind="status", status=403, method="GET"))
+    if problem == "a web page":
+        api.faults.add(Fault(kind="html", method="GET"))
+    if problem == "wrong path":
+        extra["ZEQUENZE_API_URL"] = api.url + "v2/"
+    with FakeSlack() as slack:
+        env = settings_env(tmp_path, api, SLACK_API_URL=slack.api_url, **extra)
+        result = opsbot("run", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    line = assert_one_sentence(result, BOT_TOKEN, SECRET, API_TOKEN, "zq-api-WrOnGtOkEn")
+    assert expected in line
+    assert [method for method, _ in api.requests] == ["GET"]  # one check, not retried
+    assert "limit=1" in api.requests[0][1]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture

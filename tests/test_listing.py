@@ -251,7 +251,7 @@ def test_a_list_too_busy_to_read_back_to_the_confirmation_never_causes_a_second_
             request_and_confirm(bot, "reboot server-01 now")
             # A second look begins only once the first is over.
             eventually(lambda: list_gets(simulator) > 20, what="a second look")
-            assert "could not be read whole in 20 GETs" in caplog.text
+            assert "could not be read whole" in caplog.text  # and said so
             assert simulator.post_count == 0  # the 502 came before the API did anything
             assert [m for m, _ in simulator.requests].count("POST") == 1
         finally:

@@ -934,6 +934,36 @@ def api_refused(status: int, detail: str) -> str:
     return f"The API refused the request (HTTP {status}): {detail}"
 
 
+# --- what many operations share, said once (messages within Slack's limits) --------------
+
+
+def operation_on(what: str, devices: int) -> str:
+    return f"*{what}* on {devices} device" + ("" if devices == 1 else "s")
+
+
+def shared_parameters(params: str, count: int, *, per_device: bool) -> str:
+    """What every operation of a request has, shown once rather than on each line."""
+    noun = "devices" if per_device else "operations"
+    return f"*Parameters (all {count} {noun}):* {params}"
+
+
+EACH_DEVICE = "*On each device:*"
+PER_OPERATION = "*Per operation:*"
+NO_PARAMETERS = "no parameters"
+
+
+def variant_on(what: str, devices: str) -> str:
+    return f"• {what} on {devices}"
+
+
+def more_items(count: int) -> str:
+    """Closes a list shown in part: `[a, b, …and 60 more]`."""
+    return f"…and {count} more"
+
+
+CUT_TO_FIT = "✂️ Part of this message was left out: Slack limits how long a message can be."
+
+
 # Labels of `/ops status`'s answer.
 DETAIL_PARAMETERS = "Parameters: "
 DETAIL_CREATED = "Created "

@@ -7,6 +7,7 @@ Slack's `<!date^…>` token so each reader sees their own local time, with a UTC
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,15 +42,50 @@ VALUE = "value"  # the action_id of every input in the modal
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
-# What a status line shows of an operation's parameters: a long package list is cut there, so
-# the status and any error after it still fit in the line.
-MAX_STATUS_SUMMARY = 1000
+# Slack answers `msg_blocks_too_long` past roughly 13,300 characters, counting each block's
+# container as well as its texts (bolt-js #2509, #2867: 11,341 characters of text in 45 blocks
+# were refused, 9,597 in 50 accepted). `message_size` counts every text plus BLOCK_ALLOWANCE a
+# block, and `fit` keeps that at MAX_MESSAGE_TEXT: under every published measurement.
+MAX_MESSAGE_TEXT = 12000
+BLOCK_ALLOWANCE = 50
+
+# What one message shows at most of each thing, so that the whole fits in MAX_MESSAGE_TEXT even
+# at the grammar's limits (50 devices of 63 characters, 100 packages of 128, 4,000 typed).
+TYPED_SHOWN = 500  # the request as typed, quoted in a heading
+NAME_SHOWN = 80  # one name, id or status, whoever wrote it
+PARAMETERS_SHOWN = 2000  # the parameters all operations share (or one operation's)
+STATUS_PARAMETERS_SHOWN = 1000  # the same in the status message, where errors need room too
+VARIANT_SHOWN = 300  # what one line says differs from the other operations
+DEVICES_SHOWN = 4000  # the devices of a confirmation: 50 of 63 characters fit
+VARIANTS_SHOWN = 2500  # the lines of what differs between operations
+NOTES_SHOWN = 1000
+# Of one error in a status line: at most, and at least when many share the message's room.
+ERROR_SHOWN = 500
+ERROR_LEAST = 80
+DETAIL_ERROR_SHOWN = 1500
+LINES_SHOWN = 9000  # the lines of a list, unless the builder measured what is left
+# A section `fit` would cut below this is dropped whole: a stump says nothing.
+LEAST_KEPT = 100
 
 Blocks = list[dict[str, Any]]
 
 
 def clip(value: str, limit: int = MAX_SECTION_TEXT) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    """At most `limit` characters, ending in "…" when cut. The cut never splits an entity
+    (`&amp;`) or a token (`<@U123>`, `<!date^…>`): half of one shows as garbage, or worse."""
+    if len(value) <= limit:
+        return value
+    cut = value[: max(limit - 1, 0)]
+    for opener, closer in (("<", ">"), ("&", ";")):
+        start = cut.rfind(opener)
+        if start > cut.rfind(closer):
+            cut = cut[:start]
+    return cut + "…"
+
+
+def escaped(value: object, limit: int) -> str:
+    """Text someone typed or the API sent, as mrkdwn data of at most `limit` characters."""
+    return clip(escape(str(value)), limit)
 
 
 def section(mrkdwn: str) -> dict[str, Any]:
@@ -71,17 +107,186 @@ def local_time(moment: datetime, tz: str) -> str:
 
 
 def operation_summary(op: OperationRecord | Any) -> str:
-    params = ", ".join(f"{k}={_param(v)}" for k, v in op.parameters.items())
-    summary = f"`{escape(op.device_name)}` · {escape(op.operation_type)}"
-    return summary + (f" · {escape(params)}" if params else "")
+    params = parameters_text(op.parameters, limit=PARAMETERS_SHOWN)
+    summary = f"{_device(op.device_name)} · {escaped(op.operation_type, NAME_SHOWN)}"
+    return summary + (f" · {params}" if params else "")
 
 
-def _param(value: Any) -> str:
+def parameters_text(params: dict[str, Any], *, limit: int) -> str:
+    """`force=true, package_list=[a, b, …and 60 more]`, escaped, in about `limit` characters:
+    each value gets an equal share, and a long list shows its first items."""
+    if not params:
+        return ""
+    share = limit // len(params)
+    pairs = []
+    for key, value in params.items():
+        name = escaped(key, NAME_SHOWN)
+        pairs.append(f"{name}={_value(value, max(share - len(name) - 1, 40))}")
+    return _joined(pairs, limit)
+
+
+def _value(value: Any, limit: int) -> str:
+    if not isinstance(value, list):
+        return escaped(_scalar(value), limit)
+    items = [escape(_scalar(v)) for v in value]
+    whole = "[" + ", ".join(items) + "]"
+    if len(whole) <= limit:
+        return whole
+    room = limit - len(text.more_items(len(items))) - 4  # the brackets and one more comma
+    return "[" + _joined([clip(item, room) for item in items], room) + "]"
+
+
+def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
     return str(value)
+
+
+def _device(name: str) -> str:
+    return f"`{escaped(name, NAME_SHOWN)}`"
+
+
+def _fit_lines(
+    pieces: Sequence[str],
+    max_blocks: int = MAX_BLOCKS,
+    *,
+    budget: int = LINES_SHOWN,
+    sep: str = "\n",
+    lead: str = "",
+) -> tuple[list[str], int]:
+    """Pieces joined into as few section texts as hold them (`lead` starts the first), within
+    `budget` characters in all; returns the texts and how many pieces were left out.
+
+    A piece longer than a section can hold is cut first: packed whole it would leave an empty
+    section behind, and Slack refuses a message with one (`invalid_blocks`).
+    """
+    chunks: list[str] = []
+    current, fresh, spent = lead, True, len(lead)
+    for index, piece in enumerate(pieces):
+        piece = clip(piece, MAX_SECTION_TEXT - len(lead))
+        joiner = "" if fresh else sep
+        if spent + len(joiner) + len(piece) > budget:
+            return _closed(chunks, current), len(pieces) - index
+        if len(current) + len(joiner) + len(piece) > MAX_SECTION_TEXT:
+            if len(chunks) + 1 >= max_blocks:
+                return _closed(chunks, current), len(pieces) - index
+            chunks.append(current)
+            current, joiner = "", ""
+        current += joiner + piece
+        fresh = False
+        spent += len(joiner) + len(piece)
+    return _closed(chunks, current), 0
+
+
+def _closed(chunks: list[str], current: str) -> list[str]:
+    return [*chunks, current] if current else chunks
+
+
+def _joined(items: Sequence[str], limit: int) -> str:
+    """`a, b, c, …and 60 more`: the items that fit in `limit`, and how many did not."""
+    shown, rest = _fit_lines(items, 1, budget=limit, sep=", ")
+    return ", ".join([*shown, text.more_items(rest)] if rest else shown)
+
+
+# --- within Slack's limits -----------------------------------------------------------------
+
+
+def message_size(blocks: Blocks) -> int:
+    """What a message weighs against `msg_blocks_too_long`: every text in its blocks (labels,
+    placeholders and options included) plus BLOCK_ALLOWANCE for each block's container."""
+    return sum(_text_length(block) + BLOCK_ALLOWANCE for block in blocks)
+
+
+def _text_length(node: Any) -> int:
+    if isinstance(node, list):
+        return sum(_text_length(item) for item in node)
+    if not isinstance(node, dict):
+        return 0
+    return sum(
+        len(value) if key == "text" and isinstance(value, str) else _text_length(value)
+        for key, value in node.items()
+    )
+
+
+def fit(blocks: Blocks) -> Blocks:
+    """The message within Slack's limits, whatever went into it: at most MAX_BLOCKS blocks,
+    each section within MAX_SECTION_TEXT, and MAX_MESSAGE_TEXT by `message_size`.
+
+    Every builder's last step. What gives way is the longest section or context that is
+    neither the first block (the heading says what the message is about) nor interactive (the
+    buttons); a last line then says that something was cut. A message within the limits comes
+    back as it was.
+    """
+    kept = [_clipped(block) for block in blocks]
+    if len(kept) <= MAX_BLOCKS and message_size(kept) <= MAX_MESSAGE_TEXT:
+        return kept
+    note = context(text.CUT_TO_FIT)
+    budget = MAX_MESSAGE_TEXT - message_size([note])
+    while len(kept) > MAX_BLOCKS - 1 and (index := _last_trimmable(kept)) is not None:
+        del kept[index]
+    while message_size(kept) > budget and (index := _longest_trimmable(kept)) is not None:
+        shorter = _shortened(kept[index], by=message_size(kept) - budget)
+        if shorter is None:
+            del kept[index]
+        else:
+            kept[index] = shorter
+    # Before the buttons, where it is read before a decision; else last.
+    buttons = [i for i, block in enumerate(kept) if block.get("type") == "actions"]
+    kept.insert(buttons[0] if buttons else len(kept), note)
+    return kept
+
+
+def _clipped(block: dict[str, Any]) -> dict[str, Any]:
+    body = block.get("text")
+    if isinstance(body, dict) and len(body.get("text") or "") > MAX_SECTION_TEXT:
+        return {**block, "text": {**body, "text": clip(body["text"])}}
+    return block
+
+
+def _trimmable(index: int, block: dict[str, Any]) -> bool:
+    return index > 0 and block.get("type") not in ("actions", "input") and "accessory" not in block
+
+
+def _last_trimmable(blocks: Blocks) -> int | None:
+    return next((i for i in reversed(range(len(blocks))) if _trimmable(i, blocks[i])), None)
+
+
+def _longest_trimmable(blocks: Blocks) -> int | None:
+    candidates = [i for i, block in enumerate(blocks) if _trimmable(i, block)]
+    return max(candidates, key=lambda i: _text_length(blocks[i]), default=None)
+
+
+def _shortened(block: dict[str, Any], *, by: int) -> dict[str, Any] | None:
+    """The block with `by` fewer characters of text, cut at a line's end where one is near; None
+    when what would be left is too short to say anything (the block goes)."""
+    if block.get("type") == "section" and isinstance(block.get("text"), dict):
+        cut = _cut(block["text"].get("text") or "", by)
+        return None if cut is None else {**block, "text": {**block["text"], "text": cut}}
+    if block.get("type") == "context":
+        elements = list(block.get("elements") or [])
+        texts = [i for i, e in enumerate(elements) if isinstance(e.get("text"), str)]
+        if not texts:
+            return None
+        longest = max(texts, key=lambda i: len(elements[i]["text"]))
+        cut = _cut(elements[longest]["text"], by)
+        if cut is None:
+            del elements[longest]
+        else:
+            elements[longest] = {**elements[longest], "text": cut}
+        return {**block, "elements": elements} if elements else None
+    return None
+
+
+def _cut(value: str, by: int) -> str | None:
+    keep = len(value) - by
+    if keep < LEAST_KEPT:
+        return None
+    line_end = value.rfind("\n", 0, keep - 1)
+    if line_end >= keep // 2:
+        return value[:line_end] + "\n…"
+    return clip(value, keep)
 
 
 # --- the confirmation (private to the requester) -------------------------------------------
@@ -99,13 +304,20 @@ def confirmation(request: RequestRecord, *, now: datetime) -> Blocks:
             utc=first.astimezone(UTC).strftime("%H:%M UTC (%Y-%m-%d)"),
             delta=humanize_delta(first - now),
         )
-    blocks: Blocks = [section(text.confirm_heading(escape(request.text), len(ops)))]
-    blocks.extend(section(f"• {operation_summary(op)}") for op in ops[: MAX_BLOCKS - 6])
-    if len(ops) > MAX_BLOCKS - 6:
-        blocks.append(context(text.and_more(len(ops) - (MAX_BLOCKS - 6))))
-    blocks.append(section(when))
+    blocks: Blocks = [
+        section(
+            text.confirm_heading(
+                escaped(request.text, TYPED_SHOWN),
+                len(ops),
+                len({op.device_name.lower() for op in ops}),
+            )
+        ),
+        *_what_is_asked(ops),
+        section(when),
+    ]
     if request.notes:
-        blocks.append(context("\n".join(f"ℹ️ {escape(note)}" for note in request.notes)))
+        notes = "\n".join(f"ℹ️ {escape(note)}" for note in request.notes)
+        blocks.append(context(clip(notes, NOTES_SHOWN)))
     blocks.append(
         {
             "type": "actions",
@@ -118,7 +330,84 @@ def confirmation(request: RequestRecord, *, now: datetime) -> Blocks:
     )
     valid = round((request.expires_at - request.created_at).total_seconds() / 60)
     blocks.append(context(text.confirmation_footer(request.id, valid)))
+    return fit(blocks)
+
+
+def _what_is_asked(ops: Sequence[OperationRecord]) -> Blocks:
+    """The operations, each thing said once: the devices by name, the parameters they all
+    share, then what sets some operations apart (`restart nginx, apache on …`)."""
+    if len(ops) == 1:
+        return [section(f"• {operation_summary(ops[0])}")]
+    shape = _Shape.of(ops)
+    names = [_device(name) for name in shape.devices]
+    lead = text.operation_on(shape.kinds, len(names)) + ": "
+    chunks, rest = _fit_lines(names, budget=DEVICES_SHOWN, sep=", ", lead=lead)
+    blocks = [section(chunk) for chunk in chunks]
+    if rest:
+        blocks.append(context(text.and_more(rest)))
+    if shape.shared:
+        blocks.append(section(shape.shared_line(len(ops))))
+    variants = list(dict.fromkeys(shape.labels))
+    if len(variants) > 1:
+        on = {
+            v: [
+                _device(op.device_name)
+                for op, label in zip(ops, shape.labels, strict=True)
+                if label == v
+            ]
+            for v in variants
+        }
+        everywhere = all(sorted(on[v]) == sorted(names) for v in variants)
+        lines = [
+            f"• {v}" if everywhere else text.variant_on(v, _joined(on[v], VARIANT_SHOWN))
+            for v in variants
+        ]
+        lead = (text.EACH_DEVICE if everywhere else text.PER_OPERATION) + "\n"
+        chunks, rest = _fit_lines(lines, budget=VARIANTS_SHOWN, lead=lead)
+        blocks.extend(section(chunk) for chunk in chunks)
+        if rest:
+            blocks.append(context(text.and_more(rest)))
     return blocks
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Shape:
+    """What a request's operations have in common, and what sets each one apart."""
+
+    kinds: str  # the operation type (or types), as mrkdwn
+    devices: list[str]  # each device once, in the order asked
+    shared: dict[str, Any]  # the parameters every operation has, with the same value
+    labels: list[str]  # for each operation, what sets it apart ("" when nothing does)
+
+    @classmethod
+    def of(cls, ops: Sequence[OperationRecord]) -> _Shape:
+        types = list(dict.fromkeys(op.operation_type for op in ops))
+        keys = list(dict.fromkeys(key for op in ops for key in op.parameters))
+        first = ops[0].parameters
+        shared = {
+            key: first[key]
+            for key in keys
+            if all(key in op.parameters and op.parameters[key] == first[key] for op in ops)
+        }
+        differing = [key for key in keys if key not in shared]
+        labels: list[str] = []
+        for op in ops:
+            own = {key: op.parameters[key] for key in differing if key in op.parameters}
+            parts = [escaped(op.operation_type, NAME_SHOWN)] if len(types) > 1 else []
+            if own:
+                parts.append(parameters_text(own, limit=VARIANT_SHOWN))
+            labels.append(" · ".join(parts) or (text.NO_PARAMETERS if differing else ""))
+        return cls(
+            kinds=text.and_list([escaped(t, NAME_SHOWN) for t in types]),
+            devices=list(dict.fromkeys(op.device_name for op in ops)),
+            shared=shared,
+            labels=labels,
+        )
+
+    def shared_line(self, count: int, *, limit: int = PARAMETERS_SHOWN) -> str:
+        """`*Parameters (all 50 devices):* package_list=[…]`."""
+        params = parameters_text(self.shared, limit=limit)
+        return text.shared_parameters(params, count, per_device=count == len(self.devices))
 
 
 def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict:
@@ -143,52 +432,67 @@ def status_message(request: RequestRecord) -> Blocks:
             text.status_heading(
                 requester=f"<@{request.requester}>",
                 confirmer=f"<@{request.confirmed_by}>" if request.confirmed_by else None,
-                typed=escape(request.text),
+                typed=escaped(request.text, TYPED_SHOWN),
             )
         ),
         section(text.scheduled_for(slack_time(ops[0].scheduled_at), request.immediate)),
     ]
-    lines = [status_line(op) for op in ops]
-    shown, rest = _fit_lines(lines, MAX_BLOCKS - 4)
+    if len(ops) == 1:
+        summaries = [operation_summary(ops[0])]
+    else:
+        shape = _Shape.of(ops)
+        common = text.operation_on(shape.kinds, len(shape.devices))
+        blocks.append(
+            section(
+                f"{common} · {shape.shared_line(len(ops), limit=STATUS_PARAMETERS_SHOWN)}"
+                if shape.shared
+                else common
+            )
+        )
+        summaries = [
+            _device(op.device_name) + (f" · {label}" if label else "")
+            for op, label in zip(ops, shape.labels, strict=True)
+        ]
+    finals = [op for op in ops if op.final]
+    tail = [context(text.progress(done=len(finals), total=len(ops), request_id=request.id))]
+    # What the lines may take: what the rest leaves, with room for "…and N more" and for the
+    # containers of the few sections the lines fill.
+    room = MAX_MESSAGE_TEXT - message_size([*blocks, *tail, context(text.and_more(len(ops)))])
+    room -= BLOCK_ALLOWANCE * (LINES_SHOWN // MAX_SECTION_TEXT + 2)
+    lines = _status_lines(ops, summaries, room=room)
+    shown, rest = _fit_lines(lines, MAX_BLOCKS - len(blocks) - 2, budget=room)
     blocks.extend(section(chunk) for chunk in shown)
     if rest:
         blocks.append(context(text.and_more(rest)))
-    finals = [op for op in ops if op.final]
-    blocks.append(context(text.progress(done=len(finals), total=len(ops), request_id=request.id)))
-    return blocks
+    return fit([*blocks, *tail])
 
 
-def _fit_lines(lines: list[str], max_blocks: int) -> tuple[list[str], int]:
-    """Pack lines into as few section texts as fit; returns the chunks and how many were left.
-
-    A line longer than a section can hold is cut first: packed whole it would leave an empty
-    section behind, and Slack refuses a message with one (`invalid_blocks`).
-    """
-    chunks: list[str] = []
-    current = ""
-    for index, line in enumerate(clip(line) for line in lines):
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) <= MAX_SECTION_TEXT:
-            current = candidate
-            continue
-        chunks.append(current)
-        if len(chunks) == max_blocks:
-            return chunks, len(lines) - index
-        current = line
-    if current:
-        chunks.append(current)
-    return chunks, 0
+def _status_lines(
+    ops: Sequence[OperationRecord], summaries: Sequence[str], *, room: int
+) -> list[str]:
+    """One line per operation, its error shortened so that all the lines fit in `room` when
+    many have one (50 errors of 2,000 characters from the API)."""
+    pairs = list(zip(ops, summaries, strict=True))
+    bare = sum(len(_status_line(op, summary, error_limit=0)) + 1 for op, summary in pairs)
+    errors = sum(1 for op in ops if op.state in ("rejected", "unknown") and op.error)
+    share = (room - bare) // errors if errors else ERROR_SHOWN
+    limit = min(ERROR_SHOWN, max(ERROR_LEAST, share))
+    return [_status_line(op, summary, error_limit=limit) for op, summary in pairs]
 
 
 def status_line(op: OperationRecord) -> str:
-    summary = clip(operation_summary(op), MAX_STATUS_SUMMARY)
+    return _status_line(op, operation_summary(op), error_limit=ERROR_SHOWN)
+
+
+def _status_line(op: OperationRecord, summary: str, *, error_limit: int) -> str:
+    error = escaped(op.error or "", error_limit) if error_limit else ""
     if op.state in ("draft", "new", "sending"):
         return f"⏳ {summary} — {text.SENDING}"
     if op.state == "rejected":
-        return f"❌ {summary} — {text.NOT_SCHEDULED}: {escape(op.error or '')}"
+        return f"❌ {summary} — {text.NOT_SCHEDULED}: {error}"
     if op.state == "unknown":
-        return f"⚠️ {summary} — {escape(op.error or '')}"
-    api_id, status = escape(op.api_id or ""), escape(op.status or "?")
+        return f"⚠️ {summary} — {error}"
+    api_id, status = escaped(op.api_id or "", NAME_SHOWN), escaped(op.status or "?", NAME_SHOWN)
     return f"{status_icon(op.status)} {summary} · `{api_id}` — *{status}*"
 
 
@@ -298,16 +602,18 @@ def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
         "confirm": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM_YES},
         "deny": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM_NO},
     }
-    return [
-        section(event_text(event, request)),
-        section("\n".join(lines)),
-        context(text.ask_choice(f"<@{request.requester}>")),
-        {
-            "type": "actions",
-            "block_id": "ops_unknown",
-            "elements": [send_again, _button(text.DROP, ACTION_DROP, str(op.id))],
-        },
-    ]
+    return fit(
+        [
+            section(event_text(event, request)),
+            section("\n".join(lines)),
+            context(text.ask_choice(f"<@{request.requester}>")),
+            {
+                "type": "actions",
+                "block_id": "ops_unknown",
+                "elements": [send_again, _button(text.DROP, ACTION_DROP, str(op.id))],
+            },
+        ]
+    )
 
 
 def _minutes(value: object) -> str:
@@ -352,14 +658,14 @@ def operation_list(listing: OperationList, *, device: str | None) -> Blocks:
     """A page of the newest operations with the total and the way to the next page; or one
     device's newest, saying how far back they were searched for."""
     items, total, size = listing.items, listing.total, listing.page_size
-    name = escape(device) if device else None
+    name = escaped(device, NAME_SHOWN) if device else None
     first = (listing.page - 1) * size + 1
     if not items:
         if name is not None and listing.searched is not None:
-            return [section(text.list_device_none(name, listing.searched, total))]
+            return fit([section(text.list_device_none(name, listing.searched, total))])
         if name is None and total and listing.page > 1:
-            return [section(text.list_past_the_end(listing.page, total, size))]
-        return [section(text.list_empty(name))]
+            return fit([section(text.list_past_the_end(listing.page, total, size))])
+        return fit([section(text.list_empty(name))])
     if name is not None and listing.searched is not None:
         found, searched = len(items), listing.searched
         heading = (
@@ -384,16 +690,16 @@ def operation_list(listing: OperationList, *, device: str | None) -> Blocks:
     if name is None and following > 0:
         pages = -(-total // size)
         blocks.append(context(text.list_next_page(listing.page + 1, min(size, following), pages)))
-    return blocks
+    return fit(blocks)
 
 
 def _listed(item: dict[str, Any]) -> str:
     status = str(item.get("status") or "?")
     when = parse_api_time(item.get("scheduled_at"))
     return (
-        f"{status_icon(status)} `{escape(str(item.get('id', '?')))}` "
-        f"`{escape(str(item.get('device_name', '?')))}` "
-        f"{escape(str(item.get('operation_type', '?')))} — *{escape(status)}*"
+        f"{status_icon(status)} `{escaped(item.get('id', '?'), NAME_SHOWN)}` "
+        f"{_device(str(item.get('device_name', '?')))} "
+        f"{escaped(item.get('operation_type', '?'), NAME_SHOWN)} — *{escaped(status, NAME_SHOWN)}*"
         + (f" · {slack_time(when)}" if when else "")
     )
 
@@ -402,21 +708,19 @@ def operation_detail(item: dict[str, Any]) -> Blocks:
     params = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
     lines = [_listed(item)]
     if params:
-        lines.append(
-            text.DETAIL_PARAMETERS
-            + escape(", ".join(f"{k}={_param(v)}" for k, v in params.items()))
-        )
+        lines.append(text.DETAIL_PARAMETERS + parameters_text(params, limit=PARAMETERS_SHOWN))
     created = parse_api_time(item.get("created_at"))
     if created:
         lines.append(text.DETAIL_CREATED + slack_time(created))
+    blocks = [section("\n".join(lines))]
     if item.get("error"):
-        lines.append(text.DETAIL_ERROR + escape(str(item["error"])))
-    return [section("\n".join(lines))]
+        blocks.append(section(text.DETAIL_ERROR + escaped(item["error"], DETAIL_ERROR_SHOWN)))
+    return fit(blocks)
 
 
 def notice(mrkdwn: str) -> dict[str, Any]:
     """A message of one mrkdwn section (refusals, help, notices)."""
-    return {"blocks": [section(mrkdwn)], "text": clip(mrkdwn, 3000)}
+    return {"blocks": fit([section(mrkdwn)]), "text": clip(mrkdwn, 3000)}
 
 
 def refusal(reason: str, example: str) -> str:

@@ -614,8 +614,13 @@ def when_line(*, local: str, tz: str, utc: str, delta: str) -> str:
     return f"*When:* {local} ({tz}) · {utc} · {delta}"
 
 
-def confirm_heading(typed: str, count: int) -> str:
-    what = "this operation" if count == 1 else f"these {count} operations (one per device)"
+def confirm_heading(typed: str, count: int, devices: int) -> str:
+    if count == 1:
+        what = "this operation"
+    elif count == devices:
+        what = f"these {count} operations (one per device)"
+    else:
+        what = f"these {count} operations (on {devices} device{'s' if devices > 1 else ''})"
     return f"*Please confirm {what}.* You asked: _{typed}_"
 
 
@@ -1228,6 +1233,36 @@ def api_internal_error(status: int, *, creating: bool) -> str:
 
 def api_refused(status: int, detail: str) -> str:
     return f"The API refused the request (HTTP {status}): {detail}"
+
+
+# --- what many operations share, said once (messages within Slack's limits) --------------
+
+
+def operation_on(what: str, devices: int) -> str:
+    return f"*{what}* on {devices} device" + ("" if devices == 1 else "s")
+
+
+def shared_parameters(params: str, count: int, *, per_device: bool) -> str:
+    """What every operation of a request has, shown once rather than on each line."""
+    noun = "devices" if per_device else "operations"
+    return f"*Parameters (all {count} {noun}):* {params}"
+
+
+EACH_DEVICE = "*On each device:*"
+PER_OPERATION = "*Per operation:*"
+NO_PARAMETERS = "no parameters"
+
+
+def variant_on(what: str, devices: str) -> str:
+    return f"• {what} on {devices}"
+
+
+def more_items(count: int) -> str:
+    """Closes a list shown in part: `[a, b, …and 60 more]`."""
+    return f"…and {count} more"
+
+
+CUT_TO_FIT = "✂️ Part of this message was left out: Slack limits how long a message can be."
 
 
 # Labels of `/ops status`'s answer.

@@ -71,7 +71,8 @@ def test_an_over_long_line_never_leaves_an_empty_or_oversized_section(store: Sto
     many_errors = tuple(replace(o, state="rejected", error=error) for o in several.operations)
     blocks = messages.status_message(replace(several, operations=many_errors))
     sections_fit(blocks)
-    assert sum("refused" in b["text"]["text"] for b in blocks if b["type"] == "section") == 3
+    # Each operation's error is shown (shortened to share the message's room).
+    assert sum(b["text"]["text"].count("refused") for b in blocks if b["type"] == "section") == 3
 
 
 def test_long_answers_and_listings_stay_within_limits() -> None:

@@ -128,7 +128,7 @@ def test_polling_survives_get_faults_and_announces_each_change_once(
 
 
 def test_an_invented_status_is_announced_and_polling_goes_on(bot: Bot) -> None:
-    bot.simulator.run_seconds = 1.0
+    bot.simulator.run_seconds = 2.0  # time to arm the fault before the run ends
     _, root_ts = request_and_confirm(bot, "reboot server-05 now")
     eventually(lambda: any("scheduled as" in r for r in thread_replies(bot, root_ts)), what="sent")
     bot.simulator.faults.add(Fault(method="GET", kind="unknown_status", status_value="paused"))

@@ -400,7 +400,8 @@ def test_modal_round_trip(bot: Bot) -> None:
     )
     assert good.status_code == 200
     shown = bot.wait_response(key)
-    assert "`server-02` · reboot · force=true, timeout=600" in all_text(shown)
+    assert "*reboot* on 2 devices: `server-01`, `server-02`" in all_text(shown)
+    assert "*Parameters (all 2 devices):* force=true, timeout=600" in all_text(shown)
 
 
 def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, tmp_path) -> None:
@@ -483,8 +484,8 @@ def test_a_failed_zone_lookup_words_the_confirmation_truthfully(bot: Bot) -> Non
 def test_several_services_reach_the_api_as_one_operation_each(bot: Bot) -> None:
     shown, _ = request_and_confirm(bot, "restart nginx, apache on server-02 now")
     text = all_text(shown)
-    assert "`server-02` · restart_service · service_name=nginx" in text
-    assert "`server-02` · restart_service · service_name=apache" in text
+    assert "*Please confirm these 2 operations (on 1 device).*" in text
+    assert "*On each device:*\n• service_name=nginx\n• service_name=apache" in text
     sent = eventually(
         lambda: len(ops := bot.simulator.operations()) == 2 and ops, what="both operations"
     )

@@ -3,6 +3,8 @@ stays data."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,10 +12,10 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import messages
+from bot import messages, text
 from bot.catalog import DEFAULT_CATALOG
 from bot.grammar import parse
-from bot.model import Plan
+from bot.model import OperationSpec, Plan
 from bot.service import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
 from store import RequestRecord, Store
 
@@ -124,3 +126,254 @@ def test_the_form_says_its_service_and_packages_take_a_list() -> None:
         block = next(b for b in view["blocks"] if b["block_id"] == field)
         assert block["hint"]["text"].startswith("One or more, separated by commas")
         assert block["optional"] is False  # an update without packages is refused
+
+
+# --- within Slack's limits, whatever goes in -----------------------------------------------
+
+# The grammar's longest: 50 devices of 63 characters, 100 packages of 128.
+LONG_DEVICES = [f"d{i:02d}-" + "x" * 59 for i in range(50)]
+LONG_PACKAGES = [f"p{i:03d}-" + "y" * 123 for i in range(100)]
+# Typed text whose every character grows when escaped for mrkdwn (& → &amp;, < → &lt;).
+HOSTILE = ("<!channel> & <https://evil|ok> " * 200)[:4000]
+ERROR = "refused: " + "<&>" * 700  # 2,109 characters from the API, 6,000 once escaped
+
+
+def texts(node: object) -> list[str]:
+    """Every text a block carries, as Slack counts them toward `msg_blocks_too_long`."""
+    if isinstance(node, list):
+        return [t for item in node for t in texts(item)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    for key, value in node.items():
+        found += [value] if key == "text" and isinstance(value, str) else texts(value)
+    return found
+
+
+def within_limits(blocks: list[dict]) -> str:
+    """Slack's limits, counted here on their own: 50 blocks, 3,000 characters a section, and
+    12,000 of text with 50 for each block's container; every entity whole. Returns the text."""
+    valid(blocks)
+    for block in blocks:
+        if block["type"] == "section":
+            assert 0 < len(block["text"]["text"]) <= 3000
+    every = texts(blocks)
+    assert sum(map(len, every)) + 50 * len(blocks) <= 12000
+    joined = "\n".join(every)
+    assert not re.search(r"&(?!amp;|lt;|gt;)", joined), "half an entity, or an unescaped &"
+    assert not re.search(r"<(?![@!#])", joined), "a < that is not Slack's own token"
+    return joined
+
+
+def record(store: Store, specs: list[OperationSpec], *, typed: str = HOSTILE) -> RequestRecord:
+    return store.create_request(
+        specs=specs,
+        requester="U123",
+        surface="command",
+        text=typed,
+        tz="UTC",
+        immediate=False,
+        notes=[f"note {i}: " + "&" * 300 for i in range(10)],
+        channel="C1",
+        thread_ts=None,
+        response_url=None,
+        now=NOW,
+        expires_at=NOW + timedelta(minutes=15),
+    )
+
+
+def spec(device: str, operation_type: str = "update", **parameters: object) -> OperationSpec:
+    return OperationSpec(
+        device_name=device,
+        operation_type=operation_type,
+        scheduled_at=NOW + timedelta(hours=1),
+        parameters=parameters,
+    )
+
+
+def test_a_legal_update_of_50_devices_and_100_packages_says_each_thing_once(store: Store) -> None:
+    devices = ", ".join(f"server-{i:02d}" for i in range(1, 51))
+    packages = ", ".join(f"package-with-a-long-name-{i:03d}" for i in range(100))
+    request = make_request(store, f"update {devices} with {packages}")
+    blocks = messages.confirmation(request, now=NOW)
+    shown = within_limits(blocks)  # it was 135,152 characters in 49 blocks
+    assert messages.message_size(blocks) < 4000
+    assert all(shown.count(f"`server-{i:02d}`") == 1 for i in range(1, 51))
+    assert shown.count("package-with-a-long-name-000") == 1  # the quote stops before it
+    assert "*Parameters (all 50 devices):* package_list=[package-with-a-long-name-000, " in shown
+    assert re.search(r", …and \d+ more\]", shown)
+
+
+def test_the_largest_confirmation_keeps_every_device_its_heading_and_buttons(
+    store: Store,
+) -> None:
+    request = record(store, [spec(d, package_list=LONG_PACKAGES) for d in LONG_DEVICES])
+    blocks = messages.confirmation(request, now=NOW)
+    shown = within_limits(blocks)
+    assert blocks[0]["text"]["text"].startswith("*Please confirm these 50 operations")
+    assert "&lt;!channel&gt; &amp; &lt;https://evil|ok&gt;" in blocks[0]["text"]["text"]
+    assert all(shown.count(f"`{d}`") == 1 for d in LONG_DEVICES)
+    assert shown.count(LONG_PACKAGES[0]) == 1
+    listed = re.search(r"package_list=\[(.*), …and (\d+) more\]", shown)
+    assert listed and len(listed[1].split(", ")) + int(listed[2]) == 100
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["ops_confirm", "ops_cancel"]
+    assert blocks[-1]["type"] == "context" and request.id in blocks[-1]["elements"][0]["text"]
+
+
+def test_operations_that_differ_show_what_they_share_once_and_each_difference_once(
+    store: Store,
+) -> None:
+    # `restart nginx, apache on …`: one operation per service per device.
+    specs = [
+        spec(d, "restart_service", service_name=service, verify_status=True)
+        for service in ("nginx", "apache")
+        for d in LONG_DEVICES
+    ]
+    request = record(store, specs)
+    shown = within_limits(messages.confirmation(request, now=NOW))
+    assert "*Parameters (all 100 operations):* verify_status=true" in shown
+    assert "*On each device:*\n• service_name=nginx\n• service_name=apache" in shown
+    assert all(shown.count(f"`{d}`") == 1 for d in LONG_DEVICES)
+    status = within_limits(messages.status_message(request))
+    assert status.count("verify_status=true") == 1
+    lines = status.count("· service_name=nginx") + status.count("· service_name=apache")
+    left = re.search(r"…and (\d+) more\.", status)
+    assert lines + (int(left[1]) if left else 0) == 100
+
+
+def test_operations_that_each_differ_in_a_long_list_stay_within_limits(store: Store) -> None:
+    specs = [
+        spec(d, package_list=[f"{i}-{p}" for p in LONG_PACKAGES], force=True)
+        for i, d in enumerate(LONG_DEVICES)
+    ]
+    request = record(store, specs)
+    shown = within_limits(messages.confirmation(request, now=NOW))
+    assert "*Parameters (all 50 devices):* force=true" in shown and "*Per operation:*" in shown
+    within_limits(messages.status_message(request))
+
+
+def test_a_status_message_of_fifty_long_errors_names_every_device(store: Store) -> None:
+    base = record(store, [spec(d, package_list=LONG_PACKAGES) for d in LONG_DEVICES])
+    states = [
+        {"state": "rejected", "error": ERROR},
+        {"state": "unknown", "error": ERROR},
+        {"state": "sent", "api_id": "txn_" + "9" * 60, "status": "failed" * 100, "final": True},
+        {"state": "sending"},
+    ]
+    ops = tuple(replace(op, **states[i % 4]) for i, op in enumerate(base.operations))
+    blocks = messages.status_message(replace(base, operations=ops))
+    shown = within_limits(blocks)
+    assert all(shown.count(f"`{d}`") == 1 for d in LONG_DEVICES)
+    assert shown.count("refused: &lt;&amp;&gt;") == 26  # every error, each in part
+    assert "…and" not in shown.split("package_list=")[-1].split("]")[-1]  # no line left out
+    every_error = replace(base, operations=tuple(replace(o, **states[0]) for o in ops))
+    assert within_limits(messages.status_message(every_error)).count("refused") == 50
+
+
+def test_a_status_message_of_a_hundred_operations_says_how_many_it_left_out(
+    store: Store,
+) -> None:
+    specs = [
+        spec(d, "restart_service", service_name=s * 30)
+        for s in ("nginx", "apache")
+        for d in LONG_DEVICES
+    ]
+    base = record(store, specs)
+    ops = tuple(replace(op, state="rejected", error=ERROR) for op in base.operations)
+    shown = within_limits(messages.status_message(replace(base, operations=ops)))
+    lines = shown.count("— not scheduled:")
+    left = re.search(r"…and (\d+) more\.", shown)
+    assert lines + (int(left[1]) if left else 0) == 100
+
+
+def test_a_list_of_sixty_long_items_shows_or_counts_every_one() -> None:
+    items = [
+        {
+            "id": f"txn_{i:02d}" + "7" * 60,
+            "device_name": LONG_DEVICES[i % 50],
+            "operation_type": "update" * 20,
+            "status": "<failed> & " * 30,
+            "scheduled_at": "2026-11-25T10:00:00Z",
+        }
+        for i in range(60)
+    ]
+    for device, searched in ((None, None), ("<&>" * 40, 1000)):
+        listing = OperationList(items=items, total=200, searched=searched)
+        shown = within_limits(messages.operation_list(listing, device=device))
+        listed = sum(f"`txn_{i:02d}" in shown for i in range(60))
+        left = re.search(r"…and (\d+) more\.", shown)
+        assert listed + (int(left[1]) if left else 0) == 60
+
+
+def test_the_detail_of_an_enormous_operation_fits() -> None:
+    item = {
+        "id": "txn_1",
+        "device_name": LONG_DEVICES[0],
+        "operation_type": "update",
+        "status": "failed",
+        "scheduled_at": "2026-11-25T10:00:00Z",
+        "created_at": "2026-11-25T09:00:00Z",
+        "parameters": {
+            "package_list": LONG_PACKAGES,
+            **{f"k{i}<&>": "v&" * 50 for i in range(300)},
+        },
+        "error": "&" * 5000,
+    }
+    shown = within_limits(messages.operation_detail(item))
+    assert "package_list=[p000-" in shown and "Error: &amp;" in shown
+    assert re.search(r"…and \d+ more", shown)  # of the 301 parameters
+
+
+def test_every_answer_stays_within_limits_however_long_its_parts() -> None:
+    long = Refused(reason="&" * 5000, example="<" * 5000)
+    within_limits(messages.answer(long, now=NOW).message["blocks"])
+    within_limits(messages.notice("&lt;" * 2000)["blocks"])
+
+
+# --- the guard every builder passes through -------------------------------------------------
+
+
+def actions() -> dict:
+    button = {"type": "button", "text": {"type": "plain_text", "text": "Go"}, "action_id": "go"}
+    return {"type": "actions", "elements": [button]}
+
+
+def test_fit_cuts_the_longest_sections_and_never_the_heading_or_the_buttons() -> None:
+    heading = messages.section("*Heading* " + "h" * 2900)
+    short = messages.section("a short line that matters")
+    long = [messages.section("\n".join(f"line {i} " + "z" * 90 for i in range(29)))] * 8
+    blocks = messages.fit([heading, short, *long, actions(), messages.context("footer")])
+    shown = within_limits(blocks)
+    assert blocks[0] == heading and actions() in blocks and short in blocks
+    assert messages.context("footer") == blocks[-1]
+    assert blocks[blocks.index(actions()) - 1] == messages.context(text.CUT_TO_FIT)
+    assert "line 28 " in shown  # the longest were cut at a line's end, not dropped wholesale
+    assert all(not b["text"]["text"].endswith("z…") for b in blocks if b["type"] == "section")
+
+
+def test_fit_keeps_at_most_fifty_blocks() -> None:
+    blocks = messages.fit([messages.section(f"line {i}") for i in range(80)] + [actions()])
+    within_limits(blocks)
+    assert blocks[0] == messages.section("line 0") and actions() in blocks
+    assert messages.context(text.CUT_TO_FIT) in blocks and len(blocks) == 50
+
+
+def test_fit_leaves_a_message_within_limits_as_it_was() -> None:
+    blocks = [messages.section("x" * 2900) for _ in range(3)] + [actions()]
+    assert messages.fit(blocks) == blocks
+
+
+def test_fit_never_leaves_half_an_entity_or_a_section_too_long() -> None:
+    oversized = {"type": "section", "text": {"type": "mrkdwn", "text": "&amp;" * 1000}}
+    blocks = messages.fit([messages.section("heading"), *[oversized] * 6])
+    within_limits(blocks)
+    assert messages.context(text.CUT_TO_FIT) in blocks
+
+
+def test_clip_never_splits_an_entity_or_a_token() -> None:
+    for value in ("a&amp;b" * 50, "<@U123> <!date^1^{time}|x> " * 20):
+        for limit in range(5, 120):
+            cut = messages.clip(value, limit)
+            assert len(cut) <= limit and cut.endswith("…")
+            assert not re.search(r"&(?!amp;)|<[^>]*…$", cut), cut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -112,6 +113,10 @@ class HttpServer:
             ident="opsbot",
             max_request_body_size=MAX_BODY,
         )
+        # Held while close() writes to the server's trigger (a pipe that wakes its loop), and
+        # while serve() closes that pipe: see serve().
+        self._trigger_lock = threading.Lock()
+        self._closing = False
 
     @property
     def port(self) -> int:
@@ -119,14 +124,37 @@ class HttpServer:
 
     def serve(self) -> None:
         """Blocks until close(); then waits for requests being answered to finish."""
-        self._server.run()
-        self._server.task_dispatcher.shutdown(cancel_pending=False)
+        server = self._server
+        server.run()
+        server.task_dispatcher.shutdown(cancel_pending=False)
+        # The trigger's pipe is closed here, last, and not by the loop: waitress's worker
+        # threads write to it whenever they finish a request, and close() writes to it after
+        # queueing _close_sockets, so a loop woken in between closed it under a writer (EBADF,
+        # or a byte written into whatever reused the descriptor's number). By now the workers
+        # are gone, and close() is done writing (it holds the lock while it does).
+        with self._trigger_lock:
+            self._closing = True
+            if not server.task_dispatcher.threads:  # else one may still write: leave it open
+                server.trigger.close()
 
     def close(self) -> None:
-        # Sockets are closed from the server's own loop thread: closing them from here would
-        # pull them out from under its select() call.
+        with self._trigger_lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._server.trigger.pull_trigger(self._close_sockets)
+
+    def _close_sockets(self) -> None:
+        """In the server's loop thread (closing sockets from another thread would pull them out
+        from under its select() call): every connection and the listening socket; the trigger
+        leaves the loop's map, open, so the loop ends."""
         server = self._server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        for dispatcher in list(server._map.values()):
+            if dispatcher is not server and dispatcher is not server.trigger:
+                dispatcher.close()
+        # Not server.close(): that closes the trigger too.
+        wasyncore.dispatcher.close(server)
+        server.trigger.del_channel()
 
 
 def socket_mode(*, app: App, app_token: str, url: str | None = None) -> SocketModeHandler:

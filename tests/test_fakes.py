@@ -13,10 +13,14 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
+from tests.conftest import eventually
 from tests.fakes import (
     APP_TOKEN,
     BOT_TOKEN,
@@ -115,6 +119,81 @@ def test_invalid_blocks_rejected_like_slack(client: WebClient) -> None:
     assert err.value.response["error"] == "invalid_blocks"
 
 
+def section(length: int) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": "s" * length}}
+
+
+def button(length: int) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": "b" * length}}
+
+
+# Each kind of text Slack counts towards msg_blocks_too_long, with how much of it there is.
+TEXT_KINDS = {
+    "section fields": (
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 1000}] * 2}],
+        2000,
+    ),
+    "context": (
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 1500}]}],
+        1500,
+    ),
+    "header": ([{"type": "header", "text": {"type": "plain_text", "text": "h" * 150}}], 150),
+    "buttons": ([{"type": "actions", "elements": [button(75) for _ in range(20)]}], 1500),
+    "accessory": ([{**section(10), "accessory": button(75)}], 85),
+}
+
+
+def blocks_totalling(total: int, extra: list[dict[str, Any]], extra_length: int) -> list[Any]:
+    """`extra` after sections of filler: `total` characters of block text in all."""
+    filler, rest = [], total - extra_length
+    while rest > 0:
+        filler.append(section(min(rest, 3000)))
+        rest -= 3000
+    return filler + extra
+
+
+@pytest.mark.parametrize("kind", TEXT_KINDS)
+def test_blocks_over_13000_characters_of_text_are_refused_like_slack(
+    fake: FakeSlack, client: WebClient, kind: str
+) -> None:
+    extra, length = TEXT_KINDS[kind]
+    at_limit = blocks_totalling(13_000, extra, length)
+    over = blocks_totalling(13_001, extra, length)
+    assert len(over) <= 50  # within the block count: only the text is too long
+
+    ts = client.chat_postMessage(channel="C1", text="t", blocks=at_limit)["ts"]
+    assert fake.message("C1", ts)["blocks"] == at_limit  # type: ignore[index]
+    refusals = {
+        "chat.postMessage": lambda: client.chat_postMessage(channel="C1", text="t", blocks=over),
+        "chat.update": lambda: client.chat_update(channel="C1", ts=ts, text="t", blocks=over),
+        "chat.postEphemeral": lambda: client.chat_postEphemeral(
+            channel="C1", user="U123", text="t", blocks=over
+        ),
+    }
+    for method, call in refusals.items():
+        with pytest.raises(SlackApiError) as err:
+            call()
+        assert err.value.response["error"] == "msg_blocks_too_long", method
+    assert fake.message("C1", ts)["blocks"] == at_limit  # type: ignore[index]  # not updated
+    assert len(client.conversations_history(channel="C1")["messages"]) == 1
+
+    webhook = WebhookClient(fake.response_url(f"too-long-{kind}"))
+    refused = webhook.send(text="t", blocks=over)
+    assert (refused.status_code, refused.body) == (400, "msg_blocks_too_long")
+    assert webhook.send(text="t", blocks=at_limit).status_code == 200
+
+
+def test_response_url_posts_are_validated_like_chat_post_message(fake: FakeSlack) -> None:
+    webhook = WebhookClient(fake.response_url("invalid"))
+    too_long = webhook.send(text="t", blocks=[section(3001)])
+    assert (too_long.status_code, too_long.body) == (400, "invalid_blocks")
+    too_many = webhook.send(text="t", blocks=[section(1)] * 51)
+    assert (too_many.status_code, too_many.body) == (400, "invalid_blocks")
+    assert webhook.send(text="").body == "no_text"
+    assert webhook.send(delete_original=True).body == "ok"  # nothing to show: no text needed
+    assert [c.status for c in fake.calls_to("response_url")] == [400, 400, 400, 200]
+
+
 def test_views_open_update_and_single_use_trigger(fake: FakeSlack, client: WebClient) -> None:
     modal = {
         "type": "modal",
@@ -164,6 +243,123 @@ def test_fail_429_with_retry_after(fake: FakeSlack, client: WebClient) -> None:
     )
     assert retrying.chat_postMessage(channel="C1", text="y")["ok"]
     assert [c.status for c in fake.calls_to("chat.postMessage")[-2:]] == [429, 200]
+
+
+def test_posts_beyond_a_burst_of_3_in_a_channel_get_429_and_are_not_stored(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    for n in range(3):
+        client.chat_postMessage(channel="C1", text=f"burst {n}")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="one too many")
+    assert err.value.response.status_code == 429
+    assert err.value.response["error"] == "ratelimited"
+    assert err.value.response.headers["Retry-After"] == "1"  # whole seconds, as Slack sends it
+    history = client.conversations_history(channel="C1")["messages"]
+    assert [m["text"] for m in history] == ["burst 2", "burst 1", "burst 0"]
+    # The limit is per channel, and only chat.postMessage's.
+    assert client.chat_postMessage(channel="C2", text="elsewhere")["ok"]
+    assert client.chat_update(channel="C1", ts=history[0]["ts"], text="edited")["ok"]
+    assert [c.status for c in fake.calls_to("chat.postMessage")] == [200, 200, 200, 429, 200]
+
+
+def test_the_per_channel_limit_refills_at_its_rate_and_can_be_turned_off() -> None:
+    with FakeSlack(post_rate=5.0, post_burst=1) as fake:
+        client = WebClient(token=BOT_TOKEN, base_url=fake.api_url)
+        client.chat_postMessage(channel="C1", text="first")
+        with pytest.raises(SlackApiError) as err:
+            client.chat_postMessage(channel="C1", text="too soon")
+        assert err.value.response.headers["Retry-After"] == "1"  # 0.2 s, rounded up
+
+        def posted() -> bool:
+            try:
+                return bool(client.chat_postMessage(channel="C1", text="later")["ok"])
+            except SlackApiError as refused:
+                assert refused.response["error"] == "ratelimited"
+                return False
+
+        eventually(posted, timeout=5, what="a token back in C1's bucket")
+        texts = [m["text"] for m in client.conversations_history(channel="C1")["messages"]]
+        assert texts == ["later", "first"]
+    with FakeSlack(post_rate=None) as unlimited:
+        client = WebClient(token=BOT_TOKEN, base_url=unlimited.api_url)
+        for n in range(10):
+            assert client.chat_postMessage(channel="C1", text=str(n))["ok"]
+
+
+def test_a_503_after_the_message_was_stored(fake: FakeSlack, client: WebClient) -> None:
+    root = client.chat_postMessage(channel="C1", text="root")["ts"]
+    fake.fail("chat.postMessage", status=503, after_store=True)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="reply", thread_ts=root)
+    assert err.value.response.status_code == 503
+    assert err.value.response["error"] == "internal_error"
+    replies = client.conversations_replies(channel="C1", ts=root)["messages"]
+    assert [m["text"] for m in replies] == ["root", "reply"]  # Slack kept it all the same
+
+    # Why a client must not re-send on a 5xx by itself: slack_sdk's handler posts it twice.
+    fake.fail("chat.postMessage", status=503, after_store=True)
+    retrying = WebClient(
+        token=BOT_TOKEN, base_url=fake.api_url, retry_handlers=[ServerErrorRetryHandler()]
+    )
+    assert retrying.chat_postMessage(channel="C2", text="status")["ok"]
+    history = client.conversations_history(channel="C2")["messages"]
+    assert [m["text"] for m in history] == ["status", "status"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "raised"),
+    [
+        pytest.param({"error": "fatal_error"}, SlackApiError, id="an error answer"),
+        pytest.param({"status": 500}, SlackApiError, id="a 5xx"),
+        pytest.param({"delay": 1.0}, TimeoutError, id="slower than the client waits"),
+    ],
+)
+def test_users_info_fails_once(
+    fake: FakeSlack, fault: dict[str, Any], raised: type[Exception]
+) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=fake.api_url, timeout=0.3, retry_handlers=[])
+    fake.fail("users.info", **fault)
+    with pytest.raises(raised):
+        client.users_info(user="U123")
+    assert client.users_info(user="U123")["user"]["tz"] == "America/Los_Angeles"
+    # A slow answer still comes, late: recorded when answered, with the time it arrived.
+    calls = fake.wait_for(lambda cs: len([c for c in cs if c.method == "users.info"]) == 2)
+    first, second = sorted((c for c in calls if c.method == "users.info"), key=lambda c: c.at)
+    assert [first.status, second.status] == [fault.get("status", 200), 200]
+    assert first.response["ok"] is ("delay" in fault)  # type: ignore[index]
+
+
+def test_a_post_stored_whose_answer_comes_too_late(fake: FakeSlack) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=fake.api_url, timeout=0.3, retry_handlers=[])
+    fake.fail("chat.postMessage", delay=1.0, after_store=True)
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel="C1", text="stored, answer late")
+    # Stored before the answer was due: visible while the client is still waiting.
+    history = client.conversations_history(channel="C1")["messages"]
+    assert [m["text"] for m in history] == ["stored, answer late"]
+    with pytest.raises(ValueError, match="needs an error or a delay"):
+        fake.fail("users.info")
+
+
+def test_a_response_url_takes_5_posts(fake: FakeSlack) -> None:
+    webhook = WebhookClient(fake.response_url("five"))
+    assert [webhook.send(text=str(n)).status_code for n in range(5)] == [200] * 5
+    sixth = webhook.send(text="sixth")
+    assert (sixth.status_code, sixth.body) == (404, "used_url")
+    assert WebhookClient(fake.response_url("another")).send(text="x").status_code == 200
+    # Refused posts do not use it up.
+    fresh = WebhookClient(fake.response_url("fresh"))
+    assert fresh.send(text="t", blocks=[section(3001)]).status_code == 400
+    assert [fresh.send(text=str(n)).status_code for n in range(5)] == [200] * 5
+
+
+def test_a_response_url_expires_after_its_lifetime() -> None:
+    with FakeSlack(response_url_lifetime=0.0) as fake:
+        webhook = WebhookClient(fake.response_url("brief"))
+        assert webhook.send(text="first").status_code == 200  # its clock starts here
+        late = webhook.send(text="later")
+        assert (late.status_code, late.body) == (404, "expired_url")
 
 
 def test_down_closes_connections(fake: FakeSlack) -> None:

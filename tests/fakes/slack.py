@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,23 @@ _JSON_ARGS = ("blocks", "attachments", "view", "metadata")
 # Slack's own ceilings (chat.postMessage docs); the fake answers like Slack when they are crossed.
 _MAX_TEXT = 40_000
 _MAX_MESSAGE_BLOCKS = 50
+# Not documented: Slack answers msg_blocks_too_long once a message's blocks hold more than about
+# 13,000 characters of text in all, each block being within its own limits (bolt-js #2509; see
+# shared/field-notes.md).
+_MAX_BLOCKS_TEXT = 13_000
+
+# chat.postMessage "generally allows posting one message per second per channel, while also
+# maintaining a workspace-wide limit"; "short bursts >1 allowed" (docs.slack.dev/apis/web-api/
+# rate-limits). Over it Slack answers HTTP 429 with "a Retry-After header containing the number of
+# seconds until you can retry" and {"ok": false, "error": "ratelimited"}. The burst size is not
+# published: 3 is our reading of "short bursts". The workspace-wide limit is not modelled.
+SLACK_POST_RATE = 1.0
+SLACK_POST_BURST = 3
+# A response_url takes up to 5 posts within 30 minutes (Slack's guide "Handling user interaction",
+# docs.slack.dev/interactivity/handling-user-interaction). What Slack answers beyond that is not
+# documented.
+SLACK_RESPONSE_URL_USES = 5
+SLACK_RESPONSE_URL_LIFETIME = 30 * 60.0
 
 DEFAULT_USERS: dict[str, dict[str, Any]] = {
     "U123": {"name": "alice", "tz": "America/Los_Angeles"},
@@ -64,6 +82,27 @@ class _Fault:
     retry_after: int | None
     times: int | None
     channel: str | None
+    after_store: bool = False
+    delay: float = 0.0
+
+    @property
+    def refuses(self) -> bool:
+        """False for a fault that only delays the real answer."""
+        return self.error is not None or self.status != 200
+
+
+@dataclass
+class _Bucket:
+    """A channel's token bucket: `tokens` posts may go now; it refills at the post rate."""
+
+    tokens: float
+    at: float
+
+
+@dataclass
+class _ResponseUrl:
+    uses: int
+    first_at: float
 
 
 class _Server(ThreadingHTTPServer):
@@ -98,12 +137,26 @@ class FakeSlack:
         bot_user_id: str = BOT_USER_ID,
         bot_id: str = BOT_ID,
         validate_blocks: bool = True,
+        post_rate: float | None = SLACK_POST_RATE,
+        post_burst: int = SLACK_POST_BURST,
+        response_url_uses: int | None = SLACK_RESPONSE_URL_USES,
+        response_url_lifetime: float | None = SLACK_RESPONSE_URL_LIFETIME,
     ) -> None:
+        """`post_rate` (posts per second) and `post_burst` set chat.postMessage's per-channel
+        limit (None: no limit). One response_url takes `response_url_uses` posts, within
+        `response_url_lifetime` seconds of its first one (None: no limit). The defaults are
+        Slack's."""
+        if post_rate is not None and (post_rate <= 0 or post_burst < 1):
+            raise ValueError("post_rate must be above 0 and post_burst at least 1")
         self.bot_token = bot_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.validate_blocks = validate_blocks
+        self.post_rate = post_rate
+        self.post_burst = post_burst
+        self.response_url_uses = response_url_uses
+        self.response_url_lifetime = response_url_lifetime
         self.calls: list[Call] = []
         self.down = False
         self.socket_mode_url: str | None = None
@@ -113,16 +166,20 @@ class FakeSlack:
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._views: dict[str, dict[str, Any]] = {}
         self._used_triggers: set[str] = set()
+        self._buckets: dict[str, _Bucket] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
         self._ts_seq = 0
         self._view_seq = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # cuts delayed answers short at stop()
 
     # ---- lifecycle
 
     def start(self) -> FakeSlack:
+        self._stopping.clear()
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
@@ -133,6 +190,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -211,19 +269,27 @@ class FakeSlack:
         retry_after: int | None = None,
         times: int | None = 1,
         channel: str | None = None,
+        after_store: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """Make the next `times` calls to `method` (or "response_url") fail.
 
         status 200 answers {"ok": false, "error": error}; 429 adds Retry-After (1 s unless
         given) and defaults error to "ratelimited"; other statuses default the error to
         "internal_error". times=None keeps failing until clear_faults().
+        after_store=True performs the call first (a message is stored and shows in
+        conversations.replies/history) and only then answers the failure: Slack's 503 after it
+        kept the message. delay=seconds waits that long before answering (after performing the
+        call when after_store=True), longer than a client's timeout for a slow Slack; with no
+        error and status 200 the answer, when it comes, is the real one.
         """
-        if status == 200 and error is None:
-            raise ValueError("fail() with status 200 needs an error")
+        if status == 200 and error is None and delay <= 0:
+            raise ValueError("fail() with status 200 needs an error or a delay")
         if status == 429 and retry_after is None:
             retry_after = 1
+        fault = _Fault(method, error, status, retry_after, times, channel, after_store, delay)
         with self._lock:
-            self._faults.append(_Fault(method, error, status, retry_after, times, channel))
+            self._faults.append(fault)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -252,39 +318,45 @@ class FakeSlack:
         else:
             req.send_error(404)
             return
+        arrived = time.monotonic()
+        with self._lock:
+            fault = None if bad_body else self._take_fault(method, args)
+        done = None
+        if fault is not None and fault.after_store:
+            with self._lock:
+                done = self._perform(method, args, token)
+        if fault is not None and fault.delay > 0:
+            self._stopping.wait(fault.delay)
         with self._changed:
             if bad_body:
                 status, body, extra_headers = 200, _err("invalid_json"), {}
+            elif fault is not None and fault.refuses:
+                status, body, extra_headers = _fault_answer(method, fault)
             else:
-                status, body, extra_headers = self._answer(method, args, token)
-            self.calls.append(Call(method, args, headers, time.monotonic(), status, body))
+                status, body, extra_headers = done or self._perform(method, args, token)
+            self.calls.append(Call(method, args, headers, arrived, status, body))
             self._changed.notify_all()
         if isinstance(body, str):
             data, ctype = body.encode(), "text/html"
         else:
             data, ctype = json.dumps(body).encode(), "application/json; charset=utf-8"
-        req.send_response(status)
-        req.send_header("Content-Type", ctype)
-        req.send_header("Content-Length", str(len(data)))
-        for k, v in extra_headers.items():
-            req.send_header(k, v)
-        req.end_headers()
-        req.wfile.write(data)
+        try:
+            req.send_response(status)
+            req.send_header("Content-Type", ctype)
+            req.send_header("Content-Length", str(len(data)))
+            for k, v in extra_headers.items():
+                req.send_header(k, v)
+            req.end_headers()
+            req.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (a delayed answer): so would Slack's be lost
 
-    def _answer(
+    def _perform(
         self, method: str, args: dict[str, Any], token: str
     ) -> tuple[int, Payload, dict[str, str]]:
-        fault = self._take_fault(method, args)
-        if fault is not None:
-            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            default = "ratelimited" if fault.status == 429 else "internal_error"
-            error = fault.error or default
-            if method == "response_url":
-                return fault.status, error, extra
-            return fault.status, {"ok": False, "error": error}, extra
+        """What Slack does with the call and answers, faults aside (under the lock)."""
         if method == "response_url":
-            # response_url answers plain "ok" like Slack's webhooks, not JSON.
-            return 200, "ok", {}
+            return self._response_url_post(args)
 
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
@@ -292,9 +364,49 @@ class FakeSlack:
         auth_error = self._check_token(method, token)
         if auth_error is not None:
             return 200, _err(auth_error), {}
+        if method == "chat.postMessage":
+            wait = self._post_wait(str(args.get("channel") or ""))
+            if wait is not None:
+                return 429, _err("ratelimited"), {"Retry-After": str(wait)}
         return 200, handler(args), {}
 
+    def _post_wait(self, channel: str) -> int | None:
+        """None when a post to `channel` may go now (and takes its token); else the whole
+        seconds until it may, as Slack's Retry-After says it."""
+        if self.post_rate is None:
+            return None
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(channel, _Bucket(float(self.post_burst), now))
+        bucket.tokens = min(self.post_burst, bucket.tokens + (now - bucket.at) * self.post_rate)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        return max(1, math.ceil((1 - bucket.tokens) / self.post_rate))
+
+    def _response_url_post(self, args: dict[str, Any]) -> tuple[int, Payload, dict[str, str]]:
+        # A response_url answers plain text like Slack's incoming webhooks, not JSON: "ok", or
+        # the error with a 4xx status (webhooks' documented shape; response_url's is not).
+        key = str(args.get("_key", ""))
+        if not args.get("delete_original"):
+            problem = self._message_problem(args)
+            if problem is not None:
+                return 400, str(problem["error"]), {}
+        now = time.monotonic()
+        used = self._response_urls.setdefault(key, _ResponseUrl(0, now))
+        if (
+            self.response_url_lifetime is not None
+            and now - used.first_at > self.response_url_lifetime
+        ):
+            # A guess: Slack documents no answer for an expired or used-up response_url.
+            return 404, "expired_url", {}
+        if self.response_url_uses is not None and used.uses >= self.response_url_uses:
+            return 404, "used_url", {}  # also a guess, as above
+        used.uses += 1
+        return 200, "ok", {}
+
     def _take_fault(self, method: str, args: dict[str, Any]) -> _Fault | None:
+        """The first matching fault, counted as used (under the lock)."""
         for fault in self._faults:
             if fault.method != method:
                 continue
@@ -582,6 +694,8 @@ class FakeSlack:
                     parsed.validate_json()
             except (SlackObjectFormationError, KeyError, TypeError, AttributeError) as e:
                 return _invalid("invalid_blocks", f"{e} [json-pointer:/blocks/{i}]")
+        if sum(_text_length(block) for block in blocks) > _MAX_BLOCKS_TEXT:
+            return _err("msg_blocks_too_long")
         return None
 
     def _view_problem(self, spec: Any) -> dict[str, Any] | None:
@@ -594,6 +708,44 @@ class FakeSlack:
         except (SlackObjectFormationError, KeyError, TypeError, AttributeError) as e:
             return _invalid("invalid_arguments", f"{e} [json-pointer:/view]")
         return None
+
+
+def _fault_answer(method: str, fault: _Fault) -> tuple[int, Payload, dict[str, str]]:
+    extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    default = "ratelimited" if fault.status == 429 else "internal_error"
+    error = fault.error or default
+    if method == "response_url":
+        return fault.status, error, extra
+    return fault.status, {"ok": False, "error": error}, extra
+
+
+def _text_length(block: dict[str, Any]) -> int:
+    """The characters of text a block shows, as Slack counts them for msg_blocks_too_long:
+    section text and fields, context elements, header text, button labels (an actions block's
+    or a section's accessory)."""
+
+    def text_of(obj: Any) -> int:
+        return len(str(obj.get("text") or "")) if isinstance(obj, dict) else 0
+
+    def button(element: Any) -> int:
+        is_button = isinstance(element, dict) and element.get("type") == "button"
+        return text_of(element.get("text")) if is_button else 0
+
+    kind = block.get("type")
+    if kind == "section":
+        fields = block.get("fields") or []
+        return (
+            text_of(block.get("text"))
+            + sum(text_of(f) for f in fields)
+            + button(block.get("accessory"))
+        )
+    if kind == "context":
+        return sum(text_of(e) for e in block.get("elements") or [])
+    if kind == "header":
+        return text_of(block.get("text"))
+    if kind == "actions":
+        return sum(button(e) for e in block.get("elements") or [])
+    return 0
 
 
 def _err(error: str) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class OutboxSender:
         self._on_root_answered = on_root_answered
         self._threads = Backoff(first=THREAD_BACKOFF[0], cap=THREAD_BACKOFF[1])
         self._roots = Backoff(first=ROOT_BACKOFF[0], cap=ROOT_BACKOFF[1])
+        # Channel → (the newest event queued when Slack turned the bot away, the sentence).
+        self._refused_channels: dict[str, tuple[int, str]] = {}
 
     def deliver_pending(self) -> int:
         """Send what may go out now, then re-render stale status messages; returns how many
@@ -78,6 +80,13 @@ class OutboxSender:
         private = event.kind.startswith("private")
         if not self._threads.ready(event.thread):
             return None
+        refused = self._refused_channels.get(channel)
+        if refused is not None and not private and event.id <= refused[0]:
+            # Queued before Slack turned the bot away from this channel: trying each would
+            # only spend the channel's pace on certain refusals. Later ones are tried (the
+            # bot may have been invited back).
+            self._give_up(event, reason=refused[1], error="not tried: the channel refused")
+            return "given up"
         # Private answers go through the response_url or as ephemeral messages: not posts
         # into the channel, and not under its per-channel limit.
         if not private and not self._pacer.try_take(channel):
@@ -91,6 +100,8 @@ class OutboxSender:
             self._rate_limited(event, request, exc)
             return None
         except CannotPost as exc:
+            if isinstance(exc, NotInChannel):
+                self._refused_channels[channel] = (self._store.newest_event_id(), exc.message)
             self._give_up(event, reason=exc.message, error=str(exc.__cause__ or exc))
             return "given up"
         except Exception as exc:

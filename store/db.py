@@ -815,6 +815,10 @@ class Store:
                 self._enqueue(db, notice, now)
             return True
 
+    def newest_event_id(self) -> int:
+        with self._lock:
+            return self.db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+
     def mark_delivered(self, event_id: int, *, now: datetime) -> bool:
         with self._write() as db:
             return self._cas(

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from bot.simulator import Fault, Simulator
-from tests.conftest import SECRET, eventually
+from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_body, post, slash_command_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ class BotProcess:
             "OPSBOT_POLL_INTERVAL": "0.2",
             "OPSBOT_RECONCILE_DELAY": "0.3",
             "OPSBOT_ASK_AFTER": "1",
-            "OPSBOT_CHANNEL_GAP": "0",
+            "OPSBOT_CHANNEL_GAP": str(CHANNEL_GAP),
             "PORT": str(self.port),
             "PYTHONPATH": str(ROOT),
             "OPSBOT_FAILPOINT": failpoint or "",

@@ -29,7 +29,16 @@ from bot.simulator import Fault, Simulator
 from bot.slack import SlackNotifier, web_client
 from bot.tuning import Tuning
 from store import VANISHED, OperationRecord, OutboxEvent, RequestRecord, Store
-from tests.conftest import FAST_POLLING, FAST_RECOVERY, SECRET, Bot, eventually, start_bot, stop_bot
+from tests.conftest import (
+    CHANNEL_GAP,
+    FAST_POLLING,
+    FAST_RECOVERY,
+    SECRET,
+    Bot,
+    eventually,
+    start_bot,
+    stop_bot,
+)
 from tests.fakes import BOT_TOKEN, FakeSlack, app_mention_body, block_actions_payload, post
 from tests.test_flow import request_and_confirm, thread_replies
 
@@ -76,7 +85,7 @@ def held(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Hel
         api_token=simulator.token,
         poll_interval=0.1,
         notifier=notifier,
-        channel_gap=0.0,
+        channel_gap=CHANNEL_GAP,
         api_retry_base=0.01,
         tuning=FAST_RECOVERY,
         poll_tuning=FAST_POLLING,
@@ -145,7 +154,7 @@ def test_a_mention_acked_just_before_shutdown_is_still_answered(
         api_token=simulator.token,
         poll_interval=0.1,
         notifier=SlackNotifier(client=client),
-        channel_gap=0.0,
+        channel_gap=CHANNEL_GAP,
     ).start()
     # Hold the listener after Bolt's ack, at the point where the event is marked as seen.
     gate, entered = threading.Event(), threading.Event()

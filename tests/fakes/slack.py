@@ -167,6 +167,7 @@ class FakeSlack:
         self._views: dict[str, dict[str, Any]] = {}
         self._used_triggers: set[str] = set()
         self._buckets: dict[str, _Bucket] = {}
+        self.rate_limited = 0  # posts refused by the per-channel limit (not by fail())
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._ts_seq = 0
         self._view_seq = 0
@@ -367,6 +368,7 @@ class FakeSlack:
         if method == "chat.postMessage":
             wait = self._post_wait(str(args.get("channel") or ""))
             if wait is not None:
+                self.rate_limited += 1
                 return 429, _err("ratelimited"), {"Retry-After": str(wait)}
         return 200, handler(args), {}
 

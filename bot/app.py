@@ -75,9 +75,7 @@ def bolt_app(*, client: WebClient, signing_secret: str, workers: Workers) -> App
     return app
 
 
-def add_listeners(
-    app: App, *, service: OpsService, pacer: ChannelPacer, workers: Workers
-) -> None:
+def add_listeners(app: App, *, service: OpsService, pacer: ChannelPacer, workers: Workers) -> None:
     """The bot's listeners, on an app from bolt_app() built with the same `workers`; `pacer`
     is the outbox's, so that answers to mentions keep to the same pace per channel."""
     deps = Deps(

@@ -386,9 +386,7 @@ def _run(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         reason = _path_problem(settings.db_path, exc)
         return _fail(redact(text.database_unusable(settings.db_path, reason)))
-    add_listeners(
-        ready.app, service=runtime.service, pacer=runtime.pacer, workers=ready.workers
-    )
+    add_listeners(ready.app, service=runtime.service, pacer=runtime.pacer, workers=ready.workers)
     runtime.start()
 
     stop_serving: Callable[[], None]

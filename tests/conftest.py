@@ -42,9 +42,9 @@ FAST_RECOVERY = Tuning(
     root_wait=timedelta(seconds=2),
 )
 FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0)
-# Slack's per-channel limit on the tests' time scale: the fake takes 20 posts a second (a burst
-# of 3, as at Slack's own 1 a second), and the bot paces itself a little under that, as it
-# does in production, so that timing noise never crosses it.
+# Slack's per-channel limit on the tests' time scale: the fake takes 20 posts a second with a
+# burst of 3 (as Slack's 1 a second), and the bot paces itself as in production, a little
+# slower (and one post short of the burst, as bot/pacing.py says why).
 POST_RATE = 20.0
 CHANNEL_GAP = 0.06
 T = TypeVar("T")

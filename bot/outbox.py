@@ -55,6 +55,13 @@ class OutboxSender:
         self._roots = Backoff(first=ROOT_BACKOFF[0], cap=ROOT_BACKOFF[1])
         # Channel → (the newest event queued when Slack turned the bot away, the sentence).
         self._refused_channels: dict[str, tuple[int, str]] = {}
+        self._paced: set[str] = set()  # channels whose next message waits for its turn
+
+    def next_turn(self) -> float:
+        """Seconds until a channel whose message waited for its turn has one: the loop runs
+        again then, rather than at its next tick."""
+        paced, self._paced = self._paced, set()
+        return min((self._pacer.wait(channel) for channel in paced), default=float("inf"))
 
     def deliver_pending(self) -> int:
         """Send what may go out now, then re-render stale status messages; returns how many
@@ -90,6 +97,7 @@ class OutboxSender:
         # Private answers go through the response_url or as ephemeral messages: not posts
         # into the channel, and not under its per-channel limit.
         if not private and not self._pacer.try_take(channel):
+            self._paced.add(channel)
             return None
         self._store.mark_attempt_started(event.id)
         try:

@@ -57,6 +57,11 @@ class ChannelPacer:
                     return False
                 self._lock.wait(min(needed, left))
 
+    def wait(self, channel: str) -> float:
+        """Seconds until `channel` has a turn free (0: now)."""
+        with self._lock:
+            return self._wait_needed(channel)
+
     def hold(self, channel: str, seconds: float) -> None:
         """Slack said 429: nothing more goes into `channel` for `seconds`."""
         with self._lock:

@@ -70,7 +70,12 @@ class Runtime:
             on_root_answered=self._root_answered,
         )
         self._flush = outbox.deliver_pending
-        self.outbox = Ticker(name="outbox", interval=OUTBOX_INTERVAL, job=outbox.deliver_pending)
+        self.outbox = Ticker(
+            name="outbox",
+            interval=OUTBOX_INTERVAL,
+            job=outbox.deliver_pending,
+            pause=outbox.next_turn,
+        )
         self._poller = Poller(
             store=self.store,
             api=self.api,

@@ -10,10 +10,22 @@ log = logging.getLogger(__name__)
 
 
 class Ticker:
-    def __init__(self, *, name: str, interval: float, job: Callable[[], object]) -> None:
+    """`pause`, when given, says after each round how long to wait at most before the next
+    (never longer than `interval`): a loop whose work becomes due at a known moment runs
+    then, not at the next tick."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        interval: float,
+        job: Callable[[], object],
+        pause: Callable[[], float] | None = None,
+    ) -> None:
         self.name = name
         self.interval = interval
         self._job = job
+        self._pause = pause
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,4 +58,10 @@ class Ticker:
             except Exception:
                 # One bad round must not end the loop: it is logged and the next round runs.
                 log.exception("%s: round failed", self.name)
-            self._wake.wait(self.interval)
+            wait = self.interval
+            if self._pause is not None:
+                try:
+                    wait = max(0.0, min(wait, self._pause()))
+                except Exception:
+                    log.exception("%s: pause failed", self.name)
+            self._wake.wait(wait)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ from slack_sdk.models.blocks import Block
 from bot import messages
 from bot.outbox import ROOT_BACKOFF, UNDELIVERED
 from bot.service import Listed, Looked, OperationList
+from bot.simulator import Simulator
 from store import RequestRecord, Store
-from tests.conftest import Bot, eventually
+from tests.conftest import Bot, eventually, start_bot, stop_bot
+from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
 from tests.test_messages import NOW, make_request
 
@@ -261,7 +264,19 @@ def test_a_thread_slack_refuses_for_good_is_given_up_without_silencing_others(
     assert len(failed_calls(bot, "chat.update", "CGONE")) == 1
 
 
-def test_a_thread_slack_keeps_turning_away_waits_without_holding_up_others(bot: Bot) -> None:
+@pytest.fixture
+def quick(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Bot]:
+    """A bot and a Slack ten times faster than the others (250 posts in 2.5 s, not 15 s)."""
+    slack.post_rate = 200.0
+    running = start_bot(
+        slack=slack, simulator=simulator, db_path=tmp_path / "quick.db", channel_gap=0.01
+    )
+    yield running
+    stop_bot(running)
+
+
+def test_a_thread_slack_keeps_turning_away_waits_without_holding_up_others(quick: Bot) -> None:
+    bot = quick
     slow, slow_key, slow_root = confirm_in(bot, "reboot server-01 now", channel="CSLOW")
     bot.slack.fail("chat.postMessage", error="ratelimited", times=None, channel="CSLOW")
     bot.slack.fail("chat.update", error="internal_error", times=None, channel="CSLOW")

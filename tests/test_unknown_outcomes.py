@@ -94,8 +94,8 @@ def test_a_post_that_never_landed_is_asked_about_never_resent_alone(asking: Bot)
 
 
 def test_a_late_original_is_adopted_even_after_the_question(asking: Bot) -> None:
-    # Answered by nothing; the API creates it 2.5 s later, after the question (at ~2 s).
-    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=2.5))
+    # Answered by nothing; the API creates it 4 s later, well after the question (at ~2 s).
+    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=4.0))
     _, root_ts = request_and_confirm(asking, "reboot server-02 now")
     asked = question(asking)
     replies = eventually(
@@ -118,7 +118,7 @@ def test_a_late_original_is_adopted_even_after_the_question(asking: Bot) -> None
 def test_a_first_attempt_that_lands_after_a_send_again_is_told_and_followed(
     asking: Bot,
 ) -> None:
-    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=4.0))
+    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=5.0))
     _, root_ts = request_and_confirm(asking, "reboot server-03 now")
     asked = question(asking)
     answer(asking, asked, "ops_send_again")

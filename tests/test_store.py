@@ -593,3 +593,175 @@ def test_reopening_keeps_data_and_migrates_once(db_path: Path) -> None:
         assert count_rows == len(MIGRATIONS._migrations)
     finally:
         third.close()
+
+
+# ------------------------------------------------------------------- unknown outcomes
+
+
+def unknown(store: Store) -> OperationRecord:
+    """The first operation of a confirmed request, its create call unanswered."""
+    op = confirmed_request(store).operations[0]
+    assert store.start_sending(op.id, now=T0)
+    assert store.record_unsent(
+        op.id,
+        state="unknown",
+        error="timed out",
+        now=T0,
+        announce=announce(op.request_id, "unsent", operation_id=op.id),
+    )
+    return operation(store, op.id)
+
+
+def test_the_requester_is_asked_once(store: Store) -> None:
+    op = unknown(store)
+    ask = announce(op.request_id, "ask_unknown", operation_id=op.id)
+    assert store.ask_about_unknown(op.id, now=T0, announce=ask)
+    assert not store.ask_about_unknown(op.id, now=T0, announce=ask)
+    assert [e.kind for e in store.pending_outbox()].count("ask_unknown") == 1
+    assert operation(store, op.id).asked_at == T0
+
+
+def test_send_again_and_drop_are_one_answer(store: Store) -> None:
+    op = unknown(store)
+    later = T0 + timedelta(hours=1)
+    assert store.send_again(
+        op.id, user=ALICE, now=T0, watch_until=later, announce=announce(op.request_id)
+    )
+    assert not store.drop_unknown(
+        op.id, user=ALICE, now=T0, error="dropped", announce=announce(op.request_id)
+    )
+    again = operation(store, op.id)
+    assert (again.state, again.answered_by, again.send_attempts) == ("new", ALICE, 1)
+    assert again.watch_original_until == later
+
+    other = unknown(store)
+    assert store.drop_unknown(
+        other.id, user=ALICE, now=T0, error="dropped", announce=announce(other.request_id)
+    )
+    dropped = operation(store, other.id)
+    assert (dropped.state, dropped.final, dropped.error) == ("rejected", True, "dropped")
+    assert not store.send_again(
+        other.id, user=ALICE, now=T0, watch_until=later, announce=announce(other.request_id)
+    )
+
+
+def test_adopting_an_unknown_outcome_records_the_apis_operation(store: Store) -> None:
+    op = unknown(store)
+    assert store.adopt_unknown(
+        op.id,
+        api_id="txn_9",
+        status="failed",
+        estimated_duration=30,
+        now=T0,
+        announce=announce(op.request_id, "adopted", operation_id=op.id),
+    )
+    adopted = operation(store, op.id)
+    assert (adopted.state, adopted.api_id, adopted.status, adopted.final) == (
+        "submitted",
+        "txn_9",
+        "failed",
+        True,
+    )
+    assert store.status_history(op.id)[0]["new_status"] == "failed"
+    assert store.api_ids_taken(["txn_9", "txn_10"]) == {"txn_9"}
+    assert not store.adopt_unknown(  # adopted once only
+        op.id,
+        api_id="txn_10",
+        status="scheduled",
+        estimated_duration=None,
+        now=T0,
+        announce=announce(op.request_id, "adopted"),
+    )
+
+
+def test_a_late_original_becomes_an_operation_of_its_request_once(store: Store) -> None:
+    op = unknown(store)
+    assert store.send_again(
+        op.id,
+        user=ALICE,
+        now=T0,
+        watch_until=T0 + timedelta(hours=1),
+        announce=announce(op.request_id),
+    )
+    assert store.start_sending(op.id, now=T0)
+    assert store.record_submitted(
+        op.id,
+        api_id="txn_2",
+        status="scheduled",
+        estimated_duration=None,
+        now=T0,
+        announce=announce(op.request_id, "submitted"),
+    )
+    assert [o.id for o in store.operations_watched(now=T0)] == [op.id]
+    assert store.operations_watched(now=T0 + timedelta(hours=2)) == []
+    twice = announce(op.request_id, "found_twice", operation_id=op.id)
+    assert store.adopt_late_original(
+        op.id, api_id="txn_1", status="running", estimated_duration=None, now=T0, announce=twice
+    )
+    assert not store.adopt_late_original(
+        op.id, api_id="txn_1", status="running", estimated_duration=None, now=T0, announce=twice
+    )
+    ops = loaded(store, op.request_id).operations
+    twins = [o for o in ops if o.device_name == op.device_name]
+    assert sorted(o.api_id or "" for o in twins) == ["txn_1", "txn_2"]
+    assert store.operations_watched(now=T0) == []
+    (event,) = [e for e in store.pending_outbox() if e.kind == "found_twice"]
+    assert event.data["operation_id"] == next(o.id for o in twins if o.api_id == "txn_1")
+
+
+def test_a_request_of_several_is_summed_up_once_when_the_last_one_ends(store: Store) -> None:
+    request = confirmed_request(store)
+    first, second, third = request.operations
+    for op, api_id in ((first, "t1"), (second, "t2")):
+        assert store.start_sending(op.id, now=T0)
+        assert store.record_submitted(
+            op.id,
+            api_id=api_id,
+            status="scheduled",
+            estimated_duration=None,
+            now=T0,
+            announce=announce(request.id, "submitted", operation_id=op.id),
+        )
+    assert store.start_sending(third.id, now=T0)
+    assert store.record_unsent(
+        third.id,
+        state="rejected",
+        error="no",
+        now=T0,
+        announce=announce(request.id, "unsent", operation_id=third.id),
+    )
+    assert store.record_status(
+        first.id,
+        old="scheduled",
+        new="completed",
+        now=T0,
+        announce=announce(request.id, operation_id=first.id),
+    )
+    assert "finished" not in [e.kind for e in store.pending_outbox()]
+    assert store.record_status(
+        second.id,
+        old="scheduled",
+        new="failed",
+        now=T0,
+        announce=announce(request.id, operation_id=second.id),
+    )
+    assert [e.kind for e in store.pending_outbox()].count("finished") == 1
+
+
+def test_a_429_does_not_count_as_a_try_that_may_have_landed(store: Store) -> None:
+    request = new_request(store)
+    store.enqueue(announce(request.id, "hello"), now=T0)
+    (event,) = store.pending_outbox()
+    store.mark_attempt_started(event.id)
+    store.mark_attempt_failed(event.id, error="429", landed=False)
+    assert store.pending_outbox()[0].attempts == 0
+    store.mark_attempt_started(event.id)
+    store.mark_attempt_failed(event.id, error="timeout")
+    assert store.pending_outbox()[0].attempts == 1
+
+
+def test_device_names_are_remembered_in_the_apis_spelling(store: Store) -> None:
+    assert store.known_devices() == {}
+    store.learn_devices(["Server-01", "db-01"], now=T0)
+    store.learn_devices(["server-01"], now=T0)  # the API spells it differently now
+    assert store.known_devices() == {"server-01": "server-01", "db-01": "db-01"}

@@ -64,6 +64,10 @@ def make_poller(*, store: Store, api: Any, concurrency: int) -> Poller:
     kwargs: dict[str, Any] = {"store": store, "api": api, "clock": utcnow}
     if "interval" in POLLER_PARAMS:
         kwargs["interval"] = POLL_INTERVAL
+    if "devices" in POLLER_PARAMS:
+        from bot.devices import DeviceBook
+
+        kwargs["devices"] = DeviceBook(store=store, clock=utcnow)
     tuning = _poll_tuning()
     if tuning is not None:
         kwargs["tuning"] = tuning(concurrency=concurrency)
@@ -137,10 +141,7 @@ def populate(store: Store, api: ZequenzeClient, count: int) -> None:
             now=now,
             expires_at=now.replace(year=now.year + 1),
         )
-        assert store.claim_confirmation(request.id, user=USER, now=now)
-        assert store.mark_confirmed(
-            request.id, channel="C123", status_ts="1700000000.000100", scheduled_at=None, now=now
-        )
+        assert store.confirm(request.id, user=USER, now=now, run_at=None)
         confirmed = store.get_request(request.id)
         assert confirmed is not None
         for op, spec in zip(confirmed.operations, specs, strict=True):

@@ -50,34 +50,35 @@ class DeviceBook:
         self._known: dict[str, str] | None = None  # lower-case name → the API's spelling
 
     def _names(self) -> dict[str, str]:
+        """A copy of the known names: the poller's and the sender's threads learn while a
+        request is being spelled."""
         with self._lock:
             if self._known is None:
                 self._known = self._store.known_devices()
-            return self._known
-
-    def empty(self) -> bool:
-        return not self._names()
+            return dict(self._known)
 
     def learn(self, items: Iterable[dict[str, Any]]) -> None:
         """Remember the device names of these API operations; only new spellings are
         written, so a poller round that sees the same names costs no write."""
-        known = self._names()
         seen = {
             str(item["device_name"])
             for item in items
             if isinstance(item.get("device_name"), str) and item["device_name"]
         }
-        new = [name for name in seen if known.get(name.lower()) != name]
-        if not new:
-            return
-        self._store.learn_devices(new, now=self._clock())
         with self._lock:
-            known.update((name.lower(), name) for name in new)
+            if self._known is None:
+                self._known = self._store.known_devices()
+            new = [name for name in seen if self._known.get(name.lower()) != name]
+            if not new:
+                return
+            self._store.learn_devices(new, now=self._clock())
+            self._known.update((name.lower(), name) for name in new)
 
     def _first_names(self) -> dict[str, str]:
-        if time.monotonic() - self._fetched_at < FETCH_EVERY:
-            return {}
-        self._fetched_at = time.monotonic()
+        with self._lock:
+            if time.monotonic() - self._fetched_at < FETCH_EVERY:
+                return {}
+            self._fetched_at = time.monotonic()
         try:
             self.learn(self._fetch())
         except ApiError as exc:

@@ -35,6 +35,8 @@ from store import (
 ACTION_CONFIRM = "ops_confirm"
 ACTION_CANCEL = "ops_cancel"
 ACTION_SEND_AGAIN = "ops_send_again"
+# Queued by migration 0004 for a confirmation an older version left half-way.
+CONFIRM_INTERRUPTED = "private_confirm_interrupted"
 ACTION_DROP = "ops_drop"
 ACTION_MODAL_TYPE = "ops_modal_type"
 MODAL_CALLBACK = "ops_modal"
@@ -480,10 +482,6 @@ def _status_lines(
     return [_status_line(op, summary, error_limit=limit) for op, summary in pairs]
 
 
-def status_line(op: OperationRecord) -> str:
-    return _status_line(op, operation_summary(op), error_limit=ERROR_SHOWN)
-
-
 def _status_line(op: OperationRecord, summary: str, *, error_limit: int) -> str:
     error = escaped(op.error or "", error_limit) if error_limit else ""
     if op.state in ("draft", "new", "sending"):
@@ -531,6 +529,8 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         )
     if kind == FINISHED:
         return finished_line(request)
+    if kind == CONFIRM_INTERRUPTED:
+        return text.confirm_interrupted(request.id)
     op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
     if op is None:
         return text.operation_notice(
@@ -557,6 +557,8 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return text.unsent(device=device, error=error, unknown=data.get("unknown", False))
     if kind == "adopted":
         return text.adopted(device=device, api_id=api_id, status=status, error=error)
+    if kind == "found_after_drop":
+        return text.found_after_drop(device=device, api_id=api_id, status=status, error=error)
     if kind == ASK_UNKNOWN:
         return text.ask_unknown(
             device=device, error=escape(op.error or ""), waited=_minutes(data.get("minutes"))

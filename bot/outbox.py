@@ -102,14 +102,23 @@ class OutboxSender:
         self._store.mark_attempt_started(event.id)
         try:
             if event.kind == ROOT:
-                return self._post_root(event, request)
+                ts = self._notifier.post_root(request, retry=event.attempts > 0)
+                failpoint("after_root_posted")
+                self._store.root_posted(event.id, status_ts=ts, now=self._clock())
+                self._threads.reset(event.thread)
+                self._on_root_answered()
+                return "delivered"
             self._notifier.deliver(event, request)
         except RateLimited as exc:
             self._rate_limited(event, request, exc)
             return None
+        except NotInChannel as exc:
+            if private:  # an ephemeral answer refused says nothing of the channel's posts
+                self._give_up(event, reason=exc.message, error=str(exc.__cause__ or exc))
+            else:
+                self._channel_refused(event, channel, exc)
+            return "given up"
         except CannotPost as exc:
-            if isinstance(exc, NotInChannel):
-                self._refused_channels[channel] = (self._store.newest_event_id(), exc.message)
             self._give_up(event, reason=exc.message, error=str(exc.__cause__ or exc))
             return "given up"
         except Exception as exc:
@@ -119,33 +128,29 @@ class OutboxSender:
         self._store.mark_delivered(event.id, now=self._clock())
         return "delivered"
 
-    def _post_root(self, event: OutboxEvent, request: RequestRecord) -> Settled:
-        """The request's public message: its ts becomes the thread of everything after it.
-        Raises what deliver() raises, but for NotInChannel, which may stop the request."""
-        try:
-            ts = self._notifier.post_root(request, retry=event.attempts > 0)
-        except NotInChannel as exc:
-            stopped = self._store.root_refused(
-                event.id,
-                error=str(exc.__cause__ or exc),
-                now=self._clock(),
-                stopped={"request_id": request.id, "kind": NOT_POSTED, "reason": exc.message},
-                undelivered={"request_id": request.id, "kind": UNDELIVERED, "reason": exc.message},
-            )
-            log.warning(
-                "public message of %s refused (%s); %s",
-                request.id,
-                exc.__cause__ or exc,
-                "nothing was sent" if stopped else "its operations go on",
-            )
+    def _channel_refused(self, event: OutboxEvent, channel: str, exc: NotInChannel) -> None:
+        """Slack turned the bot away from `channel`. Every request there whose public message
+        has not gone out and none of whose operations was sent stops now, this one included
+        (its requester is told why, privately); the channel's messages already queued are
+        given up without spending its pace on more refusals; later ones are tried (the bot
+        may have been invited back)."""
+        error = str(exc.__cause__ or exc)
+        stopped = self._store.stop_unposted(
+            channel, reason=exc.message, error=error, now=self._clock(), notice=NOT_POSTED
+        )
+        self._refused_channels[channel] = (self._store.newest_event_id(), exc.message)
+        if event.request_id not in stopped:
+            self._give_up(event, reason=exc.message, error=error)
+        else:
             self._threads.reset(event.thread)
+        if stopped:
+            log.warning(
+                "Slack refused channel %s (%s): %d request(s) stopped before anything was sent",
+                channel,
+                error,
+                len(stopped),
+            )
             self._on_root_answered()
-            return "given up"
-        failpoint("after_root_posted")
-        self._threads.reset(event.thread)
-        self._store.root_posted(event.id, status_ts=ts, now=self._clock())
-        self._on_root_answered()
-        return "delivered"
 
     def _rate_limited(self, event: OutboxEvent, request: RequestRecord, exc: RateLimited) -> None:
         # A 429 means the message was not posted: nothing to look for before the next try.

@@ -78,7 +78,7 @@ class Poller:
             return self._failed(operation)
         if item is None:
             log.warning("operation %s: the API no longer knows it", operation.api_id)
-            status, announce = VANISHED, self._announce(operation, "vanished")
+            status, announce = VANISHED, operation.announce("vanished")
         else:
             self._devices.learn([item])
             status = item.get("status")
@@ -87,8 +87,7 @@ class Poller:
                 return self._failed(operation)
             status = status.strip()
             error = item.get("error")
-            announce = self._announce(
-                operation,
+            announce = operation.announce(
                 "status",
                 old=operation.status,
                 new=status,
@@ -106,7 +105,7 @@ class Poller:
             changed |= self._store.check_succeeded(
                 operation.id,
                 now=self._clock(),
-                announce=self._announce(operation, "reachable", status=status),
+                announce=operation.announce("reachable", status=status),
             )
         return self._check_overdue(operation, status) or changed
 
@@ -118,9 +117,7 @@ class Poller:
             operation.id,
             now=now,
             announce_after=self._tuning.outage_notice,
-            announce=self._announce(
-                operation, "unreachable", minutes=(now - since).total_seconds() / 60
-            ),
+            announce=operation.announce("unreachable", minutes=(now - since).total_seconds() / 60),
         )
 
     def _check_overdue(self, operation: OperationRecord, status: str) -> bool:
@@ -135,14 +132,5 @@ class Poller:
         return self._store.warn_overdue(
             operation.id,
             now=self._clock(),
-            announce=self._announce(operation, "overdue", minutes=running / 60),
+            announce=operation.announce("overdue", minutes=running / 60),
         )
-
-    @staticmethod
-    def _announce(operation: OperationRecord, kind: str, **data: object) -> dict:
-        return {
-            "request_id": operation.request_id,
-            "operation_id": operation.id,
-            "kind": kind,
-            **data,
-        }

@@ -65,7 +65,8 @@ def _same_operation(item: dict[str, Any], op: OperationRecord) -> bool:
     if item.get("operation_type") != op.operation_type:
         return False
     scheduled = parse_api_time(item.get("scheduled_at"))
-    if scheduled is None or format_api_time(scheduled) != format_api_time(op.scheduled_at):
+    times = {format_api_time(t) for t in (op.scheduled_at, op.first_scheduled_at) if t}
+    if scheduled is None or format_api_time(scheduled) not in times:
         return False
     # Every parameter sent must be there as sent; the API may add defaults of its own beside
     # them, and one that does not echo parameters at all cannot be told apart by them.
@@ -138,8 +139,7 @@ class Reconciler:
             if match is not None:
                 taken.add(str(match["id"]))
                 self._looks.reset(op.id)
-                adopt = self._adopt if op.state == "unknown" else self._found_twice
-                changed += adopt(op, match)
+                changed += self._found(op, match)
                 continue
             self._looks.failed(op.id)
             if self._ask_now(op):
@@ -162,30 +162,36 @@ class Reconciler:
             and op.unknown_since <= self._clock() - self._tuning.ask_after
         )
 
-    def _adopt(self, op: OperationRecord, item: dict[str, Any]) -> int:
+    def _found(self, op: OperationRecord, item: dict[str, Any]) -> int:
+        """The API holds what this operation's create call (its first, for one a person sent
+        again or dropped) made: it becomes this operation, or, if this one was sent again
+        and reached the API too, a second operation of the request."""
         status, duration, error = _reported(item)
-        return int(
-            self._store.adopt_unknown(
-                op.id,
-                api_id=str(item["id"]),
-                status=status,
-                estimated_duration=duration,
-                now=self._clock(),
-                announce=_announce(op, "adopted", status=status, error=error),
+        api_id = str(item["id"])
+        if op.state == "submitted":
+            log.warning("the first attempt of %s reached the API after all: %s", op.id, api_id)
+            return int(
+                self._store.adopt_late_original(
+                    op.id,
+                    api_id=api_id,
+                    status=status,
+                    estimated_duration=duration,
+                    now=self._clock(),
+                    announce=op.announce("found_twice", sent_again_as=op.api_id, status=status),
+                )
             )
-        )
-
-    def _found_twice(self, op: OperationRecord, item: dict[str, Any]) -> int:
-        status, duration, _ = _reported(item)
-        log.warning("the first attempt of %s reached the API after all: %s", op.id, item["id"])
+        # unknown: the answer was lost; new: sent again, but it had not gone yet (it never
+        # will now); rejected: dropped, yet it reached the API.
+        kind = "found_after_drop" if op.state == "rejected" else "adopted"
         return int(
-            self._store.adopt_late_original(
+            self._store.adopt_found(
                 op.id,
-                api_id=str(item["id"]),
+                was=op.state,
+                api_id=api_id,
                 status=status,
                 estimated_duration=duration,
                 now=self._clock(),
-                announce=_announce(op, "found_twice", sent_again_as=op.api_id, status=status),
+                announce=op.announce(kind, status=status, error=error),
             )
         )
 
@@ -211,8 +217,7 @@ class Reconciler:
             self._store.ask_about_unknown(
                 op.id,
                 now=self._clock(),
-                announce=_announce(
-                    op,
+                announce=op.announce(
                     ASK_UNKNOWN,
                     held=held[:SHOWN_WHEN_ASKING],
                     more=max(0, len(held) - SHOWN_WHEN_ASKING),
@@ -231,7 +236,3 @@ def _reported(item: dict[str, Any]) -> tuple[str, int | None, str | None]:
         duration if isinstance(duration, int) and not isinstance(duration, bool) else None,
         error if isinstance(error, str) and error else None,
     )
-
-
-def _announce(op: OperationRecord, kind: str, **data: object) -> dict[str, object]:
-    return {"request_id": op.request_id, "operation_id": op.id, "kind": kind, **data}

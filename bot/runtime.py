@@ -18,7 +18,7 @@ from bot.reconcile import Reconciler
 from bot.sending import Sender
 from bot.service import OpsService, utcnow
 from bot.ticker import Ticker
-from bot.tuning import Tuning
+from bot.tuning import DEFAULT_TUNING, Tuning
 from bot.when import warm_up
 from store import Store
 
@@ -32,7 +32,6 @@ SEED_PAGE = 100  # device names learnt from the newest operations when the bot k
 # stopping waits this long for it rather than cut it off (a process manager kills us anyway).
 STOP_TIMEOUT = 60.0
 WAIT_NOTICE = 2.0  # a round still running after this is logged, so a slow stop is explained
-DEFAULT_TUNING = Tuning()
 DEFAULT_POLL_TUNING = PollTuning()
 
 
@@ -111,7 +110,7 @@ class Runtime:
             devices=self.devices,
             clock=clock,
             on_confirmed=self._confirmed,
-            watch_original=tuning.watch_original,
+            tuning=tuning,
         )
         self.recovery = Ticker(
             name="recovery",

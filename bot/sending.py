@@ -87,7 +87,7 @@ class Sender:
                 state="rejected",
                 error=text.too_late_to_send(),
                 now=self._clock(),
-                announce=_announce(operation, "unsent", error=text.too_late_to_send()),
+                announce=operation.announce("unsent", error=text.too_late_to_send()),
             )
             return
         spec = OperationSpec(
@@ -111,7 +111,7 @@ class Sender:
                 status=status if isinstance(status, str) and status else "scheduled",
                 estimated_duration=duration if isinstance(duration, int) else None,
                 now=self._clock(),
-                announce=_announce(operation, "submitted"),
+                announce=operation.announce("submitted"),
             )
         except Exception:
             # The API has it, but its answer could not be kept (a repeated id, a locked file):
@@ -130,7 +130,7 @@ class Sender:
                 state="unknown",
                 error=exc.message,
                 now=now,
-                announce=_announce(operation, "unsent", error=exc.message, unknown=True),
+                announce=operation.announce("unsent", error=exc.message, unknown=True),
             )
         elif exc.retryable and operation.send_attempts + 1 < self._tuning.max_send_attempts:
             delay = min(300.0, self._tuning.send_backoff * 2**operation.send_attempts)
@@ -139,7 +139,7 @@ class Sender:
                 error=exc.message,
                 not_before=now + timedelta(seconds=delay),
                 now=now,
-                announce=_announce(operation, "requeued", error=exc.message, retry_in=delay),
+                announce=operation.announce("requeued", error=exc.message, retry_in=delay),
             )
         else:
             self._store.record_unsent(
@@ -147,9 +147,5 @@ class Sender:
                 state="rejected",
                 error=exc.message,
                 now=now,
-                announce=_announce(operation, "unsent", error=exc.message),
+                announce=operation.announce("unsent", error=exc.message),
             )
-
-
-def _announce(operation: OperationRecord, kind: str, **data: object) -> dict[str, object]:
-    return {"request_id": operation.request_id, "operation_id": operation.id, "kind": kind, **data}

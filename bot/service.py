@@ -1,4 +1,7 @@
-"""The one path every surface shares: request → confirm → submit → track.
+"""The one path every surface shares: a request is understood and proposed; a person's click
+confirms or cancels it, or answers the bot's question about an operation whose outcome it
+cannot know. A click changes the store and answers: sending, posting and tracking follow in
+the loops (bot/sending.py, bot/outbox.py, bot/poller.py, bot/reconcile.py).
 
 The Slack handlers and the console demo both call this; neither knows how the other talks.
 """
@@ -16,14 +19,13 @@ from bot.catalog import DEFAULT_CATALOG, Catalog
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
-from store import RequestRecord, Store
+from bot.tuning import DEFAULT_TUNING, Tuning
+from store import OperationRecord, RequestRecord, Store
 
 REQUEST_TTL = timedelta(minutes=15)
 # A time that passed while the request waited for its click is still honoured within this grace;
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
-# A first attempt sent again on a person's word is looked for this long (see bot/reconcile.py).
-WATCH_ORIGINAL = timedelta(hours=1)
 LIST_PAGE = 20  # operations on one page of `/ops list`
 DEVICE_SEARCH = 1000  # `/ops list <device>` looks among this many of the newest operations
 DEVICE_SEARCH_PAGE = 100
@@ -106,7 +108,7 @@ class OpsService:
         clock: Callable[[], datetime] = utcnow,
         on_confirmed: Callable[[], None] = lambda: None,
         request_ttl: timedelta = REQUEST_TTL,
-        watch_original: timedelta = WATCH_ORIGINAL,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
         self.store = store
         self.api = api
@@ -116,7 +118,7 @@ class OpsService:
         # A click changes the store and answers; the loops that send and post are woken.
         self._on_confirmed = on_confirmed
         self._request_ttl = request_ttl
-        self._watch_original = watch_original
+        self._tuning = tuning
 
     # --- understanding --------------------------------------------------------------------
 
@@ -245,8 +247,7 @@ class OpsService:
             and not request.immediate
             and any(op.scheduled_at < now - LATE_CONFIRM_GRACE for op in request.operations)
         ):
-            self.store.end_request(request_id, to="expired", user=None)
-            return Outcome(reason="too_late", request=self.store.get_request(request_id))
+            return self._expire(request, reason="too_late")
         run_at = now if request.immediate else None
         if not self.store.confirm(request_id, user=user, now=now, run_at=run_at):
             return self._why_not(request_id)
@@ -255,46 +256,59 @@ class OpsService:
         return Outcome(reason="ok", request=self.store.get_request(request_id))
 
     def send_again(self, operation_id: int, *, user: str) -> Outcome:
-        """The requester's answer to "did the API create it?": send it again. The first
-        attempt is still watched for, in case it reached the API after all."""
-        found = self._unknown_operation(operation_id, user=user)
+        """The requester's answer to "did the API create it?": send it again, now for a
+        request that was for now. Its first attempt is still watched for, in case it reached
+        the API after all."""
+        found = self._asked_about(operation_id, user=user)
         if isinstance(found, Outcome):
             return found
+        request, op = found
         now = self.clock()
+        if not request.immediate and op.scheduled_at < now - LATE_CONFIRM_GRACE:
+            # Its time has gone by while nobody knew: sent now, it would run at a surprise hour.
+            return Outcome(reason="too_late_to_resend", request=request)
         if not self.store.send_again(
             operation_id,
             user=user,
             now=now,
-            watch_until=now + self._watch_original,
-            announce=_announce(found, operation_id, "sending_again", by=user),
+            run_at=now if request.immediate else None,
+            watch_until=now + self._tuning.watch_original,
+            announce=op.announce("sending_again", by=user),
         ):
-            return self._settled(operation_id, found)
+            return self._settled(operation_id, request)
         self._on_confirmed()
-        return Outcome(reason="ok", request=self.store.get_request(found.id))
+        return Outcome(reason="ok", request=self.store.get_request(request.id))
 
     def drop(self, operation_id: int, *, user: str) -> Outcome:
-        """The requester's other answer: nothing more is sent for it."""
-        found = self._unknown_operation(operation_id, user=user)
+        """The requester's other answer: nothing more is sent for it. Its first attempt is
+        still watched for: if it turns up, the thread says so and it is followed."""
+        found = self._asked_about(operation_id, user=user)
         if isinstance(found, Outcome):
             return found
+        request, op = found
+        now = self.clock()
         if not self.store.drop_unknown(
             operation_id,
             user=user,
-            now=self.clock(),
+            now=now,
             error=text.DROPPED,
-            announce=_announce(found, operation_id, "dropped", by=user),
+            watch_until=now + self._tuning.watch_original,
+            announce=op.announce("dropped", by=user),
         ):
-            return self._settled(operation_id, found)
+            return self._settled(operation_id, request)
         self._on_confirmed()
-        return Outcome(reason="ok", request=self.store.get_request(found.id))
+        return Outcome(reason="ok", request=self.store.get_request(request.id))
 
-    def _unknown_operation(self, operation_id: int, *, user: str) -> RequestRecord | Outcome:
+    def _asked_about(
+        self, operation_id: int, *, user: str
+    ) -> tuple[RequestRecord, OperationRecord] | Outcome:
         request = self.store.request_of_operation(operation_id)
         if request is None:
             return Outcome(reason="not_found")
         if request.requester != user:
             return Outcome(reason="not_yours", request=request)
-        return request
+        op = next(o for o in request.operations if o.id == operation_id)
+        return request, op
 
     def _settled(self, operation_id: int, request: RequestRecord) -> Outcome:
         """Why a Send again / Drop changed nothing: the question was settled meanwhile."""
@@ -310,8 +324,7 @@ class OpsService:
         if request.requester != user:
             return Outcome(reason="not_yours", request=request)
         if request.state == "pending" and request.expires_at <= self.clock():
-            self.store.end_request(request.id, to="expired", user=None)
-            return Outcome(reason="expired", request=request)
+            return self._expire(request, reason="expired")
         return None
 
     def _why_not(self, request_id: str) -> Outcome:
@@ -320,9 +333,16 @@ class OpsService:
             return Outcome(reason="not_found")
         if request.state == "pending" and request.expires_at <= self.clock():
             # The claim lost to the clock: the request expired between the checks and the claim.
-            self.store.end_request(request_id, to="expired", user=None)
-            return Outcome(reason="expired", request=request)
+            return self._expire(request, reason="expired")
         return Outcome(reason=f"already_{request.state}", request=request)
+
+    def _expire(self, request: RequestRecord, *, reason: str) -> Outcome:
+        """pending → expired, and say so; unless another click changed it first, which is
+        then what the person is told."""
+        if not self.store.end_request(request.id, to="expired", user=None):
+            current = self.store.get_request(request.id) or request
+            return Outcome(reason=f"already_{current.state}", request=current)
+        return Outcome(reason=reason, request=self.store.get_request(request.id))
 
     # --- looking ------------------------------------------------------------------------
 
@@ -347,7 +367,3 @@ class OpsService:
             total=found.total,
             searched=None if found.whole else found.searched,
         )
-
-
-def _announce(request: RequestRecord, operation_id: int, kind: str, **data: object) -> dict:
-    return {"request_id": request.id, "operation_id": operation_id, "kind": kind, **data}

@@ -18,6 +18,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,9 @@ class Fault:
     body: str | None = None  # status, status_after_work, html: replaces the default body
     headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"}
     status_value: str = "pending"  # unknown_status: what `status` is reported as
+    # latency: wait for this to be set (at most `seconds`) rather than for `seconds`: a test
+    # holds the API's answers for exactly as long as it needs to look at what the bot did.
+    until: threading.Event | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(FaultKind):
@@ -828,7 +832,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault_before_work(self, fault: Fault) -> bool:
         """Apply a fault that acts before the API does; True if the request is finished."""
         if fault.kind == "latency":
-            self.server.simulator._stopping.wait(fault.seconds)
+            stopping = self.server.simulator._stopping
+            if fault.until is None:
+                stopping.wait(fault.seconds)
+                return False
+            deadline = time.monotonic() + fault.seconds
+            while not (fault.until.is_set() or stopping.is_set()) and time.monotonic() < deadline:
+                fault.until.wait(min(0.05, max(0.0, deadline - time.monotonic())))
             return False
         if fault.kind == "status":
             self._send_error(fault)

@@ -26,8 +26,12 @@ METADATA_TYPE = "opsbot_announcement"
 REQUEST_TYPE = "opsbot_request"
 MAX_REPLY_PAGES = 10
 # The channel turning the bot away: a request's public message meeting one of these stops the
-# request before anything is sent.
-NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+# request before anything is sent. restricted_action: only some members may post there.
+NOT_IN_CHANNEL_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+)
+# Slack's definite answers that there is no profile to read a zone from.
+NO_SUCH_USER = frozenset({"user_not_found", "user_not_visible"})
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without a readable Retry-After
 MAX_RETRY_AFTER = 300.0
 # Errors worth asking again: Slack's own trouble and rate limits (as are HTTP 429 and 5xx, and
@@ -94,6 +98,10 @@ class SlackNotifier:
                     message=message,
                 )
                 return
+            if request.reply_thread is None:
+                # The request's public message was never posted: its news has no thread to go
+                # to, and the channel is no place for it on its own.
+                raise CannotPost(text.NO_THREAD)
             # `attempts` counts the tries before this one: any earlier try may have landed.
             if event.attempts > 0 and self._already_posted(event, request):
                 return
@@ -183,10 +191,12 @@ class SlackNotifier:
 class ChannelPoster:
     """Public answers posted from a handler (a reply to a mention): paced with the outbox's
     posts in the same channel, never re-sent blindly. A 429 means Slack did not post it, so
-    that one is tried again once its wait is over; when no turn comes in time, the answer goes
-    to the person privately instead, so it is never lost."""
+    it is tried again once its wait is over. When no turn comes within `patience` (a held or
+    busy channel must not keep a worker that everyone's clicks need), or the post fails
+    otherwise, the answer goes to the person privately instead: never lost, and at worst a
+    private copy of a public answer that Slack kept after all (a 503 after storing it)."""
 
-    def __init__(self, *, client: WebClient, pacer: ChannelPacer, patience: float = 20.0) -> None:
+    def __init__(self, *, client: WebClient, pacer: ChannelPacer, patience: float = 3.0) -> None:
         self._client = client
         self._pacer = pacer
         self._patience = patience
@@ -201,9 +211,14 @@ class ChannelPoster:
                 return
             except SlackApiError as exc:
                 if not _rate_limited(exc):
-                    raise
+                    log.warning("answer not posted in %s: %s", channel, _error_code(exc) or exc)
+                    break
                 self._pacer.hold(channel, _retry_after(exc))
-        log.warning("no turn to post in %s in time; answering %s privately", channel, user)
+            except OSError as exc:
+                log.warning("answer not posted in %s: %s", channel, exc)
+                break
+        else:
+            log.warning("no turn to post in %s in time; answering %s privately", channel, user)
         self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message)
 
 
@@ -339,11 +354,12 @@ class ZoneLookup:
         try:
             user = self._client.users_info(user=user_id).get("user") or {}
         except SlackApiError as exc:
-            if _temporary(exc) or _rate_limited(exc):
+            if _error_code(exc) not in NO_SUCH_USER:
+                # Passing (a rate limit, an outage) or the bot's own (a missing scope): not the
+                # person's profile, which is asked again next time.
                 log.warning("users.info for %s failed: %s", user_id, _error_code(exc) or exc)
                 return Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
-            # A definite answer (user_not_found and the like): there is no zone to read.
-            log.warning("users.info for %s refused: %s", user_id, _error_code(exc))
+            log.warning("users.info for %s: %s", user_id, _error_code(exc))
             zone = Zone(tz="UTC", note=text.NO_TZ)
         except OSError as exc:
             # Slack unreachable or slow (a timeout is an OSError too).

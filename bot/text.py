@@ -739,6 +739,8 @@ CLICK_REFUSALS = {
     "already_found": "Nothing to choose any more: the API's list showed it meanwhile, as "
     "`{detail}`, and it is followed in the thread.",
     "already_answered": "This was already answered; the thread says what happened.",
+    "too_late_to_resend": "The time this operation was for has passed while its outcome was "
+    "unknown, so it is not sent again: ask again with a new time, or Drop it.",
 }
 
 
@@ -863,6 +865,14 @@ def adopted(*, device: str, api_id: str, status: str, error: str) -> str:
     return f"{line}: {error}" if error else f"{line}."
 
 
+def found_after_drop(*, device: str, api_id: str, status: str, error: str) -> str:
+    line = (
+        f"⚠️ {device}: the attempt that was dropped reached the API after all, as `{api_id}`; "
+        f"it is followed here. It is *{status}*"
+    )
+    return f"{line}: {error}" if error else f"{line}."
+
+
 def ask_unknown(*, device: str, error: str, waited: str) -> str:
     return (
         f"❓ {device}: did the API create it? The create call went unanswered ({error}), and "
@@ -931,7 +941,16 @@ def slack_refused(error: str) -> str:
         return "I can't find that channel: it is gone, or private and I'm not in it."
     if error == "is_archived":
         return "The channel has been archived."
+    if error == "restricted_action":
+        return "Only some members may post in that channel, and I am not one of them."
     return f"Slack refused the message (`{error}`)."
+
+
+def confirm_interrupted(request_id: str) -> str:
+    return (
+        f"opsbot was restarted while confirming your request `{request_id}`, so nothing was "
+        "sent to the API. Click Confirm again if you still want it."
+    )
 
 
 def undelivered(*, request_id: str, reason: str) -> str:
@@ -941,6 +960,7 @@ def undelivered(*, request_id: str, reason: str) -> str:
     )
 
 
+NO_THREAD = "Its public message could not be posted, so its thread does not exist."
 SEND_CRASHED = "The bot failed while sending this operation; it may or may not have been created."
 ANSWER_NOT_RECORDED = "The API answered, but the bot could not record its answer."
 

@@ -9,8 +9,10 @@ from datetime import timedelta
 @dataclass(frozen=True, kw_only=True)
 class Tuning:
     # Sending. A confirmed request's operations wait for Slack's first answer to its public
-    # message (so that "not in channel" can still stop them), but never longer than this.
-    root_wait: timedelta = timedelta(seconds=5)
+    # message (so that "not in channel" can still stop them), but never longer than this
+    # after the click. Slack failing or slow answers at once or within its 10 s timeout; this
+    # covers a public message still waiting for its turn in a busy or held channel.
+    root_wait: timedelta = timedelta(seconds=30)
     stale_send: timedelta = timedelta(minutes=10)  # never send an operation this far past due
     max_send_attempts: int = 5
     send_backoff: float = 5.0  # seconds before the first retry of a POST that surely failed
@@ -28,3 +30,6 @@ class Tuning:
     # While the API's list cannot be read, reconciling waits this long, doubling up to the cap.
     list_backoff: float = 2.0
     list_max_backoff: float = 120.0
+
+
+DEFAULT_TUNING = Tuning()

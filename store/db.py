@@ -258,7 +258,7 @@ class Store:
             if not self._cas(
                 db,
                 "UPDATE operations SET state = ?, error = ?, final = ?, updated_at = ?, "
-                "unknown_since = CASE WHEN ? = 'unknown' THEN ? END "
+                "unknown_since = CASE WHEN ? = 'unknown' THEN ? END, asked_at = NULL "
                 "WHERE id = ? AND state = 'sending'",
                 [
                     state,
@@ -370,23 +370,26 @@ class Store:
                 self._enqueue(db, announce, now)
             return won
 
-    def adopt_unknown(
+    def adopt_found(
         self,
         operation_id: int,
         *,
+        was: str,
         api_id: str,
         status: str,
         estimated_duration: int | None,
         now: datetime,
         announce: dict[str, Any],
     ) -> bool:
-        """unknown → submitted: the API's list shows the operation this one created."""
+        """`was` → submitted: the API's list shows the operation this one created. `was` is
+        'unknown' (the create call went unanswered), 'new' (sent again on a person's word but
+        not yet gone: it never will) or 'rejected' (dropped by a person); the watch ends."""
         with self._write() as db:
             if not self._cas(
                 db,
                 "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, "
-                "final = ?, estimated_duration = ?, error = NULL, updated_at = ? "
-                "WHERE id = ? AND state = 'unknown'",
+                "final = ?, estimated_duration = ?, error = NULL, watch_original_until = NULL, "
+                "updated_at = ? WHERE id = ? AND state = ? AND api_id IS NULL",
                 [
                     api_id,
                     status,
@@ -394,6 +397,7 @@ class Store:
                     estimated_duration,
                     _now_text(now),
                     operation_id,
+                    was,
                 ],
             ):
                 return False
@@ -421,7 +425,7 @@ class Store:
         with self._write() as db:
             return db.execute(
                 "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
-                "error = ? WHERE state = 'sending'",
+                "error = ?, asked_at = NULL WHERE state = 'sending'",
                 [_now_text(now), _now_text(now), error],
             ).rowcount
 
@@ -446,33 +450,51 @@ class Store:
         *,
         user: str,
         now: datetime,
+        run_at: datetime | None,
         watch_until: datetime,
         announce: dict,
     ) -> bool:
-        """unknown → new, on a person's word; the first attempt is still looked for until
-        `watch_until`, in case it reached the API after all."""
+        """unknown → new, on a person's word (at `run_at` if given: a request for now runs
+        now); the first attempt is still looked for until `watch_until`, in case it reached
+        the API after all."""
         with self._write() as db:
             won = self._cas(
                 db,
                 "UPDATE operations SET state = 'new', next_send_at = NULL, answered_by = ?, "
-                "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'unknown'",
-                [user, _now_text(watch_until), _now_text(now), operation_id],
+                "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ?, "
+                "first_scheduled_at = coalesce(first_scheduled_at, scheduled_at), "
+                "scheduled_at = coalesce(?, scheduled_at) WHERE id = ? AND state = 'unknown'",
+                [
+                    user,
+                    _now_text(watch_until),
+                    _now_text(now),
+                    format_api_time(run_at) if run_at else None,
+                    operation_id,
+                ],
             )
             if won:
                 self._enqueue(db, announce, now)
             return won
 
     def drop_unknown(
-        self, operation_id: int, *, user: str, now: datetime, error: str, announce: dict
+        self,
+        operation_id: int,
+        *,
+        user: str,
+        now: datetime,
+        error: str,
+        watch_until: datetime,
+        announce: dict,
     ) -> bool:
-        """unknown → rejected, on a person's word: nothing more is sent for it."""
+        """unknown → rejected, on a person's word: nothing more is sent for it; its attempt
+        is still looked for until `watch_until`, in case it reached the API after all."""
         with self._write() as db:
             won = self._cas(
                 db,
                 "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                "answered_by = ?, updated_at = ? WHERE id = ? AND state = 'unknown'",
-                [error, user, _now_text(now), operation_id],
+                "answered_by = ?, watch_original_until = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'unknown'",
+                [error, user, _now_text(watch_until), _now_text(now), operation_id],
             )
             if won:
                 self._enqueue(db, announce, now)
@@ -480,16 +502,21 @@ class Store:
             return won
 
     def operations_watched(self, *, now: datetime) -> list[OperationRecord]:
-        """Operations sent again on a person's word whose first attempt may still appear."""
+        """Operations a person sent again or dropped whose first attempt may still appear in
+        the API's list (one being sent right now is left for the next look)."""
         with self._lock:
-            return [
+            watched = [
                 OperationRecord.from_row(r)
                 for r in self.db.query(
-                    "SELECT * FROM operations WHERE watch_original_until > ? "
-                    "AND state = 'submitted' ORDER BY id",
-                    [_now_text(now)],
+                    "SELECT * FROM operations WHERE watch_original_until > ?", [_now_text(now)]
                 )
             ]
+        # State and order are sorted out here, not in SQL: asked there, SQLite reads every
+        # operation ever (by the state index or by id) rather than the few still watched.
+        return sorted(
+            (op for op in watched if op.state in ("new", "submitted", "rejected")),
+            key=lambda op: op.id,
+        )
 
     def adopt_late_original(
         self,
@@ -508,7 +535,7 @@ class Store:
             if not self._cas(
                 db,
                 "UPDATE operations SET watch_original_until = NULL "
-                "WHERE id = ? AND watch_original_until IS NOT NULL",
+                "WHERE id = ? AND watch_original_until IS NOT NULL AND state = 'submitted'",
                 [operation_id],
             ):
                 return False
@@ -745,46 +772,41 @@ class Store:
                 [_now_text(now), request_id],
             )
 
-    def root_refused(
-        self,
-        event_id: int,
-        *,
-        error: str,
-        now: datetime,
-        stopped: dict[str, Any],
-        undelivered: dict[str, Any],
-    ) -> bool:
-        """Slack will never post the request's public message (the bot is not in the channel,
-        or it is gone or archived). If none of its operations has been sent yet, the request
-        stops here: they are not sent, and `stopped` tells the requester why. Otherwise the
-        message is given up like any other, with `undelivered`. True: the request stopped."""
-        request_id = stopped["request_id"]
+    def stop_unposted(
+        self, channel: str, *, reason: str, error: str, now: datetime, notice: str
+    ) -> list[str]:
+        """Slack will never post in `channel` (the bot is not in it, it is gone or archived):
+        every confirmed request there whose public message has not gone out and none of whose
+        operations has been sent stops here. Its public message is given up, its operations
+        are not sent (`reason` says why), and its requester is told, with a `notice`, in one
+        transaction per sweep. Returns the requests stopped."""
         with self._write() as db:
-            if not self._cas(
-                db,
-                "UPDATE outbox SET given_up_at = ?, last_error = ? "
-                "WHERE id = ? AND delivered_at IS NULL AND given_up_at IS NULL",
-                [_now_text(now), error[:500], event_id],
-            ):
-                return False
-            db.execute(
-                "UPDATE requests SET root_tried_at = coalesce(root_tried_at, ?) WHERE id = ?",
-                [_now_text(now), request_id],
-            )
-            sent = db.execute(
-                "SELECT count(*) FROM operations WHERE request_id = ? AND state != 'new'",
-                [request_id],
-            ).fetchone()[0]
-            if sent:
-                self._enqueue(db, undelivered, now)
-                return False
-            db.execute(
-                "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
-                "WHERE request_id = ? AND state = 'new'",
-                [stopped["reason"], _now_text(now), request_id],
-            )
-            self._enqueue(db, stopped, now)
-            return True
+            stopped = [
+                row[0]
+                for row in db.execute(
+                    "SELECT r.id FROM requests r WHERE r.channel = ? AND r.state = 'confirmed' "
+                    "AND r.status_ts IS NULL AND NOT EXISTS (SELECT 1 FROM operations o "
+                    "WHERE o.request_id = r.id AND o.state != 'new')",
+                    [channel],
+                ).fetchall()
+            ]
+            for request_id in stopped:
+                db.execute(
+                    "UPDATE outbox SET given_up_at = ?, last_error = ? WHERE request_id = ? "
+                    "AND kind = ? AND delivered_at IS NULL AND given_up_at IS NULL",
+                    [_now_text(now), error[:500], request_id, ROOT],
+                )
+                db.execute(
+                    "UPDATE requests SET root_tried_at = coalesce(root_tried_at, ?) WHERE id = ?",
+                    [_now_text(now), request_id],
+                )
+                db.execute(
+                    "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
+                    "updated_at = ? WHERE request_id = ? AND state = 'new'",
+                    [reason, _now_text(now), request_id],
+                )
+                self._enqueue(db, {"request_id": request_id, "kind": notice, "reason": reason}, now)
+            return stopped
 
     def give_up_delivery(
         self,

@@ -70,6 +70,12 @@ class OperationRecord:
     asked_at: datetime | None = None  # when the requester was asked about an unknown outcome
     answered_by: str | None = None  # who chose Send again or Drop
     watch_original_until: datetime | None = None
+    first_scheduled_at: datetime | None = None  # the first attempt's time, if sent again later
+
+    def announce(self, kind: str, **data: object) -> dict[str, Any]:
+        """An outbox announcement about this operation, for the store to queue beside the
+        change it announces."""
+        return {"request_id": self.request_id, "operation_id": self.id, "kind": kind, **data}
 
     @property
     def settled(self) -> bool:
@@ -100,6 +106,7 @@ class OperationRecord:
             asked_at=_maybe_time(row.get("asked_at")),
             answered_by=row.get("answered_by"),
             watch_original_until=_maybe_time(row.get("watch_original_until")),
+            first_scheduled_at=_maybe_time(row.get("first_scheduled_at")),
         )
 
 

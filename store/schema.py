@@ -6,6 +6,8 @@ upgraded in place when the bot opens it. Never edit a migration that has shipped
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlite_utils import Database, Migrations
 
 MIGRATIONS = Migrations("opsbot")
@@ -117,30 +119,59 @@ def delivery(db: Database) -> None:
 @MIGRATIONS(name="0004_confirm_without_slack")
 def confirm_without_slack(db: Database) -> None:
     # A click confirms in one step now; the public message is the request's first outbox
-    # message. A confirmation left half-way by an older version goes back to pending, as that
-    # version's recovery would have done.
+    # message. A confirmation left half-way by an older version goes back to pending, and its
+    # requester is told, as that version's recovery would have done.
+    half_way = [row[0] for row in db.execute("SELECT id FROM requests WHERE state = 'confirming'")]
     db.execute(
         "UPDATE requests SET state = 'pending', confirmed_by = NULL, confirmed_at = NULL "
         "WHERE state = 'confirming'"
+    )
+    db["outbox"].insert_all(
+        {
+            "request_id": request_id,
+            "kind": "private_confirm_interrupted",
+            "data": "{}",
+            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "attempts": 0,
+        }
+        for request_id in half_way
     )
     # When Slack first answered the public message (posted, or a passing failure): the
     # operations wait for that answer, so that "not in channel" can still stop them.
     db["requests"].add_column("root_tried_at", str)
     # An unknown outcome is settled by the API's list or by a person: when the requester was
-    # asked (Send again / Drop), who answered, and until when a resent one's late original is
+    # asked (Send again / Drop), who answered, and until when the first attempt is still
     # looked for.
     db["operations"].add_column("asked_at", str)
     db["operations"].add_column("answered_by", str)
     db["operations"].add_column("watch_original_until", str)
+    # A request for now sent again runs when sent again: its first attempt was for this time.
+    db["operations"].add_column("first_scheduled_at", str)
     # Device names the API has shown, keyed by their lower-case form: a request's names are
     # spelled as the API spells them, and a name it never showed is flagged.
     db["devices"].create({"key": str, "name": str, "seen_at": str}, pk="key")
     # What the loops ask on every pass, indexed so that it costs what is pending, not what has
-    # piled up over months (a full scan of 200,000 requests took 31 ms under the store lock).
-    # The outbox's own question is already answered by its (delivered_at, id) index.
+    # piled up over months (a full scan of 200,000 requests took 31 ms under the store lock):
+    # status messages to re-render, messages to deliver (given-up ones stay in the table),
+    # operations still watched, requests whose public message has not gone out, and whether
+    # a request already has a message of a kind (its summary, its notice).
     db.execute(
         "CREATE INDEX idx_requests_stale_roots ON requests (id) "
         "WHERE root_version > root_shown AND status_ts IS NOT NULL AND root_given_up_at IS NULL"
+    )
+    db.execute("DROP INDEX idx_outbox_delivered_at_id")  # it counted given-up messages too
+    db.execute(
+        "CREATE INDEX idx_outbox_pending ON outbox (id) "
+        "WHERE delivered_at IS NULL AND given_up_at IS NULL"
+    )
+    db.execute("CREATE INDEX idx_outbox_request_kind ON outbox (request_id, kind)")
+    db.execute(
+        "CREATE INDEX idx_operations_watched ON operations (watch_original_until) "
+        "WHERE watch_original_until IS NOT NULL"
+    )
+    db.execute(
+        "CREATE INDEX idx_requests_unposted ON requests (channel) "
+        "WHERE status_ts IS NULL AND state = 'confirmed'"
     )
     db.execute("CREATE INDEX idx_operations_state ON operations (state, request_id)")
 

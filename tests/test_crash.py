@@ -231,6 +231,16 @@ def test_killed_before_the_post_asks_the_requester_rather_than_guess(
     crashable.died()
 
     crashable.start()
+    question = asked(crashable)
+    assert crashable.simulator.operations() == []
+    send_again(crashable, question)
+    assert_finished_once_in_order(crashable.slack)
+    assert crashable.simulator.post_count == 1
+    crashable.stop()
+
+
+def asked(crashable: BotProcess) -> dict:
+    """The question to the requester about an unknown outcome, once it is in the thread."""
     calls = crashable.slack.wait_for(
         lambda cs: any(
             b.get("block_id") == "ops_unknown"
@@ -240,15 +250,17 @@ def test_killed_before_the_post_asks_the_requester_rather_than_guess(
         ),
         timeout=20,
     )
-    assert crashable.simulator.operations() == []
-    asked = next(
+    return next(
         c.args
         for c in calls
         if any(b.get("block_id") == "ops_unknown" for b in c.args.get("blocks") or [])
     )
-    (send_again,) = [
+
+
+def send_again(crashable: BotProcess, question: dict) -> None:
+    (button,) = [
         e
-        for b in asked["blocks"]
+        for b in question["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
         if e["action_id"] == "ops_send_again"
@@ -256,11 +268,29 @@ def test_killed_before_the_post_asks_the_requester_rather_than_guess(
     crashable.send(
         block_actions_body(
             action_id="ops_send_again",
-            value=send_again["value"],
+            value=button["value"],
             response_url=crashable.slack.response_url("answer"),
         )
     )
-    assert_finished_once_in_order(crashable.slack)
+
+
+def test_killed_right_after_a_send_again_reached_the_api_sends_nothing_more(
+    crashable: BotProcess,
+) -> None:
+    """The first create call fails (502: nothing made); the requester says Send again; the bot
+    dies right after the API created it, before keeping its answer. After the restart the
+    list shows it: adopted, and no third call."""
+    crashable.simulator.run_seconds = 1.0
+    crashable.simulator.faults.add(Fault(method="POST", kind="status", status=502))
+    crashable.start(failpoint="after_post")
+    click(crashable, propose(crashable, "reboot server-05 now", "cmd"), "click")
+    send_again(crashable, asked(crashable))
+    crashable.died()
+    assert len(crashable.simulator.operations()) == 1
+
+    crashable.start()
+    lines = assert_finished_once_in_order(crashable.slack)
+    assert any("the API did create it" in line for line in lines), lines
     assert crashable.simulator.post_count == 1
     crashable.stop()
 

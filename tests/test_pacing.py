@@ -3,8 +3,6 @@ hold; one channel never waiting on another."""
 
 from __future__ import annotations
 
-import threading
-
 from bot.pacing import BURST, ChannelPacer
 
 
@@ -73,25 +71,3 @@ def test_take_waits_for_a_turn_and_gives_up_at_its_timeout() -> None:
     assert pacer.take("C1", timeout=1.0)  # waits about one gap
     pacer.hold("C1", 30)
     assert not pacer.take("C1", timeout=0.05)
-
-
-def test_turns_are_shared_between_threads_not_doubled() -> None:
-    """The outbox and the answers to mentions take turns from one pacer: however many
-    threads ask at once, no more than the burst go at once."""
-    pacer = ChannelPacer(gap=60.0)
-    barrier = threading.Barrier(8)
-    won: list[bool] = []
-    lock = threading.Lock()
-
-    def ask() -> None:
-        barrier.wait(timeout=5)
-        got = pacer.try_take("C1")
-        with lock:
-            won.append(got)
-
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=5)
-    assert sorted(won) == [False] * (8 - BURST) + [True] * BURST

@@ -40,12 +40,16 @@ def roots_in(slack: FakeSlack, channel: str) -> list[str]:
 def test_the_click_is_answered_before_any_operation_is_sent(bot: Bot) -> None:
     """Ten devices, the API taking a second per create call: the click does not wait for
     them (it used to, one after another: a 5 to 10 s click)."""
-    bot.simulator.faults.add(Fault(method="POST", kind="latency", seconds=1.0, times=10))
+    answered = threading.Event()  # the API answers no create call before the click's answer
+    bot.simulator.faults.add(
+        Fault(method="POST", kind="latency", seconds=30, until=answered, times=10)
+    )
     devices = ", ".join(f"server-{n:02d}" for n in range(1, 11))
     request_id = confirmation(bot, f"reboot {devices} now")
     _, key = bot.click("ops_confirm", request_id)
     assert "Confirmed" in bot.wait_response(key)["text"]
     assert bot.simulator.operations() == []  # every create call still under way, or to come
+    answered.set()
     sent(bot, request_id)
     assert len(bot.simulator.operations()) == 10
 
@@ -80,14 +84,15 @@ def test_twelve_people_confirming_at_once_in_one_channel_lose_no_click(bot: Bot)
 
 
 def test_slack_rate_limiting_the_public_message_does_not_hold_the_operations(bot: Bot) -> None:
-    bot.slack.fail("chat.postMessage", status=429, retry_after=3, times=1)
+    bot.slack.fail("chat.postMessage", status=429, retry_after=60, times=1)
     request_id = confirmation(bot, "reboot server-01 now")
     _, key = bot.click("ops_confirm", request_id)
     assert "Confirmed" in bot.wait_response(key)["text"]
-    # Slack said "not now", not "never": the operation goes at once, the message follows.
+    # Slack said "not now", not "never": the operation goes at once, and the message waits
+    # the minute Slack asked for.
     eventually(lambda: len(bot.simulator.operations()) == 1, what="the operation")
     assert roots_in(bot.slack, "C123") == []
-    eventually(lambda: roots_in(bot.slack, "C123"), timeout=10, what="the public message")
+    assert len(bot.slack.calls_to("chat.postMessage")) == 1  # tried once, then held
 
 
 def test_slack_down_does_not_hold_the_operations_past_the_root_wait(
@@ -110,7 +115,7 @@ def test_a_429_in_one_channel_holds_up_that_channel_alone(bot: Bot) -> None:
     """With one channel answering 429 and Retry-After: 5, an unrelated channel's replies
     took 16.5 s: slack_sdk slept inside the one outbox thread."""
     held = confirmation(bot, "reboot server-03 in 1 hour", channel="CHELD")
-    bot.slack.fail("chat.postMessage", status=429, retry_after=5, times=None, channel="CHELD")
+    bot.slack.fail("chat.postMessage", status=429, retry_after=60, times=None, channel="CHELD")
     bot.click("ops_confirm", held)
     eventually(
         lambda: any(c.args["channel"] == "CHELD" for c in bot.slack.calls_to("chat.postMessage")),
@@ -124,7 +129,7 @@ def test_a_429_in_one_channel_holds_up_that_channel_alone(bot: Bot) -> None:
         what="the other channel's whole story",
     )
     tries = [c for c in bot.slack.calls_to("chat.postMessage") if c.args["channel"] == "CHELD"]
-    assert len(tries) == 1  # still waiting out its 5 s: not tried again, not holding COTHER
+    assert len(tries) == 1  # still waiting out its minute: not tried again, not holding COTHER
     bot.slack.clear_faults()
 
 
@@ -192,3 +197,27 @@ def test_a_users_info_slower_than_the_timeout_is_utc_this_once(slack: FakeSlack)
     slack.fail("users.info", delay=1.5)
     assert lookup("U123") == Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
     assert lookup("U123") == Zone(tz="America/Los_Angeles")
+
+
+def test_a_channel_the_bot_is_not_in_stops_every_request_waiting_there(bot: Bot) -> None:
+    """Twelve confirmations in a channel that refuses the bot: their public messages would
+    wait their turns longer than the operations wait for them. The first refusal stops every
+    request there of which nothing was sent, and each requester is told why."""
+    bot.slack.fail("chat.postMessage", error="not_in_channel", times=None, channel="CNOT")
+    users = [f"U{n:03d}" for n in range(12)]
+    keys: list[str] = []
+    requests: list[str] = []
+    for n, user in enumerate(users):
+        bot.slack.set_user(user, tz="UTC")
+        keys.append(bot.command(f"reboot server-{n + 1:02d} now", channel="CNOT", user=user))
+        requests.append(confirm_button(bot.wait_response(keys[-1]))["value"])
+    for request_id, user in zip(requests, users, strict=True):
+        bot.click("ops_confirm", request_id, user=user)
+    for key in keys:
+        told = bot.wait_response(key, count=2)
+        assert "Nothing was sent" in told["text"] and "/invite @opsbot" in told["text"]
+    for request_id in requests:
+        sent(bot, request_id)
+    assert bot.simulator.operations() == []
+    tries = [c for c in bot.slack.calls_to("chat.postMessage") if c.args["channel"] == "CNOT"]
+    assert len(tries) < 12  # not one refusal each, at the channel's pace

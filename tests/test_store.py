@@ -285,37 +285,38 @@ def test_operations_wait_for_slacks_first_answer_or_the_root_wait(store: Store) 
     assert len(store.operations_to_send(now=T0, root_wait=wait)) == 3  # Slack answered
 
 
-def test_a_refused_public_message_stops_a_request_nothing_of_which_was_sent(
+def test_a_channel_that_refuses_the_bot_stops_the_requests_nothing_of_which_was_sent(
     store: Store,
 ) -> None:
-    request = new_request(store)
-    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
-    (root,) = store.pending_outbox()
-    stopped = {"request_id": request.id, "kind": "private_not_posted", "reason": "invite me"}
-    undelivered = {"request_id": request.id, "kind": "private_undelivered", "reason": "x"}
-    assert store.root_refused(
-        root.id, error="not_in_channel", now=T0, stopped=stopped, undelivered=undelivered
-    )
-    assert states(store, request.id) == ["rejected"] * 3
-    assert {op.error for op in loaded(store, request.id).operations} == {"invite me"}
-    assert [e.kind for e in store.pending_outbox()] == ["private_not_posted"]
-    assert store.operations_to_send(now=T0 + timedelta(hours=1), root_wait=timedelta(0)) == []
+    waiting = new_request(store)
+    going = new_request(store)
+    posted = new_request(store)
+    for request in (waiting, going, posted):
+        assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
+    assert store.start_sending(going.operations[0].id, now=T0)
+    (posted_root,) = [e for e in store.pending_outbox() if e.request_id == posted.id]
+    assert store.root_posted(posted_root.id, status_ts="1.1", now=T0)
 
-
-def test_a_refused_public_message_stops_nothing_once_an_operation_was_sent(
-    store: Store,
-) -> None:
-    request = new_request(store)
-    assert store.confirm(request.id, user=ALICE, now=T0, run_at=None)
-    (root,) = store.pending_outbox()
-    assert store.start_sending(request.operations[0].id, now=T0)
-    stopped = {"request_id": request.id, "kind": "private_not_posted", "reason": "invite me"}
-    undelivered = {"request_id": request.id, "kind": "private_undelivered", "reason": "x"}
-    assert not store.root_refused(
-        root.id, error="not_in_channel", now=T0, stopped=stopped, undelivered=undelivered
+    stopped = store.stop_unposted(
+        "C123", reason="invite me", error="not_in_channel", now=T0, notice="private_not_posted"
     )
-    assert states(store, request.id) == ["sending", "new", "new"]
-    assert [e.kind for e in store.pending_outbox()] == ["private_undelivered"]
+    assert stopped == [waiting.id]
+    assert states(store, waiting.id) == ["rejected"] * 3
+    assert {op.error for op in loaded(store, waiting.id).operations} == {"invite me"}
+    assert states(store, going.id) == ["sending", "new", "new"]  # something went: it goes on
+    assert states(store, posted.id) == ["new"] * 3  # its public message is out
+    kinds = {(e.request_id, e.kind) for e in store.pending_outbox()}
+    assert (waiting.id, "private_not_posted") in kinds and (waiting.id, "root") not in kinds
+    assert (going.id, "root") in kinds
+    assert store.operations_to_send(now=T0 + timedelta(hours=1), root_wait=timedelta(0)) == [
+        op
+        for op in store.operations_to_send(now=T0 + timedelta(hours=1), root_wait=timedelta(0))
+        if op.request_id != waiting.id
+    ]
+    assert (
+        store.stop_unposted("C123", reason="x", error="x", now=T0, notice="private_not_posted")
+        == []
+    )  # once
 
 
 def test_end_request(store: Store) -> None:
@@ -621,34 +622,75 @@ def test_the_requester_is_asked_once(store: Store) -> None:
     assert operation(store, op.id).asked_at == T0
 
 
+def answer(store: Store, op: OperationRecord, choice: str, **changes: object) -> bool:
+    later = T0 + timedelta(hours=1)
+    if choice == "send_again":
+        return store.send_again(
+            op.id,
+            user=ALICE,
+            now=T0,
+            run_at=changes.get("run_at"),  # type: ignore[arg-type]
+            watch_until=later,
+            announce=announce(op.request_id),
+        )
+    return store.drop_unknown(
+        op.id,
+        user=ALICE,
+        now=T0,
+        error="dropped",
+        watch_until=later,
+        announce=announce(op.request_id),
+    )
+
+
 def test_send_again_and_drop_are_one_answer(store: Store) -> None:
     op = unknown(store)
-    later = T0 + timedelta(hours=1)
-    assert store.send_again(
-        op.id, user=ALICE, now=T0, watch_until=later, announce=announce(op.request_id)
-    )
-    assert not store.drop_unknown(
-        op.id, user=ALICE, now=T0, error="dropped", announce=announce(op.request_id)
-    )
+    assert answer(store, op, "send_again")
+    assert not answer(store, op, "drop")
     again = operation(store, op.id)
     assert (again.state, again.answered_by, again.send_attempts) == ("new", ALICE, 1)
-    assert again.watch_original_until == later
+    assert again.watch_original_until == T0 + timedelta(hours=1)
+    assert again.scheduled_at == op.scheduled_at and again.first_scheduled_at == op.scheduled_at
 
     other = unknown(store)
-    assert store.drop_unknown(
-        other.id, user=ALICE, now=T0, error="dropped", announce=announce(other.request_id)
-    )
+    assert answer(store, other, "drop")
     dropped = operation(store, other.id)
     assert (dropped.state, dropped.final, dropped.error) == ("rejected", True, "dropped")
-    assert not store.send_again(
-        other.id, user=ALICE, now=T0, watch_until=later, announce=announce(other.request_id)
+    assert dropped.watch_original_until == T0 + timedelta(hours=1)  # still looked for
+    assert not answer(store, other, "send_again")
+    assert [o.id for o in store.operations_watched(now=T0)] == [op.id, other.id]
+
+
+def test_a_request_for_now_sent_again_runs_now_and_is_matched_by_its_first_time(
+    store: Store,
+) -> None:
+    op = unknown(store)
+    resent_at = T0 + timedelta(minutes=11)
+    assert answer(store, op, "send_again", run_at=resent_at)
+    again = operation(store, op.id)
+    assert again.scheduled_at == resent_at and again.first_scheduled_at == op.scheduled_at
+
+
+def test_an_operation_unknown_again_after_a_send_again_can_be_asked_about_again(
+    store: Store,
+) -> None:
+    op = unknown(store)
+    ask = announce(op.request_id, "ask_unknown", operation_id=op.id)
+    assert store.ask_about_unknown(op.id, now=T0, announce=ask)
+    assert answer(store, op, "send_again")
+    assert store.start_sending(op.id, now=T0)
+    assert store.record_unsent(
+        op.id, state="unknown", error="timed out again", now=T0, announce=announce(op.request_id)
     )
+    assert operation(store, op.id).asked_at is None
+    assert store.ask_about_unknown(op.id, now=T0, announce=ask)
 
 
 def test_adopting_an_unknown_outcome_records_the_apis_operation(store: Store) -> None:
     op = unknown(store)
-    assert store.adopt_unknown(
+    assert store.adopt_found(
         op.id,
+        was="unknown",
         api_id="txn_9",
         status="failed",
         estimated_duration=30,
@@ -664,8 +706,9 @@ def test_adopting_an_unknown_outcome_records_the_apis_operation(store: Store) ->
     )
     assert store.status_history(op.id)[0]["new_status"] == "failed"
     assert store.api_ids_taken(["txn_9", "txn_10"]) == {"txn_9"}
-    assert not store.adopt_unknown(  # adopted once only
+    assert not store.adopt_found(  # adopted once only
         op.id,
+        was="unknown",
         api_id="txn_10",
         status="scheduled",
         estimated_duration=None,
@@ -676,13 +719,7 @@ def test_adopting_an_unknown_outcome_records_the_apis_operation(store: Store) ->
 
 def test_a_late_original_becomes_an_operation_of_its_request_once(store: Store) -> None:
     op = unknown(store)
-    assert store.send_again(
-        op.id,
-        user=ALICE,
-        now=T0,
-        watch_until=T0 + timedelta(hours=1),
-        announce=announce(op.request_id),
-    )
+    assert answer(store, op, "send_again")
     assert store.start_sending(op.id, now=T0)
     assert store.record_submitted(
         op.id,

@@ -8,18 +8,23 @@ request too, and the thread says the device has two."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bot import text
+from bot.api import ZequenzeClient
+from bot.devices import DeviceBook
+from bot.service import OpsService, Proposed
 from bot.simulator import Fault, Simulator
 from bot.tuning import Tuning
+from store import Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
-from tests.test_flow import all_text, request_and_confirm, thread_replies
+from tests.test_flow import all_text, confirm_button, request_and_confirm, thread_replies
 
 # Unknown after the 0.5 s timeout; first looked for 0.3 s later, then every 0.2-0.5 s; the
 # requester is asked 1.5 s after the outcome became unknown.
@@ -193,3 +198,90 @@ def test_an_adopted_operation_that_already_ended_is_told_with_its_error(
         assert simulator.post_count == 1
     finally:
         stop_bot(bot)
+
+
+def test_a_send_again_that_goes_unanswered_too_is_asked_about_again(asking: Bot) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="status", status=502, times=2))
+    _, root_ts = request_and_confirm(asking, "reboot server-07 now")
+    first = question(asking)
+    answer(asking, first, "ops_send_again")
+    asked = eventually(
+        lambda: [
+            c.args
+            for c in asking.slack.calls_to("chat.postMessage")
+            if any(b.get("block_id") == "ops_unknown" for b in c.args.get("blocks") or [])
+        ][1:],
+        what="the second question",
+    )
+    assert asking.simulator.operations() == []
+    assert "chose to send it again" in answer(asking, asked[0], "ops_send_again")
+    eventually(
+        lambda: any("is now *completed*" in r for r in thread_replies(asking, root_ts)),
+        what="the third try to complete",
+    )
+    assert asking.simulator.post_count == 1
+
+
+def test_a_request_for_now_sent_again_runs_when_sent_again(asking: Bot) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="status", status=502))
+    request_id = confirm_button(asking.wait_response(asking.command("reboot server-08 now")))[
+        "value"
+    ]
+    asking.click("ops_confirm", request_id)
+    asked = question(asking)
+    answer(asking, asked, "ops_send_again")
+    (created,) = eventually(asking.simulator.operations, what="the operation sent again")
+    request = asking.runtime.store.get_request(request_id)
+    assert request is not None and request.confirmed_at is not None
+    # Asked 1.5 s after the unanswered call: sent again for the click's moment, not for the
+    # confirmation's, which could be long gone (and refused as too late to send).
+    assert created["scheduled_at"] > request.confirmed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_dropped_attempt_that_reaches_the_api_after_all_is_told_and_followed(
+    asking: Bot,
+) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=4.0))
+    _, root_ts = request_and_confirm(asking, "reboot server-09 now")
+    asked = question(asking)
+    answer(asking, asked, "ops_drop")
+    told = eventually(
+        lambda: [r for r in thread_replies(asking, root_ts) if "dropped reached the API" in r],
+        what="the thread to hear of it",
+    )
+    (created,) = asking.simulator.operations()
+    assert f"`{created['id']}`" in told[0]
+    eventually(
+        lambda: any("is now *completed*" in r for r in thread_replies(asking, root_ts)),
+        what="it to be followed to the end",
+    )
+
+
+def test_a_send_again_after_the_operations_time_has_gone_by_is_refused(tmp_path: Path) -> None:
+    """Not "sending it again" and then "not sent, too late": the click says so itself."""
+    moment = [datetime(2030, 1, 1, 12, 0, tzinfo=UTC)]
+    store = Store(path=tmp_path / "late.db")
+    service = OpsService(
+        store=store,
+        api=ZequenzeClient(base_url="http://127.0.0.1:9/", token="t"),  # never called
+        devices=DeviceBook(store=store, clock=lambda: moment[0]),
+        clock=lambda: moment[0],
+    )
+    proposed = service.handle_text(
+        "reboot server-01 at 12:30", requester="U123", tz="UTC", surface="command", channel="C1"
+    )
+    assert isinstance(proposed, Proposed)
+    assert service.confirm(proposed.request.id, user="U123").ok
+    (op,) = proposed.request.operations
+    assert store.start_sending(op.id, now=moment[0])
+    assert store.record_unsent(
+        op.id, state="unknown", error="timed out", now=moment[0], announce=op.announce("unsent")
+    )
+    moment[0] = datetime(2030, 1, 1, 12, 33, tzinfo=UTC)  # 12:30 was 3 minutes ago
+    outcome = service.send_again(op.id, user="U123")
+    assert outcome.reason == "too_late_to_resend"
+    assert "not sent again" in text.click_refusal(outcome.reason)
+    (still,) = store.get_request(proposed.request.id).operations  # type: ignore[union-attr]
+    assert still.state == "unknown"  # Drop is still open to the requester
+    assert service.drop(op.id, user="U123").ok
+    store.close()

@@ -3,8 +3,8 @@
     python bench/poller.py [--operations 1000] [--api-latency 0.05] [--slow 5 --slow-latency 3.0]
 
 Everything runs on 127.0.0.1: the Zequenze API simulator and a real SQLite store in a temporary
-directory. N operations are created through the bot's own path (Store.create_request, claim,
-mark_confirmed, start_sending, a real POST to the simulator, record_submitted); then the
+directory. N operations are created through the bot's own path (Store.create_request, confirm,
+start_sending, a real POST to the simulator, record_submitted); then the
 simulator answers every GET after --api-latency seconds and `Poller.poll_once()` is timed.
 
 The second run makes the first --slow GETs of the round take --slow-latency seconds instead (the

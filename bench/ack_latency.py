@@ -40,10 +40,11 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import slack_bolt.app.app as bolt_app_module  # noqa: E402
 
-from bot.app import build_app  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
-from bot.simulator import Fault, Simulator  # noqa: E402
-from bot.slack import SlackNotifier, web_client  # noqa: E402
+from bot.simulator.endpoint import Simulator  # noqa: E402
+from bot.simulator.faults import Fault  # noqa: E402
+from bot.slack.app import build_app  # noqa: E402
+from bot.slack.notifier import SlackNotifier, web_client  # noqa: E402
 from tests.conftest import SECRET, start_bot, stop_bot  # noqa: E402
 from tests.fakes import BOT_TOKEN, FakeSlack, signed_headers, slash_command_body  # noqa: E402
 

@@ -36,7 +36,8 @@ from bot.api import ZequenzeClient  # noqa: E402
 from bot.model import OperationSpec  # noqa: E402
 from bot.poller import Poller  # noqa: E402
 from bot.service import utcnow  # noqa: E402
-from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator  # noqa: E402
+from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator  # noqa: E402
+from bot.simulator.faults import Fault  # noqa: E402
 from store import Store  # noqa: E402
 
 OPS_PER_REQUEST = 20

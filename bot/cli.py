@@ -32,8 +32,8 @@ from bot.when import zone_for
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import HttpServer, Workers
     from bot.runtime import Runtime
+    from bot.slack.app import HttpServer, Workers
     from store.lock import DatabaseLock
 
 log = logging.getLogger("opsbot")
@@ -268,7 +268,7 @@ def _path_problem(path: str, exc: Exception) -> str:
 
 
 def _simulator(args: argparse.Namespace) -> int:
-    from bot.simulator import serve
+    from bot.simulator.endpoint import serve
 
     try:
         serve(
@@ -290,9 +290,10 @@ def _simulator(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
-    from bot.console import ConsoleChat, ConsoleNotifier, Terminal
+    from bot.console.chat import ConsoleChat, ConsoleNotifier
+    from bot.console.terminal import Terminal
     from bot.runtime import Runtime
-    from bot.simulator import Simulator
+    from bot.simulator.endpoint import Simulator
 
     interactive = sys.stdin.isatty()
     with ExitStack() as stack:
@@ -359,10 +360,10 @@ def _run(args: argparse.Namespace) -> int:
     # that it is unused beside the client that holds it: the settings hold it now.
     os.environ.pop("SLACK_BOT_TOKEN", None)
 
-    from bot.app import add_listeners, socket_mode
     from bot.poller import PollTuning
     from bot.runtime import Runtime
-    from bot.slack import SlackNotifier
+    from bot.slack.app import add_listeners, socket_mode
+    from bot.slack.notifier import SlackNotifier
     from bot.tuning import Tuning
 
     try:
@@ -445,8 +446,8 @@ def _checked(settings: Settings) -> _Ready:
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import HttpServer, Workers, bolt_app
-    from bot.slack import web_client
+    from bot.slack.app import HttpServer, Workers, bolt_app
+    from bot.slack.notifier import web_client
     from store.lock import DatabaseInUse, DatabaseLock
 
     client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -552,7 +553,7 @@ def _shut_down(
 def _slack_failure(exc: BaseException, *, token_name: str, settings: Settings) -> str:
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack import CREDENTIAL_ERRORS
+    from bot.slack.notifier import CREDENTIAL_ERRORS
 
     # Bolt wraps auth.test's refusal in a BoltError; the SlackApiError inside has the code.
     api_error = exc if isinstance(exc, SlackApiError) else exc.__context__

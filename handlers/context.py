@@ -11,7 +11,7 @@ from typing import Any
 
 from bot import messages, text
 from bot.service import OpsService
-from bot.slack import ChannelPoster, ZoneLookup
+from bot.slack.notifier import ChannelPoster, ZoneLookup
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from bot import messages, text
 from bot.grammar import FieldErrors
 from bot.model import Plan
 from bot.service import Proposed
-from bot.slack import tell_privately
+from bot.slack.notifier import tell_privately
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from bot.app import HttpServer, build_app
 from bot.poller import PollTuning
 from bot.runtime import Runtime
-from bot.simulator import Simulator
-from bot.slack import SlackNotifier, web_client
+from bot.simulator.endpoint import Simulator
+from bot.slack.app import HttpServer, build_app
+from bot.slack.notifier import SlackNotifier, web_client
 from bot.tuning import Tuning
 from tests.fakes import (
     BOT_TOKEN,

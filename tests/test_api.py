@@ -17,7 +17,8 @@ import pytest
 
 from bot.api import ApiError, ZequenzeClient
 from bot.model import OperationSpec
-from bot.simulator import RESOURCE_PATH, Fault, Simulator
+from bot.simulator.endpoint import RESOURCE_PATH, Simulator
+from bot.simulator.faults import Fault
 from tests.conftest import eventually
 
 WRONG_TOKEN = "wrong-token-Zq81"

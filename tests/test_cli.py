@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Workers, bolt_app, socket_mode
 from bot.cli import main
-from bot.simulator import Fault, Simulator
-from bot.slack import web_client
+from bot.simulator.endpoint import Simulator
+from bot.simulator.faults import Fault
+from bot.slack.app import Workers, bolt_app, socket_mode
+from bot.slack.notifier import web_client
 from store import Store
 from tests.conftest import SECRET, eventually
 from tests.fakes import (

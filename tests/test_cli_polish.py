@@ -20,10 +20,12 @@ import pytest
 
 from bot import text
 from bot.cli import _log_handler, _Redactor, _shut_down, main
-from bot.console import ConsoleChat, ConsoleNotifier, Terminal, compact_names, plain_text
+from bot.console.chat import ConsoleChat, ConsoleNotifier
+from bot.console.terminal import Terminal, compact_names, plain_text
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load
-from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator
+from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.simulator.faults import Fault
 from store import Store
 from tests.conftest import SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack
@@ -461,7 +463,7 @@ def test_a_failure_in_the_console_is_a_sentence_and_the_demo_goes_on(
     with caplog.at_level(logging.ERROR, logger="bot.console"):
         shown = console.type("reboot server-01 now")
     assert shown.strip() == plain_text(text.INTERNAL_ERROR, zone=ZoneInfo("UTC"))
-    failure = next(r for r in caplog.records if r.name == "bot.console")
+    failure = next(r for r in caplog.records if r.name == "bot.console.chat")
     assert failure.exc_info is not None  # the details are in the log
     assert console.chat.handle("quit") is False  # and the chat still answers
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.simulator import Fault, Simulator
+from bot.simulator.endpoint import Simulator
+from bot.simulator.faults import Fault
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_body, post, slash_command_body
 

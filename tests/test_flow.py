@@ -12,8 +12,8 @@ import pytest
 from slack_sdk import WebClient
 
 from bot import text
-from bot.simulator import Fault
-from bot.slack import Zone, ZoneLookup
+from bot.simulator.faults import Fault
+from bot.slack.notifier import Zone, ZoneLookup
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import BOT_TOKEN, block_actions_payload
 

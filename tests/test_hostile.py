@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from bot import text as bot_text
-from bot.guard import guarded_wsgi
-from bot.simulator import Fault
+from bot.simulator.faults import Fault
+from bot.slack.guard import guarded_wsgi
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import (
     BOT_TOKEN,

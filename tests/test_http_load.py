@@ -13,7 +13,7 @@ import time
 import httpx
 
 from bot import text
-from bot.simulator import Fault
+from bot.simulator.faults import Fault
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import signed_headers, slash_command_body
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from slack_bolt import App
 
-from bot.app import HttpServer
+from bot.slack.app import HttpServer
 from tests.conftest import eventually
 from tests.fakes import BOT_TOKEN
 

@@ -20,13 +20,14 @@ import pytest
 
 from bot import text
 from bot.api import ZequenzeClient
-from bot.app import HttpServer, Workers, build_app
 from bot.devices import DeviceBook
 from bot.reconcile import find_created
 from bot.runtime import Runtime
 from bot.service import OpsService, Proposed
-from bot.simulator import Fault, Simulator
-from bot.slack import SlackNotifier, web_client
+from bot.simulator.endpoint import Simulator
+from bot.simulator.faults import Fault
+from bot.slack.app import HttpServer, Workers, build_app
+from bot.slack.notifier import SlackNotifier, web_client
 from bot.tuning import Tuning
 from store import VANISHED, OperationRecord, OutboxEvent, RequestRecord, Store
 from tests.conftest import (

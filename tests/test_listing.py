@@ -4,6 +4,7 @@ queryset), read over HTTP by the client and by the bot's `/ops list`."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ from bot import messages
 from bot.api import ZequenzeClient
 from bot.model import OperationSpec
 from bot.service import Listed, OperationList
-from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator
+from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.simulator.faults import Fault
 from bot.tuning import Tuning
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
@@ -243,10 +245,12 @@ def test_a_list_too_busy_to_read_back_to_the_confirmation_never_causes_a_second_
             send_backoff=0.1,
             list_backoff=0.2,
             list_max_backoff=0.2,
+            look_every=0.2,
         )
         bot = start_bot(
             slack=slack, simulator=simulator, db_path=tmp_path / "busy.db", tuning=tuning
         )
+        caplog.set_level(logging.INFO, logger="bot.reconcile")
         try:
             request_and_confirm(bot, "reboot server-01 now")
             # A second look begins only once the first is over.

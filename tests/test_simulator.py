@@ -19,7 +19,8 @@ import pytest
 
 from bot.api import ApiError, ZequenzeClient
 from bot.model import OperationSpec
-from bot.simulator import DEFAULT_INVENTORY, Fault, Simulator, format_time
+from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator, format_time
+from bot.simulator.faults import Fault
 
 PATH = "/inventory_device_name_headless_operation/"
 TOKEN = "sim-token"
@@ -752,7 +753,7 @@ def test_stop_closes_idle_connections_and_refuses_new_ones() -> None:
 
 def test_serve_prints_its_url_and_stops_on_sigterm() -> None:
     code = (
-        "from bot.simulator import serve; serve(host='127.0.0.1', port=0, token='t0k',"
+        "from bot.simulator.endpoint import serve; serve(host='127.0.0.1', port=0, token='t0k',"
         " inventory=None, failure_rate=0.0, run_seconds=1.0)"
     )
     process = subprocess.Popen(

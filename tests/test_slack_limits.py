@@ -14,8 +14,9 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from bot import text
-from bot.simulator import Fault, Simulator
-from bot.slack import Zone, ZoneLookup
+from bot.simulator.endpoint import Simulator
+from bot.simulator.faults import Fault
+from bot.slack.notifier import Zone, ZoneLookup
 from bot.tuning import Tuning
 from tests.conftest import FAST_RECOVERY, Bot, eventually, start_bot, stop_bot
 from tests.fakes import BOT_TOKEN, FakeSlack

@@ -19,7 +19,8 @@ from bot import text
 from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
 from bot.service import OpsService, Proposed
-from bot.simulator import Fault, Simulator
+from bot.simulator.endpoint import Simulator
+from bot.simulator.faults import Fault
 from bot.tuning import Tuning
 from store import Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot

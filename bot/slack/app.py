@@ -14,10 +14,10 @@ from slack_sdk import WebClient
 from waitress import wasyncore
 from waitress.server import create_server
 
-from bot.guard import MAX_BODY, guarded_wsgi
 from bot.pacing import ChannelPacer
 from bot.service import OpsService
-from bot.slack import ChannelPoster, ZoneLookup
+from bot.slack.guard import MAX_BODY, guarded_wsgi
+from bot.slack.notifier import ChannelPoster, ZoneLookup
 from handlers import Deps, register_all
 
 log = logging.getLogger(__name__)

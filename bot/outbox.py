@@ -31,6 +31,7 @@ THREAD_BACKOFF = (0.5, 30.0)  # first delay and cap, seconds: Slack unreachable 
 ROOT_BACKOFF = (1.0, 300.0)  # the same for editing a status message
 UNDELIVERED = "private_undelivered"
 NOT_POSTED = "private_not_posted"  # the request stopped: its public message was refused
+NOT_TRIED = "not tried: the channel refused the bot"
 
 Settled = Literal["delivered", "given up"]
 
@@ -92,7 +93,10 @@ class OutboxSender:
             # Queued before Slack turned the bot away from this channel: trying each would
             # only spend the channel's pace on certain refusals. Later ones are tried (the
             # bot may have been invited back).
-            self._give_up(event, reason=refused[1], error="not tried: the channel refused")
+            if event.kind == ROOT:  # its request may still be stopped before it is sent
+                self._channel_refused(event, channel, reason=refused[1], error=NOT_TRIED)
+            else:
+                self._give_up(event, reason=refused[1], error=NOT_TRIED)
             return "given up"
         # Private answers go through the response_url or as ephemeral messages: not posts
         # into the channel, and not under its per-channel limit.
@@ -113,10 +117,12 @@ class OutboxSender:
             self._rate_limited(event, request, exc)
             return None
         except NotInChannel as exc:
+            error = str(exc.__cause__ or exc)
             if private:  # an ephemeral answer refused says nothing of the channel's posts
-                self._give_up(event, reason=exc.message, error=str(exc.__cause__ or exc))
+                self._give_up(event, reason=exc.message, error=error)
             else:
-                self._channel_refused(event, channel, exc)
+                self._refused_channels[channel] = (self._store.newest_event_id(), exc.message)
+                self._channel_refused(event, channel, reason=exc.message, error=error)
             return "given up"
         except CannotPost as exc:
             self._give_up(event, reason=exc.message, error=str(exc.__cause__ or exc))
@@ -128,21 +134,19 @@ class OutboxSender:
         self._store.mark_delivered(event.id, now=self._clock())
         return "delivered"
 
-    def _channel_refused(self, event: OutboxEvent, channel: str, exc: NotInChannel) -> None:
+    def _channel_refused(
+        self, event: OutboxEvent, channel: str, *, reason: str, error: str
+    ) -> None:
         """Slack turned the bot away from `channel`. Every request there whose public message
         has not gone out and none of whose operations was sent stops now, this one included
-        (its requester is told why, privately); the channel's messages already queued are
-        given up without spending its pace on more refusals; later ones are tried (the bot
-        may have been invited back)."""
-        error = str(exc.__cause__ or exc)
+        (its requester is told why, privately); any other message is given up."""
         stopped = self._store.stop_unposted(
-            channel, reason=exc.message, error=error, now=self._clock(), notice=NOT_POSTED
+            channel, reason=reason, error=error, now=self._clock(), notice=NOT_POSTED
         )
-        self._refused_channels[channel] = (self._store.newest_event_id(), exc.message)
-        if event.request_id not in stopped:
-            self._give_up(event, reason=exc.message, error=error)
-        else:
+        if event.request_id in stopped:
             self._threads.reset(event.thread)
+        else:
+            self._give_up(event, reason=reason, error=error)
         if stopped:
             log.warning(
                 "Slack refused channel %s (%s): %d request(s) stopped before anything was sent",

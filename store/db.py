@@ -327,14 +327,16 @@ class Store:
     def operations_to_send(self, *, now: datetime, root_wait: timedelta) -> list[OperationRecord]:
         """Confirmed operations not yet sent whose (re)try time has come, once Slack has
         answered their request's public message, or `root_wait` after the confirmation
-        whatever Slack is doing: only a definite "not in channel" may still stop them."""
+        whatever Slack is doing: only a definite "not in channel" may still stop them. In a
+        channel that turned the bot away, they wait for that answer however long it takes."""
         with self._lock:
             return [
                 OperationRecord.from_row(r)
                 for r in self.db.query(
                     "SELECT o.* FROM operations o JOIN requests r ON r.id = o.request_id "
                     "WHERE o.state = 'new' AND (o.next_send_at IS NULL OR o.next_send_at <= ?) "
-                    "AND (r.root_tried_at IS NOT NULL OR r.confirmed_at <= ?) ORDER BY o.id",
+                    "AND (r.root_tried_at IS NOT NULL OR (r.confirmed_at <= ? AND r.channel "
+                    "NOT IN (SELECT channel FROM refused_channels))) ORDER BY o.id",
                     [_now_text(now), _now_text(now - root_wait)],
                 )
             ]
@@ -761,6 +763,13 @@ class Store:
                 "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
                 [status_ts, _now_text(now), event_id],
             )
+            # The bot posts there again: it was invited back.
+            db.execute(
+                "DELETE FROM refused_channels WHERE channel = "
+                "(SELECT r.channel FROM requests r JOIN outbox o ON o.request_id = r.id "
+                "WHERE o.id = ?)",
+                [event_id],
+            )
             return True
 
     def root_tried(self, request_id: str, *, now: datetime) -> None:
@@ -776,10 +785,10 @@ class Store:
         self, channel: str, *, reason: str, error: str, now: datetime, notice: str
     ) -> list[str]:
         """Slack will never post in `channel` (the bot is not in it, it is gone or archived):
-        every confirmed request there whose public message has not gone out and none of whose
-        operations has been sent stops here. Its public message is given up, its operations
-        are not sent (`reason` says why), and its requester is told, with a `notice`, in one
-        transaction per sweep. Returns the requests stopped."""
+        the channel is remembered as refusing, and every confirmed request there whose public
+        message has not gone out and none of whose operations has been sent stops here. Its
+        public message is given up, its operations are not sent (`reason` says why), and its
+        requester is told, with a `notice`, all in one transaction. Returns those stopped."""
         with self._write() as db:
             stopped = [
                 row[0]
@@ -790,6 +799,11 @@ class Store:
                     [channel],
                 ).fetchall()
             ]
+            db.execute(
+                "INSERT INTO refused_channels (channel, reason, since) VALUES (?, ?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason",
+                [channel, reason, _now_text(now)],
+            )
             for request_id in stopped:
                 db.execute(
                     "UPDATE outbox SET given_up_at = ?, last_error = ? WHERE request_id = ? "

@@ -147,6 +147,10 @@ def confirm_without_slack(db: Database) -> None:
     db["operations"].add_column("watch_original_until", str)
     # A request for now sent again runs when sent again: its first attempt was for this time.
     db["operations"].add_column("first_scheduled_at", str)
+    # Channels that turned the bot away: a request there waits for Slack's answer to its own
+    # public message before anything is sent, however long that takes, until the bot posts
+    # there again (it was invited back).
+    db["refused_channels"].create({"channel": str, "reason": str, "since": str}, pk="channel")
     # Device names the API has shown, keyed by their lower-case form: a request's names are
     # spelled as the API spells them, and a name it never showed is flagged.
     db["devices"].create({"key": str, "name": str, "seen_at": str}, pk="key")

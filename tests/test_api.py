@@ -21,6 +21,10 @@ from bot.simulator.endpoint import RESOURCE_PATH, Simulator
 from bot.simulator.faults import Fault
 from tests.conftest import eventually
 
+# These tests pick free ports for processes that bind them later: in one group, the suite's
+# parallel workers never race each other for a port between picking and binding.
+pytestmark = pytest.mark.xdist_group("ports")
+
 WRONG_TOKEN = "wrong-token-Zq81"
 SHORT_TIMEOUT = 0.5  # a "hang" fault outlasts it by far; keeps timeout tests fast
 

@@ -32,6 +32,10 @@ from tests.fakes import (
     slash_command_payload,
 )
 
+# These tests pick free ports for processes that bind them later: in one group, the suite's
+# parallel workers never race each other for a port between picking and binding.
+pytestmark = pytest.mark.xdist_group("ports")
+
 NOW = "2026-11-25T10:45:00Z"  # a Wednesday
 
 

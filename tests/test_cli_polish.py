@@ -30,6 +30,10 @@ from store import Store
 from tests.conftest import SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack
 
+# These tests pick free ports for processes that bind them later: in one group, the suite's
+# parallel workers never race each other for a port between picking and binding.
+pytestmark = pytest.mark.xdist_group("ports")
+
 ROOT = Path(__file__).resolve().parent.parent
 WRONG_BOT_TOKEN = "xoxb-000-111-WrOnGbUtWeLlFoRmEd"
 WRONG_APP_TOKEN = "xapp-1-A000-WrOnGaPpToKeN"

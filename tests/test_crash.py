@@ -26,6 +26,10 @@ from bot.simulator.faults import Fault
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_body, post, slash_command_body
 
+# These tests pick free ports for processes that bind them later: in one group, the suite's
+# parallel workers never race each other for a port between picking and binding.
+pytestmark = pytest.mark.xdist_group("ports")
+
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("is now *running*", "is now *completed*")
 

@@ -247,10 +247,11 @@ def test_a_thread_slack_refuses_for_good_is_given_up_without_silencing_others(
         "SELECT count(*) FROM outbox WHERE request_id = ? AND given_up_at IS NOT NULL", [blocked]
     ).fetchone()[0]
     assert given_up >= 250
-    # The first refusal is enough: the 250 queued before it are not tried, each at the
-    # channel's pace, only to be refused again. News that comes later (the operation running,
-    # then done) is tried once each, in case the bot was invited back.
-    assert len(failed_calls(bot, "chat.postMessage", "CGONE")) <= 4
+    # A refusal is enough: what was queued before it is not tried, each at the channel's pace,
+    # only to be refused again. What comes later (the rest of the pile-up while the outbox
+    # runs beside it, the operation running, then done) is tried once, in case the bot was
+    # invited back: a handful of tries, not 250.
+    assert len(failed_calls(bot, "chat.postMessage", "CGONE")) <= 12
     (notice,) = told_privately(bot, blocked_key, "/invite @opsbot")
     assert blocked in notice
     # Editing the deleted message was tried once and then left alone, though the request

@@ -802,3 +802,28 @@ def test_device_names_are_remembered_in_the_apis_spelling(store: Store) -> None:
     store.learn_devices(["Server-01", "db-01"], now=T0)
     store.learn_devices(["server-01"], now=T0)  # the API spells it differently now
     assert store.known_devices() == {"server-01": "server-01", "db-01": "db-01"}
+
+
+def test_in_a_channel_that_refused_the_bot_operations_wait_for_their_own_answer(
+    store: Store,
+) -> None:
+    assert (
+        store.stop_unposted(
+            "C123", reason="invite me", error="not_in_channel", now=T0, notice="private_not_posted"
+        )
+        == []
+    )
+    later = new_request(store)
+    assert store.confirm(later.id, user=ALICE, now=T0, run_at=None)
+    an_hour = T0 + timedelta(hours=1)
+    # However long since the click: Slack has not answered this request's message yet.
+    assert store.operations_to_send(now=an_hour, root_wait=timedelta(seconds=30)) == []
+    (root,) = [e for e in store.pending_outbox() if e.request_id == later.id]
+    assert store.root_posted(root.id, status_ts="2.2", now=an_hour)  # invited back
+    assert len(store.operations_to_send(now=an_hour, root_wait=timedelta(seconds=30))) == 3
+    other = new_request(store)
+    assert store.confirm(other.id, user=ALICE, now=T0, run_at=None)
+    assert {
+        op.request_id
+        for op in store.operations_to_send(now=an_hour, root_wait=timedelta(seconds=30))
+    } == {later.id, other.id}

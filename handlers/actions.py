@@ -1,9 +1,10 @@
-"""Confirm and Cancel buttons, and the modal's operation-type select."""
+"""The buttons (Confirm and Cancel; Send again and Drop) and the modal's operation-type select."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -11,69 +12,30 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
+from bot.service import Outcome
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.action(messages.ACTION_CONFIRM)
-    def confirm(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-
-        def work() -> None:
-            outcome = deps.service.confirm(str(action.get("value", "")), user=user)
-            if outcome.ok:
-                respond(replace_original=True, text=text.CONFIRMED)
-            else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
-
-        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
-
-    @app.action(messages.ACTION_CANCEL)
-    def cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-
-        def work() -> None:
-            outcome = deps.service.cancel(str(action.get("value", "")), user=user)
-            if outcome.ok:
-                respond(replace_original=True, text=text.CANCELLED)
-            else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
-
-        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
-
-    @app.action(messages.ACTION_SEND_AGAIN)
-    def send_again(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
-    ) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-
-        def work() -> None:
-            outcome = deps.service.send_again(_operation_id(action), user=user)
-            if outcome.ok:
-                respond(replace_original=True, text=text.sent_again_answer(f"<@{user}>"))
-            else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
-
-        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
-
-    @app.action(messages.ACTION_DROP)
-    def drop(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-
-        def work() -> None:
-            outcome = deps.service.drop(_operation_id(action), user=user)
-            if outcome.ok:
-                respond(replace_original=True, text=text.dropped_answer(f"<@{user}>"))
-            else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
-
-        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+    service = deps.service
+    _on_click(app, deps, messages.ACTION_CONFIRM, service.confirm, lambda _: text.CONFIRMED)
+    _on_click(app, deps, messages.ACTION_CANCEL, service.cancel, lambda _: text.CANCELLED)
+    _on_click(
+        app,
+        deps,
+        messages.ACTION_SEND_AGAIN,
+        lambda value, *, user: service.send_again(_operation_id(value), user=user),
+        text.sent_again_answer,
+    )
+    _on_click(
+        app,
+        deps,
+        messages.ACTION_DROP,
+        lambda value, *, user: service.drop(_operation_id(value), user=user),
+        text.dropped_answer,
+    )
 
     @app.action(messages.ACTION_MODAL_TYPE)
     def change_type(
@@ -116,9 +78,34 @@ def register_fallback(app: App) -> None:
             respond(replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION)
 
 
-def _operation_id(action: dict[str, Any]) -> int:
+def _on_click(
+    app: App,
+    deps: Deps,
+    action_id: str,
+    act: Callable[..., Outcome],
+    said: Callable[[str], str],
+) -> None:
+    """A button whose click changes the store: `act(value, user=…)` gives the outcome; a click
+    that did what it says replaces the message with `said(clicker)`, any other is answered
+    privately with the reason."""
+
+    @app.action(action_id)
+    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+
+        def work() -> None:
+            outcome = act(str(action.get("value", "")), user=user)
+            if outcome.ok:
+                respond(replace_original=True, text=said(f"<@{user}>"))
+            else:
+                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+
+        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+
+
+def _operation_id(value: str) -> int:
     """The button's value: the operation asked about; anything else names none (-1)."""
-    value = str(action.get("value", ""))
     return int(value) if value.isascii() and value.isdigit() else -1
 
 

@@ -224,25 +224,20 @@ class Store:
         now: datetime,
         announce: dict[str, Any],
     ) -> bool:
+        """sending → submitted: the API answered the create call with its operation."""
         with self._write() as db:
-            if not self._cas(
+            return self._submitted(
                 db,
-                "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, final = ?, "
-                "estimated_duration = ?, updated_at = ? WHERE id = ? AND state = 'sending'",
-                [
-                    api_id,
-                    status,
-                    int(is_final(status)),
-                    estimated_duration,
-                    _now_text(now),
-                    operation_id,
-                ],
-            ):
-                return False
-            self._record_first_status(db, operation_id, status, now)
-            self._enqueue(db, announce, now)
-            self._maybe_finished(db, announce["request_id"], now)
-            return True
+                operation_id,
+                where="state = 'sending'",
+                where_params=[],
+                end_watch=False,  # a Send again that went: its first attempt is still watched
+                api_id=api_id,
+                status=status,
+                estimated_duration=estimated_duration,
+                now=now,
+                announce=announce,
+            )
 
     def record_unsent(
         self,
@@ -387,26 +382,55 @@ class Store:
         'unknown' (the create call went unanswered), 'new' (sent again on a person's word but
         not yet gone: it never will) or 'rejected' (dropped by a person); the watch ends."""
         with self._write() as db:
-            if not self._cas(
+            return self._submitted(
                 db,
-                "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, "
-                "final = ?, estimated_duration = ?, error = NULL, watch_original_until = NULL, "
-                "updated_at = ? WHERE id = ? AND state = ? AND api_id IS NULL",
-                [
-                    api_id,
-                    status,
-                    int(is_final(status)),
-                    estimated_duration,
-                    _now_text(now),
-                    operation_id,
-                    was,
-                ],
-            ):
-                return False
-            self._record_first_status(db, operation_id, status, now)
-            self._enqueue(db, announce, now)
-            self._maybe_finished(db, announce["request_id"], now)
-            return True
+                operation_id,
+                where="state = ? AND api_id IS NULL",
+                where_params=[was],
+                end_watch=True,
+                api_id=api_id,
+                status=status,
+                estimated_duration=estimated_duration,
+                now=now,
+                announce=announce,
+            )
+
+    def _submitted(
+        self,
+        db: Database,
+        operation_id: int,
+        *,
+        where: str,
+        where_params: Sequence[Any],
+        end_watch: bool,
+        api_id: str,
+        status: str,
+        estimated_duration: int | None,
+        now: datetime,
+        announce: dict[str, Any],
+    ) -> bool:
+        """The operation is the API's `api_id` from now on, if it still is as `where` says:
+        its first status recorded, announced, and its request summed up if it was the last."""
+        if not self._cas(
+            db,
+            "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, final = ?, "
+            "estimated_duration = ?, error = NULL, updated_at = ?, watch_original_until = "
+            f"{'NULL' if end_watch else 'watch_original_until'} WHERE id = ? AND {where}",
+            [
+                api_id,
+                status,
+                int(is_final(status)),
+                estimated_duration,
+                _now_text(now),
+                operation_id,
+                *where_params,
+            ],
+        ):
+            return False
+        self._record_first_status(db, operation_id, status, now)
+        self._enqueue(db, announce, now)
+        self._maybe_finished(db, announce["request_id"], now)
+        return True
 
     def api_ids_taken(self, api_ids: Sequence[str]) -> set[str]:
         """Those of `api_ids` that are some operation's already."""

@@ -92,6 +92,25 @@ class Store:
     def _cas(self, db: Database, sql: str, params: Sequence[Any]) -> bool:
         return db.execute(sql, params).rowcount == 1
 
+    def _announced(
+        self,
+        db: Database,
+        sql: str,
+        params: Sequence[Any],
+        *,
+        announce: dict[str, Any],
+        now: datetime,
+        ends: bool = False,
+    ) -> bool:
+        """A compare-and-set and, if it won, its announcement in the same transaction (and,
+        when the change `ends` an operation, its request's summary if it was the last)."""
+        if not self._cas(db, sql, params):
+            return False
+        self._enqueue(db, announce, now)
+        if ends:
+            self._maybe_finished(db, announce["request_id"], now)
+        return True
+
     # --- requests -------------------------------------------------------------------------
 
     def create_request(
@@ -356,16 +375,15 @@ class Store:
     ) -> bool:
         """sending → new, to be tried again later: the API surely did not create it."""
         with self._write() as db:
-            won = self._cas(
+            return self._announced(
                 db,
                 "UPDATE operations SET state = 'new', error = ?, next_send_at = ?, "
                 "send_attempts = send_attempts + 1, updated_at = ? "
                 "WHERE id = ? AND state = 'sending'",
                 [error, _now_text(not_before), _now_text(now), operation_id],
+                announce=announce,
+                now=now,
             )
-            if won:
-                self._enqueue(db, announce, now)
-            return won
 
     def adopt_found(
         self,
@@ -460,15 +478,14 @@ class Store:
     def ask_about_unknown(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
         """Once per unknown outcome: the requester is asked whether to send it again."""
         with self._write() as db:
-            won = self._cas(
+            return self._announced(
                 db,
                 "UPDATE operations SET asked_at = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'unknown' AND asked_at IS NULL",
                 [_now_text(now), _now_text(now), operation_id],
+                announce=announce,
+                now=now,
             )
-            if won:
-                self._enqueue(db, announce, now)
-            return won
 
     def send_again(
         self,
@@ -484,7 +501,7 @@ class Store:
         now); the first attempt is still looked for until `watch_until`, in case it reached
         the API after all."""
         with self._write() as db:
-            won = self._cas(
+            return self._announced(
                 db,
                 "UPDATE operations SET state = 'new', next_send_at = NULL, answered_by = ?, "
                 "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ?, "
@@ -497,10 +514,9 @@ class Store:
                     format_api_time(run_at) if run_at else None,
                     operation_id,
                 ],
+                announce=announce,
+                now=now,
             )
-            if won:
-                self._enqueue(db, announce, now)
-            return won
 
     def drop_unknown(
         self,
@@ -515,17 +531,16 @@ class Store:
         """unknown → rejected, on a person's word: nothing more is sent for it; its attempt
         is still looked for until `watch_until`, in case it reached the API after all."""
         with self._write() as db:
-            won = self._cas(
+            return self._announced(
                 db,
                 "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
                 "answered_by = ?, watch_original_until = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'unknown'",
                 [error, user, _now_text(watch_until), _now_text(now), operation_id],
+                announce=announce,
+                now=now,
+                ends=True,
             )
-            if won:
-                self._enqueue(db, announce, now)
-                self._maybe_finished(db, announce["request_id"], now)
-            return won
 
     def operations_watched(self, *, now: datetime) -> list[OperationRecord]:
         """Operations a person sent again or dropped whose first attempt may still appear in
@@ -641,14 +656,13 @@ class Store:
 
     def warn_overdue(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
         with self._write() as db:
-            won = self._cas(
+            return self._announced(
                 db,
                 "UPDATE operations SET overdue_warned = 1 WHERE id = ? AND overdue_warned = 0",
                 [operation_id],
+                announce=announce,
+                now=now,
             )
-            if won:
-                self._enqueue(db, announce, now)
-            return won
 
     def first_time(self, key: str, *, now: datetime) -> bool:
         """True the first time `key` (a Slack event id) is seen; False for a redelivery."""

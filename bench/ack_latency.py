@@ -99,7 +99,7 @@ class RoundResult:
 def waitress_target(slack: FakeSlack, simulator: Simulator, db: Path) -> Iterator[Target]:
     bot = start_bot(slack=slack, simulator=simulator, db_path=db)
     try:
-        yield Target(name="waitress (bot.app.HttpServer)", url=bot.url, slack=slack)
+        yield Target(name="waitress (bot.slack.app.HttpServer)", url=bot.url, slack=slack)
     finally:
         stop_bot(bot)
 

@@ -23,6 +23,8 @@ from bot.text import escape
 from bot.when import humanize_delta
 from store import (
     FINISHED,
+    FOUND_AFTER_DROP,
+    FOUND_LATE,
     SUCCEEDED_STATUSES,
     WAITING_STATUSES,
     OperationRecord,
@@ -557,8 +559,12 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return text.unsent(device=device, error=error, unknown=data.get("unknown", False))
     if kind == "adopted":
         return text.adopted(device=device, api_id=api_id, status=status, error=error)
-    if kind == "found_after_drop":
+    if kind == "adopted_again":
+        return text.adopted_again(device=device, api_id=api_id, status=status, error=error)
+    if kind == FOUND_AFTER_DROP:
         return text.found_after_drop(device=device, api_id=api_id, status=status, error=error)
+    if kind == FOUND_LATE:
+        return text.found_late(device=device, api_id=api_id, status=status, error=error)
     if kind == ASK_UNKNOWN:
         return text.ask_unknown(
             device=device, error=escape(op.error or ""), waited=_minutes(data.get("minutes"))

@@ -94,7 +94,9 @@ class OutboxSender:
             # only spend the channel's pace on certain refusals. Later ones are tried (the
             # bot may have been invited back).
             if event.kind == ROOT:  # its request may still be stopped before it is sent
-                self._channel_refused(event, channel, reason=refused[1], error=NOT_TRIED)
+                self._channel_refused(
+                    event, channel, reason=refused[1], error=NOT_TRIED, only=event.request_id
+                )
             else:
                 self._give_up(event, reason=refused[1], error=NOT_TRIED)
             return "given up"
@@ -135,13 +137,20 @@ class OutboxSender:
         return "delivered"
 
     def _channel_refused(
-        self, event: OutboxEvent, channel: str, *, reason: str, error: str
+        self,
+        event: OutboxEvent,
+        channel: str,
+        *,
+        reason: str,
+        error: str,
+        only: str | None = None,
     ) -> None:
         """Slack turned the bot away from `channel`. Every request there whose public message
         has not gone out and none of whose operations was sent stops now, this one included
-        (its requester is told why, privately); any other message is given up."""
+        (its requester is told why, privately), or, with `only`, that request alone; any
+        other message is given up."""
         stopped = self._store.stop_unposted(
-            channel, reason=reason, error=error, now=self._clock(), notice=NOT_POSTED
+            channel, reason=reason, error=error, now=self._clock(), notice=NOT_POSTED, only=only
         )
         if event.request_id in stopped:
             self._threads.reset(event.thread)

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import text
 from bot.api import ApiError, Recent, ZequenzeClient
 from bot.backoff import Backoff
 from bot.devices import DeviceBook
 from bot.model import format_api_time, parse_api_time
 from bot.tuning import Tuning
-from store import OperationRecord, Store
+from store import FOUND_AFTER_DROP, FOUND_LATE, OperationRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _same_operation(item: dict[str, Any], op: OperationRecord) -> bool:
     if item.get("operation_type") != op.operation_type:
         return False
     scheduled = parse_api_time(item.get("scheduled_at"))
-    times = {format_api_time(t) for t in (op.scheduled_at, op.first_scheduled_at) if t}
+    times = {format_api_time(t) for t in (op.scheduled_at, *op.earlier_times)}
     if scheduled is None or format_api_time(scheduled) not in times:
         return False
     # Every parameter sent must be there as sent; the API may add defaults of its own beside
@@ -163,33 +164,42 @@ class Reconciler:
         )
 
     def _found(self, op: OperationRecord, item: dict[str, Any]) -> int:
-        """The API holds what this operation's create call (its first, for one a person sent
-        again or dropped) made: it becomes this operation, or, if this one was sent again
-        and reached the API too, a second operation of the request."""
+        """The API holds what one of this operation's create calls made: it becomes this
+        operation, or, if this one already is another of them, a second operation of the
+        request. Each is recorded for the time the API holds it for."""
         status, duration, error = _reported(item)
         api_id = str(item["id"])
+        at = parse_api_time(item.get("scheduled_at")) or op.scheduled_at
         if op.state == "submitted":
-            log.warning("the first attempt of %s reached the API after all: %s", op.id, api_id)
+            log.warning("another attempt of %s reached the API after all: %s", op.id, api_id)
             return int(
                 self._store.adopt_late_original(
                     op.id,
                     api_id=api_id,
                     status=status,
+                    scheduled_at=at,
                     estimated_duration=duration,
                     now=self._clock(),
                     announce=op.announce("found_twice", sent_again_as=op.api_id, status=status),
                 )
             )
-        # unknown: the answer was lost; new: sent again, but it had not gone yet (it never
-        # will now); rejected: dropped, yet it reached the API.
-        kind = "found_after_drop" if op.state == "rejected" else "adopted"
+        # unknown: the answer was lost (after a Send again, more than one call may have gone,
+        # and the others are still looked for); new: sent again, but not gone yet (it never
+        # will now); rejected: dropped, or refused when sent again, yet it reached the API.
+        sent_again = op.answered_by is not None and op.state == "unknown"
+        if op.state == "rejected":
+            kind = FOUND_AFTER_DROP if op.error == text.DROPPED else FOUND_LATE
+        else:
+            kind = "adopted_again" if sent_again else "adopted"
         return int(
             self._store.adopt_found(
                 op.id,
                 was=op.state,
                 api_id=api_id,
                 status=status,
+                scheduled_at=at,
                 estimated_duration=duration,
+                end_watch=not sent_again,
                 now=self._clock(),
                 announce=op.announce(kind, status=status, error=error),
             )

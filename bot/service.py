@@ -263,6 +263,8 @@ class OpsService:
         if isinstance(found, Outcome):
             return found
         request, op = found
+        if op.state != "unknown":
+            return self._settled(operation_id, request)
         now = self.clock()
         if not request.immediate and op.scheduled_at < now - LATE_CONFIRM_GRACE:
             # Its time has gone by while nobody knew: sent now, it would run at a surprise hour.

@@ -858,19 +858,44 @@ def operation_notice(
 
 
 def adopted(*, device: str, api_id: str, status: str, error: str) -> str:
-    line = (
+    return _with_status(
         f"🔎 {device}: the API did create it, as `{api_id}` (its answer had been lost); "
-        f"nothing was sent twice. It is *{status}*"
+        "nothing was sent twice.",
+        status,
+        error,
     )
+
+
+def _with_status(line: str, status: str, error: str) -> str:
+    line = f"{line} It is *{status}*"
     return f"{line}: {error}" if error else f"{line}."
+
+
+def adopted_again(*, device: str, api_id: str, status: str, error: str) -> str:
+    return _with_status(
+        f"🔎 {device}: the API did create it, as `{api_id}` (its answer had been lost). It was "
+        "sent more than once: if another attempt turns up, this thread will say so.",
+        status,
+        error,
+    )
 
 
 def found_after_drop(*, device: str, api_id: str, status: str, error: str) -> str:
-    line = (
-        f"⚠️ {device}: the attempt that was dropped reached the API after all, as `{api_id}`; "
-        f"it is followed here. It is *{status}*"
+    return _with_status(
+        f"⚠️ {device}: the attempt that was dropped reached the API after all, as "
+        f"`{api_id}`; it is followed here.",
+        status,
+        error,
     )
-    return f"{line}: {error}" if error else f"{line}."
+
+
+def found_late(*, device: str, api_id: str, status: str, error: str) -> str:
+    return _with_status(
+        f"⚠️ {device}: an earlier attempt reached the API after all, as `{api_id}`; it is "
+        "followed here.",
+        status,
+        error,
+    )
 
 
 def ask_unknown(*, device: str, error: str, waited: str) -> str:

@@ -3,6 +3,8 @@
 from store.db import Store
 from store.records import (
     FINISHED,
+    FOUND_AFTER_DROP,
+    FOUND_LATE,
     ROOT,
     SUCCEEDED_STATUSES,
     VANISHED,
@@ -16,6 +18,8 @@ from store.records import (
 
 __all__ = [
     "FINISHED",
+    "FOUND_AFTER_DROP",
+    "FOUND_LATE",
     "ROOT",
     "SUCCEEDED_STATUSES",
     "VANISHED",

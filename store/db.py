@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from bot.model import OperationSpec, format_api_time
 from store.records import (
     FINISHED,
+    REOPENING,
     ROOT,
     OperationRecord,
     OutboxEvent,
@@ -392,20 +393,28 @@ class Store:
         was: str,
         api_id: str,
         status: str,
+        scheduled_at: datetime,
         estimated_duration: int | None,
+        end_watch: bool,
         now: datetime,
         announce: dict[str, Any],
     ) -> bool:
-        """`was` → submitted: the API's list shows the operation this one created. `was` is
-        'unknown' (the create call went unanswered), 'new' (sent again on a person's word but
-        not yet gone: it never will) or 'rejected' (dropped by a person); the watch ends."""
+        """`was` → submitted: the API's list shows the operation this one created, for
+        `scheduled_at`. `was` is 'unknown' (the create call went unanswered), 'new' (sent
+        again on a person's word but not yet gone: it never will) or 'rejected' (dropped, or
+        refused when sent again). `end_watch` False: more than one attempt went, and another
+        may still turn up."""
         with self._write() as db:
+            db.execute(
+                "UPDATE operations SET scheduled_at = ? WHERE id = ? AND state = ?",
+                [format_api_time(scheduled_at), operation_id, was],
+            )
             return self._submitted(
                 db,
                 operation_id,
                 where="state = ? AND api_id IS NULL",
                 where_params=[was],
-                end_watch=True,
+                end_watch=end_watch,
                 api_id=api_id,
                 status=status,
                 estimated_duration=estimated_duration,
@@ -505,12 +514,14 @@ class Store:
                 db,
                 "UPDATE operations SET state = 'new', next_send_at = NULL, answered_by = ?, "
                 "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ?, "
-                "first_scheduled_at = coalesce(first_scheduled_at, scheduled_at), "
+                "earlier_times = CASE WHEN ? IS NULL THEN earlier_times ELSE "
+                "json_insert(coalesce(earlier_times, '[]'), '$[#]', scheduled_at) END, "
                 "scheduled_at = coalesce(?, scheduled_at) WHERE id = ? AND state = 'unknown'",
                 [
                     user,
                     _now_text(watch_until),
                     _now_text(now),
+                    format_api_time(run_at) if run_at else None,
                     format_api_time(run_at) if run_at else None,
                     operation_id,
                 ],
@@ -565,6 +576,7 @@ class Store:
         *,
         api_id: str,
         status: str,
+        scheduled_at: datetime,
         estimated_duration: int | None,
         now: datetime,
         announce: dict,
@@ -581,7 +593,7 @@ class Store:
             ):
                 return False
             row = db.execute(
-                "SELECT request_id, device_name, operation_type, parameters, scheduled_at "
+                "SELECT request_id, device_name, operation_type, parameters "
                 "FROM operations WHERE id = ?",
                 [operation_id],
             ).fetchone()
@@ -597,7 +609,7 @@ class Store:
                         "device_name": row[1],
                         "operation_type": row[2],
                         "parameters": row[3],
-                        "scheduled_at": row[4],
+                        "scheduled_at": format_api_time(scheduled_at),
                         "state": "submitted",
                         "api_id": api_id,
                         "status": status,
@@ -722,15 +734,19 @@ class Store:
 
     def _maybe_finished(self, db: Database, request_id: str, now: datetime) -> None:
         """Once every operation of a request of several has ended, its thread gets one line
-        summing them up; written in the transaction of the change that ended the last one."""
+        summing them up; written in the transaction of the change that ended the last one.
+        Once per ending: a request reopened (an operation dropped, then found in the API after
+        all) is summed up again when it ends again."""
         counts = db.execute(
             "SELECT count(*), sum(final = 0) FROM operations WHERE request_id = ?", [request_id]
         ).fetchone()
         if counts[0] < 2 or counts[1]:
             return
-        if db.execute(
-            "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ?", [request_id, FINISHED]
-        ).fetchone():
+        summed, reopened = db.execute(
+            "SELECT sum(kind = ?), sum(kind IN (?, ?)) FROM outbox WHERE request_id = ?",
+            [FINISHED, *sorted(REOPENING), request_id],
+        ).fetchone()
+        if (summed or 0) > (reopened or 0):
             return
         self._enqueue(db, {"request_id": request_id, "kind": FINISHED}, now)
 
@@ -792,7 +808,8 @@ class Store:
         with self._write() as db:
             if not self._cas(
                 db,
-                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL "
+                "AND given_up_at IS NULL",
                 [_now_text(now), event_id],
             ):
                 return False
@@ -820,28 +837,42 @@ class Store:
             )
 
     def stop_unposted(
-        self, channel: str, *, reason: str, error: str, now: datetime, notice: str
+        self,
+        channel: str,
+        *,
+        reason: str,
+        error: str,
+        now: datetime,
+        notice: str,
+        only: str | None = None,
     ) -> list[str]:
         """Slack will never post in `channel` (the bot is not in it, it is gone or archived):
         the channel is remembered as refusing, and every confirmed request there whose public
         message has not gone out and none of whose operations has been sent stops here. Its
         public message is given up, its operations are not sent (`reason` says why), and its
-        requester is told, with a `notice`, all in one transaction. Returns those stopped."""
+        requester is told, with a `notice`, all in one transaction. Returns those stopped.
+
+        `only`: a request whose public message was queued before a refusal already known:
+        that one alone is looked at, and the channel is not marked again (the bot may have
+        posted there since)."""
         with self._write() as db:
             stopped = [
                 row[0]
                 for row in db.execute(
                     "SELECT r.id FROM requests r WHERE r.channel = ? AND r.state = 'confirmed' "
-                    "AND r.status_ts IS NULL AND NOT EXISTS (SELECT 1 FROM operations o "
-                    "WHERE o.request_id = r.id AND o.state != 'new')",
-                    [channel],
+                    "AND r.status_ts IS NULL AND (? IS NULL OR r.id = ?) AND NOT EXISTS "
+                    "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
+                    # Back in 'new' on a person's Send again: its first attempt may have gone.
+                    "AND (o.state != 'new' OR o.answered_by IS NOT NULL))",
+                    [channel, only, only],
                 ).fetchall()
             ]
-            db.execute(
-                "INSERT INTO refused_channels (channel, reason, since) VALUES (?, ?, ?) "
-                "ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason",
-                [channel, reason, _now_text(now)],
-            )
+            if only is None:
+                db.execute(
+                    "INSERT INTO refused_channels (channel, reason, since) VALUES (?, ?, ?) "
+                    "ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason",
+                    [channel, reason, _now_text(now)],
+                )
             for request_id in stopped:
                 db.execute(
                     "UPDATE outbox SET given_up_at = ?, last_error = ? WHERE request_id = ? "
@@ -897,7 +928,8 @@ class Store:
         with self._write() as db:
             return self._cas(
                 db,
-                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL "
+                "AND given_up_at IS NULL",
                 [_now_text(now), event_id],
             )
 

@@ -15,6 +15,11 @@ VANISHED = "vanished"
 # message), and the one-line summary once every operation of a request has ended.
 ROOT = "root"
 FINISHED = "finished"
+# An operation that had ended (dropped, or refused when sent again) found in the API after all:
+# its request is going again, and is summed up again when it ends.
+FOUND_AFTER_DROP = "found_after_drop"
+FOUND_LATE = "found_late"
+REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE})
 
 # The API invents status words (the issue: "or any status the API invents"); these are the
 # ones the bot knows the meaning of. Any other word is shown as it is and polled on.
@@ -70,7 +75,8 @@ class OperationRecord:
     asked_at: datetime | None = None  # when the requester was asked about an unknown outcome
     answered_by: str | None = None  # who chose Send again or Drop
     watch_original_until: datetime | None = None
-    first_scheduled_at: datetime | None = None  # the first attempt's time, if sent again later
+    # The times its earlier attempts were for, when a person sent it again for a later time.
+    earlier_times: tuple[datetime, ...] = ()
 
     def announce(self, kind: str, **data: object) -> dict[str, Any]:
         """An outbox announcement about this operation, for the store to queue beside the
@@ -106,7 +112,9 @@ class OperationRecord:
             asked_at=_maybe_time(row.get("asked_at")),
             answered_by=row.get("answered_by"),
             watch_original_until=_maybe_time(row.get("watch_original_until")),
-            first_scheduled_at=_maybe_time(row.get("first_scheduled_at")),
+            earlier_times=tuple(
+                _parse_time(t) for t in json.loads(row.get("earlier_times") or "[]")
+            ),
         )
 
 

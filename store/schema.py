@@ -145,8 +145,9 @@ def confirm_without_slack(db: Database) -> None:
     db["operations"].add_column("asked_at", str)
     db["operations"].add_column("answered_by", str)
     db["operations"].add_column("watch_original_until", str)
-    # A request for now sent again runs when sent again: its first attempt was for this time.
-    db["operations"].add_column("first_scheduled_at", str)
+    # A request for now sent again runs when sent again: the times its earlier attempts were
+    # for (a JSON list), by which they are still recognised in the API's list.
+    db["operations"].add_column("earlier_times", str)
     # Channels that turned the bot away: a request there waits for Slack's answer to its own
     # public message before anything is sent, however long that takes, until the bot posts
     # there again (it was invited back).

@@ -650,7 +650,7 @@ def test_send_again_and_drop_are_one_answer(store: Store) -> None:
     again = operation(store, op.id)
     assert (again.state, again.answered_by, again.send_attempts) == ("new", ALICE, 1)
     assert again.watch_original_until == T0 + timedelta(hours=1)
-    assert again.scheduled_at == op.scheduled_at and again.first_scheduled_at == op.scheduled_at
+    assert again.scheduled_at == op.scheduled_at and again.earlier_times == ()
 
     other = unknown(store)
     assert answer(store, other, "drop")
@@ -668,7 +668,7 @@ def test_a_request_for_now_sent_again_runs_now_and_is_matched_by_its_first_time(
     resent_at = T0 + timedelta(minutes=11)
     assert answer(store, op, "send_again", run_at=resent_at)
     again = operation(store, op.id)
-    assert again.scheduled_at == resent_at and again.first_scheduled_at == op.scheduled_at
+    assert again.scheduled_at == resent_at and again.earlier_times == (op.scheduled_at,)
 
 
 def test_an_operation_unknown_again_after_a_send_again_can_be_asked_about_again(
@@ -693,7 +693,9 @@ def test_adopting_an_unknown_outcome_records_the_apis_operation(store: Store) ->
         was="unknown",
         api_id="txn_9",
         status="failed",
+        scheduled_at=op.scheduled_at,
         estimated_duration=30,
+        end_watch=True,
         now=T0,
         announce=announce(op.request_id, "adopted", operation_id=op.id),
     )
@@ -711,7 +713,9 @@ def test_adopting_an_unknown_outcome_records_the_apis_operation(store: Store) ->
         was="unknown",
         api_id="txn_10",
         status="scheduled",
+        scheduled_at=op.scheduled_at,
         estimated_duration=None,
+        end_watch=True,
         now=T0,
         announce=announce(op.request_id, "adopted"),
     )
@@ -732,15 +736,21 @@ def test_a_late_original_becomes_an_operation_of_its_request_once(store: Store) 
     assert [o.id for o in store.operations_watched(now=T0)] == [op.id]
     assert store.operations_watched(now=T0 + timedelta(hours=2)) == []
     twice = announce(op.request_id, "found_twice", operation_id=op.id)
-    assert store.adopt_late_original(
-        op.id, api_id="txn_1", status="running", estimated_duration=None, now=T0, announce=twice
-    )
-    assert not store.adopt_late_original(
-        op.id, api_id="txn_1", status="running", estimated_duration=None, now=T0, announce=twice
-    )
+    first_time = op.scheduled_at - timedelta(minutes=3)  # what the API holds it for
+    for won in (True, False):
+        assert won == store.adopt_late_original(
+            op.id,
+            api_id="txn_1",
+            status="running",
+            scheduled_at=first_time,
+            estimated_duration=None,
+            now=T0,
+            announce=twice,
+        )
     ops = loaded(store, op.request_id).operations
     twins = [o for o in ops if o.device_name == op.device_name]
     assert sorted(o.api_id or "" for o in twins) == ["txn_1", "txn_2"]
+    assert next(o for o in twins if o.api_id == "txn_1").scheduled_at == first_time
     assert store.operations_watched(now=T0) == []
     (event,) = [e for e in store.pending_outbox() if e.kind == "found_twice"]
     assert event.data["operation_id"] == next(o.id for o in twins if o.api_id == "txn_1")
@@ -827,3 +837,72 @@ def test_in_a_channel_that_refused_the_bot_operations_wait_for_their_own_answer(
         op.request_id
         for op in store.operations_to_send(now=an_hour, root_wait=timedelta(seconds=30))
     } == {later.id, other.id}
+
+
+def test_a_request_reopened_by_a_dropped_attempt_found_is_summed_up_again(store: Store) -> None:
+    request = confirmed_request(store)
+    ops = request.operations
+    for op in ops[1:]:
+        assert store.start_sending(op.id, now=T0)
+        assert store.record_unsent(
+            op.id, state="rejected", error="no", now=T0, announce=announce(request.id)
+        )
+    assert store.start_sending(ops[0].id, now=T0)
+    assert store.record_unsent(
+        ops[0].id, state="unknown", error="timed out", now=T0, announce=announce(request.id)
+    )
+    assert answer(store, operation(store, ops[0].id), "drop")
+    assert [e.kind for e in store.pending_outbox()].count("finished") == 1
+    assert store.adopt_found(
+        ops[0].id,
+        was="rejected",
+        api_id="txn_1",
+        status="running",
+        scheduled_at=ops[0].scheduled_at,
+        estimated_duration=None,
+        end_watch=True,
+        now=T0,
+        announce=announce(request.id, "found_after_drop", operation_id=ops[0].id),
+    )
+    assert [e.kind for e in store.pending_outbox()].count("finished") == 1  # running again
+    assert store.record_status(
+        ops[0].id, old="running", new="completed", now=T0, announce=announce(request.id)
+    )
+    assert [e.kind for e in store.pending_outbox()].count("finished") == 2  # ended again
+
+
+def test_a_second_send_again_keeps_every_earlier_time(store: Store) -> None:
+    op = unknown(store)
+    first = T0 + timedelta(minutes=5)
+    assert answer(store, op, "send_again", run_at=first)
+    assert store.start_sending(op.id, now=T0)
+    assert store.record_unsent(
+        op.id, state="unknown", error="again", now=T0, announce=announce(op.request_id)
+    )
+    assert answer(store, operation(store, op.id), "send_again", run_at=T0 + timedelta(minutes=9))
+    assert operation(store, op.id).earlier_times == (op.scheduled_at, first)
+
+
+def test_a_message_queued_before_a_refusal_stops_only_its_own_request(store: Store) -> None:
+    old = new_request(store)
+    assert store.confirm(old.id, user=ALICE, now=T0, run_at=None)
+    assert store.stop_unposted(
+        "C123", reason="invite me", error="x", now=T0, notice="n", only=old.id
+    ) == [old.id]
+    assert (
+        store.operations_to_send(  # the channel is not marked as refusing by it
+            now=T0 + timedelta(hours=1), root_wait=timedelta(0)
+        )
+        == []
+    )
+    later = new_request(store)
+    assert store.confirm(later.id, user=ALICE, now=T0, run_at=None)
+    assert (
+        store.stop_unposted("C123", reason="invite me", error="x", now=T0, notice="n", only=old.id)
+        == []
+    )
+    assert states(store, later.id) == ["new"] * 3
+    assert {
+        op.request_id
+        for op in store.operations_to_send(now=T0 + timedelta(hours=1), root_wait=timedelta(0))
+    } == {later.id}

@@ -286,3 +286,57 @@ def test_a_send_again_after_the_operations_time_has_gone_by_is_refused(tmp_path:
     assert still.state == "unknown"  # Drop is still open to the requester
     assert service.drop(op.id, user="U123").ok
     store.close()
+
+
+def test_a_send_again_after_it_was_found_says_it_was_found(tmp_path: Path) -> None:
+    """Not "too late to send": the operation was found meanwhile, and that is the answer."""
+    moment = [datetime(2030, 1, 1, 12, 0, tzinfo=UTC)]
+    store = Store(path=tmp_path / "found.db")
+    service = OpsService(
+        store=store,
+        api=ZequenzeClient(base_url="http://127.0.0.1:9/", token="t"),  # never called
+        devices=DeviceBook(store=store, clock=lambda: moment[0]),
+        clock=lambda: moment[0],
+    )
+    proposed = service.handle_text(
+        "reboot server-01 at 12:30", requester="U123", tz="UTC", surface="command", channel="C1"
+    )
+    assert isinstance(proposed, Proposed)
+    assert service.confirm(proposed.request.id, user="U123").ok
+    (op,) = proposed.request.operations
+    assert store.start_sending(op.id, now=moment[0])
+    assert store.record_unsent(
+        op.id, state="unknown", error="timed out", now=moment[0], announce=op.announce("unsent")
+    )
+    assert store.adopt_found(
+        op.id,
+        was="unknown",
+        api_id="txn_7",
+        status="running",
+        scheduled_at=op.scheduled_at,
+        estimated_duration=None,
+        end_watch=True,
+        now=moment[0],
+        announce=op.announce("adopted"),
+    )
+    moment[0] = datetime(2030, 1, 1, 12, 40, tzinfo=UTC)
+    outcome = service.send_again(op.id, user="U123")
+    assert (outcome.reason, outcome.detail) == ("already_found", "txn_7")
+    store.close()
+
+
+def test_a_first_attempt_found_after_the_resend_was_refused_is_not_called_dropped(
+    asking: Bot,
+) -> None:
+    asking.simulator.faults.add(Fault(method="POST", kind="commit_late", seconds=4.0))
+    asking.simulator.faults.add(
+        Fault(method="POST", kind="status", status=400, body='{"device_name": ["Busy."]}')
+    )
+    _, root_ts = request_and_confirm(asking, "reboot server-10 now")
+    answer(asking, question(asking), "ops_send_again")
+    told = eventually(
+        lambda: [r for r in thread_replies(asking, root_ts) if "reached the API after all" in r],
+        what="the thread to hear of the first attempt",
+    )
+    assert "an earlier attempt reached the API" in told[0] and "dropped" not in told[0]
+    assert len(asking.simulator.operations()) == 1

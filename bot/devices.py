@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -107,10 +108,21 @@ class DeviceBook:
             operations.append(replace(op, device_name=spelled))
         notes = [text.device_respelled(typed, spelled) for typed, spelled in respelled.items()]
         for name in unseen:
-            close = difflib.get_close_matches(
-                name.lower(), list(known), n=SUGGESTIONS, cutoff=SIMILARITY
-            )
-            notes.append(text.device_unseen(name, [known[key] for key in close]))
+            notes.append(text.device_unseen(name, _closest(name, known)))
         if not notes:
             return plan
         return replace(plan, operations=tuple(operations), notes=(*plan.notes, *notes))
+
+
+def _closest(name: str, known: dict[str, str]) -> list[str]:
+    """The known names `name` most likely meant: the same but for zero padding (server-2 is
+    server-02) if there is one, else the most alike."""
+    padded = [spelled for key, spelled in known.items() if _unpadded(key) == _unpadded(name)]
+    if padded:
+        return padded[:SUGGESTIONS]
+    close = difflib.get_close_matches(name.lower(), list(known), n=SUGGESTIONS, cutoff=SIMILARITY)
+    return [known[key] for key in close]
+
+
+def _unpadded(name: str) -> str:
+    return re.sub(r"[0-9]+", lambda m: str(int(m.group())), name.lower())

@@ -460,6 +460,13 @@ def test_a_leading_ops_is_the_grammar_s_to_strip(console: Console) -> None:
     assert "Please confirm" not in refused
 
 
+def test_the_demo_knows_its_devices_from_the_start(console: Console) -> None:
+    shown = console.type("REBOOT Server-02 NOW")
+    assert "Server-02 is spelled server-02 in the API; using that." in shown
+    shown = console.type("reboot server-2 now")
+    assert "did you mean server-02" in shown
+
+
 def test_a_failure_in_the_console_is_a_sentence_and_the_demo_goes_on(
     console: Console, caplog: pytest.LogCaptureFixture
 ) -> None:

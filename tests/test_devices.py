@@ -38,11 +38,14 @@ def test_a_known_name_is_sent_as_the_api_spells_it(tmp_path: Path) -> None:
 
 
 def test_a_name_never_shown_is_flagged_with_the_closest_known(tmp_path: Path) -> None:
-    spelled = book(tmp_path, "server-01", "server-02", "router-01").spell(plan("reboot server-1"))
+    devices = book(tmp_path, "server-01", "server-02", "router-01")
+    spelled = devices.spell(plan("reboot server-1"))
     assert [op.device_name for op in spelled.operations] == ["server-1"]  # sent as typed
     (note,) = spelled.notes
     assert "I have not seen a device called server-1" in note
-    assert "did you mean server-01 or server-02?" in note
+    assert "did you mean server-01?" in note  # the same but for the zero padding
+    (note,) = devices.spell(plan("reboot sever-02")).notes
+    assert "did you mean server-02 or server-01?" in note  # the most alike
 
 
 def test_a_name_like_none_known_is_flagged_without_a_guess(tmp_path: Path) -> None:

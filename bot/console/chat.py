@@ -50,6 +50,9 @@ class ConsoleChat:
         self._terminal = terminal
         self._tz = tz
         self._greeting = text.demo_greeting(compact_names(devices))
+        # The simulator's inventory is what its list would show once used: known from the
+        # start, so that `REBOOT Server-01 NOW` is spelled server-01 in a fresh demo too.
+        service.devices.learn({"device_name": name} for name in devices)
         self._pending: str | None = None
         self.started: list[str] = []  # request ids confirmed in this session
 

@@ -157,7 +157,16 @@ def test_an_outage_is_told_once_and_its_end_too(
             what="the outage notice",
         )
         simulator.faults.clear()
-        replies = finished(bot, root_ts)
+        finished(bot, root_ts)
+        # Told in the check that found it back, after the status it found: wait for both.
+        replies = eventually(
+            lambda: (
+                (r := thread_replies(bot, root_ts))
+                and any("Contact with the API is back" in x for x in r)
+                and r
+            ),
+            what="the end of the outage to be told",
+        )
         assert sum("Could not check" in r for r in replies) == 1
         assert sum("Contact with the API is back" in r for r in replies) == 1
         assert len(simulator.operations()) == 1

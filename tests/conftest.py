@@ -40,6 +40,8 @@ FAST_RECOVERY = Tuning(
     look_every=0.2,
     look_cap=0.5,
     root_wait=timedelta(seconds=2),
+    list_backoff=0.2,
+    list_max_backoff=1.0,
 )
 FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0)
 # Slack's per-channel limit on the tests' time scale: the fake takes 20 posts a second with a
@@ -50,8 +52,9 @@ CHANNEL_GAP = 0.06
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll until `check()` returns something truthy; fail with `what` after the deadline."""
+def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll until `check()` returns something truthy; fail with `what` after the deadline
+    (generous: the suite runs on two workers, and a loaded machine is slow, not wrong)."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()

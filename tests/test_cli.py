@@ -245,7 +245,7 @@ class Running:
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        code = self.process.wait(timeout=30)
+        code = self.process.wait(timeout=60)
         self._reader.join(timeout=5)
         return code
 

@@ -224,7 +224,7 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method]
 
     def wait_for(
-        self, predicate: Callable[[list[Call]], bool], *, timeout: float = 5.0
+        self, predicate: Callable[[list[Call]], bool], *, timeout: float = 20.0
     ) -> list[Call]:
         deadline = time.monotonic() + timeout
         while True:

@@ -88,7 +88,7 @@ class FakeSocketMode:
 
     # ---- waiting
 
-    def wait_connected(self, timeout: float = 5.0, *, count: int = 1) -> None:
+    def wait_connected(self, timeout: float = 20.0, *, count: int = 1) -> None:
         """Wait until `count` connections in total have been greeted with hello
         (count=2 waits for a reconnect) and one is open."""
         self._wait(
@@ -97,7 +97,7 @@ class FakeSocketMode:
             f"{count} Socket Mode connection(s)",
         )
 
-    def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    def wait_ack(self, envelope_id: str, timeout: float = 20.0) -> dict[str, Any]:
         self._wait(lambda: envelope_id in self._acks, timeout, f"ack of {envelope_id}")
         with self._cond:
             return self._acks[envelope_id]

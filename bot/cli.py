@@ -387,6 +387,16 @@ def _run(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         reason = _path_problem(settings.db_path, exc)
         return _fail(redact(text.database_unusable(settings.db_path, reason)))
+    # Before the bot says it is ready: a SIGTERM that follows at once must stop it cleanly,
+    # not kill it half-way with the default action.
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     add_listeners(ready.app, service=runtime.service, pacer=runtime.pacer, workers=ready.workers)
     runtime.start()
 
@@ -409,14 +419,6 @@ def _run(args: argparse.Namespace) -> int:
 
         stop_serving = close_http
 
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %s: stopping", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
     _shut_down(stop_serving=stop_serving, drain=ready.workers.shutdown, runtime=runtime)
     ready.lock.release()

@@ -51,14 +51,15 @@ def request_and_confirm(bot: Bot, text: str, *, user: str = "U123") -> tuple[dic
     response, key = bot.click("ops_confirm", request_id, user=user)
     assert response.status_code == 200
     assert "Confirmed" in bot.wait_response(key)["text"]
-    root = eventually(
+    (root,) = eventually(
         lambda: [
             c
             for c in bot.slack.calls_to("chat.postMessage")
-            if not c.args.get("thread_ts") and c.response.get("ok")
+            if c.response.get("ok")
+            and (c.args.get("metadata") or {}).get("event_payload") == {"request_id": request_id}
         ],
-        what="the public status message",
-    )[-1]
+        what="this request's public status message",
+    )
     sent(bot, request_id)
     return shown, root.response["ts"]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FIELD_KINDS = frozenset({"name", "name_list", "flag", "duration"})
+FIELD_KINDS = frozenset({"name", "name_list", "flag", "duration", "value"})
+# What a "value" field holds, as the API receives it.
+VALUE_TYPES = frozenset({"string", "integer", "number", "boolean"})
 # Words the grammar itself owns, so no operation keyword may take them.
 BUILT_IN_COMMANDS = frozenset({"help", "list", "status"})
 
@@ -18,7 +20,8 @@ class ParamField:
     - "duration": the word before the value, anywhere (`timeout 600`);
     - "name_list": the word before the list, after the devices (`with curl, openssl`);
     - "name": one or more names, with the word optional before or after them
-      (`restart [the] [service] nginx[, apache] [service] on ...`): one operation per name.
+      (`restart [the] [service] nginx[, apache] [service] on ...`): one operation per name;
+    - "value": one value of `value_type` after the word (`set <path> to 300 on ...`).
     """
 
     name: str
@@ -28,6 +31,7 @@ class ParamField:
     default: object
     placeholder: str = ""
     word: str = ""
+    value_type: str = ""  # for a "value" field: one of VALUE_TYPES
 
 
 @dataclass(frozen=True, kw_only=True)

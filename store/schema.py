@@ -181,5 +181,61 @@ def confirm_without_slack(db: Database) -> None:
     db.execute("CREATE INDEX idx_operations_state ON operations (state, request_id)")
 
 
+@MIGRATIONS(name="0005_policy")
+def policy(db: Database) -> None:
+    # A request that needs other people's approval waits in state "approving" after its
+    # requester's confirm: who may approve (a JSON list of user and group ids; null: anyone
+    # allowed to request), how many distinct approvals it needs, and until when.
+    requests = db["requests"]
+    requests.add_column("approvals_needed", int, not_null_default=0)
+    requests.add_column("approvers", str)
+    requests.add_column("approval_expires_at", str)
+    requests.add_column("policy", str)  # JSON: the verdict shown at confirmation (rule, windows)
+    db["approvals"].create(
+        {"request_id": str, "user": str, "verdict": str, "at": str},
+        pk=("request_id", "user"),  # one voice per person: an approver cannot count twice
+        foreign_keys=[("request_id", "requests", "id")],
+    )
+    # Freezes stop new requests for matching devices (null: all) and hold what is not yet sent.
+    db["freezes"].create(
+        {
+            "id": int,
+            "devices": str,  # JSON list of globs, or null for every device
+            "reason": str,
+            "frozen_by": str,
+            "channel": str,
+            "created_at": str,
+            "until": str,  # null: until lifted
+            "lifted_at": str,
+            "lifted_by": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX idx_freezes_active ON freezes (id) WHERE lifted_at IS NULL")
+    # The audit trail: append-only, enforced by the database itself.
+    db["audit"].create(
+        {
+            "id": int,
+            "at": str,
+            "event": str,  # requested, refused, confirmed, approved, rejected, expired, frozen, …
+            "actor": str,  # a Slack user id, or "opsbot"
+            "channel": str,
+            "request_id": str,
+            "device_name": str,
+            "api_id": str,
+            "detail": str,  # JSON object
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX idx_audit_at ON audit (at)")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
+            f"BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END"
+        )
+    # Facts learnt at start (the workspace's URL, for permalinks in the audit).
+    db["facts"].create({"key": str, "value": str}, pk="key")
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

@@ -2,9 +2,11 @@
 
 from store.db import Store
 from store.records import (
+    APPROVE,
     FINISHED,
     FOUND_AFTER_DROP,
     FOUND_LATE,
+    REJECT,
     ROOT,
     SUCCEEDED_STATUSES,
     VANISHED,
@@ -12,11 +14,14 @@ from store.records import (
     OperationRecord,
     OutboxEvent,
     RequestRecord,
+    Vote,
     is_final,
     is_running,
 )
 
 __all__ = [
+    "APPROVE",
+    "REJECT",
     "FINISHED",
     "FOUND_AFTER_DROP",
     "FOUND_LATE",
@@ -28,6 +33,7 @@ __all__ = [
     "OutboxEvent",
     "RequestRecord",
     "Store",
+    "Vote",
     "is_final",
     "is_running",
 ]

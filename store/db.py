@@ -20,12 +20,15 @@ from sqlite_utils import Database
 
 from bot.model import OperationSpec, format_api_time
 from store.records import (
+    APPROVE,
     FINISHED,
+    REJECT,
     REOPENING,
     ROOT,
     OperationRecord,
     OutboxEvent,
     RequestRecord,
+    Vote,
     is_final,
     is_running,
 )
@@ -129,6 +132,7 @@ class Store:
         response_url: str | None,
         now: datetime,
         expires_at: datetime,
+        policy: dict[str, Any] | None = None,
     ) -> RequestRecord:
         request_id = "r_" + secrets.token_hex(6)
         with self._write() as db:
@@ -147,6 +151,7 @@ class Store:
                     "response_url": response_url,
                     "created_at": _now_text(now),
                     "expires_at": _now_text(expires_at),
+                    "policy": json.dumps(policy or {}),
                 }
             )
             db["operations"].insert_all(
@@ -177,7 +182,13 @@ class Store:
                     "SELECT * FROM operations WHERE request_id = ? ORDER BY seq", [request_id]
                 )
             ]
-        return RequestRecord.from_row(rows[0], ops)
+            votes = [
+                Vote(user=r["user"], verdict=r["verdict"], at=datetime.fromisoformat(r["at"]))
+                for r in self.db.query(
+                    "SELECT * FROM approvals WHERE request_id = ? ORDER BY at", [request_id]
+                )
+            ]
+        return RequestRecord.from_row(rows[0], ops, votes)
 
     def request_of_operation(self, operation_id: int) -> RequestRecord | None:
         with self._lock:
@@ -187,30 +198,167 @@ class Store:
         return self.get_request(row[0]) if row else None
 
     def confirm(
-        self, request_id: str, *, user: str, now: datetime, run_at: datetime | None
+        self,
+        request_id: str,
+        *,
+        user: str,
+        now: datetime,
+        run_at: datetime | None,
+        approvals_needed: int = 0,
+        approver_sets: Sequence[Sequence[str] | None] = (),
+        approval_expires_at: datetime | None = None,
     ) -> bool:
         """pending → confirmed, for the requester only and before expiry, in one transaction
         with everything that follows from it: the drafts become operations to send (at
         `run_at` if given: an immediate request runs when confirmed, not when typed), and the
-        public message is queued as the request's first outbox message. True: you won."""
+        public message is queued as the request's first outbox message. True: you won.
+
+        With `approvals_needed`, pending → approving instead: the public message goes out asking
+        for it, and the drafts wait for the last approval (`approve`)."""
         with self._write() as db:
+            if not approvals_needed:
+                state, extra, extra_params = "confirmed", "", []
+            else:
+                assert approval_expires_at is not None
+                state = "approving"
+                extra = ", approvals_needed = ?, approvers = ?, approval_expires_at = ?"
+                extra_params = [
+                    approvals_needed,
+                    json.dumps([None if s is None else list(s) for s in approver_sets]),
+                    _now_text(approval_expires_at),
+                ]
             if not self._cas(
                 db,
-                "UPDATE requests SET state = 'confirmed', confirmed_by = ?, confirmed_at = ? "
+                f"UPDATE requests SET state = ?, confirmed_by = ?, confirmed_at = ?{extra} "
                 "WHERE id = ? AND state = 'pending' AND requester = ? AND expires_at > ?",
-                [user, _now_text(now), request_id, user, _now_text(now)],
+                [state, user, _now_text(now), *extra_params, request_id, user, _now_text(now)],
             ):
                 return False
-            sets, params = "state = 'new', updated_at = ?", [_now_text(now)]
-            if run_at is not None:
-                sets += ", scheduled_at = ?"
-                params.append(format_api_time(run_at))
-            db.execute(
-                f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
-                [*params, request_id],
-            )
+            if not approvals_needed:
+                self._release(db, request_id, now=now, run_at=run_at)
             self._enqueue(db, {"request_id": request_id, "kind": ROOT}, now)
             return True
+
+    def _release(
+        self, db: Database, request_id: str, *, now: datetime, run_at: datetime | None
+    ) -> None:
+        """The drafts become operations to send."""
+        sets, params = "state = 'new', updated_at = ?", [_now_text(now)]
+        if run_at is not None:
+            sets += ", scheduled_at = ?"
+            params.append(format_api_time(run_at))
+        db.execute(
+            f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
+            [*params, request_id],
+        )
+
+    def approve(
+        self,
+        request_id: str,
+        *,
+        user: str,
+        now: datetime,
+        run_at: datetime | None,
+    ) -> str:
+        """One approval, counted once per person, in one transaction with what follows: the
+        last one needed makes the request confirmed and its operations due, however many
+        clicks race. Whether this person may approve is the caller's to check first (a group's
+        members come from Slack, never asked under the store's lock).
+
+        Returns "approved" (this was the last one needed), "counted" (more are needed),
+        "again" (this person's voice is already counted), or, when the request is not waiting
+        for approval, why ("expired", "not_found", or its state)."""
+        with self._write() as db:
+            request = self._request_in(db, request_id)
+            if request is None:
+                return "not_found"
+            if request.state != "approving":
+                return request.state
+            if request.approval_expires_at and request.approval_expires_at <= now:
+                return "expired"  # the loop that ends it says so in the thread
+            if any(v.user == user for v in request.votes):
+                return "again"
+            db["approvals"].insert(
+                {"request_id": request_id, "user": user, "verdict": APPROVE, "at": _now_text(now)}
+            )
+            count = len(request.approvals) + 1
+            self._enqueue(
+                db,
+                {
+                    "request_id": request_id,
+                    "kind": "approved",
+                    "by": user,
+                    "count": count,
+                    "needed": request.approvals_needed,
+                },
+                now,
+            )
+            if count < request.approvals_needed:
+                return "counted"
+            self._cas(
+                db,
+                "UPDATE requests SET state = 'confirmed' WHERE id = ? AND state = 'approving'",
+                [request_id],
+            )
+            self._release(db, request_id, now=now, run_at=run_at)
+            return "approved"
+
+    def reject(self, request_id: str, *, user: str, now: datetime, error: str) -> str:
+        """approving → rejected: nothing is sent. Returns "rejected" or why not (as approve)."""
+        with self._write() as db:
+            request = self._request_in(db, request_id)
+            if request is None:
+                return "not_found"
+            if request.state != "approving":
+                return request.state
+            if request.approval_expires_at and request.approval_expires_at <= now:
+                return "expired"
+            self._cas(
+                db,
+                "UPDATE requests SET state = 'rejected' WHERE id = ? AND state = 'approving'",
+                [request_id],
+            )
+            db.execute(
+                "INSERT INTO approvals (request_id, user, verdict, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (request_id, user) DO UPDATE SET verdict = excluded.verdict, "
+                "at = excluded.at",
+                [request_id, user, REJECT, _now_text(now)],
+            )
+            self._end_drafts(db, request_id, error=error, now=now)
+            self._enqueue(db, {"request_id": request_id, "kind": "rejected", "by": user}, now)
+            return "rejected"
+
+    def expire_approvals(self, *, now: datetime, error: str) -> list[str]:
+        """Requests whose approval did not come in time end as expired, each said in its
+        thread. Returns them."""
+        with self._write() as db:
+            ended = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM requests WHERE state = 'approving' "
+                    "AND approval_expires_at <= ?",
+                    [_now_text(now)],
+                ).fetchall()
+            ]
+            for request_id in ended:
+                db.execute(
+                    "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'approving'",
+                    [request_id],
+                )
+                self._end_drafts(db, request_id, error=error, now=now)
+                self._enqueue(db, {"request_id": request_id, "kind": "approval_expired"}, now)
+            return ended
+
+    def _end_drafts(self, db: Database, request_id: str, *, error: str, now: datetime) -> None:
+        """Operations that will never be sent, refused before the API: their lines say why."""
+        db.execute(
+            "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
+            "WHERE request_id = ? AND state = 'draft'",
+            [error, _now_text(now), request_id],
+        )
+
+    def _request_in(self, db: Database, request_id: str) -> RequestRecord | None:
+        return self.get_request(request_id)  # the store's lock is re-entrant
 
     def end_request(self, request_id: str, *, to: str, user: str | None) -> bool:
         """pending → cancelled (by its requester) or expired (user None)."""
@@ -859,7 +1007,8 @@ class Store:
             stopped = [
                 row[0]
                 for row in db.execute(
-                    "SELECT r.id FROM requests r WHERE r.channel = ? AND r.state = 'confirmed' "
+                    "SELECT r.id FROM requests r WHERE r.channel = ? "
+                    "AND r.state IN ('confirmed', 'approving') "
                     "AND r.status_ts IS NULL AND (? IS NULL OR r.id = ?) AND NOT EXISTS "
                     "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
                     # Back in 'new' on a person's Send again: its first attempt may have gone.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +119,17 @@ class OperationRecord:
         )
 
 
+APPROVE = "approve"
+REJECT = "reject"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vote:
+    user: str
+    verdict: str  # APPROVE | REJECT
+    at: datetime
+
+
 @dataclass(frozen=True, kw_only=True)
 class RequestRecord:
     id: str
@@ -138,9 +150,26 @@ class RequestRecord:
     confirmed_at: datetime | None
     operations: tuple[OperationRecord, ...]
     root_tried_at: datetime | None = None  # Slack first answered the public message
+    # What the policy said at the request (rule, approval, windows), as shown to the requester.
+    policy: dict[str, Any] = field(default_factory=dict)
+    # A request that needs others' approval: how many, who (each list must allow the approver;
+    # None: anyone allowed to request), until when, and the voices so far, in order.
+    approvals_needed: int = 0
+    approver_sets: tuple[tuple[str, ...] | None, ...] = ()
+    approval_expires_at: datetime | None = None
+    votes: tuple[Vote, ...] = ()
+
+    @property
+    def approvals(self) -> tuple[str, ...]:
+        return tuple(v.user for v in self.votes if v.verdict == APPROVE)
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], operations: list[OperationRecord]) -> RequestRecord:
+    def from_row(
+        cls,
+        row: dict[str, Any],
+        operations: list[OperationRecord],
+        votes: Sequence[Vote] = (),
+    ) -> RequestRecord:
         return cls(
             id=row["id"],
             state=row["state"],
@@ -160,6 +189,13 @@ class RequestRecord:
             confirmed_at=_maybe_time(row["confirmed_at"]),
             operations=tuple(operations),
             root_tried_at=_maybe_time(row.get("root_tried_at")),
+            policy=json.loads(row.get("policy") or "{}"),
+            approvals_needed=row.get("approvals_needed") or 0,
+            approver_sets=tuple(
+                None if s is None else tuple(s) for s in json.loads(row.get("approvers") or "[]")
+            ),
+            approval_expires_at=_maybe_time(row.get("approval_expires_at")),
+            votes=tuple(votes),
         )
 
     @property

@@ -191,6 +191,17 @@ def policy(db: Database) -> None:
     requests.add_column("approvers", str)
     requests.add_column("approval_expires_at", str)
     requests.add_column("policy", str)  # JSON: the verdict shown at confirmation (rule, windows)
+    db.execute(
+        "CREATE INDEX idx_requests_approving ON requests (approval_expires_at) "
+        "WHERE state = 'approving'"
+    )
+    # A request waiting for approval has its public message too: a channel that refuses the
+    # bot stops it like a confirmed one.
+    db.execute("DROP INDEX idx_requests_unposted")
+    db.execute(
+        "CREATE INDEX idx_requests_unposted ON requests (channel) "
+        "WHERE status_ts IS NULL AND state IN ('confirmed', 'approving')"
+    )
     db["approvals"].create(
         {"request_id": str, "user": str, "verdict": str, "at": str},
         pk=("request_id", "user"),  # one voice per person: an approver cannot count twice

@@ -1,0 +1,234 @@
+"""What the policy file says of one request: may this person ask, here, for this; who else
+must approve; does its time fall in the devices' maintenance windows.
+
+Plain values in, plain values out. Slack user groups are asked through `Membership`; when it
+cannot answer, the bot refuses rather than guesses (`GroupsUnavailable`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.catalog import OperationKind
+from bot.model import OperationSpec
+from bot.policy.config import (
+    APPROVAL_PEER,
+    DEFAULT_EXPIRES,
+    OPEN_POLICY,
+    OUTSIDE_APPROVE,
+    OUTSIDE_BLOCK,
+    PolicyConfig,
+    Rule,
+    Window,
+)
+
+
+class Membership(Protocol):
+    def is_member(self, user: str, ids: Sequence[str]) -> bool:
+        """Whether `user` is one of `ids` (users) or in one of them (S… groups). Raises
+        GroupsUnavailable when a group's members cannot be learnt."""
+        ...
+
+
+class Everyone:
+    """Membership for a policy that names no group: only direct ids count."""
+
+    def is_member(self, user: str, ids: Sequence[str]) -> bool:
+        return user in ids
+
+
+def matches(name: str, globs: Sequence[str] | None) -> bool:
+    """Device globs are compared ignoring case, as device names are."""
+    return globs is None or any(fnmatch.fnmatchcase(name.lower(), g.lower()) for g in globs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Approval:
+    """Others must approve before anything is sent: `needed` distinct people, each allowed
+    by every list in `approver_sets` (None in it: anyone allowed to request), never the
+    requester, within `expires` of the requester's confirm."""
+
+    needed: int
+    approver_sets: tuple[tuple[str, ...] | None, ...]
+    expires: timedelta
+    why: tuple[str, ...]  # "rule 2", "outside the window"
+
+    def approvers(self) -> tuple[str, ...] | None:
+        """The ids to name on the message: those every list allows (None: anyone)."""
+        named = [s for s in self.approver_sets if s is not None]
+        if not named:
+            return None
+        common = [i for i in named[0] if all(i in s for s in named[1:])]
+        return tuple(common)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowCheck:
+    """Where one operation's time falls against its device's first matching window."""
+
+    seq: int
+    device_name: str
+    window: Window
+    inside: bool
+    next_start: datetime | None  # outside: the window's next start (UTC)
+
+    @property
+    def blocked(self) -> bool:
+        return not self.inside and self.window.outside == OUTSIDE_BLOCK
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    approval: Approval | None
+    windows: tuple[WindowCheck, ...]
+
+    @property
+    def outside(self) -> tuple[WindowCheck, ...]:
+        return tuple(w for w in self.windows if not w.inside)
+
+    @property
+    def blocked(self) -> tuple[WindowCheck, ...]:
+        return tuple(w for w in self.windows if w.blocked)
+
+
+class Refused(Exception):
+    """The policy says no. `reason` names who can (the channels, the group)."""
+
+    def __init__(self, reason: str, *, who: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.who = who
+
+
+class Policy:
+    def __init__(self, *, config: PolicyConfig = OPEN_POLICY, members: Membership | None = None):
+        self.config = config
+        self._members = members or Everyone()
+
+    @property
+    def open(self) -> bool:
+        return self.config is OPEN_POLICY
+
+    # --- who may ask ----------------------------------------------------------------------
+
+    def channel_allowed(self, channel: str | None) -> bool:
+        allowed = self.config.access.channels
+        return allowed is None or (channel is not None and channel in allowed)
+
+    def may_request(self, user: str) -> bool:
+        allowed = self.config.access.requesters
+        return allowed is None or self._members.is_member(user, allowed)
+
+    def is_admin(self, user: str) -> bool:
+        admins = self.config.access.admins
+        return bool(admins) and self._members.is_member(user, admins)
+
+    def kinds_for(self, user: str) -> tuple[OperationKind, ...]:
+        """The operation kinds this person may request somewhere (for help and the form).
+        A kind is hidden only when every rule that could cover it names other requesters."""
+        kinds = self.config.catalog.kinds
+        if not self.may_request(user):
+            return ()
+        return tuple(k for k in kinds if self._kind_open_to(k.operation_type, user))
+
+    def _kind_open_to(self, operation_type: str, user: str) -> bool:
+        for rule in self.config.rules:
+            if rule.operations is not None and operation_type not in rule.operations:
+                continue
+            if rule.requesters is None or self._members.is_member(user, rule.requesters):
+                return True
+            if rule.devices is None:
+                return False  # covers every device of this type, and not for this person
+        return True
+
+    # --- one request ----------------------------------------------------------------------
+
+    def rule_for(self, spec: OperationSpec) -> Rule | None:
+        for rule in self.config.rules:
+            if rule.operations is not None and spec.operation_type not in rule.operations:
+                continue
+            if matches(spec.device_name, rule.devices):
+                return rule
+        return None
+
+    def window_for(self, device_name: str) -> Window | None:
+        return next((w for w in self.config.windows if matches(device_name, w.devices)), None)
+
+    def judge(
+        self, *, requester: str, channel: str | None, specs: Sequence[OperationSpec]
+    ) -> Verdict:
+        """Raises Refused when this person may not ask for this here; else what it needs."""
+        access = self.config.access
+        if not self.channel_allowed(channel):
+            raise Refused("channel", who=access.channels or ())
+        if not self.may_request(requester):
+            raise Refused("requester", who=access.requesters or ())
+        sets: list[tuple[str, ...] | None] = []
+        needed, expires, why = 0, DEFAULT_EXPIRES, []
+        seen_rules: set[int] = set()
+        for spec in specs:
+            rule = self.rule_for(spec)
+            if rule is None:
+                continue
+            if rule.requesters is not None and not self._members.is_member(
+                requester, rule.requesters
+            ):
+                raise Refused("rule", who=rule.requesters)
+            if rule.approval == APPROVAL_PEER and id(rule) not in seen_rules:
+                seen_rules.add(id(rule))
+                sets.append(rule.approvers)
+                needed = max(needed, rule.approvals)
+                expires = min(expires, rule.expires) if why else rule.expires
+                why.append(f"rule at line {rule.line}" if rule.line else "a rule")
+        checks = tuple(self._window_checks(specs))
+        if any(c.blocked for c in checks):
+            return Verdict(approval=None, windows=checks)
+        if any(not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks):
+            needed = max(needed, 1)
+            if not sets:
+                sets.append(None)
+            why.append("outside the maintenance window")
+        approval = (
+            Approval(needed=needed, approver_sets=tuple(sets), expires=expires, why=tuple(why))
+            if needed
+            else None
+        )
+        return Verdict(approval=approval, windows=checks)
+
+    def _window_checks(self, specs: Sequence[OperationSpec]) -> list[WindowCheck]:
+        checks = []
+        for seq, spec in enumerate(specs):
+            window = self.window_for(spec.device_name)
+            if window is None:
+                continue
+            inside = window.when.contains(spec.scheduled_at, tz=window.tz)
+            checks.append(
+                WindowCheck(
+                    seq=seq,
+                    device_name=spec.device_name,
+                    window=window,
+                    inside=inside,
+                    next_start=None
+                    if inside
+                    else window.when.next_start(spec.scheduled_at, tz=window.tz),
+                )
+            )
+        return checks
+
+    def may_approve(
+        self, *, user: str, requester: str, approver_sets: Sequence[tuple[str, ...] | None]
+    ) -> str | None:
+        """None when `user` may approve; else why not ("own", "not_approver")."""
+        if user == requester:
+            return "own"
+        for allowed in approver_sets:
+            if allowed is None:
+                if not self.may_request(user):
+                    return "not_approver"
+            elif not self._members.is_member(user, allowed):
+                return "not_approver"
+        return None

@@ -160,7 +160,8 @@ def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Pa
                 "idx_outbox_request_kind",
             ),
             (
-                "SELECT r.id FROM requests r WHERE r.channel = 'C' AND r.state = 'confirmed' "
+                "SELECT r.id FROM requests r WHERE r.channel = 'C' "
+                "AND r.state IN ('confirmed', 'approving') "
                 "AND r.status_ts IS NULL AND NOT EXISTS (SELECT 1 FROM operations o "
                 "WHERE o.request_id = r.id AND o.state != 'new')",
                 "idx_requests_unposted",

@@ -1371,3 +1371,22 @@ def groups_token_refused(group_id: str) -> str:
 
 def groups_refused(group_id: str, error: str) -> str:
     return f"Slack would not tell me who is in the user group {group_id} (it said {error})."
+
+
+# --- pre-flight: what else is happening on the request's devices -----------------------------
+
+
+def preflight_unavailable(reason: str) -> str:
+    """The note on a confirmation when the API's list could not be read: not a refusal."""
+    return (
+        f"I could not check what else is running or scheduled on these devices: {reason} "
+        "Confirm only if you know nothing else is planned there."
+    )
+
+
+def preflight_searched(searched: int) -> str:
+    """The note saying how far the look went, when it did not read every operation."""
+    return (
+        f"I checked the newest {searched:,} operations for others on these devices: one "
+        "created before them, however far ahead it is scheduled, would not be among them."
+    )

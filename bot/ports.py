@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from store import OutboxEvent, RequestRecord
@@ -47,3 +48,49 @@ class Notifier(Protocol):
         """Re-render the public status message from the request as it is now. Raises
         CannotPost when the message can no longer be edited, RateLimited."""
         ...
+
+
+class GroupsUnavailable(Exception):
+    """Who is in a user group cannot be known just now (Slack refused, failed or does not know
+    the group). A rule naming the group is then not met: the bot refuses rather than guesses,
+    and `reason` tells the person why."""
+
+    def __init__(self, group_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.group_id = group_id
+        self.reason = reason
+
+
+class Groups(Protocol):
+    def members(self, group_id: str) -> frozenset[str]:
+        """The user ids in the group. Raises GroupsUnavailable when that cannot be known."""
+        ...
+
+    def is_member(self, user: str, ids: Sequence[str]) -> bool:
+        """Whether `user` is one of `ids` or in one of the user groups (S…) among them."""
+        ...
+
+
+def is_group(entry: str) -> bool:
+    """A Slack user group's id (S…), as opposed to a user's (U… or W…)."""
+    return entry.startswith("S")
+
+
+def member_of(groups: Groups, user: str, ids: Sequence[str]) -> bool:
+    """`user` named directly (no group asked at all), or in one of the groups among `ids`.
+    A group that cannot be read does not decide: another may still say yes. Only when none
+    does is the first failure raised, since "not a member" would then be a guess."""
+    if user in ids:
+        return True
+    failure: GroupsUnavailable | None = None
+    for entry in dict.fromkeys(ids):  # each group asked once, in the order written
+        if not is_group(entry):
+            continue
+        try:
+            if user in groups.members(entry):
+                return True
+        except GroupsUnavailable as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return False

@@ -1322,3 +1322,71 @@ STOPPED_WHILE_SENDING = "The bot stopped while sending this operation."
 def form_summary(operation_type: str, devices: str) -> str:
     """What a request made with the form is remembered as: the command it amounts to."""
     return f"{operation_type} on {devices} (from the form)"
+
+
+# --- who is in a Slack user group (S…) -------------------------------------------------------
+
+
+def group_unknown(group_id: str) -> str:
+    return (
+        f"Slack does not know the user group {group_id} (or it is disabled), so I cannot tell "
+        "who is in it: an admin should check the policy file."
+    )
+
+
+def groups_not_allowed(group_id: str) -> str:
+    return (
+        f"I may not read who is in the user group {group_id}: my Slack app needs the "
+        "usergroups:read scope. An admin must add it and reinstall the app."
+    )
+
+
+def groups_not_on_plan(group_id: str) -> str:
+    return (
+        f"This Slack workspace has no user groups (a paid plan's feature), so I cannot tell who "
+        f"is in {group_id}: an admin should name people in the policy file instead."
+    )
+
+
+def groups_busy(group_id: str) -> str:
+    return (
+        f"Slack asked me to slow down, so I could not check who is in the user group "
+        f"{group_id}. Try again in a minute."
+    )
+
+
+def groups_unreachable(group_id: str) -> str:
+    return (
+        f"I could not ask Slack who is in the user group {group_id} just now. "
+        "Try again in a minute."
+    )
+
+
+def groups_token_refused(group_id: str) -> str:
+    return (
+        f"Slack does not accept my token, so I could not check who is in the user group "
+        f"{group_id}: an admin must fix the bot's Slack token."
+    )
+
+
+def groups_refused(group_id: str, error: str) -> str:
+    return f"Slack would not tell me who is in the user group {group_id} (it said {error})."
+
+
+# --- pre-flight: what else is happening on the request's devices -----------------------------
+
+
+def preflight_unavailable(reason: str) -> str:
+    """The note on a confirmation when the API's list could not be read: not a refusal."""
+    return (
+        f"I could not check what else is running or scheduled on these devices: {reason} "
+        "Confirm only if you know nothing else is planned there."
+    )
+
+
+def preflight_searched(searched: int) -> str:
+    """The note saying how far the look went, when it did not read every operation."""
+    return (
+        f"I checked the newest {searched:,} operations for others on these devices: one "
+        "created before them, however far ahead it is scheduled, would not be among them."
+    )

@@ -89,6 +89,33 @@ def test_users_info_with_and_without_tz(fake: FakeSlack, client: WebClient) -> N
     assert missing.value.response["error"] == "user_not_found"
 
 
+def test_usergroups_users_list(fake: FakeSlack, client: WebClient) -> None:
+    fake.set_group("S0DBA", ["U1", "W2"])
+    fake.set_group("S0OLD", ["U3"], disabled=True)
+    answer = client.usergroups_users_list(usergroup="S0DBA", include_disabled=False)
+    assert answer["users"] == ["U1", "W2"]
+    assert fake.calls_to("usergroups.users.list")[0].args["include_disabled"] == "0"
+
+    for group, include_disabled in (("S0NONE", True), ("S0OLD", False)):
+        with pytest.raises(SlackApiError) as unknown:
+            client.usergroups_users_list(usergroup=group, include_disabled=include_disabled)
+        assert unknown.value.response["error"] == "no_such_subteam"
+    assert client.usergroups_users_list(usergroup="S0OLD", include_disabled=True)["users"]
+
+    with pytest.raises(SlackApiError) as bad:
+        WebClient(token="xoxb-wrong", base_url=fake.api_url).usergroups_users_list(
+            usergroup="S0DBA"
+        )
+    assert bad.value.response["error"] == "invalid_auth"
+
+    fake.fail("usergroups.users.list", status=429, retry_after=30)
+    with pytest.raises(SlackApiError) as limited:
+        client.usergroups_users_list(usergroup="S0DBA")
+    assert limited.value.response.status_code == 429
+    assert limited.value.response.headers["Retry-After"] == "30"
+    assert client.usergroups_users_list(usergroup="S0DBA")["ok"]
+
+
 def test_post_message_ts_increases_and_blocks_are_decoded(
     fake: FakeSlack, client: WebClient
 ) -> None:

@@ -82,6 +82,7 @@ def test_manifest_declares_what_the_bot_uses(manifest: dict[str, Any]) -> None:
 
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "app_mentions:read"} <= scopes
+    assert "usergroups:read" in scopes  # user groups named in the policy file
 
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert "app_mention" in events

@@ -11,7 +11,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -92,6 +92,12 @@ class _Fault:
 
 
 @dataclass
+class _Group:
+    users: list[str]
+    disabled: bool = False
+
+
+@dataclass
 class _Bucket:
     """A channel's token bucket: `tokens` posts may go now; it refills at the post rate."""
 
@@ -162,6 +168,7 @@ class FakeSlack:
         self.socket_mode_url: str | None = None
         initial = DEFAULT_USERS if users is None else users
         self._users = {uid: dict(u) for uid, u in initial.items()}
+        self._groups: dict[str, _Group] = {}
         self._faults: list[_Fault] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._views: dict[str, dict[str, Any]] = {}
@@ -260,6 +267,11 @@ class FakeSlack:
             user = self._users.setdefault(user_id, {})
             user["tz"] = tz
             user["name"] = name or user.get("name") or user_id.lower()
+
+    def set_group(self, group_id: str, users: Iterable[str], *, disabled: bool = False) -> None:
+        """A user group (S…) and its members, answered by usergroups.users.list."""
+        with self._lock:
+            self._groups[group_id] = _Group(users=list(users), disabled=disabled)
 
     def fail(
         self,
@@ -472,6 +484,16 @@ class FakeSlack:
             user.update(_tz_fields(tz))
         user.update(extra)
         return {"ok": True, "user": user}
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Tier 2 (20+ calls a minute) in Slack; not modelled here: a test makes a 429 with
+        # fail("usergroups.users.list", status=429). Slack's answer for a disabled group without
+        # include_disabled is not documented: the fake says it does not know it.
+        group = self._groups.get(str(args.get("usergroup") or ""))
+        with_disabled = str(args.get("include_disabled", "")).lower() in ("1", "true")
+        if group is None or (group.disabled and not with_disabled):
+            return _err("no_such_subteam")
+        return {"ok": True, "users": list(group.users)}
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")

@@ -9,18 +9,26 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot import text
+from bot.answers import (
+    Answer,
+    Failed,
+    Frozen,
+    Helped,
+    Listed,
+    OperationList,
+    Proposed,
+    Refused,
+)
 from bot.catalog import Catalog, OperationKind
 from bot.model import parse_api_time
 from bot.outbox import NOT_POSTED, UNDELIVERED
 from bot.reconcile import ASK_UNKNOWN
-from bot.service import Answer, Failed, Helped, Listed, OperationList, Proposed, Refused
 from bot.text import escape
-from bot.when import humanize_delta
+from bot.when import both_times, humanize_delta, local_time, zone_for
 from store import (
     FINISHED,
     FOUND_AFTER_DROP,
@@ -40,6 +48,9 @@ ACTION_SEND_AGAIN = "ops_send_again"
 # Queued by migration 0004 for a confirmation an older version left half-way.
 CONFIRM_INTERRUPTED = "private_confirm_interrupted"
 ACTION_DROP = "ops_drop"
+ACTION_APPROVE = "ops_approve"
+ACTION_REJECT = "ops_reject"
+ACTION_MOVE_TO_WINDOW = "ops_move_to_window"
 ACTION_MODAL_TYPE = "ops_modal_type"
 MODAL_CALLBACK = "ops_modal"
 VALUE = "value"  # the action_id of every input in the modal
@@ -104,10 +115,6 @@ def slack_time(moment: datetime) -> str:
     """Each reader's own local time; clients that cannot render it show UTC."""
     fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def local_time(moment: datetime, tz: str) -> str:
-    return moment.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M")
 
 
 def operation_summary(op: OperationRecord | Any) -> str:
@@ -296,7 +303,7 @@ def _cut(value: str, by: int) -> str | None:
 # --- the confirmation (private to the requester) -------------------------------------------
 
 
-def confirmation(request: RequestRecord, *, now: datetime) -> Blocks:
+def confirmation(request: RequestRecord, *, now: datetime, dry_run: bool = False) -> Blocks:
     ops = request.operations
     first = ops[0].scheduled_at
     if request.immediate:
@@ -322,16 +329,18 @@ def confirmation(request: RequestRecord, *, now: datetime) -> Blocks:
     if request.notes:
         notes = "\n".join(f"ℹ️ {escape(note)}" for note in request.notes)
         blocks.append(context(clip(notes, NOTES_SHOWN)))
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": "ops_confirmation",
-            "elements": [
-                _button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
-                _button(text.CANCEL, ACTION_CANCEL, request.id),
-            ],
-        }
-    )
+    blocks.extend(policy_lines(request))
+    if dry_run:
+        blocks.append(context(text.DRY_RUN_FOOTER))
+        return fit(blocks)
+    buttons = [
+        _button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
+        _button(text.CANCEL, ACTION_CANCEL, request.id),
+    ]
+    move = _move_label(request)
+    if move:
+        buttons.append(_button(move, ACTION_MOVE_TO_WINDOW, request.id))
+    blocks.append({"type": "actions", "block_id": "ops_confirmation", "elements": buttons})
     valid = round((request.expires_at - request.created_at).total_seconds() / 60)
     blocks.append(context(text.confirmation_footer(request.id, valid)))
     return fit(blocks)
@@ -440,6 +449,7 @@ def status_message(request: RequestRecord) -> Blocks:
             )
         ),
         section(text.scheduled_for(slack_time(ops[0].scheduled_at), request.immediate)),
+        *approval_blocks(request),
     ]
     if len(ops) == 1:
         summaries = [operation_summary(ops[0])]
@@ -486,7 +496,11 @@ def _status_lines(
 
 def _status_line(op: OperationRecord, summary: str, *, error_limit: int) -> str:
     error = escaped(op.error or "", error_limit) if error_limit else ""
-    if op.state in ("draft", "new", "sending"):
+    if op.state == "draft":
+        return f"⏳ {summary} — {text.WAITING_FOR_APPROVAL}"
+    if op.held_since is not None and op.state == "new":
+        return f"⏸️ {summary} — {text.HELD_BY_FREEZE}"
+    if op.state in ("new", "sending"):
         return f"⏳ {summary} — {text.SENDING}"
     if op.state == "rejected":
         return f"❌ {summary} — {text.NOT_SCHEDULED}: {error}"
@@ -533,6 +547,8 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return finished_line(request)
     if kind == CONFIRM_INTERRUPTED:
         return text.confirm_interrupted(request.id)
+    if kind in APPROVAL_EVENTS:
+        return approval_event(kind, data, request)
     op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
     if op is None:
         return text.operation_notice(
@@ -565,6 +581,10 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return text.found_after_drop(device=device, api_id=api_id, status=status, error=error)
     if kind == FOUND_LATE:
         return text.found_late(device=device, api_id=api_id, status=status, error=error)
+    if kind == "held":
+        return text.held(device=device, reason=escape(str(data.get("reason") or "")))
+    if kind == "released":
+        return text.released(device=device)
     if kind == ASK_UNKNOWN:
         return text.ask_unknown(
             device=device, error=escape(op.error or ""), waited=_minutes(data.get("minutes"))
@@ -580,6 +600,147 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         who=f"<@{data['by']}>" if data.get("by") else "",
         other_id=escape(str(data.get("sent_again_as") or "")),
     )
+
+
+# --- the policy: approvals, windows, freezes -----------------------------------------------
+
+APPROVAL_EVENTS = frozenset({"approved", "rejected", "approval_expired"})
+
+
+def policy_lines(request: RequestRecord) -> Blocks:
+    """What the policy said of a request, for its requester before the click."""
+    policy = request.policy
+    lines = []
+    approval = policy.get("approval")
+    if approval:
+        lines.append(
+            text.needs_approval(
+                approvers=_approvers(request.requester, approval.get("approver_sets") or []),
+                needed=int(approval["needed"]),
+                within=humanize_delta(timedelta(seconds=approval["expires"])),
+            )
+        )
+    for check in policy.get("windows", ()):
+        device = f"`{escape(check['device'])}`"
+        window = f"{escape(check['when'])}, {escape(check['tz'])}"
+        if check["inside"]:
+            lines.append(text.in_window(device=device, window=window))
+        else:
+            start = datetime.fromisoformat(check["next_start"])
+            lines.append(
+                text.outside_window(
+                    device=device,
+                    window=window,
+                    outside=check["outside"],
+                    next_start=both_times(start, window_tz=check["tz"], tz=request.tz),
+                )
+            )
+    for line in policy.get("conflicts", ()):
+        lines.append(line)
+    shown, rest = _fit_lines(lines, 3, budget=NOTES_SHOWN * 2)
+    if rest:
+        shown.append(text.and_more(rest))
+    return [section(chunk) for chunk in shown]
+
+
+def _approvers(requester: str, approver_sets: Sequence[Sequence[str] | None]) -> str:
+    named = [s for s in approver_sets if s is not None]
+    if not named:
+        return text.ANYONE_ELSE
+    common = [i for i in named[0] if all(i in s for s in named[1:]) and i != requester]
+    return text.mentions(common) if common else text.NOBODY_IN_COMMON
+
+
+def _move_label(request: RequestRecord) -> str | None:
+    """The button that moves a request outside its window (`warn`) into the next one."""
+    outside = [w for w in request.policy.get("windows", ()) if not w["inside"]]
+    if not outside or any(w["outside"] != "warn" for w in outside):
+        return None
+    starts = {w["next_start"] for w in outside}
+    if len(starts) > 1:
+        return text.MOVE_EACH
+    start = datetime.fromisoformat(outside[0]["next_start"])
+    tz = outside[0]["tz"]
+    label = text.move_to(local_time(start, tz), tz)
+    if tz != request.tz:
+        label += text.move_yours(start.astimezone(zone_for(request.tz)).strftime("%H:%M"))
+    return label[:75]  # Slack's limit on a button's text
+
+
+def approval_blocks(request: RequestRecord) -> Blocks:
+    """The public message's approval part: who may approve, how many so far, the buttons."""
+    if not request.approvals_needed:
+        return []
+    approved = [f"<@{u}>" for u in request.approvals]
+    if request.state == "approving":
+        assert request.approval_expires_at is not None
+        line = text.approval_waiting(
+            approvers=_approvers(request.requester, request.approver_sets),
+            count=len(approved),
+            needed=request.approvals_needed,
+            approved=approved,
+            until=slack_time(request.approval_expires_at),
+        )
+        return [
+            section(line),
+            {
+                "type": "actions",
+                "block_id": "ops_approval",
+                "elements": [
+                    _button(text.APPROVE, ACTION_APPROVE, request.id, style="primary"),
+                    _button(text.REJECT, ACTION_REJECT, request.id),
+                ],
+            },
+        ]
+    rejecters = [f"<@{v.user}>" for v in request.votes if v.verdict == "reject"]
+    if request.state == "rejected":
+        return [section(text.approval_rejected(rejecters))]
+    if request.state == "expired":
+        return [section(text.approval_ran_out(approved, needed=request.approvals_needed))]
+    return [section(text.approved_by(approved))]
+
+
+def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
+    who = f"<@{data['by']}>" if data.get("by") else ""
+    if kind == "approved":
+        count, needed = int(data.get("count") or 0), int(data.get("needed") or 0)
+        if count >= needed:
+            return text.approval_complete([f"<@{u}>" for u in request.approvals[:needed]] or [who])
+        return text.approval_counted(who=who, count=count, needed=needed)
+    if kind == "rejected":
+        return text.rejected_line(who)
+    return text.approval_expired_line()
+
+
+def frozen_text(result: Frozen) -> str:
+    if result.freeze is None:
+        lifted = result.lifted
+        return text.unfrozen(
+            by=f"<@{lifted[0].lifted_by}>",
+            devices=[_frozen_devices(f.devices) for f in lifted],
+        )
+    freeze = result.freeze
+    lines = [
+        text.frozen(
+            by=f"<@{freeze.frozen_by}>",
+            devices=_frozen_devices(freeze.devices),
+            until=slack_time(freeze.until) if freeze.until else None,
+            reason=escaped(freeze.reason, NOTES_SHOWN),
+        )
+    ]
+    if result.held_unknown:
+        lines.append(text.freeze_held_unknown(escaped(result.held_unknown, ERROR_SHOWN)))
+    elif result.held:
+        lines.append(text.freeze_held(len(result.held)))
+        lines.extend(_listed(item) for item in result.held)
+    shown, rest = _fit_lines(lines, 1, budget=MAX_SECTION_TEXT)
+    return "\n".join([*shown, text.and_more(rest)] if rest else shown)
+
+
+def _frozen_devices(devices: Sequence[str] | None) -> str:
+    if devices is None:
+        return text.EVERY_DEVICE
+    return text.and_list([f"`{escaped(d, NAME_SHOWN)}`" for d in devices])
 
 
 def finished_line(request: RequestRecord) -> str:
@@ -640,14 +801,19 @@ class Reply:
 def answer(result: Answer, *, now: datetime) -> Reply:
     """The bot's answer to what someone typed, as a Slack message."""
     if isinstance(result, Refused):
-        return Reply(message=notice(refusal(result.reason, result.example)), public=False)
+        return Reply(
+            message=notice(refusal(result.reason, result.example, markup=result.markup)),
+            public=False,
+        )
     if isinstance(result, Proposed):
-        blocks = confirmation(result.request, now=now)
+        blocks = confirmation(result.request, now=now, dry_run=result.dry_run)
         return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=False)
     if isinstance(result, Failed):
         return Reply(message=notice(f"⚠️ {escape(result.message)}"), public=False)
     if isinstance(result, Helped):
-        return Reply(message=notice(text.help_text(result.catalog)), public=True)
+        return Reply(message=notice(text.help_text(result.kinds, admin=result.admin)), public=True)
+    if isinstance(result, Frozen):
+        return Reply(message=notice(frozen_text(result)), public=True)
     if isinstance(result, Listed):
         blocks = operation_list(result.listing, device=result.device)
         return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)
@@ -731,8 +897,8 @@ def notice(mrkdwn: str) -> dict[str, Any]:
     return {"blocks": fit([section(mrkdwn)]), "text": clip(mrkdwn, 3000)}
 
 
-def refusal(reason: str, example: str) -> str:
-    return text.refusal(escape(reason), escape(example))
+def refusal(reason: str, example: str, *, markup: bool = False) -> str:
+    return text.refusal(reason if markup else escape(reason), escape(example))
 
 
 # --- the modal -----------------------------------------------------------------------------

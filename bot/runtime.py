@@ -12,8 +12,11 @@ from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
+from bot.policy.config import OPEN_POLICY, PolicyConfig
+from bot.policy.gate import SendGate
+from bot.policy.rules import Policy
 from bot.poller import Poller, PollTuning
-from bot.ports import Notifier
+from bot.ports import Groups, Notifier
 from bot.reconcile import Reconciler
 from bot.sending import Sender
 from bot.service import OpsService, utcnow
@@ -53,11 +56,14 @@ class Runtime:
         poll_tuning: PollTuning = DEFAULT_POLL_TUNING,
         api_retry_base: float = 0.5,
         api_timeout: float = 10.0,
+        config: PolicyConfig = OPEN_POLICY,
+        groups: Groups | None = None,
     ) -> None:
         self.store = Store(path=db_path)
         self.api = ZequenzeClient(
             base_url=api_url, token=api_token, retry_base=api_retry_base, timeout=api_timeout
         )
+        self.policy = Policy(config=config, members=groups)
         self.devices = DeviceBook(store=self.store, clock=clock, fetch=self._newest_operations)
         # Shared with the Slack app's own posts (answers to mentions): one pace per channel.
         self.pacer = ChannelPacer(gap=channel_gap)
@@ -91,11 +97,10 @@ class Runtime:
             devices=self.devices,
             clock=clock,
             tuning=tuning,
+            gate=SendGate(store=self.store, policy=self.policy, clock=clock),
             on_submitted=self._submitted,
         )
-        self.sending = Ticker(
-            name="sending", interval=SEND_INTERVAL, job=self._sender.submit_pending
-        )
+        self.sending = Ticker(name="sending", interval=SEND_INTERVAL, job=self._send)
         self._reconciler = Reconciler(
             store=self.store,
             api=self.api,
@@ -109,6 +114,7 @@ class Runtime:
             api=self.api,
             devices=self.devices,
             clock=clock,
+            policy=self.policy,
             on_confirmed=self._confirmed,
             tuning=tuning,
         )
@@ -118,6 +124,10 @@ class Runtime:
             job=self._reconciler.reconcile,
         )
         self._loops = (self.recovery, self.sending, self.poller, self.outbox)
+
+    def _send(self) -> int:
+        self.service.approvals.expire()  # an approval that came too late must not send
+        return self._sender.submit_pending()
 
     def _confirmed(self) -> None:
         self.outbox.wake()  # the public message goes first

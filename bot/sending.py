@@ -17,7 +17,7 @@ from bot import text
 from bot.api import ApiError, ZequenzeClient
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
-from bot.model import OperationSpec
+from bot.policy.gate import SendGate
 from bot.tuning import Tuning
 from store import OperationRecord, Store
 
@@ -33,6 +33,7 @@ class Sender:
         devices: DeviceBook,
         clock: Callable[[], datetime],
         tuning: Tuning,
+        gate: SendGate | None = None,
         on_submitted: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
@@ -40,6 +41,7 @@ class Sender:
         self._devices = devices
         self._clock = clock
         self._tuning = tuning
+        self._gate = gate
         self._on_submitted = on_submitted
         self._pool = ThreadPoolExecutor(
             max_workers=tuning.send_concurrency, thread_name_prefix="send"
@@ -60,6 +62,8 @@ class Sender:
         """POST every confirmed operation whose time to be sent has come, a few at a time;
         returns how many were sent (whatever the API answered)."""
         due = self._store.operations_to_send(now=self._clock(), root_wait=self._tuning.root_wait)
+        if self._gate is not None:
+            due = self._gate.admit(due)
         sent = sum(self._pool.map(self._claim_and_submit, due))
         if sent:
             self._on_submitted()
@@ -90,14 +94,18 @@ class Sender:
                 announce=operation.announce("unsent", error=text.too_late_to_send()),
             )
             return
-        spec = OperationSpec(
-            device_name=operation.device_name,
-            operation_type=operation.operation_type,
-            scheduled_at=operation.scheduled_at,
-            parameters=operation.parameters,
-        )
+        refused = self._gate.refusal(operation) if self._gate is not None else None
+        if refused:
+            self._store.record_unsent(
+                operation.id,
+                state="rejected",
+                error=refused,
+                now=self._clock(),
+                announce=operation.announce("unsent", error=refused),
+            )
+            return
         try:
-            created = self._api.create_operation(spec)
+            created = self._api.create_operation(operation.spec())
         except ApiError as exc:
             self._not_created(operation, exc)
             return

@@ -9,92 +9,47 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import grammar, text
+from bot.answers import (
+    LIST_PAGE,
+    Answer,
+    Failed,
+    Helped,
+    Listed,
+    Looked,
+    OperationList,
+    Outcome,
+    Proposed,
+    Refused,
+)
 from bot.api import ApiError, ZequenzeClient
-from bot.catalog import DEFAULT_CATALOG, Catalog
+from bot.approvals import Approvals
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
+from bot.policy import freezes
+from bot.policy.freezes import FreezeDesk
+from bot.policy.rules import Policy, PolicyRefused, Verdict
+from bot.ports import GroupsUnavailable
+from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
+from bot.when import both_times, local_time
 from store import OperationRecord, RequestRecord, Store
 
 REQUEST_TTL = timedelta(minutes=15)
 # A time that passed while the request waited for its click is still honoured within this grace;
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
-LIST_PAGE = 20  # operations on one page of `/ops list`
 DEVICE_SEARCH = 1000  # `/ops list <device>` looks among this many of the newest operations
 DEVICE_SEARCH_PAGE = 100
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """The answer to a click: `reason` is "ok" or why nothing happened."""
-
-    reason: str
-    request: RequestRecord | None = None
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.reason == "ok"
-
-
-@dataclass(frozen=True, kw_only=True)
-class OperationList:
-    items: list[dict[str, Any]] = field(default_factory=list)  # newest first
-    total: int = 0  # how many operations the API holds
-    page: int = 1
-    page_size: int = LIST_PAGE
-    # One device's list: how many of the newest operations were searched; None: all of them.
-    searched: int | None = None
-
-
-# What the bot answers to a typed request; each surface renders these its own way.
-
-
-@dataclass(frozen=True, kw_only=True)
-class Refused:
-    reason: str
-    example: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Proposed:
-    request: RequestRecord
-
-
-@dataclass(frozen=True, kw_only=True)
-class Listed:
-    listing: OperationList
-    device: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Looked:
-    operation_id: str
-    item: dict[str, Any] | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Helped:
-    catalog: Catalog
-
-
-@dataclass(frozen=True, kw_only=True)
-class Failed:
-    message: str  # a sentence for a person (an API error)
-
-
-Answer = Refused | Proposed | Listed | Looked | Helped | Failed
 
 
 class OpsService:
@@ -104,7 +59,7 @@ class OpsService:
         store: Store,
         api: ZequenzeClient,
         devices: DeviceBook,
-        catalog: Catalog = DEFAULT_CATALOG,
+        policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_confirmed: Callable[[], None] = lambda: None,
         request_ttl: timedelta = REQUEST_TTL,
@@ -113,12 +68,19 @@ class OpsService:
         self.store = store
         self.api = api
         self.devices = devices
-        self.catalog = catalog
+        self.policy = policy or Policy()
+        self.catalog = self.policy.config.catalog
         self.clock = clock
         # A click changes the store and answers; the loops that send and post are woken.
         self._on_confirmed = on_confirmed
         self._request_ttl = request_ttl
         self._tuning = tuning
+        self.approvals = Approvals(
+            store=store, policy=self.policy, clock=clock, on_change=on_confirmed
+        )
+        self.freezes = FreezeDesk(
+            store=store, api=api, policy=self.policy, clock=clock, on_change=on_confirmed
+        )
 
     # --- understanding --------------------------------------------------------------------
 
@@ -134,14 +96,25 @@ class OpsService:
         response_url: str | None = None,
         notes: tuple[str, ...] = (),
     ) -> Answer:
-        """What a person typed → the bot's answer. A plan is recorded, waiting for its click."""
+        """What a person typed → the bot's answer. A plan is recorded, waiting for its click;
+        `plan <command>` shows what would be asked without recording anything."""
+        word, _, rest = typed.strip().partition(" ")
+        if word.lower() in ("freeze", "unfreeze"):
+            return self.freezes.order(word.lower(), rest, user=requester, channel=channel, tz=tz)
+        dry_run = word.lower() == "plan"
         try:
-            command = grammar.parse(typed, tz=tz, now=self.clock(), catalog=self.catalog)
+            command = grammar.parse(
+                rest if dry_run else typed, tz=tz, now=self.clock(), catalog=self.catalog
+            )
+            if dry_run and not isinstance(command, Plan):
+                raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
         except Refusal as refusal:
             return Refused(reason=refusal.reason, example=refusal.example)
         try:
             if isinstance(command, HelpQuery):
-                return Helped(catalog=self.catalog)
+                return Helped(
+                    kinds=self.policy.kinds_for(requester), admin=self.policy.is_admin(requester)
+                )
             if isinstance(command, ListQuery):
                 return Listed(
                     listing=self.list_operations(device=command.device_name, page=command.page),
@@ -153,10 +126,10 @@ class OpsService:
                 return Looked(operation_id=command.operation_id, item=item)
         except ApiError as exc:
             return Failed(message=exc.message)
-        plan = command
-        if notes:
-            plan = replace(plan, notes=(*notes, *plan.notes))
-        request = self.propose(
+        except GroupsUnavailable as exc:
+            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+        plan = replace(command, notes=(*notes, *command.notes)) if notes else command
+        return self.propose(
             plan,
             requester=requester,
             surface=surface,
@@ -164,8 +137,42 @@ class OpsService:
             channel=channel,
             thread_ts=thread_ts,
             response_url=response_url,
+            dry_run=dry_run,
         )
-        return Proposed(request=request)
+
+    def judge(self, plan: Plan, *, requester: str, channel: str | None) -> Verdict | Refused:
+        """What the policy says of this plan, here, for this person: a refusal that names
+        who can, or what it needs (approval, windows)."""
+        frozen = self.store.active_freezes(now=self.clock())
+        for spec in plan.operations:
+            freeze = freezes.covering(frozen, spec.device_name)
+            if freeze is not None:
+                until = local_time(freeze.until, plan.tz) if freeze.until else None
+                reason = text.frozen_refusal(
+                    escape(spec.device_name),
+                    by=freeze.frozen_by,
+                    reason=escape(freeze.reason),
+                    until=until,
+                )
+                return Refused(reason=reason, example="", markup=True)
+        try:
+            verdict = self.policy.judge(requester=requester, channel=channel, specs=plan.operations)
+        except PolicyRefused as refused:
+            reason = text.policy_refusal(refused.why, refused.who)
+            return Refused(reason=reason, example="", markup=True)
+        except GroupsUnavailable as exc:
+            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+        if verdict.blocked:
+            check = verdict.blocked[0]
+            assert check.next_start is not None
+            reason = text.outside_window_refusal(
+                check.device_name,
+                when=check.window.when.text,
+                tz=check.window.tz,
+                next_start=both_times(check.next_start, window_tz=check.window.tz, tz=plan.tz),
+            )
+            return Refused(reason=reason, example="")
+        return verdict
 
     def understand_fields(
         self,
@@ -197,12 +204,18 @@ class OpsService:
         channel: str | None,
         thread_ts: str | None = None,
         response_url: str | None = None,
-    ) -> RequestRecord:
-        """Record what was understood, waiting for the requester's click; device names are
-        spelled as the API spells them, and one it has never shown is flagged."""
+        dry_run: bool = False,
+    ) -> Proposed | Refused:
+        """Record what was understood, waiting for the requester's click, with what the
+        policy says of it; or the policy's refusal. Device names are spelled as the API
+        spells them, and one it has never shown is flagged. A dry run is only shown."""
         plan = self.devices.spell(plan)
+        verdict = self.judge(plan, requester=requester, channel=channel)
+        if isinstance(verdict, Refused):
+            return verdict
         now = self.clock()
-        return self.store.create_request(
+        create = self.store.preview_request if dry_run else self.store.create_request
+        request = create(
             specs=plan.operations,
             requester=requester,
             surface=surface,
@@ -215,7 +228,9 @@ class OpsService:
             response_url=response_url,
             now=now,
             expires_at=now + self._request_ttl,
+            policy=verdict.snapshot(),
         )
+        return Proposed(request=request, dry_run=dry_run)
 
     def first_time(self, key: str) -> bool:
         """False when this Slack event was handled already (a redelivery)."""
@@ -249,10 +264,57 @@ class OpsService:
         ):
             return self._expire(request, reason="too_late")
         run_at = now if request.immediate else None
-        if not self.store.confirm(request_id, user=user, now=now, run_at=run_at):
+        approval = request.policy.get("approval") or {}
+        needed = int(approval.get("needed") or 0)
+        if not self.store.confirm(
+            request_id,
+            user=user,
+            now=now,
+            run_at=run_at,
+            approvals_needed=needed,
+            approver_sets=approval.get("approver_sets") or (),
+            approval_expires_at=now + timedelta(seconds=approval.get("expires") or 0),
+        ):
             return self._why_not(request_id)
         failpoint("after_confirm")
         self._on_confirmed()
+        return Outcome(reason="ok", request=self.store.get_request(request_id))
+
+    def move_to_window(self, request_id: str, *, user: str) -> Outcome:
+        """The requester's answer to "outside the maintenance window": each operation moves
+        to its window's next start, and the request is shown again to be confirmed."""
+        request = self.store.get_request(request_id)
+        refusal = self._refuse_click(request, user=user)
+        if refusal is not None:
+            return refusal
+        assert request is not None
+        if request.state != "pending":
+            return self._why_not(request_id)
+        moved = {
+            int(w["seq"]): datetime.fromisoformat(w["next_start"])
+            for w in request.policy.get("windows", ())
+            if not w["inside"] and w.get("next_start")
+        }
+        if not moved:
+            return Outcome(reason="nothing_to_move", request=request)
+        specs = [
+            replace(op.spec(), scheduled_at=moved.get(op.seq, op.scheduled_at))
+            for op in request.operations
+        ]
+        plan = Plan(operations=tuple(specs), tz=request.tz, immediate=False)
+        verdict = self.judge(plan, requester=user, channel=request.channel)
+        if isinstance(verdict, Refused):
+            return Outcome(reason="refused", request=request, detail=verdict.reason)
+        if not self.store.reschedule_pending(
+            request_id,
+            user=user,
+            times={
+                op.id: spec.scheduled_at for op, spec in zip(request.operations, specs, strict=True)
+            },
+            note=text.MOVED_TO_WINDOW,
+            policy=verdict.snapshot(),
+        ):
+            return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))
 
     def send_again(self, operation_id: int, *, user: str) -> Outcome:

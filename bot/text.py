@@ -720,7 +720,7 @@ def list_device_none(device: str, searched: int, total: int) -> str:
 
 
 def refusal(reason: str, example: str) -> str:
-    return f"⚠️ {reason}\nFor example: `/ops {example}`"
+    return f"⚠️ {reason}\nFor example: `/ops {example}`" if example else f"⚠️ {reason}"
 
 
 CLICK_REFUSALS = {
@@ -1390,3 +1390,217 @@ def preflight_searched(searched: int) -> str:
         f"I checked the newest {searched:,} operations for others on these devices: one "
         "created before them, however far ahead it is scheduled, would not be among them."
     )
+
+
+# --- policy: access, approvals, windows, freezes ------------------------------------------
+
+
+def mention(slack_id: str) -> str:
+    """A user, a user group or a channel, as Slack shows it (ids from the policy file)."""
+    if slack_id.startswith("S"):
+        return f"<!subteam^{slack_id}>"
+    if slack_id[:1] in ("C", "G"):
+        return f"<#{slack_id}>"
+    return f"<@{slack_id}>"
+
+
+def mentions(ids: Sequence[str], *, joined: str = "or") -> str:
+    shown = [mention(i) for i in ids]
+    return or_list(shown) if joined == "or" else and_list(shown)
+
+
+def policy_refusal(why: str, who: Sequence[str]) -> str:
+    """Mrkdwn: the ids come from the policy file, never from what was typed."""
+    if why == "channel":
+        return (
+            f"Operations are not requested in this channel: ask in {mentions(who)}."
+            if who
+            else "Operations are not requested in this channel."
+        )
+    if why == "requester":
+        return f"You are not among those who may request operations: ask {mentions(who)}."
+    return f"Only {mentions(who)} may request this on these devices: ask one of them."
+
+
+def groups_unavailable(reason: str) -> str:
+    return f"I could not check who may do this, so I did nothing: {reason}"
+
+
+def not_admin(admins: Sequence[str]) -> str:
+    if not admins:
+        return "Nobody may freeze or unfreeze: the policy file names no admins ([access] admins)."
+    return f"Only {mentions(admins)} may freeze or unfreeze."
+
+
+def frozen_refusal(device: str, *, by: str, reason: str, until: str | None) -> str:
+    """Mrkdwn; `device` and `reason` escaped by the caller."""
+    end = f" until {until}" if until else " until an admin lifts it (`/ops unfreeze`)"
+    return f"`{device}` is frozen by <@{by}>{end}: {reason}. Nothing was scheduled."
+
+
+FREEZE_EXAMPLE = "freeze server-01, db-* for 2h database migration"
+FREEZE_NEEDS_REASON = "Say why you freeze, after the devices and the time, so people know."
+FREEZE_BAD_DURATION = (
+    "I could not read how long the freeze lasts: say `for 30m`, `for 2h` or `for 1d` "
+    "(at most 30 days)."
+)
+FREEZE_BAD_UNTIL = (
+    "I could not read when the freeze ends: say `until 18:00` or `until monday 08:00`."
+)
+
+
+def freeze_bad_device(name: str) -> str:
+    return f"{quote(name)} cannot be a device name or pattern (letters, digits, . _ - * ?)."
+
+
+def nothing_frozen(devices: Sequence[str] | None) -> str:
+    if devices is None:
+        return "Nothing is frozen."
+    return f"No freeze names {or_list([quote(d) for d in devices])}; `/ops unfreeze` lifts all."
+
+
+UNFREEZE_EXAMPLE = "unfreeze server-01"
+PLAN_NEEDS_OPERATION = "`plan` shows what an operation would do: write one after it."
+PLAN_EXAMPLE = "plan reboot server-01 at 14:00"
+MOVED_TO_WINDOW = "Moved into the maintenance window."
+APPROVAL_EXPIRED = "not approved in time"
+
+
+def rejected_by(user: str) -> str:
+    return f"rejected by <@{user}>"
+
+
+def outside_window_refusal(device: str, *, when: str, tz: str, next_start: str) -> str:
+    return (
+        f"{device} may only be worked on in its maintenance window ({when}, {tz}), and this "
+        f"time is outside it. The next window starts {next_start}."
+    )
+
+
+def outside_window_at_send(*, when: str, next_start: str) -> str:
+    return (
+        f"its time is now outside its maintenance window ({when}), where the policy blocks "
+        f"operations, so it was not sent; the next window starts {next_start}"
+    )
+
+
+DRY_RUN_FOOTER = (
+    "Dry run: nothing was recorded or sent. Type the command without `plan` to ask for it."
+)
+WAITING_FOR_APPROVAL = "waiting for approval"
+HELD_BY_FREEZE = "held by a freeze"
+ANYONE_ELSE = "anyone allowed to request, except the requester"
+NOBODY_IN_COMMON = "nobody: the rules that apply name no approver in common (fix the policy)"
+APPROVE = "Approve"
+REJECT = "Reject"
+MOVE_EACH = "Move each into its next window"
+EVERY_DEVICE = "every device"
+
+
+def move_to(local: str, tz: str) -> str:
+    return f"Move to {local} {tz}"
+
+
+def move_yours(clock: str) -> str:
+    return f" ({clock} yours)"
+
+
+def needs_approval(*, approvers: str, needed: int, within: str) -> str:
+    count = "an approval" if needed == 1 else f"{needed} approvals"
+    return (
+        f"🔐 After you confirm, this needs {count} from {approvers} (never you) before "
+        f"anything is sent; it expires {within} after your confirm if nobody approves."
+    )
+
+
+def in_window(*, device: str, window: str) -> str:
+    return f"🕐 {device}: in its maintenance window ({window})."
+
+
+def outside_window(*, device: str, window: str, outside: str, next_start: str) -> str:
+    what = {
+        "warn": "the policy allows it, with this warning",
+        "approve": "so it needs approval",
+        "block": "so it may not run then",
+    }.get(outside, "")
+    return (
+        f"⚠️ {device}: outside its maintenance window ({window}), {what}. "
+        f"The next window starts {next_start}."
+    )
+
+
+def approval_waiting(
+    *, approvers: str, count: int, needed: int, approved: Sequence[str], until: str
+) -> str:
+    so_far = f" · approved by {and_list(list(approved))}" if approved else ""
+    return (
+        f"🔐 *Waiting for approval* by {approvers}: {count} of {needed}{so_far}. "
+        f"Nothing is sent until then; it expires {until}."
+    )
+
+
+def approval_rejected(rejecters: Sequence[str]) -> str:
+    return f"🚫 *Rejected* by {and_list(list(rejecters))}: nothing was sent."
+
+
+def approval_ran_out(approved: Sequence[str], *, needed: int) -> str:
+    return f"⌛ *Not approved in time* ({len(approved)} of {needed}): nothing was sent."
+
+
+def approved_by(approved: Sequence[str]) -> str:
+    return f"✅ Approved by {and_list(list(approved))}."
+
+
+def approval_counted(*, who: str, count: int, needed: int) -> str:
+    return f"👍 {who} approved ({count} of {needed}); waiting for {needed - count} more."
+
+
+def approval_complete(approved: Sequence[str]) -> str:
+    return f"✅ Approved by {and_list(list(approved))}: sending it to the API."
+
+
+def rejected_line(who: str) -> str:
+    return f"🚫 {who} rejected this request: nothing was sent."
+
+
+def approval_expired_line() -> str:
+    return (
+        "⌛ Nobody approved this in time: nothing was sent. Ask again with `/ops` if it is "
+        "still needed."
+    )
+
+
+def held(*, device: str, reason: str) -> str:
+    return (
+        f"⏸️ {device} is frozen ({reason}): its operation waits here, unsent, until the freeze ends."
+    )
+
+
+def released(*, device: str) -> str:
+    return f"▶️ The freeze on {device} has ended: sending its operation now."
+
+
+def frozen(*, by: str, devices: str, until: str | None, reason: str) -> str:
+    end = f"until {until}" if until else "until lifted with `/ops unfreeze`"
+    return (
+        f"🧊 {by} froze {devices} {end}: {reason}\n"
+        "New requests for them are refused, and operations the bot has not sent yet wait."
+    )
+
+
+def unfrozen(*, by: str, devices: Sequence[str]) -> str:
+    return (
+        f"🌤️ {by} lifted the freeze on {and_list(list(devices))}: new requests are taken, "
+        "and operations that waited go now."
+    )
+
+
+def freeze_held(count: int) -> str:
+    return (
+        f"The API already holds {count} unfinished operation{'s' if count != 1 else ''} for "
+        "them, which a freeze cannot stop (the API offers no cancel): act on these elsewhere."
+    )
+
+
+def freeze_held_unknown(error: str) -> str:
+    return f"I could not read the API's list to show what it already holds for them: {error}"

@@ -246,6 +246,19 @@ def resolve_picker(moment: datetime | None, *, tz: str, now: datetime) -> When:
     return When(at=at, immediate=False, notes=())
 
 
+def local_time(moment: datetime, tz: str) -> str:
+    """`Sat 28 Nov 22:00`, as the clock reads in `tz`."""
+    return moment.astimezone(zone_for(tz)).strftime("%a %d %b %H:%M")
+
+
+def both_times(moment: datetime, *, window_tz: str, tz: str) -> str:
+    """A moment as a window's zone reads it and, if it differs, as the person's zone does."""
+    there = f"{local_time(moment, window_tz)} ({window_tz})"
+    if window_tz == tz:
+        return there
+    return f"{there}, {local_time(moment, tz)} your time ({tz})"
+
+
 def humanize_delta(delta: timedelta) -> str:
     """`in 3 h 15 min`, `in 45 s`, `in 2 d 4 h`, `now` (under 30 s), `5 min ago`."""
     seconds = int(delta.total_seconds())

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
-from bot.service import Outcome
+from bot.answers import Outcome
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ from slack_sdk import WebClient
 from bot import messages, text
 from bot.grammar import FieldErrors
 from bot.model import Plan
-from bot.service import Proposed
 from bot.slack.notifier import tell_privately
 from handlers.context import Deps, form_metadata
 
@@ -63,7 +62,7 @@ def register(app: App, deps: Deps) -> None:
         def work() -> None:
             zone = deps.zones(user)
             notes = (zone.note, *plan.notes) if zone.note else plan.notes
-            request = deps.service.propose(
+            result = deps.service.propose(
                 replace(plan, tz=zone.tz, notes=notes),
                 requester=user,
                 surface="modal",
@@ -71,7 +70,7 @@ def register(app: App, deps: Deps) -> None:
                 channel=metadata["channel"],
                 response_url=metadata["response_url"],
             )
-            reply(messages.answer(Proposed(request=request), now=deps.service.clock()).message)
+            reply(messages.answer(result, now=deps.service.clock()).message)
 
         deps.later(reply, work)
 

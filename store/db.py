@@ -25,6 +25,7 @@ from store.records import (
     REJECT,
     REOPENING,
     ROOT,
+    Freeze,
     OperationRecord,
     OutboxEvent,
     RequestRecord,
@@ -170,6 +171,93 @@ class Store:
                 for seq, spec in enumerate(specs)
             )
         return self.get_request(request_id)  # type: ignore[return-value]
+
+    def preview_request(
+        self,
+        *,
+        specs: Sequence[OperationSpec],
+        requester: str,
+        surface: str,
+        text: str,
+        tz: str,
+        immediate: bool,
+        notes: Sequence[str],
+        channel: str | None,
+        thread_ts: str | None,
+        response_url: str | None,
+        now: datetime,
+        expires_at: datetime,
+        policy: dict[str, Any] | None = None,
+    ) -> RequestRecord:
+        """What create_request would record, as a value, recording nothing (a dry run)."""
+        ops = [
+            OperationRecord(
+                id=-seq - 1,
+                request_id="",
+                seq=seq,
+                device_name=spec.device_name,
+                operation_type=spec.operation_type,
+                parameters=spec.parameters,
+                scheduled_at=spec.scheduled_at,
+                state="draft",
+                api_id=None,
+                status=None,
+                final=False,
+                estimated_duration=None,
+                error=None,
+            )
+            for seq, spec in enumerate(specs)
+        ]
+        return RequestRecord(
+            id="",
+            state="plan",
+            requester=requester,
+            confirmed_by=None,
+            surface=surface,
+            text=text,
+            tz=tz,
+            immediate=immediate,
+            notes=tuple(notes),
+            channel=channel,
+            thread_ts=thread_ts,
+            status_ts=None,
+            response_url=response_url,
+            created_at=now,
+            expires_at=expires_at,
+            confirmed_at=None,
+            operations=tuple(ops),
+            policy=policy or {},
+        )
+
+    def reschedule_pending(
+        self,
+        request_id: str,
+        *,
+        user: str,
+        times: dict[int, datetime],
+        note: str,
+        policy: dict[str, Any],
+    ) -> bool:
+        """A pending request's operations move to new times (into their maintenance window),
+        by its requester, before it is confirmed."""
+        with self._write() as db:
+            request = self._request_in(db, request_id)
+            if request is None or request.state != "pending" or request.requester != user:
+                return False
+            notes = [*request.notes, note] if note not in request.notes else list(request.notes)
+            if not self._cas(
+                db,
+                "UPDATE requests SET immediate = 0, policy = ?, notes = ? "
+                "WHERE id = ? AND state = 'pending'",
+                [json.dumps(policy), json.dumps(notes), request_id],
+            ):
+                return False
+            for operation_id, moment in times.items():
+                db.execute(
+                    "UPDATE operations SET scheduled_at = ? WHERE id = ? AND state = 'draft'",
+                    [format_api_time(moment), operation_id],
+                )
+            return True
 
     def get_request(self, request_id: str) -> RequestRecord | None:
         with self._lock:
@@ -359,6 +447,87 @@ class Store:
 
     def _request_in(self, db: Database, request_id: str) -> RequestRecord | None:
         return self.get_request(request_id)  # the store's lock is re-entrant
+
+    # --- freezes ----------------------------------------------------------------------------
+
+    def add_freeze(
+        self,
+        *,
+        devices: Sequence[str] | None,
+        reason: str,
+        by: str,
+        channel: str | None,
+        now: datetime,
+        until: datetime | None,
+    ) -> Freeze:
+        with self._write() as db:
+            freeze_id = (
+                db["freezes"]
+                .insert(
+                    {
+                        "devices": json.dumps(list(devices)) if devices is not None else None,
+                        "reason": reason,
+                        "frozen_by": by,
+                        "channel": channel,
+                        "created_at": _now_text(now),
+                        "until": _now_text(until) if until else None,
+                    }
+                )
+                .last_pk
+            )
+        return self._freeze(freeze_id)
+
+    def active_freezes(self, *, now: datetime) -> list[Freeze]:
+        with self._lock:
+            return [
+                Freeze.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM freezes WHERE lifted_at IS NULL "
+                    "AND (until IS NULL OR until > ?) ORDER BY id",
+                    [_now_text(now)],
+                )
+            ]
+
+    def lift_freezes(self, freeze_ids: Sequence[int], *, by: str, now: datetime) -> list[Freeze]:
+        """Lift those still active; returns the ones this call lifted."""
+        lifted = []
+        with self._write() as db:
+            for freeze_id in freeze_ids:
+                if self._cas(
+                    db,
+                    "UPDATE freezes SET lifted_at = ?, lifted_by = ? "
+                    "WHERE id = ? AND lifted_at IS NULL",
+                    [_now_text(now), by, freeze_id],
+                ):
+                    lifted.append(freeze_id)
+        return [self._freeze(i) for i in lifted]
+
+    def _freeze(self, freeze_id: int) -> Freeze:
+        with self._lock:
+            return Freeze.from_row(self.db["freezes"].get(freeze_id))
+
+    def hold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
+        """A due operation waits for a freeze to end; its thread is told once."""
+        with self._write() as db:
+            return self._announced(
+                db,
+                "UPDATE operations SET held_since = ? "
+                "WHERE id = ? AND state = 'new' AND held_since IS NULL",
+                [_now_text(now), operation_id],
+                announce=announce,
+                now=now,
+            )
+
+    def unhold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
+        with self._write() as db:
+            return self._announced(
+                db,
+                "UPDATE operations SET held_since = NULL "
+                "WHERE id = ? AND state = 'new' AND held_since IS NOT NULL",
+                [operation_id],
+                announce=announce,
+                now=now,
+            )
 
     def end_request(self, request_id: str, *, to: str, user: str | None) -> bool:
         """pending → cancelled (by its requester) or expired (user None)."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.model import OperationSpec
+
 # The bot's own status word for an operation the API answered about but no longer holds (asked
 # by id, it returns an empty list): nothing more can be learnt about it, so it is final.
 VANISHED = "vanished"
@@ -78,11 +80,21 @@ class OperationRecord:
     watch_original_until: datetime | None = None
     # The times its earlier attempts were for, when a person sent it again for a later time.
     earlier_times: tuple[datetime, ...] = ()
+    held_since: datetime | None = None  # waiting for a freeze to end
 
     def announce(self, kind: str, **data: object) -> dict[str, Any]:
         """An outbox announcement about this operation, for the store to queue beside the
         change it announces."""
         return {"request_id": self.request_id, "operation_id": self.id, "kind": kind, **data}
+
+    def spec(self) -> OperationSpec:
+        """The API call it stands for."""
+        return OperationSpec(
+            device_name=self.device_name,
+            operation_type=self.operation_type,
+            scheduled_at=self.scheduled_at,
+            parameters=self.parameters,
+        )
 
     @property
     def settled(self) -> bool:
@@ -116,6 +128,7 @@ class OperationRecord:
             earlier_times=tuple(
                 _parse_time(t) for t in json.loads(row.get("earlier_times") or "[]")
             ),
+            held_since=_maybe_time(row.get("held_since")),
         )
 
 
@@ -202,6 +215,34 @@ class RequestRecord:
     def reply_thread(self) -> str | None:
         """Where status replies go: the thread the request came from, else our status message."""
         return self.thread_ts or self.status_ts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Freeze:
+    id: int
+    devices: tuple[str, ...] | None  # globs; None: every device
+    reason: str
+    frozen_by: str
+    channel: str | None
+    created_at: datetime
+    until: datetime | None  # None: until lifted
+    lifted_at: datetime | None = None
+    lifted_by: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Freeze:
+        devices = json.loads(row["devices"]) if row["devices"] else None
+        return cls(
+            id=row["id"],
+            devices=tuple(devices) if devices is not None else None,
+            reason=row["reason"] or "",
+            frozen_by=row["frozen_by"],
+            channel=row["channel"],
+            created_at=_parse_time(row["created_at"]),
+            until=_maybe_time(row["until"]),
+            lifted_at=_maybe_time(row["lifted_at"]),
+            lifted_by=row["lifted_by"],
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

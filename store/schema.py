@@ -223,6 +223,9 @@ def policy(db: Database) -> None:
         pk="id",
     )
     db.execute("CREATE INDEX idx_freezes_active ON freezes (id) WHERE lifted_at IS NULL")
+    # An operation due to be sent while a freeze covers its device waits: since when (its
+    # thread is told once), until the freeze ends.
+    db["operations"].add_column("held_since", str)
     # The audit trail: append-only, enforced by the database itself.
     db["audit"].create(
         {

@@ -18,8 +18,8 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot import messages
+from bot.answers import Listed, Looked, OperationList
 from bot.outbox import ROOT_BACKOFF, UNDELIVERED
-from bot.service import Listed, Looked, OperationList
 from bot.simulator.endpoint import Simulator
 from store import RequestRecord, Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot

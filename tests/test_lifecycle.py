@@ -19,11 +19,12 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import text
+from bot.answers import Proposed
 from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
 from bot.reconcile import find_created
 from bot.runtime import Runtime
-from bot.service import OpsService, Proposed
+from bot.service import OpsService
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
 from bot.slack.app import HttpServer, Workers, build_app

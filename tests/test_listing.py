@@ -16,9 +16,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot import messages
+from bot.answers import Listed, OperationList
 from bot.api import ZequenzeClient
 from bot.model import OperationSpec
-from bot.service import Listed, OperationList
 from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
 from bot.simulator.faults import Fault
 from bot.tuning import Tuning

@@ -13,10 +13,10 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot import messages, text
+from bot.answers import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
 from bot.catalog import DEFAULT_CATALOG
 from bot.grammar import parse
 from bot.model import OperationSpec, Plan
-from bot.service import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
 from store import RequestRecord, Store
 
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)

@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from bot import text
+from bot.answers import Proposed
 from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
-from bot.service import OpsService, Proposed
+from bot.service import OpsService
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
 from bot.tuning import Tuning

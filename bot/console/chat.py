@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from bot import messages, text
+from bot.answers import Proposed
 from bot.console.terminal import Terminal, compact_names, local_time
-from bot.service import OpsService, Proposed
+from bot.service import OpsService
 from store import SUCCEEDED_STATUSES, OperationRecord, OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """What the policy file says of one request: may this person ask, here, for this; who else
 must approve; does its time fall in the devices' maintenance windows.
 
-Plain values in, plain values out. Slack user groups are asked through `Membership`; when it
-cannot answer, the bot refuses rather than guesses (`GroupsUnavailable`).
+Plain values in, plain values out. Slack user groups are asked through the `Groups` port; when
+it cannot answer, the bot refuses rather than guesses (`GroupsUnavailable`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any
 
 from bot.catalog import OperationKind
 from bot.model import OperationSpec
@@ -25,20 +25,8 @@ from bot.policy.config import (
     Rule,
     Window,
 )
-
-
-class Membership(Protocol):
-    def is_member(self, user: str, ids: Sequence[str]) -> bool:
-        """Whether `user` is one of `ids` (users) or in one of them (S… groups). Raises
-        GroupsUnavailable when a group's members cannot be learnt."""
-        ...
-
-
-class Everyone:
-    """Membership for a policy that names no group: only direct ids count."""
-
-    def is_member(self, user: str, ids: Sequence[str]) -> bool:
-        return user in ids
+from bot.policy.groups import StaticGroups
+from bot.ports import Groups
 
 
 def matches(name: str, globs: Sequence[str] | None) -> bool:
@@ -94,20 +82,47 @@ class Verdict:
     def blocked(self) -> tuple[WindowCheck, ...]:
         return tuple(w for w in self.windows if w.blocked)
 
+    def snapshot(self) -> dict[str, Any]:
+        """As kept with the request (JSON): what its confirmation, its public message and
+        its confirm click need to know."""
+        approval = self.approval
+        return {
+            "approval": None
+            if approval is None
+            else {
+                "needed": approval.needed,
+                "approver_sets": [None if s is None else list(s) for s in approval.approver_sets],
+                "expires": approval.expires.total_seconds(),
+                "why": list(approval.why),
+            },
+            "windows": [
+                {
+                    "seq": c.seq,
+                    "device": c.device_name,
+                    "inside": c.inside,
+                    "when": c.window.when.text,
+                    "tz": c.window.tz,
+                    "outside": c.window.outside,
+                    "next_start": c.next_start.isoformat() if c.next_start else None,
+                }
+                for c in self.windows
+            ],
+        }
 
-class Refused(Exception):
+
+class PolicyRefused(Exception):
     """The policy says no. `reason` names who can (the channels, the group)."""
 
-    def __init__(self, reason: str, *, who: tuple[str, ...] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, why: str, *, who: tuple[str, ...] = ()) -> None:
+        super().__init__(why)
+        self.why = why  # "channel" | "requester" | "rule"
         self.who = who
 
 
 class Policy:
-    def __init__(self, *, config: PolicyConfig = OPEN_POLICY, members: Membership | None = None):
+    def __init__(self, *, config: PolicyConfig = OPEN_POLICY, members: Groups | None = None):
         self.config = config
-        self._members = members or Everyone()
+        self._members = members or StaticGroups({})
 
     @property
     def open(self) -> bool:
@@ -161,12 +176,12 @@ class Policy:
     def judge(
         self, *, requester: str, channel: str | None, specs: Sequence[OperationSpec]
     ) -> Verdict:
-        """Raises Refused when this person may not ask for this here; else what it needs."""
+        """Raises PolicyRefused when this person may not ask for this here; else what it needs."""
         access = self.config.access
         if not self.channel_allowed(channel):
-            raise Refused("channel", who=access.channels or ())
+            raise PolicyRefused("channel", who=access.channels or ())
         if not self.may_request(requester):
-            raise Refused("requester", who=access.requesters or ())
+            raise PolicyRefused("requester", who=access.requesters or ())
         sets: list[tuple[str, ...] | None] = []
         needed, expires, why = 0, DEFAULT_EXPIRES, []
         seen_rules: set[int] = set()
@@ -177,7 +192,7 @@ class Policy:
             if rule.requesters is not None and not self._members.is_member(
                 requester, rule.requesters
             ):
-                raise Refused("rule", who=rule.requesters)
+                raise PolicyRefused("rule", who=rule.requesters)
             if rule.approval == APPROVAL_PEER and id(rule) not in seen_rules:
                 seen_rules.add(id(rule))
                 sets.append(rule.approvers)

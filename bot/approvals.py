@@ -1,0 +1,109 @@
+"""Other people's approval: a request the policy says needs it waits, after its requester's
+confirm, for enough distinct approvers (never the requester); the last approval sends it, once,
+however many clicks race; a rejection or the clock ends it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from bot import text
+from bot.answers import Outcome
+from bot.policy.rules import Policy
+from bot.ports import GroupsUnavailable
+from store import RequestRecord, Store
+
+
+class Approvals:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: Policy,
+        clock: Callable[[], datetime],
+        on_change: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+        # A voice changes the public message, and the last one makes operations due.
+        self._on_change = on_change
+
+    def approve(self, request_id: str, *, user: str) -> Outcome:
+        """One person's approval; the last one needed sends the request, once, however many
+        clicks race. The requester, and anyone the policy does not name, are refused."""
+        request = self._awaiting_approval(request_id)
+        if isinstance(request, Outcome):
+            return request
+        refusal = self._may_approve(request, user=user)
+        if refusal is not None:
+            return refusal
+        now = self._clock()
+        result = self._store.approve(
+            request_id, user=user, now=now, run_at=now if request.immediate else None
+        )
+        current = self._store.get_request(request_id) or request
+        if result == "approved":
+            self._on_change()
+            return Outcome(reason="ok", request=current)
+        if result == "counted":
+            self._on_change()  # the public message shows the new count
+            return Outcome(reason="approval_counted", request=current)
+        return self._not_approved(result, current)
+
+    def reject(self, request_id: str, *, user: str) -> Outcome:
+        """Anyone who may approve may reject: nothing is sent."""
+        request = self._awaiting_approval(request_id)
+        if isinstance(request, Outcome):
+            return request
+        refusal = self._may_approve(request, user=user)
+        if refusal is not None:
+            return refusal
+        result = self._store.reject(
+            request_id, user=user, now=self._clock(), error=text.rejected_by(user)
+        )
+        current = self._store.get_request(request_id) or request
+        if result == "rejected":
+            self._on_change()
+            return Outcome(reason="ok", request=current)
+        return self._not_approved(result, current)
+
+    def expire(self) -> list[str]:
+        """Requests nobody approved in time end, each said in its thread."""
+        ended = self._store.expire_approvals(now=self._clock(), error=text.APPROVAL_EXPIRED)
+        if ended:
+            self._on_change()
+        return ended
+
+    def _awaiting_approval(self, request_id: str) -> RequestRecord | Outcome:
+        request = self._store.get_request(request_id)
+        if request is None:
+            return Outcome(reason="not_found")
+        expires = request.approval_expires_at
+        if request.state == "approving" and expires is not None and expires <= self._clock():
+            self.expire()
+            return Outcome(reason="approval_expired", request=request)
+        if request.state != "approving":
+            return self._not_approved(request.state, request)
+        return request
+
+    def _may_approve(self, request: RequestRecord, *, user: str) -> Outcome | None:
+        try:
+            why = self._policy.may_approve(
+                user=user, requester=request.requester, approver_sets=request.approver_sets
+            )
+        except GroupsUnavailable as exc:
+            return Outcome(reason="groups_unavailable", request=request, detail=exc.reason)
+        if why is None:
+            return None
+        return Outcome(reason=f"approve_{why}", request=request)
+
+    @staticmethod
+    def _not_approved(result: str, request: RequestRecord) -> Outcome:
+        """Why an Approve or Reject changed nothing."""
+        reason = {
+            "again": "approved_already",
+            "expired": "approval_expired",
+            "not_found": "not_found",
+        }.get(result, f"already_{result}")
+        return Outcome(reason=reason, request=request)

@@ -1,0 +1,188 @@
+"""Freezes: an admin stops work on some devices (or all) for a while, with a reason.
+
+`freeze [devices] [for 2h | until <time>] <reason>` and `unfreeze [devices]`, read here into
+plain values; the store keeps them, the service refuses new requests they cover, and the
+sender holds what is not yet sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot import text
+from bot.answers import Frozen, Refused
+from bot.api import ApiError, ZequenzeClient
+from bot.model import Refusal
+from bot.policy.rules import Policy, matches
+from bot.ports import GroupsUnavailable
+from bot.when import UnreadableTime, resolve
+from store import Freeze, Store, is_final
+
+MAX_FREEZE = timedelta(days=30)
+_DURATION = re.compile(r"([0-9]+)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?)", re.ASCII)
+_UNIT = {"m": 60, "h": 3600, "d": 86400}
+_SEPARATORS = frozenset({",", "and"})
+# A word names a device (or a glob of them) only if it could not be the start of a reason:
+# names in a fleet carry digits, dashes or dots (server-01, db-0?, web.eu); "freeze release
+# day" is a freeze of everything, with a reason.
+_DEVICE_LIKE = re.compile(r"[A-Za-z0-9._*?\[\]-]*[0-9._*?\[-][A-Za-z0-9._*?\[\]-]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FreezeOrder:
+    devices: tuple[str, ...] | None  # globs as typed; None: every device
+    until: datetime | None  # None: until lifted
+    reason: str
+
+
+def read_freeze(args: str, *, tz: str, now: datetime) -> FreezeOrder:
+    """The words after `freeze`. Raises Refusal, with an example, for what cannot be read."""
+    words = _words(args)
+    cut = next((i for i, w in enumerate(words) if w.lower() in ("for", "until")), None)
+    if cut is not None:
+        devices, rest = words[:cut], words[cut:]
+        until, reason = _read_end(rest, tz=tz, now=now)
+    else:
+        n = 0
+        while n < len(words) and (
+            _DEVICE_LIKE.fullmatch(words[n]) or (n and words[n].lower() in _SEPARATORS)
+        ):
+            n += 1
+        devices, until, reason = words[:n], None, " ".join(words[n:])
+    names = _names(devices)
+    if not reason.strip():
+        raise Refusal(text.FREEZE_NEEDS_REASON, example=text.FREEZE_EXAMPLE)
+    return FreezeOrder(devices=names, until=until, reason=reason.strip())
+
+
+def read_unfreeze(args: str) -> tuple[str, ...] | None:
+    """The devices after `unfreeze`; None: every freeze."""
+    return _names(_words(args))
+
+
+def covering(freezes: Sequence[Freeze], device_name: str) -> Freeze | None:
+    """The first active freeze that covers this device."""
+    return next((f for f in freezes if matches(device_name, f.devices)), None)
+
+
+def lifted_by(freezes: Sequence[Freeze], devices: tuple[str, ...] | None) -> list[Freeze]:
+    """Which freezes an `unfreeze` lifts: all, or those naming one of these globs."""
+    if devices is None:
+        return list(freezes)
+    wanted = {d.lower() for d in devices}
+    return [f for f in freezes if f.devices and wanted & {d.lower() for d in f.devices}]
+
+
+def _words(args: str) -> list[str]:
+    return args.replace(",", " , ").split()
+
+
+def _names(words: Sequence[str]) -> tuple[str, ...] | None:
+    names = tuple(w for w in words if w.lower() not in _SEPARATORS)
+    for name in names:
+        if not _DEVICE_LIKE.fullmatch(name) and not name.replace("-", "").isalnum():
+            raise Refusal(text.freeze_bad_device(name), example=text.FREEZE_EXAMPLE)
+    return names or None
+
+
+def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, str]:
+    """`for 2h <reason>` or `until <time> <reason>`: the end, and the reason after it."""
+    keyword, rest = words[0].lower(), words[1:]
+    if keyword == "for":
+        joined = " ".join(rest)
+        match = _DURATION.match(joined)
+        if not match:
+            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
+        length = timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)[0]])
+        if not timedelta(0) < length <= MAX_FREEZE:
+            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
+        return now + length, joined[match.end() :]
+    # The longest run of words that reads as a time; what follows is the reason.
+    for n in range(len(rest), 0, -1):
+        try:
+            when = resolve(" ".join(rest[:n]), tz=tz, now=now)
+        except (UnreadableTime, Refusal):
+            continue
+        if when.immediate or when.at <= now:
+            break
+        if when.at - now > MAX_FREEZE:
+            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
+        return when.at, " ".join(rest[n:])
+    raise Refusal(text.FREEZE_BAD_UNTIL, example=text.FREEZE_EXAMPLE)
+
+
+# A freeze lists what the API already holds for its devices (it cannot stop those), looked
+# for among the newest operations, as a pre-flight is.
+FREEZE_SEARCH = 500
+FREEZE_HELD_SHOWN = 20
+SEARCH_PAGE = 100
+
+
+class FreezeDesk:
+    """`/ops freeze` and `/ops unfreeze`, for admins."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        api: ZequenzeClient,
+        policy: Policy,
+        clock: Callable[[], datetime],
+        on_change: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._api = api
+        self._policy = policy
+        self._clock = clock
+        self._on_change = on_change  # held operations may go when a freeze is lifted
+
+    def order(
+        self, word: str, args: str, *, user: str, channel: str | None, tz: str
+    ) -> Frozen | Refused:
+        """`freeze [devices] [for 2h | until <time>] <reason>` or `unfreeze [devices]`, by an
+        admin: new requests for those devices are refused, and what is not yet sent waits."""
+        try:
+            if not self._policy.is_admin(user):
+                admins = self._policy.config.access.admins
+                return Refused(reason=text.not_admin(admins), example="", markup=True)
+        except GroupsUnavailable as exc:
+            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+        now = self._clock()
+        if word == "unfreeze":
+            devices = read_unfreeze(args)
+            active = self._store.active_freezes(now=now)
+            lifted = self._store.lift_freezes(
+                [f.id for f in lifted_by(active, devices)], by=user, now=now
+            )
+            if not lifted:
+                return Refused(reason=text.nothing_frozen(devices), example=text.UNFREEZE_EXAMPLE)
+            self._on_change()  # held operations may go now
+            return Frozen(lifted=tuple(lifted))
+        try:
+            order = read_freeze(args, tz=tz, now=now)
+        except Refusal as refusal:
+            return Refused(reason=refusal.reason, example=refusal.example)
+        freeze = self._store.add_freeze(
+            devices=order.devices,
+            reason=order.reason,
+            by=user,
+            channel=channel,
+            now=now,
+            until=order.until,
+        )
+        try:
+            held = self._api.find_newest(
+                lambda item: (
+                    not is_final(str(item.get("status") or ""))
+                    and covering([freeze], str(item.get("device_name") or "")) is not None
+                ),
+                want=FREEZE_HELD_SHOWN,
+                within=FREEZE_SEARCH,
+                page_size=SEARCH_PAGE,
+            )
+        except ApiError as exc:
+            return Frozen(freeze=freeze, held_unknown=exc.message)
+        return Frozen(freeze=freeze, held=tuple(held.items))

@@ -331,7 +331,9 @@ def _operation(
                 raise Refusal(error.reason, example=example) from None
         # Values are checked here, not where they were read, so the example keeps the devices.
         if f.name in value_problems:
-            raise Refusal(value_problems[f.name], example=_command(kind, names, values))
+            # the first value if it was read ("to 1 … to 2"), else one that reads
+            example = _command(kind, names, {f.name: _sample_value(f), **values})
+            raise Refusal(value_problems[f.name], example=example)
         if f.kind == "value" and f.required and f.name not in values:
             reason = msg.value_required(f.label, f.word, f.value_type, _value_sample(f))
             raise Refusal(reason, example=_command(kind, names, values))
@@ -484,25 +486,27 @@ def _take_options(
             i += 1
         elif word in value_fields:
             f = value_fields[word]
-            if f.name in values or f.name in problems:
-                raise Refusal(msg.given_twice(f.word), example=_command(kind, [], values))
             i += 1
             after = [w.lower() for w in args[i : i + 2]]
-            # "to on web-01": "on" begins the devices, so it is not taken as the value
+            # "to on web-01": "on" begins the devices, so it is not the value
             # (but in "to on on web-01" the first "on" can only be the value).
             begins_devices = after[:1] == [CONNECTOR] and after[1:2] != [CONNECTOR]
-            if begins_devices and f.value_type == "boolean":
-                problems[f.name] = msg.value_not_boolean(f.label, args[i])
-                continue
-            if not after or after[0] in SEPARATORS or begins_devices:
-                sample = _value_sample(f)
-                problems[f.name] = msg.value_missing(f.word, f.value_type, sample)
-                continue
-            try:
-                values[f.name] = _read_value(f, args[i], quoted=True)
-            except _Invalid as error:
-                problems[f.name] = error.reason
-            i += 1
+            has_value = bool(after) and after[0] not in SEPARATORS and not begins_devices
+            problem = ""
+            if f.name in values or f.name in problems:
+                problem = msg.given_twice(f.word)
+            elif begins_devices and f.value_type == "boolean":
+                problem = msg.value_not_boolean(f.label, args[i])
+            elif not has_value:
+                problem = msg.value_missing(f.word, f.value_type, _value_sample(f))
+            else:
+                try:
+                    values[f.name] = _read_value(f, args[i], quoted=True)
+                except _Invalid as error:
+                    problem = error.reason
+            if problem:
+                problems[f.name] = problem
+            i += has_value
         elif word in durations:
             f = durations[word]
             example = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
@@ -782,6 +786,10 @@ def _value_sample(f: ParamField) -> str:
     if not fits[f.value_type]:
         return msg.EXAMPLE_VALUES[f.value_type]
     return _shown_value(sample) if f.value_type == "string" else sample
+
+
+def _sample_value(f: ParamField) -> object:
+    return _read_value(f, _value_sample(f), quoted=True)
 
 
 def _shown_value(value: object) -> str:

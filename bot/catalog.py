@@ -100,7 +100,7 @@ class Catalog:
         return next((k for k in self.kinds if k.operation_type == operation_type), None)
 
     def words(self) -> frozenset[str]:
-        """Words that introduce flags, durations and lists: never device names."""
+        """Words that introduce flags, durations, lists and values: never device names."""
         return frozenset(
             f.word for k in self.kinds for f in k.fields if f.word and f.kind != "name"
         )

@@ -9,6 +9,16 @@ FIELD_KINDS = frozenset({"name", "name_list", "flag", "duration", "value"})
 VALUE_TYPES = frozenset({"string", "integer", "number", "boolean"})
 # Words the grammar itself owns, so no operation keyword may take them.
 BUILT_IN_COMMANDS = frozenset({"help", "list", "status"})
+# Words the grammar reads between the parts of a command (`nginx on web-01 and web-02 at 14:00`):
+# a field's word among them would make a command mean two things.
+GRAMMAR_WORDS = frozenset({"on", "and", "the", "at", "in"})
+# The Python types a "value" field's default may have, by value_type.
+_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,7 +31,8 @@ class ParamField:
     - "name_list": the word before the list, after the devices (`with curl, openssl`);
     - "name": one or more names, with the word optional before or after them
       (`restart [the] [service] nginx[, apache] [service] on ...`): one operation per name;
-    - "value": one value of `value_type` after the word (`set <path> to 300 on ...`).
+    - "value": one value of `value_type` after the word, anywhere: before "on" as in
+      `set <path> to 300 on ...`, or after the devices like a duration.
     """
 
     name: str
@@ -70,9 +81,16 @@ class Catalog:
                     raise ValueError(f"{kind.keyword}.{f.name}: a {f.kind} field needs a word")
                 if f.word != f.word.lower():
                     raise ValueError(f"{kind.keyword}.{f.name}: words are lower case")
+                if f.word in GRAMMAR_WORDS or f.word in BUILT_IN_COMMANDS:
+                    raise ValueError(f"{kind.keyword}.{f.name}: {f.word!r} is the grammar's word")
+                _check_value_type(kind, f)
             for single in ("name", "name_list"):
                 if sum(f.kind == single for f in kind.fields) > 1:
                     raise ValueError(f"{kind.keyword}: at most one {single} field")
+            # One word, one field: "to 300" must say which value it sets.
+            words = [f.word for f in kind.fields if f.word]
+            if len(set(words)) != len(words):
+                raise ValueError(f"{kind.keyword}: each field needs a word of its own")
 
     def by_keyword(self, word: str) -> OperationKind | None:
         word = word.lower()
@@ -82,10 +100,25 @@ class Catalog:
         return next((k for k in self.kinds if k.operation_type == operation_type), None)
 
     def words(self) -> frozenset[str]:
-        """Words that introduce flags, durations and lists: never device names."""
+        """Words that introduce flags, durations, lists and values: never device names."""
         return frozenset(
             f.word for k in self.kinds for f in k.fields if f.word and f.kind != "name"
         )
+
+
+def _check_value_type(kind: OperationKind, f: ParamField) -> None:
+    where = f"{kind.keyword}.{f.name}"
+    if f.kind != "value":
+        if f.value_type:
+            raise ValueError(f"{where}: only a value field has a value_type")
+        return
+    if f.value_type not in VALUE_TYPES:
+        raise ValueError(f"{where}: value_type must be one of {sorted(VALUE_TYPES)}")
+    allowed = _DEFAULT_TYPES[f.value_type]
+    # bool is an int to Python, but true is no number of seconds or port.
+    wrong_bool = isinstance(f.default, bool) and f.value_type != "boolean"
+    if f.default is not None and (not isinstance(f.default, allowed) or wrong_bool):
+        raise ValueError(f"{where}: the default must be a {f.value_type} or None")
 
 
 DEFAULT_CATALOG = Catalog(

@@ -8,11 +8,13 @@ does not fit is refused with the reason and a correct example.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import string
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from bot import text as msg
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
@@ -81,6 +83,15 @@ _DURATION_UNITS = {
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
 }
 _ALLOWED_WHITESPACE = frozenset("\t\n\r")
+# A string value with spaces or commas is written between quotes; Slack on some systems
+# turns "…" into “…” as it is typed.
+_QUOTES = {'"': '"', "“": "”"}
+_TOKEN = re.compile(r'"[^"]*"|“[^”]*”|,|[^\s,]+')
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_BOOLEANS = {"true": True, "yes": True, "false": False, "no": False}
+MAX_VALUE = 1024  # characters of a string value: a bound, like the text's
+MAX_INTEGER = 2**63 - 1  # the widest integer a TR-069 parameter (long) holds
 
 
 class FieldErrors(Exception):
@@ -202,7 +213,7 @@ def _tokens(raw: str, *, example: str) -> list[str]:
     stripped = raw.strip()
     if len(stripped) > MAX_TEXT:
         raise Refusal(msg.too_long(len(stripped), MAX_TEXT), example=example)
-    return re.findall(r",|[^\s,]+", stripped)
+    return _TOKEN.findall(stripped)
 
 
 def _list(args: list[str]) -> ListQuery:
@@ -270,12 +281,20 @@ def _operation(
     reserved = RESERVED | catalog.words()
     _refuse_foreign_options(kind, args, catalog)
     values: dict[str, object] = {}
-    rest, raw_durations = _take_flags_and_durations(kind, args, values)
+    rest, raw_durations, value_problems = _take_options(kind, args, values)
 
     notes: list[str] = []
     name_field = next((f for f in kind.fields if f.kind == "name"), None)
     if name_field is not None:
-        chosen, rest = _take_name(kind, name_field, rest, reserved)
+        try:
+            chosen, rest = _take_name(kind, name_field, rest, values, reserved)
+        except Refusal as refused:
+            # "set <path> to": the value is what the person stopped at, so say that first;
+            # the example, with the devices still missing, is complete.
+            ended = [v for w, v in value_problems.items() if _ends_with_word(kind, w, args)]
+            if ended:
+                raise Refusal(ended[0], example=refused.example) from None
+            raise
         values[name_field.name], notes = _dedupe(chosen)
 
     list_field = next((f for f in kind.fields if f.kind == "name_list"), None)
@@ -294,9 +313,7 @@ def _operation(
         raise _group_refusal(kind, rest, rest.index(names[group]), values, list_field, reserved)
     rest = after_names
     if not names:
-        after = kind.keyword
-        if name_field is not None:
-            after = f"{kind.keyword} {_joined(values[name_field.name])} {CONNECTOR}"
+        after = " ".join(_head(kind, values))
         found = rest[0] if rest and rest[0] not in SEPARATORS else None
         raise Refusal(msg.missing_devices(after, found), example=kind.example)
     names, device_notes = _dedupe(names)
@@ -312,6 +329,14 @@ def _operation(
             except _Invalid as error:
                 example = _command(kind, names, {**values, f.name: msg.EXAMPLE_DURATION})
                 raise Refusal(error.reason, example=example) from None
+        # Values are checked here, not where they were read, so the example keeps the devices.
+        if f.name in value_problems:
+            # the first value if it was read ("to 1 … to 2"), else one that reads
+            example = _command(kind, names, {f.name: _sample_value(f), **values})
+            raise Refusal(value_problems[f.name], example=example)
+        if f.kind == "value" and f.required and f.name not in values:
+            reason = msg.value_required(f.label, f.word, f.value_type, _value_sample(f))
+            raise Refusal(reason, example=_command(kind, names, values))
 
     # The list the time phrase follows: an unreadable first word may be a name missing a comma.
     follows: ParamField | None = None
@@ -413,9 +438,11 @@ def _too_many(kind: OperationKind, devices: list[str], values: dict[str, object]
 def _refuse_foreign_options(kind: OperationKind, args: list[str], catalog: Catalog) -> None:
     """`restart nginx on web-01 force`: force belongs to reboot; say so rather than "not a time"."""
     own = {f.word for f in kind.fields if f.word}
+    value_words = {f.word for f in kind.fields if f.kind == "value"}
     foreign = catalog.words() - own
-    for word in args:
-        if word.lower() in foreign:
+    for i, word in enumerate(args):
+        # "set … to force": what follows a value's word is the value, whatever it spells
+        if word.lower() in foreign and not (i and args[i - 1].lower() in value_words):
             options = sorted(f.word for f in kind.fields if f.word and f.kind != "name")
             raise Refusal(msg.not_an_option(kind.keyword, word, options), example=kind.example)
 
@@ -430,24 +457,56 @@ def _readable_time(words: list[str], *, tz: str, now: datetime) -> str:
     return f" {phrase}" if phrase else ""
 
 
-def _take_flags_and_durations(
-    kind: OperationKind, args: list[str], values: dict[str, object]
-) -> tuple[list[str], dict[str, str]]:
-    """Removes flags (`force`) and durations (`timeout 10m`), which may appear anywhere.
+def _ends_with_word(kind: OperationKind, name: str, args: list[str]) -> bool:
+    """Is the last word typed the word of the field called `name`?"""
+    return bool(args) and any(f.name == name and f.word == args[-1].lower() for f in kind.fields)
 
-    Flags are set in `values`; durations come back unread, to be checked once the
-    devices are known and the example can show them.
+
+def _take_options(
+    kind: OperationKind, args: list[str], values: dict[str, object]
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """Removes flags (`force`), durations (`timeout 10m`) and values (`to 300`), which may
+    appear anywhere.
+
+    Flags and values that read are set in `values`; durations come back unread, and what
+    is wrong with a value as a reason by field name, to be told once the devices are known
+    and the example can show them.
     """
     flags = {f.word: f for f in kind.fields if f.kind == "flag"}
     durations = {f.word: f for f in kind.fields if f.kind == "duration"}
+    value_fields = {f.word: f for f in kind.fields if f.kind == "value"}
     rest: list[str] = []
     raw: dict[str, str] = {}
+    problems: dict[str, str] = {}
     i = 0
     while i < len(args):
         word = args[i].lower()
         if word in flags:
             values[flags[word].name] = True
             i += 1
+        elif word in value_fields:
+            f = value_fields[word]
+            i += 1
+            after = [w.lower() for w in args[i : i + 2]]
+            # "to on web-01": "on" begins the devices, so it is not the value
+            # (but in "to on on web-01" the first "on" can only be the value).
+            begins_devices = after[:1] == [CONNECTOR] and after[1:2] != [CONNECTOR]
+            has_value = bool(after) and after[0] not in SEPARATORS and not begins_devices
+            problem = ""
+            if f.name in values or f.name in problems:
+                problem = msg.given_twice(f.word)
+            elif begins_devices and f.value_type == "boolean":
+                problem = msg.value_not_boolean(f.label, args[i])
+            elif not has_value:
+                problem = msg.value_missing(f.word, f.value_type, _value_sample(f))
+            else:
+                try:
+                    values[f.name] = _read_value(f, args[i], quoted=True)
+                except _Invalid as error:
+                    problem = error.reason
+            if problem:
+                problems[f.name] = problem
+            i += has_value
         elif word in durations:
             f = durations[word]
             example = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
@@ -470,11 +529,15 @@ def _take_flags_and_durations(
         else:
             rest.append(args[i])
             i += 1
-    return rest, raw
+    return rest, raw, problems
 
 
 def _take_name(
-    kind: OperationKind, f: ParamField, rest: list[str], reserved: frozenset[str]
+    kind: OperationKind,
+    f: ParamField,
+    rest: list[str],
+    values: dict[str, object],
+    reserved: frozenset[str],
 ) -> tuple[list[str], list[str]]:
     """`[the] [service] nginx[, apache] [service(s)] on`: the names, and the words after "on"."""
     words = {f.word, f"{f.word}s"} if f.word else set()
@@ -494,7 +557,7 @@ def _take_name(
         after = after[1:]
     if after and after[0].lower() == CONNECTOR:
         return names, after[1:]
-    raise _connector_missing(kind, f, names, after, reserved)
+    raise _connector_missing(kind, f, {**values, f.name: names}, after, reserved)
 
 
 def _first_device(words: list[str], reserved: frozenset[str]) -> list[str]:
@@ -509,22 +572,43 @@ def _first_device(words: list[str], reserved: frozenset[str]) -> list[str]:
 
 
 def _connector_missing(
-    kind: OperationKind, f: ParamField, names: list[str], after: list[str], reserved: frozenset[str]
+    kind: OperationKind,
+    f: ParamField,
+    values: dict[str, object],
+    after: list[str],
+    reserved: frozenset[str],
 ) -> Refusal:
-    """`restart nginx server-01`, `restart nginx apache on server-02`, `restart nginx`."""
+    """`restart nginx server-01`, `restart nginx apache on server-02`, `restart nginx`,
+    `set <path> 300 on cpe-01`."""
+    names = values[f.name]
     lowered = [w.lower() for w in after]
     if not after:
-        example = _command(kind, [], {f.name: names})
+        example = _command(kind, [], values)
         return Refusal(msg.connector_missing_at_end(_joined(names), CONNECTOR), example=example)
     word = after[0]
+    devices = (
+        _first_device(after[lowered.index(CONNECTOR) + 1 :], reserved)
+        if CONNECTOR in lowered
+        else []
+    )
+    if lowered[1:2] == [CONNECTOR]:
+        # "set <path> 300 on cpe-01": a value, missing the word that says which
+        for value_field in kind.fields:
+            if value_field.kind == "value" and value_field.name not in values:
+                try:
+                    value = _read_value(value_field, word, quoted=True)
+                except _Invalid:
+                    continue
+                example = _command(kind, devices, {**values, value_field.name: value})
+                reason = msg.value_word_missing(word, value_field.word, value_field.label)
+                return Refusal(reason, example=example)
     if CONNECTOR in lowered and _looks_like_name(word, _item_checker(f)):
         # "restart nginx apache on server-02": one more service, missing its comma
-        devices = _first_device(after[lowered.index(CONNECTOR) + 1 :], reserved)
-        example = _command(kind, devices, {f.name: [*names, word]})
+        example = _command(kind, devices, {**values, f.name: [*_listed(names), word]})
         return Refusal(msg.not_connector_maybe_item(word, f.label), example=example)
     devices = [word] if _looks_like_name(word, check_device_name) else []
-    example = _command(kind, devices, {f.name: names})
-    return Refusal(msg.connector_missing(CONNECTOR), example=example)
+    example = _command(kind, devices, values)
+    return Refusal(msg.connector_missing(CONNECTOR, f.label), example=example)
 
 
 def _take_list_field(
@@ -608,6 +692,10 @@ def _joined(names: object) -> str:
     return ", ".join(names) if isinstance(names, list | tuple) else str(names)
 
 
+def _listed(names: object) -> list[str]:
+    return [str(name) for name in names] if isinstance(names, list | tuple) else [str(names)]
+
+
 def _sample(f: ParamField) -> str:
     """A name to show in an example for a list the person left out."""
     return f.placeholder.split(",")[0].strip() or msg.EXAMPLE_NAME
@@ -657,13 +745,78 @@ def _check_duration(f: ParamField, seconds: int, shown: str) -> int:
     return seconds
 
 
+def _read_value(f: ParamField, raw: str, *, quoted: bool) -> object:
+    """A value of `f.value_type`; `quoted` when quotes are the text's (`to "two words"`)
+    rather than part of what was typed in the modal's field."""
+    if f.value_type == "string":
+        if quoted and raw[:1] in _QUOTES:
+            if len(raw) < 2 or raw[-1] != _QUOTES[raw[0]]:
+                raise _Invalid(msg.value_unclosed_quote(f.label))
+            raw = raw[1:-1]
+        if len(raw) > MAX_VALUE:
+            raise _Invalid(msg.value_too_long(f.label, MAX_VALUE))
+        return raw
+    lowered = raw.strip().lower()
+    if f.value_type == "boolean":
+        if lowered not in _BOOLEANS:
+            raise _Invalid(msg.value_not_boolean(f.label, raw))
+        return _BOOLEANS[lowered]
+    if f.value_type == "integer" and not _INTEGER.fullmatch(lowered):
+        raise _Invalid(msg.value_not_whole(f.label, _value_sample(f)))
+    if f.value_type == "number" and not _DECIMAL.fullmatch(lowered):
+        raise _Invalid(msg.value_not_number(f.label, _value_sample(f)))
+    digits = lowered.lstrip("+-").split(".")[0]
+    if len(digits.lstrip("0")) > len(str(MAX_INTEGER)) or abs(int(digits or "0")) > MAX_INTEGER:
+        raise _Invalid(msg.value_too_large(f.label, MAX_INTEGER))
+    # Below MAX_INTEGER a float is finite; a whole number stays an int, as it was written.
+    return float(lowered) if "." in lowered else int(lowered)
+
+
+def _value_sample(f: ParamField) -> str:
+    """A value to show in an example: the placeholder if it is one, else one of its type."""
+    sample = f.placeholder.strip()
+    # Checked here by hand: _read_value's messages show this sample, so it can't ask them.
+    short = len(sample.lstrip("+-").split(".")[0]) < len(str(MAX_INTEGER))
+    fits = {
+        "string": bool(sample) and len(sample) <= MAX_VALUE,
+        "integer": bool(_INTEGER.fullmatch(sample)) and short,
+        "number": bool(_DECIMAL.fullmatch(sample)) and short,
+        "boolean": sample.lower() in _BOOLEANS,
+    }
+    if not fits[f.value_type]:
+        return msg.EXAMPLE_VALUES[f.value_type]
+    return _shown_value(sample) if f.value_type == "string" else sample
+
+
+def _sample_value(f: ParamField) -> object:
+    return _read_value(f, _value_sample(f), quoted=True)
+
+
+def _shown_value(value: object) -> str:
+    """A value as it would be typed, so that the example reads it back the same."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        shown = repr(value)
+        return format(Decimal(shown), "f") if "e" in shown else shown
+    if not isinstance(value, str):
+        return str(value)
+    plain = (
+        value
+        and value[0] not in _QUOTES
+        and not any(c.isspace() or c == "," for c in value)
+        and value.lower() not in {CONNECTOR, *SEPARATORS}
+    )
+    if plain:
+        return value
+    return f"“{value}”" if '"' in value else f'"{value}"'
+
+
 def _command(kind: OperationKind, devices: list[str], values: dict[str, object]) -> str:
     """The command text for these values: the refusal examples are built with it."""
-    parts = [kind.keyword]
-    for f in kind.fields:
-        if f.kind == "name":
-            parts += [_joined(values.get(f.name) or _sample(f)), CONNECTOR]
+    parts = _head(kind, values)
     parts.append(", ".join(devices) or msg.EXAMPLE_DEVICE)
+    has_name = any(f.kind == "name" for f in kind.fields)
     for f in kind.fields:
         value = values.get(f.name)
         if f.kind == "name_list" and (value or f.required):
@@ -672,7 +825,28 @@ def _command(kind: OperationKind, devices: list[str], values: dict[str, object])
             parts.append(f.word)
         elif f.kind == "duration" and value is not None and value != f.default:
             parts += [f.word, str(value)]
+        elif f.kind == "value" and not has_name:
+            parts += _value_words(f, values)
     return " ".join(parts)
+
+
+def _head(kind: OperationKind, values: dict[str, object]) -> list[str]:
+    """The words before the devices: `reboot`, `restart nginx on`, `set <path> to 300 on`."""
+    name_field = next((f for f in kind.fields if f.kind == "name"), None)
+    if name_field is None:
+        return [kind.keyword]
+    parts = [kind.keyword, _joined(values.get(name_field.name) or _sample(name_field))]
+    # As the syntax reads: the value between the name and the devices it is set on.
+    for f in kind.fields:
+        if f.kind == "value":
+            parts += _value_words(f, values)
+    return [*parts, CONNECTOR]
+
+
+def _value_words(f: ParamField, values: dict[str, object]) -> list[str]:
+    if f.name in values:
+        return [f.word, _shown_value(values[f.name])]
+    return [f.word, _value_sample(f)] if f.required else []
 
 
 def _plan(
@@ -751,6 +925,8 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
         return _check_duration(f, raw, str(raw)), []
     if f.kind == "duration" and isinstance(raw, str):
         return _read_duration(f, raw), []
+    if f.kind == "value":
+        return _modal_value(f, raw), []
     check = _item_checker(f)
     if f.kind in ("name", "name_list") and isinstance(raw, str):
         try:
@@ -768,4 +944,17 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
             if problem:
                 raise _Invalid(problem)
         return _dedupe(items)
+    raise _Invalid(msg.field_wrong_type(f.label))
+
+
+def _modal_value(f: ParamField, raw: object) -> object:
+    """A modal's value: typed text (the form's quotes are part of it), or already a value."""
+    if isinstance(raw, str):
+        return _read_value(f, raw, quoted=False)
+    if f.value_type == "boolean" and isinstance(raw, bool):
+        return raw
+    if f.value_type in ("integer", "number") and isinstance(raw, int) and not isinstance(raw, bool):
+        return _read_value(f, str(raw), quoted=False)
+    if f.value_type == "number" and isinstance(raw, float) and math.isfinite(raw):
+        return raw
     raise _Invalid(msg.field_wrong_type(f.label))

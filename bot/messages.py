@@ -23,7 +23,7 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.catalog import Catalog, OperationKind
+from bot.catalog import Catalog, OperationKind, ParamField
 from bot.model import parse_api_time
 from bot.outbox import NOT_POSTED, UNDELIVERED
 from bot.reconcile import ASK_UNKNOWN
@@ -938,6 +938,8 @@ def request_modal(
                     },
                 }
             )
+        elif param.kind == "value":
+            blocks.append(_value_input(param))
         else:
             blocks.append(
                 _text_input(
@@ -966,6 +968,39 @@ def request_modal(
         "close": {"type": "plain_text", "text": text.CANCEL},
         "private_metadata": json.dumps(metadata),
         "blocks": blocks,
+    }
+
+
+def _value_input(param: ParamField) -> dict[str, Any]:
+    """The input for one value: what Slack can check itself it checks (a number, a choice);
+    the grammar reads the rest, as it reads the same value typed after /ops."""
+    if param.value_type in ("integer", "number"):
+        element: dict[str, Any] = {
+            "type": "number_input",
+            "action_id": VALUE,
+            "is_decimal_allowed": param.value_type == "number",
+        }
+        if param.placeholder:
+            element["placeholder"] = {"type": "plain_text", "text": param.placeholder[:150]}
+    elif param.value_type == "boolean":
+        choices = [_option(text.MODAL_TRUE, "true"), _option(text.MODAL_FALSE, "false")]
+        element = {"type": "static_select", "action_id": VALUE, "options": choices}
+        if isinstance(param.default, bool):
+            element["initial_option"] = choices[0 if param.default else 1]
+    else:
+        return _text_input(
+            param.name,
+            param.label,
+            placeholder=param.placeholder,
+            optional=not param.required,
+            hint=text.MODAL_VALUE_HINTS.get(param.value_type, ""),
+        )
+    return {
+        "type": "input",
+        "block_id": param.name,
+        "optional": not param.required,
+        "label": {"type": "plain_text", "text": param.label},
+        "element": element,
     }
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.catalog import Catalog
+    from bot.catalog import OperationKind
 
 
 def escape(typed: str) -> str:
@@ -207,8 +207,8 @@ def connector_missing_at_end(names: str, connector: str) -> str:
     return f"On which devices? Add {quote(connector)} and their names after {quote(names)}."
 
 
-def connector_missing(connector: str) -> str:
-    return f"Put {quote(connector)} between the service and the devices."
+def connector_missing(connector: str, label: str) -> str:
+    return f"Put {quote(connector)} between the {label.lower()} and the devices."
 
 
 def not_connector_maybe_item(word: str, label: str) -> str:
@@ -225,6 +225,62 @@ def missing_list(word: str, label: str) -> str:
 
 def missing_value(word: str) -> str:
     return f"{quote(word)} needs a length after it: seconds (600), or 90s, 10m, 1h."
+
+
+# What a "value" field takes, as a person would say it; and a value of each type for examples.
+VALUE_TYPE_WORDS = {
+    "string": "a word (or words between quotes)",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+EXAMPLE_VALUES = {"string": "example", "integer": "10", "number": "2.5", "boolean": "true"}
+
+
+def value_missing(word: str, value_type: str, sample: str) -> str:
+    return f"{quote(word)} needs a value after it: {VALUE_TYPE_WORDS[value_type]}, like {sample}."
+
+
+def value_required(label: str, word: str, value_type: str, sample: str) -> str:
+    return (
+        f"The value for {label} is missing: put {VALUE_TYPE_WORDS[value_type]} "
+        f"after {quote(word)}, like {sample}."
+    )
+
+
+def value_word_missing(value: str, word: str, label: str) -> str:
+    return f"If {quote(value)} is the value for {label}, put {quote(word)} before it."
+
+
+def value_not_whole(label: str, sample: str) -> str:
+    return f"The value for {label} must be a whole number, like {sample}."
+
+
+def value_not_number(label: str, sample: str) -> str:
+    return f"The value for {label} must be a number, like {sample} (with a dot for decimals)."
+
+
+def value_not_boolean(label: str, typed: str) -> str:
+    said = f"The value for {label} must be true or false (yes and no work too)"
+    if typed.lower() in ("on", "off"):
+        # "on" already means "on these devices"; off alone would be the odd one out.
+        return f'{said}, not {quote(typed)}: "on" comes before the devices.'
+    return f"{said}."
+
+
+def value_too_large(label: str, limit: int) -> str:
+    return f"The value for {label} is too large: at most {limit} either side of 0."
+
+
+def value_too_long(label: str, limit: int) -> str:
+    return f"The value for {label} is longer than {limit} characters."
+
+
+def value_unclosed_quote(label: str) -> str:
+    return (
+        f"The value for {label} opens a quote but does not close it: "
+        'put the words between two quotes, like "two words".'
+    )
 
 
 def list_required(label: str, word: str, keyword: str) -> str:
@@ -566,10 +622,15 @@ def picker_past(when_text: str, now_text: str) -> str:
 # --- help ---
 
 
-def help_text(catalog: Catalog) -> str:
-    """The `/ops help` answer: Slack mrkdwn, with `&`, `<` and `>` escaped."""
+def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
+    """The `/ops help` answer: what this person may request (Slack mrkdwn, with `&`, `<` and
+    `>` escaped)."""
+    if not kinds:
+        return escape(
+            "The policy lets you request no operation; `list` and `status` still work for you."
+        )
     lines = ["*What I can do* (type it after `/ops`)"]
-    for kind in catalog.kinds:
+    for kind in kinds:
         lines.append(f"• {kind.label}: `{kind.syntax}`")
         lines.append(f"    e.g. `{kind.example}`")
     lines += [
@@ -577,6 +638,7 @@ def help_text(catalog: Catalog) -> str:
         "*Devices*: one or more names separated by commas or “and”, "
         "e.g. `server-01, server-02 and server-03`; each is named (there are no groups "
         "such as all). One request makes at most 50 operations (devices × services).",
+        *_help_values(kinds),
         "",
         "*When* (optional; without it the operation starts now). "
         "Times are in your time zone unless you name one:",
@@ -594,11 +656,34 @@ def help_text(catalog: Catalog) -> str:
         "• `list`: the newest operations (`list page 2`: the next ones); "
         "`list <device>`: those of one device",
         "• `status <operation id>`: where one operation is",
+        "• `plan <command>`: what the command would do (approvals, windows, conflicts), "
+        "with nothing recorded or sent",
+        *(
+            [
+                "• `freeze [devices] [for 2h | until 18:00] <reason>`: stop new requests for "
+                "them and hold what is not sent yet; `unfreeze [devices]` lifts it",
+            ]
+            if admin
+            else []
+        ),
         "• `help`: this text",
         "The API cannot cancel a scheduled operation: check everything before you click "
         "Confirm (until then, Cancel drops the request).",
     ]
     return escape("\n".join(lines))
+
+
+def _help_values(kinds: Sequence[OperationKind]) -> list[str]:
+    """How values are written, for a catalog that has "value" fields (none by default)."""
+    types = {f.value_type for k in kinds for f in k.fields if f.kind == "value"}
+    if not types:
+        return []
+    lines = ["", "*Values*: one word or number after its word, e.g. `to 300`."]
+    if "string" in types:
+        lines.append('A value with spaces or commas goes between quotes: `to "two words"`.')
+    if "boolean" in types:
+        lines.append("A yes-or-no value is `true` or `false` (or `yes`, `no`); not on or off.")
+    return lines
 
 
 # --- the confirm → track flow ---------------------------------------------------------------
@@ -800,6 +885,11 @@ MODAL_HINTS = {  # by the kind of the operation's field
     "name": "One or more, separated by commas: one operation per name and device.",
     "name_list": "One or more, separated by commas.",
 }
+MODAL_VALUE_HINTS = {  # by the value_type of a "value" field
+    "string": "Exactly as it should be set; no quotes needed.",
+}
+MODAL_TRUE = "true"
+MODAL_FALSE = "false"
 
 
 # --- recovery: faults, restarts and outages -------------------------------------------------

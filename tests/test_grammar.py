@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from bot import text as msg
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
 from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
 from bot.text import help_text
 from bot.when import warm_up
+from tests.catalogs import SET_KIND, TR069_CATALOG
 
 # Wednesday 25 Nov 2026: 10:45 in UTC, 02:45 in Los Angeles (PST), 11:45 in Madrid (CET).
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
@@ -780,7 +782,7 @@ def test_catalog_is_data() -> None:
 
 
 def test_help_text() -> None:
-    text = help_text(DEFAULT_CATALOG)
+    text = help_text(DEFAULT_CATALOG.kinds)
     for kind in DEFAULT_CATALOG.kinds:
         escaped = kind.syntax.replace("<", "&lt;").replace(">", "&gt;")
         assert f"`{escaped}`" in text
@@ -1184,3 +1186,457 @@ def test_every_refusal_is_a_sentence_with_an_example_that_works(tz: str) -> None
         except Refusal as error:
             pytest.fail(f"{text!r} → example {example!r} is refused: {error.reason}")
         assert isinstance(accepted, Plan | ListQuery | StatusQuery | HelpQuery), (text, example)
+
+
+# --- value fields: TR-069 set parameter values ---
+
+PATH = "Device.ManagementServer.PeriodicInformInterval"
+
+
+def tr069(text: str) -> list[tuple[str, str, str, dict]]:
+    result = parse(text, tz="UTC", now=NOW, catalog=TR069_CATALOG)
+    assert isinstance(result, Plan)
+    return summary(result)
+
+
+def tr069_refusal(text: str) -> Refusal:
+    with pytest.raises(Refusal) as caught:
+        parse(text, tz="UTC", now=NOW, catalog=TR069_CATALOG)
+    parse(caught.value.example, tz="UTC", now=NOW, catalog=TR069_CATALOG)  # an example that works
+    return caught.value
+
+
+NOW_Z = "2026-11-25T10:45:00Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"set {PATH} to 300 on cpe-0042",
+            [("cpe-0042", "set_parameter_values", NOW_Z, {"parameter_name": PATH, "value": 300})],
+        ),
+        (
+            f"set {PATH} to 300 on cpe-0042, cpe-0043 tomorrow at 02:00",
+            [
+                (
+                    d,
+                    "set_parameter_values",
+                    "2026-11-26T02:00:00Z",
+                    {"parameter_name": PATH, "value": 300},
+                )
+                for d in ("cpe-0042", "cpe-0043")
+            ],
+        ),
+        # the value after the devices, like a timeout; signs; the article
+        (
+            "/ops SET the Device.WiFi.SSID.1.SSID on cpe-1 to -5 at 14:00",
+            [
+                (
+                    "cpe-1",
+                    "set_parameter_values",
+                    "2026-11-25T14:00:00Z",
+                    {"parameter_name": "Device.WiFi.SSID.1.SSID", "value": -5},
+                )
+            ],
+        ),
+        (
+            "set Device.NAT.PortMapping. to +7 on cpe-1",
+            [
+                (
+                    "cpe-1",
+                    "set_parameter_values",
+                    NOW_Z,
+                    {"parameter_name": "Device.NAT.PortMapping.", "value": 7},
+                )
+            ],
+        ),
+        (
+            "set Device.A, Device.B to 0 on cpe-1",
+            [
+                ("cpe-1", "set_parameter_values", NOW_Z, {"parameter_name": p, "value": 0})
+                for p in ("Device.A", "Device.B")
+            ],
+        ),
+        (
+            "enable Device.WiFi.Radio.1.Enable to NO on cpe-1",
+            [
+                (
+                    "cpe-1",
+                    "set_enable",
+                    NOW_Z,
+                    {"parameter_name": "Device.WiFi.Radio.1.Enable", "enabled": False},
+                )
+            ],
+        ),
+        (
+            "enable Device.WiFi.Radio.1.Enable on cpe-1",  # not required: its default
+            [
+                (
+                    "cpe-1",
+                    "set_enable",
+                    NOW_Z,
+                    {"parameter_name": "Device.WiFi.Radio.1.Enable", "enabled": True},
+                )
+            ],
+        ),
+        (
+            'label cpe-1, cpe-2 as "rack 4, row 2" weight 2.5 in 2 hours',
+            [
+                (d, "set_label", "2026-11-25T12:45:00Z", {"text": "rack 4, row 2", "weight": 2.5})
+                for d in ("cpe-1", "cpe-2")
+            ],
+        ),
+        (
+            "label cpe-1 weight .5 as “lab” ",
+            [("cpe-1", "set_label", NOW_Z, {"text": "lab", "weight": 0.5})],
+        ),
+        # what follows a value's word is the value, even a word of another operation
+        ("label cpe-1 as force", [("cpe-1", "set_label", NOW_Z, {"text": "force", "weight": 1.0})]),
+        ('label cpe-1 as "on"', [("cpe-1", "set_label", NOW_Z, {"text": "on", "weight": 1.0})]),
+    ],
+)
+def test_value_fields_read_by_type(text: str, expected: list) -> None:
+    assert tr069(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "example"),
+    [
+        (
+            f"set {PATH} to fast on cpe-0042",
+            "The value for Value must be a whole number, like 300.",
+            f"set {PATH} to 300 on cpe-0042",
+        ),
+        (
+            "set Device.A to 2.5 on cpe-1",
+            "The value for Value must be a whole number, like 300.",
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set Device.A on cpe-1 at 14:00",
+            'The value for Value is missing: put a whole number after "to", like 300.',
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set Device.A to on cpe-1",
+            '"to" needs a value after it: a whole number, like 300.',
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set Device.A to",
+            '"to" needs a value after it: a whole number, like 300.',
+            "set Device.A to 300 on server-01",
+        ),
+        (
+            "set Device.A on cpe-1 to",
+            '"to" needs a value after it: a whole number, like 300.',
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set to 300 on cpe-1",
+            "Which parameter? Put its name after set.",
+            SET_KIND.example,
+        ),
+        (
+            "set Device.A 300 on cpe-1",
+            'If "300" is the value for Value, put "to" before it.',
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set Device.A to 300 cpe-1",
+            'Put "on" between the parameter and the devices.',
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set Device.A to 1 to 2 on cpe-1",
+            '"to" is given twice; give it once.',
+            "set Device.A to 1 on cpe-1",
+        ),
+        (
+            "set Device.A to 99999999999999999999 on cpe-1",
+            "The value for Value is too large: at most 9223372036854775807 either side of 0.",
+            "set Device.A to 300 on cpe-1",
+        ),
+        (
+            "set Device.A to 300 on cpe-1.",  # devices stay as strict as ever
+            '"cpe-1." can\'t be a device name: it must end with a letter or a digit.',
+            SET_KIND.example,
+        ),
+        (
+            "set Device.A to 300 on to",
+            'Which devices? Put their names after "set Device.A to 300 on".',
+            SET_KIND.example,
+        ),
+        (
+            "set Device/A to 300 on cpe-1",
+            '"Device/A" can\'t be a parameter name: it contains "/". A parameter name uses only '
+            'letters, digits, ".", "_", "-", "+", "@" and ":".',
+            SET_KIND.example,
+        ),
+        (
+            "enable Device.A to on cpe-1",
+            'The value for Enabled must be true or false (yes and no work too), not "on": '
+            '"on" comes before the devices.',
+            "enable Device.A to true on cpe-1",
+        ),
+        (
+            "enable Device.A to off on cpe-1",
+            'The value for Enabled must be true or false (yes and no work too), not "off": '
+            '"on" comes before the devices.',
+            "enable Device.A to true on cpe-1",
+        ),
+        (
+            "enable Device.A to maybe on cpe-1",
+            "The value for Enabled must be true or false (yes and no work too).",
+            "enable Device.A to true on cpe-1",
+        ),
+        (
+            "label cpe-1",
+            'The value for Label is missing: put a word (or words between quotes) after "as", '
+            'like "rack 4".',
+            'label cpe-1 as "rack 4"',
+        ),
+        (
+            'label cpe-1 as "rack 4',
+            "The value for Label opens a quote but does not close it: "
+            'put the words between two quotes, like "two words".',
+            'label cpe-1 as "rack 4"',
+        ),
+        (
+            "label cpe-1 as x weight 1e3",
+            "The value for Weight must be a number, like 2.5 (with a dot for decimals).",
+            "label cpe-1 as x weight 2.5",
+        ),
+        (
+            "label cpe-1 as x force",
+            'label has no "force" option; it takes "as" or "weight".',
+            'label cpe-0042 as "rack 4"',
+        ),
+        (
+            "reboot cpe-1 to 5",
+            'reboot has no "to" option; it takes "force" or "timeout".',
+            "reboot server-01 at 14:00",
+        ),
+    ],
+)
+def test_value_refusals(text: str, reason: str, example: str) -> None:
+    refused = tr069_refusal(text)
+    assert (refused.reason, refused.example) == (reason, example)
+
+
+def test_to_is_never_a_device_name_with_a_value_field_in_the_catalog() -> None:
+    assert (
+        tr069_refusal("reboot to").reason
+        == 'reboot has no "to" option; it takes "force" or "timeout".'
+    )
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="reboot",
+            devices="cpe-1, to",
+            values={},
+            when=None,
+            tz="UTC",
+            now=NOW,
+            catalog=TR069_CATALOG,
+        )
+    assert caught.value.errors == {"devices": 'A device name should follow ",".'}
+    # The default catalog has no "to", so it reads as it always did.
+    assert [op.device_name for op in plan("reboot to").operations] == ["to"]
+
+
+def test_the_set_examples_work_and_the_default_catalog_has_no_set() -> None:
+    for kind in TR069_CATALOG.kinds:
+        result = parse(kind.example, tz="UTC", now=NOW, catalog=TR069_CATALOG)
+        assert isinstance(result, Plan)
+        assert {op.operation_type for op in result.operations} == {kind.operation_type}
+    assert refusal(SET_KIND.example).reason.startswith('I don\'t know "set".')
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("300", 300), (" -5 ", -5), (300, 300), ("+0", 0)],
+)
+def test_the_modal_reads_a_value_by_type(raw: object, value: int) -> None:
+    result = plan_from_fields(
+        operation_type="set_parameter_values",
+        devices="cpe-1",
+        values={"parameter_name": "Device.WiFi.SSID.1.SSID", "value": raw},
+        when=None,
+        tz="UTC",
+        now=NOW,
+        catalog=TR069_CATALOG,
+    )
+    assert result.operations[0].parameters == {
+        "parameter_name": "Device.WiFi.SSID.1.SSID",
+        "value": value,
+    }
+
+
+@pytest.mark.parametrize(
+    ("operation_type", "values", "errors"),
+    [
+        (
+            "set_parameter_values",
+            {"parameter_name": "Device.A", "value": "fast"},
+            {"value": "The value for Value must be a whole number, like 300."},
+        ),
+        (
+            "set_parameter_values",
+            {"parameter_name": "", "value": " "},
+            {"parameter_name": "Parameter is required.", "value": "Value is required."},
+        ),
+        (
+            "set_parameter_values",
+            {"parameter_name": "Device.A", "value": True},
+            {"value": "Value has a value I can't use."},
+        ),
+        (
+            "set_enable",
+            {"parameter_name": "Device.A", "enabled": "on"},
+            {
+                "enabled": "The value for Enabled must be true or false (yes and no work too), "
+                'not "on": "on" comes before the devices.'
+            },
+        ),
+        (
+            "set_label",
+            {"text": "x", "weight": "many"},
+            {"weight": msg.value_not_number("Weight", "2.5")},
+        ),
+    ],
+)
+def test_the_modal_refuses_a_value_of_the_wrong_type(
+    operation_type: str, values: dict, errors: dict
+) -> None:
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type=operation_type,
+            devices="cpe-1",
+            values=values,
+            when=None,
+            tz="UTC",
+            now=NOW,
+            catalog=TR069_CATALOG,
+        )
+    assert caught.value.errors == errors
+
+
+def test_the_modal_keeps_quotes_as_typed_and_reads_booleans() -> None:
+    def parameters(operation_type: str, values: dict) -> dict:
+        result = plan_from_fields(
+            operation_type=operation_type,
+            devices="cpe-1",
+            values=values,
+            when=None,
+            tz="UTC",
+            now=NOW,
+            catalog=TR069_CATALOG,
+        )
+        return result.operations[0].parameters
+
+    # In the form the field itself marks where the value ends: quotes are part of it.
+    assert parameters("set_label", {"text": '"rack 4"', "weight": "3"}) == {
+        "text": '"rack 4"',
+        "weight": 3,
+    }
+    assert parameters("set_enable", {"parameter_name": "Device.A", "enabled": "false"}) == {
+        "parameter_name": "Device.A",
+        "enabled": False,
+    }
+    assert parameters("set_enable", {"parameter_name": "Device.A", "enabled": None}) == {
+        "parameter_name": "Device.A",
+        "enabled": True,
+    }
+
+
+def _kind(*fields: ParamField) -> OperationKind:
+    return OperationKind(
+        keyword="x",
+        operation_type="x",
+        label="X",
+        syntax="x <devices>",
+        example="x a1",
+        fields=fields,
+        fixed={},
+    )
+
+
+def _value(**changes: object) -> ParamField:
+    field = {
+        "name": "v",
+        "label": "V",
+        "kind": "value",
+        "required": True,
+        "default": None,
+        "word": "to",
+        "value_type": "integer",
+    } | changes
+    return ParamField(**field)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ((_value(word=""),), "needs a word"),
+        ((_value(value_type=""),), "value_type must be one of"),
+        ((_value(value_type="float"),), "value_type must be one of"),
+        ((_value(), _value(name="w")), "a word of its own"),
+        ((_value(), _value(name="w", kind="duration", value_type="")), "a word of its own"),
+        ((_value(kind="duration"),), "only a value field has a value_type"),
+        ((_value(word="on"),), "is the grammar's word"),
+        ((_value(word="and"),), "is the grammar's word"),
+        ((_value(default="300"),), "the default must be a integer"),
+        ((_value(default=True),), "the default must be a integer"),
+        ((_value(value_type="boolean", default=1),), "the default must be a boolean"),
+    ],
+)
+def test_catalog_refuses_a_malformed_value_field(fields: tuple, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Catalog(kinds=(_kind(*fields),))
+
+
+def test_catalog_takes_well_formed_value_fields() -> None:
+    Catalog(
+        kinds=(
+            _kind(_value(default=5), _value(name="n", word="by", value_type="number", default=2.5)),
+        )
+    )
+    # A name field needs no word: "set <path> to 1 on ..." has none before the path.
+    assert SET_KIND.fields[0].word == ""
+
+
+def test_help_shows_the_set_kind_and_how_values_are_written() -> None:
+    text = help_text(TR069_CATALOG.kinds)
+    for kind in TR069_CATALOG.kinds:
+        escaped = kind.syntax.replace("<", "&lt;").replace(">", "&gt;")
+        assert f"`{escaped}`" in text and f"`{kind.example}`" in text
+    assert "`set &lt;parameter&gt; to &lt;value&gt; on &lt;devices&gt;`" in text
+    assert 'goes between quotes: `to "two words"`' in text
+    assert "`true` or `false`" in text
+    assert "*Values*" not in help_text(DEFAULT_CATALOG.kinds)
+
+
+def test_every_value_refusal_is_a_sentence_with_an_example_that_works() -> None:
+    for text in [
+        "set",
+        "set Device.A",
+        "set Device.A to",
+        "set Device.A to 1",
+        "set Device.A to 1 on",
+        "set Device.A to , on cpe-1",
+        "set Device.A to 1 on all",
+        "set Device.A to x y on cpe-1",
+        "set Device.A Device.B to 1 on cpe-1",
+        "set Device.A to 1 on cpe-1 whenever",
+        "set Device.A to 1 on cpe-1 cpe-2",
+        "enable Device.A to on on cpe-1",
+        "label",
+        "label as x",
+        'label cpe-1 as "',
+        "label cpe-1 as x weight",
+        "label cpe-1 as " + "x" * 1025,
+    ]:
+        refused = tr069_refusal(text)
+        assert not PARSER_WORDS.search(re.sub(r'"[^"]*"', "", refused.reason)), (text, refused)
+        assert refused.reason.endswith((".", "?")), (text, refused.reason)

@@ -15,9 +15,11 @@ from slack_sdk.models.views import View
 from bot import messages, text
 from bot.answers import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
 from bot.catalog import DEFAULT_CATALOG
-from bot.grammar import parse
+from bot.grammar import FieldErrors, parse, plan_from_fields
 from bot.model import OperationSpec, Plan
+from handlers import views
 from store import RequestRecord, Store
+from tests.catalogs import TR069_CATALOG
 
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
 
@@ -92,7 +94,7 @@ def test_every_answer_is_valid() -> None:
     answers = [
         Refused(reason="x <b>", example="reboot server-01 at 14:00"),
         Failed(message="The API is down."),
-        Helped(catalog=DEFAULT_CATALOG),
+        Helped(kinds=DEFAULT_CATALOG.kinds),
         Listed(listing=OperationList(items=items[:40], total=200), device=None),
         Listed(listing=OperationList(), device="server-01"),
         Looked(operation_id="txn_1", item=items[0]),
@@ -116,6 +118,76 @@ def test_modal_is_a_valid_view_for_every_operation_kind() -> None:
         block_ids = [b["block_id"] for b in view["blocks"]]
         assert block_ids[:2] == ["operation_type", "devices"] and block_ids[-1] == "when"
         assert {f.name for f in kind.fields} <= set(block_ids)
+
+
+def test_the_modal_of_a_value_field_is_a_valid_view_of_the_right_input() -> None:
+    elements = {}
+    for kind in TR069_CATALOG.kinds:
+        view = messages.request_modal(TR069_CATALOG, kind=kind, metadata={"channel": "C1"})
+        View(**view).validate_json()
+        elements |= {b["block_id"]: (b["element"], b.get("optional")) for b in view["blocks"]}
+    number, optional = elements["value"]  # set's integer: Slack checks it is a whole number
+    assert (number["type"], number["is_decimal_allowed"], optional) == (
+        "number_input",
+        False,
+        False,
+    )
+    assert number["placeholder"]["text"] == "300"
+    weight, optional = elements["weight"]
+    assert (weight["type"], weight["is_decimal_allowed"], optional) == ("number_input", True, True)
+    switch, optional = elements["enabled"]  # a checkbox could not tell false from "not given"
+    assert switch["type"] == "static_select" and optional is True
+    assert [o["value"] for o in switch["options"]] == ["true", "false"]
+    assert switch["initial_option"]["value"] == "true"  # its default
+    label, optional = elements["text"]
+    assert label["type"] == "plain_text_input" and optional is False
+
+
+def test_a_submitted_value_is_read_by_type() -> None:
+    # The state Slack sends for these inputs: a number_input's value is text, as typed.
+    state = {
+        "operation_type": {
+            "ops_modal_type": {
+                "type": "static_select",
+                "selected_option": {"value": "set_parameter_values"},
+            }
+        },
+        "devices": {"value": {"type": "plain_text_input", "value": "cpe-0042, cpe-0043"}},
+        "parameter_name": {
+            "value": {
+                "type": "plain_text_input",
+                "value": "Device.ManagementServer.PeriodicInformInterval",
+            }
+        },
+        "value": {"value": {"type": "number_input", "value": "300"}},
+        "when": {"value": {"type": "datetimepicker", "selected_date_time": None}},
+    }
+    fields = views._values(state)
+    plan = plan_from_fields(
+        operation_type=fields.pop("operation_type"),
+        devices=fields.pop("devices"),
+        when=fields.pop("when"),
+        values=fields,
+        tz="UTC",
+        now=NOW,
+        catalog=TR069_CATALOG,
+    )
+    assert [op.parameters for op in plan.operations] == [
+        {"parameter_name": "Device.ManagementServer.PeriodicInformInterval", "value": 300}
+    ] * 2
+    state["value"]["value"]["value"] = "3.5"  # what an altered or older client might send
+    with pytest.raises(FieldErrors) as caught:
+        fields = views._values(state)
+        plan_from_fields(
+            operation_type=fields.pop("operation_type"),
+            devices=fields.pop("devices"),
+            when=fields.pop("when"),
+            values=fields,
+            tz="UTC",
+            now=NOW,
+            catalog=TR069_CATALOG,
+        )
+    assert caught.value.errors == {"value": "The value for Value must be a whole number, like 300."}
 
 
 def test_the_form_says_its_service_and_packages_take_a_list() -> None:

@@ -19,6 +19,7 @@ from bot.policy.config import (
     OUTSIDE_APPROVE,
     ConfigError,
     load_config,
+    matches_device,
     read_config,
 )
 
@@ -51,7 +52,8 @@ def problems(toml: str) -> list[str]:
         ("[access]\nchannels = = 1\n", "(at line 2, column"),
         # Unknown sections and keys, with near misses named.
         ("[acces]\n", 'opsbot.toml: line 1: unknown section [acces] (did you mean "access"?)'),
-        ('colour = "blue"\n', "opsbot.toml: line 1: unknown section [colour]"),
+        ('colour = "blue"\n', 'opsbot.toml: line 1: unknown key "colour"'),
+        ('[[acess]]\nx = 1\n', 'line 1: unknown section [acess] (did you mean "access"?)'),
         ('[access]\nadmin = ["U1"]\n',
          '[access] (line 2): unknown key "admin" (did you mean "admins"?)'),
         ('[[rules]]\napproval = "none"\ncolour = 1\n',
@@ -190,6 +192,25 @@ def test_the_example_is_valid_and_shows_every_key() -> None:
                 "type", "label", "syntax", "example", "fixed", "name", "kind", "required",
                 "default", "placeholder", "word"):  # fmt: skip
         assert f"\n{key} = " in text, key
+
+
+@pytest.mark.parametrize(
+    ("patterns", "name", "covered"),
+    [
+        (None, "anything", True),
+        (("server-*",), "server-01", True),
+        (("server-*",), "SERVER-01", True),
+        (("Server-*",), "server-01", True),
+        (("db-0?",), "db-01", True),
+        (("db-0?",), "db-010", False),
+        (("db-0[1-3]",), "db-04", False),
+        (("web-*", "db-*"), "db-9", True),
+    ],
+)
+def test_device_patterns_ignore_case(
+    patterns: tuple[str, ...] | None, name: str, covered: bool
+) -> None:
+    assert matches_device(patterns, name) is covered
 
 
 def test_a_site_keyword_replaces_the_built_in_one_in_place() -> None:

@@ -6,6 +6,7 @@ built-in catalog of operations.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import tomllib
@@ -88,6 +89,15 @@ class PolicyConfig:
 
 
 OPEN_POLICY = PolicyConfig()
+
+
+def matches_device(patterns: tuple[str, ...] | None, device_name: str) -> bool:
+    """Whether a rule's or window's `devices` cover a device; None covers every device.
+    Names and patterns are compared lower-cased: `Server-01` is `server-*`'s."""
+    if patterns is None:
+        return True
+    name = device_name.lower()
+    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -202,7 +212,8 @@ class _Reader:
         for key in data:
             if key not in SECTIONS:
                 line = self._lines.table(key) or self._lines.key(key, table=0)
-                self._say("", line, f"unknown section [{key}]{_did_you_mean(key, SECTIONS)}")
+                what = f"section [{key}]" if isinstance(data[key], dict | list) else f'key "{key}"'
+                self._say("", line, f"unknown {what}{_did_you_mean(key, SECTIONS)}")
         catalog = self._catalog(data.get("operations"))
         access = self._access(data.get("access"))
         rules = tuple(

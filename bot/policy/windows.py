@@ -73,7 +73,9 @@ class Schedule:
                 return start
             if end > after:  # inside this one: the next start is after its end
                 after = end
-        raise AssertionError("a schedule has a gap every week")  # parse_schedule ensures it
+        # parse_schedule leaves a gap every week, so only a schedule built without ranges
+        # gets here.
+        raise ValueError(f"{self.text!r} has no start")
 
     def _windows(self, around: datetime, *, tz: str) -> list[tuple[datetime, datetime]]:
         """Every window of the weeks around `around`, merged and in order, in UTC."""

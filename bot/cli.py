@@ -32,6 +32,7 @@ from bot.when import zone_for
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.policy.config import PolicyConfig
     from bot.runtime import Runtime
     from bot.slack.app import HttpServer, Workers
     from store.lock import DatabaseLock
@@ -139,6 +140,18 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the current time)",
     )
     parse.set_defaults(func=_parse)
+
+    check = sub.add_parser(
+        "check-config",
+        help="check a policy file (default: OPSBOT_CONFIG) and name every mistake",
+        description="Reads the policy file and names the line or key of every mistake; "
+        "exit code 0 when it is valid, 1 when it is not. `opsbot run` checks it the same "
+        "way and refuses to start on a file that is not valid.",
+    )
+    check.add_argument(
+        "path", metavar="PATH", nargs="?", help="the file (default: OPSBOT_CONFIG's)"
+    )
+    check.set_defaults(func=_check_config)
     return parser
 
 
@@ -224,6 +237,41 @@ def _parse(args: argparse.Namespace) -> int:
         "notes": list(command.notes),
     }
     print(json.dumps(result, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------------- check-config
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from bot.catalog import DEFAULT_CATALOG
+    from bot.policy.config import ConfigError, load_config
+    from bot.settings import read_dotenv
+
+    try:
+        path = (
+            args.path or os.environ.get("OPSBOT_CONFIG") or read_dotenv(".env").get("OPSBOT_CONFIG")
+        )
+    except SettingsError as exc:
+        return _fail(text.settings_refused(exc.problems))
+    if not path:
+        return _fail(text.config_no_path(), code=2)
+    try:
+        policy = load_config(path)
+    except ConfigError as exc:
+        return _fail(text.config_refused(exc.problems))
+    built_in = {kind.keyword: kind for kind in DEFAULT_CATALOG.kinds}
+    kinds = policy.catalog.kinds
+    print(
+        text.config_valid(
+            path,
+            rules=len(policy.rules),
+            windows=len(policy.windows),
+            types=len(kinds),
+            added=[k.keyword for k in kinds if k.keyword not in built_in],
+            replaced=[k.keyword for k in kinds if built_in.get(k.keyword, k) != k],
+        )
+    )
     return 0
 
 
@@ -440,6 +488,7 @@ class _Ready:
     lock: DatabaseLock
     server: HttpServer | None
     socket_url: str
+    policy: PolicyConfig
 
 
 def _checked(settings: Settings) -> _Ready:
@@ -452,6 +501,7 @@ def _checked(settings: Settings) -> _Ready:
     from bot.slack.notifier import web_client
     from store.lock import DatabaseInUse, DatabaseLock
 
+    policy = _policy(settings)
     client = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     workers = Workers()
     try:
@@ -485,7 +535,9 @@ def _checked(settings: Settings) -> _Ready:
             failure = _slack_failure(exc, token_name="SLACK_APP_TOKEN", settings=settings)
             raise _Refused(failure) from None
         socket_url = str(opened["url"])
-        return _Ready(app=app, workers=workers, lock=lock, server=None, socket_url=socket_url)
+        return _Ready(
+            app=app, workers=workers, lock=lock, server=None, socket_url=socket_url, policy=policy
+        )
     try:
         server = HttpServer(
             app=app, signing_secret=settings.slack_signing_secret, port=settings.port
@@ -493,7 +545,20 @@ def _checked(settings: Settings) -> _Ready:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise _Refused(text.port_unavailable(settings.port, reason, setting="PORT")) from None
-    return _Ready(app=app, workers=workers, lock=lock, server=server, socket_url="")
+    return _Ready(app=app, workers=workers, lock=lock, server=server, socket_url="", policy=policy)
+
+
+def _policy(settings: Settings) -> PolicyConfig:
+    """The policy file, first of all: a mistake in it is told before any network call, in
+    the words `opsbot check-config` uses."""
+    from bot.policy.config import OPEN_POLICY, ConfigError, load_config
+
+    if settings.config_path is None:
+        return OPEN_POLICY
+    try:
+        return load_config(settings.config_path)
+    except ConfigError as exc:
+        raise _Refused(text.config_refused(exc.problems)) from None
 
 
 def _check_api(settings: Settings) -> None:

@@ -43,6 +43,7 @@ class Settings:
     ask_after: float = 120.0
     outage_notice: float = 300.0
     channel_gap: float = 1.0
+    config_path: str | None = None  # OPSBOT_CONFIG: the policy file; None: the open policy
 
     @property
     def socket_mode(self) -> bool:
@@ -106,6 +107,7 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         ask_after=env.number("OPSBOT_ASK_AFTER", 120.0, low=0, high=86400),
         outage_notice=env.number("OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
         channel_gap=env.number("OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
+        config_path=env.optional("OPSBOT_CONFIG") or None,
     )
     if env.problems:
         raise SettingsError(*env.problems)

@@ -1694,3 +1694,42 @@ def freeze_held(count: int) -> str:
 
 def freeze_held_unknown(error: str) -> str:
     return f"I could not read the API's list to show what it already holds for them: {error}"
+
+
+# ---------------------------------------------------------------------------- policy file
+
+
+def config_refused(problems: Sequence[str]) -> str:
+    """Every problem found, each already naming the file and its line or key."""
+    if len(problems) == 1:
+        return problems[0]
+    listed = "\n".join(f"  - {problem}" for problem in problems)
+    return (
+        f"{len(problems)} problems in the policy file (see the README's Policy section):\n{listed}"
+    )
+
+
+def config_no_path() -> str:
+    return "which policy file? Give its path, or set OPSBOT_CONFIG."
+
+
+def config_valid(
+    source: str,
+    *,
+    rules: int,
+    windows: int,
+    types: int,
+    added: Sequence[str],
+    replaced: Sequence[str],
+) -> str:
+    changes = [f"{', '.join(replaced)} replaced"] if replaced else []
+    changes += [f"{', '.join(added)} added"] if added else []
+    told = f" ({'; '.join(changes)})" if changes else ""
+    return (
+        f"{source} is valid: {_count(rules, 'rule')}, {_count(windows, 'window')}, "
+        f"{_count(types, 'operation type')}{told}."
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -411,6 +411,7 @@ def _run(args: argparse.Namespace) -> int:
     from bot.poller import PollTuning
     from bot.runtime import Runtime
     from bot.slack.app import add_listeners, socket_mode
+    from bot.slack.groups import GroupMembers
     from bot.slack.notifier import SlackNotifier
     from bot.tuning import Tuning
 
@@ -431,6 +432,8 @@ def _run(args: argparse.Namespace) -> int:
                 ask_after=timedelta(seconds=settings.ask_after),
             ),
             poll_tuning=PollTuning(outage_notice=settings.outage_notice),
+            config=ready.policy,
+            groups=GroupMembers(client=ready.app.client),
         )
     except sqlite3.Error as exc:
         reason = _path_problem(settings.db_path, exc)

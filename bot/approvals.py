@@ -48,7 +48,8 @@ class Approvals:
             return Outcome(reason="ok", request=current)
         if result == "counted":
             self._on_change()  # the public message shows the new count
-            return Outcome(reason="approval_counted", request=current)
+            detail = f"{len(current.approvals)} of {current.approvals_needed}"
+            return Outcome(reason="approval_counted", request=current, detail=detail)
         return self._not_approved(result, current)
 
     def reject(self, request_id: str, *, user: str) -> Outcome:
@@ -96,7 +97,10 @@ class Approvals:
             return Outcome(reason="groups_unavailable", request=request, detail=exc.reason)
         if why is None:
             return None
-        return Outcome(reason=f"approve_{why}", request=request)
+        approvers = request.approver_sets
+        named = [i for s in approvers if s is not None for i in s]
+        detail = text.mentions(named) if named else text.ANYONE_ELSE
+        return Outcome(reason=f"approve_{why}", request=request, detail=detail)
 
     @staticmethod
     def _not_approved(result: str, request: RequestRecord) -> Outcome:

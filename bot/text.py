@@ -826,6 +826,18 @@ CLICK_REFUSALS = {
     "already_answered": "This was already answered; the thread says what happened.",
     "too_late_to_resend": "The time this operation was for has passed while its outcome was "
     "unknown, so it is not sent again: ask again with a new time, or Drop it.",
+    "approve_own": "You asked for this yourself, so someone else must approve it.",
+    "approve_not_approver": "Only {detail} may approve or reject this request.",
+    "approved_already": "Your approval is already counted; it needs others' now.",
+    "approval_expired": "This request was not approved in time, so nothing was sent. Ask "
+    "again with `/ops` if it is still needed.",
+    "approval_counted": "👍 Your approval is counted ({detail}).",
+    "already_approving": "This request waits for approval; its Confirm was already clicked.",
+    "already_rejected": "This request was rejected; nothing was sent.",
+    "groups_unavailable": "I could not check whether you may approve, so nothing was done: "
+    "{detail}",
+    "nothing_to_move": "Every operation of this request is already in its window.",
+    "refused": "{detail}",
 }
 
 
@@ -835,6 +847,8 @@ def click_refusal(reason: str, *, requester: str = "the requester", detail: str 
 
 
 CANCELLED = "Cancelled: nothing was sent to the API."
+APPROVED = "✅ Approved: it is being sent to the API; follow it in the thread."
+REJECTED = "🚫 Rejected: nothing will be sent."
 
 
 CONFIRMED = "✅ Confirmed. Follow it in the thread of the request's public message."

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
-from bot.answers import Outcome
+from bot.answers import Outcome, Proposed
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,25 @@ def register(app: App, deps: Deps) -> None:
         lambda value, *, user: service.drop(_operation_id(value), user=user),
         text.dropped_answer,
     )
+
+    approvals = service.approvals
+    _on_vote(app, deps, messages.ACTION_APPROVE, approvals.approve, text.APPROVED)
+    _on_vote(app, deps, messages.ACTION_REJECT, approvals.reject, text.REJECTED)
+
+    @app.action(messages.ACTION_MOVE_TO_WINDOW)
+    def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+
+        def work() -> None:
+            outcome = service.move_to_window(str(action.get("value", "")), user=user)
+            if outcome.ok and outcome.request is not None:
+                reply = messages.answer(Proposed(request=outcome.request), now=service.clock())
+                respond(replace_original=True, **reply.message)
+            else:
+                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+
+        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
     @app.action(messages.ACTION_MODAL_TYPE)
     def change_type(
@@ -102,6 +121,28 @@ def _on_click(
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+
+
+def _on_vote(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], said: str) -> None:
+    """Approve or Reject, on the public message: anyone may click; the answer is private,
+    and the public message itself is re-rendered from the store by the outbox."""
+
+    @app.action(action_id)
+    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+
+        def private(message: dict[str, Any]) -> None:
+            respond(replace_original=False, response_type="ephemeral", **message)
+
+        def work() -> None:
+            outcome = act(str(action.get("value", "")), user=user)
+            if outcome.ok:
+                private({"text": said})
+            else:
+                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+
+        deps.later(private, work)
 
 
 def _operation_id(value: str) -> int:

@@ -138,6 +138,13 @@ class OpsService:
         try:
             command = grammar.parse(typed, tz=tz, now=self.clock(), catalog=self.catalog)
         except Refusal as refusal:
+            self.store.record_audit(
+                event="refused",
+                actor=requester,
+                now=self.clock(),
+                channel=channel,
+                detail={"text": typed, "reason": refusal.reason, "surface": surface},
+            )
             return Refused(reason=refusal.reason, example=refusal.example)
         try:
             if isinstance(command, HelpQuery):
@@ -228,7 +235,7 @@ class OpsService:
         refusal = self._refuse_click(request, user=user)
         if refusal is not None:
             return refusal
-        if self.store.end_request(request_id, to="cancelled", user=user):
+        if self.store.end_request(request_id, to="cancelled", user=user, now=self.clock()):
             return Outcome(reason="ok", request=self.store.get_request(request_id))
         return self._why_not(request_id)
 
@@ -341,7 +348,7 @@ class OpsService:
     def _expire(self, request: RequestRecord, *, reason: str) -> Outcome:
         """pending → expired, and say so; unless another click changed it first, which is
         then what the person is told."""
-        if not self.store.end_request(request.id, to="expired", user=None):
+        if not self.store.end_request(request.id, to="expired", user=None, now=self.clock()):
             current = self.store.get_request(request.id) or request
             return Outcome(reason=f"already_{current.state}", request=current)
         return Outcome(reason=reason, request=self.store.get_request(request.id))

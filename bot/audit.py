@@ -74,7 +74,7 @@ def write_csv(out: TextIO, items: Iterable[dict[str, Any]]) -> int:
 
 # The text format's columns and their widths: wide enough for the usual value (a Slack id, a
 # request id), so that lines align; a longer value pushes its line along rather than be cut.
-_WIDTHS = (("at", 24), ("event", 12), ("actor", 11), ("channel", 11), ("request_id", 14))
+_WIDTHS = (("at", 29), ("event", 12), ("actor", 11), ("channel", 11), ("request_id", 14))
 
 
 def write_text(out: TextIO, items: Iterable[dict[str, Any]]) -> int:

@@ -129,7 +129,7 @@ def run_cli(*args: str, stdin: str | None = None, env: dict | None = None, timeo
 def test_every_command_explains_itself() -> None:
     top = run_cli("--help")
     assert top.returncode == 0
-    for command in ("run", "demo", "simulator", "parse"):
+    for command in ("run", "demo", "simulator", "parse", "audit"):
         assert command in top.stdout
         sub = run_cli(command, "--help")
         assert sub.returncode == 0 and "usage: opsbot " + command in sub.stdout

@@ -120,6 +120,28 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.set_defaults(func=_backup)
 
+    audit = sub.add_parser(
+        "audit",
+        help="print the audit trail: requests, refusals, confirmations, API calls and answers",
+        description=f"Prints the audit trail of OPSBOT_DB (default {DEFAULT_DB}), oldest "
+        "first, without changing the database (safe while the bot runs). JSON and CSV lines "
+        "carry the Slack permalink of their request where there is one.",
+    )
+    audit.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only lines from then on: 2026-11-20 (from midnight UTC), an ISO time with its "
+        "zone (2026-11-20T09:00:00+01:00), or a time ago (7d, 24h, 30m)",
+    )
+    audit.add_argument(
+        "--format",
+        choices=("text", "json", "csv"),
+        default="text",
+        help="text: one aligned line each; json: one JSON object per line; csv: a header "
+        "and a row each (default: %(default)s)",
+    )
+    audit.set_defaults(func=_audit)
+
     parse = sub.add_parser(
         "parse",
         help="print what the bot would understand from TEXT, as JSON",
@@ -278,12 +300,19 @@ def _check_config(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- backup
 
 
-def _backup(args: argparse.Namespace) -> int:
+def _database_path() -> str:
+    """OPSBOT_DB as `opsbot run` finds it: the environment, then .env, then the default.
+    Raises SettingsError for an unreadable .env."""
     from bot.settings import read_dotenv
+
+    return os.environ.get("OPSBOT_DB") or read_dotenv(".env").get("OPSBOT_DB") or DEFAULT_DB
+
+
+def _backup(args: argparse.Namespace) -> int:
     from store import Store
 
     try:
-        source = os.environ.get("OPSBOT_DB") or read_dotenv(".env").get("OPSBOT_DB") or DEFAULT_DB
+        source = _database_path()
     except SettingsError as exc:
         return _fail(text.settings_refused(exc.problems))
     if not Path(source).is_file():
@@ -301,6 +330,47 @@ def _backup(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(text.backed_up(source, args.path))
+    return 0
+
+
+# ---------------------------------------------------------------------------- audit
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bot import audit
+    from store import Store
+
+    since: datetime | None = None
+    if args.since is not None:
+        try:
+            since = audit.parse_since(args.since, now=datetime.now(UTC))
+        except (ValueError, OverflowError):
+            return _fail(text.audit_bad_since(args.since), code=2)
+    try:
+        path = _database_path()
+    except SettingsError as exc:
+        return _fail(text.settings_refused(exc.problems))
+    # Looked for first: opening a missing file read-only fails, but with SQLite's vaguest
+    # words ("unable to open database file").
+    if not Path(path).is_file():
+        return _fail(text.backup_no_database(path))
+    try:
+        store = Store(path=path, read_only=True)
+        try:
+            rows = store.audit_rows(since=since)
+            items = audit.lines(rows, workspace_url=store.fact(audit.SLACK_URL))
+            count = audit.WRITERS[args.format](sys.stdout, items)
+        finally:
+            store.close()
+    except sqlite3.Error as exc:
+        return _fail(text.audit_unreadable(path, str(exc)))
+    except BrokenPipeError:
+        # `opsbot audit | head`: the reader has what it wanted. Python would complain again
+        # when it flushes stdout at exit, so stdout goes nowhere from here.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if count == 0 and args.format == "text":
+        print(text.audit_empty(args.since), file=sys.stderr)
     return 0
 
 
@@ -438,6 +508,11 @@ def _run(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         reason = _path_problem(settings.db_path, exc)
         return _fail(redact(text.database_unusable(settings.db_path, reason)))
+    if ready.workspace_url:
+        # Kept in the database, so that `opsbot audit` can build permalinks offline.
+        from bot.audit import SLACK_URL
+
+        runtime.store.set_fact(SLACK_URL, ready.workspace_url)
     # Before the bot says it is ready: a SIGTERM that follows at once must stop it cleanly,
     # not kill it half-way with the default action.
     stopping = threading.Event()
@@ -492,6 +567,7 @@ class _Ready:
     server: HttpServer | None
     socket_url: str
     policy: PolicyConfig
+    workspace_url: str | None  # from Bolt's auth.test: the audit's permalinks start with it
 
 
 def _checked(settings: Settings) -> _Ready:
@@ -539,7 +615,13 @@ def _checked(settings: Settings) -> _Ready:
             raise _Refused(failure) from None
         socket_url = str(opened["url"])
         return _Ready(
-            app=app, workers=workers, lock=lock, server=None, socket_url=socket_url, policy=policy
+            app=app,
+            workers=workers,
+            lock=lock,
+            server=None,
+            socket_url=socket_url,
+            policy=policy,
+            workspace_url=client.workspace_url,
         )
     try:
         server = HttpServer(
@@ -548,7 +630,15 @@ def _checked(settings: Settings) -> _Ready:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise _Refused(text.port_unavailable(settings.port, reason, setting="PORT")) from None
-    return _Ready(app=app, workers=workers, lock=lock, server=server, socket_url="", policy=policy)
+    return _Ready(
+        app=app,
+        workers=workers,
+        lock=lock,
+        server=server,
+        socket_url="",
+        policy=policy,
+        workspace_url=client.workspace_url,
+    )
 
 
 def _policy(settings: Settings) -> PolicyConfig:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot import text
 from bot.api import ApiError, ZequenzeClient
@@ -125,12 +126,21 @@ class Sender:
             # The API has it, but its answer could not be kept (a repeated id, a locked file):
             # only reconciling against the API's list can say which operation is this one.
             log.exception("could not record the answer to operation %s", operation.id)
-            self._not_created(operation, ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True))
+            self._not_created(
+                operation,
+                ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True),
+                answer={"id": created["id"], "status": status},
+            )
             return
         self._devices.learn([created])
 
-    def _not_created(self, operation: OperationRecord, exc: ApiError) -> None:
+    def _not_created(
+        self, operation: OperationRecord, exc: ApiError, *, answer: dict[str, Any] | None = None
+    ) -> None:
         now = self._clock()
+        # For the audit: what came back to the POST; an HTTP status of None is no answer at
+        # all (a timeout, a dropped connection, a crash mid-call).
+        answer = answer or {"http_status": exc.status}
         if exc.outcome_unknown:
             # The API may have created it: never POST again without evidence or a person.
             self._store.record_unsent(
@@ -139,6 +149,7 @@ class Sender:
                 error=exc.message,
                 now=now,
                 announce=operation.announce("unsent", error=exc.message, unknown=True),
+                answer=answer,
             )
         elif exc.retryable and operation.send_attempts + 1 < self._tuning.max_send_attempts:
             delay = min(300.0, self._tuning.send_backoff * 2**operation.send_attempts)
@@ -148,6 +159,7 @@ class Sender:
                 not_before=now + timedelta(seconds=delay),
                 now=now,
                 announce=operation.announce("requeued", error=exc.message, retry_in=delay),
+                answer=answer,
             )
         else:
             self._store.record_unsent(
@@ -156,4 +168,5 @@ class Sender:
                 error=exc.message,
                 now=now,
                 announce=operation.announce("unsent", error=exc.message),
+                answer=answer,
             )

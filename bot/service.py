@@ -97,20 +97,43 @@ class OpsService:
         notes: tuple[str, ...] = (),
     ) -> Answer:
         """What a person typed → the bot's answer. A plan is recorded, waiting for its click;
-        `plan <command>` shows what would be asked without recording anything."""
+        `plan <command>` shows what would be asked without recording anything. Every refusal
+        is audited."""
         word, _, rest = typed.strip().partition(" ")
-        if word.lower() in ("freeze", "unfreeze"):
-            return self.freezes.order(word.lower(), rest, user=requester, channel=channel, tz=tz)
         dry_run = word.lower() == "plan"
+        result = self._understand(
+            typed, word=word.lower(), rest=rest, requester=requester, tz=tz, channel=channel
+        )
+        if isinstance(result, Plan):
+            plan = replace(result, notes=(*notes, *result.notes)) if notes else result
+            return self.propose(
+                plan,
+                requester=requester,
+                surface=surface,
+                text=typed,
+                channel=channel,
+                thread_ts=thread_ts,
+                response_url=response_url,
+                dry_run=dry_run,
+            )
+        if isinstance(result, Refused):
+            self._audit_refusal(
+                result, typed=typed, requester=requester, channel=channel, surface=surface
+            )
+        return result
+
+    def _understand(
+        self, typed: str, *, word: str, rest: str, requester: str, tz: str, channel: str | None
+    ) -> Answer | Plan:
+        if word in ("freeze", "unfreeze"):
+            return self.freezes.order(word, rest, user=requester, channel=channel, tz=tz)
+        dry_run = word == "plan"
         try:
             command = grammar.parse(
                 rest if dry_run else typed, tz=tz, now=self.clock(), catalog=self.catalog
             )
             if dry_run and not isinstance(command, Plan):
                 raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
-        except Refusal as refusal:
-            return Refused(reason=refusal.reason, example=refusal.example)
-        try:
             if isinstance(command, HelpQuery):
                 return Helped(
                     kinds=self.policy.kinds_for(requester), admin=self.policy.is_admin(requester)
@@ -124,20 +147,23 @@ class OpsService:
                 item = self.api.get_operation(command.operation_id, update_status=True)
                 self.devices.learn([item] if item else [])
                 return Looked(operation_id=command.operation_id, item=item)
+        except Refusal as refusal:
+            return Refused(reason=refusal.reason, example=refusal.example)
         except ApiError as exc:
             return Failed(message=exc.message)
         except GroupsUnavailable as exc:
             return Refused(reason=text.groups_unavailable(exc.reason), example="")
-        plan = replace(command, notes=(*notes, *command.notes)) if notes else command
-        return self.propose(
-            plan,
-            requester=requester,
-            surface=surface,
-            text=typed,
+        return command
+
+    def _audit_refusal(
+        self, refused: Refused, *, typed: str, requester: str, channel: str | None, surface: str
+    ) -> None:
+        self.store.record_audit(
+            event="refused",
+            actor=requester,
+            now=self.clock(),
             channel=channel,
-            thread_ts=thread_ts,
-            response_url=response_url,
-            dry_run=dry_run,
+            detail={"text": typed, "reason": refused.reason, "surface": surface},
         )
 
     def judge(self, plan: Plan, *, requester: str, channel: str | None) -> Verdict | Refused:
@@ -212,6 +238,9 @@ class OpsService:
         plan = self.devices.spell(plan)
         verdict = self.judge(plan, requester=requester, channel=channel)
         if isinstance(verdict, Refused):
+            self._audit_refusal(
+                verdict, typed=text, requester=requester, channel=channel, surface=surface
+            )
             return verdict
         now = self.clock()
         create = self.store.preview_request if dry_run else self.store.create_request
@@ -243,7 +272,7 @@ class OpsService:
         refusal = self._refuse_click(request, user=user)
         if refusal is not None:
             return refusal
-        if self.store.end_request(request_id, to="cancelled", user=user):
+        if self.store.end_request(request_id, to="cancelled", user=user, now=self.clock()):
             return Outcome(reason="ok", request=self.store.get_request(request_id))
         return self._why_not(request_id)
 
@@ -403,7 +432,7 @@ class OpsService:
     def _expire(self, request: RequestRecord, *, reason: str) -> Outcome:
         """pending → expired, and say so; unless another click changed it first, which is
         then what the person is told."""
-        if not self.store.end_request(request.id, to="expired", user=None):
+        if not self.store.end_request(request.id, to="expired", user=None, now=self.clock()):
             current = self.store.get_request(request.id) or request
             return Outcome(reason=f"already_{current.state}", request=current)
         return Outcome(reason=reason, request=self.store.get_request(request.id))

@@ -1237,6 +1237,24 @@ def backup_no_database(path: str) -> str:
     return f"no database at {path} (set OPSBOT_DB)."
 
 
+def audit_bad_since(value: str) -> str:
+    return (
+        f"{quote(value)} is not a date or a time ago: write it like 2026-11-20 (from midnight "
+        "UTC), 2026-11-20T09:00:00+01:00, 7d or 24h."
+    )
+
+
+def audit_unreadable(path: str, reason: str) -> str:
+    return f"cannot read the audit trail in {path} ({reason}). Check OPSBOT_DB."
+
+
+AUDIT_EMPTY = "No audit lines"  # followed by " since <time>" or "."
+
+
+def audit_empty(since: str | None) -> str:
+    return f"{AUDIT_EMPTY} since {since}." if since else f"{AUDIT_EMPTY}."
+
+
 def backup_target_exists(path: str) -> str:
     return f"{path} exists already; choose a new file."
 

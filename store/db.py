@@ -51,15 +51,25 @@ _THREAD = (
 _TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
 _EVENTS = f"SELECT o.*, {_THREAD} AS thread FROM outbox o JOIN requests r ON r.id = o.request_id"
 
+BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
+AUDIT_PAGE = 500
+
 
 class Store:
     """One connection shared by the bot's threads behind a lock: one writer, no lock upgrades."""
 
-    def __init__(self, *, path: str | Path) -> None:
+    def __init__(self, *, path: str | Path, read_only: bool = False) -> None:
+        """`read_only`: for looking only (`opsbot audit`): the file must exist, nothing is
+        created or migrated, and a write fails."""
         self.path = str(path)
+        self._lock = threading.RLock()
+        if read_only:
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10.0)
+            self.db = Database(conn)
+            return
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
         self.db = Database(conn)
-        self._lock = threading.RLock()
         with self._lock:
             if self.path != ":memory:":
                 self.db.enable_wal()
@@ -116,6 +126,172 @@ class Store:
             self._maybe_finished(db, announce["request_id"], now)
         return True
 
+    # --- the audit trail ------------------------------------------------------------------
+
+    def _audit(
+        self,
+        db: Database,
+        *,
+        event: str,
+        actor: str,
+        now: datetime,
+        request_id: str | None = None,
+        channel: str | None = None,
+        device_name: str | None = None,
+        api_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """One line of the audit trail, in the caller's transaction: a change and its record
+        are kept together or not at all. `detail` must never hold a secret (a token, a
+        signing secret): the trail is read by people who may not see those."""
+        db.execute(
+            "INSERT INTO audit (at, event, actor, channel, request_id, device_name, api_id, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                _now_text(now),
+                event,
+                actor,
+                channel,
+                request_id,
+                device_name,
+                api_id,
+                json.dumps(detail or {}, default=str, sort_keys=True),
+            ],
+        )
+
+    def _audit_operation(
+        self,
+        db: Database,
+        operation_id: int,
+        *,
+        event: str,
+        actor: str = BOT_ACTOR,
+        now: datetime,
+        api_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+        post: bool = False,
+    ) -> None:
+        """An audit line about one operation, with its request's channel. `post`: the line
+        records an answer to the create call, so the call's body goes with it, rebuilt from
+        the row the sender read it from (the same fields, formatted as the API takes them)."""
+        row = db.execute(
+            "SELECT o.request_id, o.device_name, o.operation_type, o.scheduled_at, "
+            "o.parameters, o.api_id, r.channel FROM operations o "
+            "JOIN requests r ON r.id = o.request_id WHERE o.id = ?",
+            [operation_id],
+        ).fetchone()
+        extra: dict[str, Any] = {"operation": operation_id}
+        if post:
+            extra["post"] = {
+                "device_name": row[1],
+                "operation_type": row[2],
+                "scheduled_at": row[3],
+                "parameters": json.loads(row[4] or "{}"),
+            }
+        self._audit(
+            db,
+            event=event,
+            actor=actor,
+            now=now,
+            request_id=row[0],
+            channel=row[6],
+            device_name=row[1],
+            api_id=api_id or row[5],
+            detail={**extra, **(detail or {})},
+        )
+
+    def record_audit(
+        self,
+        *,
+        event: str,
+        actor: str,
+        now: datetime,
+        request_id: str | None = None,
+        channel: str | None = None,
+        device_name: str | None = None,
+        api_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """An audit line for an event that changes nothing else (a typed command refused)."""
+        with self._write() as db:
+            self._audit(
+                db,
+                event=event,
+                actor=actor,
+                now=now,
+                request_id=request_id,
+                channel=channel,
+                device_name=device_name,
+                api_id=api_id,
+                detail=detail,
+            )
+
+    def audit_rows(
+        self, *, since: datetime | None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The trail in the order it was written, from `since` on, each line with the
+        channel and the ts of its request's thread root (`root_ts`) for its permalink.
+
+        Read in pages by id, the lock held per page: a long export never holds up the bot.
+        With `since`, the `at` index finds where to start, so the cost follows the answer,
+        not the months of trail before it; `at` is still checked on every line, as a clock
+        may step back between two writers."""
+        with self._lock:
+            if "audit" not in self.db.table_names():
+                return  # a database no opsbot with an audit trail has opened yet
+            start = 0
+            if since is not None:
+                # INDEXED BY: left to itself SQLite walks the ids from the first until one is
+                # recent enough (its min() shortcut), all the trail for a question about today.
+                first = self.db.execute(
+                    "SELECT min(id) FROM audit INDEXED BY idx_audit_at WHERE at >= ?",
+                    [_now_text(since)],
+                ).fetchone()[0]
+                if first is None:
+                    return
+                start = first - 1
+        floor = _now_text(since) if since is not None else ""
+        left = limit
+        while left is None or left > 0:
+            page = AUDIT_PAGE if left is None else min(AUDIT_PAGE, left)
+            with self._lock:
+                rows = list(
+                    self.db.query(
+                        "SELECT a.*, r.channel AS request_channel, "
+                        "coalesce(r.thread_ts, r.status_ts) AS root_ts FROM audit a "
+                        "LEFT JOIN requests r ON r.id = a.request_id "
+                        # `+`: walked by id, never by the `at` index (that would sort each
+                        # page out of everything since).
+                        "WHERE a.id > ? AND +a.at >= ? ORDER BY a.id LIMIT ?",
+                        [start, floor, page],
+                    )
+                )
+            for row in rows:
+                row["detail"] = json.loads(row["detail"] or "{}")
+                yield row
+            if len(rows) < page:
+                return
+            start = rows[-1]["id"]
+            if left is not None:
+                left -= len(rows)
+
+    # --- facts learnt at start ------------------------------------------------------------
+
+    def set_fact(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO facts (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    def fact(self, key: str) -> str | None:
+        with self._lock:
+            if "facts" not in self.db.table_names():
+                return None
+            row = self.db.execute("SELECT value FROM facts WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
     # --- requests -------------------------------------------------------------------------
 
     def create_request(
@@ -169,6 +345,20 @@ class Store:
                     "updated_at": _now_text(now),
                 }
                 for seq, spec in enumerate(specs)
+            )
+            self._audit(
+                db,
+                event="requested",
+                actor=requester,
+                now=now,
+                request_id=request_id,
+                channel=channel,
+                device_name=specs[0].device_name if len(specs) == 1 else None,
+                detail={
+                    "text": text,
+                    "surface": surface,
+                    "operations": [spec.to_api() for spec in specs],
+                },
             )
         return self.get_request(request_id)  # type: ignore[return-value]
 
@@ -325,6 +515,14 @@ class Store:
             if not approvals_needed:
                 self._release(db, request_id, now=now, run_at=run_at)
             self._enqueue(db, {"request_id": request_id, "kind": ROOT}, now)
+            self._audit_request(
+                db,
+                request_id,
+                event="confirmed",
+                actor=user,
+                now=now,
+                detail={"approvals_needed": approvals_needed} if approvals_needed else None,
+            )
             return True
 
     def _release(
@@ -370,6 +568,14 @@ class Store:
                 {"request_id": request_id, "user": user, "verdict": APPROVE, "at": _now_text(now)}
             )
             count = len(request.approvals) + 1
+            self._audit_request(
+                db,
+                request_id,
+                event="approved",
+                actor=user,
+                now=now,
+                detail={"count": count, "needed": request.approvals_needed},
+            )
             self._enqueue(
                 db,
                 {
@@ -413,6 +619,7 @@ class Store:
                 [request_id, user, REJECT, _now_text(now)],
             )
             self._end_drafts(db, request_id, error=error, now=now)
+            self._audit_request(db, request_id, event="rejected", actor=user, now=now)
             self._enqueue(db, {"request_id": request_id, "kind": "rejected", "by": user}, now)
             return "rejected"
 
@@ -434,6 +641,9 @@ class Store:
                     [request_id],
                 )
                 self._end_drafts(db, request_id, error=error, now=now)
+                self._audit_request(
+                    db, request_id, event="approval_expired", actor=BOT_ACTOR, now=now
+                )
                 self._enqueue(db, {"request_id": request_id, "kind": "approval_expired"}, now)
             return ended
 
@@ -475,6 +685,19 @@ class Store:
                 )
                 .last_pk
             )
+            self._audit(
+                db,
+                event="frozen",
+                actor=by,
+                now=now,
+                channel=channel,
+                detail={
+                    "freeze": freeze_id,
+                    "devices": list(devices) if devices is not None else None,
+                    "until": _now_text(until) if until else None,
+                    "reason": reason,
+                },
+            )
         return self._freeze(freeze_id)
 
     def active_freezes(self, *, now: datetime) -> list[Freeze]:
@@ -500,6 +723,9 @@ class Store:
                     [_now_text(now), by, freeze_id],
                 ):
                     lifted.append(freeze_id)
+                    self._audit(
+                        db, event="unfrozen", actor=by, now=now, detail={"freeze": freeze_id}
+                    )
         return [self._freeze(i) for i in lifted]
 
     def _freeze(self, freeze_id: int) -> Freeze:
@@ -509,14 +735,17 @@ class Store:
     def hold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
         """A due operation waits for a freeze to end; its thread is told once."""
         with self._write() as db:
-            return self._announced(
+            if not self._announced(
                 db,
                 "UPDATE operations SET held_since = ? "
                 "WHERE id = ? AND state = 'new' AND held_since IS NULL",
                 [_now_text(now), operation_id],
                 announce=announce,
                 now=now,
-            )
+            ):
+                return False
+            self._audit_operation(db, operation_id, event="held", now=now)
+            return True
 
     def unhold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
         with self._write() as db:
@@ -529,7 +758,7 @@ class Store:
                 now=now,
             )
 
-    def end_request(self, request_id: str, *, to: str, user: str | None) -> bool:
+    def end_request(self, request_id: str, *, to: str, user: str | None, now: datetime) -> bool:
         """pending → cancelled (by its requester) or expired (user None)."""
         sql = "UPDATE requests SET state = ? WHERE id = ? AND state = 'pending'"
         params: list[Any] = [to, request_id]
@@ -537,7 +766,31 @@ class Store:
             sql += " AND requester = ?"
             params.append(user)
         with self._write() as db:
-            return self._cas(db, sql, params)
+            if not self._cas(db, sql, params):
+                return False
+            self._audit_request(db, request_id, event=to, actor=user or BOT_ACTOR, now=now)
+            return True
+
+    def _audit_request(
+        self,
+        db: Database,
+        request_id: str,
+        *,
+        event: str,
+        actor: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        channel = db.execute("SELECT channel FROM requests WHERE id = ?", [request_id]).fetchone()
+        self._audit(
+            db,
+            event=event,
+            actor=actor,
+            now=now,
+            request_id=request_id,
+            channel=channel[0] if channel else None,
+            detail=detail,
+        )
 
     # --- operations -----------------------------------------------------------------------
 
@@ -563,7 +816,7 @@ class Store:
     ) -> bool:
         """sending → submitted: the API answered the create call with its operation."""
         with self._write() as db:
-            return self._submitted(
+            if not self._submitted(
                 db,
                 operation_id,
                 where="state = 'sending'",
@@ -574,7 +827,24 @@ class Store:
                 estimated_duration=estimated_duration,
                 now=now,
                 announce=announce,
+            ):
+                return False
+            self._audit_operation(
+                db,
+                operation_id,
+                event="api_created",
+                now=now,
+                api_id=api_id,
+                post=True,
+                detail={
+                    "answer": {
+                        "id": api_id,
+                        "status": status,
+                        "estimated_duration": estimated_duration,
+                    }
+                },
             )
+            return True
 
     def record_unsent(
         self,
@@ -584,8 +854,11 @@ class Store:
         error: str,
         now: datetime,
         announce: dict[str, Any],
+        answer: dict[str, Any] | None = None,
     ) -> bool:
-        """sending → rejected | unknown, with the sentence that explains it."""
+        """sending → rejected | unknown, with the sentence that explains it. `answer`: what
+        the API said to the create call, if it was made and said anything (its HTTP status);
+        None for an operation given up before its call (too late to send)."""
         with self._write() as db:
             if not self._cas(
                 db,
@@ -603,6 +876,18 @@ class Store:
                 ],
             ):
                 return False
+            if state == "unknown":
+                event = "api_unknown"
+            else:
+                event = "api_refused" if answer is not None else "not_sent"
+            self._audit_operation(
+                db,
+                operation_id,
+                event=event,
+                now=now,
+                post=answer is not None,
+                detail={"error": error, **({"answer": answer} if answer is not None else {})},
+            )
             self._enqueue(db, announce, now)
             self._maybe_finished(db, announce["request_id"], now)
             return True
@@ -643,6 +928,17 @@ class Store:
                     "at": _now_text(now),
                 }
             )
+            if is_final(new):
+                # Only the outcome: the steps on the way (scheduled, running) are in
+                # status_changes, and a line each would make the trail mostly polling noise.
+                error = announce.get("error")
+                self._audit_operation(
+                    db,
+                    operation_id,
+                    event="api_status",
+                    now=now,
+                    detail={"old": old, "new": new, **({"error": error} if error else {})},
+                )
             self._enqueue(db, announce, now)
             self._maybe_finished(db, announce["request_id"], now)
             return True
@@ -690,10 +986,11 @@ class Store:
         not_before: datetime,
         now: datetime,
         announce: dict[str, Any],
+        answer: dict[str, Any] | None = None,
     ) -> bool:
         """sending → new, to be tried again later: the API surely did not create it."""
         with self._write() as db:
-            return self._announced(
+            if not self._announced(
                 db,
                 "UPDATE operations SET state = 'new', error = ?, next_send_at = ?, "
                 "send_attempts = send_attempts + 1, updated_at = ? "
@@ -701,7 +998,21 @@ class Store:
                 [error, _now_text(not_before), _now_text(now), operation_id],
                 announce=announce,
                 now=now,
+            ):
+                return False
+            self._audit_operation(
+                db,
+                operation_id,
+                event="api_retrying",
+                now=now,
+                post=True,
+                detail={
+                    "error": error,
+                    "answer": answer or {},
+                    "retry_at": _now_text(not_before),
+                },
             )
+            return True
 
     def adopt_found(
         self,
@@ -726,7 +1037,7 @@ class Store:
                 "UPDATE operations SET scheduled_at = ? WHERE id = ? AND state = ?",
                 [format_api_time(scheduled_at), operation_id, was],
             )
-            return self._submitted(
+            if not self._submitted(
                 db,
                 operation_id,
                 where="state = ? AND api_id IS NULL",
@@ -737,7 +1048,21 @@ class Store:
                 estimated_duration=estimated_duration,
                 now=now,
                 announce=announce,
+            ):
+                return False
+            self._audit_operation(
+                db,
+                operation_id,
+                event="adopted",
+                now=now,
+                api_id=api_id,
+                detail={
+                    "was": was,
+                    "status": status,
+                    "scheduled_at": format_api_time(scheduled_at),
+                },
             )
+            return True
 
     def _submitted(
         self,
@@ -793,11 +1118,24 @@ class Store:
         """At start-up: a POST that was in flight has an unknown outcome; `error` says why, on
         each such operation. Returns how many."""
         with self._write() as db:
-            return db.execute(
+            in_flight = [
+                row[0] for row in db.execute("SELECT id FROM operations WHERE state = 'sending'")
+            ]
+            db.execute(
                 "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
                 "error = ?, asked_at = NULL WHERE state = 'sending'",
                 [_now_text(now), _now_text(now), error],
-            ).rowcount
+            )
+            for operation_id in in_flight:
+                self._audit_operation(
+                    db,
+                    operation_id,
+                    event="api_unknown",
+                    now=now,
+                    post=True,
+                    detail={"error": error},
+                )
+            return len(in_flight)
 
     # --- unknown outcomes, settled by the API's list or by a person --------------------------
 
@@ -827,7 +1165,7 @@ class Store:
         now); the first attempt is still looked for until `watch_until`, in case it reached
         the API after all."""
         with self._write() as db:
-            return self._announced(
+            if not self._announced(
                 db,
                 "UPDATE operations SET state = 'new', next_send_at = NULL, answered_by = ?, "
                 "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ?, "
@@ -844,7 +1182,17 @@ class Store:
                 ],
                 announce=announce,
                 now=now,
+            ):
+                return False
+            self._audit_operation(
+                db,
+                operation_id,
+                event="sent_again",
+                actor=user,
+                now=now,
+                detail={"run_at": format_api_time(run_at) if run_at else None},
             )
+            return True
 
     def drop_unknown(
         self,
@@ -859,7 +1207,7 @@ class Store:
         """unknown → rejected, on a person's word: nothing more is sent for it; its attempt
         is still looked for until `watch_until`, in case it reached the API after all."""
         with self._write() as db:
-            return self._announced(
+            if not self._announced(
                 db,
                 "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
                 "answered_by = ?, watch_original_until = ?, updated_at = ? "
@@ -868,7 +1216,10 @@ class Store:
                 announce=announce,
                 now=now,
                 ends=True,
-            )
+            ):
+                return False
+            self._audit_operation(db, operation_id, event="dropped", actor=user, now=now)
+            return True
 
     def operations_watched(self, *, now: datetime) -> list[OperationRecord]:
         """Operations a person sent again or dropped whose first attempt may still appear in
@@ -939,6 +1290,18 @@ class Store:
                 .last_pk
             )
             self._record_first_status(db, twin, status, now)
+            self._audit_operation(
+                db,
+                twin,
+                event="adopted",
+                now=now,
+                detail={
+                    "was": "sent_again",
+                    "twin_of": operation_id,
+                    "status": status,
+                    "scheduled_at": format_api_time(scheduled_at),
+                },
+            )
             self._enqueue(db, {**announce, "operation_id": twin}, now)
             return True
 
@@ -1205,6 +1568,14 @@ class Store:
                     "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
                     "updated_at = ? WHERE request_id = ? AND state = 'new'",
                     [reason, _now_text(now), request_id],
+                )
+                self._audit_request(
+                    db,
+                    request_id,
+                    event="stopped",
+                    actor=BOT_ACTOR,
+                    now=now,
+                    detail={"reason": reason, "error": error},
                 )
                 self._enqueue(db, {"request_id": request_id, "kind": notice, "reason": reason}, now)
             return stopped

@@ -31,6 +31,7 @@ from tests.fakes import (
     slash_command_body,
     slash_command_payload,
 )
+from tests.fakes.slack import TEAM_DOMAIN
 
 # These tests pick free ports for processes that bind them later: in one group, the suite's
 # parallel workers never race each other for a port between picking and binding.
@@ -128,7 +129,7 @@ def run_cli(*args: str, stdin: str | None = None, env: dict | None = None, timeo
 def test_every_command_explains_itself() -> None:
     top = run_cli("--help")
     assert top.returncode == 0
-    for command in ("run", "demo", "simulator", "parse"):
+    for command in ("run", "demo", "simulator", "parse", "audit"):
         assert command in top.stdout
         sub = run_cli(command, "--help")
         assert sub.returncode == 0 and "usage: opsbot " + command in sub.stdout
@@ -273,6 +274,12 @@ def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path, start_run)
         assert bot.stop() == 0, bot.output
         assert len(slack.calls_to("auth.test")) == 1  # Bolt's check is the only one
         assert simulator.requests  # httpx was used, at least for the start-up check
+    # Its answer's workspace address is kept, for the audit's permalinks.
+    store = Store(path=tmp_path / "run.db", read_only=True)
+    try:
+        assert store.fact("slack_url") == f"https://{TEAM_DOMAIN}.slack.com/"
+    finally:
+        store.close()
     output = bot.output
     assert "opsbot stopped" in output
     assert BOT_TOKEN not in output and SECRET not in output and simulator.token not in output

@@ -321,13 +321,13 @@ def test_a_channel_that_refuses_the_bot_stops_the_requests_nothing_of_which_was_
 
 def test_end_request(store: Store) -> None:
     request = new_request(store)
-    assert not store.end_request(request.id, to="cancelled", user=BOB)
-    assert store.end_request(request.id, to="cancelled", user=ALICE)
+    assert not store.end_request(request.id, to="cancelled", user=BOB, now=T0)
+    assert store.end_request(request.id, to="cancelled", user=ALICE, now=T0)
     assert loaded(store, request.id).state == "cancelled"
     assert not store.confirm(request.id, user=ALICE, now=T0, run_at=None)
     expiring = new_request(store)
-    assert store.end_request(expiring.id, to="expired", user=None)
-    assert not store.end_request(expiring.id, to="cancelled", user=ALICE)
+    assert store.end_request(expiring.id, to="expired", user=None, now=T0)
+    assert not store.end_request(expiring.id, to="cancelled", user=ALICE, now=T0)
 
 
 # -------------------------------------------------------------------------- operations

@@ -57,11 +57,26 @@ TEMPORARY_ERRORS = (
 )
 
 
-def web_client(*, token: str, base_url: str, timeout: int = 10) -> WebClient:
+class BotClient(WebClient):
+    """Slack's client, keeping the workspace's address from auth.test's answer: Bolt asks it
+    once at start to check the token, and the audit's permalinks are built from it, so the
+    bot need not ask a second time (nor Bolt's private middleware for its copy)."""
+
+    workspace_url: str | None = None
+
+    def auth_test(self, **kwargs: Any) -> Any:
+        response = super().auth_test(**kwargs)
+        url = response.get("url")
+        if isinstance(url, str) and url.startswith("https://"):
+            self.workspace_url = url
+        return response
+
+
+def web_client(*, token: str, base_url: str, timeout: int = 10) -> BotClient:
     """Slack's client with no retries of its own: slack_sdk's handlers re-send inside one
     call, sleeping in the calling thread and bypassing the look-before-resend check (a 503
     after Slack stored a message would post it twice). The outbox owns retries."""
-    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+    return BotClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
 
 
 class SlackNotifier:

@@ -635,12 +635,40 @@ def policy_lines(request: RequestRecord) -> Blocks:
                     next_start=both_times(start, window_tz=check["tz"], tz=request.tz),
                 )
             )
-    for line in policy.get("conflicts", ()):
-        lines.append(line)
+    lines.extend(_conflict_lines(policy))
     shown, rest = _fit_lines(lines, 3, budget=NOTES_SHOWN * 2)
     if rest:
         shown.append(text.and_more(rest))
     return [section(chunk) for chunk in shown]
+
+
+def _conflict_lines(policy: dict[str, Any]) -> list[str]:
+    conflicts = policy.get("conflicts") or []
+    lines = []
+    if conflicts:
+        lines.append(text.conflicts_heading(len(conflicts)))
+        for c in conflicts:
+            when = (
+                text.RUNNING_NOW
+                if c["running"]
+                else slack_time(datetime.fromisoformat(c["scheduled_at"]))
+                if c["scheduled_at"]
+                else text.TIME_UNKNOWN
+            )
+            lines.append(
+                text.conflict_line(
+                    api_id=escaped(c["api_id"], NAME_SHOWN),
+                    device=_device(c["device"]),
+                    operation_type=escaped(c["type"], NAME_SHOWN),
+                    status=escaped(c["status"], NAME_SHOWN),
+                    when=when,
+                )
+            )
+        if policy.get("conflicts_searched"):
+            lines.append(escape(text.preflight_searched(policy["conflicts_searched"])))
+    if policy.get("conflicts_unavailable"):
+        lines.append(f"⚠️ {escape(policy['conflicts_unavailable'])}")
+    return lines
 
 
 def _approvers(requester: str, approver_sets: Sequence[Sequence[str] | None]) -> str:

@@ -114,3 +114,22 @@ def _conflict(item: dict[str, Any]) -> Conflict:
 def _order(conflict: Conflict) -> tuple[bool, bool, datetime | str]:
     moment = conflict.scheduled_at
     return (not conflict.running, moment is None, moment or conflict.api_id)
+
+
+def snapshot(found: Conflicts) -> dict[str, Any]:
+    """As kept with the request (JSON), for its confirmation."""
+    return {
+        "conflicts": [
+            {
+                "api_id": c.api_id,
+                "device": c.device_name,
+                "type": c.operation_type,
+                "status": c.status,
+                "scheduled_at": c.scheduled_at.isoformat() if c.scheduled_at else None,
+                "running": c.running,
+            }
+            for c in found.conflicts
+        ],
+        "conflicts_searched": found.searched,
+        "conflicts_unavailable": found.unavailable,
+    }

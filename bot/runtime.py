@@ -36,6 +36,7 @@ SEED_PAGE = 100  # device names learnt from the newest operations when the bot k
 STOP_TIMEOUT = 60.0
 WAIT_NOTICE = 2.0  # a round still running after this is logged, so a slow stop is explained
 DEFAULT_POLL_TUNING = PollTuning()
+LOOK_TIMEOUT = 3.0
 
 
 class Runtime:
@@ -64,6 +65,10 @@ class Runtime:
             base_url=api_url, token=api_token, retry_base=api_retry_base, timeout=api_timeout
         )
         self.policy = Policy(config=config, members=groups)
+        # A person waits for the pre-flight look: no retries, and a short wait.
+        self._look = ZequenzeClient(
+            base_url=api_url, token=api_token, retries=0, timeout=min(api_timeout, LOOK_TIMEOUT)
+        )
         self.devices = DeviceBook(store=self.store, clock=clock, fetch=self._newest_operations)
         # Shared with the Slack app's own posts (answers to mentions): one pace per channel.
         self.pacer = ChannelPacer(gap=channel_gap)
@@ -115,6 +120,7 @@ class Runtime:
             devices=self.devices,
             clock=clock,
             policy=self.policy,
+            look=self._look,
             on_confirmed=self._confirmed,
             tuning=tuning,
         )
@@ -179,6 +185,7 @@ class Runtime:
         and as the last step of stop()."""
         self._poller.close()
         self._sender.close()
+        self._look.close()
         self.api.close()
         self.store.close()
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import grammar, text
+from bot import grammar, preflight, text
 from bot.answers import (
     LIST_PAGE,
     Answer,
@@ -35,6 +35,7 @@ from bot.policy import freezes
 from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy, PolicyRefused, Verdict
 from bot.ports import GroupsUnavailable
+from bot.preflight import OperationSearch
 from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
 from bot.when import both_times, local_time
@@ -60,6 +61,7 @@ class OpsService:
         api: ZequenzeClient,
         devices: DeviceBook,
         policy: Policy | None = None,
+        look: OperationSearch | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_confirmed: Callable[[], None] = lambda: None,
         request_ttl: timedelta = REQUEST_TTL,
@@ -69,6 +71,9 @@ class OpsService:
         self.api = api
         self.devices = devices
         self.policy = policy or Policy()
+        # The pre-flight look before a confirmation: a client that gives up fast, since a
+        # person waits for the answer (a look that fails is a note, not a refusal).
+        self._look = look or api
         self.catalog = self.policy.config.catalog
         self.clock = clock
         # A click changes the store and answers; the loops that send and post are woken.
@@ -243,6 +248,7 @@ class OpsService:
             )
             return verdict
         now = self.clock()
+        conflicts = preflight.find_conflicts(api=self._look, specs=plan.operations, now=now)
         create = self.store.preview_request if dry_run else self.store.create_request
         request = create(
             specs=plan.operations,
@@ -257,7 +263,7 @@ class OpsService:
             response_url=response_url,
             now=now,
             expires_at=now + self._request_ttl,
-            policy=verdict.snapshot(),
+            policy={**verdict.snapshot(), **preflight.snapshot(conflicts)},
         )
         return Proposed(request=request, dry_run=dry_run)
 

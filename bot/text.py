@@ -1765,3 +1765,16 @@ def config_valid(
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+RUNNING_NOW = "running now"
+TIME_UNKNOWN = "at a time the API did not say"
+
+
+def conflicts_heading(count: int) -> str:
+    what = "operation" if count == 1 else f"{count} operations"
+    return f"⚠️ *Conflicts*: the API holds {what} on these devices running now or within an hour:"
+
+
+def conflict_line(*, api_id: str, device: str, operation_type: str, status: str, when: str) -> str:
+    return f"• `{api_id}` · {device} · {operation_type} — {status}, {when}"

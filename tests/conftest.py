@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from bot.policy.config import OPEN_POLICY, read_config
 from bot.poller import PollTuning
 from bot.runtime import Runtime
 from bot.simulator.endpoint import Simulator
 from bot.slack.app import HttpServer, build_app
+from bot.slack.groups import GroupMembers
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.tuning import Tuning
 from tests.fakes import (
@@ -201,7 +203,9 @@ def start_bot(
     tuning: Tuning = FAST_RECOVERY,
     poll_tuning: PollTuning = FAST_POLLING,
     api_timeout: float = 10.0,
+    config: str | None = None,
 ) -> Bot:
+    """`config`: a policy file's text (TOML); user groups are the fake Slack's."""
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
         db_path=str(db_path),
@@ -214,6 +218,8 @@ def start_bot(
         api_timeout=api_timeout,
         tuning=tuning,
         poll_tuning=poll_tuning,
+        config=read_config(config, source="test.toml") if config else OPEN_POLICY,
+        groups=GroupMembers(client=client),
     )
     app = build_app(
         client=client, signing_secret=SECRET, service=runtime.service, pacer=runtime.pacer
@@ -233,6 +239,26 @@ def start_bot(
 def stop_bot(bot: Bot) -> None:
     bot.server.close()
     bot.runtime.stop()
+
+
+@pytest.fixture
+def policy_bot(
+    slack: FakeSlack, simulator: Simulator, tmp_path: Path
+) -> Iterator[Callable[[str], Bot]]:
+    """Starts the bot with a policy file's text; stopped at the end of the test."""
+    started: list[Bot] = []
+
+    def start(config: str) -> Bot:
+        started.append(
+            start_bot(
+                slack=slack, simulator=simulator, db_path=tmp_path / "opsbot.db", config=config
+            )
+        )
+        return started[-1]
+
+    yield start
+    for running in started:
+        stop_bot(running)
 
 
 @pytest.fixture

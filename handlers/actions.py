@@ -20,21 +20,21 @@ log = logging.getLogger(__name__)
 
 def register(app: App, deps: Deps) -> None:
     service = deps.service
-    _on_click(app, deps, messages.ACTION_CONFIRM, service.confirm, lambda _: text.CONFIRMED)
-    _on_click(app, deps, messages.ACTION_CANCEL, service.cancel, lambda _: text.CANCELLED)
+    _on_click(app, deps, messages.ACTION_CONFIRM, service.confirm, _confirmed)
+    _on_click(app, deps, messages.ACTION_CANCEL, service.cancel, lambda _, __: text.CANCELLED)
     _on_click(
         app,
         deps,
         messages.ACTION_SEND_AGAIN,
         lambda value, *, user: service.send_again(_operation_id(value), user=user),
-        text.sent_again_answer,
+        lambda who, _: text.sent_again_answer(who),
     )
     _on_click(
         app,
         deps,
         messages.ACTION_DROP,
         lambda value, *, user: service.drop(_operation_id(value), user=user),
-        text.dropped_answer,
+        lambda who, _: text.dropped_answer(who),
     )
 
     approvals = service.approvals
@@ -102,11 +102,11 @@ def _on_click(
     deps: Deps,
     action_id: str,
     act: Callable[..., Outcome],
-    said: Callable[[str], str],
+    said: Callable[[str, Outcome], str],
 ) -> None:
     """A button whose click changes the store: `act(value, user=…)` gives the outcome; a click
-    that did what it says replaces the message with `said(clicker)`, any other is answered
-    privately with the reason."""
+    that did what it says replaces the message with `said(clicker, outcome)`, any other is
+    answered privately with the reason."""
 
     @app.action(action_id)
     def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -116,7 +116,7 @@ def _on_click(
         def work() -> None:
             outcome = act(str(action.get("value", "")), user=user)
             if outcome.ok:
-                respond(replace_original=True, text=said(f"<@{user}>"))
+                respond(replace_original=True, text=said(f"<@{user}>", outcome))
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 
@@ -143,6 +143,13 @@ def _on_vote(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], 
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 
         deps.later(private, work)
+
+
+def _confirmed(_: str, outcome: Outcome) -> str:
+    request = outcome.request
+    if request is not None and request.state == "approving":
+        return text.confirmed_awaiting(request.approvals_needed)
+    return text.CONFIRMED
 
 
 def _operation_id(value: str) -> int:

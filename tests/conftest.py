@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ import pytest
 from bot.policy.config import OPEN_POLICY, read_config
 from bot.poller import PollTuning
 from bot.runtime import Runtime
+from bot.service import utcnow
 from bot.simulator.endpoint import Simulator
 from bot.slack.app import HttpServer, build_app
 from bot.slack.groups import GroupMembers
@@ -204,6 +205,7 @@ def start_bot(
     poll_tuning: PollTuning = FAST_POLLING,
     api_timeout: float = 10.0,
     config: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Bot:
     """`config`: a policy file's text (TOML); user groups are the fake Slack's."""
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
@@ -219,6 +221,7 @@ def start_bot(
         tuning=tuning,
         poll_tuning=poll_tuning,
         config=read_config(config, source="test.toml") if config else OPEN_POLICY,
+        clock=clock,
         groups=GroupMembers(client=client),
     )
     app = build_app(
@@ -248,10 +251,14 @@ def policy_bot(
     """Starts the bot with a policy file's text; stopped at the end of the test."""
     started: list[Bot] = []
 
-    def start(config: str) -> Bot:
+    def start(config: str, *, clock: Callable[[], datetime] = utcnow) -> Bot:
         started.append(
             start_bot(
-                slack=slack, simulator=simulator, db_path=tmp_path / "opsbot.db", config=config
+                slack=slack,
+                simulator=simulator,
+                db_path=tmp_path / "opsbot.db",
+                config=config,
+                clock=clock,
             )
         )
         return started[-1]

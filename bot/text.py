@@ -847,11 +847,12 @@ def click_refusal(reason: str, *, requester: str = "the requester", detail: str 
 
 
 CANCELLED = "Cancelled: nothing was sent to the API."
+
+
 def confirmed_awaiting(needed: int) -> str:
     count = "an approval" if needed == 1 else f"{needed} approvals"
     return (
-        f"✅ Confirmed. It now waits for {count} on its public message; nothing is sent "
-        "until then."
+        f"✅ Confirmed. It now waits for {count} on its public message; nothing is sent until then."
     )
 
 

@@ -116,8 +116,9 @@ def test_a_peer_approval_with_requester_approver_and_bystander(
     assert "Approved" in click(bot, "ops_approve", request_id, user=APPROVER)
     eventually(lambda: bot.simulator.post_count == 1, what="the operation sent once approved")
     eventually(
-        lambda: "Approved by <@U0002>" in all_text(public(bot, root))
-        and not buttons(public(bot, root)),
+        lambda: (
+            "Approved by <@U0002>" in all_text(public(bot, root)) and not buttons(public(bot, root))
+        ),
         what="the public message to show who approved, without its buttons",
     )
     eventually(

@@ -23,7 +23,7 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.catalog import Catalog, OperationKind, ParamField
+from bot.catalog import OperationKind, ParamField
 from bot.model import parse_api_time
 from bot.outbox import NOT_POSTED, UNDELIVERED
 from bot.reconcile import ASK_UNKNOWN
@@ -933,9 +933,10 @@ def refusal(reason: str, example: str, *, markup: bool = False) -> str:
 
 
 def request_modal(
-    catalog: Catalog, *, kind: OperationKind, metadata: dict[str, Any]
+    kinds: Sequence[OperationKind], *, kind: OperationKind, metadata: dict[str, Any]
 ) -> dict[str, Any]:
-    options = [_option(k.label, k.operation_type) for k in catalog.kinds]
+    """The request form, offering the operation kinds this person may request."""
+    options = [_option(k.label, k.operation_type) for k in kinds]
     blocks: Blocks = [
         {
             "type": "input",

@@ -28,6 +28,7 @@ from bot.answers import (
 )
 from bot.api import ApiError, ZequenzeClient
 from bot.approvals import Approvals
+from bot.catalog import OperationKind
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
@@ -170,6 +171,20 @@ class OpsService:
             channel=channel,
             detail={"text": typed, "reason": refused.reason, "surface": surface},
         )
+
+    def kinds_for(self, user: str, *, channel: str | None) -> tuple[OperationKind, ...] | Refused:
+        """The operation kinds this person may request (for the form), or why none."""
+        try:
+            if channel is not None and not self.policy.channel_allowed(channel):
+                who = self.policy.config.access.channels or ()
+                return Refused(reason=text.policy_refusal("channel", who), example="", markup=True)
+            kinds = self.policy.kinds_for(user)
+        except GroupsUnavailable as exc:
+            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+        if not kinds:
+            who = self.policy.config.access.requesters or ()
+            return Refused(reason=text.policy_refusal("requester", who), example="", markup=True)
+        return kinds
 
     def judge(self, plan: Plan, *, requester: str, channel: str | None) -> Verdict | Refused:
         """What the policy says of this plan, here, for this person: a refusal that names

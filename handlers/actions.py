@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
-from bot.answers import Outcome, Proposed
+from bot.answers import Outcome, Proposed, Refused
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,11 @@ def register(app: App, deps: Deps) -> None:
         # answers, it ends here, logged; the modal keeps its fields and its submit is checked.
         option = action.get("selected_option")
         view = body.get("view")
-        kind = deps.service.catalog.by_type(
-            str(option.get("value", "")) if isinstance(option, dict) else ""
-        )
+        user = (body.get("user") or {}).get("id", "")
+        kinds = deps.service.kinds_for(user, channel=None)
+        offered = () if isinstance(kinds, Refused) else kinds
+        wanted = str(option.get("value", "")) if isinstance(option, dict) else ""
+        kind = next((k for k in offered if k.operation_type == wanted), None)
         has_id = isinstance(view, dict) and bool(view.get("id"))
         metadata = form_metadata(view.get("private_metadata")) if has_id else None
         if kind is None or metadata is None:
@@ -77,7 +79,7 @@ def register(app: App, deps: Deps) -> None:
             client.views_update(
                 view_id=view["id"],
                 hash=view.get("hash"),
-                view=messages.request_modal(deps.service.catalog, kind=kind, metadata=metadata),
+                view=messages.request_modal(offered, kind=kind, metadata=metadata),
             )
         except SlackApiError as exc:
             # hash_conflict: the person changed the modal again, and the newer change wins.

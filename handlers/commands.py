@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import messages, text
+from bot.answers import Refused
 from handlers.context import Deps, answer_text
 
 
@@ -27,10 +28,12 @@ def register(app: App, deps: Deps) -> None:
         def work() -> None:
             if not typed:
                 # Open first: the trigger expires in about 3 s. The zone is looked up on submit.
+                kinds = deps.service.kinds_for(user, channel=channel)
+                if isinstance(kinds, Refused):
+                    private(messages.answer(kinds, now=deps.service.clock()).message)
+                    return
                 metadata = {"channel": channel, "response_url": command.get("response_url")}
-                view = messages.request_modal(
-                    deps.service.catalog, kind=deps.service.catalog.kinds[0], metadata=metadata
-                )
+                view = messages.request_modal(kinds, kind=kinds[0], metadata=metadata)
                 client.views_open(trigger_id=command.get("trigger_id", ""), view=view)
                 deps.zones(user)  # remembered: the submission words its errors in this zone
                 return

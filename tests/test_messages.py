@@ -113,7 +113,7 @@ def test_proposed_answer_is_private(store: Store) -> None:
 
 def test_modal_is_a_valid_view_for_every_operation_kind() -> None:
     for kind in DEFAULT_CATALOG.kinds:
-        view = messages.request_modal(DEFAULT_CATALOG, kind=kind, metadata={"channel": "C1"})
+        view = messages.request_modal(DEFAULT_CATALOG.kinds, kind=kind, metadata={"channel": "C1"})
         View(**view).validate_json()
         block_ids = [b["block_id"] for b in view["blocks"]]
         assert block_ids[:2] == ["operation_type", "devices"] and block_ids[-1] == "when"
@@ -123,7 +123,7 @@ def test_modal_is_a_valid_view_for_every_operation_kind() -> None:
 def test_the_modal_of_a_value_field_is_a_valid_view_of_the_right_input() -> None:
     elements = {}
     for kind in TR069_CATALOG.kinds:
-        view = messages.request_modal(TR069_CATALOG, kind=kind, metadata={"channel": "C1"})
+        view = messages.request_modal(TR069_CATALOG.kinds, kind=kind, metadata={"channel": "C1"})
         View(**view).validate_json()
         elements |= {b["block_id"]: (b["element"], b.get("optional")) for b in view["blocks"]}
     number, optional = elements["value"]  # set's integer: Slack checks it is a whole number
@@ -194,7 +194,7 @@ def test_the_form_says_its_service_and_packages_take_a_list() -> None:
     for keyword, field in (("restart", "service_name"), ("update", "package_list")):
         kind = DEFAULT_CATALOG.by_keyword(keyword)
         assert kind is not None
-        view = messages.request_modal(DEFAULT_CATALOG, kind=kind, metadata={"channel": "C1"})
+        view = messages.request_modal(DEFAULT_CATALOG.kinds, kind=kind, metadata={"channel": "C1"})
         block = next(b for b in view["blocks"] if b["block_id"] == field)
         assert block["hint"]["text"].startswith("One or more, separated by commas")
         assert block["optional"] is False  # an update without packages is refused

@@ -498,3 +498,10 @@ def test_help_shows_only_what_this_person_may_request(user: str, kinds: list[str
 
 def test_someone_who_may_not_ask_sees_no_kinds() -> None:
     assert policy(ACCESS).kinds_for(BOB) == ()
+
+
+def test_a_rule_for_every_device_written_as_star_hides_the_kind() -> None:
+    # devices = ["*"] covers every device as surely as leaving the key out.
+    p = policy('[[rules]]\noperations = ["reboot"]\ndevices = ["*"]\nrequesters = ["S0DBA"]\n')
+    assert "reboot" not in [k.operation_type for k in p.kinds_for(BOB)]
+    assert "reboot" in [k.operation_type for k in p.kinds_for(CAROL)]

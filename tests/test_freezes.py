@@ -56,6 +56,14 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
         ("web upgrade", None, None, "web upgrade"),
         ("web-frontend upgrade", ("web-frontend",), None, "upgrade"),
         ("cpe.eu upgrade", ("cpe.eu",), None, "upgrade"),
+        # Units spelt out, compound durations, and the reason right after them.
+        ("for 2 hours release", None, utc(10, 11, 30), "release"),
+        ("for 2hours release", None, utc(10, 11, 30), "release"),
+        ("for 45 minutes failover test", None, utc(10, 10, 15), "failover test"),
+        ("for 3 days audit", None, utc(13, 9, 30), "audit"),
+        ("for 2h30m release", None, utc(10, 12), "release"),
+        ("server-01 for 1d 2h rack move", ("server-01",), utc(11, 11, 30), "rack move"),
+        ("for 2H release", None, utc(10, 11, 30), "release"),
     ],
 )
 def test_read_freeze(
@@ -80,6 +88,10 @@ def test_read_freeze(
         ("for 31d release", text.FREEZE_BAD_DURATION),
         ("for 721h release", text.FREEZE_BAD_DURATION),
         ("for 1.5h release", text.FREEZE_BAD_DURATION),
+        # Units it does not know, never a shorter one it does: 2 months is not 2 minutes.
+        ("for 2months release", text.FREEZE_BAD_DURATION),
+        ("for 2mo release", text.FREEZE_BAD_DURATION),
+        ("for 2hx release", text.FREEZE_BAD_DURATION),
         ("until 2026-03-09 08:00 upgrade", text.FREEZE_BAD_UNTIL),  # yesterday
         ("until 10:30 upgrade", text.FREEZE_BAD_UNTIL),  # now
         ("until now upgrade", text.FREEZE_BAD_UNTIL),

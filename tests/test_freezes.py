@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import text
+from bot.catalog import DEFAULT_CATALOG
 from bot.model import OperationSpec, Refusal
 from bot.policy.config import read_config
 from bot.policy.freezes import FreezeOrder, covering, lifted_by, read_freeze, read_unfreeze
@@ -334,3 +335,24 @@ def test_refusal_at_send(store: Store, device: str, at: datetime, refused: bool)
     assert why == text.outside_window_at_send(
         when="sat 22:00-sun 06:00", next_start="Sat 14 Mar 22:00 (Europe/Madrid)"
     )
+
+
+def test_help_tells_admins_which_words_are_devices() -> None:
+    # The heuristic decides between one device and the whole fleet: help must say it.
+    kinds = DEFAULT_CATALOG.kinds
+    assert "`freeze web upgrade` freezes every device" in text.help_text(kinds, admin=True)
+    assert "freeze web" not in text.help_text(kinds, admin=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "devices", "reason"),
+    [
+        ("web upgrade", None, "web upgrade"),
+        ("web for 2h upgrade", ("web",), "upgrade"),
+    ],
+)
+def test_the_device_words_help_describes(
+    args: str, devices: tuple[str, ...] | None, reason: str
+) -> None:
+    order = read_freeze(args, tz=TZ, now=NOW)
+    assert (order.devices, order.reason) == (devices, reason)

@@ -661,7 +661,9 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
         *(
             [
                 "• `freeze [devices] [for 2h | until 18:00] <reason>`: stop new requests for "
-                "them and hold what is not sent yet; `unfreeze [devices]` lifts it",
+                "them and hold what is not sent yet; `unfreeze [devices]` lifts it. A device "
+                "here has a digit, `-` or `.` (`server-01`, `db-*`), unless `for` or `until` "
+                "follows: `freeze web upgrade` freezes every device, for “web upgrade”",
             ]
             if admin
             else []

@@ -22,7 +22,12 @@ from bot.when import UnreadableTime, resolve
 from store import Freeze, Store, is_final
 
 MAX_FREEZE = timedelta(days=30)
-_DURATION = re.compile(r"([0-9]+)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?)", re.ASCII)
+# One or more amounts with their units ("2h", "2 hours", "1d 2h", "2h30m"). A unit must not run
+# on into letters: "2months" is no unit it knows, never 2 minutes, and "2 hours" is not 2 h
+# followed by a reason starting "ours".
+_UNIT_WORD = r"(?:minutes?|mins?|m|hours?|hrs?|h|days?|d)(?![a-z])"
+_DURATION = re.compile(rf"(?:[0-9]+\s*{_UNIT_WORD}\s*)+", re.ASCII | re.IGNORECASE)
+_DURATION_PART = re.compile(rf"([0-9]+)\s*({_UNIT_WORD})", re.ASCII | re.IGNORECASE)
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
 _SEPARATORS = frozenset({",", "and"})
 # A word names a device (or a glob of them) only if it could not be the start of a reason:
@@ -96,7 +101,12 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
         match = _DURATION.match(joined)
         if not match:
             raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
-        length = timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)[0]])
+        length = timedelta(
+            seconds=sum(
+                int(amount) * _UNIT[unit[0].lower()]
+                for amount, unit in _DURATION_PART.findall(match.group(0))
+            )
+        )
         if not timedelta(0) < length <= MAX_FREEZE:
             raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
         return now + length, joined[match.end() :]

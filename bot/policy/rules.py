@@ -34,6 +34,12 @@ def matches(name: str, globs: Sequence[str] | None) -> bool:
     return globs is None or any(fnmatch.fnmatchcase(name.lower(), g.lower()) for g in globs)
 
 
+def _every_device(globs: Sequence[str] | None) -> bool:
+    """Whether globs surely cover every device: none given, or one of only stars (people write
+    `devices = ["*"]` to mean all, and help must then hide what the rule keeps from them)."""
+    return globs is None or any(g and set(g) == {"*"} for g in globs)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Approval:
     """Others must approve before anything is sent: `needed` distinct people, each allowed
@@ -156,7 +162,7 @@ class Policy:
                 continue
             if rule.requesters is None or self._members.is_member(user, rule.requesters):
                 return True
-            if rule.devices is None:
+            if _every_device(rule.devices):
                 return False  # covers every device of this type, and not for this person
         return True
 

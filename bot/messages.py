@@ -672,11 +672,11 @@ def _conflict_lines(policy: dict[str, Any]) -> list[str]:
 
 
 def _approvers(requester: str, approver_sets: Sequence[Sequence[str] | None]) -> str:
-    named = [s for s in approver_sets if s is not None]
+    """Who may approve: each list that applies (several rules: one person in all of them)."""
+    named = [[i for i in s if i != requester] for s in approver_sets if s is not None]
     if not named:
         return text.ANYONE_ELSE
-    common = [i for i in named[0] if all(i in s for s in named[1:]) and i != requester]
-    return text.mentions(common) if common else text.NOBODY_IN_COMMON
+    return text.approvers_in_every([text.mentions(ids) for ids in named])
 
 
 def _move_label(request: RequestRecord) -> str | None:

@@ -1623,7 +1623,15 @@ DRY_RUN_FOOTER = (
 WAITING_FOR_APPROVAL = "waiting for approval"
 HELD_BY_FREEZE = "held by a freeze"
 ANYONE_ELSE = "anyone allowed to request, except the requester"
-NOBODY_IN_COMMON = "nobody: the rules that apply name no approver in common (fix the policy)"
+
+
+def approvers_in_every(lists: Sequence[str]) -> str:
+    """`a or b`, or, when several rules apply, someone who is in each of their lists."""
+    if len(lists) == 1:
+        return lists[0]
+    return " who is also ".join(f"one of {one}" if " or " in one else one for one in lists)
+
+
 APPROVE = "Approve"
 REJECT = "Reject"
 MOVE_EACH = "Move each into its next window"

@@ -269,7 +269,6 @@ def test_quorum_and_named_approvers() -> None:
     assert approval is not None
     assert approval.needed == 2
     assert approval.approver_sets == ((DBA, BOB),)
-    assert approval.approvers() == (DBA, BOB)
     assert approval.expires == timedelta(hours=4)
 
 
@@ -281,8 +280,6 @@ def test_several_peer_rules_combine() -> None:
     assert approval.needed == 2
     assert approval.expires == timedelta(minutes=30)
     assert approval.approver_sets == ((DBA, BOB), (CAROL, BOB, ALICE))
-    # By id: Carol is in S0DBA, but a group cannot be opened here; Bob is named in both.
-    assert approval.approvers() == (BOB,)
     assert approval.why == ("rule at line 2", "rule at line 10")
 
 
@@ -505,3 +502,18 @@ def test_a_rule_for_every_device_written_as_star_hides_the_kind() -> None:
     p = policy('[[rules]]\noperations = ["reboot"]\ndevices = ["*"]\nrequesters = ["S0DBA"]\n')
     assert "reboot" not in [k.operation_type for k in p.kinds_for(BOB)]
     assert "reboot" in [k.operation_type for k in p.kinds_for(CAROL)]
+
+
+def test_a_peer_rule_without_approvers_is_approved_by_those_it_lets_request() -> None:
+    # A DBA-only rule: another DBA approves, not anyone the workspace lets request.
+    p = policy(
+        '[[rules]]\ndevices = ["db-*"]\nrequesters = ["S0DBA"]\napproval = "peer"\n',
+        groups={"S0DBA": {DBA, CAROL}},
+    )
+    approval = judge(p, spec("db-01"), requester=DBA).approval
+    assert approval is not None and approval.approver_sets == (("S0DBA",),)
+    assert p.may_approve(user=CAROL, requester=DBA, approver_sets=approval.approver_sets) is None
+    assert (
+        p.may_approve(user=BOB, requester=DBA, approver_sets=approval.approver_sets)
+        == "not_approver"
+    )

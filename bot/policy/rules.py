@@ -51,14 +51,6 @@ class Approval:
     expires: timedelta
     why: tuple[str, ...]  # "rule 2", "outside the window"
 
-    def approvers(self) -> tuple[str, ...] | None:
-        """The ids to name on the message: those every list allows (None: anyone)."""
-        named = [s for s in self.approver_sets if s is not None]
-        if not named:
-            return None
-        common = [i for i in named[0] if all(i in s for s in named[1:])]
-        return tuple(common)
-
 
 @dataclass(frozen=True, kw_only=True)
 class WindowCheck:
@@ -201,7 +193,8 @@ class Policy:
                 raise PolicyRefused("rule", who=rule.requesters)
             if rule.approval == APPROVAL_PEER and id(rule) not in seen_rules:
                 seen_rules.add(id(rule))
-                sets.append(rule.approvers)
+                # No approvers named: anyone allowed to request what the rule covers.
+                sets.append(rule.approvers if rule.approvers is not None else rule.requesters)
                 needed = max(needed, rule.approvals)
                 expires = min(expires, rule.expires) if why else rule.expires
                 why.append(f"rule at line {rule.line}" if rule.line else "a rule")

@@ -166,6 +166,16 @@ def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Pa
                 "WHERE o.request_id = r.id AND o.state != 'new')",
                 "idx_requests_unposted",
             ),
+            (
+                "SELECT id FROM requests WHERE state = 'approving' "
+                "AND approval_expires_at <= '2026-01-01'",
+                "idx_requests_approving",
+            ),
+            (
+                "SELECT * FROM freezes WHERE lifted_at IS NULL "
+                "AND (until IS NULL OR until > '2026-01-01') ORDER BY id",
+                "idx_freezes_active",
+            ),
         ):
             assert index in query_plan(store, sql), (sql, query_plan(store, sql))
     finally:

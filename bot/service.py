@@ -8,7 +8,7 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from bot.approvals import Approvals
 from bot.catalog import OperationKind
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
-from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
+from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
 from bot.policy import freezes
 from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy, PolicyRefused, Verdict
@@ -172,6 +172,10 @@ class OpsService:
             detail={"text": typed, "reason": refused.reason, "surface": surface},
         )
 
+    def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
+        found = preflight.find_conflicts(api=self._look, specs=specs, now=self.clock())
+        return preflight.snapshot(found)
+
     def kinds_for(self, user: str, *, channel: str | None) -> tuple[OperationKind, ...] | Refused:
         """The operation kinds this person may request (for the form), or why none."""
         try:
@@ -263,7 +267,6 @@ class OpsService:
             )
             return verdict
         now = self.clock()
-        conflicts = preflight.find_conflicts(api=self._look, specs=plan.operations, now=now)
         create = self.store.preview_request if dry_run else self.store.create_request
         request = create(
             specs=plan.operations,
@@ -278,7 +281,7 @@ class OpsService:
             response_url=response_url,
             now=now,
             expires_at=now + self._request_ttl,
-            policy={**verdict.snapshot(), **preflight.snapshot(conflicts)},
+            policy={**verdict.snapshot(), **self._conflicts(plan.operations)},
         )
         return Proposed(request=request, dry_run=dry_run)
 
@@ -362,7 +365,9 @@ class OpsService:
                 op.id: spec.scheduled_at for op, spec in zip(request.operations, specs, strict=True)
             },
             note=text.MOVED_TO_WINDOW,
-            policy=verdict.snapshot(),
+            # The conflicts are looked for again at the new time: this click's answer is a
+            # new confirmation, and the look is bounded (one fast-failing client, 500 items).
+            policy={**verdict.snapshot(), **self._conflicts(specs)},
         ):
             return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.messages import ACTION_CONFIRM, ACTION_MOVE_TO_WINDOW
 from tests.conftest import Bot, eventually
 from tests.fakes import FakeSlack
-from tests.test_flow import confirm_button
+from tests.test_flow import all_text, confirm_button, request_and_confirm
 
 pytestmark = pytest.mark.xdist_group("ports")
 
@@ -147,3 +148,140 @@ def test_access_refusals_name_who_can_and_store_only_an_audit_line(
 
 def confirm_button_absent(message: dict[str, Any]) -> bool:
     return not any(block["type"] == "actions" for block in message.get("blocks") or [])
+
+
+# --- 2. maintenance windows -------------------------------------------------------------
+
+
+def windows_policy(when: str) -> str:
+    return "\n".join(
+        f'[[windows]]\ndevices = ["{devices}"]\nwhen = "{when}"\ntz = "{WINDOW_TZ}"\n'
+        f'outside = "{outside}"\n'
+        for devices, outside in (
+            ("workstation-*", "warn"),
+            ("server-*", "approve"),
+            ("db-*", "block"),
+        )
+    )
+
+
+def test_windows_warn_moves_into_the_window_approve_asks_block_refuses(
+    policy_bot: StartBot, slack: FakeSlack
+) -> None:
+    when, start = window_ahead()
+    bot = policy_bot(windows_policy(when))
+    la = ZoneInfo("America/Los_Angeles")
+    slack.set_user("U123", tz="America/Los_Angeles")
+    window_clock = start.astimezone(ZoneInfo(WINDOW_TZ)).strftime("%H:%M")
+    my_clock = start.astimezone(la).strftime("%H:%M")
+
+    # warn: the warning, and a button that moves it into the next window (both zones named).
+    warned = ask(bot, "reboot workstation-01 now")
+    shown = all_text(warned)
+    assert "outside its maintenance window" in shown
+    assert "the policy allows it, with this warning" in shown
+    buttons = next(b for b in warned["blocks"] if b["type"] == "actions")["elements"]
+    move = next(e for e in buttons if e["action_id"] == ACTION_MOVE_TO_WINDOW)
+    label = move["text"]["text"]
+    assert f"{window_clock} {WINDOW_TZ}" in label
+    assert f"({my_clock} yours)" in label
+
+    moved = click(bot, ACTION_MOVE_TO_WINDOW, move["value"])
+    assert moved["replace_original"] is True
+    moved_text = all_text(moved)
+    assert "in its maintenance window" in moved_text
+    assert "outside its maintenance window" not in moved_text
+    assert "Moved into the maintenance window." in moved_text
+    assert not any(
+        e["action_id"] == ACTION_MOVE_TO_WINDOW
+        for b in moved["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    )
+    confirmed = click(bot, ACTION_CONFIRM, confirm_button(moved)["value"])
+    assert "Confirmed" in confirmed["text"]
+    (op,) = eventually(bot.simulator.operations, what="the moved operation at the API")
+    assert op["device_name"] == "workstation-01"
+    assert op["scheduled_at"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # approve: outside its window it needs approval; confirmed, it waits for it, unsent.
+    needs = ask(bot, "reboot server-01 in 10 minutes")
+    assert "so it needs approval" in all_text(needs)
+    assert "needs an approval from" in all_text(needs)
+    request_id = confirm_button(needs)["value"]
+    assert "Confirmed" in click(bot, ACTION_CONFIRM, request_id)["text"]
+    public = public_message(bot, request_id)
+    assert "Waiting for approval" in all_text(public)
+    assert bot.runtime.store.get_request(request_id).state == "approving"
+
+    # block: refused, naming the next window in its zone and in the requester's.
+    blocked = ask(bot, "reboot db-01 in 10 minutes")
+    assert "db-01 may only be worked on in its maintenance window" in blocked["text"]
+    assert f"{window_clock} ({WINDOW_TZ})" in blocked["text"]
+    assert f"{my_clock} your time (America/Los_Angeles)" in blocked["text"]
+    assert confirm_button_absent(blocked)
+    assert [o["device_name"] for o in bot.simulator.operations()] == ["workstation-01"]
+
+
+# --- 4 and 5. conflicts, and dry runs --------------------------------------------------
+
+
+def test_conflicts_show_operations_within_an_hour_and_a_dry_run_stores_nothing(
+    policy_bot: StartBot,
+) -> None:
+    when, _ = window_ahead()
+    bot = policy_bot(
+        '[[rules]]\noperations = ["reboot"]\ndevices = ["server-01"]\napproval = "peer"\n\n'
+        f'[[windows]]\ndevices = ["server-*"]\nwhen = "{when}"\ntz = "{WINDOW_TZ}"\n'
+    )
+    request_and_confirm(bot, "restart nginx on server-03 in 30 minutes")
+    request_and_confirm(bot, "restart nginx on server-01 in 30 minutes")
+    first, second = (o["id"] for o in bot.simulator.operations())
+
+    near = all_text(ask(bot, "reboot server-03 in 40 minutes"))
+    assert "Conflicts" in near and first in near and second not in near
+    far = all_text(ask(bot, "reboot server-03 in 3 hours"))
+    assert "Conflicts" not in far and first not in far
+
+    requests_before, posts_before = requests_count(bot), bot.simulator.post_count
+    plan = ask(bot, "plan reboot server-01 in 20 minutes")
+    shown = all_text(plan)
+    assert "needs an approval from" in shown
+    assert "outside its maintenance window" in shown
+    assert "Conflicts" in shown and second in shown
+    assert "Dry run: nothing was recorded or sent" in shown
+    assert confirm_button_absent(plan)
+    assert requests_count(bot) == requests_before
+    assert bot.simulator.post_count == posts_before
+
+    listed = ask(bot, "plan list")
+    assert "`plan` shows what an operation would do" in listed["text"]
+    assert confirm_button_absent(listed)
+
+
+# --- 6. the audit trail of one flow ----------------------------------------------------
+
+
+def test_a_confirmed_reboot_leaves_its_lines_in_the_audit_trail(policy_bot: StartBot) -> None:
+    bot = policy_bot('[access]\nchannels = ["C0001"]\n')
+    bot.simulator.run_seconds = 0.2
+    shown = ask(bot, "reboot server-05 now")
+    request_id = confirm_button(shown)["value"]
+    assert "Confirmed" in click(bot, ACTION_CONFIRM, request_id)["text"]
+    eventually(
+        lambda: any(
+            row["event"] == "api_status" and row["request_id"] == request_id for row in audit(bot)
+        ),
+        what="the final status in the audit trail",
+    )
+    mine = [row for row in audit(bot) if row["request_id"] == request_id]
+    events = [row["event"] for row in mine]
+    assert events[:3] == ["requested", "confirmed", "api_created"]
+    assert events[-1] == "api_status"
+    assert {row["actor"] for row in mine[:2]} == {"U123"}
+    (op,) = bot.simulator.operations()
+    assert mine[2]["api_id"] == op["id"]
+
+    ask(bot, "reboot server-05 now", channel="C123")
+    last = audit(bot)[-1]
+    assert (last["event"], last["actor"], last["channel"]) == ("refused", "U123", "C123")

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.messages import ACTION_CONFIRM, ACTION_MOVE_TO_WINDOW
+from bot.messages import ACTION_APPROVE, ACTION_CONFIRM, ACTION_MOVE_TO_WINDOW
 from tests.conftest import Bot, eventually
 from tests.fakes import FakeSlack
-from tests.test_flow import all_text, confirm_button, request_and_confirm
+from tests.test_flow import all_text, confirm_button, request_and_confirm, thread_replies
 
 pytestmark = pytest.mark.xdist_group("ports")
 
@@ -221,6 +221,74 @@ def test_windows_warn_moves_into_the_window_approve_asks_block_refuses(
     assert f"{my_clock} your time (America/Los_Angeles)" in blocked["text"]
     assert confirm_button_absent(blocked)
     assert [o["device_name"] for o in bot.simulator.operations()] == ["workstation-01"]
+
+
+# --- 3. freezes -------------------------------------------------------------------------
+
+FREEZES = """
+[access]
+admins = ["S0LEADS"]
+
+[[rules]]
+operations = ["reboot"]
+devices = ["server-02"]
+approval = "peer"
+"""
+
+
+def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lifted(
+    policy_bot: StartBot, slack: FakeSlack
+) -> None:
+    slack.set_group("S0LEADS", ["U789"])
+    bot = policy_bot(FREEZES)
+    # Already at the API, scheduled in 30 minutes: a freeze cannot stop it, it lists it.
+    request_and_confirm(bot, "reboot server-01 in 30 minutes")
+    (at_api,) = bot.simulator.operations()
+    # Waiting for approval when the freeze comes: not sent yet.
+    waiting = ask(bot, "reboot server-02 in 20 minutes")
+    request_id = confirm_button(waiting)["value"]
+    assert "Confirmed" in click(bot, ACTION_CONFIRM, request_id)["text"]
+    public_message(bot, request_id)
+
+    refused = ask(bot, "freeze server-* for 1h release night", user="U123")
+    assert "Only <!subteam^S0LEADS> may freeze or unfreeze" in refused["text"]
+
+    frozen = ask(bot, "freeze server-* for 1h release night", user="U789")
+    assert "<@U789> froze `server-*`" in frozen["text"]
+    assert "release night" in frozen["text"]
+    assert at_api["id"] in frozen["text"]
+    assert "The API already holds 1 unfinished operation" in frozen["text"]
+
+    new = ask(bot, "reboot server-01 now")
+    assert "`server-01` is frozen by <@U789>" in new["text"] and "release night" in new["text"]
+    assert confirm_button_absent(new)
+
+    # Approved during the freeze: held, said in its thread, not sent.
+    assert "Approved" in click(bot, ACTION_APPROVE, request_id, user="U456")["text"]
+    root_ts = bot.runtime.store.get_request(request_id).status_ts
+    eventually(
+        lambda: any("is frozen (release night)" in r for r in thread_replies(bot, root_ts)),
+        what="the held line in the thread",
+    )
+    (op,) = bot.runtime.store.get_request(request_id).operations
+    assert op.held_since is not None and op.api_id is None
+    assert bot.simulator.post_count == 1
+
+    not_admin = ask(bot, "unfreeze server-*", user="U456")
+    assert "Only <!subteam^S0LEADS> may freeze or unfreeze" in not_admin["text"]
+    assert bot.runtime.store.active_freezes(now=datetime.now(UTC))
+
+    lifted = ask(bot, "unfreeze server-*", user="U789")
+    assert "<@U789> lifted the freeze on `server-*`" in lifted["text"]
+    eventually(lambda: bot.simulator.post_count == 2, what="the held operation to go")
+    assert [o["device_name"] for o in bot.simulator.operations()] == ["server-01", "server-02"]
+    eventually(
+        lambda: any("freeze on" in r and "has ended" in r for r in thread_replies(bot, root_ts)),
+        what="the released line in the thread",
+    )
+    events = [row["event"] for row in audit(bot)]
+    assert events.count("frozen") == 1 and events.count("unfrozen") == 1
+    assert "held" in events
 
 
 # --- 4 and 5. conflicts, and dry runs --------------------------------------------------

@@ -251,9 +251,11 @@ def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lift
     public_message(bot, request_id)
 
     refused = ask(bot, "freeze server-* for 1h release night", user="U123")
+    assert refused["response_type"] == "ephemeral"
     assert "Only <!subteam^S0LEADS> may freeze or unfreeze" in refused["text"]
 
     frozen = ask(bot, "freeze server-* for 1h release night", user="U789")
+    assert frozen["response_type"] == "in_channel"  # the channel is told, not only the admin
     assert "<@U789> froze `server-*`" in frozen["text"]
     assert "release night" in frozen["text"]
     assert at_api["id"] in frozen["text"]
@@ -279,6 +281,7 @@ def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lift
     assert bot.runtime.store.active_freezes(now=datetime.now(UTC))
 
     lifted = ask(bot, "unfreeze server-*", user="U789")
+    assert lifted["response_type"] == "in_channel"
     assert "<@U789> lifted the freeze on `server-*`" in lifted["text"]
     eventually(lambda: bot.simulator.post_count == 2, what="the held operation to go")
     assert [o["device_name"] for o in bot.simulator.operations()] == ["server-01", "server-02"]

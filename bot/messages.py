@@ -824,6 +824,9 @@ def _minutes(value: object) -> str:
 class Reply:
     message: dict[str, Any]  # chat.postMessage-style: blocks + text
     public: bool  # False: only the requester should see it
+    # Everyone in the channel must see it, however it was asked (a freeze or its end):
+    # a slash command's answers are otherwise private.
+    announce: bool = False
 
 
 def answer(result: Answer, *, now: datetime) -> Reply:
@@ -841,7 +844,7 @@ def answer(result: Answer, *, now: datetime) -> Reply:
     if isinstance(result, Helped):
         return Reply(message=notice(text.help_text(result.kinds, admin=result.admin)), public=True)
     if isinstance(result, Frozen):
-        return Reply(message=notice(frozen_text(result)), public=True)
+        return Reply(message=notice(frozen_text(result)), public=True, announce=True)
     if isinstance(result, Listed):
         blocks = operation_list(result.listing, device=result.device)
         return Reply(message={"blocks": blocks, "text": blocks[0]["text"]["text"]}, public=True)

@@ -142,7 +142,7 @@ class OpsService:
                 raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
             if isinstance(command, HelpQuery):
                 return Helped(
-                    kinds=self.policy.kinds_for(requester), admin=self.policy.is_admin(requester)
+                    kinds=self.policy.kinds_for(requester), admin=self._shows_admin(requester)
                 )
             if isinstance(command, ListQuery):
                 return Listed(
@@ -160,6 +160,14 @@ class OpsService:
         except GroupsUnavailable as exc:
             return Refused(reason=text.groups_unavailable(exc.reason), example="")
         return command
+
+    def _shows_admin(self, user: str) -> bool:
+        """Whether help shows the admins' commands: a group that cannot be read just now
+        hides them (a freeze is checked again when typed) rather than refusing the help."""
+        try:
+            return self.policy.is_admin(user)
+        except GroupsUnavailable:
+            return False
 
     def _audit_refusal(
         self, refused: Refused, *, typed: str, requester: str, channel: str | None, surface: str

@@ -43,8 +43,10 @@ def answer_text(
     public: Send,
     thread_ts: str | None = None,
     response_url: str | None = None,
+    announce: Send | None = None,
 ) -> None:
-    """Understand what was typed and answer it: a confirmation, a list, a status or a refusal."""
+    """Understand what was typed and answer it: a confirmation, a list, a status or a refusal.
+    `announce` (by default `public`) takes what the whole channel must see, a freeze."""
     zone = deps.zones(user)
     result = deps.service.handle_text(
         typed,
@@ -57,7 +59,10 @@ def answer_text(
         notes=(zone.note,) if zone.note else (),
     )
     reply = messages.answer(result, now=deps.service.clock())
-    (public if reply.public else private)(reply.message)
+    if reply.announce:
+        (announce or public)(reply.message)
+    else:
+        (public if reply.public else private)(reply.message)
 
 
 def form_metadata(raw: object) -> dict[str, str] | None:

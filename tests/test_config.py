@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot import grammar
 from bot.catalog import DEFAULT_CATALOG
 from bot.cli import main
+from bot.model import Plan
 from bot.policy.config import (
     APPROVAL_PEER,
     OPEN_POLICY,
@@ -329,3 +331,18 @@ def test_check_config_and_run_refuse_a_broken_file_in_the_same_words(tmp_path: P
     assert "Traceback" not in ran.stderr
     assert ran.stderr.strip().endswith(checked.stderr.strip())
     assert not (tmp_path / "opsbot.db").exists()
+
+
+def test_the_example_s_set_phrase_reads_with_the_example_s_catalog() -> None:
+    policy = load_config(EXAMPLE)
+    set_kind = policy.catalog.by_keyword("set")
+    assert set_kind is not None
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    plan = grammar.parse(set_kind.example, tz="UTC", now=now, catalog=policy.catalog)
+    assert isinstance(plan, Plan) and plan.immediate
+    (spec,) = plan.operations
+    assert (spec.device_name, spec.operation_type) == ("cpe-0042", "set")
+    assert spec.parameters == {
+        "parameter_name": "Device.ManagementServer.PeriodicInformInterval",
+        "value": 300,
+    }

@@ -32,7 +32,8 @@ class SendGate:
             freeze = freezes.covering(active, op.device_name)
             if freeze is not None:
                 if op.held_since is None:
-                    self._store.hold(op.id, now=now, announce=op.announce("held", freeze=freeze.id))
+                    announce = op.announce("held", freeze=freeze.id, reason=freeze.reason)
+                    self._store.hold(op.id, now=now, announce=announce)
                 continue
             if op.held_since is not None:
                 self._store.unhold(op.id, now=now, announce=op.announce("released"))

@@ -373,6 +373,7 @@ class OpsService:
                 op.id: spec.scheduled_at for op, spec in zip(request.operations, specs, strict=True)
             },
             note=text.MOVED_TO_WINDOW,
+            now=self.clock(),
             # The conflicts are looked for again at the new time: this click's answer is a
             # new confirmation, and the look is bounded (one fast-failing client, 500 items).
             policy={**verdict.snapshot(), **self._conflicts(specs)},

@@ -1697,7 +1697,7 @@ def approval_counted(*, who: str, count: int, needed: int) -> str:
 
 
 def approval_complete(approved: Sequence[str]) -> str:
-    return f"✅ Approved by {and_list(list(approved))}: sending it to the API."
+    return f"✅ Approved by {and_list(list(approved))}."
 
 
 def rejected_line(who: str) -> str:

@@ -427,6 +427,7 @@ class Store:
         times: dict[int, datetime],
         note: str,
         policy: dict[str, Any],
+        now: datetime,
     ) -> bool:
         """A pending request's operations move to new times (into their maintenance window),
         by its requester, before it is confirmed."""
@@ -447,6 +448,14 @@ class Store:
                     "UPDATE operations SET scheduled_at = ? WHERE id = ? AND state = 'draft'",
                     [format_api_time(moment), operation_id],
                 )
+            self._audit_request(
+                db,
+                request_id,
+                event="moved",
+                actor=user,
+                now=now,
+                detail={"times": sorted({format_api_time(m) for m in times.values()})},
+            )
             return True
 
     def get_request(self, request_id: str) -> RequestRecord | None:
@@ -749,14 +758,17 @@ class Store:
 
     def unhold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
         with self._write() as db:
-            return self._announced(
+            if not self._announced(
                 db,
                 "UPDATE operations SET held_since = NULL "
                 "WHERE id = ? AND state = 'new' AND held_since IS NOT NULL",
                 [operation_id],
                 announce=announce,
                 now=now,
-            )
+            ):
+                return False
+            self._audit_operation(db, operation_id, event="released", now=now)
+            return True
 
     def end_request(self, request_id: str, *, to: str, user: str | None, now: datetime) -> bool:
         """pending → cancelled (by its requester) or expired (user None)."""

@@ -122,7 +122,7 @@ def test_a_peer_approval_with_requester_approver_and_bystander(
         what="the public message to show who approved, without its buttons",
     )
     eventually(
-        lambda: any("Approved by <@U0002>: sending" in r for r in thread_replies(bot, root)),
+        lambda: any("✅ Approved by <@U0002>." in r for r in thread_replies(bot, root)),
         what="the approval told in the thread",
     )
     again = click(bot, "ops_approve", request_id, user=APPROVER)

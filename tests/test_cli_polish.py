@@ -403,6 +403,10 @@ def test_simulator_help_explains_each_option_with_its_default(
             "@U123 in #ops, @here: the page",
         ),
         ("```block\nof code```", "block\nof code"),
+        (
+            "ask <!subteam^S0DBA> or <@U0002> in <#C0001>; <!subteam^S1|@dba>",
+            "ask @S0DBA or @U0002 in #C0001; @dba",
+        ),
     ],
 )
 def test_mrkdwn_is_rendered_for_the_terminal(mrkdwn: str, shown: str) -> None:

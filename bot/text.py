@@ -1318,7 +1318,7 @@ def demo_policy(*, source: str, you: str, approver: str, admin: str | None) -> s
     """The greeting's part for `--config`: whose lines these are, and the policy's words."""
     freeze = f", as {admin} freeze server-* for 1h patching" if admin else ""
     return (
-        f"Policy: {source}. What you type is said by {you!r}; start a line with as and "
+        f"Policy: {source}. What you type is said by {quote(you)}; start a line with as and "
         f"someone's id to say it as them, e.g. as {approver} approve{freeze}.\n"
         "Also: plan <request> (a dry run: nothing recorded), approve or reject (the newest "
         "request waiting for approval; approve r_… names one), move (into the maintenance "

@@ -240,9 +240,18 @@ class ConsoleChat:
         self._terminal.say(self._greeting)
         for line in lines:
             if not interactive:
+                # Piped lines come at once: what the last one set off (the public message,
+                # an approval's line) is printed before the next, as a person typing would see.
+                self._caught_up(wait=DELIVERY_WAIT)
                 self._terminal.say(f"you> {line.rstrip()}")
             if not self.handle(line):
                 return
+
+    def _caught_up(self, *, wait: float) -> None:
+        """Until the messages already due are printed, or `wait` seconds have gone by."""
+        deadline = time.monotonic() + wait
+        while self._service.store.pending_outbox(limit=1) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def operations(self, *, requester: str | None = None) -> list[OperationRecord]:
         """Every operation of the requests confirmed in this session (by `requester` only,

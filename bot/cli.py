@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -78,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="try the bot in the terminal against the built-in API simulator (no Slack needed)",
         description="Starts the API simulator and a console chat. Type what you would type "
-        "after /ops, then confirm or cancel. With piped input, reads the lines, then waits "
+        "after /ops, then confirm or cancel; `as U0002 approve` types a line as someone else. "
+        "With piped input, reads the lines, then waits "
         f"(at most {DEMO_WAIT} s) for the operations it started to finish.",
     )
     demo.add_argument(
@@ -86,6 +88,21 @@ def _parser() -> argparse.ArgumentParser:
         type=_zone,
         default="UTC",
         help="your time zone, e.g. Europe/Madrid (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a policy file to apply, checked as `opsbot check-config` does (default: none, "
+        "everyone may do everything)",
+    )
+    demo.add_argument(
+        "--group",
+        metavar="S…=U…,U…",
+        type=_group,
+        action="append",
+        default=[],
+        help="a user group's members, as Slack would tell them, e.g. S0DBA=U0002,U0003; "
+        "repeatable. A group the policy names without one is unknown, and refused",
     )
     _simulation_arguments(demo)
     demo.set_defaults(func=_demo)
@@ -220,6 +237,17 @@ def _from_zero(value: str, *, to: float, refusal: Callable[[str], str]) -> float
     if not (math.isfinite(number) and 0 <= number <= to):
         raise argparse.ArgumentTypeError(refusal(value))
     return number
+
+
+def _group(value: str) -> tuple[str, tuple[str, ...]]:
+    """`S0DBA=U0002,U0003`: a user group and its members, for the demo's StaticGroups."""
+    from bot.console.chat import person
+
+    group, _, listed = value.partition("=")
+    members = tuple(person(m.strip()) or "" for m in listed.split(","))
+    if not re.fullmatch(r"S[A-Z0-9]+", group.strip()) or not all(members):
+        raise argparse.ArgumentTypeError(text.demo_bad_group(value))
+    return group.strip(), members
 
 
 def _port(value: str) -> int:
@@ -410,9 +438,20 @@ def _demo(args: argparse.Namespace) -> int:
 
     from bot.console.chat import ConsoleChat, ConsoleNotifier
     from bot.console.terminal import Terminal
+    from bot.policy.config import OPEN_POLICY, ConfigError, load_config
+    from bot.policy.groups import StaticGroups
     from bot.runtime import Runtime
     from bot.simulator.endpoint import Simulator
 
+    # First, before anything starts: a file that is not valid is refused as `opsbot run`
+    # and `check-config` refuse it, every problem named.
+    try:
+        policy = load_config(args.config) if args.config else OPEN_POLICY
+    except ConfigError as exc:
+        return _fail(text.config_refused(exc.problems))
+    groups: dict[str, tuple[str, ...]] = {}
+    for group, members in args.group:
+        groups[group] = tuple(dict.fromkeys((*groups.get(group, ()), *members)))
     interactive = sys.stdin.isatty()
     with ExitStack() as stack:
         if interactive:
@@ -435,6 +474,8 @@ def _demo(args: argparse.Namespace) -> int:
             poll_interval=0.5,
             notifier=ConsoleNotifier(terminal=terminal),
             channel_gap=0.0,  # a terminal has no rate limit
+            config=policy,
+            groups=StaticGroups(groups),
         ).start()
         try:
             chat = ConsoleChat(
@@ -442,6 +483,7 @@ def _demo(args: argparse.Namespace) -> int:
                 terminal=terminal,
                 tz=args.tz,
                 devices=sorted(simulator.inventory),
+                groups=groups,
             )
             chat.run(_prompted() if interactive else sys.stdin, interactive=interactive)
             # A person who quits is not kept waiting; piped lines are followed to their end.

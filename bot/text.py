@@ -6,7 +6,7 @@ only they know where the text goes. `help_text` is the exception: it is always m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -1325,7 +1325,60 @@ def demo_greeting(devices: str) -> str:
     )
 
 
+def demo_policy(*, source: str, you: str, approver: str, admin: str | None) -> str:
+    """The greeting's part for `--config`: whose lines these are, and the policy's words."""
+    freeze = f", as {admin} freeze server-* for 1h patching" if admin else ""
+    return (
+        f"Policy: {source}. What you type is said by {quote(you)}; start a line with as and "
+        f"someone's id to say it as them, e.g. as {approver} approve{freeze}.\n"
+        "Also: plan <request> (a dry run: nothing recorded), approve or reject (the newest "
+        "request waiting for approval; approve r_… names one), move (into the maintenance "
+        "window a confirmation offers)."
+    )
+
+
+def demo_groups(known: Mapping[str, Sequence[str]], unknown: Sequence[str]) -> str:
+    """The user groups of the demo: no Slack to ask, only --group."""
+    lines = []
+    if known:
+        listed = "; ".join(f"{group} = {', '.join(users)}" for group, users in known.items())
+        lines.append(f"User groups (from --group): {listed}.")
+    if unknown:
+        example = f"--group {unknown[0]}=U0002,U0003"
+        lines.append(
+            f"Unknown here, as there is no Slack to ask: {', '.join(unknown)}. A rule naming "
+            f"them refuses; give their members with {example}."
+        )
+    return "\n".join(lines)
+
+
+def demo_approval_hint(approver: str) -> str:
+    return (
+        f"(It waits for someone else's approval: type as {approver} approve, or "
+        f"as {approver} reject.)"
+    )
+
+
+def demo_not_a_user(word: str, *, you: str) -> str:
+    return (
+        f"{quote(word)} is not a Slack user id (U… or W…, like U0002), nor {you}: "
+        "nothing was done. For example: as U0002 approve"
+    )
+
+
+def demo_bad_group(value: str) -> str:
+    return (
+        f"{quote(value)} is not a user group with its members: give an S… id, =, and U… or "
+        "W… ids separated by commas, like S0DBA=U0002,U0003."
+    )
+
+
+DEMO_AS_NOTHING = "Say what they type after their id, e.g. as U0002 approve"
 DEMO_NOTHING_PENDING = "Nothing is waiting for confirmation. Type a request first."
+DEMO_NOTHING_TO_APPROVE = (
+    "Nothing is waiting for approval: a request that needs it waits once its requester "
+    "has typed confirm."
+)
 DEMO_NO_QUESTION = "No question is waiting for an answer."
 DEMO_WAITING = "(waiting for the operations to finish…)"
 
@@ -1340,8 +1393,8 @@ def demo_unfinished(lines: Sequence[str], *, waited: int | None) -> str:
     listed = "\n".join(f"  {line}" for line in lines)
     return (
         f"Not finished when the demo ended{why}:\n{listed}\n"
-        "They stay scheduled in the simulator, which is stopping now: nothing tracks them "
-        "further."
+        "Those sent stay scheduled in the simulator, which is stopping now: nothing tracks "
+        "them further."
     )
 
 

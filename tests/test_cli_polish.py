@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,8 @@ from bot import text
 from bot.cli import _log_handler, _Redactor, _shut_down, main
 from bot.console.chat import ConsoleChat, ConsoleNotifier
 from bot.console.terminal import Terminal, compact_names, plain_text
+from bot.policy.config import read_config
+from bot.policy.groups import StaticGroups
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load
 from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
@@ -349,6 +352,9 @@ def test_shutdown_goes_in_the_order_work_flows(tmp_path: Path) -> None:
         (["simulator", "--port", "70000"], '"70000" is not a port'),
         (["parse", "reboot server-01", "--now", "2026-11-25T10:45:00"], "has no time zone"),
         (["parse", "reboot server-01", "--now", "yesterday"], "is not ISO 8601"),
+        (["demo", "--group", "S0DBA=bob"], '"S0DBA=bob" is not a user group with its members'),
+        (["demo", "--group", "U0002=U0003"], '"U0002=U0003" is not a user group'),
+        (["demo", "--group", "S0DBA"], '"S0DBA" is not a user group'),
     ],
 )
 def test_bad_arguments_are_refused_with_a_reason(
@@ -403,6 +409,10 @@ def test_simulator_help_explains_each_option_with_its_default(
             "@U123 in #ops, @here: the page",
         ),
         ("```block\nof code```", "block\nof code"),
+        (
+            "ask <!subteam^S0DBA> or <@U0002> in <#C0001>; <!subteam^S1|@dba>",
+            "ask @S0DBA or @U0002 in #C0001; @dba",
+        ),
     ],
 )
 def test_mrkdwn_is_rendered_for_the_terminal(mrkdwn: str, shown: str) -> None:
@@ -579,3 +589,177 @@ def test_cancel_alone_drops_the_pending_request_and_cancel_an_id_says_the_api_ca
     answer = console.type("cancel txn_1001")
     assert "the Zequenze API offers no way to cancel a scheduled operation" in answer
     assert "/ops status txn_1001" in answer
+
+
+# ---------------------------------------------------------------- the demo with a policy
+
+DEMO_POLICY = """
+[access]
+admins = ["U0009"]
+
+[[rules]]
+operations = ["reboot"]
+devices = ["server-*"]
+approval = "peer"
+approvers = ["S0DBA"]
+
+[[rules]]
+operations = ["restart_service"]
+devices = ["server-2*"]
+requesters = ["S0OPS"]
+"""
+
+
+def test_the_demo_with_a_policy_tries_an_approval_a_dry_run_and_a_freeze(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEMO_POLICY)
+    lines = [
+        "reboot server-01 now",
+        "confirm",
+        "approve",  # the requester's own
+        "as U0002 approve",
+        "plan reboot server-02 now",
+        "as U0009 freeze server-1* for 1h patching",
+        "reboot server-12 now",
+        "restart nginx on server-20 now",  # a rule naming a group the demo was not given
+        "as bob approve",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--run-seconds", "0.3", "--config", str(policy)]
+        + ["--group", "S0DBA=U0002,U0003"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Traceback" not in out + done.stderr
+    assert f"Policy: {policy}." in out
+    assert "User groups (from --group): S0DBA = U0002, U0003." in out
+    assert "Unknown here, as there is no Slack to ask: S0OPS." in out
+    # The requester confirms; it waits for S0DBA, and the console says how to be one of them.
+    assert "this needs an approval from @S0DBA (never you)" in out
+    assert "type as U0002 approve, or as U0002 reject" in out
+    assert "│ 🔐 Waiting for approval by @S0DBA: 0 of 1." in out
+    assert "│ [ Approve ]  [ Reject ]   (type approve or reject)" in out
+    before, after = out.split("you> as U0002 approve\n", 1)
+    assert "You asked for this yourself, so someone else must approve it." in before
+    assert "✅ Approved: it is being sent to the API" in after
+    assert "Approved by @U0002: sending it to the API." in after
+    assert "txn_1001 on server-01 is now completed" in after
+    # The dry run: shown, with no buttons, and nothing sent.
+    dry_run = after.split("you> plan reboot server-02 now\n", 1)[1].split("you> ")[0]
+    assert "Dry run: nothing was recorded or sent." in dry_run
+    assert "(type" not in dry_run
+    assert "server-02: scheduled" not in out
+    # The admin's freeze, then a request it covers.
+    assert "🧊 @U0009 froze server-1* until" in out
+    assert "server-12 is frozen by @U0009 until" in out
+    assert "Slack does not know the user group S0OPS" in out
+    assert '"bob" is not a Slack user id' in out
+    for markup in ("`", "<@", "<!", "<#"):
+        assert markup not in out
+    assert "failed" not in out.split("you> as bob approve", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        (
+            '[access]\nadmins = "U0009"\n\n[demo.groups]\nS0DBA = ["U0002"]\n',
+            ["2 problems in the policy file", "unknown section [demo]", "admins must be a list"],
+        ),
+        (None, ["there is no such file"]),
+    ],
+)
+def test_the_demo_refuses_a_policy_file_that_is_not_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, shown: list[str]
+) -> None:
+    path = tmp_path / "policy.toml"
+    if content is not None:
+        path.write_text(content)
+    assert main(["demo", "--config", str(path)]) == 1  # as check-config and run refuse it
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing started: no greeting
+    assert captured.err.startswith("opsbot: ")
+    for words in shown:
+        assert words in captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.fixture
+def policy_console(tmp_path: Path) -> Iterator[Console]:
+    """The demo's console under a policy: db-* has a maintenance window that starts in three
+    hours, whenever the test runs, so that now is always outside it."""
+    start = datetime.now(UTC) + timedelta(hours=3)
+    end = start + timedelta(hours=1)
+    config = read_config(
+        f"""{DEMO_POLICY}
+[[windows]]
+devices = ["db-*"]
+when = "daily {start:%H}:00-{end:%H}:00"
+tz = "UTC"
+outside = "warn"
+""",
+        source="policy.toml",
+    )
+    out = io.StringIO()
+    terminal = Terminal(out=out, tz="UTC")
+    groups = {"S0DBA": ["U0002"]}
+    with Simulator(run_seconds=0.2) as simulator:
+        runtime = Runtime(
+            db_path=str(tmp_path / "demo.db"),
+            api_url=simulator.url,
+            api_token=simulator.token,
+            poll_interval=0.1,
+            notifier=ConsoleNotifier(terminal=terminal),
+            channel_gap=0.0,
+            config=config,
+            groups=StaticGroups(groups),
+        ).start()
+        chat = ConsoleChat(
+            service=runtime.service,
+            terminal=terminal,
+            tz="UTC",
+            devices=sorted(simulator.inventory),
+            groups=groups,
+        )
+        yield Console(chat, out, runtime, simulator)
+        runtime.stop()
+
+
+def test_move_puts_the_pending_request_into_its_window(policy_console: Console) -> None:
+    asked = policy_console.type("restart nginx on db-01 now")
+    assert "outside its maintenance window" in asked
+    assert "(type confirm, cancel or move)" in asked
+    moved = policy_console.type("move")
+    assert "Moved into the maintenance window." in moved
+    assert "db-01: in its maintenance window" in moved
+    assert "(type confirm or cancel)" in moved
+    assert "move" not in policy_console.type("confirm")
+    assert "moved" not in policy_console.type("move").lower()  # nothing pending any more
+
+
+def test_each_person_confirms_their_own_and_a_named_request_is_approved(
+    policy_console: Console,
+) -> None:
+    console = policy_console
+    console.type("as U0003 reboot server-05 now")
+    assert "Nothing is waiting for confirmation" in console.type("confirm")  # not yours
+    assert "as U0002 approve" in console.type("as u0003 confirm")  # ids are upper case
+    [request_id] = console.chat.started
+    console.type("reboot server-06 now")
+    console.type("confirm")
+    # The newest waits too; naming the older one approves that one.
+    assert "Approved: it is being sent" in console.type(f"as U0002 approve {request_id}")
+    store = console.runtime.store
+    assert [store.get_request(r).state for r in console.chat.started] == [  # type: ignore[union-attr]
+        "confirmed",
+        "approving",
+    ]
+    assert "Only @S0DBA may approve or reject" in console.type("as U0004 reject")
+    assert "Rejected: nothing will be sent" in console.type("as U0002 reject")
+    assert "Nothing is waiting for approval" in console.type("as U0002 approve")
+    assert "Say what they type" in console.type("as U0002")

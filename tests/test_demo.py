@@ -170,5 +170,5 @@ def test_quitting_names_what_is_unfinished_and_sums_up_the_failures(
     lines = demo.lines()
     ending = lines[lines.index("Not finished when the demo ended:") :]
     assert ending[1].startswith("  server-02 · txn_1002 · scheduled · ")
-    assert "They stay scheduled in the simulator" in ending[2]
+    assert "Those sent stay scheduled in the simulator" in ending[2]
     assert ending[-1] == "1 of 2 operations failed: server-01 (txn_1001)."

@@ -1,26 +1,30 @@
 """The console demo: the same service, with the terminal as the chat surface.
 
 Like Hubot's shell adapter: type what you would type after `/ops`, see the very Block Kit
-messages the bot would post, rendered as plain text for a terminal.
+messages the bot would post, rendered as plain text for a terminal. One person types for all:
+a line starting `as U0002` is typed as U0002, so that an approval can be tried without Slack.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from bot import messages, text
-from bot.answers import Proposed
+from bot.answers import Outcome, Proposed
 from bot.console.terminal import Terminal, compact_names, local_time
+from bot.policy.config import PolicyConfig
 from bot.service import OpsService
 from store import SUCCEEDED_STATUSES, OperationRecord, OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "console"
-USER = "you"
+USER = "you"  # the person at the terminal, unless a line starts with `as <user id>`
+SLACK_USER = re.compile(r"[UW][A-Z0-9]+")
 DELIVERY_WAIT = 2.0  # seconds the ending waits, beyond its own, for the thread's last lines
 
 
@@ -36,7 +40,9 @@ class ConsoleNotifier:
         return f"console-{request.id}"
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
-        prefix = "  (only you) " if event.kind.startswith("private") else "  ↳ "
+        # Private lines go to the requester, who is not always the person at the terminal.
+        only = "you" if request.requester == USER else f"@{request.requester}"
+        prefix = f"  (only {only}) " if event.kind.startswith("private") else "  ↳ "
         self._terminal.show(messages.thread_message(event, request), prefix=prefix)
 
     def refresh(self, request: RequestRecord) -> None:
@@ -45,17 +51,56 @@ class ConsoleNotifier:
 
 class ConsoleChat:
     def __init__(
-        self, *, service: OpsService, terminal: Terminal, tz: str, devices: Sequence[str]
+        self,
+        *,
+        service: OpsService,
+        terminal: Terminal,
+        tz: str,
+        devices: Sequence[str],
+        groups: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._service = service
         self._terminal = terminal
         self._tz = tz
-        self._greeting = text.demo_greeting(compact_names(devices))
+        self._groups = {group: list(users) for group, users in (groups or {}).items()}
+        self._greeting = self._greet(devices)
         # The simulator's inventory is what its list would show once used: known from the
         # start, so that `REBOOT Server-01 NOW` is spelled server-01 in a fresh demo too.
         service.devices.learn({"device_name": name} for name in devices)
-        self._pending: str | None = None
+        # Each person's confirmation is their own, as Slack shows it to them alone: `confirm`
+        # answers the last one proposed to whoever types it.
+        self._pending: dict[str, str] = {}
         self.started: list[str] = []  # request ids confirmed in this session
+
+    def _greet(self, devices: Sequence[str]) -> str:
+        parts = [text.demo_greeting(compact_names(devices))]
+        config = self._service.policy.config
+        if config.source:  # a policy file was given: show how to be its other people
+            approvers = [i for rule in config.rules for i in rule.approvers or ()]
+            parts.append(
+                text.demo_policy(
+                    source=config.source,
+                    you=USER,
+                    approver=next(iter(self._people(approvers)), "U0002"),
+                    admin=next(iter(self._people(config.access.admins)), None),
+                )
+            )
+            unknown = [group for group in _groups_named(config) if group not in self._groups]
+            if self._groups or unknown:
+                parts.append(text.demo_groups(self._groups, unknown))
+        return "\n".join(parts)
+
+    def _people(self, ids: Iterable[str]) -> list[str]:
+        """The people among `ids`, groups given with --group counted by their members, the
+        person at the terminal left out (an example for `as` names someone else)."""
+        people: list[str] = []
+        for slack_id in ids:
+            for person in (
+                self._groups.get(slack_id, []) if slack_id.startswith("S") else [slack_id]
+            ):
+                if person != USER and person not in people:
+                    people.append(person)
+        return people
 
     def handle(self, line: str) -> bool:
         """One line typed; False when the person asked to quit. Whatever breaks, the person
@@ -69,80 +114,158 @@ class ConsoleChat:
 
     def _handle(self, line: str) -> bool:
         typed = line.strip()
-        word = typed.lower()
         if not typed:
             return True
+        user = USER
+        words = typed.split(maxsplit=2)
+        if words[0].lower() == "as":
+            user = person(words[1]) if len(words) > 1 else USER
+            if len(words) > 1 and not user:
+                self._terminal.say(text.demo_not_a_user(words[1], you=USER))
+                return True
+            if len(words) < 3:
+                self._terminal.say(text.DEMO_AS_NOTHING)
+                return True
+            typed = words[2]
+        word = typed.lower()
+        command, _, argument = typed.partition(" ")
         if word in ("quit", "exit"):
             return False
         if word in ("confirm", "yes", "y"):
-            self._click(confirm=True)
+            self._click(user, confirm=True)
         elif word in ("cancel", "no", "n"):
-            self._click(confirm=False)
+            self._click(user, confirm=False)
         elif word in ("send again", "drop"):
-            self._answer_question(send_again=word == "send again")
+            self._answer_question(user, send_again=word == "send again")
+        elif command.lower() in ("approve", "reject") and len(argument.split()) <= 1:
+            self._vote(user, approve=command.lower() == "approve", request_id=argument.strip())
+        elif word == "move":
+            self._move(user)
         elif word == "?":
             self._terminal.say(self._greeting)
         else:
             result = self._service.handle_text(
-                typed, requester=USER, tz=self._tz, surface="console", channel=CHANNEL
+                typed, requester=user, tz=self._tz, surface="console", channel=CHANNEL
             )
-            if isinstance(result, Proposed):
-                self._pending = result.request.id
+            if isinstance(result, Proposed) and not result.dry_run:  # a dry run is not kept
+                self._pending[user] = result.request.id
             reply = messages.answer(result, now=self._service.clock())
             self._terminal.show(reply.message)
         return True
 
-    def _click(self, *, confirm: bool) -> None:
-        if self._pending is None:
+    def _click(self, user: str, *, confirm: bool) -> None:
+        request_id = self._pending.pop(user, None)
+        if request_id is None:
             self._terminal.say(text.DEMO_NOTHING_PENDING)
             return
-        request_id, self._pending = self._pending, None
         if confirm:
-            outcome = self._service.confirm(request_id, user=USER)
+            outcome = self._service.confirm(request_id, user=user)
             if outcome.ok:
                 self.started.append(request_id)
+                if outcome.request is not None and outcome.request.state == "approving":
+                    self._hint_approval(outcome.request.approver_sets, requester=user)
         else:
-            outcome = self._service.cancel(request_id, user=USER)
+            outcome = self._service.cancel(request_id, user=user)
             if outcome.ok:
                 self._terminal.say(self._terminal.text(text.CANCELLED))
         if not outcome.ok:
-            self._terminal.say(
-                self._terminal.text(text.click_refusal(outcome.reason, detail=outcome.detail))
-            )
+            self._refuse(outcome)
 
-    def _answer_question(self, *, send_again: bool) -> None:
-        """The console's Send again / Drop buttons: for the oldest question still open."""
-        asked = [op for op in self.unfinished() if op.state == "unknown" and op.asked_at]
+    def _hint_approval(
+        self, approver_sets: Sequence[Sequence[str] | None], *, requester: str
+    ) -> None:
+        """Slack shows the Approve button to everyone; here, say how to be someone else."""
+        named = [i for ids in approver_sets if ids is not None for i in ids]
+        someone = next((p for p in self._people(named) if p != requester), None)
+        if someone is None:  # anyone may approve, or only an unknown group's members
+            someone = "U0002" if requester != "U0002" else "U0003"
+        self._terminal.say(text.demo_approval_hint(someone))
+
+    def _vote(self, user: str, *, approve: bool, request_id: str) -> None:
+        """The public message's Approve and Reject: for the request named, or the newest
+        one waiting for approval."""
+        target = request_id or self._awaiting_approval()
+        if target is None:
+            self._terminal.say(text.DEMO_NOTHING_TO_APPROVE)
+            return
+        approvals = self._service.approvals
+        outcome = (approvals.approve if approve else approvals.reject)(target, user=user)
+        if outcome.ok:
+            said = text.APPROVED if approve else text.REJECTED
+            self._terminal.say(self._terminal.text(said))
+        else:
+            self._refuse(outcome)
+
+    def _awaiting_approval(self) -> str | None:
+        for request_id in reversed(self.started):
+            request = self._service.store.get_request(request_id)
+            if request is not None and request.state == "approving":
+                return request_id
+        return None
+
+    def _move(self, user: str) -> None:
+        """The confirmation's Move button: the request, moved into its window, is shown
+        again to be confirmed."""
+        request_id = self._pending.get(user)
+        if request_id is None:
+            self._terminal.say(text.DEMO_NOTHING_PENDING)
+            return
+        outcome = self._service.move_to_window(request_id, user=user)
+        if outcome.ok and outcome.request is not None:
+            moved = Proposed(request=outcome.request)
+            self._terminal.show(messages.answer(moved, now=self._service.clock()).message)
+        else:
+            self._refuse(outcome)
+
+    def _answer_question(self, user: str, *, send_again: bool) -> None:
+        """The console's Send again / Drop buttons: for the oldest question still open to
+        the person typing (only a requester is asked about their operations)."""
+        asked = [
+            op for op in self.unfinished(requester=user) if op.state == "unknown" and op.asked_at
+        ]
         if not asked:
             self._terminal.say(text.DEMO_NO_QUESTION)
             return
         answer = self._service.send_again if send_again else self._service.drop
-        outcome = answer(asked[0].id, user=USER)
+        outcome = answer(asked[0].id, user=user)
         if not outcome.ok:
-            self._terminal.say(
-                self._terminal.text(text.click_refusal(outcome.reason, detail=outcome.detail))
-            )
+            self._refuse(outcome)
+
+    def _refuse(self, outcome: Outcome) -> None:
+        requester = f"<@{outcome.request.requester}>" if outcome.request else "the requester"
+        refusal = text.click_refusal(outcome.reason, requester=requester, detail=outcome.detail)
+        self._terminal.say(self._terminal.text(refusal))
 
     def run(self, lines: Iterable[str], *, interactive: bool) -> None:
         self._terminal.say(self._greeting)
         for line in lines:
             if not interactive:
+                # Piped lines come at once: what the last one set off (the public message,
+                # an approval's line) is printed before the next, as a person typing would see.
+                self._caught_up(wait=DELIVERY_WAIT)
                 self._terminal.say(f"you> {line.rstrip()}")
             if not self.handle(line):
                 return
 
-    def operations(self) -> list[OperationRecord]:
-        """Every operation of the requests confirmed in this session, as the store has it."""
+    def _caught_up(self, *, wait: float) -> None:
+        """Until the messages already due are printed, or `wait` seconds have gone by."""
+        deadline = time.monotonic() + wait
+        while self._service.store.pending_outbox(limit=1) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def operations(self, *, requester: str | None = None) -> list[OperationRecord]:
+        """Every operation of the requests confirmed in this session (by `requester` only,
+        if given), as the store has it."""
         found: list[OperationRecord] = []
         for request_id in self.started:
             request = self._service.store.get_request(request_id)
-            if request is not None:
+            if request is not None and requester in (None, request.requester):
                 found += request.operations
         return found
 
-    def unfinished(self) -> list[OperationRecord]:
+    def unfinished(self, *, requester: str | None = None) -> list[OperationRecord]:
         """The operations started here that have no final status yet."""
-        return [op for op in self.operations() if not op.settled]
+        return [op for op in self.operations(requester=requester) if not op.settled]
 
     def end(self, *, wait: float) -> None:
         """The demo is ending. Wait at most `wait` seconds (0: not at all) for the operations
@@ -158,14 +281,22 @@ class ConsoleChat:
                 text.demo_operation(
                     device=op.device_name,
                     api_id=op.api_id,
-                    status=op.status or op.state,
+                    status=op.status or _waiting(op) or op.state,
                     when=local_time(op.scheduled_at, zone=self._terminal.zone),
                 )
                 for op in left
             ]
             self._terminal.say(text.demo_unfinished(lines, waited=round(wait) if wait else None))
         everything = self.operations()
-        failed = [op for op in everything if _failed(op)]
+        # A request an approver rejected, or nobody approved in time, did not fail: its
+        # thread said why, and nothing of it was meant to run.
+        declined = {
+            request_id
+            for request_id in self.started
+            if (request := self._service.store.get_request(request_id)) is not None
+            and request.state in ("rejected", "expired")
+        }
+        failed = [op for op in everything if _failed(op) and op.request_id not in declined]
         if failed:
             names = [text.demo_failed(device=op.device_name, api_id=op.api_id) for op in failed]
             self._terminal.say(text.demo_failures(names, total=len(everything)))
@@ -180,7 +311,10 @@ class ConsoleChat:
             delivered = not self._service.store.pending_outbox(limit=1)
             remaining = deadline - time.monotonic()
             cutoff = self._service.clock() + timedelta(seconds=max(remaining, 0))
-            hopeless = remaining <= 0 or all(op.scheduled_at > cutoff for op in left)
+            # Nobody types once the input has ended: an approval or an unfreeze never comes.
+            hopeless = remaining <= 0 or all(
+                op.scheduled_at > cutoff or _waiting(op) for op in left
+            )
             if delivered and (not left or hopeless):
                 return left
             if remaining <= -DELIVERY_WAIT:  # a message that cannot be printed: end anyway
@@ -193,3 +327,29 @@ def _failed(operation: OperationRecord) -> bool:
     if operation.state == "rejected":
         return True
     return operation.final and (operation.status or "").lower() not in SUCCEEDED_STATUSES
+
+
+def _waiting(operation: OperationRecord) -> str | None:
+    """What an operation waits for when only a person can end the wait; None otherwise."""
+    if operation.state == "draft":  # confirmed, not yet approved
+        return text.WAITING_FOR_APPROVAL
+    if operation.state == "new" and operation.held_since is not None:
+        return text.HELD_BY_FREEZE
+    return None
+
+
+def person(word: str) -> str | None:
+    """Who `as <word>` names: a Slack user id (typed u0002, it is U0002) or the person at
+    the terminal; None for anything else, which is refused rather than made up."""
+    if word.lower() == USER:
+        return USER
+    upper = word.upper()
+    return upper if SLACK_USER.fullmatch(upper) else None
+
+
+def _groups_named(config: PolicyConfig) -> list[str]:
+    """The user groups (S…) a policy names, in the order the file names them."""
+    ids = [*(config.access.requesters or ()), *config.access.admins]
+    for rule in config.rules:
+        ids += [*(rule.requesters or ()), *(rule.approvers or ())]
+    return list(dict.fromkeys(i for i in ids if i.startswith("S")))

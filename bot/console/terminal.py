@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import text
+from bot import messages, text
 
 # Slack's markup, in the order it is undone: `<…>` tokens first (their `|` and `_` are not
 # formatting), then code, then emphasis, and the escaped &, <, > last, so that text a person
@@ -29,6 +29,17 @@ EMPHASIS = [
 ]
 ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 NUMBERED = re.compile(r"(.*?)(\d+)")
+# A button is the word typed in its place. Most are their label in lower case; Move's label
+# carries a date ("Move to Sat 22:00 Europe/Madrid"), which nobody should have to type.
+BUTTON_WORDS = {
+    messages.ACTION_CONFIRM: "confirm",
+    messages.ACTION_CANCEL: "cancel",
+    messages.ACTION_SEND_AGAIN: "send again",
+    messages.ACTION_DROP: "drop",
+    messages.ACTION_APPROVE: "approve",
+    messages.ACTION_REJECT: "reject",
+    messages.ACTION_MOVE_TO_WINDOW: "move",
+}
 
 
 def plain_text(mrkdwn: str, *, zone: ZoneInfo) -> str:
@@ -40,7 +51,8 @@ def plain_text(mrkdwn: str, *, zone: ZoneInfo) -> str:
     def token(match: re.Match[str]) -> str:
         sigil, target, label = match.groups()
         if sigil == "!":  # a special mention (<!here>), or a date or token with a fallback
-            return label or f"@{target}"
+            # A user group, <!subteam^S0DBA>, is mentioned by its id, as people are.
+            return label or f"@{target.removeprefix('subteam^')}"
         return f"{sigil}{label or target}"
 
     plain = DATE_TOKEN.sub(local, mrkdwn)
@@ -106,7 +118,12 @@ class Terminal:
             elif block["type"] == "actions":
                 labels = [e["text"]["text"] for e in block["elements"]]
                 buttons = "  ".join(f"[ {label} ]" for label in labels)
-                words = text.or_list([label.lower() for label in labels])
+                words = text.or_list(
+                    [
+                        BUTTON_WORDS.get(e.get("action_id", ""), label.lower())
+                        for e, label in zip(block["elements"], labels, strict=True)
+                    ]
+                )
                 lines.append(f"{buttons}   (type {words})")
         for line in lines:
             self.say(prefix + line)

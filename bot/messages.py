@@ -321,6 +321,7 @@ def confirmation(request: RequestRecord, *, now: datetime, dry_run: bool = False
                 escaped(request.text, TYPED_SHOWN),
                 len(ops),
                 len({op.device_name.lower() for op in ops}),
+                dry_run=dry_run,
             )
         ),
         *_what_is_asked(ops),

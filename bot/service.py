@@ -205,7 +205,7 @@ class OpsService:
         for spec in plan.operations:
             freeze = freezes.covering(frozen, spec.device_name)
             if freeze is not None:
-                until = local_time(freeze.until, plan.tz) if freeze.until else None
+                until = f"{local_time(freeze.until, plan.tz)} ({plan.tz})" if freeze.until else None
                 reason = text.frozen_refusal(
                     escape(spec.device_name),
                     by=freeze.frozen_by,

@@ -701,13 +701,15 @@ def when_line(*, local: str, tz: str, utc: str, delta: str) -> str:
     return f"*When:* {local} ({tz}) · {utc} · {delta}"
 
 
-def confirm_heading(typed: str, count: int, devices: int) -> str:
+def confirm_heading(typed: str, count: int, devices: int, *, dry_run: bool = False) -> str:
     if count == 1:
         what = "this operation"
     elif count == devices:
         what = f"these {count} operations (one per device)"
     else:
         what = f"these {count} operations (on {devices} device{'s' if devices > 1 else ''})"
+    if dry_run:
+        return f"*Dry run: {what} would be asked of you.* You wrote: _{typed}_"
     return f"*Please confirm {what}.* You asked: _{typed}_"
 
 

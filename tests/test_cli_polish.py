@@ -647,7 +647,7 @@ def test_the_demo_with_a_policy_tries_an_approval_a_dry_run_and_a_freeze(tmp_pat
     before, after = out.split("you> as U0002 approve\n", 1)
     assert "You asked for this yourself, so someone else must approve it." in before
     assert "✅ Approved: it is being sent to the API" in after
-    assert "Approved by @U0002: sending it to the API." in after
+    assert "✅ Approved by @U0002." in after
     assert "txn_1001 on server-01 is now completed" in after
     # The dry run: shown, with no buttons, and nothing sent.
     dry_run = after.split("you> plan reboot server-02 now\n", 1)[1].split("you> ")[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import text
@@ -618,7 +618,7 @@ def policy_lines(request: RequestRecord) -> Blocks:
             text.needs_approval(
                 approvers=_approvers(request.requester, approval.get("approver_sets") or []),
                 needed=int(approval["needed"]),
-                within=humanize_delta(timedelta(seconds=approval["expires"])),
+                within=text.span(int(approval["expires"])),
             )
         )
     for check in policy.get("windows", ()):

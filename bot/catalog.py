@@ -8,7 +8,7 @@ FIELD_KINDS = frozenset({"name", "name_list", "flag", "duration", "value"})
 # What a "value" field holds, as the API receives it.
 VALUE_TYPES = frozenset({"string", "integer", "number", "boolean"})
 # Words the grammar itself owns, so no operation keyword may take them.
-BUILT_IN_COMMANDS = frozenset({"help", "list", "status"})
+BUILT_IN_COMMANDS = frozenset({"help", "list", "status", "plan", "freeze", "unfreeze"})
 # Words the grammar reads between the parts of a command (`nginx on web-01 and web-02 at 14:00`):
 # a field's word among them would make a command mean two things.
 GRAMMAR_WORDS = frozenset({"on", "and", "the", "at", "in"})

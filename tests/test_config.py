@@ -21,9 +21,9 @@ from bot.policy.config import (
     OUTSIDE_APPROVE,
     ConfigError,
     load_config,
-    matches_device,
     read_config,
 )
+from bot.policy.rules import matches
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "opsbot.example.toml"
@@ -212,7 +212,7 @@ def test_the_example_is_valid_and_shows_every_key() -> None:
 def test_device_patterns_ignore_case(
     patterns: tuple[str, ...] | None, name: str, covered: bool
 ) -> None:
-    assert matches_device(patterns, name) is covered
+    assert matches(name, patterns) is covered
 
 
 def test_a_site_keyword_replaces_the_built_in_one_in_place() -> None:
@@ -263,6 +263,14 @@ def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr()
     assert out.err == ""
     assert out.out == (f"{EXAMPLE} is valid: 2 rules, 2 windows, 4 operation types (set added).\n")
+
+
+@pytest.mark.parametrize("key", ['approvers = ["U0002"]', "approvals = 2", 'expires = "1h"'])
+def test_approval_keys_without_a_peer_approval_are_refused(key: str) -> None:
+    # Otherwise the rule means "no approval" while its author meant one.
+    with pytest.raises(ConfigError) as refused:
+        read_config(f'[[rules]]\ndevices = ["prod-*"]\n{key}\n', source="opsbot.toml")
+    assert 'only counts with approval = "peer"' in str(refused.value)
 
 
 def test_check_config_names_every_problem_and_exits_1(

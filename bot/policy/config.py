@@ -6,7 +6,7 @@ built-in catalog of operations.
 
 from __future__ import annotations
 
-import fnmatch
+import hashlib
 import json
 import re
 import tomllib
@@ -27,6 +27,7 @@ from bot.catalog import (
     ParamField,
 )
 from bot.policy.windows import Schedule, UnreadableSchedule, parse_schedule
+from bot.ports import is_group
 from bot.when import zone_for
 
 APPROVAL_NONE = "none"
@@ -86,18 +87,12 @@ class PolicyConfig:
     windows: tuple[Window, ...] = ()
     catalog: Catalog = DEFAULT_CATALOG
     source: str = ""  # the file it came from; "" for the built-in open policy
+    # Of the file's text: a request judged under another policy is judged again, never
+    # confirmed on the old one's word (a restart with a stricter file, say).
+    fingerprint: str = ""
 
 
 OPEN_POLICY = PolicyConfig()
-
-
-def matches_device(patterns: tuple[str, ...] | None, device_name: str) -> bool:
-    """Whether a rule's or window's `devices` cover a device; None covers every device.
-    Names and patterns are compared lower-cased: `Server-01` is `server-*`'s."""
-    if patterns is None:
-        return True
-    name = device_name.lower()
-    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -203,6 +198,7 @@ class _Reader:
 
     def __init__(self, *, text: str, source: str) -> None:
         self._source = source
+        self._text = text
         self._lines = _Lines(text)
         self._problems: list[tuple[int, str]] = []  # (line, message)
 
@@ -231,7 +227,12 @@ class _Reader:
             ordered = sorted(self._problems, key=lambda problem: problem[0])
             raise ConfigError([message for _, message in ordered])
         return PolicyConfig(
-            access=access, rules=rules, windows=windows, catalog=catalog, source=self._source
+            access=access,
+            rules=rules,
+            windows=windows,
+            catalog=catalog,
+            source=self._source,
+            fingerprint=hashlib.sha256(self._text.encode()).hexdigest()[:16],
         )
 
     def _array(self, data: dict[str, object], name: str, one: str) -> list[_Table]:
@@ -298,9 +299,7 @@ class _Reader:
             )
         approvals = self._count(table, "approvals")
         # Only people can be counted: a group may hold any number of them.
-        people = (
-            set(approvers or ()) if not any(a.startswith("S") for a in approvers or ()) else None
-        )
+        people = set(approvers or ()) if not any(is_group(a) for a in approvers or ()) else None
         if people and len(people) < approvals:
             self._say_key(
                 table,
@@ -308,6 +307,16 @@ class _Reader:
                 f"{approvals} approvals are needed but only {len(people)} approvers are listed",
             )
         expires = self._expires(table)
+        if table.data.get("approval", APPROVAL_NONE) == APPROVAL_NONE:
+            # Written for a peer approval that was never asked for: the rule would let the
+            # requester's confirm suffice, which is surely not what its author meant.
+            for key in ("approvers", "approvals", "expires"):
+                if key in table.data:
+                    self._say_key(
+                        table,
+                        key,
+                        f'{key} only counts with approval = "peer"; add that line, or remove {key}',
+                    )
         if len(self._problems) > before:
             return None
         return Rule(

@@ -73,10 +73,6 @@ class Verdict:
     windows: tuple[WindowCheck, ...]
 
     @property
-    def outside(self) -> tuple[WindowCheck, ...]:
-        return tuple(w for w in self.windows if not w.inside)
-
-    @property
     def blocked(self) -> tuple[WindowCheck, ...]:
         return tuple(w for w in self.windows if w.blocked)
 
@@ -121,10 +117,6 @@ class Policy:
     def __init__(self, *, config: PolicyConfig = OPEN_POLICY, members: Groups | None = None):
         self.config = config
         self._members = members or StaticGroups({})
-
-    @property
-    def open(self) -> bool:
-        return self.config is OPEN_POLICY
 
     # --- who may ask ----------------------------------------------------------------------
 

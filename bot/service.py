@@ -33,6 +33,7 @@ from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
 from bot.policy import freezes
+from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
 from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy, PolicyRefused, Verdict
 from bot.ports import GroupsUnavailable
@@ -289,7 +290,11 @@ class OpsService:
             response_url=response_url,
             now=now,
             expires_at=now + self._request_ttl,
-            policy={**verdict.snapshot(), **self._conflicts(plan.operations)},
+            policy={
+                **verdict.snapshot(),
+                **self._conflicts(plan.operations),
+                "fingerprint": self.policy.config.fingerprint,
+            },
         )
         return Proposed(request=request, dry_run=dry_run)
 
@@ -324,8 +329,14 @@ class OpsService:
             and any(op.scheduled_at < now - LATE_CONFIRM_GRACE for op in request.operations)
         ):
             return self._expire(request, reason="too_late")
+        if request.policy.get("fingerprint", "") != self.policy.config.fingerprint:
+            # Judged under another policy file: it is asked for again, never sent on the old
+            # file's word.
+            return self._expire(request, reason="policy_changed")
         run_at = now if request.immediate else None
-        approval = request.policy.get("approval") or {}
+        approval = self._approval_at(request, run_at)
+        if isinstance(approval, Outcome):
+            return approval
         needed = int(approval.get("needed") or 0)
         if not self.store.confirm(
             request_id,
@@ -340,6 +351,39 @@ class OpsService:
         failpoint("after_confirm")
         self._on_confirmed()
         return Outcome(reason="ok", request=self.store.get_request(request_id))
+
+    def _approval_at(
+        self, request: RequestRecord, run_at: datetime | None
+    ) -> dict[str, Any] | Outcome:
+        """The approval the request needs, its windows read again for a request for now: it
+        runs when confirmed, not when it was typed, and may have left its window meanwhile."""
+        approval = dict(request.policy.get("approval") or {})
+        if run_at is None:
+            return approval
+        checks = self.policy.window_checks(
+            [replace(op.spec(), scheduled_at=run_at) for op in request.operations]
+        )
+        blocked = next((c for c in checks if c.blocked), None)
+        if blocked is not None:
+            assert blocked.next_start is not None
+            detail = text.outside_window_refusal(
+                blocked.device_name,
+                when=blocked.window.when.text,
+                tz=blocked.window.tz,
+                next_start=both_times(
+                    blocked.next_start, window_tz=blocked.window.tz, tz=request.tz
+                ),
+            )
+            return Outcome(reason="refused", request=request, detail=escape(detail))
+        if not approval and any(
+            not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks
+        ):
+            approval = {
+                "needed": 1,
+                "approver_sets": [None],
+                "expires": DEFAULT_EXPIRES.total_seconds(),
+            }
+        return approval
 
     def move_to_window(self, request_id: str, *, user: str) -> Outcome:
         """The requester's answer to "outside the maintenance window": each operation moves
@@ -365,7 +409,8 @@ class OpsService:
         plan = Plan(operations=tuple(specs), tz=request.tz, immediate=False)
         verdict = self.judge(plan, requester=user, channel=request.channel)
         if isinstance(verdict, Refused):
-            return Outcome(reason="refused", request=request, detail=verdict.reason)
+            detail = verdict.reason if verdict.markup else escape(verdict.reason)
+            return Outcome(reason="refused", request=request, detail=detail)
         if not self.store.reschedule_pending(
             request_id,
             user=user,
@@ -376,7 +421,11 @@ class OpsService:
             now=self.clock(),
             # The conflicts are looked for again at the new time: this click's answer is a
             # new confirmation, and the look is bounded (one fast-failing client, 500 items).
-            policy={**verdict.snapshot(), **self._conflicts(specs)},
+            policy={
+                **verdict.snapshot(),
+                **self._conflicts(specs),
+                "fingerprint": self.policy.config.fingerprint,
+            },
         ):
             return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))

@@ -840,6 +840,8 @@ CLICK_REFUSALS = {
     "already_rejected": "This request was rejected; nothing was sent.",
     "groups_unavailable": "I could not check whether you may approve, so nothing was done: "
     "{detail}",
+    "policy_changed": "The policy changed since you asked, so nothing was sent: ask again "
+    "with `/ops` to see what it says now.",
     "nothing_to_move": "Every operation of this request is already in its window.",
     "refused": "{detail}",
 }

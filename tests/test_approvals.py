@@ -7,11 +7,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.service import utcnow
-from tests.conftest import Bot, eventually
+from bot.simulator.endpoint import Simulator
+from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
 
@@ -246,3 +248,48 @@ def test_an_approver_slack_cannot_vouch_for_is_refused_not_guessed(
     assert "Slack does not know the user group S0DBA" in refused
     request = bot.runtime.store.get_request(request_id)
     assert request is not None and request.state == "approving" and not request.votes
+
+
+def test_a_request_judged_under_another_policy_is_asked_again(
+    slack: FakeSlack, simulator: Simulator, tmp_path: Path
+) -> None:
+    # Typed under an open file; the bot restarts with a stricter one before the Confirm.
+    first = start_bot(
+        slack=slack, simulator=simulator, db_path=tmp_path / "o.db", config="[access]\n"
+    )
+    try:
+        _, request_id = ask(first, "reboot server-06 now")
+    finally:
+        stop_bot(first)
+    second = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "o.db", config=POLICY)
+    try:
+        _, key = second.click("ops_confirm", request_id, user=REQUESTER)
+        assert "The policy changed since you asked" in second.wait_response(key)["text"]
+        request = second.runtime.store.get_request(request_id)
+        assert request is not None and request.state == "expired"
+        assert simulator.post_count == 0
+    finally:
+        stop_bot(second)
+
+
+def test_a_request_for_now_is_judged_by_its_window_when_confirmed(
+    slack: FakeSlack, policy_bot: Callable[..., Bot]
+) -> None:
+    # Typed inside the window; confirmed 12 minutes later, outside it: it runs then, so the
+    # window's "approve" applies, and nothing is sent without an approval.
+    clock = Clock()
+    now = clock()
+    start, end = now - timedelta(hours=1), now + timedelta(minutes=5)
+    window = f"daily {start:%H:%M}-{end:%H:%M}"
+    bot = policy_bot(
+        f'[[windows]]\ndevices = ["server-*"]\nwhen = "{window}"\noutside = "approve"\n',
+        clock=clock,
+    )
+    shown, request_id = ask(bot, "reboot server-07 now")
+    assert "in its maintenance window" in all_text(shown)
+    clock.offset = timedelta(minutes=12)  # a request waits 15 minutes for its click
+    answer, _ = confirm(bot, request_id)
+    assert "waits for an approval" in answer
+    request = bot.runtime.store.get_request(request_id)
+    assert request is not None and request.state == "approving"
+    assert bot.simulator.post_count == 0

@@ -190,7 +190,7 @@ class Policy:
                 needed = max(needed, rule.approvals)
                 expires = min(expires, rule.expires) if why else rule.expires
                 why.append(f"rule at line {rule.line}" if rule.line else "a rule")
-        checks = tuple(self._window_checks(specs))
+        checks = tuple(self.window_checks(specs))
         if any(c.blocked for c in checks):
             return Verdict(approval=None, windows=checks)
         if any(not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks):
@@ -205,7 +205,7 @@ class Policy:
         )
         return Verdict(approval=approval, windows=checks)
 
-    def _window_checks(self, specs: Sequence[OperationSpec]) -> list[WindowCheck]:
+    def window_checks(self, specs: Sequence[OperationSpec]) -> list[WindowCheck]:
         checks = []
         for seq, spec in enumerate(specs):
             window = self.window_for(spec.device_name)

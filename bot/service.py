@@ -217,7 +217,7 @@ class OpsService:
         try:
             verdict = self.policy.judge(requester=requester, channel=channel, specs=plan.operations)
         except PolicyRefused as refused:
-            reason = text.policy_refusal(refused.why, refused.who)
+            reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
             return Refused(reason=reason, example="", markup=True)
         except GroupsUnavailable as exc:
             return Refused(reason=text.groups_unavailable(exc.reason), example="")

@@ -1599,8 +1599,16 @@ def mentions(ids: Sequence[str], *, joined: str = "or") -> str:
     return or_list(shown) if joined == "or" else and_list(shown)
 
 
-def policy_refusal(why: str, who: Sequence[str]) -> str:
+def policy_refusal(why: str, who: Sequence[str], *, needed: int = 0) -> str:
     """Mrkdwn: the ids come from the policy file, never from what was typed."""
+    if why == "unapprovable":
+        count = "an approval" if needed == 1 else f"{needed} approvals"
+        able = f"only {mentions(who, joined='and')} could" if who else "nobody besides you could"
+        return (
+            f"Nobody could ever approve this: it needs {count} from people every rule that "
+            f"covers it names, and {able}. Ask for the devices in separate requests, or ask an "
+            "admin to change the policy."
+        )
     if why == "channel":
         return (
             f"Operations are not requested in this channel: ask in {mentions(who)}."

@@ -515,3 +515,51 @@ def test_a_peer_rule_without_approvers_is_approved_by_those_it_lets_request() ->
         p.may_approve(user=BOB, requester=DBA, approver_sets=approval.approver_sets)
         == "not_approver"
     )
+
+
+@pytest.mark.parametrize(
+    ("toml", "devices", "requester", "refused"),
+    [
+        # Two rules, two different approvers: nobody is in both lists.
+        (
+            '[[rules]]\ndevices = ["server-*"]\napproval = "peer"\napprovers = ["U0BOB002"]\n'
+            '[[rules]]\ndevices = ["db-*"]\napproval = "peer"\napprovers = ["U0CAROL3"]\n',
+            ("server-01", "db-01"),
+            ALICE,
+            True,
+        ),
+        # The same, one device at a time: each can be approved.
+        (
+            '[[rules]]\ndevices = ["server-*"]\napproval = "peer"\napprovers = ["U0BOB002"]\n',
+            ("server-01",),
+            ALICE,
+            False,
+        ),
+        # Two approvals from a list of two that holds the requester.
+        (
+            '[[rules]]\napproval = "peer"\napprovers = ["U0ALICE1", "U0BOB002", "U0CAROL3"]\n'
+            "approvals = 3\n",
+            ("server-01",),
+            ALICE,
+            True,
+        ),
+        # A group may hold anyone: not counted against it.
+        (
+            '[[rules]]\napproval = "peer"\napprovers = ["S0DBA"]\napprovals = 5\n',
+            ("server-01",),
+            ALICE,
+            False,
+        ),
+    ],
+)
+def test_a_request_nobody_could_approve_is_refused_when_typed(
+    toml: str, devices: tuple[str, ...], requester: str, refused: bool
+) -> None:
+    p = policy(toml)
+    specs = [spec(d) for d in devices]
+    if refused:
+        with pytest.raises(PolicyRefused) as caught:
+            judge(p, *specs, requester=requester)
+        assert caught.value.why == "unapprovable"
+    else:
+        assert judge(p, *specs, requester=requester).approval is not None

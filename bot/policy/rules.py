@@ -26,7 +26,7 @@ from bot.policy.config import (
     Window,
 )
 from bot.policy.groups import StaticGroups
-from bot.ports import Groups
+from bot.ports import Groups, is_group
 
 
 def matches(name: str, globs: Sequence[str] | None) -> bool:
@@ -107,10 +107,11 @@ class Verdict:
 class PolicyRefused(Exception):
     """The policy says no. `reason` names who can (the channels, the group)."""
 
-    def __init__(self, why: str, *, who: tuple[str, ...] = ()) -> None:
+    def __init__(self, why: str, *, who: tuple[str, ...] = (), needed: int = 0) -> None:
         super().__init__(why)
-        self.why = why  # "channel" | "requester" | "rule"
+        self.why = why  # "channel" | "requester" | "rule" | "unapprovable"
         self.who = who
+        self.needed = needed
 
 
 class Policy:
@@ -190,6 +191,7 @@ class Policy:
                 needed = max(needed, rule.approvals)
                 expires = min(expires, rule.expires) if why else rule.expires
                 why.append(f"rule at line {rule.line}" if rule.line else "a rule")
+        self._check_approvable(requester, sets, needed)
         checks = tuple(self.window_checks(specs))
         if any(c.blocked for c in checks):
             return Verdict(approval=None, windows=checks)
@@ -204,6 +206,21 @@ class Policy:
             else None
         )
         return Verdict(approval=approval, windows=checks)
+
+    def _check_approvable(
+        self, requester: str, sets: Sequence[tuple[str, ...] | None], needed: int
+    ) -> None:
+        """Refuses a request nobody could ever approve: fewer people than it needs are in
+        every list of approvers that applies, the requester aside (two rules naming different
+        people, or a list of two that holds the requester when two are needed). A list that
+        is None (anyone allowed to request) or names a group Slack cannot open is not counted
+        against it: only lists of people are."""
+        named = [s for s in sets if s is not None]
+        if not needed or not named or any(is_group(i) for s in named for i in s):
+            return
+        common = set(named[0]).intersection(*named[1:]) - {requester}
+        if len(common) < needed:
+            raise PolicyRefused("unapprovable", who=tuple(sorted(common)), needed=needed)
 
     def window_checks(self, specs: Sequence[OperationSpec]) -> list[WindowCheck]:
         checks = []

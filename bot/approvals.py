@@ -53,15 +53,21 @@ class Approvals:
         return self._not_approved(result, current)
 
     def reject(self, request_id: str, *, user: str) -> Outcome:
-        """Anyone who may approve may reject: nothing is sent."""
+        """Anyone who may approve may reject, and the requester may withdraw (a mistake seen
+        after the Confirm): nothing is sent."""
         request = self._awaiting_approval(request_id)
         if isinstance(request, Outcome):
             return request
-        refusal = self._may_approve(request, user=user)
-        if refusal is not None:
-            return refusal
+        withdrawn = user == request.requester
+        if not withdrawn:
+            refusal = self._may_approve(request, user=user)
+            if refusal is not None:
+                return refusal
         result = self._store.reject(
-            request_id, user=user, now=self._clock(), error=text.rejected_by(user)
+            request_id,
+            user=user,
+            now=self._clock(),
+            error=text.WITHDRAWN if withdrawn else text.REJECTED_ERROR,
         )
         current = self._store.get_request(request_id) or request
         if result == "rejected":

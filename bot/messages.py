@@ -721,9 +721,15 @@ def approval_blocks(request: RequestRecord) -> Blocks:
                 ],
             },
         ]
-    rejecters = [f"<@{v.user}>" for v in request.votes if v.verdict == "reject"]
+    rejecters = [v.user for v in request.votes if v.verdict == "reject"]
     if request.state == "rejected":
-        return [section(text.approval_rejected(rejecters))]
+        return [
+            section(
+                text.approval_rejected(
+                    [f"<@{u}>" for u in rejecters], withdrawn=request.requester in rejecters
+                )
+            )
+        ]
     if request.state == "expired":
         return [section(text.approval_ran_out(approved, needed=request.approvals_needed))]
     return [section(text.approved_by(approved))]
@@ -737,7 +743,7 @@ def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> s
             return text.approval_complete([f"<@{u}>" for u in request.approvals[:needed]] or [who])
         return text.approval_counted(who=who, count=count, needed=needed)
     if kind == "rejected":
-        return text.rejected_line(who)
+        return text.rejected_line(who, withdrawn=data.get("by") == request.requester)
     return text.approval_expired_line()
 
 

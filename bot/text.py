@@ -862,8 +862,8 @@ def confirmed_awaiting(needed: int) -> str:
     )
 
 
-APPROVED = "✅ Approved: it is being sent to the API; follow it in the thread."
-REJECTED = "🚫 Rejected: nothing will be sent."
+APPROVED = "✅ Approved. Follow it in the thread."
+REJECTED = "🚫 Rejected (or withdrawn): nothing will be sent."
 
 
 CONFIRMED = "✅ Confirmed. Follow it in the thread of the request's public message."
@@ -1664,8 +1664,10 @@ MOVED_TO_WINDOW = "Moved into the maintenance window."
 APPROVAL_EXPIRED = "not approved in time"
 
 
-def rejected_by(user: str) -> str:
-    return f"rejected by <@{user}>"
+# An operation's error when its request ends before approval: plain text (it is escaped like
+# any error where it is shown; who did it is on the message's approval line).
+REJECTED_ERROR = "rejected"
+WITHDRAWN = "withdrawn by the requester"
 
 
 def outside_window_refusal(device: str, *, when: str, tz: str, next_start: str) -> str:
@@ -1745,7 +1747,9 @@ def approval_waiting(
     )
 
 
-def approval_rejected(rejecters: Sequence[str]) -> str:
+def approval_rejected(rejecters: Sequence[str], *, withdrawn: bool) -> str:
+    if withdrawn:
+        return "↩️ *Withdrawn* by the requester: nothing was sent."
     return f"🚫 *Rejected* by {and_list(list(rejecters))}: nothing was sent."
 
 
@@ -1765,7 +1769,9 @@ def approval_complete(approved: Sequence[str]) -> str:
     return f"✅ Approved by {and_list(list(approved))}."
 
 
-def rejected_line(who: str) -> str:
+def rejected_line(who: str, *, withdrawn: bool) -> str:
+    if withdrawn:
+        return f"↩️ {who} withdrew this request: nothing was sent."
     return f"🚫 {who} rejected this request: nothing was sent."
 
 

@@ -293,3 +293,22 @@ def test_a_request_for_now_is_judged_by_its_window_when_confirmed(
     request = bot.runtime.store.get_request(request_id)
     assert request is not None and request.state == "approving"
     assert bot.simulator.post_count == 0
+
+
+def test_the_requester_may_withdraw_a_request_waiting_for_approval(
+    slack: FakeSlack, policy_bot: Callable[..., Bot]
+) -> None:
+    bot = policy_bot(POLICY)
+    _, request_id = ask(bot, "reboot server-08 now")
+    _, root = confirm(bot, request_id)
+    assert "nothing will be sent" in click(bot, "ops_reject", request_id, user=REQUESTER)
+    eventually(
+        lambda: "Withdrawn* by the requester" in all_text(public(bot, root)),
+        what="the withdrawal on the public message",
+    )
+    eventually(
+        lambda: any("<@U0001> withdrew this request" in r for r in thread_replies(bot, root)),
+        what="the withdrawal in the thread",
+    )
+    assert "rejected" in click(bot, "ops_approve", request_id, user=APPROVER)
+    assert bot.simulator.post_count == 0

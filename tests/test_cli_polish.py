@@ -646,7 +646,7 @@ def test_the_demo_with_a_policy_tries_an_approval_a_dry_run_and_a_freeze(tmp_pat
     assert "│ [ Approve ]  [ Reject ]   (type approve or reject)" in out
     before, after = out.split("you> as U0002 approve\n", 1)
     assert "You asked for this yourself, so someone else must approve it." in before
-    assert "✅ Approved: it is being sent to the API" in after
+    assert "✅ Approved. Follow it in the thread." in after
     assert "✅ Approved by @U0002." in after
     assert "txn_1001 on server-01 is now completed" in after
     # The dry run: shown, with no buttons, and nothing sent.
@@ -753,7 +753,7 @@ def test_each_person_confirms_their_own_and_a_named_request_is_approved(
     console.type("reboot server-06 now")
     console.type("confirm")
     # The newest waits too; naming the older one approves that one.
-    assert "Approved: it is being sent" in console.type(f"as U0002 approve {request_id}")
+    assert "Approved. Follow it in the thread." in console.type(f"as U0002 approve {request_id}")
     store = console.runtime.store
     assert [store.get_request(r).state for r in console.chat.started] == [  # type: ignore[union-attr]
         "confirmed",

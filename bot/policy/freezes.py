@@ -162,7 +162,10 @@ class FreezeDesk:
             return Refused(reason=text.groups_unavailable(exc.reason), example="")
         now = self._clock()
         if word == "unfreeze":
-            devices = read_unfreeze(args)
+            try:
+                devices = read_unfreeze(args)
+            except Refusal as refusal:
+                return Refused(reason=refusal.reason, example=text.UNFREEZE_EXAMPLE)
             active = self._store.active_freezes(now=now)
             lifted = self._store.lift_freezes(
                 [f.id for f in lifted_by(active, devices)], by=user, now=now

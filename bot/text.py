@@ -862,8 +862,13 @@ def confirmed_awaiting(needed: int) -> str:
     )
 
 
-APPROVED = "✅ Approved. Follow it in the thread."
-REJECTED = "🚫 Rejected (or withdrawn): nothing will be sent."
+def vote_answer(*, approve: bool, withdrawn: bool) -> str:
+    """The private answer to an Approve or Reject that was taken."""
+    if approve:
+        return "✅ Approved. Follow it in the thread."
+    if withdrawn:
+        return "↩️ Withdrawn: nothing will be sent."
+    return "🚫 Rejected: nothing will be sent."
 
 
 CONFIRMED = "✅ Confirmed. Follow it in the thread of the request's public message."

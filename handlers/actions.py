@@ -38,8 +38,8 @@ def register(app: App, deps: Deps) -> None:
     )
 
     approvals = service.approvals
-    _on_vote(app, deps, messages.ACTION_APPROVE, approvals.approve, text.APPROVED)
-    _on_vote(app, deps, messages.ACTION_REJECT, approvals.reject, text.REJECTED)
+    _on_vote(app, deps, messages.ACTION_APPROVE, approvals.approve, approve=True)
+    _on_vote(app, deps, messages.ACTION_REJECT, approvals.reject, approve=False)
 
     @app.action(messages.ACTION_MOVE_TO_WINDOW)
     def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -125,7 +125,9 @@ def _on_click(
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
 
-def _on_vote(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], said: str) -> None:
+def _on_vote(
+    app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], *, approve: bool
+) -> None:
     """Approve or Reject, on the public message: anyone may click; the answer is private,
     and the public message itself is re-rendered from the store by the outbox."""
 
@@ -140,7 +142,8 @@ def _on_vote(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], 
         def work() -> None:
             outcome = act(str(action.get("value", "")), user=user)
             if outcome.ok:
-                private({"text": said})
+                withdrawn = outcome.request is not None and outcome.request.requester == user
+                private({"text": text.vote_answer(approve=approve, withdrawn=withdrawn)})
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 

@@ -191,7 +191,8 @@ class ConsoleChat:
         approvals = self._service.approvals
         outcome = (approvals.approve if approve else approvals.reject)(target, user=user)
         if outcome.ok:
-            said = text.APPROVED if approve else text.REJECTED
+            withdrawn = outcome.request is not None and outcome.request.requester == user
+            said = text.vote_answer(approve=approve, withdrawn=withdrawn)
             self._terminal.say(self._terminal.text(said))
         else:
             self._refuse(outcome)

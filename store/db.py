@@ -1569,7 +1569,8 @@ class Store:
                     "AND r.status_ts IS NULL AND (? IS NULL OR r.id = ?) AND NOT EXISTS "
                     "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
                     # Back in 'new' on a person's Send again: its first attempt may have gone.
-                    "AND (o.state != 'new' OR o.answered_by IS NOT NULL))",
+                    # A request waiting for approval has only drafts.
+                    "AND (o.state NOT IN ('new', 'draft') OR o.answered_by IS NOT NULL))",
                     [channel, only, only],
                 ).fetchall()
             ]
@@ -1591,8 +1592,13 @@ class Store:
                 )
                 db.execute(
                     "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                    "updated_at = ? WHERE request_id = ? AND state = 'new'",
+                    "updated_at = ? WHERE request_id = ? AND state IN ('new', 'draft')",
                     [reason, _now_text(now), request_id],
+                )
+                # Nobody can approve a message that was never posted.
+                db.execute(
+                    "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'approving'",
+                    [request_id],
                 )
                 self._audit_request(
                     db,

@@ -906,3 +906,24 @@ def test_a_message_queued_before_a_refusal_stops_only_its_own_request(store: Sto
         op.request_id
         for op in store.operations_to_send(now=T0 + timedelta(hours=1), root_wait=timedelta(0))
     } == {later.id}
+
+
+def test_a_channel_that_refuses_the_bot_stops_a_request_waiting_for_approval(
+    store: Store,
+) -> None:
+    request = new_request(store)
+    assert store.confirm(
+        request.id,
+        user=ALICE,
+        now=T0,
+        run_at=None,
+        approvals_needed=1,
+        approver_sets=[None],
+        approval_expires_at=T0 + timedelta(hours=1),
+    )
+    stopped = store.stop_unposted(
+        "C123", reason="invite me", error="not_in_channel", now=T0, notice="private_not_posted"
+    )
+    assert stopped == [request.id]
+    assert states(store, request.id) == ["rejected"] * 3
+    assert loaded(store, request.id).state == "expired"  # nobody can approve it now

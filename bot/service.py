@@ -31,7 +31,15 @@ from bot.approvals import Approvals
 from bot.catalog import OperationKind
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
-from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
+from bot.model import (
+    HelpQuery,
+    ListQuery,
+    OperationSpec,
+    Plan,
+    Refusal,
+    StatusQuery,
+    format_api_time,
+)
 from bot.policy import freezes
 from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
 from bot.policy.freezes import FreezeDesk
@@ -53,6 +61,10 @@ DEVICE_SEARCH_PAGE = 100
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _times(specs: Sequence[OperationSpec]) -> list[str]:
+    return [format_api_time(s.scheduled_at) for s in specs]
 
 
 class OpsService:
@@ -276,6 +288,16 @@ class OpsService:
             )
             return verdict
         now = self.clock()
+        looked = self._conflicts(plan.operations)
+        if any(c.next_start for c in verdict.outside):
+            # Offered a Move into the window: the conflicts at the moved times are looked for
+            # now, so that the click need not wait on the API.
+            starts = {c.seq: c.next_start for c in verdict.outside if c.next_start}
+            moved = [
+                replace(spec, scheduled_at=starts.get(seq, spec.scheduled_at))
+                for seq, spec in enumerate(plan.operations)
+            ]
+            looked["moved_conflicts"] = {"times": _times(moved), "found": self._conflicts(moved)}
         create = self.store.preview_request if dry_run else self.store.create_request
         request = create(
             specs=plan.operations,
@@ -290,11 +312,7 @@ class OpsService:
             response_url=response_url,
             now=now,
             expires_at=now + self._request_ttl,
-            policy={
-                **verdict.snapshot(),
-                **self._conflicts(plan.operations),
-                "fingerprint": self.policy.config.fingerprint,
-            },
+            policy={**verdict.snapshot(), **looked, "fingerprint": self.policy.config.fingerprint},
         )
         return Proposed(request=request, dry_run=dry_run)
 
@@ -395,40 +413,50 @@ class OpsService:
         assert request is not None
         if request.state != "pending":
             return self._why_not(request_id)
-        moved = {
-            int(w["seq"]): datetime.fromisoformat(w["next_start"])
-            for w in request.policy.get("windows", ())
-            if not w["inside"] and w.get("next_start")
-        }
-        if not moved:
+        now = self.clock()
+        ops = request.operations
+        specs = [replace(op.spec(), scheduled_at=self._into_window(op, now)) for op in ops]
+        if [s.scheduled_at for s in specs] == [op.scheduled_at for op in ops]:
             return Outcome(reason="nothing_to_move", request=request)
-        specs = [
-            replace(op.spec(), scheduled_at=moved.get(op.seq, op.scheduled_at))
-            for op in request.operations
-        ]
         plan = Plan(operations=tuple(specs), tz=request.tz, immediate=False)
         verdict = self.judge(plan, requester=user, channel=request.channel)
         if isinstance(verdict, Refused):
             detail = verdict.reason if verdict.markup else escape(verdict.reason)
             return Outcome(reason="refused", request=request, detail=detail)
+        # The conflicts at the new times were looked for when the request was typed (a click
+        # never waits on the API); a window that opened meanwhile moves it to now instead, and
+        # the confirmation then says they were not looked for again.
+        looked = request.policy.get("moved_conflicts") or {}
+        if looked.get("times") == _times(specs):
+            conflicts = looked["found"]
+        else:
+            conflicts = {"conflicts_unavailable": text.NOT_LOOKED_AGAIN}
+        times = {op.id: s.scheduled_at for op, s in zip(ops, specs, strict=True)}
         if not self.store.reschedule_pending(
             request_id,
             user=user,
-            times={
-                op.id: spec.scheduled_at for op, spec in zip(request.operations, specs, strict=True)
-            },
+            times=times,
             note=text.MOVED_TO_WINDOW,
-            now=self.clock(),
-            # The conflicts are looked for again at the new time: this click's answer is a
-            # new confirmation, and the look is bounded (one fast-failing client, 500 items).
+            now=now,
             policy={
                 **verdict.snapshot(),
-                **self._conflicts(specs),
+                **conflicts,
                 "fingerprint": self.policy.config.fingerprint,
             },
         ):
             return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))
+
+    def _into_window(self, op: OperationRecord, now: datetime) -> datetime:
+        """When a `warn` window lets this operation run: its time if inside, else the
+        window's next start after it, or now if that has passed and the window is open."""
+        window = self.policy.window_for(op.device_name)
+        if window is None or window.when.contains(op.scheduled_at, tz=window.tz):
+            return op.scheduled_at
+        start = window.when.next_start(max(op.scheduled_at, now), tz=window.tz)
+        if op.scheduled_at < now and window.when.contains(now, tz=window.tz):
+            return now
+        return start
 
     def send_again(self, operation_id: int, *, user: str) -> Outcome:
         """The requester's answer to "did the API create it?": send it again, now for a

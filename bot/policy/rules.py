@@ -73,6 +73,10 @@ class Verdict:
     windows: tuple[WindowCheck, ...]
 
     @property
+    def outside(self) -> tuple[WindowCheck, ...]:
+        return tuple(w for w in self.windows if not w.inside)
+
+    @property
     def blocked(self) -> tuple[WindowCheck, ...]:
         return tuple(w for w in self.windows if w.blocked)
 

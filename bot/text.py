@@ -1863,13 +1863,17 @@ def config_valid(
     types: int,
     added: Sequence[str],
     replaced: Sequence[str],
+    groups: int = 0,
+    max_devices: int | None = None,
 ) -> str:
     changes = [f"{', '.join(replaced)} replaced"] if replaced else []
     changes += [f"{', '.join(added)} added"] if added else []
     told = f" ({'; '.join(changes)})" if changes else ""
+    named = f", {_count(groups, 'group')} of devices" if groups else ""
+    limit = f"; a request names at most {max_devices:,} devices" if max_devices else ""
     return (
         f"{source} is valid: {_count(rules, 'rule')}, {_count(windows, 'window')}, "
-        f"{_count(types, 'operation type')}{told}."
+        f"{_count(types, 'operation type')}{told}{named}{limit}."
     )
 
 

@@ -34,7 +34,7 @@ from bot.naming import (
     BadRange,
     Limits,
     Naming,
-    compress,
+    compressed,
     is_group,
     is_range,
     read_range,
@@ -514,7 +514,7 @@ def _compact(names: Sequence[str], limit: int) -> str:
     """`web-01..web-12, lb-01`: the names with runs as ranges, as many as fit in `limit`."""
     shown: list[str] = []
     spent = 0
-    pieces = compress(names)
+    pieces = compressed(names)
     for index, piece in enumerate(pieces):
         if shown and spent + len(piece) + 2 > limit:
             return ", ".join([*shown, msg.more_items(len(pieces) - index)])

@@ -135,16 +135,16 @@ def _example(prefix: str) -> str:
     return f"{prefix}01{RANGE_MARK}{prefix}20"
 
 
-def compress(names: Sequence[str]) -> list[str]:
-    """The names as written, with each run of three or more that count up by one written as
-    the range that spells exactly that run (`server-001..server-500`): expanding the result
-    gives `names` back, in the same order."""
-    shown: list[str] = []
+def compress(names: Sequence[str]) -> list[str | Range]:
+    """The names as written, with each run of three or more that count up by one as the Range
+    that spells exactly that run (`server-001..server-500`): expanding the result gives
+    `names` back, in the same order."""
+    shown: list[str | Range] = []
     i = 0
     while i < len(names):
         run = _run_from(names, i)
         if run is not None and run.count >= RUN_SHOWN_AS_RANGE:
-            shown.append(run.text)
+            shown.append(run)
             i += run.count
         else:
             shown.append(names[i])
@@ -154,7 +154,7 @@ def compress(names: Sequence[str]) -> list[str]:
 
 def _run_from(names: Sequence[str], start: int) -> Range | None:
     numbered = _NUMBERED.fullmatch(names[start])
-    if numbered is None or not numbered[1] or RANGE_MARK in names[start]:
+    if numbered is None or not numbered[1]:
         return None
     prefix, digits = numbered[1], numbered[2]
     width = len(digits) if len(digits) > 1 and digits.startswith("0") else 1
@@ -164,6 +164,11 @@ def _run_from(names: Sequence[str], start: int) -> Range | None:
     while start + run.count < len(names) and names[start + run.count] == run.name(run.last + 1):
         run = Range(prefix=prefix, first=first, last=run.last + 1, width=width)
     return run
+
+
+def compressed(names: Sequence[str]) -> list[str]:
+    """`compress` as text: `["server-001..server-500", "lb-01"]`."""
+    return [piece.text if isinstance(piece, Range) else piece for piece in compress(names)]
 
 
 def group_name_problem(name: str) -> str | None:

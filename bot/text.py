@@ -826,6 +826,13 @@ def scheduled_for(when: str, immediate: bool) -> str:
     return f"*When:* now ({when})" if immediate else f"*When:* {when}"
 
 
+OUTCOME_UNKNOWN = "outcome unknown"
+
+
+def status_counts(total: int, counts: str) -> str:
+    return f"*{total:,} operations:* {counts}"
+
+
 def progress(*, done: int, total: int, request_id: str) -> str:
     state = "all finished" if done == total else f"{done} of {total} finished"
     return f"{state} · updates in this thread · request `{request_id}`"

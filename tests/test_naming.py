@@ -9,7 +9,7 @@ import pytest
 
 from bot.grammar import FieldErrors, parse, plan_from_fields
 from bot.model import Plan, Refusal
-from bot.naming import DEFAULT_NAMING, Limits, Naming, compress, read_range
+from bot.naming import DEFAULT_NAMING, Limits, Naming, Range, compress, compressed
 
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
 WEB = tuple(f"web-{n:02d}" for n in range(1, 13)) + ("lb-01",)
@@ -262,15 +262,15 @@ def test_the_modal_takes_ranges_and_groups() -> None:
 )
 def test_compress_gives_back_exactly_the_names(names: list[str]) -> None:
     shown = compress(names)
-    expanded = [
-        n for piece in shown for n in (read_range(piece).names() if ".." in piece else [piece])
-    ]
+    expanded = [n for p in shown for n in (p.names() if isinstance(p, Range) else [p])]
     assert expanded == names
 
 
 def test_compress_writes_runs_as_ranges() -> None:
-    assert compress(servers(1, 500, width=3)) == ["server-001..server-500"]
-    assert compress([*servers(1, 3), "lb-01", "server-05", "server-06"]) == [
+    assert compressed(servers(1, 500, width=3)) == ["server-001..server-500"]
+    # a name that holds ".." is a name, never taken back as a range
+    assert compress(["a..b", "x1", "x2", "x3"])[0] == "a..b"
+    assert compressed([*servers(1, 3), "lb-01", "server-05", "server-06"]) == [
         "server-01..server-03",
         "lb-01",
         "server-05",

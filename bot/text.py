@@ -727,8 +727,10 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
     lines += [
         "",
         "*Devices*: one or more names separated by commas or “and”, "
-        "e.g. `server-01, server-02 and server-03`; each is named (there are no groups "
-        "such as all). One request makes at most 50 operations (devices × services).",
+        "e.g. `server-01, server-02 and server-03`; a range, `server-01..server-20` or "
+        "`server-08..10`, names every device between; `@web` names the policy file's group "
+        "web (not “all”). One request names at most 500 devices unless the policy file "
+        "says otherwise.",
         *_help_values(kinds),
         "",
         "*When* (optional; without it the operation starts now). "

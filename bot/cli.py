@@ -178,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
         help="fix the clock: ISO 8601 with Z or an offset, e.g. 2026-11-25T10:45:00Z "
         "(default: the current time)",
     )
+    parse.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read the operations, groups and limits of this policy file "
+        "(default: OPSBOT_CONFIG's, if set; else the built-in operations, no groups)",
+    )
     parse.set_defaults(func=_parse)
 
     check = sub.add_parser(
@@ -272,14 +278,32 @@ def _instant(value: str) -> datetime:
 
 
 def _parse(args: argparse.Namespace) -> int:
+    from bot.policy.config import OPEN_POLICY, ConfigError, load_config
+    from bot.settings import read_dotenv
+
     now = args.now or datetime.now(UTC).replace(microsecond=0)
     try:
-        command = grammar.parse(args.text, tz=args.tz, now=now)
+        # As `check-config` finds the file: ranges and groups can be tried offline.
+        path = (
+            args.config
+            or os.environ.get("OPSBOT_CONFIG")
+            or read_dotenv(".env").get("OPSBOT_CONFIG")
+        )
+    except SettingsError as exc:
+        return _fail(text.settings_refused(exc.problems))
+    try:
+        policy = load_config(path) if path else OPEN_POLICY
+    except ConfigError as exc:
+        return _fail(text.config_refused(exc.problems))
+    try:
+        command = grammar.parse(
+            args.text, tz=args.tz, now=now, catalog=policy.catalog, naming=policy.naming
+        )
     except Refusal as refusal:
         print(str(refusal), file=sys.stderr)
         return 2
     if not isinstance(command, Plan):
-        keywords = [kind.keyword for kind in grammar.DEFAULT_CATALOG.kinds]
+        keywords = [kind.keyword for kind in policy.catalog.kinds]
         print(text.parse_not_an_operation(args.text, keywords), file=sys.stderr)
         return 2
     result = {
@@ -295,6 +319,7 @@ def _parse(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from bot.catalog import DEFAULT_CATALOG
+    from bot.naming import DEFAULT_LIMITS
     from bot.policy.config import ConfigError, load_config
     from bot.settings import read_dotenv
 
@@ -320,6 +345,9 @@ def _check_config(args: argparse.Namespace) -> int:
             types=len(kinds),
             added=[k.keyword for k in kinds if k.keyword not in built_in],
             replaced=[k.keyword for k in kinds if built_in.get(k.keyword, k) != k],
+            groups=len(policy.groups),
+            # told only when the file sets it: the default is the README's
+            max_devices=policy.limits.max_devices if policy.limits != DEFAULT_LIMITS else None,
         )
     )
     return 0

@@ -12,9 +12,10 @@ import math
 import re
 import string
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from difflib import get_close_matches
 
 from bot import text as msg
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
@@ -27,6 +28,17 @@ from bot.model import (
     Refusal,
     StatusQuery,
 )
+from bot.naming import (
+    DEFAULT_NAMING,
+    GROUP_SIGIL,
+    BadRange,
+    Limits,
+    Naming,
+    compressed,
+    is_group,
+    is_range,
+    read_range,
+)
 from bot.when import (
     VAGUE_TIME_WORDS,
     UnreadableTime,
@@ -38,9 +50,13 @@ from bot.when import (
     zone_for,
 )
 
-# Room for 50 devices of 63 characters each, yet a bound: nobody types more by hand.
+# Room for 50 devices of 63 characters each, yet a bound: nobody types more by hand (more
+# devices are named by ranges and groups, and bounded by the policy's [limits]).
 MAX_TEXT = 4000
-MAX_OPERATIONS = 50  # of one request: devices × services
+# Ranges and groups may repeat devices; what they name in all, repeats included, is bounded
+# at this many times max_devices before anything is expanded.
+REPEATS_READ = 10
+GROUP_NOTE_SHOWN = 300  # of a group's members, in the note that lists them
 MAX_DEVICE_NAME = 63
 MAX_NAME = 128
 MAX_OPERATION_ID = 64
@@ -68,7 +84,7 @@ RESERVED = frozenset(
     }
     | VAGUE_TIME_WORDS
 )
-# There are no groups of devices yet: "reboot all servers" must not reboot a machine called "all".
+# Groups are written @web: "reboot all servers" must not reboot a machine called "all".
 GROUP_WORDS = frozenset({"all", "every", "everything", "each", "any"})
 # The API has no way to cancel a scheduled operation; these get a sentence saying so.
 CANCEL_WORDS = frozenset({"cancel", "abort", "delete", "unschedule", "remove", "revoke", "undo"})
@@ -121,8 +137,16 @@ def check_device_name(name: str) -> str | None:
     return problem
 
 
-def parse(text: str, *, tz: str, now: datetime, catalog: Catalog = DEFAULT_CATALOG) -> Command:
-    """The command in `text`, typed by someone in zone `tz`; raises Refusal."""
+def parse(
+    text: str,
+    *,
+    tz: str,
+    now: datetime,
+    catalog: Catalog = DEFAULT_CATALOG,
+    naming: Naming = DEFAULT_NAMING,
+) -> Command:
+    """The command in `text`, typed by someone in zone `tz`; raises Refusal. `naming`: the
+    policy's groups and limits."""
     zone_for(tz)
     utc_now(now)
     tokens = _tokens(text, example=catalog.kinds[0].example)
@@ -145,7 +169,7 @@ def parse(text: str, *, tz: str, now: datetime, catalog: Catalog = DEFAULT_CATAL
     if kind is None:
         keywords = [k.keyword for k in catalog.kinds]
         raise Refusal(msg.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example)
-    return _operation(kind, args, tz=tz, now=now, catalog=catalog)
+    return _operation(kind, args, tz=tz, now=now, catalog=catalog, naming=naming)
 
 
 def plan_from_fields(
@@ -157,6 +181,7 @@ def plan_from_fields(
     tz: str,
     now: datetime,
     catalog: Catalog = DEFAULT_CATALOG,
+    naming: Naming = DEFAULT_NAMING,
 ) -> Plan:
     """The modal's path to a Plan: the same checks as the text; raises FieldErrors with all.
 
@@ -173,7 +198,7 @@ def plan_from_fields(
     names: list[str] = []
     device_notes: list[str] = []
     try:
-        names, device_notes = _devices_from_text(devices, reserved)
+        names, device_notes = _devices_from_text(devices, reserved, naming)
     except _Invalid as error:
         errors["devices"] = error.reason
 
@@ -188,7 +213,9 @@ def plan_from_fields(
             chosen[f.name] = value
             notes += field_notes
 
-    too_many = _too_many(kind, names, chosen) if names and "devices" not in errors else None
+    too_many = (
+        _too_many(kind, names, chosen, naming.limits) if names and "devices" not in errors else None
+    )
     if too_many:
         errors["devices"] = too_many
 
@@ -276,7 +303,13 @@ def _status(args: list[str]) -> StatusQuery:
 
 
 def _operation(
-    kind: OperationKind, args: list[str], *, tz: str, now: datetime, catalog: Catalog
+    kind: OperationKind,
+    args: list[str],
+    *,
+    tz: str,
+    now: datetime,
+    catalog: Catalog,
+    naming: Naming,
 ) -> Plan:
     reserved = RESERVED | catalog.words()
     _refuse_foreign_options(kind, args, catalog)
@@ -301,26 +334,37 @@ def _operation(
     if rest and rest[0].lower() == ARTICLE:
         rest = rest[1:]  # "reboot the server-01"
     if rest and rest[0].lower() in GROUP_WORDS:
-        raise _group_refusal(kind, rest, 0, values, list_field, reserved)
+        raise _group_refusal(kind, rest, 0, values, list_field, reserved, naming)
+    check_device = _device_checker(naming)
     try:
         names, after_names = _take_names(
-            rest, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
+            rest, what=msg.WHAT_DEVICE, check=check_device, reserved=reserved
         )
     except _Invalid as error:
-        raise Refusal(error.reason, example=kind.example) from None
+        fixed = _fixed_device_word(rest, naming)
+        example = _command(kind, [fixed], values) if fixed else kind.example
+        raise Refusal(error.reason, example=example) from None
     group = next((i for i, name in enumerate(names) if name.lower() in GROUP_WORDS), None)
     if group is not None:
-        raise _group_refusal(kind, rest, rest.index(names[group]), values, list_field, reserved)
+        at = rest.index(names[group])
+        raise _group_refusal(kind, rest, at, values, list_field, reserved, naming)
     rest = after_names
     if not names:
         after = " ".join(_head(kind, values))
         found = rest[0] if rest and rest[0] not in SEPARATORS else None
         raise Refusal(msg.missing_devices(after, found), example=kind.example)
-    names, device_notes = _dedupe(names)
+    # The blast radius first: a request naming too many devices is refused with their count
+    # before any other question is asked of it.
+    try:
+        devices, device_notes = _expand(names, naming)
+    except _Invalid as error:
+        raise Refusal(error.reason, example=kind.example) from None
     notes = [*device_notes, *notes]
-    too_many = _too_many(kind, names, values)
+    too_many = _too_many(kind, devices, values, naming.limits)
     if too_many:
         raise Refusal(too_many, example=kind.example)
+    # From here examples show the devices as written (`@web`), not the hundreds they name.
+    names = _dedupe(names)[0]
 
     for f in kind.fields:
         if f.name in raw_durations:
@@ -358,7 +402,7 @@ def _operation(
         resolved = resolve(phrase, tz=tz, now=now)
     except UnreadableTime as error:
         word, tail = rest[0], _readable_time(rest[1:], tz=tz, now=now)
-        if follows is None and _looks_like_name(word, check_device_name):
+        if follows is None and _looks_like_name(word, check_device):
             example = _command(kind, [*names, word], values) + tail
             raise Refusal(msg.not_time_maybe_device(phrase, word), example=example) from None
         if follows is not None and _looks_like_name(word, _item_checker(follows)):
@@ -369,7 +413,114 @@ def _operation(
         raise Refusal(error.reason, example=f"{head} {error.example}") from None
     except Refusal as error:
         raise Refusal(error.reason, example=f"{head} {error.example}") from None
-    return _plan(kind, names, values, resolved, tz=tz, notes=notes)
+    return _plan(kind, devices, values, resolved, tz=tz, notes=notes)
+
+
+def _device_checker(naming: Naming) -> Callable[[str], str | None]:
+    """The check of one word where devices go: a device's name, a range or a group (`@web`).
+    A range wider than the limit is refused here, with its count, before it is expanded."""
+    groups = [GROUP_SIGIL + name for name in naming.groups]
+
+    def check(word: str) -> str | None:
+        if is_group(word):
+            if word[1:].lower() in naming.groups:
+                return None
+            return msg.unknown_group(word, groups)
+        if is_range(word):
+            try:
+                found = read_range(word)
+            except BadRange as error:
+                return error.reason
+            if found.count > naming.limits.max_devices:
+                return msg.range_too_wide(word, found.count, naming.limits.max_devices)
+            return check_device_name(found.name(found.first)) or check_device_name(
+                found.name(found.last)
+            )
+        members = naming.groups.get(word.lower())
+        if members is not None:
+            # "reboot web" with a group called web: say which is meant rather than guess.
+            return msg.group_without_sigil(word, GROUP_SIGIL + word.lower(), len(members))
+        return check_device_name(word)
+
+    return check
+
+
+def _fixed_device_word(words: list[str], naming: Naming) -> str | None:
+    """What the first range or group in `words` that does not read was surely meant to be
+    (`server-01..server-20` for `server-20..server-01`, `@web` for `web`), if it can be told."""
+    for word in words:
+        if is_range(word):
+            try:
+                read_range(word)
+            except BadRange as error:
+                if error.example:
+                    return error.example
+        elif word.lower() in naming.groups:
+            return GROUP_SIGIL + word.lower()
+        elif is_group(word) and word[1:].lower() not in naming.groups:
+            close = get_close_matches(word[1:].lower(), list(naming.groups), n=1, cutoff=0.6)
+            return GROUP_SIGIL + close[0] if close else None
+    return None
+
+
+def _expand(written: list[str], naming: Naming) -> tuple[list[str], list[str]]:
+    """Each device that `written` names (ranges and groups expanded), once, as first written,
+    and notes: each group's members, and the devices named more than once."""
+    if not any(is_range(word) or is_group(word) for word in written):
+        return _dedupe(written)
+    limit = naming.limits.max_devices
+    counts = [
+        read_range(w).count
+        if is_range(w)
+        else len(naming.groups[w[1:].lower()])
+        if is_group(w)
+        else 1
+        for w in written
+    ]
+    if sum(counts) > limit * REPEATS_READ:
+        raise _Invalid(msg.too_many_names(sum(counts), limit))
+    named: list[tuple[str, bool]] = []  # each device, and whether a range or group named it
+    notes: dict[str, str] = {}
+    for word in written:
+        if is_range(word):
+            named += [(name, True) for name in read_range(word).names()]
+        elif is_group(word):
+            group = GROUP_SIGIL + word[1:].lower()
+            members = naming.groups[word[1:].lower()]
+            named += [(name, True) for name in members]
+            shown = _compact(members, GROUP_NOTE_SHOWN)
+            notes.setdefault(group, msg.group_members(group, len(members), shown))
+        else:
+            named.append((word, False))
+    spellings: dict[str, list[tuple[str, bool]]] = {}
+    for name, expanded in named:
+        spellings.setdefault(name.lower(), []).append((name, expanded))
+    again: list[str] = []
+    for written_as in spellings.values():
+        if len(written_as) == 1:
+            continue
+        if any(expanded for _, expanded in written_as):
+            again.append(written_as[0][0])
+        else:  # the same name typed twice: said as it is without ranges
+            names = [name for name, _ in written_as]
+            others = sorted(set(names[1:]) - {names[0]})
+            notes[names[0].lower()] = msg.duplicate(names[0], len(names), others=others)
+    if again:
+        notes[""] = msg.named_again(len(again), _compact(again, GROUP_NOTE_SHOWN))
+    return [written_as[0][0] for written_as in spellings.values()], list(notes.values())
+
+
+def _compact(names: Sequence[str], limit: int) -> str:
+    """`web-01..web-12, lb-01`: the names with runs as ranges, as many as fit in `limit`."""
+    shown: list[str] = []
+    spent = 0
+    pieces = compressed(names)
+    for index, piece in enumerate(pieces):
+        if shown and spent + len(piece) + 2 > limit:
+            return ", ".join([*shown, msg.more_items(len(pieces) - index)])
+        shown.append(piece)
+        spent += len(piece) + 2
+    return ", ".join(shown)
 
 
 def _group_refusal(
@@ -379,6 +530,7 @@ def _group_refusal(
     values: dict[str, object],
     list_field: ParamField | None,
     reserved: frozenset[str],
+    naming: Naming,
 ) -> Refusal:
     """`reboot all servers`: there are no groups of devices, so each must be named."""
     shown = words[at : at + 2]
@@ -397,7 +549,8 @@ def _group_refusal(
         if items:
             example_values[list_field.name] = items
     example = _command(kind, list(msg.EXAMPLE_DEVICES), example_values)
-    return Refusal(msg.no_device_groups(" ".join(shown)), example=example)
+    groups = [GROUP_SIGIL + name for name in naming.groups]
+    return Refusal(msg.no_device_groups(" ".join(shown), groups), example=example)
 
 
 def _list_missing(
@@ -420,17 +573,21 @@ def _list_missing(
     return Refusal(msg.list_required(f.label, f.word, kind.keyword), example=example)
 
 
-def _too_many(kind: OperationKind, devices: list[str], values: dict[str, object]) -> str | None:
+def _too_many(
+    kind: OperationKind, devices: list[str], values: dict[str, object], limits: Limits
+) -> str | None:
     """Why these devices (× services) are more operations than one request may make, if so."""
-    if len(devices) > MAX_OPERATIONS:
-        return msg.too_many_devices(len(devices), MAX_OPERATIONS)
+    if len(devices) > limits.max_devices:
+        return msg.too_many_devices(len(devices), limits.max_devices)
+    if len(devices) > limits.max_operations:
+        return msg.too_many_devices(len(devices), limits.max_operations)
     for f in kind.fields:
         chosen = values.get(f.name)
         if f.kind == "name" and isinstance(chosen, list) and len(chosen) > 1:
             count = len(chosen) * len(devices)
-            if count > MAX_OPERATIONS:
+            if count > limits.max_operations:
                 return msg.too_many_operations(
-                    count, len(chosen), f.label, len(devices), MAX_OPERATIONS
+                    count, len(chosen), f.label, len(devices), limits.max_operations
                 )
     return None
 
@@ -890,24 +1047,27 @@ def _plan(
 # --- the modal ---
 
 
-def _devices_from_text(raw: str, reserved: frozenset[str]) -> tuple[list[str], list[str]]:
+def _devices_from_text(
+    raw: str, reserved: frozenset[str], naming: Naming
+) -> tuple[list[str], list[str]]:
     try:
         tokens = _tokens(raw, example="")
     except Refusal as error:
         raise _Invalid(error.reason) from None
     names, rest = _take_names(
-        tokens, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
+        tokens, what=msg.WHAT_DEVICE, check=_device_checker(naming), reserved=reserved
     )
     group = next((name for name in [*names, *rest[:1]] if name.lower() in GROUP_WORDS), None)
     if group is not None:
-        raise _Invalid(msg.no_device_groups(group))
+        groups = [GROUP_SIGIL + name for name in naming.groups]
+        raise _Invalid(msg.no_device_groups(group, groups))
     if rest:
         raise _Invalid(msg.leftover_devices(" ".join(rest)))
     if not names:
         raise _Invalid(msg.devices_required())
-    names, notes = _dedupe(names)
-    if len(names) > MAX_OPERATIONS:
-        raise _Invalid(msg.too_many_devices(len(names), MAX_OPERATIONS))
+    names, notes = _expand(names, naming)
+    if len(names) > naming.limits.max_devices:
+        raise _Invalid(msg.too_many_devices(len(names), naming.limits.max_devices))
     return names, notes
 
 

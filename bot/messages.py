@@ -7,6 +7,7 @@ Slack's `<!date^…>` token so each reader sees their own local time, with a UTC
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from bot.answers import (
 )
 from bot.catalog import OperationKind, ParamField
 from bot.model import parse_api_time
+from bot.naming import Range, compress
 from bot.outbox import NOT_POSTED, UNDELIVERED
 from bot.reconcile import ASK_UNKNOWN
 from bot.text import escape
@@ -78,6 +80,11 @@ NOTES_SHOWN = 1000
 ERROR_SHOWN = 500
 ERROR_LEAST = 80
 DETAIL_ERROR_SHOWN = 1500
+# A request of more operations shows their counts by status and this many lines, those that
+# went wrong first: one line each would be hundreds of "scheduled". (50: a request's bound
+# before ranges and groups, so such a request reads as it always did.)
+STATUS_LINES_MANY = 50
+STATUS_COUNTS_SHOWN = 1000
 LINES_SHOWN = 9000  # the lines of a list, unless the builder measured what is left
 # A section `fit` would cut below this is dropped whole: a stump says nothing.
 LEAST_KEPT = 100
@@ -157,6 +164,17 @@ def _scalar(value: Any) -> str:
 
 def _device(name: str) -> str:
     return f"`{escaped(name, NAME_SHOWN)}`"
+
+
+def _devices(names: Sequence[str]) -> list[str]:
+    """The names shown, each run of three or more as its range and count:
+    `` `server-001..server-500` (500) ``."""
+    return [
+        f"`{escaped(piece.text, NAME_SHOWN * 2)}` ({piece.count:,})"
+        if isinstance(piece, Range)
+        else _device(piece)
+        for piece in compress(names)
+    ]
 
 
 def _fit_lines(
@@ -354,8 +372,9 @@ def _what_is_asked(ops: Sequence[OperationRecord]) -> Blocks:
         return [section(f"• {operation_summary(ops[0])}")]
     shape = _Shape.of(ops)
     names = [_device(name) for name in shape.devices]
+    # Runs as ranges (`server-001..server-500` (500)): 500 devices in one line, not 8 blocks.
     lead = text.operation_on(shape.kinds, len(names)) + ": "
-    chunks, rest = _fit_lines(names, budget=DEVICES_SHOWN, sep=", ", lead=lead)
+    chunks, rest = _fit_lines(_devices(shape.devices), budget=DEVICES_SHOWN, sep=", ", lead=lead)
     blocks = [section(chunk) for chunk in chunks]
     if rest:
         blocks.append(context(text.and_more(rest)))
@@ -364,16 +383,14 @@ def _what_is_asked(ops: Sequence[OperationRecord]) -> Blocks:
     variants = list(dict.fromkeys(shape.labels))
     if len(variants) > 1:
         on = {
-            v: [
-                _device(op.device_name)
-                for op, label in zip(ops, shape.labels, strict=True)
-                if label == v
-            ]
+            v: [op.device_name for op, label in zip(ops, shape.labels, strict=True) if label == v]
             for v in variants
         }
-        everywhere = all(sorted(on[v]) == sorted(names) for v in variants)
+        everywhere = all(sorted(on[v]) == sorted(shape.devices) for v in variants)
         lines = [
-            f"• {v}" if everywhere else text.variant_on(v, _joined(on[v], VARIANT_SHOWN))
+            f"• {v}"
+            if everywhere
+            else text.variant_on(v, _joined(_devices(list(dict.fromkeys(on[v]))), VARIANT_SHOWN))
             for v in variants
         ]
         lead = (text.EACH_DEVICE if everywhere else text.PER_OPERATION) + "\n"
@@ -468,8 +485,20 @@ def status_message(request: RequestRecord) -> Blocks:
             _device(op.device_name) + (f" · {label}" if label else "")
             for op, label in zip(ops, shape.labels, strict=True)
         ]
-    finals = [op for op in ops if op.final]
-    tail = [context(text.progress(done=len(finals), total=len(ops), request_id=request.id))]
+    if len(ops) > STATUS_LINES_MANY:
+        # Hundreds of lines would fill the message with "scheduled": the counts say it, and
+        # the lines shown are the ones to read first, those that went wrong.
+        blocks.append(section(_status_counts(ops)))
+        order = sorted(range(len(ops)), key=lambda i: not _went_wrong(ops[i]))
+        ops = [ops[i] for i in order[:STATUS_LINES_MANY]]
+        summaries = [summaries[i] for i in order[:STATUS_LINES_MANY]]
+    hidden = len(request.operations) - len(ops)
+    finals = [op for op in request.operations if op.final]
+    tail = [
+        context(
+            text.progress(done=len(finals), total=len(request.operations), request_id=request.id)
+        )
+    ]
     # What the lines may take: what the rest leaves, with room for "…and N more" and for the
     # containers of the few sections the lines fill.
     room = MAX_MESSAGE_TEXT - message_size([*blocks, *tail, context(text.and_more(len(ops)))])
@@ -477,9 +506,48 @@ def status_message(request: RequestRecord) -> Blocks:
     lines = _status_lines(ops, summaries, room=room)
     shown, rest = _fit_lines(lines, MAX_BLOCKS - len(blocks) - 2, budget=room)
     blocks.extend(section(chunk) for chunk in shown)
-    if rest:
-        blocks.append(context(text.and_more(rest)))
+    if rest + hidden:
+        blocks.append(context(text.and_more(rest + hidden)))
     return fit([*blocks, *tail])
+
+
+def _went_wrong(op: OperationRecord) -> bool:
+    if op.state in ("rejected", "unknown"):
+        return True
+    word = (op.status or "").lower()
+    return (
+        op.state not in ("draft", "new", "sending")
+        and is_final(word)
+        and (word not in SUCCEEDED_STATUSES)
+    )
+
+
+def _status_counts(ops: Sequence[OperationRecord]) -> str:
+    """`*500 operations:* 🕒 480 scheduled · ▶️ 12 running · ❌ 3 failed`, in the order first
+    seen."""
+    counts: Counter[tuple[str, str]] = Counter(_state_of(op) for op in ops)
+    parts = [
+        f"{icon} {count:,} {escaped(word, NAME_SHOWN)}" for (icon, word), count in counts.items()
+    ]
+    shown, rest = _fit_lines(parts, 1, budget=STATUS_COUNTS_SHOWN, sep=" · ")
+    return text.status_counts(
+        len(ops), " · ".join([*shown, text.more_items(rest)] if rest else shown)
+    )
+
+
+def _state_of(op: OperationRecord) -> tuple[str, str]:
+    """The icon and word of an operation's line, without its device."""
+    if op.state == "draft":
+        return "⏳", text.WAITING_FOR_APPROVAL
+    if op.held_since is not None and op.state == "new":
+        return "⏸️", text.HELD_BY_FREEZE
+    if op.state in ("new", "sending"):
+        return "⏳", text.SENDING
+    if op.state == "rejected":
+        return "❌", text.NOT_SCHEDULED
+    if op.state == "unknown":
+        return "⚠️", text.OUTCOME_UNKNOWN
+    return status_icon(op.status), (op.status or "?").lower()
 
 
 def _status_lines(

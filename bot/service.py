@@ -89,6 +89,7 @@ class OpsService:
         # person waits for the answer (a look that fails is a note, not a refusal).
         self._look = look or api
         self.catalog = self.policy.config.catalog
+        self.naming = self.policy.config.naming  # groups and limits
         self.clock = clock
         # A click changes the store and answers; the loops that send and post are woken.
         self._on_confirmed = on_confirmed
@@ -149,7 +150,11 @@ class OpsService:
         dry_run = word == "plan"
         try:
             command = grammar.parse(
-                rest if dry_run else typed, tz=tz, now=self.clock(), catalog=self.catalog
+                rest if dry_run else typed,
+                tz=tz,
+                now=self.clock(),
+                catalog=self.catalog,
+                naming=self.naming,
             )
             if dry_run and not isinstance(command, Plan):
                 raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
@@ -263,6 +268,7 @@ class OpsService:
             tz=tz,
             now=self.clock(),
             catalog=self.catalog,
+            naming=self.naming,
         )
 
     def propose(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ EXAMPLE_LIST_PAGE = "list page 2"
 EXAMPLE_STATUS = "status txn_1001"
 EXAMPLE_DEVICE = "server-01"
 EXAMPLE_DEVICES = ("server-01", "server-02")
+EXAMPLE_RANGE = "server-01..server-20"
+EXAMPLE_SHORT_RANGE = "server-08..10"
 EXAMPLE_NAME = "example"  # for a service or package when the catalog gives no placeholder
 EXAMPLE_TIME = "at 14:00"
 EXAMPLE_CLOCK = "09:00"  # the time suggested when a date came without one
@@ -188,8 +191,89 @@ def missing_after_separator(separator: str, what: str) -> str:
 
 def too_many_devices(count: int, limit: int) -> str:
     return (
-        f"That is {count} devices; one request can take at most {limit}. "
+        f"That is {count:,} devices; one request can take at most {limit:,}. "
         "Split it into several requests."
+    )
+
+
+def too_many_names(count: int, limit: int) -> str:
+    """Ranges and groups naming so many, repeats included, that they are not even expanded."""
+    return (
+        f"These ranges and groups name {count:,} devices, counting repeats; one request can "
+        f"take at most {limit:,}. Split it into several requests."
+    )
+
+
+def range_too_wide(written: str, count: int, limit: int) -> str:
+    return (
+        f"{quote(written)} is {count:,} devices; one request can take at most {limit:,}. "
+        "Split it into several requests."
+    )
+
+
+def range_unreadable(written: str) -> str:
+    return (
+        f"{quote(written)} is not a range: a range is two names that end in a number, "
+        f"like {EXAMPLE_RANGE} (or {EXAMPLE_SHORT_RANGE}), and names every device between."
+    )
+
+
+def range_mixed_prefix(written: str, left: str, right: str) -> str:
+    return (
+        f"{quote(written)} is not a range: {quote(left)} and {quote(right)} differ before "
+        "the number. A range counts on the number that ends one name."
+    )
+
+
+def range_reversed(written: str) -> str:
+    return f"{quote(written)} counts down; write a range from the lower number to the higher."
+
+
+def range_padding(written: str, left: str, right: str) -> str:
+    return (
+        f"{quote(written)} is unclear: {quote(left)} and {quote(right)} are padded with zeros "
+        "differently. Write both ends with the same number of digits."
+    )
+
+
+def unknown_group(name: str, groups: Sequence[str]) -> str:
+    if not groups:
+        return (
+            f"There is no group {quote(name)}: the policy file defines none (its [groups] "
+            "section). Name each device, or a range like " + EXAMPLE_RANGE + "."
+        )
+    close = get_close_matches(name.lower(), groups, n=1, cutoff=0.6)
+    hint = f" (did you mean {quote(close[0])}?)" if close else ""
+    shown = or_list([quote(g) for g in groups[:10]]) + (" …" if len(groups) > 10 else "")
+    return f"There is no group {quote(name)}{hint}; the groups are {shown}."
+
+
+def group_without_sigil(word: str, group: str, count: int) -> str:
+    return (
+        f"{quote(word)} is the name of a group, not taken as a device: write {group} for its "
+        f"{count:,} device{'s' if count != 1 else ''}."
+    )
+
+
+def group_members(group: str, count: int, members: str) -> str:
+    return f"{group} is {count:,} device{'s' if count != 1 else ''}: {members}."
+
+
+def named_again(count: int, shown: str) -> str:
+    return (
+        f"{count:,} device{' was' if count == 1 else 's were'} named more than once by the "
+        f"ranges and groups ({shown}); each is included once."
+    )
+
+
+def group_name_sigil(name: str) -> str:
+    return f'group "{name}" is written without its "@": {name[1:]} = […], then typed {name}'
+
+
+def group_name_bad(name: str, limit: int) -> str:
+    return (
+        f'group "{name}" must be one word of letters, digits, "-" and "_", starting with a '
+        f"letter, at most {limit} characters"
     )
 
 
@@ -295,10 +379,17 @@ def list_word_missing(value: str, word: str, label: str) -> str:
     return f"Which {label.lower()}? If {quote(value)} is one, put {quote(word)} before it."
 
 
-def no_device_groups(written: str) -> str:
+def no_device_groups(written: str, groups: Sequence[str] = ()) -> str:
+    if not groups:
+        return (
+            f"{quote(written)} is not a device: there are no groups of devices yet, "
+            'so name each one, separated by commas or "and", or a range like '
+            f"{EXAMPLE_RANGE}."
+        )
+    shown = or_list(list(groups[:5])) + (" …" if len(groups) > 5 else "")
     return (
-        f"{quote(written)} is not a device: there are no groups of devices yet, "
-        'so name each one, separated by commas or "and".'
+        f'{quote(written)} is not a device: name each one, separated by commas or "and", '
+        f"a range like {EXAMPLE_RANGE}, or a group: {shown}."
     )
 
 
@@ -636,8 +727,10 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
     lines += [
         "",
         "*Devices*: one or more names separated by commas or “and”, "
-        "e.g. `server-01, server-02 and server-03`; each is named (there are no groups "
-        "such as all). One request makes at most 50 operations (devices × services).",
+        "e.g. `server-01, server-02 and server-03`; a range, `server-01..server-20` or "
+        "`server-08..10`, names every device between; `@web` names the policy file's group "
+        "web (not “all”). One request names at most 500 devices unless the policy file "
+        "says otherwise.",
         *_help_values(kinds),
         "",
         "*When* (optional; without it the operation starts now). "
@@ -735,6 +828,13 @@ def status_heading(*, requester: str, confirmer: str | None, typed: str) -> str:
 
 def scheduled_for(when: str, immediate: bool) -> str:
     return f"*When:* now ({when})" if immediate else f"*When:* {when}"
+
+
+OUTCOME_UNKNOWN = "outcome unknown"
+
+
+def status_counts(total: int, counts: str) -> str:
+    return f"*{total:,} operations:* {counts}"
 
 
 def progress(*, done: int, total: int, request_id: str) -> str:
@@ -1852,13 +1952,17 @@ def config_valid(
     types: int,
     added: Sequence[str],
     replaced: Sequence[str],
+    groups: int = 0,
+    max_devices: int | None = None,
 ) -> str:
     changes = [f"{', '.join(replaced)} replaced"] if replaced else []
     changes += [f"{', '.join(added)} added"] if added else []
     told = f" ({'; '.join(changes)})" if changes else ""
+    named = f", {_count(groups, 'group')} of devices" if groups else ""
+    limit = f"; a request names at most {max_devices:,} devices" if max_devices else ""
     return (
         f"{source} is valid: {_count(rules, 'rule')}, {_count(windows, 'window')}, "
-        f"{_count(types, 'operation type')}{told}."
+        f"{_count(types, 'operation type')}{told}{named}{limit}."
     )
 
 

@@ -114,6 +114,31 @@ def test_parse_refuses_with_exit_2_and_a_reason(capsys, text: str) -> None:
     assert "For example:" in captured.err
 
 
+def test_parse_reads_the_groups_of_a_policy_file(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "opsbot.toml"
+    path.write_text('[groups]\nweb = ["web-01..web-03", "lb-01"]\n')
+    result = parsed(capsys, "reboot @web, server-08..10", "--config", str(path), "--now", NOW)
+    assert [op["device_name"] for op in result["operations"]] == [
+        *("web-01", "web-02", "web-03", "lb-01"),
+        *("server-08", "server-09", "server-10"),
+    ]
+    assert result["notes"] == ["@web is 4 devices: web-01..web-03, lb-01."]
+    # OPSBOT_CONFIG's file, when no --config is given
+    monkeypatch.setenv("OPSBOT_CONFIG", str(path))
+    assert len(parsed(capsys, "reboot @web", "--now", NOW)["operations"]) == 4
+    # without one, there are no groups
+    monkeypatch.delenv("OPSBOT_CONFIG")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    assert main(["parse", "reboot @web", "--now", NOW]) == 2
+    assert 'There is no group "@web"' in capsys.readouterr().err
+    # a broken file is named, as check-config names it
+    path.write_text('[groups]\nweb = ["web-03..web-01"]\n')
+    assert main(["parse", "reboot @web", "--config", str(path), "--now", NOW]) == 1
+    assert 'group "web": "web-03..web-01" counts down' in capsys.readouterr().err
+
+
 def run_cli(*args: str, stdin: str | None = None, env: dict | None = None, timeout: float = 90):
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],

@@ -14,7 +14,8 @@ import pytest
 from bot import grammar
 from bot.catalog import DEFAULT_CATALOG
 from bot.cli import main
-from bot.model import Plan
+from bot.grammar import parse
+from bot.model import Plan, Refusal
 from bot.policy.config import (
     APPROVAL_PEER,
     OPEN_POLICY,
@@ -27,6 +28,7 @@ from bot.policy.rules import matches
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "opsbot.example.toml"
+NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
 
 SET_OPERATION = """
 [[operations]]
@@ -262,7 +264,10 @@ def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) ->
     assert main(["check-config", str(EXAMPLE)]) == 0
     out = capsys.readouterr()
     assert out.err == ""
-    assert out.out == (f"{EXAMPLE} is valid: 2 rules, 2 windows, 4 operation types (set added).\n")
+    assert out.out == (
+        f"{EXAMPLE} is valid: 2 rules, 2 windows, 4 operation types (set added), "
+        "2 groups of devices.\n"
+    )
 
 
 @pytest.mark.parametrize("key", ['approvers = ["U0002"]', "approvals = 2", 'expires = "1h"'])
@@ -354,3 +359,143 @@ def test_the_example_s_set_phrase_reads_with_the_example_s_catalog() -> None:
         "parameter_name": "Device.ManagementServer.PeriodicInformInterval",
         "value": 300,
     }
+
+
+# ---------------------------------------------------------------------- groups and limits
+
+
+def test_groups_expand_their_ranges_once_each_in_the_files_order() -> None:
+    config = read_config(
+        '[groups]\nWeb = ["web-01..web-03", "lb-01", "WEB-02"]\ndb = ["db-1..db-2"]\n',
+        source="opsbot.toml",
+    )
+    assert config.groups == {
+        "web": ("web-01", "web-02", "web-03", "lb-01"),
+        "db": ("db-1", "db-2"),
+    }
+    assert config.naming.groups is config.groups
+    assert OPEN_POLICY.groups == {}
+
+
+def test_limits_and_their_defaults() -> None:
+    assert (OPEN_POLICY.limits.max_devices, OPEN_POLICY.limits.max_operations) == (500, 1000)
+    config = read_config("[limits]\nmax_devices = 2000\n", source="opsbot.toml")
+    assert (config.limits.max_devices, config.limits.max_operations) == (2000, 4000)
+    config = read_config("[limits]\nmax_devices = 20\nmax_operations = 20\n", source="opsbot.toml")
+    assert (config.limits.max_devices, config.limits.max_operations) == (20, 20)
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            'groups = ["web-01"]\n',
+            "opsbot.toml: line 1: groups must be one table, [groups], "
+            'like web = ["web-01..web-12"]',
+        ),
+        (
+            '[groups]\n"@web" = ["web-01"]\n',
+            'opsbot.toml: [groups] (line 2): group "@web" is written without its "@": '
+            "web = […], then typed @web",
+        ),
+        (
+            '[groups]\n"web servers" = ["web-01"]\n',
+            '[groups] (line 2): group "web servers" must be one word of letters, digits, "-" '
+            'and "_", starting with a letter, at most 63 characters',
+        ),
+        (
+            '[groups]\n"web-*" = ["web-01"]\n',
+            '[groups] (line 2): group "web-*" must be one word of letters',
+        ),
+        (
+            '[groups]\nweb = ["web-01"]\nWEB = ["web-02"]\n',
+            '[groups] (line 3): group "WEB" is group "web" again: names are compared ignoring case',
+        ),
+        ("[groups]\nweb = []\n", '[groups] (line 2): group "web" is empty: list its devices'),
+        (
+            '[groups]\nweb = "web-01..web-12"\n',
+            '[groups] (line 2): group "web" must be a list of device names and ranges in quotes, '
+            'like ["web-01..web-12", "lb-01"], not "web-01..web-12"',
+        ),
+        # members: device names and ranges, checked as a request's are
+        (
+            '[groups]\nweb = ["web-12..web-01"]\n',
+            '[groups] (line 2): group "web": "web-12..web-01" counts down; write a range from '
+            "the lower number to the higher",
+        ),
+        (
+            '[groups]\nweb = ["web-01..db-05"]\n',
+            '[groups] (line 2): group "web": "web-01..db-05" is not a range: "web-01" and '
+            '"db-05" differ before the number',
+        ),
+        (
+            '[groups]\nweb = ["web 01"]\n',
+            '[groups] (line 2): group "web": "web 01" can\'t be a device name',
+        ),
+        (
+            '[groups]\nweb = ["web-*"]\n',
+            '[groups] (line 2): group "web": "web-*" can\'t be a device name',
+        ),
+        # no nesting: a group lists devices
+        (
+            '[groups]\ndb = ["db-01"]\nall-db = ["@db", "db-09"]\n',
+            '[groups] (line 3): group "all-db": "@db" is a group: a group lists devices and '
+            "ranges, not other groups (list @db's devices here instead)",
+        ),
+        # a group named like one of the devices: that device could never be named alone
+        (
+            '[groups]\nweb = ["web-01..web-03"]\nweb-02 = ["lb-01"]\n',
+            '[groups] (line 3): group "web-02" has the name of a device (in group "web"): name '
+            "the group otherwise, or that device could not be named alone",
+        ),
+        # too many devices to be used
+        (
+            '[limits]\nmax_devices = 10\n[groups]\nweb = ["web-01..web-11"]\n',
+            '[groups] (line 4): group "web": "web-01..web-11" is 11 devices, more than a request '
+            "may name ([limits] max_devices is 10)",
+        ),
+        (
+            '[limits]\nmax_devices = 10\n[groups]\nweb = ["web-01..web-06", "db-01..db-05"]\n',
+            '[groups] (line 4): group "web" has more than 10 devices, more than a request may '
+            "name ([limits] max_devices), so it could never be used",
+        ),
+        (
+            '[groups]\nweb = ["h1..h100000000000000000000"]\n',
+            '"h1..h100000000000000000000" is 100,000,000,000,000,000,000 devices',
+        ),
+        # limits
+        (
+            "[limits]\nmax_devices = 0\n",
+            "[limits] (line 2): max_devices must be a whole number from 1 to 10,000, not 0",
+        ),
+        (
+            '[limits]\nmax_devices = "500"\n',
+            '[limits] (line 2): max_devices must be a whole number from 1 to 10,000, not "500"',
+        ),
+        (
+            "[limits]\nmax_operations = 30000\n",
+            "[limits] (line 2): max_operations must be a whole number from 1 to 20,000, not 30000",
+        ),
+        (
+            "[limits]\nmax_devices = 500\nmax_operations = 100\n",
+            "[limits] (line 3): max_operations (100) is below max_devices (500): a request on "
+            "500 devices makes at least 500 operations",
+        ),
+        ("[limits]\nmax_device = 5\n", '[limits] (line 2): unknown key "max_device" (did you mean'),
+        ("[limit]\n", 'unknown section [limit] (did you mean "limits"?)'),
+    ],
+)
+def test_groups_and_limits_mistakes_are_named(toml: str, expected: str) -> None:
+    found = problems(toml)
+    assert any(expected in problem for problem in found), found
+
+
+def test_a_file_with_groups_lets_requests_name_them() -> None:
+    config = read_config(
+        '[limits]\nmax_devices = 5\n[groups]\nweb = ["web-01..web-03"]\n', source="opsbot.toml"
+    )
+    plan = parse("reboot @web, lb-01", tz="UTC", now=NOW, naming=config.naming)
+    assert isinstance(plan, Plan)
+    assert [op.device_name for op in plan.operations] == ["web-01", "web-02", "web-03", "lb-01"]
+    with pytest.raises(Refusal, match="That is 6 devices; one request can take at most 5"):
+        parse("reboot @web, lb-01..lb-03", tz="UTC", now=NOW, naming=config.naming)

@@ -11,6 +11,7 @@ from bot import text as msg
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
 from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
+from bot.naming import DEFAULT_NAMING, Limits, Naming
 from bot.text import help_text
 from bot.when import warm_up
 from tests.catalogs import SET_KIND, TR069_CATALOG
@@ -30,8 +31,12 @@ def setup_module() -> None:
     warm_up()
 
 
-def plan(text: str, tz: str = "UTC", now: datetime = NOW) -> Plan:
-    result = parse(text, tz=tz, now=now)
+# The limits before ranges and groups: 50 devices, 50 operations.
+SMALL = Naming(limits=Limits(max_devices=50, max_operations=50))
+
+
+def plan(text: str, tz: str = "UTC", now: datetime = NOW, naming: Naming = DEFAULT_NAMING) -> Plan:
+    result = parse(text, tz=tz, now=now, naming=naming)
     assert isinstance(result, Plan)
     return result
 
@@ -43,11 +48,13 @@ def summary(result: Plan) -> list[tuple[str, str, str, dict]]:
     ]
 
 
-def refusal(text: str, tz: str = "UTC", now: datetime = NOW) -> Refusal:
+def refusal(
+    text: str, tz: str = "UTC", now: datetime = NOW, naming: Naming = DEFAULT_NAMING
+) -> Refusal:
     with pytest.raises(Refusal) as caught:
-        parse(text, tz=tz, now=now)
+        parse(text, tz=tz, now=now, naming=naming)
     # Every example must itself be a command that works.
-    parse(caught.value.example, tz=tz, now=now)
+    parse(caught.value.example, tz=tz, now=now, naming=naming)
     return caught.value
 
 
@@ -343,10 +350,10 @@ def test_duplicate_devices_dropped_with_note() -> None:
 
 def test_fifty_devices_allowed_fifty_one_refused() -> None:
     names = [f"host-{i}" for i in range(51)]
-    assert len(plan("reboot " + ", ".join(names[:50])).operations) == 50
+    assert len(plan("reboot " + ", ".join(names[:50]), naming=SMALL).operations) == 50
     # a duplicate does not count
-    assert len(plan("reboot " + ", ".join([*names[:50], "host-0"])).operations) == 50
-    found = refusal("reboot " + ", ".join(names))
+    assert len(plan("reboot " + ", ".join([*names[:50], "host-0"]), naming=SMALL).operations) == 50
+    found = refusal("reboot " + ", ".join(names), naming=SMALL)
     assert found.reason == (
         "That is 51 devices; one request can take at most 50. Split it into several requests."
     )
@@ -706,6 +713,7 @@ def test_plan_from_fields_reports_every_bad_field() -> None:
             when=None,
             tz="UTC",
             now=NOW,
+            naming=SMALL,
         )
     assert set(caught.value.errors) == {"devices", "package_list"}
     assert caught.value.errors["devices"].startswith("That is 51 devices")
@@ -855,8 +863,9 @@ def test_several_services_make_one_operation_per_service_per_device() -> None:
 
 def test_services_times_devices_is_capped_at_fifty_operations() -> None:
     devices = ", ".join(f"host-{i}" for i in range(26))
-    assert len(plan(f"restart nginx, apache on {devices.rsplit(', ', 1)[0]}").operations) == 50
-    found = refusal(f"restart nginx, apache on {devices}")
+    short = devices.rsplit(", ", 1)[0]
+    assert len(plan(f"restart nginx, apache on {short}", naming=SMALL).operations) == 50
+    found = refusal(f"restart nginx, apache on {devices}", naming=SMALL)
     assert found.reason == (
         "That is 2 services on 26 devices, 52 operations; one request can make at most 50. "
         "Split it into several requests."
@@ -887,6 +896,7 @@ def test_the_modal_service_field_takes_a_list() -> None:
             when=None,
             tz="UTC",
             now=NOW,
+            naming=SMALL,
         )
     assert caught.value.errors == {
         "devices": "That is 2 services on 26 devices, 52 operations; one request can make at "
@@ -1011,7 +1021,7 @@ def test_no_device_groups(text: str, shown: str, example: str) -> None:
     found = refusal(text)
     assert found.reason == (
         f'"{shown}" is not a device: there are no groups of devices yet, '
-        'so name each one, separated by commas or "and".'
+        'so name each one, separated by commas or "and", or a range like server-01..server-20.'
     )
     assert found.example == example
 
@@ -1024,7 +1034,7 @@ def test_the_modal_refuses_groups_and_an_update_without_packages(devices: str) -
         )
     assert caught.value.errors == {
         "devices": '"all" is not a device: there are no groups of devices yet, '
-        'so name each one, separated by commas or "and".',
+        'so name each one, separated by commas or "and", or a range like server-01..server-20.',
         "package_list": "Packages is required.",
     }
 
@@ -1090,7 +1100,14 @@ BAD_INPUTS = [
     "restart nginx on web-01 force",
     "restart nginx on web-01 timeout 10m",
     "restart nginx on all servers",
-    "restart nginx, apache on " + ", ".join(f"h{i}" for i in range(26)),
+    "restart nginx, apache, mysql on h1..h400",
+    "restart nginx on h1..h400, h500..h700",
+    "restart nginx on h0001..h1000",
+    "restart nginx on h20..h1 at 14:00",
+    "restart nginx on web-01..db-05",
+    "restart nginx on h1..h010",
+    "restart nginx on h..h9",
+    "restart nginx on @web",
     "reboot",
     "reboot all servers",
     "reboot all",
@@ -1113,7 +1130,7 @@ BAD_INPUTS = [
     "reboot -rf",
     "reboot sérver",
     "reboot " + "a" * 64,
-    "reboot " + ", ".join(f"host-{i}" for i in range(51)),
+    "reboot " + ", ".join(f"host-{i}" for i in range(501)),
     "reboot server-01 timeout",
     "reboot server-01 timeout 0",
     "reboot server-01 timeout 25h",

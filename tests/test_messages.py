@@ -270,7 +270,7 @@ def test_a_legal_update_of_50_devices_and_100_packages_says_each_thing_once(stor
     blocks = messages.confirmation(request, now=NOW)
     shown = within_limits(blocks)  # it was 135,152 characters in 49 blocks
     assert messages.message_size(blocks) < 4000
-    assert all(shown.count(f"`server-{i:02d}`") == 1 for i in range(1, 51))
+    assert "*update* on 50 devices: `server-01..server-50` (50)" in shown  # as a range
     assert shown.count("package-with-a-long-name-000") == 1  # the quote stops before it
     assert "*Parameters (all 50 devices):* package_list=[package-with-a-long-name-000, " in shown
     assert re.search(r", …and \d+ more\]", shown)
@@ -449,3 +449,75 @@ def test_clip_never_splits_an_entity_or_a_token() -> None:
             cut = messages.clip(value, limit)
             assert len(cut) <= limit and cut.endswith("…")
             assert not re.search(r"&(?!amp;)|<[^>]*…$", cut), cut
+
+
+# --- hundreds of devices (ranges and groups) ----------------------------------------------
+
+FLEET = [f"server-{i:03d}" for i in range(1, 501)]
+
+
+def test_a_confirmation_of_500_devices_shows_them_as_ranges(store: Store) -> None:
+    # 500 names: three runs and two alone
+    names = [*FLEET[:200], "lb-01", *FLEET[250:500], "router-01", *FLEET[200:248]]
+    request = record(store, [spec(d, package_list=["openssl"]) for d in names], typed="x")
+    blocks = messages.confirmation(request, now=NOW)
+    shown = within_limits(blocks)
+    assert (
+        "*update* on 500 devices: `server-001..server-200` (200), `lb-01`, "
+        "`server-251..server-500` (250), `router-01`, `server-201..server-248` (48)"
+    ) in shown
+    assert "…and" not in shown.split("*update* on 500 devices")[1].split("\n")[0]
+    assert messages.message_size(blocks) < 6000
+
+
+def test_a_confirmation_of_500_scattered_devices_stays_within_limits(store: Store) -> None:
+    # Nothing to write as a range: every other name, each 63 characters.
+    names = [f"d{i:04d}-" + "x" * 57 for i in range(0, 1000, 2)]
+    request = record(store, [spec(d, package_list=LONG_PACKAGES) for d in names])
+    shown = within_limits(messages.confirmation(request, now=NOW))
+    more = re.search(r"…and (\d+) more\.", shown)
+    assert more and shown.count("`d0") + int(more[1]) == 500
+    (actions,) = [b for b in messages.confirmation(request, now=NOW) if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["ops_confirm", "ops_cancel"]
+
+
+def test_two_services_on_500_devices_say_each_difference_with_ranges(store: Store) -> None:
+    specs = [
+        spec(d, "restart_service", service_name=s, verify_status=True)
+        for d in FLEET
+        for s in ("nginx", "apache")
+    ]
+    shown = within_limits(messages.confirmation(record(store, specs, typed="x"), now=NOW))
+    assert "`server-001..server-500` (500)" in shown
+    assert "*On each device:*\n• service_name=nginx\n• service_name=apache" in shown
+
+
+def test_the_public_message_of_500_devices_counts_them_and_shows_what_went_wrong_first(
+    store: Store,
+) -> None:
+    base = record(store, [spec(d, package_list=["openssl"]) for d in FLEET], typed="x")
+    sent = {"state": "sent", "api_id": "txn_1", "status": "scheduled"}
+    failed = {"state": "sent", "api_id": "txn_2", "status": "failed", "final": True}
+    ops = tuple(
+        replace(
+            op,
+            **(
+                {"state": "rejected", "error": ERROR}
+                if i == 400
+                else failed
+                if i in (300, 450)
+                else sent
+            ),
+        )
+        for i, op in enumerate(base.operations)
+    )
+    blocks = messages.status_message(replace(base, operations=ops))
+    shown = within_limits(blocks)
+    assert "*500 operations:* 🕒 497 scheduled · ❌ 2 failed · ❌ 1 not scheduled" in shown
+    lines = [line for line in shown.split("\n") if "`server-" in line]
+    # those that went wrong first, then the first others, 50 in all
+    assert [line.split("`")[1] for line in lines[:3]] == ["server-301", "server-401", "server-451"]
+    assert lines[3].startswith("🕒 `server-001`")
+    assert len(lines) == 50
+    assert "…and 450 more." in shown
+    assert "2 of 500 finished" in shown

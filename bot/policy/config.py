@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from difflib import get_close_matches
@@ -26,8 +26,22 @@ from bot.catalog import (
     OperationKind,
     ParamField,
 )
+from bot.grammar import check_device_name
+from bot.naming import (
+    CEILING_DEVICES,
+    CEILING_OPERATIONS,
+    DEFAULT_LIMITS,
+    OPERATIONS_PER_DEVICE,
+    BadRange,
+    Limits,
+    Naming,
+    group_name_problem,
+    is_group,
+    is_range,
+    read_range,
+)
 from bot.policy.windows import Schedule, UnreadableSchedule, parse_schedule
-from bot.ports import is_group
+from bot.ports import is_group as is_user_group
 from bot.when import zone_for
 
 APPROVAL_NONE = "none"
@@ -86,10 +100,19 @@ class PolicyConfig:
     rules: tuple[Rule, ...] = ()
     windows: tuple[Window, ...] = ()
     catalog: Catalog = DEFAULT_CATALOG
+    # `[groups]`: each group's name (lower case, typed `@web`) → its devices, ranges expanded,
+    # each once, in the file's order.
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    limits: Limits = DEFAULT_LIMITS
     source: str = ""  # the file it came from; "" for the built-in open policy
     # Of the file's text: a request judged under another policy is judged again, never
     # confirmed on the old one's word (a restart with a stricter file, say).
     fingerprint: str = ""
+
+    @property
+    def naming(self) -> Naming:
+        """What a request may name besides single devices, and how many: for the grammar."""
+        return Naming(groups=self.groups, limits=self.limits)
 
 
 OPEN_POLICY = PolicyConfig()
@@ -105,7 +128,8 @@ OPERATION_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
-SECTIONS = ("access", "rules", "windows", "operations")
+SECTIONS = ("access", "rules", "windows", "operations", "groups", "limits")
+LIMIT_KEYS = ("max_devices", "max_operations")
 ACCESS_KEYS = ("channels", "requesters", "admins")
 RULE_KEYS = ("operations", "devices", "requesters", "approval", "approvers", "approvals", "expires")
 WINDOW_KEYS = ("devices", "when", "tz", "outside")
@@ -211,6 +235,8 @@ class _Reader:
                 what = f"section [{key}]" if isinstance(data[key], dict | list) else f'key "{key}"'
                 self._say("", line, f"unknown {what}{_did_you_mean(key, SECTIONS)}")
         catalog = self._catalog(data.get("operations"))
+        limits = self._limits(data.get("limits"))
+        groups = self._groups(data.get("groups"), limits)
         access = self._access(data.get("access"))
         rules = tuple(
             rule
@@ -231,6 +257,8 @@ class _Reader:
             rules=rules,
             windows=windows,
             catalog=catalog,
+            groups=groups,
+            limits=limits,
             source=self._source,
             fingerprint=hashlib.sha256(self._text.encode()).hexdigest()[:16],
         )
@@ -299,7 +327,9 @@ class _Reader:
             )
         approvals = self._count(table, "approvals")
         # Only people can be counted: a group may hold any number of them.
-        people = set(approvers or ()) if not any(is_group(a) for a in approvers or ()) else None
+        people = (
+            set(approvers or ()) if not any(is_user_group(a) for a in approvers or ()) else None
+        )
         if people and len(people) < approvals:
             self._say_key(
                 table,
@@ -353,6 +383,141 @@ class _Reader:
         if schedule is None or len(self._problems) > before:
             return None
         return Window(devices=devices, when=schedule, tz=tz, outside=outside, line=table.line)
+
+    # -- naming many devices
+
+    def _limits(self, value: object) -> Limits:
+        if value is None:
+            return DEFAULT_LIMITS
+        if not isinstance(value, dict):
+            line = self._lines.table("limits") or self._lines.key("limits", table=0)
+            self._say("", line, "limits must be one table, [limits]")
+            return DEFAULT_LIMITS
+        table = _Table(data=value, where="[limits]", line=self._lines.table("limits"))
+        self._unknown_keys(table, LIMIT_KEYS)
+        devices = self._bound(table, "max_devices", DEFAULT_LIMITS.max_devices, CEILING_DEVICES)
+        operations = self._bound(
+            table, "max_operations", devices * OPERATIONS_PER_DEVICE, CEILING_OPERATIONS
+        )
+        if operations < devices:
+            self._say_key(
+                table,
+                "max_operations",
+                f"max_operations ({operations:,}) is below max_devices ({devices:,}): a request "
+                f"on {devices:,} devices makes at least {devices:,} operations",
+            )
+        return Limits(max_devices=devices, max_operations=min(operations, CEILING_OPERATIONS))
+
+    def _bound(self, table: _Table, key: str, default: int, ceiling: int) -> int:
+        value = table.data.get(key)
+        if value is None:
+            return min(default, ceiling)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+            self._say_key(
+                table,
+                key,
+                f"{key} must be a whole number from 1 to {ceiling:,}, not {_shown(value)}",
+            )
+            return min(default, ceiling)
+        return value
+
+    def _groups(self, value: object, limits: Limits) -> dict[str, tuple[str, ...]]:
+        if value is None:
+            return {}
+        line = self._lines.table("groups") or self._lines.key("groups", table=0)
+        if not isinstance(value, dict):
+            self._say("", line, 'groups must be one table, [groups], like web = ["web-01..web-12"]')
+            return {}
+        table = _Table(data=value, where="[groups]", line=self._lines.table("groups"))
+        groups: dict[str, tuple[str, ...]] = {}
+        written: dict[str, str] = {}  # lower case → as written, for messages
+        for name, members in value.items():
+            problem = group_name_problem(name)
+            if problem:
+                self._say_key(table, name, problem)
+                continue
+            if name.lower() in written:
+                self._say_key(
+                    table,
+                    name,
+                    f'group "{name}" is group "{written[name.lower()]}" again: names are '
+                    "compared ignoring case",
+                )
+                continue
+            written[name.lower()] = name
+            devices = self._members(table, name, members, limits)
+            if devices is not None:
+                groups[name.lower()] = devices
+        # A bare word that is a group's name is refused in a command ("did you mean @web?"):
+        # a device of that name could then never be named alone, so the file may not do it.
+        for lowered, name in written.items():
+            owner = next((g for g, d in groups.items() if lowered in {n.lower() for n in d}), None)
+            if owner is not None:
+                self._say_key(
+                    table,
+                    name,
+                    f'group "{name}" has the name of a device (in group "{written[owner]}"): '
+                    f"name the group otherwise, or that device could not be named alone",
+                )
+        return groups
+
+    def _members(
+        self, table: _Table, name: str, members: object, limits: Limits
+    ) -> tuple[str, ...] | None:
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            self._say_key(
+                table,
+                name,
+                f'group "{name}" must be a list of device names and ranges in quotes, like '
+                f'["web-01..web-12", "lb-01"], not {_shown(members)}',
+            )
+            return None
+        if not members:
+            self._say_key(table, name, f'group "{name}" is empty: list its devices')
+            return None
+        before = len(self._problems)
+        devices: dict[str, str] = {}  # lower case → as first written
+        for member in members:
+            problem = self._member_problem(member, limits)
+            if problem:
+                self._say_key(table, name, f'group "{name}": {problem.rstrip(".")}')
+                continue
+            expanded = read_range(member).names() if is_range(member) else [member]
+            for device in expanded:
+                devices.setdefault(device.lower(), device)
+            if len(devices) > limits.max_devices:
+                break
+        if len(devices) > limits.max_devices:
+            self._say_key(
+                table,
+                name,
+                f'group "{name}" has more than {limits.max_devices:,} devices, more than a '
+                "request may name ([limits] max_devices), so it could never be used",
+            )
+        if len(self._problems) > before:
+            return None
+        return tuple(devices.values())
+
+    def _member_problem(self, member: str, limits: Limits) -> str | None:
+        if is_group(member):
+            return (
+                f'"{member}" is a group: a group lists devices and ranges, not other groups '
+                f"(list {member}'s devices here instead)"
+            )
+        if not is_range(member):
+            return check_device_name(member)
+        try:
+            found = read_range(member)
+        except BadRange as error:
+            return error.reason
+        if found.count > limits.max_devices:
+            return (
+                f'"{member}" is {found.count:,} devices, more than a request may name '
+                f"([limits] max_devices is {limits.max_devices:,})"
+            )
+        return check_device_name(found.name(found.first)) or check_device_name(
+            found.name(found.last)
+        )
 
     # -- the catalog
 

@@ -54,6 +54,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def precise_utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class OpsService:
     def __init__(
         self,

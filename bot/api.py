@@ -184,6 +184,17 @@ class ZequenzeClient:
         items = reader.window(offset)
         return Newest(items=items, total=reader.total, requests=reader.requests)
 
+    def scan_newest(
+        self, *, max_pages: int, update_status: bool = False, page_size: int = PAGE_SIZE
+    ) -> _ListReader:
+        """A reader of the list from its newest end, `page_size` a page, at most `max_pages`
+        GETs (`walk()` yields each operation once; `requests` counts the GETs): the poller's
+        way to ask about many operations in a few pages instead of one call each.
+        `update_status`: each page asks the API to refresh what it returns."""
+        return _ListReader(
+            self, page_size=page_size, max_pages=max_pages, update_status=update_status
+        )
+
     def find_newest(
         self,
         match: Callable[[dict[str, Any]], bool],
@@ -214,8 +225,11 @@ class ZequenzeClient:
             requests=reader.requests,
         )
 
-    def _list_page(self, *, offset: int, limit: int) -> Page:
-        page = self._page(PATH, {"limit": limit, "offset": offset})
+    def _list_page(self, *, offset: int, limit: int, update_status: bool = False) -> Page:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if update_status:
+            params["update_status"] = "true"
+        page = self._page(PATH, params)
         if page.count < 0:
             raise ApiError(text.API_NO_COUNT, retryable=True)
         return page
@@ -292,10 +306,18 @@ class _ListReader:
     counting its GETs. Each item comes once, even when operations created meanwhile shift
     the offsets of the others."""
 
-    def __init__(self, client: ZequenzeClient, *, page_size: int, max_pages: int) -> None:
+    def __init__(
+        self,
+        client: ZequenzeClient,
+        *,
+        page_size: int,
+        max_pages: int,
+        update_status: bool = False,
+    ) -> None:
         if page_size < 1 or max_pages < 1:
             raise ValueError("page_size and max_pages must be at least 1")
         self._client = client
+        self._update_status = update_status
         self._page_size = page_size
         self._step = page_size  # what the server really returns for it (it may cap `limit`)
         self._max_pages = max_pages
@@ -393,7 +415,9 @@ class _ListReader:
             self.truncated = True
             return None
         self.requests += 1
-        page = self._client._list_page(offset=offset, limit=limit)
+        page = self._client._list_page(
+            offset=offset, limit=limit, update_status=self._update_status
+        )
         if page.count < self.latest:
             self.unsure = True
         self.latest = page.count

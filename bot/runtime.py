@@ -19,7 +19,7 @@ from bot.poller import Poller, PollTuning
 from bot.ports import Groups, Notifier
 from bot.reconcile import Reconciler
 from bot.sending import Sender
-from bot.service import OpsService, utcnow
+from bot.service import OpsService, precise_utcnow, utcnow
 from bot.ticker import Ticker
 from bot.tuning import DEFAULT_TUNING, Tuning
 from bot.when import warm_up
@@ -90,12 +90,20 @@ class Runtime:
             store=self.store,
             api=self.api,
             devices=self.devices,
-            clock=clock,
+            # Looks are placed to the fraction of a second (an interval may be under one): the
+            # default clock's whole seconds would make a look due at 12:00:00.1 wait for :01.
+            clock=precise_utcnow if clock is utcnow else clock,
             interval=poll_interval,
             on_change=self.outbox.wake,
             tuning=poll_tuning,
         )
-        self.poller = Ticker(name="poller", interval=poll_interval, job=self._poller.poll_once)
+        # The poller sleeps until its next look is due (each operation has its own time).
+        self.poller = Ticker(
+            name="poller",
+            interval=poll_interval,
+            job=self._poller.poll_once,
+            pause=self._poller.pause,
+        )
         self._sender = Sender(
             store=self.store,
             api=self.api,
@@ -144,6 +152,8 @@ class Runtime:
 
     def _submitted(self) -> None:
         self.outbox.wake()
+        # Only to place the new operation in the schedule (no GET): its first look comes
+        # at its own time, and the others' stay where they are.
         self.poller.wake()
 
     def _newest_operations(self) -> list[dict[str, Any]]:

@@ -63,6 +63,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def precise_utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def _times(specs: Sequence[OperationSpec]) -> list[str]:
     return [format_api_time(s.scheduled_at) for s in specs]
 

@@ -977,6 +977,82 @@ class Store:
                 )
             ]
 
+    # The poller's questions name their index: without statistics SQLite prefers the one on
+    # (state, final), which walks every operation followed to find the few that are due.
+    def operations_unplaced(self, *, limit: int = 1000) -> list[OperationRecord]:
+        """Operations followed but not yet in the poller's schedule (just submitted)."""
+        with self._lock:
+            return [
+                OperationRecord.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM operations INDEXED BY idx_operations_next_check "
+                    "WHERE state = 'submitted' AND final = 0 "
+                    "AND next_check_at IS NULL LIMIT ?",
+                    [limit],
+                )
+            ]
+
+    def operations_due(self, *, by: datetime, limit: int = 5000) -> list[OperationRecord]:
+        """Operations followed whose next look is due by `by`, soonest first (the index on
+        next_check_at answers it: the cost is what is due, not what is followed)."""
+        with self._lock:
+            return [
+                OperationRecord.from_row(r)
+                for r in self.db.query(
+                    "SELECT * FROM operations INDEXED BY idx_operations_next_check "
+                    "WHERE state = 'submitted' AND final = 0 "
+                    "AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
+                    [_now_text(by), limit],
+                )
+            ]
+
+    def next_check_due(self) -> datetime | None:
+        """When the soonest look is due; the epoch if one is not yet placed; None: nothing
+        is followed. Two index seeks, whatever the number followed."""
+        with self._lock:
+            unplaced = self.db.execute(
+                "SELECT 1 FROM operations INDEXED BY idx_operations_next_check "
+                "WHERE state = 'submitted' AND final = 0 "
+                "AND next_check_at IS NULL LIMIT 1"
+            ).fetchone()
+            if unplaced:
+                return datetime.fromtimestamp(0, UTC)
+            (soonest,) = self.db.execute(
+                "SELECT min(next_check_at) FROM operations INDEXED BY idx_operations_next_check "
+                "WHERE state = 'submitted' AND final = 0"
+            ).fetchone()
+        return None if soonest is None else datetime.fromisoformat(soonest)
+
+    def submitted_since(self, operation_id: int) -> int:
+        """How many operations this bot created at the API since this one (itself included):
+        roughly how far from the newest end of the API's list it is."""
+        with self._lock:
+            return self.db.execute(
+                "SELECT count(*) FROM operations WHERE id >= ? AND api_id IS NOT NULL",
+                [operation_id],
+            ).fetchone()[0]
+
+    def schedule_checks(self, plans: Sequence[tuple[int, datetime | None, datetime, int]]) -> int:
+        """(operation id, the next look it had, the next look, failed looks in a row) for
+        each: a compare-and-set on the next look it had, so a plan made from a stale read
+        (the operation was sent again meanwhile) is dropped. One transaction for all.
+        Returns how many were placed."""
+        placed = 0
+        with self._write() as db:
+            for operation_id, was, at, failures in plans:
+                placed += self._cas(
+                    db,
+                    "UPDATE operations SET next_check_at = ?, check_failures = ? "
+                    "WHERE id = ? AND next_check_at IS ? AND state = 'submitted' AND final = 0",
+                    [
+                        _now_text(at),
+                        failures,
+                        operation_id,
+                        None if was is None else _now_text(was),
+                    ],
+                )
+        return placed
+
     def operations_to_send(self, *, now: datetime, root_wait: timedelta) -> list[OperationRecord]:
         """Confirmed operations not yet sent whose (re)try time has come, once Slack has
         answered their request's public message, or `root_wait` after the confirmation
@@ -1108,6 +1184,8 @@ class Store:
         if not self._cas(
             db,
             "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, final = ?, "
+            # A new entry in the poller's schedule, placed by the poller without asking.
+            "next_check_at = NULL, check_failures = 0, "
             "estimated_duration = ?, error = NULL, updated_at = ?, watch_original_until = "
             f"{'NULL' if end_watch else 'watch_original_until'} WHERE id = ? AND {where}",
             [

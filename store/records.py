@@ -81,6 +81,10 @@ class OperationRecord:
     # The times its earlier attempts were for, when a person sent it again for a later time.
     earlier_times: tuple[datetime, ...] = ()
     held_since: datetime | None = None  # waiting for a freeze to end
+    # When the poller asks about it next (None: not yet placed in the schedule), and how many
+    # looks in a row have failed (they space the next ones out).
+    next_check_at: datetime | None = None
+    check_failures: int = 0
 
     def announce(self, kind: str, **data: object) -> dict[str, Any]:
         """An outbox announcement about this operation, for the store to queue beside the
@@ -129,6 +133,8 @@ class OperationRecord:
                 _parse_time(t) for t in json.loads(row.get("earlier_times") or "[]")
             ),
             held_since=_maybe_time(row.get("held_since")),
+            next_check_at=_maybe_time(row.get("next_check_at")),
+            check_failures=row.get("check_failures") or 0,
         )
 
 

@@ -253,5 +253,24 @@ def policy(db: Database) -> None:
     db["facts"].create({"key": str, "value": str}, pk="key")
 
 
+@MIGRATIONS(name="0006_polling")
+def polling(db: Database) -> None:
+    # Polling by need: each operation still followed carries when it is next asked about,
+    # computed by the poller after each look from its status, its time, its expected duration
+    # and its failed looks; the loop asks only the ones due and sleeps until the next. NULL:
+    # not yet placed in the schedule (just submitted, or from before this migration): the
+    # poller places it without asking the API. The failed looks in a row replace the
+    # in-memory backoff, so a restart keeps the schedule and the spacing of retries.
+    operations = db["operations"]
+    operations.add_column("next_check_at", str)
+    operations.add_column("check_failures", int, not_null_default=0)
+    # The loop asks "what is due by now, soonest first" and "when is the next one" several
+    # times a minute: both are answered from this index, whatever the history holds.
+    db.execute(
+        "CREATE INDEX idx_operations_next_check ON operations (next_check_at) "
+        "WHERE state = 'submitted' AND final = 0"
+    )
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

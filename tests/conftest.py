@@ -46,7 +46,8 @@ FAST_RECOVERY = Tuning(
     list_backoff=0.2,
     list_max_backoff=1.0,
 )
-FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0)
+# idle_look: an operation waiting for its time is still looked at twice a second (it may vanish).
+FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0, idle_look=0.5)
 # Slack's per-channel limit on the tests' time scale: the fake takes 20 posts a second with a
 # burst of 3 (as Slack's 1 a second), and the bot paces itself as in production, a little
 # slower (and one post short of the burst, as bot/pacing.py says why).

@@ -74,9 +74,13 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
             "0003_delivery",
             "0004_confirm_without_slack",
             "0005_policy",
+            "0006_polling",
         ]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
+        # Followed from before the schedule existed: placed by the poller's first round.
+        assert (op.next_check_at, op.check_failures) == (None, 0)
+        assert [o.id for o in store.operations_unplaced()] == [op.id]
         request = store.get_request("r_old")
         assert request is not None and request.state == "confirmed"
         assert "seen_events" in store.db.table_names()
@@ -98,7 +102,7 @@ def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
 
     store = Store(path=path)
     try:
-        assert applied_migrations(store)[-1] == "0005_policy"
+        assert applied_migrations(store)[-1] == "0006_polling"
         (event,) = store.next_in_each_thread()
         assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
         assert store.stale_roots() == [("r_old", 1)]

@@ -35,7 +35,7 @@ class Approvals:
         request = self._awaiting_approval(request_id)
         if isinstance(request, Outcome):
             return request
-        refusal = self._may_approve(request, user=user)
+        refusal = self._may_approve(request, user=user, action="approve")
         if refusal is not None:
             return refusal
         now = self._clock()
@@ -60,7 +60,7 @@ class Approvals:
             return request
         withdrawn = user == request.requester
         if not withdrawn:
-            refusal = self._may_approve(request, user=user)
+            refusal = self._may_approve(request, user=user, action="reject")
             if refusal is not None:
                 return refusal
         result = self._store.reject(
@@ -94,19 +94,30 @@ class Approvals:
             return self._not_approved(request.state, request)
         return request
 
-    def _may_approve(self, request: RequestRecord, *, user: str) -> Outcome | None:
+    def _may_approve(self, request: RequestRecord, *, user: str, action: str) -> Outcome | None:
+        """None when `user` may approve or reject this request; else the refusal, audited:
+        someone trying to approve a production reboot they may not is worth a line."""
         try:
             why = self._policy.may_approve(
                 user=user, requester=request.requester, approver_sets=request.approver_sets
             )
         except GroupsUnavailable as exc:
-            return Outcome(reason="groups_unavailable", request=request, detail=exc.reason)
-        if why is None:
-            return None
-        approvers = request.approver_sets
-        named = [i for s in approvers if s is not None for i in s]
-        detail = text.mentions(named) if named else text.ANYONE_ELSE
-        return Outcome(reason=f"approve_{why}", request=request, detail=detail)
+            why, detail = "groups_unavailable", exc.reason
+        else:
+            if why is None:
+                return None
+            named = [i for s in request.approver_sets if s is not None for i in s]
+            detail = text.mentions(named) if named else text.ANYONE_ELSE
+        reason = why if why == "groups_unavailable" else f"approve_{why}"
+        self._store.record_audit(
+            event="click_refused",
+            actor=user,
+            now=self._clock(),
+            request_id=request.id,
+            channel=request.channel,
+            detail={"action": action, "reason": reason},
+        )
+        return Outcome(reason=reason, request=request, detail=detail)
 
     @staticmethod
     def _not_approved(result: str, request: RequestRecord) -> Outcome:

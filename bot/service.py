@@ -537,6 +537,14 @@ class OpsService:
         if request is None:
             return Outcome(reason="not_found")
         if request.requester != user:
+            self.store.record_audit(
+                event="click_refused",
+                actor=user,
+                now=self.clock(),
+                request_id=request.id,
+                channel=request.channel,
+                detail={"reason": "not_yours"},
+            )
             return Outcome(reason="not_yours", request=request)
         if request.state == "pending" and request.expires_at <= self.clock():
             return self._expire(request, reason="expired")

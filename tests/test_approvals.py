@@ -131,7 +131,14 @@ def test_a_peer_approval_with_requester_approver_and_bystander(
     assert "already confirmed" in again
     assert bot.simulator.post_count == 1
 
-    kinds = [row["event"] for row in bot.runtime.store.audit_rows(since=None)]
+    rows = list(bot.runtime.store.audit_rows(since=None))
+    refused = [(r["actor"], r["detail"]["reason"]) for r in rows if r["event"] == "click_refused"]
+    assert refused == [
+        (REQUESTER, "approve_own"),
+        (BYSTANDER, "approve_not_approver"),
+        (BYSTANDER, "approve_not_approver"),
+    ]
+    kinds = [row["event"] for row in rows if row["event"] != "click_refused"]
     assert kinds[:3] == ["requested", "confirmed", "approved"]
     assert "api_created" in kinds
 

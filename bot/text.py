@@ -1766,6 +1766,8 @@ UNFREEZE_EXAMPLE = "unfreeze server-01"
 PLAN_NEEDS_OPERATION = "`plan` shows what an operation would do: write one after it."
 PLAN_EXAMPLE = "plan reboot server-01 at 14:00"
 MOVED_TO_WINDOW = "Moved into the maintenance window."
+BEING_SENT = "being sent as the freeze came"
+NO_ID_YET = "no id yet"
 NOT_LOOKED_AGAIN = (
     "The window is open now, so it runs now: what else runs on these devices was not looked "
     "for again. `/ops list <device>` shows it."

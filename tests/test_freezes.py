@@ -11,10 +11,19 @@ from pathlib import Path
 import pytest
 
 from bot import text
+from bot.answers import Frozen
+from bot.api import Found
 from bot.catalog import DEFAULT_CATALOG
 from bot.model import OperationSpec, Refusal
 from bot.policy.config import read_config
-from bot.policy.freezes import FreezeOrder, covering, lifted_by, read_freeze, read_unfreeze
+from bot.policy.freezes import (
+    FreezeDesk,
+    FreezeOrder,
+    covering,
+    lifted_by,
+    read_freeze,
+    read_unfreeze,
+)
 from bot.policy.gate import SendGate
 from bot.policy.groups import StaticGroups
 from bot.policy.rules import Policy
@@ -383,3 +392,31 @@ def test_the_claim_itself_refuses_a_frozen_device(
         until=until,
     )
     assert store.start_sending(op.id, now=NOW) is claimed
+
+
+class QuietApi:
+    """The API's list holds nothing yet: a create call in flight has not reached it."""
+
+    def find_newest(self, match: object, *, want: int, within: int, page_size: int) -> Found:
+        return Found(items=[], searched=0, whole=True, total=0, requests=1)
+
+
+def test_a_freeze_names_the_create_calls_already_on_their_way(store: Store) -> None:
+    flying = confirmed_operation(store, "server-01")
+    assert store.start_sending(flying.id, now=NOW)  # its POST is out as the admin types
+    confirmed_operation(store, "server-02")  # not claimed: the freeze holds it
+    desk = FreezeDesk(
+        store=store,
+        api=QuietApi(),  # type: ignore[arg-type]
+        policy=Policy(
+            config=read_config(f'[access]\nadmins = ["{ADMIN}"]\n', source="opsbot.toml"),
+            members=StaticGroups({}),
+        ),
+        clock=lambda: NOW,
+        on_change=lambda: None,
+    )
+    answer = desk.order("freeze", "server-* for 1h rack move", user=ADMIN, channel="C0OPS", tz=TZ)
+    assert isinstance(answer, Frozen)
+    assert [(i["device_name"], i["status"]) for i in answer.held] == [
+        ("server-01", text.BEING_SENT)
+    ]

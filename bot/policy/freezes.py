@@ -11,11 +11,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot import text
 from bot.answers import Frozen, Refused
 from bot.api import ApiError, ZequenzeClient
-from bot.model import Refusal
+from bot.model import Refusal, format_api_time
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
 from bot.when import UnreadableTime, resolve
@@ -197,5 +198,20 @@ class FreezeDesk:
                 page_size=SEARCH_PAGE,
             )
         except ApiError as exc:
-            return Frozen(freeze=freeze, held_unknown=exc.message)
-        return Frozen(freeze=freeze, held=tuple(held.items))
+            return Frozen(freeze=freeze, held_unknown=exc.message, held=self._in_flight(freeze))
+        return Frozen(freeze=freeze, held=(*self._in_flight(freeze), *held.items))
+
+    def _in_flight(self, freeze: Freeze) -> tuple[dict[str, Any], ...]:
+        """Create calls on their way to the API as the freeze came: too late to hold, and
+        not yet in its list."""
+        return tuple(
+            {
+                "id": op.api_id or text.NO_ID_YET,
+                "device_name": op.device_name,
+                "operation_type": op.operation_type,
+                "scheduled_at": format_api_time(op.scheduled_at),
+                "status": text.BEING_SENT,
+            }
+            for op in self._store.operations_in_state("sending")
+            if covering([freeze], op.device_name) is not None
+        )

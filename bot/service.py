@@ -126,7 +126,13 @@ class OpsService:
         word, _, rest = typed.strip().partition(" ")
         dry_run = word.lower() == "plan"
         result = self._understand(
-            typed, word=word.lower(), rest=rest, requester=requester, tz=tz, channel=channel
+            typed,
+            word=word.lower(),
+            rest=rest,
+            dry_run=dry_run,
+            requester=requester,
+            tz=tz,
+            channel=channel,
         )
         if isinstance(result, Plan):
             plan = replace(result, notes=(*notes, *result.notes)) if notes else result
@@ -147,11 +153,18 @@ class OpsService:
         return result
 
     def _understand(
-        self, typed: str, *, word: str, rest: str, requester: str, tz: str, channel: str | None
+        self,
+        typed: str,
+        *,
+        word: str,
+        rest: str,
+        dry_run: bool,
+        requester: str,
+        tz: str,
+        channel: str | None,
     ) -> Answer | Plan:
         if word in ("freeze", "unfreeze"):
             return self.freezes.order(word, rest, user=requester, channel=channel, tz=tz)
-        dry_run = word == "plan"
         try:
             command = grammar.parse(
                 rest if dry_run else typed,
@@ -308,7 +321,7 @@ class OpsService:
                 for seq, spec in enumerate(plan.operations)
             ]
             looked["moved_conflicts"] = {"times": _times(moved), "found": self._conflicts(moved)}
-        create = self.store.preview_request if dry_run else self.store.create_request
+        create = RequestRecord.preview if dry_run else self.store.create_request
         request = create(
             specs=plan.operations,
             requester=requester,

@@ -369,63 +369,6 @@ class Store:
             )
         return self.get_request(request_id)  # type: ignore[return-value]
 
-    def preview_request(
-        self,
-        *,
-        specs: Sequence[OperationSpec],
-        requester: str,
-        surface: str,
-        text: str,
-        tz: str,
-        immediate: bool,
-        notes: Sequence[str],
-        channel: str | None,
-        thread_ts: str | None,
-        response_url: str | None,
-        now: datetime,
-        expires_at: datetime,
-        policy: dict[str, Any] | None = None,
-    ) -> RequestRecord:
-        """What create_request would record, as a value, recording nothing (a dry run)."""
-        ops = [
-            OperationRecord(
-                id=-seq - 1,
-                request_id="",
-                seq=seq,
-                device_name=spec.device_name,
-                operation_type=spec.operation_type,
-                parameters=spec.parameters,
-                scheduled_at=spec.scheduled_at,
-                state="draft",
-                api_id=None,
-                status=None,
-                final=False,
-                estimated_duration=None,
-                error=None,
-            )
-            for seq, spec in enumerate(specs)
-        ]
-        return RequestRecord(
-            id="",
-            state="plan",
-            requester=requester,
-            confirmed_by=None,
-            surface=surface,
-            text=text,
-            tz=tz,
-            immediate=immediate,
-            notes=tuple(notes),
-            channel=channel,
-            thread_ts=thread_ts,
-            status_ts=None,
-            response_url=response_url,
-            created_at=now,
-            expires_at=expires_at,
-            confirmed_at=None,
-            operations=tuple(ops),
-            policy=policy or {},
-        )
-
     def reschedule_pending(
         self,
         request_id: str,

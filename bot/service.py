@@ -8,12 +8,12 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import grammar, preflight, text
+from bot import grammar, text
 from bot.answers import (
     LIST_PAGE,
     Answer,
@@ -28,27 +28,22 @@ from bot.answers import (
 )
 from bot.api import ApiError, ZequenzeClient
 from bot.approvals import Approvals
-from bot.catalog import OperationKind
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.model import (
     HelpQuery,
     ListQuery,
-    OperationSpec,
     Plan,
     Refusal,
     StatusQuery,
-    format_api_time,
 )
-from bot.policy import freezes
-from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
+from bot.policy.desk import PolicyDesk
 from bot.policy.freezes import FreezeDesk
-from bot.policy.rules import Policy, PolicyRefused, Verdict
+from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from bot.preflight import OperationSearch
 from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
-from bot.when import both_times, local_time
 from store import OperationRecord, RequestRecord, Store
 
 REQUEST_TTL = timedelta(minutes=15)
@@ -65,10 +60,6 @@ def utcnow() -> datetime:
 
 def precise_utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _times(specs: Sequence[OperationSpec]) -> list[str]:
-    return [format_api_time(s.scheduled_at) for s in specs]
 
 
 class OpsService:
@@ -89,9 +80,6 @@ class OpsService:
         self.api = api
         self.devices = devices
         self.policy = policy or Policy()
-        # The pre-flight look before a confirmation: a client that gives up fast, since a
-        # person waits for the answer (a look that fails is a note, not a refusal).
-        self._look = look or api
         self.catalog = self.policy.config.catalog
         self.naming = self.policy.config.naming  # groups and limits
         self.clock = clock
@@ -99,6 +87,7 @@ class OpsService:
         self._on_confirmed = on_confirmed
         self._request_ttl = request_ttl
         self._tuning = tuning
+        self.desk = PolicyDesk(store=store, policy=self.policy, look=look or api, clock=clock)
         self.approvals = Approvals(
             store=store, policy=self.policy, clock=clock, on_change=on_confirmed
         )
@@ -177,7 +166,7 @@ class OpsService:
                 raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
             if isinstance(command, HelpQuery):
                 return Helped(
-                    kinds=self.policy.kinds_for(requester), admin=self._shows_admin(requester)
+                    kinds=self.policy.kinds_for(requester), admin=self.desk.shows_admin(requester)
                 )
             if isinstance(command, ListQuery):
                 return Listed(
@@ -196,14 +185,6 @@ class OpsService:
             return Refused(reason=text.groups_unavailable(exc.reason), example="")
         return command
 
-    def _shows_admin(self, user: str) -> bool:
-        """Whether help shows the admins' commands: a group that cannot be read just now
-        hides them (a freeze is checked again when typed) rather than refusing the help."""
-        try:
-            return self.policy.is_admin(user)
-        except GroupsUnavailable:
-            return False
-
     def _audit_refusal(
         self, refused: Refused, *, typed: str, requester: str, channel: str | None, surface: str
     ) -> None:
@@ -214,58 +195,6 @@ class OpsService:
             channel=channel,
             detail={"text": typed, "reason": refused.reason, "surface": surface},
         )
-
-    def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
-        found = preflight.find_conflicts(api=self._look, specs=specs, now=self.clock())
-        return preflight.snapshot(found)
-
-    def kinds_for(self, user: str, *, channel: str | None) -> tuple[OperationKind, ...] | Refused:
-        """The operation kinds this person may request (for the form), or why none."""
-        try:
-            if channel is not None and not self.policy.channel_allowed(channel):
-                who = self.policy.config.access.channels or ()
-                return Refused(reason=text.policy_refusal("channel", who), example="", markup=True)
-            kinds = self.policy.kinds_for(user)
-        except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
-        if not kinds:
-            who = self.policy.config.access.requesters or ()
-            return Refused(reason=text.policy_refusal("requester", who), example="", markup=True)
-        return kinds
-
-    def judge(self, plan: Plan, *, requester: str, channel: str | None) -> Verdict | Refused:
-        """What the policy says of this plan, here, for this person: a refusal that names
-        who can, or what it needs (approval, windows)."""
-        frozen = self.store.active_freezes(now=self.clock())
-        for spec in plan.operations:
-            freeze = freezes.covering(frozen, spec.device_name)
-            if freeze is not None:
-                until = f"{local_time(freeze.until, plan.tz)} ({plan.tz})" if freeze.until else None
-                reason = text.frozen_refusal(
-                    escape(spec.device_name),
-                    by=freeze.frozen_by,
-                    reason=escape(freeze.reason),
-                    until=until,
-                )
-                return Refused(reason=reason, example="", markup=True)
-        try:
-            verdict = self.policy.judge(requester=requester, channel=channel, specs=plan.operations)
-        except PolicyRefused as refused:
-            reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
-            return Refused(reason=reason, example="", markup=True)
-        except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
-        if verdict.blocked:
-            check = verdict.blocked[0]
-            assert check.next_start is not None
-            reason = text.outside_window_refusal(
-                check.device_name,
-                when=check.window.when.text,
-                tz=check.window.tz,
-                next_start=both_times(check.next_start, window_tz=check.window.tz, tz=plan.tz),
-            )
-            return Refused(reason=reason, example="")
-        return verdict
 
     def understand_fields(
         self,
@@ -304,23 +233,13 @@ class OpsService:
         policy says of it; or the policy's refusal. Device names are spelled as the API
         spells them, and one it has never shown is flagged. A dry run is only shown."""
         plan = self.devices.spell(plan)
-        verdict = self.judge(plan, requester=requester, channel=channel)
+        verdict = self.desk.judge(plan, requester=requester, channel=channel)
         if isinstance(verdict, Refused):
             self._audit_refusal(
                 verdict, typed=text, requester=requester, channel=channel, surface=surface
             )
             return verdict
         now = self.clock()
-        looked = self._conflicts(plan.operations)
-        if any(c.next_start for c in verdict.outside):
-            # Offered a Move into the window: the conflicts at the moved times are looked for
-            # now, so that the click need not wait on the API.
-            starts = {c.seq: c.next_start for c in verdict.outside if c.next_start}
-            moved = [
-                replace(spec, scheduled_at=starts.get(seq, spec.scheduled_at))
-                for seq, spec in enumerate(plan.operations)
-            ]
-            looked["moved_conflicts"] = {"times": _times(moved), "found": self._conflicts(moved)}
         create = RequestRecord.preview if dry_run else self.store.create_request
         request = create(
             specs=plan.operations,
@@ -335,7 +254,7 @@ class OpsService:
             response_url=response_url,
             now=now,
             expires_at=now + self._request_ttl,
-            policy={**verdict.snapshot(), **looked, "fingerprint": self.policy.config.fingerprint},
+            policy=self.desk.snapshot(plan, verdict),
         )
         return Proposed(request=request, dry_run=dry_run)
 
@@ -370,14 +289,12 @@ class OpsService:
             and any(op.scheduled_at < now - LATE_CONFIRM_GRACE for op in request.operations)
         ):
             return self._expire(request, reason="too_late")
-        if request.policy.get("fingerprint", "") != self.policy.config.fingerprint:
-            # Judged under another policy file: it is asked for again, never sent on the old
-            # file's word.
+        if not self.desk.judged_under_this_policy(request):
             return self._expire(request, reason="policy_changed")
         run_at = now if request.immediate else None
-        approval = self._approval_at(request, run_at)
-        if isinstance(approval, Outcome):
-            return approval
+        approval = self.desk.approval_at(request, run_at)
+        if isinstance(approval, Refused):
+            return Outcome(reason="refused", request=request, detail=escape(approval.reason))
         needed = int(approval.get("needed") or 0)
         if not self.store.confirm(
             request_id,
@@ -393,39 +310,6 @@ class OpsService:
         self._on_confirmed()
         return Outcome(reason="ok", request=self.store.get_request(request_id))
 
-    def _approval_at(
-        self, request: RequestRecord, run_at: datetime | None
-    ) -> dict[str, Any] | Outcome:
-        """The approval the request needs, its windows read again for a request for now: it
-        runs when confirmed, not when it was typed, and may have left its window meanwhile."""
-        approval = dict(request.policy.get("approval") or {})
-        if run_at is None:
-            return approval
-        checks = self.policy.window_checks(
-            [replace(op.spec(), scheduled_at=run_at) for op in request.operations]
-        )
-        blocked = next((c for c in checks if c.blocked), None)
-        if blocked is not None:
-            assert blocked.next_start is not None
-            detail = text.outside_window_refusal(
-                blocked.device_name,
-                when=blocked.window.when.text,
-                tz=blocked.window.tz,
-                next_start=both_times(
-                    blocked.next_start, window_tz=blocked.window.tz, tz=request.tz
-                ),
-            )
-            return Outcome(reason="refused", request=request, detail=escape(detail))
-        if not approval and any(
-            not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks
-        ):
-            approval = {
-                "needed": 1,
-                "approver_sets": [None],
-                "expires": DEFAULT_EXPIRES.total_seconds(),
-            }
-        return approval
-
     def move_to_window(self, request_id: str, *, user: str) -> Outcome:
         """The requester's answer to "outside the maintenance window": each operation moves
         to its window's next start, and the request is shown again to be confirmed."""
@@ -436,50 +320,25 @@ class OpsService:
         assert request is not None
         if request.state != "pending":
             return self._why_not(request_id)
-        now = self.clock()
-        ops = request.operations
-        specs = [replace(op.spec(), scheduled_at=self._into_window(op, now)) for op in ops]
-        if [s.scheduled_at for s in specs] == [op.scheduled_at for op in ops]:
+        moved = self.desk.moved(request, user=user)
+        if moved is None:
             return Outcome(reason="nothing_to_move", request=request)
-        plan = Plan(operations=tuple(specs), tz=request.tz, immediate=False)
-        verdict = self.judge(plan, requester=user, channel=request.channel)
-        if isinstance(verdict, Refused):
-            detail = verdict.reason if verdict.markup else escape(verdict.reason)
+        if isinstance(moved, Refused):
+            detail = moved.reason if moved.markup else escape(moved.reason)
             return Outcome(reason="refused", request=request, detail=detail)
-        # The conflicts at the new times were looked for when the request was typed (a click
-        # never waits on the API); a window that opened meanwhile moves it to now instead, and
-        # the confirmation then says they were not looked for again.
-        looked = request.policy.get("moved_conflicts") or {}
-        if looked.get("times") == _times(specs):
-            conflicts = looked["found"]
-        else:
-            conflicts = {"conflicts_unavailable": text.NOT_LOOKED_AGAIN}
-        times = {op.id: s.scheduled_at for op, s in zip(ops, specs, strict=True)}
+        times = {
+            op.id: s.scheduled_at for op, s in zip(request.operations, moved.specs, strict=True)
+        }
         if not self.store.reschedule_pending(
             request_id,
             user=user,
             times=times,
             note=text.MOVED_TO_WINDOW,
-            now=now,
-            policy={
-                **verdict.snapshot(),
-                **conflicts,
-                "fingerprint": self.policy.config.fingerprint,
-            },
+            now=self.clock(),
+            policy=moved.policy,
         ):
             return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))
-
-    def _into_window(self, op: OperationRecord, now: datetime) -> datetime:
-        """When a `warn` window lets this operation run: its time if inside, else the
-        window's next start after it, or now if that has passed and the window is open."""
-        window = self.policy.window_for(op.device_name)
-        if window is None or window.when.contains(op.scheduled_at, tz=window.tz):
-            return op.scheduled_at
-        start = window.when.next_start(max(op.scheduled_at, now), tz=window.tz)
-        if op.scheduled_at < now and window.when.contains(now, tz=window.tz):
-            return now
-        return start
 
     def send_again(self, operation_id: int, *, user: str) -> Outcome:
         """The requester's answer to "did the API create it?": send it again, now for a

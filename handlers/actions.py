@@ -66,7 +66,7 @@ def register(app: App, deps: Deps) -> None:
         option = action.get("selected_option")
         view = body.get("view")
         user = (body.get("user") or {}).get("id", "")
-        kinds = deps.service.kinds_for(user, channel=None)
+        kinds = deps.service.desk.kinds_for(user, channel=None)
         offered = () if isinstance(kinds, Refused) else kinds
         wanted = str(option.get("value", "")) if isinstance(option, dict) else ""
         kind = next((k for k in offered if k.operation_type == wanted), None)

@@ -29,7 +29,7 @@ def register(app: App, deps: Deps) -> None:
         def work() -> None:
             if not typed:
                 # Open first: the trigger expires in about 3 s. The zone is looked up on submit.
-                kinds = deps.service.kinds_for(user, channel=channel)
+                kinds = deps.service.desk.kinds_for(user, channel=channel)
                 if isinstance(kinds, Refused):
                     private(messages.answer(kinds, now=deps.service.clock()).message)
                     return

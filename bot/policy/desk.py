@@ -1,0 +1,197 @@
+"""What the policy says of one request, in the words the service and its surfaces use: a
+refusal a person can read, or what the request needs (approval, windows), kept with it as a
+snapshot, and checked again where it runs later than it was typed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bot import preflight, text
+from bot.answers import Refused
+from bot.catalog import OperationKind
+from bot.model import OperationSpec, Plan, format_api_time
+from bot.policy import freezes
+from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
+from bot.policy.rules import Policy, PolicyRefused, Verdict, WindowCheck
+from bot.ports import GroupsUnavailable
+from bot.preflight import OperationSearch
+from bot.text import escape
+from bot.when import both_times, local_time
+from store import OperationRecord, RequestRecord, Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class Moved:
+    """A pending request moved into its windows: its operations' new times and what the
+    policy says of them."""
+
+    specs: tuple[OperationSpec, ...]
+    policy: dict[str, Any]
+
+
+class PolicyDesk:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: Policy,
+        look: OperationSearch,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        # The pre-flight look before a confirmation: a client that gives up fast, since a
+        # person waits for the answer (a look that fails is a note, not a refusal).
+        self._look = look
+        self._clock = clock
+
+    def kinds_for(self, user: str, *, channel: str | None) -> tuple[OperationKind, ...] | Refused:
+        """The operation kinds this person may request (for the form), or why none."""
+        access = self._policy.config.access
+        try:
+            if channel is not None and not self._policy.channel_allowed(channel):
+                reason = text.policy_refusal("channel", access.channels or ())
+                return Refused(reason=reason, example="", markup=True)
+            kinds = self._policy.kinds_for(user)
+        except GroupsUnavailable as exc:
+            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+        if not kinds:
+            reason = text.policy_refusal("requester", access.requesters or ())
+            return Refused(reason=reason, example="", markup=True)
+        return kinds
+
+    def shows_admin(self, user: str) -> bool:
+        """Whether help shows the admins' commands: a group that cannot be read just now
+        hides them (a freeze is checked again when typed) rather than refusing the help."""
+        try:
+            return self._policy.is_admin(user)
+        except GroupsUnavailable:
+            return False
+
+    def judge(self, plan: Plan, *, requester: str, channel: str | None) -> Verdict | Refused:
+        """What the policy says of this plan, here, for this person: a refusal that names
+        who can, or what it needs (approval, windows)."""
+        frozen = self._store.active_freezes(now=self._clock())
+        for spec in plan.operations:
+            freeze = freezes.covering(frozen, spec.device_name)
+            if freeze is not None:
+                until = f"{local_time(freeze.until, plan.tz)} ({plan.tz})" if freeze.until else None
+                reason = text.frozen_refusal(
+                    escape(spec.device_name),
+                    by=freeze.frozen_by,
+                    reason=escape(freeze.reason),
+                    until=until,
+                )
+                return Refused(reason=reason, example="", markup=True)
+        try:
+            verdict = self._policy.judge(
+                requester=requester, channel=channel, specs=plan.operations
+            )
+        except PolicyRefused as refused:
+            reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
+            return Refused(reason=reason, example="", markup=True)
+        except GroupsUnavailable as exc:
+            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+        if verdict.blocked:
+            return Refused(reason=_blocked(verdict.blocked[0], tz=plan.tz), example="")
+        return verdict
+
+    def snapshot(self, plan: Plan, verdict: Verdict) -> dict[str, Any]:
+        """What is kept with the request: the verdict, the conflicts the API shows, and the
+        policy file it was judged under."""
+        kept = {**verdict.snapshot(), **self._conflicts(plan.operations)}
+        if any(c.next_start for c in verdict.outside):
+            # Offered a Move into the window: the conflicts at the moved times are looked for
+            # now, so that the click need not wait on the API.
+            starts = {c.seq: c.next_start for c in verdict.outside if c.next_start}
+            moved = [
+                replace(spec, scheduled_at=starts.get(seq, spec.scheduled_at))
+                for seq, spec in enumerate(plan.operations)
+            ]
+            kept["moved_conflicts"] = {"times": _times(moved), "found": self._conflicts(moved)}
+        return {**kept, "fingerprint": self._policy.config.fingerprint}
+
+    def judged_under_this_policy(self, request: RequestRecord) -> bool:
+        """False for a request judged under another policy file: it is asked for again,
+        never sent on the old file's word (a restart with a stricter file, say)."""
+        return request.policy.get("fingerprint", "") == self._policy.config.fingerprint
+
+    def approval_at(
+        self, request: RequestRecord, run_at: datetime | None
+    ) -> dict[str, Any] | Refused:
+        """The approval the request needs, its windows read again for a request for now: it
+        runs when confirmed, not when it was typed, and may have left its window meanwhile."""
+        approval = dict(request.policy.get("approval") or {})
+        if run_at is None:
+            return approval
+        checks = self._policy.window_checks(
+            [replace(op.spec(), scheduled_at=run_at) for op in request.operations]
+        )
+        blocked = next((c for c in checks if c.blocked), None)
+        if blocked is not None:
+            return Refused(reason=_blocked(blocked, tz=request.tz), example="")
+        outside = [c for c in checks if not c.inside]
+        if not approval and any(c.window.outside == OUTSIDE_APPROVE for c in outside):
+            approval = {
+                "needed": 1,
+                "approver_sets": [None],
+                "expires": DEFAULT_EXPIRES.total_seconds(),
+            }
+        return approval
+
+    def moved(self, request: RequestRecord, *, user: str) -> Moved | Refused | None:
+        """The request moved into its windows (None: nothing to move), judged again."""
+        now = self._clock()
+        ops = request.operations
+        specs = tuple(replace(op.spec(), scheduled_at=self._into_window(op, now)) for op in ops)
+        if [s.scheduled_at for s in specs] == [op.scheduled_at for op in ops]:
+            return None
+        plan = Plan(operations=specs, tz=request.tz, immediate=False)
+        verdict = self.judge(plan, requester=user, channel=request.channel)
+        if isinstance(verdict, Refused):
+            return verdict
+        # The conflicts at the new times were looked for when the request was typed (a click
+        # never waits on the API); a window that opened meanwhile moves it to now instead, and
+        # the confirmation then says they were not looked for again.
+        looked = request.policy.get("moved_conflicts") or {}
+        if looked.get("times") == _times(specs):
+            conflicts = looked["found"]
+        else:
+            conflicts = {"conflicts_unavailable": text.NOT_LOOKED_AGAIN}
+        policy = {
+            **verdict.snapshot(),
+            **conflicts,
+            "fingerprint": self._policy.config.fingerprint,
+        }
+        return Moved(specs=specs, policy=policy)
+
+    def _into_window(self, op: OperationRecord, now: datetime) -> datetime:
+        """When a `warn` window lets this operation run: its time if inside, else the
+        window's next start after it, or now if that has passed and the window is open."""
+        window = self._policy.window_for(op.device_name)
+        if window is None or window.when.contains(op.scheduled_at, tz=window.tz):
+            return op.scheduled_at
+        if op.scheduled_at < now and window.when.contains(now, tz=window.tz):
+            return now
+        return window.when.next_start(max(op.scheduled_at, now), tz=window.tz)
+
+    def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
+        found = preflight.find_conflicts(api=self._look, specs=specs, now=self._clock())
+        return preflight.snapshot(found)
+
+
+def _blocked(check: WindowCheck, *, tz: str) -> str:
+    assert check.next_start is not None
+    return text.outside_window_refusal(
+        check.device_name,
+        when=check.window.when.text,
+        tz=check.window.tz,
+        next_start=both_times(check.next_start, window_tz=check.window.tz, tz=tz),
+    )
+
+
+def _times(specs: Sequence[OperationSpec]) -> list[str]:
+    return [format_api_time(s.scheduled_at) for s in specs]

@@ -24,6 +24,16 @@ FOUND_AFTER_DROP = "found_after_drop"
 FOUND_LATE = "found_late"
 REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE})
 
+# Operation states of waves: a later wave's operation waits (never read by the sender) until
+# its wave is released; after a halt, Stop ends it unsent. Wave events in the thread.
+WAITING = "waiting"
+STOPPED = "stopped"
+WAVE_STARTED = "wave_started"
+WAVE_HALTED = "wave_halted"
+WAVE_CONTINUED = "wave_continued"
+WAVES_STOPPED = "waves_stopped"
+WAVE_EVENTS = frozenset({WAVE_STARTED, WAVE_HALTED, WAVE_CONTINUED, WAVES_STOPPED})
+
 # The API invents status words (the issue: "or any status the API invents"); these are the
 # ones the bot knows the meaning of. Any other word is shown as it is and polled on.
 SUCCEEDED_STATUSES = frozenset({"completed", "complete", "succeeded", "success", "done"})
@@ -85,6 +95,7 @@ class OperationRecord:
     # looks in a row have failed (they space the next ones out).
     next_check_at: datetime | None = None
     check_failures: int = 0
+    wave: int | None = None  # its wave, from 1 (None: its request is not in waves)
 
     def announce(self, kind: str, **data: object) -> dict[str, Any]:
         """An outbox announcement about this operation, for the store to queue beside the
@@ -135,6 +146,7 @@ class OperationRecord:
             held_since=_maybe_time(row.get("held_since")),
             next_check_at=_maybe_time(row.get("next_check_at")),
             check_failures=row.get("check_failures") or 0,
+            wave=row.get("wave"),
         )
 
 
@@ -177,6 +189,23 @@ class RequestRecord:
     approver_sets: tuple[tuple[str, ...] | None, ...] = ()
     approval_expires_at: datetime | None = None
     votes: tuple[Vote, ...] = ()
+    # Waves (bot/waves.py): the size asked, a canary first, how many in all (0: not in waves),
+    # the one released last (0: none yet), and 'going', 'halted' or 'stopped'.
+    wave_size: int | None = None
+    canary: bool = False
+    waves: int = 0
+    wave: int = 0
+    wave_state: str | None = None
+    halted_at: datetime | None = None
+    stopped_by: str | None = None
+
+    def wave_operations(self, wave: int) -> tuple[OperationRecord, ...]:
+        return tuple(op for op in self.operations if op.wave == wave)
+
+    @property
+    def waiting(self) -> tuple[OperationRecord, ...]:
+        """Operations of later waves, not yet released."""
+        return tuple(op for op in self.operations if op.state == WAITING)
 
     @property
     def approvals(self) -> tuple[str, ...]:
@@ -215,6 +244,13 @@ class RequestRecord:
             ),
             approval_expires_at=_maybe_time(row.get("approval_expires_at")),
             votes=tuple(votes),
+            wave_size=row.get("wave_size"),
+            canary=bool(row.get("canary")),
+            waves=row.get("waves") or 0,
+            wave=row.get("wave") or 0,
+            wave_state=row.get("wave_state"),
+            halted_at=_maybe_time(row.get("halted_at")),
+            stopped_by=row.get("stopped_by"),
         )
 
     @property

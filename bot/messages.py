@@ -920,7 +920,6 @@ def wave_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
         return text.waves_stopped(
             who=who,
             held=_joined(_devices(list(dict.fromkeys(stopped))), VARIANT_SHOWN),
-            count=int(data.get("count") or len(stopped)),
         )
     failed_ids = set(data.get("failed") or ())
     failed = [

@@ -2064,8 +2064,9 @@ def wave_continued(*, who: str, wave: int, waves: int, devices: str) -> str:
     return f"▶️ {who} continued: wave {wave} of {waves} goes ({devices})."
 
 
-def waves_stopped(*, who: str, held: str, count: int) -> str:
-    return f"⏹️ {who} stopped the request: {held} ({count}) never sent."
+def waves_stopped(*, who: str, held: str) -> str:
+    """`held`: the devices, runs written as ranges with their count."""
+    return f"⏹️ {who} stopped the request: {held} never sent."
 
 
 def stopped_error(who: str) -> str:

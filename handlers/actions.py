@@ -153,9 +153,7 @@ def _on_vote(
         deps.later(private, work)
 
 
-def _on_halt(
-    app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], said: str
-) -> None:
+def _on_halt(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], said: str) -> None:
     """Continue or Stop, on a halted request's public message or its thread: the requester
     (and, under approval, its approvers) may click; the answer is private, and the public
     message and thread follow from the store through the outbox."""

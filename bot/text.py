@@ -732,6 +732,10 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
         "`server-08..10`, names every device between; `@web` names the policy file's group "
         "web (not “all”). One request names at most 500 devices unless the policy file "
         "says otherwise.",
+        "*Waves*: `in waves of 10` (or `10 at a time`) sends 10 devices at a time, each wave "
+        "once the one before has ended with no failure; `with a canary` sends one device "
+        "alone first. A failure holds the rest until you click Continue or Stop, "
+        f"e.g. `{EXAMPLE_WAVES}`.",
         *_help_values(kinds),
         "",
         "*When* (optional; without it the operation starts now). "
@@ -2074,7 +2078,6 @@ def stopped_error(who: str) -> str:
 
 
 WAITING_FOR_WAVE = "waiting for its wave"
-HELD_BY_HALT = "held: an earlier wave failed"
 STOPPED = "stopped, never sent"
 DEMO_NOTHING_HALTED = (
     "No request is halted: `continue` and `stop` answer a request halted after a failed wave."

@@ -659,3 +659,21 @@ def test_under_approval_its_approvers_may_continue_and_nobody_else(
     assert "Continued" in click(bot, messages.ACTION_CONTINUE, f"{request_id}:1", user=BOB)
     said(bot, ts, "<@U456> continued: wave 2 of 2 goes", "the continue")
     eventually(lambda: bot.simulator.post_count == 4, what="the second wave sent")
+
+
+def test_the_halt_is_valid_block_kit_on_the_public_message_and_in_the_thread(
+    store: Store,
+) -> None:
+    from slack_sdk.models.blocks import Block
+
+    request = waved(store, 300, size=100)
+    run_wave(store, request.id, fail={f"server-{n:02}" for n in range(1, 101)})
+    halted = loaded(store, request.id)
+    (event,) = [e for e in store.pending_outbox(limit=1000) if e.kind == WAVE_HALTED]
+    thread = messages.thread_message(event, halted)
+    for blocks in (messages.status_message(halted), thread["blocks"]):
+        for block in blocks:
+            Block.parse(block).validate_json()  # type: ignore[union-attr]
+        assert messages.message_size(blocks) <= messages.MAX_MESSAGE_TEXT
+    assert "…and" in thread["text"]  # 100 failures: the first ones, and how many more
+    assert "`server-101..server-300` (200)" in thread["text"]

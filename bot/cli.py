@@ -310,6 +310,8 @@ def _parse(args: argparse.Namespace) -> int:
         "operations": [op.to_api() for op in command.operations],
         "notes": list(command.notes),
     }
+    if command.waves is not None:  # beside the operations, as they will go
+        result = {"operations": result["operations"], "waves": command.waves, **result}
     print(json.dumps(result, indent=2))
     return 0
 

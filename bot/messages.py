@@ -35,8 +35,15 @@ from store import (
     FINISHED,
     FOUND_AFTER_DROP,
     FOUND_LATE,
+    STOPPED,
     SUCCEEDED_STATUSES,
+    WAITING,
     WAITING_STATUSES,
+    WAVE_CONTINUED,
+    WAVE_EVENTS,
+    WAVE_HALTED,
+    WAVE_STARTED,
+    WAVES_STOPPED,
     OperationRecord,
     OutboxEvent,
     RequestRecord,
@@ -54,6 +61,9 @@ ACTION_APPROVE = "ops_approve"
 ACTION_REJECT = "ops_reject"
 ACTION_MOVE_TO_WINDOW = "ops_move_to_window"
 ACTION_MODAL_TYPE = "ops_modal_type"
+# After a failed wave: the value is `<request id>:<the wave that failed>`.
+ACTION_CONTINUE = "ops_wave_continue"
+ACTION_STOP = "ops_wave_stop"
 MODAL_CALLBACK = "ops_modal"
 VALUE = "value"  # the action_id of every input in the modal
 
@@ -344,6 +354,7 @@ def confirmation(request: RequestRecord, *, now: datetime, dry_run: bool = False
         ),
         *_what_is_asked(ops),
         section(when),
+        *_waves_plan(request),
     ]
     if request.notes:
         notes = "\n".join(f"ℹ️ {escape(note)}" for note in request.notes)
@@ -363,6 +374,20 @@ def confirmation(request: RequestRecord, *, now: datetime, dry_run: bool = False
     valid = round((request.expires_at - request.created_at).total_seconds() / 60)
     blocks.append(context(text.confirmation_footer(request.id, valid)))
     return fit(blocks)
+
+
+def _waves_plan(request: RequestRecord) -> Blocks:
+    """How the devices go, wave by wave, and the first wave's devices."""
+    if request.waves < 2:
+        return []
+    first = [op.device_name for op in request.wave_operations(1)]
+    line = text.waves_plan(
+        waves=request.waves,
+        size=request.wave_size,
+        canary=request.canary,
+        first=_joined(_devices(list(dict.fromkeys(first))), VARIANT_SHOWN),
+    )
+    return [section(line)]
 
 
 def _what_is_asked(ops: Sequence[OperationRecord]) -> Blocks:
@@ -468,6 +493,7 @@ def status_message(request: RequestRecord) -> Blocks:
         ),
         section(text.scheduled_for(slack_time(ops[0].scheduled_at), request.immediate)),
         *approval_blocks(request),
+        *wave_blocks(request),
     ]
     if len(ops) == 1:
         summaries = [operation_summary(ops[0])]
@@ -511,6 +537,41 @@ def status_message(request: RequestRecord) -> Blocks:
     return fit([*blocks, *tail])
 
 
+def wave_line(request: RequestRecord) -> str | None:
+    """Where a request's waves stand (None: not in waves): the current wave, or the halt."""
+    if request.waves < 2:
+        return None
+    return text.wave_status(
+        wave=request.wave,
+        waves=request.waves,
+        state=request.wave_state,
+        waiting=len({op.device_name for op in request.waiting}),
+    )
+
+
+def wave_blocks(request: RequestRecord) -> Blocks:
+    """The status message's wave line and, when halted, Continue and Stop."""
+    line = wave_line(request)
+    if line is None:
+        return []
+    blocks = [section(line)]
+    if request.wave_state == "halted":
+        blocks.append(_halt_buttons(request))
+    return blocks
+
+
+def _halt_buttons(request: RequestRecord) -> dict[str, Any]:
+    value = f"{request.id}:{request.wave}"
+    return {
+        "type": "actions",
+        "block_id": "ops_waves",
+        "elements": [
+            _button(text.CONTINUE, ACTION_CONTINUE, value, style="primary"),
+            _button(text.STOP, ACTION_STOP, value, style="danger"),
+        ],
+    }
+
+
 def _went_wrong(op: OperationRecord) -> bool:
     if op.state in ("rejected", "unknown"):
         return True
@@ -543,6 +604,10 @@ def _state_of(op: OperationRecord) -> tuple[str, str]:
         return "⏸️", text.HELD_BY_FREEZE
     if op.state in ("new", "sending"):
         return "⏳", text.SENDING
+    if op.state == WAITING:
+        return "⏸️", text.WAITING_FOR_WAVE
+    if op.state == STOPPED:
+        return "⏹️", text.STOPPED
     if op.state == "rejected":
         return "❌", text.NOT_SCHEDULED
     if op.state == "unknown":
@@ -571,6 +636,10 @@ def _status_line(op: OperationRecord, summary: str, *, error_limit: int) -> str:
         return f"⏸️ {summary} — {text.HELD_BY_FREEZE}"
     if op.state in ("new", "sending"):
         return f"⏳ {summary} — {text.SENDING}"
+    if op.state == WAITING:
+        return f"⏸️ {summary} — {text.WAITING_FOR_WAVE} ({op.wave})"
+    if op.state == STOPPED:
+        return f"⏹️ {summary} — {text.STOPPED}"
     if op.state == "rejected":
         return f"❌ {summary} — {text.NOT_SCHEDULED}: {error}"
     if op.state == "unknown":
@@ -598,6 +667,14 @@ def thread_message(event: OutboxEvent, request: RequestRecord) -> dict[str, Any]
     line = clip(event_text(event, request))
     if event.kind == ASK_UNKNOWN:
         return {"text": line, "blocks": unknown_question(event, request)}
+    if event.kind == WAVE_HALTED:
+        # Continue and Stop where the halt is read too (they stay on the public message
+        # while it is halted); a click on an older halt's buttons changes nothing.
+        buttons = _halt_buttons(request)
+        buttons["elements"] = [
+            {**b, "value": f"{request.id}:{event.data.get('wave')}"} for b in buttons["elements"]
+        ]
+        return {"text": line, "blocks": fit([section(line), buttons])}
     return {"text": line}
 
 
@@ -618,6 +695,8 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return text.confirm_interrupted(request.id)
     if kind in APPROVAL_EVENTS:
         return approval_event(kind, data, request)
+    if kind in WAVE_EVENTS:
+        return wave_event(kind, data, request)
     op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
     if op is None:
         return text.operation_notice(
@@ -815,6 +894,61 @@ def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> s
     return text.approval_expired_line()
 
 
+def _wave_devices(request: RequestRecord, wave: int) -> str:
+    names = list(dict.fromkeys(op.device_name for op in request.wave_operations(wave)))
+    return _joined(_devices(names), VARIANT_SHOWN)
+
+
+def wave_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
+    """A wave's start, its halt (the devices that failed with the API's errors, and those
+    held), Continue and Stop."""
+    wave = int(data.get("wave") or 0)
+    who = f"<@{data['by']}>" if data.get("by") else ""
+    if kind == WAVE_STARTED:
+        return text.wave_started(
+            wave=wave,
+            waves=request.waves,
+            devices=_wave_devices(request, wave),
+            canary=request.canary and wave == 1,
+        )
+    if kind == WAVE_CONTINUED:
+        return text.wave_continued(
+            who=who, wave=wave, waves=request.waves, devices=_wave_devices(request, wave)
+        )
+    if kind == WAVES_STOPPED:
+        stopped = [op.device_name for op in request.operations if op.state == STOPPED]
+        return text.waves_stopped(
+            who=who,
+            held=_joined(_devices(list(dict.fromkeys(stopped))), VARIANT_SHOWN),
+        )
+    failed_ids = set(data.get("failed") or ())
+    failed = [
+        text.wave_failure(
+            device=_device(op.device_name),
+            error=escaped(op.error or op.status or text.NOT_SCHEDULED, ERROR_SHOWN),
+        )
+        for op in request.operations
+        if op.id in failed_ids
+    ]
+    # Held: the waves after the failed one, as they stood at the halt.
+    later = [op.device_name for op in request.operations if (op.wave or 0) > wave]
+    shown, rest = _fit_lines(failed, 1, budget=MAX_SECTION_TEXT // 2)
+    return text.wave_halted(
+        wave=wave,
+        waves=request.waves,
+        failed=[*shown, text.and_more(rest)] if rest else shown,
+        held=_joined(_devices(list(dict.fromkeys(later))), VARIANT_SHOWN),
+        who=" or ".join([f"<@{request.requester}>", *_wave_approvers(request)]),
+    )
+
+
+def _wave_approvers(request: RequestRecord) -> list[str]:
+    if not request.approvals_needed:
+        return []
+    named = [i for s in request.approver_sets if s is not None for i in s]
+    return [text.mentions(named)] if named else []
+
+
 def frozen_text(result: Frozen) -> str:
     if result.freeze is None:
         lifted = result.lifted
@@ -851,9 +985,12 @@ def finished_line(request: RequestRecord) -> str:
     failed = [
         f"`{escape(op.device_name)}`"
         for op in request.operations
-        if (op.status or "").lower() not in SUCCEEDED_STATUSES
+        if (op.status or "").lower() not in SUCCEEDED_STATUSES and op.state != STOPPED
     ]
-    return text.finished(total=len(request.operations), succeeded=succeeded, failed=failed)
+    stopped = sum(op.state == STOPPED for op in request.operations)
+    return text.finished(
+        total=len(request.operations), succeeded=succeeded, failed=failed, stopped=stopped
+    )
 
 
 def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:

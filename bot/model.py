@@ -37,6 +37,20 @@ class Plan:
     notes: tuple[str, ...] = ()
     tz: str = "UTC"  # the zone the time was understood in (the requester's)
     immediate: bool = False  # no time given, or "now": scheduled at confirmation time
+    # `in waves of 10` / `10 at a time`: that many devices at a time (None: all at once);
+    # `with a canary`: one device first, alone (bot/waves.py).
+    wave_size: int | None = None
+    canary: bool = False
+
+    @property
+    def waves(self) -> list[list[str]] | None:
+        """The devices wave by wave, when waves were asked for; None otherwise."""
+        if not self.wave_size and not self.canary:
+            return None
+        from bot.waves import split
+
+        names = [spec.device_name for spec in self.operations]
+        return split(names, size=self.wave_size, canary=self.canary)
 
 
 @dataclass(frozen=True, kw_only=True)

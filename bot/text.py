@@ -68,6 +68,7 @@ EXAMPLE_RANGE = "server-01..server-20"
 EXAMPLE_SHORT_RANGE = "server-08..10"
 EXAMPLE_NAME = "example"  # for a service or package when the catalog gives no placeholder
 EXAMPLE_TIME = "at 14:00"
+EXAMPLE_WAVES = "reboot server-01..server-20 in waves of 5 with a canary at 23:00"
 EXAMPLE_CLOCK = "09:00"  # the time suggested when a date came without one
 EXAMPLE_DURATION = "600"
 
@@ -731,6 +732,10 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
         "`server-08..10`, names every device between; `@web` names the policy file's group "
         "web (not “all”). One request names at most 500 devices unless the policy file "
         "says otherwise.",
+        "*Waves*: `in waves of 10` (or `10 at a time`) sends 10 devices at a time, each wave "
+        "once the one before has ended with no failure; `with a canary` sends one device "
+        "alone first. A failure holds the rest until you click Continue or Stop, "
+        f"e.g. `{EXAMPLE_WAVES}`.",
         *_help_values(kinds),
         "",
         "*When* (optional; without it the operation starts now). "
@@ -944,6 +949,11 @@ CLICK_REFUSALS = {
     "with `/ops` to see what it says now.",
     "nothing_to_move": "Every operation of this request is already in its window.",
     "refused": "{detail}",
+    "waves_not_yours": "Only {detail} may continue or stop this request.",
+    "waves_not_halted": "This request is not halted (any more): {detail}. Its thread says "
+    "what happened.",
+    "groups_unavailable_waves": "I could not check whether you may continue or stop this "
+    "request, so nothing was done: {detail}",
 }
 
 
@@ -1168,10 +1178,12 @@ def dropped_answer(who: str) -> str:
     return f"🗑️ {who} chose to drop it."
 
 
-def finished(*, total: int, succeeded: int, failed: Sequence[str]) -> str:
+def finished(*, total: int, succeeded: int, failed: Sequence[str], stopped: int = 0) -> str:
     parts = [f"{succeeded} completed"]
     if failed:
         parts.append(f"{len(failed)} did not ({', '.join(failed)})")
+    if stopped:
+        parts.append(f"{stopped} never sent (stopped)")
     return f"🏁 All {total} finished: {and_list(parts)}."
 
 
@@ -1983,3 +1995,96 @@ def conflicts_heading(count: int) -> str:
 
 def conflict_line(*, api_id: str, device: str, operation_type: str, status: str, when: str) -> str:
     return f"• `{api_id}` · {device} · {operation_type} — {status}, {when}"
+
+
+# --- waves ---------------------------------------------------------------------------------
+
+
+def waves_need_size(phrase: str) -> str:
+    return f"“{phrase}” needs a number of devices: in waves of 10, or 10 at a time."
+
+
+def wave_size_not_a_number(phrase: str) -> str:
+    return f"“{phrase}”: a wave is a whole number of devices, written in digits."
+
+
+def wave_size_zero(phrase: str) -> str:
+    return f"“{phrase}”: a wave needs at least one device."
+
+
+def two_wave_sizes(sizes: Sequence[int]) -> str:
+    return f"Two wave sizes ({and_list([str(n) for n in sizes])}): say one."
+
+
+def one_wave(devices: int) -> str:
+    device = "1 device makes" if devices == 1 else f"{devices} devices make"
+    return f"{device} a single wave: all go at once."
+
+
+def waves_plan(*, waves: int, size: int | None, canary: bool, first: str) -> str:
+    """The confirmation's line: how the devices go, and the first wave's."""
+    how = []
+    if canary:
+        how.append("a canary first")
+    if size:
+        how.append(f"then {size} at a time" if canary else f"{size} at a time")
+    elif canary:
+        how.append("then the rest together")
+    return (
+        f"🌊 *In {waves} waves* ({', '.join(how)}); each goes once the one before has ended "
+        f"with no failure, and a failure holds the rest for you to continue or stop. "
+        f"*Wave 1:* {first}"
+    )
+
+
+def wave_status(*, wave: int, waves: int, state: str | None, waiting: int) -> str:
+    """The status message's wave line."""
+    if state == "halted":
+        return f"⏸️ *Halted after wave {wave} of {waves}:* {waiting} device(s) held."
+    if state == "stopped":
+        return f"⏹️ *Stopped after wave {wave} of {waves}:* the held devices were never sent."
+    if wave == 0:
+        return f"🌊 *{waves} waves*, the first when confirmed."
+    more = f" · {waiting} device(s) waiting for their wave" if waiting else ""
+    return f"🌊 *Wave {wave} of {waves}*{more}"
+
+
+def wave_started(*, wave: int, waves: int, devices: str, canary: bool) -> str:
+    what = "the canary" if canary else f"{devices}"
+    return f"🌊 Wave {wave} of {waves} goes: {what}" + (f" ({devices})" if canary else "") + "."
+
+
+def wave_halted(*, wave: int, waves: int, failed: Sequence[str], held: str, who: str) -> str:
+    lines = [f"⏸️ *Wave {wave} of {waves} failed, so the request is halted.*"]
+    lines += [f"❌ {line}" for line in failed]
+    lines.append(f"Held, not sent: {held}.")
+    lines.append(f"{who}: *Continue* sends wave {wave + 1}; *Stop* ends the request.")
+    return "\n".join(lines)
+
+
+def wave_failure(*, device: str, error: str) -> str:
+    return f"{device}: {error}" if error else device
+
+
+def wave_continued(*, who: str, wave: int, waves: int, devices: str) -> str:
+    return f"▶️ {who} continued: wave {wave} of {waves} goes ({devices})."
+
+
+def waves_stopped(*, who: str, held: str) -> str:
+    """`held`: the devices, runs written as ranges with their count."""
+    return f"⏹️ {who} stopped the request: {held} never sent."
+
+
+def stopped_error(who: str) -> str:
+    return f"stopped by {who}: never sent"
+
+
+WAITING_FOR_WAVE = "waiting for its wave"
+STOPPED = "stopped, never sent"
+DEMO_NOTHING_HALTED = (
+    "No request is halted: `continue` and `stop` answer a request halted after a failed wave."
+)
+CONTINUE = "Continue"
+STOP = "Stop"
+CONTINUE_ANSWER = "▶️ Continued: the next wave goes now."
+STOP_ANSWER = "⏹️ Stopped: the held devices will not be sent."

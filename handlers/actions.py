@@ -1,4 +1,5 @@
-"""The buttons (Confirm and Cancel; Send again and Drop) and the modal's operation-type select."""
+"""The buttons (Confirm and Cancel; Send again and Drop; Approve and Reject; Continue and Stop
+after a failed wave) and the modal's operation-type select."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def register(app: App, deps: Deps) -> None:
     approvals = service.approvals
     _on_vote(app, deps, messages.ACTION_APPROVE, approvals.approve, approve=True)
     _on_vote(app, deps, messages.ACTION_REJECT, approvals.reject, approve=False)
+    _on_halt(app, deps, messages.ACTION_CONTINUE, service.continue_waves, text.CONTINUE_ANSWER)
+    _on_halt(app, deps, messages.ACTION_STOP, service.stop_waves, text.STOP_ANSWER)
 
     @app.action(messages.ACTION_MOVE_TO_WINDOW)
     def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -144,6 +147,29 @@ def _on_vote(
             if outcome.ok:
                 withdrawn = outcome.request is not None and outcome.request.requester == user
                 private({"text": text.vote_answer(approve=approve, withdrawn=withdrawn)})
+            else:
+                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+
+        deps.later(private, work)
+
+
+def _on_halt(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], said: str) -> None:
+    """Continue or Stop, on a halted request's public message or its thread: the requester
+    (and, under approval, its approvers) may click; the answer is private, and the public
+    message and thread follow from the store through the outbox."""
+
+    @app.action(action_id)
+    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+
+        def private(message: dict[str, Any]) -> None:
+            respond(replace_original=False, response_type="ephemeral", **message)
+
+        def work() -> None:
+            outcome = act(str(action.get("value", "")), user=user)
+            if outcome.ok:
+                private({"text": said})
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot import waves as waves_of
 from bot.model import OperationSpec, format_api_time
 from store.records import (
     APPROVE,
@@ -25,6 +26,13 @@ from store.records import (
     REJECT,
     REOPENING,
     ROOT,
+    STOPPED,
+    SUCCEEDED_STATUSES,
+    WAITING,
+    WAVE_CONTINUED,
+    WAVE_HALTED,
+    WAVE_STARTED,
+    WAVES_STOPPED,
     Freeze,
     OperationRecord,
     OutboxEvent,
@@ -317,8 +325,13 @@ class Store:
         now: datetime,
         expires_at: datetime,
         policy: dict[str, Any] | None = None,
+        wave_size: int | None = None,
+        canary: bool = False,
     ) -> RequestRecord:
+        """A request waiting for its requester's click, its operations drafts. In waves
+        (`wave_size`, `canary`), each operation carries its device's wave."""
         request_id = "r_" + secrets.token_hex(6)
+        numbers = waves_of.numbers(specs, size=wave_size, canary=canary)
         with self._write() as db:
             db["requests"].insert(
                 {
@@ -336,6 +349,9 @@ class Store:
                     "created_at": _now_text(now),
                     "expires_at": _now_text(expires_at),
                     "policy": json.dumps(policy or {}),
+                    "wave_size": wave_size,
+                    "canary": int(canary),
+                    "waves": max(numbers) if numbers else 0,
                 }
             )
             db["operations"].insert_all(
@@ -350,6 +366,7 @@ class Store:
                     "final": 0,
                     "created_at": _now_text(now),
                     "updated_at": _now_text(now),
+                    "wave": numbers[seq] if numbers else None,
                 }
                 for seq, spec in enumerate(specs)
             )
@@ -365,6 +382,7 @@ class Store:
                     "text": text,
                     "surface": surface,
                     "operations": [spec.to_api() for spec in specs],
+                    **({"waves": max(numbers)} if numbers else {}),
                 },
             )
         return self.get_request(request_id)  # type: ignore[return-value]
@@ -471,9 +489,10 @@ class Store:
                 [state, user, _now_text(now), *extra_params, request_id, user, _now_text(now)],
             ):
                 return False
-            if not approvals_needed:
-                self._release(db, request_id, now=now, run_at=run_at)
+            started = not approvals_needed and self._release(db, request_id, now=now, run_at=run_at)
             self._enqueue(db, {"request_id": request_id, "kind": ROOT}, now)
+            if started:  # after the public message: the thread's first reply
+                self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
             self._audit_request(
                 db,
                 request_id,
@@ -486,9 +505,11 @@ class Store:
 
     def _release(
         self, db: Database, request_id: str, *, now: datetime, run_at: datetime | None
-    ) -> None:
-        """The drafts become operations to send."""
-        sets, params = "state = 'new', updated_at = ?", [_now_text(now)]
+    ) -> bool:
+        """The drafts become operations to send; in waves, only the first wave's, the others
+        waiting for theirs. True when waves started (the caller announces the first)."""
+        sets = f"state = CASE WHEN coalesce(wave, 1) <= 1 THEN 'new' ELSE '{WAITING}' END"
+        sets, params = sets + ", updated_at = ?", [_now_text(now)]
         if run_at is not None:
             sets += ", scheduled_at = ?"
             params.append(format_api_time(run_at))
@@ -496,6 +517,165 @@ class Store:
             f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
             [*params, request_id],
         )
+        return self._cas(
+            db,
+            "UPDATE requests SET wave = 1, wave_state = 'going' "
+            "WHERE id = ? AND waves > 1 AND wave = 0",
+            [request_id],
+        )
+
+    # --- waves ------------------------------------------------------------------------------
+
+    def _advance_waves(self, db: Database, request_id: str, now: datetime) -> None:
+        """In the transaction of a change that may have ended an operation: once every
+        operation of the current wave is final, the next wave is released (sent now) if none
+        failed, and the request halts if one did (refused before the API, or a final status
+        other than success). An operation whose outcome is unknown is not final: the next
+        wave waits for it. The last wave releases nothing: the summary says how it ended."""
+        row = db.execute(
+            "SELECT waves, wave, wave_state FROM requests WHERE id = ?", [request_id]
+        ).fetchone()
+        if row is None or row[0] < 2 or row[2] != "going" or row[1] >= row[0]:
+            return
+        waves, wave = row[0], row[1]
+        ops = db.execute(
+            "SELECT id, state, final, status FROM operations WHERE request_id = ? AND wave = ?",
+            [request_id, wave],
+        ).fetchall()
+        if any(not final for _, _, final, _ in ops):
+            return
+        failed = [
+            op_id
+            for op_id, state, _, status in ops
+            if state != "submitted" or (status or "").strip().lower() not in SUCCEEDED_STATUSES
+        ]
+        if not failed:
+            if self._next_wave(db, request_id, wave=wave, state="going", now=now):
+                self._enqueue(
+                    db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": wave + 1}, now
+                )
+            return
+        if self._cas(
+            db,
+            "UPDATE requests SET wave_state = 'halted', halted_at = ? "
+            "WHERE id = ? AND wave_state = 'going' AND wave = ?",
+            [_now_text(now), request_id, wave],
+        ):
+            self._audit_request(
+                db,
+                request_id,
+                event="waves_halted",
+                actor=BOT_ACTOR,
+                now=now,
+                detail={"wave": wave, "waves": waves, "failed": failed},
+            )
+            self._enqueue(
+                db,
+                {"request_id": request_id, "kind": WAVE_HALTED, "wave": wave, "failed": failed},
+                now,
+            )
+
+    def _next_wave(
+        self, db: Database, request_id: str, *, wave: int, state: str, now: datetime
+    ) -> bool:
+        """`wave` → the next, if the request is still at `wave` in `state`: its operations
+        become due now (as an immediate request's are at its confirm)."""
+        if not self._cas(
+            db,
+            "UPDATE requests SET wave = wave + 1, wave_state = 'going', halted_at = NULL "
+            "WHERE id = ? AND wave = ? AND wave_state = ? AND wave < waves",
+            [request_id, wave, state],
+        ):
+            return False
+        db.execute(
+            "UPDATE operations SET state = 'new', scheduled_at = ?, updated_at = ? "
+            f"WHERE request_id = ? AND wave = ? AND state = '{WAITING}'",
+            [format_api_time(now), _now_text(now), request_id, wave + 1],
+        )
+        return True
+
+    def continue_waves(self, request_id: str, *, wave: int, user: str, now: datetime) -> str:
+        """A halted request goes on: the wave after `wave` (the one that failed) is released,
+        and only that one; the waves after it follow as usual. Whether this person may is the
+        caller's to check first. Returns "continued", or why not: "not_found", "stale" (the
+        request is halted after another wave: an older button), or its wave state."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT wave, wave_state FROM requests WHERE id = ?", [request_id]
+            ).fetchone()
+            if row is None:
+                return "not_found"
+            if row[1] != "halted" or row[0] != wave:
+                return "stale" if row[1] == "halted" else (row[1] or "none")
+            if not self._next_wave(db, request_id, wave=wave, state="halted", now=now):
+                return "stale"
+            self._audit_request(
+                db,
+                request_id,
+                event="waves_continued",
+                actor=user,
+                now=now,
+                detail={"wave": wave + 1},
+            )
+            self._enqueue(
+                db,
+                {"request_id": request_id, "kind": WAVE_CONTINUED, "by": user, "wave": wave + 1},
+                now,
+            )
+            return "continued"
+
+    def stop_waves(
+        self, request_id: str, *, wave: int, user: str, now: datetime, error: str
+    ) -> str:
+        """A halted request ends: its waiting operations are never sent (state 'stopped',
+        final, `error` saying who stopped them), said in its thread, then summed up.
+        Returns "stopped" or why not (as continue_waves)."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT wave, wave_state FROM requests WHERE id = ?", [request_id]
+            ).fetchone()
+            if row is None:
+                return "not_found"
+            if row[1] != "halted" or row[0] != wave:
+                return "stale" if row[1] == "halted" else (row[1] or "none")
+            if not self._cas(
+                db,
+                "UPDATE requests SET wave_state = 'stopped', stopped_by = ? "
+                "WHERE id = ? AND wave = ? AND wave_state = 'halted'",
+                [user, request_id, wave],
+            ):
+                return "stale"
+            held = db.execute(
+                f"UPDATE operations SET state = '{STOPPED}', final = 1, error = ?, "
+                f"updated_at = ? WHERE request_id = ? AND state = '{WAITING}'",
+                [error, _now_text(now), request_id],
+            ).rowcount
+            self._audit_request(
+                db,
+                request_id,
+                event="waves_stopped",
+                actor=user,
+                now=now,
+                detail={"wave": wave, "never_sent": held},
+            )
+            self._enqueue(
+                db,
+                {"request_id": request_id, "kind": WAVES_STOPPED, "by": user, "count": held},
+                now,
+            )
+            self._maybe_finished(db, request_id, now)
+            return "stopped"
+
+    def halted_requests(self) -> list[str]:
+        """Requests halted after a failed wave, waiting for Continue or Stop, oldest first."""
+        with self._lock:
+            return [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT id FROM requests INDEXED BY idx_requests_halted "
+                    "WHERE wave_state = 'halted' ORDER BY halted_at, id"
+                )
+            ]
 
     def approve(
         self,
@@ -553,7 +733,8 @@ class Store:
                 "UPDATE requests SET state = 'confirmed' WHERE id = ? AND state = 'approving'",
                 [request_id],
             )
-            self._release(db, request_id, now=now, run_at=run_at)
+            if self._release(db, request_id, now=now, run_at=run_at):
+                self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
             return "approved"
 
     def reject(self, request_id: str, *, user: str, now: datetime, error: str) -> str:
@@ -874,6 +1055,8 @@ class Store:
             if not self._cas(
                 db,
                 "UPDATE operations SET status = ?, final = ?, updated_at = ?, "
+                # The API's error, kept: a halted wave names it.
+                "error = coalesce(?, error), "
                 "running_since = CASE WHEN ? THEN coalesce(running_since, ?) "
                 "ELSE running_since END "
                 "WHERE id = ? AND status IS ? AND state = 'submitted'",
@@ -881,6 +1064,7 @@ class Store:
                     new,
                     int(is_final(new)),
                     _now_text(now),
+                    announce.get("error") or None,
                     int(is_running(new)),
                     _now_text(now),
                     operation_id,
@@ -1307,7 +1491,7 @@ class Store:
             ):
                 return False
             row = db.execute(
-                "SELECT request_id, device_name, operation_type, parameters "
+                "SELECT request_id, device_name, operation_type, parameters, wave "
                 "FROM operations WHERE id = ?",
                 [operation_id],
             ).fetchone()
@@ -1323,6 +1507,7 @@ class Store:
                         "device_name": row[1],
                         "operation_type": row[2],
                         "parameters": row[3],
+                        "wave": row[4],  # of its original's wave: the next waits for it too
                         "scheduled_at": format_api_time(scheduled_at),
                         "state": "submitted",
                         "api_id": api_id,
@@ -1462,7 +1647,9 @@ class Store:
         """Once every operation of a request of several has ended, its thread gets one line
         summing them up; written in the transaction of the change that ended the last one.
         Once per ending: a request reopened (an operation dropped, then found in the API after
-        all) is summed up again when it ends again."""
+        all) is summed up again when it ends again. A request in waves first moves on (or
+        halts) when the change ended its current wave."""
+        self._advance_waves(db, request_id, now)
         counts = db.execute(
             "SELECT count(*), sum(final = 0) FROM operations WHERE request_id = ?", [request_id]
         ).fetchone()
@@ -1591,7 +1778,9 @@ class Store:
                     "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
                     # Back in 'new' on a person's Send again: its first attempt may have gone.
                     # A request waiting for approval has only drafts.
-                    "AND (o.state NOT IN ('new', 'draft') OR o.answered_by IS NOT NULL))",
+                    # A later wave's operations wait in 'waiting'.
+                    "AND (o.state NOT IN ('new', 'draft', 'waiting') "
+                    "OR o.answered_by IS NOT NULL))",
                     [channel, only, only],
                 ).fetchall()
             ]
@@ -1613,7 +1802,7 @@ class Store:
                 )
                 db.execute(
                     "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                    "updated_at = ? WHERE request_id = ? AND state IN ('new', 'draft')",
+                    "updated_at = ? WHERE request_id = ? AND state IN ('new', 'draft', 'waiting')",
                     [reason, _now_text(now), request_id],
                 )
                 # Nobody can approve a message that was never posted.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot import waves as waves_of
 from bot.model import OperationSpec
 
 # The bot's own status word for an operation the API answered about but no longer holds (asked
@@ -23,6 +24,16 @@ FINISHED = "finished"
 FOUND_AFTER_DROP = "found_after_drop"
 FOUND_LATE = "found_late"
 REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE})
+
+# Operation states of waves: a later wave's operation waits (never read by the sender) until
+# its wave is released; after a halt, Stop ends it unsent. Wave events in the thread.
+WAITING = "waiting"
+STOPPED = "stopped"
+WAVE_STARTED = "wave_started"
+WAVE_HALTED = "wave_halted"
+WAVE_CONTINUED = "wave_continued"
+WAVES_STOPPED = "waves_stopped"
+WAVE_EVENTS = frozenset({WAVE_STARTED, WAVE_HALTED, WAVE_CONTINUED, WAVES_STOPPED})
 
 # The API invents status words (the issue: "or any status the API invents"); these are the
 # ones the bot knows the meaning of. Any other word is shown as it is and polled on.
@@ -85,6 +96,7 @@ class OperationRecord:
     # looks in a row have failed (they space the next ones out).
     next_check_at: datetime | None = None
     check_failures: int = 0
+    wave: int | None = None  # its wave, from 1 (None: its request is not in waves)
 
     def announce(self, kind: str, **data: object) -> dict[str, Any]:
         """An outbox announcement about this operation, for the store to queue beside the
@@ -135,6 +147,7 @@ class OperationRecord:
             held_since=_maybe_time(row.get("held_since")),
             next_check_at=_maybe_time(row.get("next_check_at")),
             check_failures=row.get("check_failures") or 0,
+            wave=row.get("wave"),
         )
 
 
@@ -177,6 +190,23 @@ class RequestRecord:
     approver_sets: tuple[tuple[str, ...] | None, ...] = ()
     approval_expires_at: datetime | None = None
     votes: tuple[Vote, ...] = ()
+    # Waves (bot/waves.py): the size asked, a canary first, how many in all (0: not in waves),
+    # the one released last (0: none yet), and 'going', 'halted' or 'stopped'.
+    wave_size: int | None = None
+    canary: bool = False
+    waves: int = 0
+    wave: int = 0
+    wave_state: str | None = None
+    halted_at: datetime | None = None
+    stopped_by: str | None = None
+
+    def wave_operations(self, wave: int) -> tuple[OperationRecord, ...]:
+        return tuple(op for op in self.operations if op.wave == wave)
+
+    @property
+    def waiting(self) -> tuple[OperationRecord, ...]:
+        """Operations of later waves, not yet released."""
+        return tuple(op for op in self.operations if op.state == WAITING)
 
     @property
     def approvals(self) -> tuple[str, ...]:
@@ -215,6 +245,13 @@ class RequestRecord:
             ),
             approval_expires_at=_maybe_time(row.get("approval_expires_at")),
             votes=tuple(votes),
+            wave_size=row.get("wave_size"),
+            canary=bool(row.get("canary")),
+            waves=row.get("waves") or 0,
+            wave=row.get("wave") or 0,
+            wave_state=row.get("wave_state"),
+            halted_at=_maybe_time(row.get("halted_at")),
+            stopped_by=row.get("stopped_by"),
         )
 
     @classmethod
@@ -234,8 +271,12 @@ class RequestRecord:
         now: datetime,
         expires_at: datetime,
         policy: dict[str, Any] | None = None,
+        wave_size: int | None = None,
+        canary: bool = False,
     ) -> RequestRecord:
-        """What create_request would record, as a value, recording nothing (a dry run)."""
+        """What Store.create_request would record, as a value, recording nothing (a dry
+        run)."""
+        numbers = waves_of.numbers(specs, size=wave_size, canary=canary)
         ops = [
             OperationRecord(
                 id=-seq - 1,
@@ -251,6 +292,7 @@ class RequestRecord:
                 final=False,
                 estimated_duration=None,
                 error=None,
+                wave=numbers[seq] if numbers else None,
             )
             for seq, spec in enumerate(specs)
         ]
@@ -273,6 +315,9 @@ class RequestRecord:
             confirmed_at=None,
             operations=tuple(ops),
             policy=policy or {},
+            wave_size=wave_size,
+            canary=canary,
+            waves=max(numbers) if numbers else 0,
         )
 
     @property

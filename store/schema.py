@@ -272,5 +272,30 @@ def polling(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0007_waves")
+def waves(db: Database) -> None:
+    # A request in waves: each operation's wave (from 1; NULL: not in waves). An operation of
+    # a later wave waits in state 'waiting', which the sender never reads, until its wave is
+    # released ('new', scheduled for then) in the transaction that saw the wave before it end
+    # with no failure. Stopped after a halt, it ends in state 'stopped' (final, never sent).
+    db["operations"].add_column("wave", int)
+    # The request's side: the size asked (NULL: one wave after the canary), whether a canary
+    # goes first, how many waves in all (0: not in waves), the wave released last (0: none
+    # yet), and where the waves stand: 'going', 'halted' (a wave failed: Continue or Stop),
+    # 'stopped'; with when it halted and who stopped it.
+    requests = db["requests"]
+    requests.add_column("wave_size", int)
+    requests.add_column("canary", int, not_null_default=0)
+    requests.add_column("waves", int, not_null_default=0)
+    requests.add_column("wave", int, not_null_default=0)
+    requests.add_column("wave_state", str)
+    requests.add_column("halted_at", str)
+    requests.add_column("stopped_by", str)
+    # Each final status asks whether its wave has ended: the operations of one wave of one
+    # request, whatever its size. The halted requests are found without reading the others.
+    db.execute("CREATE INDEX idx_operations_wave ON operations (request_id, wave)")
+    db.execute("CREATE INDEX idx_requests_halted ON requests (id) WHERE wave_state = 'halted'")
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

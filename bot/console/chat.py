@@ -139,6 +139,8 @@ class ConsoleChat:
             self._answer_question(user, send_again=word == "send again")
         elif command.lower() in ("approve", "reject") and len(argument.split()) <= 1:
             self._vote(user, approve=command.lower() == "approve", request_id=argument.strip())
+        elif command.lower() in ("continue", "stop") and len(argument.split()) <= 1:
+            self._steer(user, go_on=command.lower() == "continue", request_id=argument.strip())
         elif word == "move":
             self._move(user)
         elif word == "?":
@@ -203,6 +205,27 @@ class ConsoleChat:
             if request is not None and request.state == "approving":
                 return request_id
         return None
+
+    def _steer(self, user: str, *, go_on: bool, request_id: str) -> None:
+        """A halted request's Continue and Stop: for the request named, or the newest one
+        halted after a failed wave."""
+        target = request_id or self._halted()
+        request = self._service.store.get_request(target) if target else None
+        if request is None:
+            self._terminal.say(text.DEMO_NOTHING_HALTED)
+            return
+        value = f"{request.id}:{request.wave}"
+        act = self._service.continue_waves if go_on else self._service.stop_waves
+        outcome = act(value, user=user)
+        if outcome.ok:
+            said = text.CONTINUE_ANSWER if go_on else text.STOP_ANSWER
+            self._terminal.say(self._terminal.text(said))
+        else:
+            self._refuse(outcome)
+
+    def _halted(self) -> str | None:
+        halted = set(self._service.store.halted_requests())
+        return next((r for r in reversed(self.started) if r in halted), None)
 
     def _move(self, user: str) -> None:
         """The confirmation's Move button: the request, moved into its window, is shown
@@ -327,6 +350,8 @@ def _failed(operation: OperationRecord) -> bool:
     """Refused before it was scheduled, or ended with a status other than success."""
     if operation.state == "rejected":
         return True
+    if operation.state == "stopped":  # never sent: its thread said who stopped it
+        return False
     return operation.final and (operation.status or "").lower() not in SUCCEEDED_STATUSES
 
 
@@ -336,6 +361,8 @@ def _waiting(operation: OperationRecord) -> str | None:
         return text.WAITING_FOR_APPROVAL
     if operation.state == "new" and operation.held_since is not None:
         return text.HELD_BY_FREEZE
+    if operation.state == "waiting":  # its wave waits for the one before, or a person
+        return text.WAITING_FOR_WAVE
     return None
 
 

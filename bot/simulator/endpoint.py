@@ -300,7 +300,8 @@ def _parse_datetime(value: str) -> datetime | None:
 
 
 class Simulator:
-    """The API on `url`. Settable while serving: `inventory`, `failure_rate`, `run_seconds`
+    """The API on `url`. Settable while serving: `inventory`, `failure_rate`, `failing` (devices
+    whose operations fail), `run_seconds`
     (the last two are read when an operation is created) and `order`, the list's order."""
 
     def __init__(
@@ -322,6 +323,8 @@ class Simulator:
         self.token = token
         self.inventory: set[str] = set(inventory)
         self.failure_rate = failure_rate
+        # Devices whose operations always fail when run (a bad package on one machine).
+        self.failing: set[str] = set()
         self.run_seconds = run_seconds
         if order not in get_args(ListOrder):
             raise ValueError(f"order must be one of {get_args(ListOrder)}, not {order!r}")
@@ -595,7 +598,7 @@ class Simulator:
             return _Response(404, {"detail": f"Device '{device_name}' not found in inventory."})
 
         with self._lock:
-            failed = self._rng.random() < self.failure_rate
+            failed = self._rng.random() < self.failure_rate or device_name in self.failing
             op = _Operation(
                 seq=self._next_seq,
                 device_name=device_name,

@@ -30,6 +30,7 @@ from bot.api import ApiError, ZequenzeClient
 from bot.approvals import Approvals
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
+from bot.halts import Halts
 from bot.model import (
     HelpQuery,
     ListQuery,
@@ -62,17 +63,6 @@ def precise_utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _wave_state(request: RequestRecord) -> str:
-    """Where a request's waves stand, for a click that came too late to change them."""
-    if request.wave_state == "stopped":
-        return "it was stopped"
-    if request.wave_state == "halted":
-        return f"it is halted after wave {request.wave} now: use the newest buttons"
-    if request.wave_state == "going":
-        return f"it goes on, wave {request.wave} of {request.waves}"
-    return "it is not in waves"
-
-
 class OpsService:
     def __init__(
         self,
@@ -99,6 +89,7 @@ class OpsService:
         self._request_ttl = request_ttl
         self._tuning = tuning
         self.desk = PolicyDesk(store=store, policy=self.policy, look=look or api, clock=clock)
+        self.halts = Halts(store=store, policy=self.policy, clock=clock, on_change=on_confirmed)
         self.approvals = Approvals(
             store=store, policy=self.policy, clock=clock, on_change=on_confirmed
         )
@@ -400,59 +391,6 @@ class OpsService:
         return Outcome(reason="ok", request=self.store.get_request(request.id))
 
     # --- waves: Continue and Stop after a failed wave ---------------------------------------
-
-    def continue_waves(self, value: str, *, user: str) -> Outcome:
-        """A halted request's next wave goes now (that one only; those after it follow as
-        usual). `value`: the button's, `<request id>:<the wave that failed>`, so that an
-        older halt's button never moves a later halt on."""
-        return self._on_halt(value, user=user, go_on=True)
-
-    def stop_waves(self, value: str, *, user: str) -> Outcome:
-        """A halted request ends: the devices held are never sent."""
-        return self._on_halt(value, user=user, go_on=False)
-
-    def _on_halt(self, value: str, *, user: str, go_on: bool) -> Outcome:
-        request_id, _, wave_text = value.rpartition(":")
-        wave = int(wave_text) if wave_text.isascii() and wave_text.isdigit() else -1
-        request = self.store.get_request(request_id) if request_id else None
-        if request is None or wave < 1:
-            return Outcome(reason="not_found")
-        refusal = self._may_steer(request, user=user)
-        if refusal is not None:
-            return refusal
-        now = self.clock()
-        if go_on:
-            result = self.store.continue_waves(request_id, wave=wave, user=user, now=now)
-        else:
-            error = text.stopped_error(f"<@{user}>")
-            result = self.store.stop_waves(request_id, wave=wave, user=user, now=now, error=error)
-        current = self.store.get_request(request_id) or request
-        if result in ("continued", "stopped"):
-            self._on_confirmed()
-            return Outcome(reason="ok", request=current)
-        return Outcome(reason="waves_not_halted", request=current, detail=_wave_state(current))
-
-    def _may_steer(self, request: RequestRecord, *, user: str) -> Outcome | None:
-        """The requester may continue or stop; under a rule that needs approval, its
-        approvers too (as they may approve it); nobody else."""
-        if user == request.requester:
-            return None
-        if request.approvals_needed:
-            try:
-                why = self.policy.may_approve(
-                    user=user, requester=request.requester, approver_sets=request.approver_sets
-                )
-            except GroupsUnavailable as exc:
-                return Outcome(
-                    reason="groups_unavailable_waves", request=request, detail=exc.reason
-                )
-            if why is None:
-                return None
-        who = [f"<@{request.requester}>"]
-        if request.approvals_needed:
-            named = [i for s in request.approver_sets if s is not None for i in s]
-            who.append(text.mentions(named) if named else text.ANYONE_ELSE)
-        return Outcome(reason="waves_not_yours", request=request, detail=" or ".join(who))
 
     def _asked_about(
         self, operation_id: int, *, user: str

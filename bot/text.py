@@ -2088,3 +2088,14 @@ CONTINUE = "Continue"
 STOP = "Stop"
 CONTINUE_ANSWER = "▶️ Continued: the next wave goes now."
 STOP_ANSWER = "⏹️ Stopped: the held devices will not be sent."
+
+
+def wave_state(state: str | None, *, wave: int, waves: int) -> str:
+    """Where a request's waves stand, for a click that came too late to change them."""
+    if state == "stopped":
+        return "it was stopped"
+    if state == "halted":
+        return f"it is halted after wave {wave} now: use the newest buttons"
+    if state == "going":
+        return f"it goes on, wave {wave} of {waves}"
+    return "it is not in waves"

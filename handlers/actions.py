@@ -41,8 +41,8 @@ def register(app: App, deps: Deps) -> None:
     approvals = service.approvals
     _on_vote(app, deps, messages.ACTION_APPROVE, approvals.approve, approve=True)
     _on_vote(app, deps, messages.ACTION_REJECT, approvals.reject, approve=False)
-    _on_halt(app, deps, messages.ACTION_CONTINUE, service.continue_waves, text.CONTINUE_ANSWER)
-    _on_halt(app, deps, messages.ACTION_STOP, service.stop_waves, text.STOP_ANSWER)
+    _on_halt(app, deps, messages.ACTION_CONTINUE, service.halts.go_on, text.CONTINUE_ANSWER)
+    _on_halt(app, deps, messages.ACTION_STOP, service.halts.stop, text.STOP_ANSWER)
 
     @app.action(messages.ACTION_MOVE_TO_WINDOW)
     def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:

@@ -215,7 +215,7 @@ class ConsoleChat:
             self._terminal.say(text.DEMO_NOTHING_HALTED)
             return
         value = f"{request.id}:{request.wave}"
-        act = self._service.continue_waves if go_on else self._service.stop_waves
+        act = self._service.halts.go_on if go_on else self._service.halts.stop
         outcome = act(value, user=user)
         if outcome.ok:
             said = text.CONTINUE_ANSWER if go_on else text.STOP_ANSWER

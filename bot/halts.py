@@ -1,0 +1,84 @@
+"""A halted request's Continue and Stop: a wave failed, the later ones wait for a person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from bot import text
+from bot.answers import Outcome
+from bot.policy.rules import Policy
+from bot.ports import GroupsUnavailable
+from store import RequestRecord, Store
+
+
+class Halts:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: Policy,
+        clock: Callable[[], datetime],
+        on_change: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+        self._on_change = on_change  # a wave released: the sender and the outbox are woken
+
+    def go_on(self, value: str, *, user: str) -> Outcome:
+        """A halted request's next wave goes now (that one only; those after it follow as
+        usual). `value`: the button's, `<request id>:<the wave that failed>`, so that an
+        older halt's button never moves a later halt on."""
+        return self._on_halt(value, user=user, go_on=True)
+
+    def stop(self, value: str, *, user: str) -> Outcome:
+        """A halted request ends: the devices held are never sent."""
+        return self._on_halt(value, user=user, go_on=False)
+
+    def _on_halt(self, value: str, *, user: str, go_on: bool) -> Outcome:
+        request_id, _, wave_text = value.rpartition(":")
+        wave = int(wave_text) if wave_text.isascii() and wave_text.isdigit() else -1
+        request = self._store.get_request(request_id) if request_id else None
+        if request is None or wave < 1:
+            return Outcome(reason="not_found")
+        refusal = self._may_steer(request, user=user)
+        if refusal is not None:
+            return refusal
+        now = self._clock()
+        if go_on:
+            result = self._store.continue_waves(request_id, wave=wave, user=user, now=now)
+        else:
+            error = text.stopped_error(f"<@{user}>")
+            result = self._store.stop_waves(request_id, wave=wave, user=user, now=now, error=error)
+        current = self._store.get_request(request_id) or request
+        if result in ("continued", "stopped"):
+            self._on_change()
+            return Outcome(reason="ok", request=current)
+        return Outcome(
+            reason="waves_not_halted",
+            request=current,
+            detail=text.wave_state(current.wave_state, wave=current.wave, waves=current.waves),
+        )
+
+    def _may_steer(self, request: RequestRecord, *, user: str) -> Outcome | None:
+        """The requester may continue or stop; under a rule that needs approval, its
+        approvers too (as they may approve it); nobody else."""
+        if user == request.requester:
+            return None
+        if request.approvals_needed:
+            try:
+                why = self._policy.may_approve(
+                    user=user, requester=request.requester, approver_sets=request.approver_sets
+                )
+            except GroupsUnavailable as exc:
+                return Outcome(
+                    reason="groups_unavailable_waves", request=request, detail=exc.reason
+                )
+            if why is None:
+                return None
+        who = [f"<@{request.requester}>"]
+        if request.approvals_needed:
+            named = [i for s in request.approver_sets if s is not None for i in s]
+            who.append(text.mentions(named) if named else text.ANYONE_ELSE)
+        return Outcome(reason="waves_not_yours", request=request, detail=" or ".join(who))

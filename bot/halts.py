@@ -49,8 +49,9 @@ class Halts:
         if go_on:
             result = self._store.continue_waves(request_id, wave=wave, user=user, now=now)
         else:
-            error = text.stopped_error(f"<@{user}>")
-            result = self._store.stop_waves(request_id, wave=wave, user=user, now=now, error=error)
+            result = self._store.stop_waves(
+                request_id, wave=wave, user=user, now=now, error=text.STOPPED_ERROR
+            )
         current = self._store.get_request(request_id) or request
         if result in ("continued", "stopped"):
             self._on_change()

@@ -2075,8 +2075,8 @@ def waves_stopped(*, who: str, held: str) -> str:
     return f"⏹️ {who} stopped the request: {held} never sent."
 
 
-def stopped_error(who: str) -> str:
-    return f"stopped by {who}: never sent"
+# Plain text: an operation's error is escaped wherever it is shown (the thread says who).
+STOPPED_ERROR = "stopped: never sent"
 
 
 WAITING_FOR_WAVE = "waiting for its wave"

@@ -24,6 +24,8 @@ PATH = "inventory_device_name_headless_operation/"
 PAGE_SIZE = 100
 RECENT_MAX_PAGES = 20
 MAX_RETRY_AFTER = 30.0
+# The connection pool of each client (read when one is built): httpx's default.
+API_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 # The doc's example lists the newest first; a default DRF queryset lists the oldest first. The
 # order is never documented, so each read tells it from `created_at`.
@@ -114,6 +116,7 @@ class ZequenzeClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             transport=transport,
             follow_redirects=False,
+            limits=API_LIMITS,
         )
 
     def close(self) -> None:

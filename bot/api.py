@@ -24,6 +24,11 @@ PATH = "inventory_device_name_headless_operation/"
 PAGE_SIZE = 100
 RECENT_MAX_PAGES = 20
 MAX_RETRY_AFTER = 30.0
+# Each client's connection pool (read when one is built): at least as many connections as may
+# call at once, so that no thread queues for one: the Slack side's work pool
+# (bot.slack.app.WORK_THREADS, 64), the poller's concurrency (16) and the sender's (8), with
+# room. All kept alive, so a burst does not close and reopen them (httpx keeps 20 by default).
+API_LIMITS = httpx.Limits(max_connections=96, max_keepalive_connections=96)
 
 # The doc's example lists the newest first; a default DRF queryset lists the oldest first. The
 # order is never documented, so each read tells it from `created_at`.
@@ -114,6 +119,7 @@ class ZequenzeClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             transport=transport,
             follow_redirects=False,
+            limits=API_LIMITS,
         )
 
     def close(self) -> None:

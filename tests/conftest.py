@@ -20,7 +20,7 @@ from bot.poller import PollTuning
 from bot.runtime import Runtime
 from bot.service import utcnow
 from bot.simulator.endpoint import Simulator
-from bot.slack.app import HttpServer, build_app
+from bot.slack.app import HttpServer, Workers, build_app
 from bot.slack.groups import GroupMembers
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.tuning import Tuning
@@ -207,8 +207,10 @@ def start_bot(
     api_timeout: float = 10.0,
     config: str | None = None,
     clock: Callable[[], datetime] = utcnow,
+    workers: Workers | None = None,
 ) -> Bot:
-    """`config`: a policy file's text (TOML); user groups are the fake Slack's."""
+    """`config`: a policy file's text (TOML); user groups are the fake Slack's. `workers`:
+    other pool sizes than the app's own (bench/ack_latency.py compares them)."""
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
         db_path=str(db_path),
@@ -226,7 +228,11 @@ def start_bot(
         groups=GroupMembers(client=client),
     )
     app = build_app(
-        client=client, signing_secret=SECRET, service=runtime.service, pacer=runtime.pacer
+        client=client,
+        signing_secret=SECRET,
+        service=runtime.service,
+        pacer=runtime.pacer,
+        workers=workers,
     )
     runtime.start()
     server = HttpServer(app=app, signing_secret=SECRET, host="127.0.0.1", port=0)

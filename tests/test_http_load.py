@@ -77,3 +77,16 @@ def test_forty_concurrent_commands_are_all_acknowledged_and_answered(bot: Bot) -
     for key in keys:
         for answer in bot.responses(key):
             assert text.INTERNAL_ERROR not in (answer.get("text") or ""), answer
+
+
+def test_the_api_clients_pool_holds_everyone_who_may_call_at_once() -> None:
+    # The work pool, the poller and the sender share Runtime.api: a thread that queued for a
+    # connection would wait behind another's slow answer.
+    from bot.api import API_LIMITS
+    from bot.poller import PollTuning
+    from bot.slack.app import WORK_THREADS
+    from bot.tuning import DEFAULT_TUNING
+
+    callers = WORK_THREADS + PollTuning().concurrency + DEFAULT_TUNING.send_concurrency
+    assert API_LIMITS.max_connections is not None
+    assert API_LIMITS.max_connections >= callers

@@ -623,6 +623,9 @@ class Simulator:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must never wait on a client that keeps its connection open
+    # socketserver's listen backlog is 5: a burst of new connections (40 `/ops list` at once)
+    # overflowed it and the kernel's SYN retry added a second to some, which no real API does.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator

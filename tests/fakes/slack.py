@@ -113,6 +113,9 @@ class _ResponseUrl:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of response_url answers (each a new
+    # connection) overflowed it and waited for the kernel's SYN retry, a second; Slack does not.
+    request_queue_size = 128
     fake: FakeSlack
 
     def verify_request(self, request: Any, client_address: Any) -> bool:

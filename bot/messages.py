@@ -84,6 +84,7 @@ DETAIL_ERROR_SHOWN = 1500
 # went wrong first: one line each would be hundreds of "scheduled". (50: a request's bound
 # before ranges and groups, so such a request reads as it always did.)
 STATUS_LINES_MANY = 50
+FINISHED_NAMES_SHOWN = 20  # the devices named in a request's last line; the rest are counted
 STATUS_COUNTS_SHOWN = 1000
 LINES_SHOWN = 9000  # the lines of a list, unless the builder measured what is left
 # A section `fit` would cut below this is dropped whole: a stump says nothing.
@@ -485,10 +486,13 @@ def status_message(request: RequestRecord) -> Blocks:
             _device(op.device_name) + (f" · {label}" if label else "")
             for op, label in zip(ops, shape.labels, strict=True)
         ]
+    if len(ops) > 1:
+        # The live summary: a request of several tells its thread only what a person must
+        # read, so the counts here are where its progress is followed.
+        blocks.extend(section(line) for line in summary_lines(request))
     if len(ops) > STATUS_LINES_MANY:
         # Hundreds of lines would fill the message with "scheduled": the counts say it, and
         # the lines shown are the ones to read first, those that went wrong.
-        blocks.append(section(_status_counts(ops)))
         order = sorted(range(len(ops)), key=lambda i: not _went_wrong(ops[i]))
         ops = [ops[i] for i in order[:STATUS_LINES_MANY]]
         summaries = [summaries[i] for i in order[:STATUS_LINES_MANY]]
@@ -522,13 +526,69 @@ def _went_wrong(op: OperationRecord) -> bool:
     )
 
 
+def summary_lines(request: RequestRecord) -> list[str]:
+    """The live summary of a request of several operations: its counts by status and, for a
+    request sent in waves, the current wave."""
+    wave = _wave_line(request)
+    return [_status_counts(request.operations), *([wave] if wave else [])]
+
+
+def _wave_line(request: RequestRecord) -> str | None:
+    """The current wave, for a request that has waves; None for one sent all at once.
+
+    The hook for waves: read from plain fields of the request (`waves`: how many, `wave`: the
+    one going now, `halted`: stopped on a failure), looked up defensively so that this works
+    before and after the store has them."""
+    waves = getattr(request, "waves", None)
+    if not waves:
+        return None
+    total = waves if isinstance(waves, int) else len(waves)
+    current = getattr(request, "wave", None)
+    return text.wave_line(
+        current=current if isinstance(current, int) else None,
+        total=total,
+        halted=bool(getattr(request, "halted", False)),
+    )
+
+
+def is_held(op: OperationRecord) -> bool:
+    """Not sent, and waiting on purpose: for a freeze to end (`held_since`), or for its wave
+    (a `held` field, once waves are in the store)."""
+    if op.state not in ("new", "draft"):
+        return False
+    return op.held_since is not None or bool(getattr(op, "held", False))
+
+
+# The order the summary counts in: what comes first in an operation's life comes first.
+_COUNT_ORDER = {
+    word: rank
+    for rank, word in enumerate(
+        (
+            text.WAITING_FOR_APPROVAL,
+            text.HELD_BY_FREEZE,
+            text.HELD,
+            text.SENDING,
+            *sorted(WAITING_STATUSES, key=lambda w: w != "scheduled"),
+        )
+    )
+}
+_COUNT_LAST = ("completed", "failed", text.NOT_SCHEDULED, text.OUTCOME_UNKNOWN)
+
+
+def _count_rank(word: str) -> tuple[int, int]:
+    if word in _COUNT_ORDER:
+        return 0, _COUNT_ORDER[word]
+    if word in _COUNT_LAST:
+        return 2, _COUNT_LAST.index(word)
+    return 1, 0  # running, and any word the API invents, in the order first seen
+
+
 def _status_counts(ops: Sequence[OperationRecord]) -> str:
-    """`*500 operations:* 🕒 480 scheduled · ▶️ 12 running · ❌ 3 failed`, in the order first
-    seen."""
+    """`*500 operations:* 🕒 480 scheduled · ▶️ 12 running · ❌ 3 failed`: from waiting to
+    ended, each status in its place (held, scheduled, running, completed, failed)."""
     counts: Counter[tuple[str, str]] = Counter(_state_of(op) for op in ops)
-    parts = [
-        f"{icon} {count:,} {escaped(word, NAME_SHOWN)}" for (icon, word), count in counts.items()
-    ]
+    ordered = sorted(counts.items(), key=lambda item: _count_rank(item[0][1]))
+    parts = [f"{icon} {count:,} {escaped(word, NAME_SHOWN)}" for (icon, word), count in ordered]
     shown, rest = _fit_lines(parts, 1, budget=STATUS_COUNTS_SHOWN, sep=" · ")
     return text.status_counts(
         len(ops), " · ".join([*shown, text.more_items(rest)] if rest else shown)
@@ -541,6 +601,8 @@ def _state_of(op: OperationRecord) -> tuple[str, str]:
         return "⏳", text.WAITING_FOR_APPROVAL
     if op.held_since is not None and op.state == "new":
         return "⏸️", text.HELD_BY_FREEZE
+    if is_held(op):
+        return "⏸️", text.HELD
     if op.state in ("new", "sending"):
         return "⏳", text.SENDING
     if op.state == "rejected":
@@ -569,6 +631,8 @@ def _status_line(op: OperationRecord, summary: str, *, error_limit: int) -> str:
         return f"⏳ {summary} — {text.WAITING_FOR_APPROVAL}"
     if op.held_since is not None and op.state == "new":
         return f"⏸️ {summary} — {text.HELD_BY_FREEZE}"
+    if is_held(op):
+        return f"⏸️ {summary} — {text.HELD}"
     if op.state in ("new", "sending"):
         return f"⏳ {summary} — {text.SENDING}"
     if op.state == "rejected":
@@ -848,12 +912,18 @@ def _frozen_devices(devices: Sequence[str] | None) -> str:
 
 def finished_line(request: RequestRecord) -> str:
     succeeded = sum((op.status or "").lower() in SUCCEEDED_STATUSES for op in request.operations)
+    did_not = len(request.operations) - succeeded
     failed = [
         f"`{escape(op.device_name)}`"
         for op in request.operations
         if (op.status or "").lower() not in SUCCEEDED_STATUSES
     ]
-    return text.finished(total=len(request.operations), succeeded=succeeded, failed=failed)
+    if len(failed) > FINISHED_NAMES_SHOWN:
+        rest = len(failed) - FINISHED_NAMES_SHOWN
+        failed = [*failed[:FINISHED_NAMES_SHOWN], text.more_items(rest)]
+    return text.finished(
+        total=len(request.operations), succeeded=succeeded, failed=failed, did_not=did_not
+    )
 
 
 def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:

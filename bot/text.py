@@ -1168,11 +1168,11 @@ def dropped_answer(who: str) -> str:
     return f"🗑️ {who} chose to drop it."
 
 
-def finished(*, total: int, succeeded: int, failed: Sequence[str]) -> str:
-    parts = [f"{succeeded} completed"]
-    if failed:
-        parts.append(f"{len(failed)} did not ({', '.join(failed)})")
-    return f"🏁 All {total} finished: {and_list(parts)}."
+def finished(*, total: int, succeeded: int, failed: Sequence[str], did_not: int) -> str:
+    parts = [f"{succeeded:,} completed"]
+    if did_not:
+        parts.append(f"{did_not:,} did not ({', '.join(failed)})")
+    return f"🏁 All {total:,} finished: {and_list(parts)}."
 
 
 def not_posted(*, request_id: str, reason: str, typed: str) -> str:
@@ -1798,6 +1798,16 @@ DRY_RUN_FOOTER = (
 )
 WAITING_FOR_APPROVAL = "waiting for approval"
 HELD_BY_FREEZE = "held by a freeze"
+HELD = "held"  # not sent yet on purpose: waiting for its wave
+
+
+def wave_line(*, current: int | None, total: int, halted: bool) -> str:
+    if current is None:
+        return f"🌊 {total:,} waves"
+    line = f"🌊 wave {current:,} of {total:,}"
+    return f"{line} · ⏸️ halted" if halted else line
+
+
 ANYONE_ELSE = "anyone allowed to request, except the requester"
 
 

@@ -25,11 +25,13 @@ from store.records import (
     REJECT,
     REOPENING,
     ROOT,
+    ROUTINE_KINDS,
     Freeze,
     OperationRecord,
     OutboxEvent,
     RequestRecord,
     Vote,
+    is_failure,
     is_final,
     is_running,
 )
@@ -1533,12 +1535,36 @@ class Store:
             return
         self._enqueue(db, {"request_id": request_id, "kind": FINISHED}, now)
 
+    def _routine(self, db: Database, announce: dict[str, Any]) -> bool:
+        """An operation's routine step in a request of several: the live summary shows it, and
+        its thread is not told. A step that is a failure (an operation the API answered
+        already failed, a final status other than success) is always told."""
+        kind = announce.get("kind")
+        if kind not in ROUTINE_KINDS:
+            return False
+        if kind == "status":
+            if is_failure(str(announce.get("new") or "")):
+                return False
+        else:
+            row = db.execute(
+                "SELECT status FROM operations WHERE id = ?", [announce.get("operation_id")]
+            ).fetchone()
+            if row is None or is_failure(row[0]):
+                return False
+        several = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM operations WHERE request_id = ? LIMIT 2)",
+            [announce["request_id"]],
+        ).fetchone()[0]
+        return several > 1
+
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)
         db.execute(
             "UPDATE requests SET root_version = root_version + 1 WHERE id = ?",
             [data["request_id"]],
         )
+        if self._routine(db, data):  # the public message is re-rendered, nothing more
+            return
         db["outbox"].insert(
             {
                 "request_id": data.pop("request_id"),
@@ -1586,8 +1612,20 @@ class Store:
                 for r in self.db.query(sql, params)
             ]
 
-    def root_posted(self, event_id: int, *, status_ts: str, now: datetime) -> bool:
-        """The request's public message is in the channel: its thread is known from now on."""
+    def root_version(self, request_id: str) -> int:
+        """How many changes its public message has to show: read before rendering it."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT root_version FROM requests WHERE id = ?", [request_id]
+            ).fetchone()
+            return row[0] if row else 0
+
+    def root_posted(
+        self, event_id: int, *, status_ts: str, now: datetime, version: int = 0
+    ) -> bool:
+        """The request's public message is in the channel: its thread is known from now on.
+        `version`: the root_version it was rendered at (read before): nothing to edit until
+        the request changes again."""
         with self._write() as db:
             if not self._cas(
                 db,
@@ -1597,9 +1635,10 @@ class Store:
             ):
                 return False
             db.execute(
-                "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?) "
+                "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?), "
+                "root_shown = max(root_shown, ?) "
                 "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
-                [status_ts, _now_text(now), event_id],
+                [status_ts, _now_text(now), version, event_id],
             )
             # The bot posts there again: it was invited back.
             db.execute(

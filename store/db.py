@@ -1536,9 +1536,9 @@ class Store:
         self._enqueue(db, {"request_id": request_id, "kind": FINISHED}, now)
 
     def _routine(self, db: Database, announce: dict[str, Any]) -> bool:
-        """An operation's routine step in a request of several: the live summary shows it, and
-        its thread is not told. A step that is a failure (an operation the API answered
-        already failed, a final status other than success) is always told."""
+        """An operation's routine step in a request on several devices: the live summary
+        shows it, and its thread is not told. A step that is a failure (an operation the API
+        answered already failed, a final status other than success) is always told."""
         kind = announce.get("kind")
         if kind not in ROUTINE_KINDS:
             return False
@@ -1551,11 +1551,15 @@ class Store:
             ).fetchone()
             if row is None or is_failure(row[0]):
                 return False
-        several = db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM operations WHERE request_id = ? LIMIT 2)",
-            [announce["request_id"]],
-        ).fetchone()[0]
-        return several > 1
+        # Several devices, not several operations: two services restarted on one device, or
+        # a device's second operation found after a Send again, are still told step by step.
+        # The first operation on another device ends the search (the request's index).
+        other = db.execute(
+            "SELECT 1 FROM operations WHERE request_id = ? AND lower(device_name) != "
+            "(SELECT lower(device_name) FROM operations WHERE id = ?) LIMIT 1",
+            [announce["request_id"], announce.get("operation_id")],
+        ).fetchone()
+        return other is not None
 
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)

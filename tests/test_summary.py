@@ -4,6 +4,7 @@ tells its thread only what a person must read; a request of one device is told s
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from bot import messages
@@ -12,7 +13,7 @@ from store import Store
 from tests.conftest import FAST_RECOVERY, Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, request_and_confirm, sent, thread_replies
-from tests.test_store import T0, announce, confirmed_request, loaded
+from tests.test_store import T0, announce, confirmed_request, loaded, specs
 
 TWENTY = "reboot server-01..server-20 now"
 
@@ -191,6 +192,41 @@ def test_an_operation_the_api_answers_as_failed_at_once_is_told(tmp_path: Path) 
             announce=announce(request.id, "submitted", operation_id=op.id),
         )
         assert [e.kind for e in store.pending_outbox()] == ["submitted"]
+    finally:
+        store.close()
+
+
+def test_two_services_on_one_device_are_still_told_step_by_step(tmp_path: Path) -> None:
+    store = Store(path=tmp_path / "o.db")
+    try:
+        spec = specs()[0]
+        request = store.create_request(
+            specs=[spec, dataclasses.replace(spec, parameters={"service_name": "apache"})],
+            requester="U123",
+            surface="command",
+            text="restart nginx, apache on server-02",
+            tz="UTC",
+            immediate=True,
+            notes=[],
+            channel="C123",
+            thread_ts=None,
+            response_url=None,
+            now=T0,
+            expires_at=T0 + timedelta(minutes=10),
+        )
+        assert store.confirm(request.id, user="U123", now=T0, run_at=None)
+        for op in request.operations:
+            assert store.start_sending(op.id, now=T0)
+            assert store.record_submitted(
+                op.id,
+                api_id=f"txn_{op.id}",
+                status="scheduled",
+                estimated_duration=60,
+                now=T0,
+                announce=announce(request.id, "submitted", operation_id=op.id),
+            )
+        kinds = [e.kind for e in store.pending_outbox()]
+        assert kinds == ["root", "submitted", "submitted"]
     finally:
         store.close()
 

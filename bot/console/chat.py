@@ -49,7 +49,7 @@ class ConsoleNotifier:
         """The terminal has no message to edit. One operation: the thread lines already said
         it all. Several: the thread tells only failures and the end, so the live summary's
         counts are printed as a line of their own, as often as Slack's message is edited."""
-        if len(request.operations) > 1:
+        if len({op.device_name.lower() for op in request.operations}) > 1:
             line = " · ".join(messages.summary_lines(request))
             self._terminal.show({"text": f"{request.id}: {line}"}, prefix="│ ")
 

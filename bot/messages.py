@@ -94,6 +94,7 @@ DETAIL_ERROR_SHOWN = 1500
 # went wrong first: one line each would be hundreds of "scheduled". (50: a request's bound
 # before ranges and groups, so such a request reads as it always did.)
 STATUS_LINES_MANY = 50
+FINISHED_NAMES_SHOWN = 20  # the devices named in a request's last line; the rest are counted
 STATUS_COUNTS_SHOWN = 1000
 LINES_SHOWN = 9000  # the lines of a list, unless the builder measured what is left
 # A section `fit` would cut below this is dropped whole: a stump says nothing.
@@ -511,10 +512,13 @@ def status_message(request: RequestRecord) -> Blocks:
             _device(op.device_name) + (f" · {label}" if label else "")
             for op, label in zip(ops, shape.labels, strict=True)
         ]
+    if len(ops) > 1:
+        # The live summary: a request of several tells its thread only what a person must
+        # read, so the counts here are where its progress is followed.
+        blocks.append(section(_status_counts(request.operations)))  # the wave line is above
     if len(ops) > STATUS_LINES_MANY:
         # Hundreds of lines would fill the message with "scheduled": the counts say it, and
         # the lines shown are the ones to read first, those that went wrong.
-        blocks.append(section(_status_counts(ops)))
         order = sorted(range(len(ops)), key=lambda i: not _went_wrong(ops[i]))
         ops = [ops[i] for i in order[:STATUS_LINES_MANY]]
         summaries = [summaries[i] for i in order[:STATUS_LINES_MANY]]
@@ -583,13 +587,43 @@ def _went_wrong(op: OperationRecord) -> bool:
     )
 
 
+def summary_lines(request: RequestRecord) -> list[str]:
+    """The live summary of a request of several operations: its counts by status and, for a
+    request sent in waves, where its waves stand."""
+    wave = wave_line(request)
+    return [_status_counts(request.operations), *([wave] if wave else [])]
+
+
+# The order the summary counts in: what comes first in an operation's life comes first.
+_COUNT_ORDER = {
+    word: rank
+    for rank, word in enumerate(
+        (
+            text.WAITING_FOR_APPROVAL,
+            text.HELD_BY_FREEZE,
+            text.WAITING_FOR_WAVE,
+            text.SENDING,
+            *sorted(WAITING_STATUSES, key=lambda w: w != "scheduled"),
+        )
+    )
+}
+_COUNT_LAST = ("completed", "failed", text.NOT_SCHEDULED, text.STOPPED, text.OUTCOME_UNKNOWN)
+
+
+def _count_rank(word: str) -> tuple[int, int]:
+    if word in _COUNT_ORDER:
+        return 0, _COUNT_ORDER[word]
+    if word in _COUNT_LAST:
+        return 2, _COUNT_LAST.index(word)
+    return 1, 0  # running, and any word the API invents, in the order first seen
+
+
 def _status_counts(ops: Sequence[OperationRecord]) -> str:
-    """`*500 operations:* 🕒 480 scheduled · ▶️ 12 running · ❌ 3 failed`, in the order first
-    seen."""
+    """`*500 operations:* 🕒 480 scheduled · ▶️ 12 running · ❌ 3 failed`: from waiting to
+    ended, each status in its place (held, scheduled, running, completed, failed)."""
     counts: Counter[tuple[str, str]] = Counter(_state_of(op) for op in ops)
-    parts = [
-        f"{icon} {count:,} {escaped(word, NAME_SHOWN)}" for (icon, word), count in counts.items()
-    ]
+    ordered = sorted(counts.items(), key=lambda item: _count_rank(item[0][1]))
+    parts = [f"{icon} {count:,} {escaped(word, NAME_SHOWN)}" for (icon, word), count in ordered]
     shown, rest = _fit_lines(parts, 1, budget=STATUS_COUNTS_SHOWN, sep=" · ")
     return text.status_counts(
         len(ops), " · ".join([*shown, text.more_items(rest)] if rest else shown)
@@ -988,8 +1022,15 @@ def finished_line(request: RequestRecord) -> str:
         if (op.status or "").lower() not in SUCCEEDED_STATUSES and op.state != STOPPED
     ]
     stopped = sum(op.state == STOPPED for op in request.operations)
+    did_not = len(failed)
+    if did_not > FINISHED_NAMES_SHOWN:
+        failed = [*failed[:FINISHED_NAMES_SHOWN], text.more_items(did_not - FINISHED_NAMES_SHOWN)]
     return text.finished(
-        total=len(request.operations), succeeded=succeeded, failed=failed, stopped=stopped
+        total=len(request.operations),
+        succeeded=succeeded,
+        failed=failed,
+        did_not=did_not,
+        stopped=stopped,
     )
 
 

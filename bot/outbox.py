@@ -8,13 +8,16 @@ and a 429 holds that channel alone for as long as Slack asked. A message Slack w
 is given up and the requester is told once, privately; a public message refused because the
 bot is not in the channel stops its request if nothing of it was sent yet. Any other failure
 backs the thread off and is tried again. The public status message is re-rendered once per
-round, only when its request changed since it was last shown; a failing edit backs off per
-request, and a message that is gone is left alone.
+round, only when its request changed since it was last shown, and at most once every
+`summary_gap` seconds per request (a request of many devices changes many times a second; its
+message is a live summary, not a log), the last state always shown; a failing edit backs off
+per request, and a message that is gone is left alone.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -45,6 +48,8 @@ class OutboxSender:
         clock: Callable[[], datetime],
         pacer: ChannelPacer,
         on_root_answered: Callable[[], None] = lambda: None,
+        summary_gap: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._notifier = notifier
@@ -57,16 +62,24 @@ class OutboxSender:
         # Channel → (the newest event queued when Slack turned the bot away, the sentence).
         self._refused_channels: dict[str, tuple[int, str]] = {}
         self._paced: set[str] = set()  # channels whose next message waits for its turn
+        # Request → when its public message was last posted or edited (monotonic), and the
+        # soonest moment a stale one held back by `summary_gap` may be edited.
+        self._summary_gap = summary_gap
+        self._monotonic = monotonic
+        self._edited: dict[str, float] = {}
+        self._next_edit = float("inf")
 
     def next_turn(self) -> float:
         """Seconds until a channel whose message waited for its turn has one: the loop runs
         again then, rather than at its next tick."""
         paced, self._paced = self._paced, set()
-        return min((self._pacer.wait(channel) for channel in paced), default=float("inf"))
+        edit = max(0.0, self._next_edit - self._monotonic())
+        return min((self._pacer.wait(channel) for channel in paced), default=edit)
 
-    def deliver_pending(self) -> int:
+    def deliver_pending(self, *, final: bool = False) -> int:
         """Send what may go out now, then re-render stale status messages; returns how many
-        messages were delivered."""
+        messages were delivered. `final` (stopping): every stale status message is edited
+        now, however recently it was."""
         delivered = 0
         # One event per thread per pass keeps each thread in order; passes repeat while they
         # settle something, so a burst still goes out in one round where pacing allows. The
@@ -74,7 +87,7 @@ class OutboxSender:
         while True:
             settled = [self._send(event) for event in self._store.next_in_each_thread()]
             delivered += settled.count("delivered")
-            self._refresh_roots()
+            self._refresh_roots(final=final)
             if not any(settled):
                 return delivered
 
@@ -108,9 +121,13 @@ class OutboxSender:
         self._store.mark_attempt_started(event.id)
         try:
             if event.kind == ROOT:
+                # Read before rendering: a change made meanwhile is still shown by an edit.
+                version = self._store.root_version(request.id)
+                request = self._store.get_request(request.id) or request
                 ts = self._notifier.post_root(request, retry=event.attempts > 0)
                 failpoint("after_root_posted")
-                self._store.root_posted(event.id, status_ts=ts, now=self._clock())
+                self._store.root_posted(event.id, status_ts=ts, now=self._clock(), version=version)
+                self._edited[request.id] = self._monotonic()
                 self._threads.reset(event.thread)
                 self._on_root_answered()
                 return "delivered"
@@ -214,9 +231,17 @@ class OutboxSender:
             self._on_root_answered()
         log.warning("message %s for %s given up: %s", event.id, event.request_id, error)
 
-    def _refresh_roots(self) -> None:
+    def _refresh_roots(self, *, final: bool = False) -> None:
+        now = self._monotonic()
+        self._next_edit = float("inf")
+        if len(self._edited) > 1000:  # only those still within their gap matter
+            self._edited = {r: at for r, at in self._edited.items() if now - at < self._summary_gap}
         for request_id, version in self._store.stale_roots():
             if not self._roots.ready(request_id):
+                continue
+            due = self._edited.get(request_id, -float("inf")) + self._summary_gap
+            if due > now and not final:
+                self._next_edit = min(self._next_edit, due)
                 continue
             request = self._store.get_request(request_id)
             if request is None:
@@ -244,3 +269,4 @@ class OutboxSender:
                 continue
             self._roots.reset(request_id)
             self._store.root_shown(request_id, version=version)
+            self._edited[request_id] = self._monotonic()

@@ -78,8 +78,9 @@ class Runtime:
             clock=clock,
             pacer=self.pacer,
             on_root_answered=self._root_answered,
+            summary_gap=tuning.summary_gap,
         )
-        self._flush = outbox.deliver_pending
+        self._flush = lambda: outbox.deliver_pending(final=True)
         self.outbox = Ticker(
             name="outbox",
             interval=OUTBOX_INTERVAL,

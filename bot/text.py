@@ -1178,13 +1178,15 @@ def dropped_answer(who: str) -> str:
     return f"🗑️ {who} chose to drop it."
 
 
-def finished(*, total: int, succeeded: int, failed: Sequence[str], stopped: int = 0) -> str:
-    parts = [f"{succeeded} completed"]
-    if failed:
-        parts.append(f"{len(failed)} did not ({', '.join(failed)})")
+def finished(
+    *, total: int, succeeded: int, failed: Sequence[str], did_not: int, stopped: int = 0
+) -> str:
+    parts = [f"{succeeded:,} completed"]
+    if did_not:
+        parts.append(f"{did_not:,} did not ({', '.join(failed)})")
     if stopped:
-        parts.append(f"{stopped} never sent (stopped)")
-    return f"🏁 All {total} finished: {and_list(parts)}."
+        parts.append(f"{stopped:,} never sent (stopped)")
+    return f"🏁 All {total:,} finished: {and_list(parts)}."
 
 
 def not_posted(*, request_id: str, reason: str, typed: str) -> str:

@@ -30,6 +30,10 @@ class Tuning:
     # While the API's list cannot be read, reconciling waits this long, doubling up to the cap.
     list_backoff: float = 2.0
     list_max_backoff: float = 120.0
+    # A request's public message (its live summary) is edited at most once this many seconds
+    # (Slack's chat.update is Tier 3, about 50 a minute in a workspace); its last state is
+    # always shown, this long after the change at most.
+    summary_gap: float = 3.0
 
 
 DEFAULT_TUNING = Tuning()

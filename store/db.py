@@ -26,6 +26,7 @@ from store.records import (
     REJECT,
     REOPENING,
     ROOT,
+    ROUTINE_KINDS,
     STOPPED,
     SUCCEEDED_STATUSES,
     WAITING,
@@ -38,6 +39,7 @@ from store.records import (
     OutboxEvent,
     RequestRecord,
     Vote,
+    is_failure,
     is_final,
     is_running,
 )
@@ -1663,12 +1665,40 @@ class Store:
             return
         self._enqueue(db, {"request_id": request_id, "kind": FINISHED}, now)
 
+    def _routine(self, db: Database, announce: dict[str, Any]) -> bool:
+        """An operation's routine step in a request on several devices: the live summary
+        shows it, and its thread is not told. A step that is a failure (an operation the API
+        answered already failed, a final status other than success) is always told."""
+        kind = announce.get("kind")
+        if kind not in ROUTINE_KINDS:
+            return False
+        if kind == "status":
+            if is_failure(str(announce.get("new") or "")):
+                return False
+        else:
+            row = db.execute(
+                "SELECT status FROM operations WHERE id = ?", [announce.get("operation_id")]
+            ).fetchone()
+            if row is None or is_failure(row[0]):
+                return False
+        # Several devices, not several operations: two services restarted on one device, or
+        # a device's second operation found after a Send again, are still told step by step.
+        # The first operation on another device ends the search (the request's index).
+        other = db.execute(
+            "SELECT 1 FROM operations WHERE request_id = ? AND lower(device_name) != "
+            "(SELECT lower(device_name) FROM operations WHERE id = ?) LIMIT 1",
+            [announce["request_id"], announce.get("operation_id")],
+        ).fetchone()
+        return other is not None
+
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)
         db.execute(
             "UPDATE requests SET root_version = root_version + 1 WHERE id = ?",
             [data["request_id"]],
         )
+        if self._routine(db, data):  # the public message is re-rendered, nothing more
+            return
         db["outbox"].insert(
             {
                 "request_id": data.pop("request_id"),
@@ -1716,8 +1746,20 @@ class Store:
                 for r in self.db.query(sql, params)
             ]
 
-    def root_posted(self, event_id: int, *, status_ts: str, now: datetime) -> bool:
-        """The request's public message is in the channel: its thread is known from now on."""
+    def root_version(self, request_id: str) -> int:
+        """How many changes its public message has to show: read before rendering it."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT root_version FROM requests WHERE id = ?", [request_id]
+            ).fetchone()
+            return row[0] if row else 0
+
+    def root_posted(
+        self, event_id: int, *, status_ts: str, now: datetime, version: int = 0
+    ) -> bool:
+        """The request's public message is in the channel: its thread is known from now on.
+        `version`: the root_version it was rendered at (read before): nothing to edit until
+        the request changes again."""
         with self._write() as db:
             if not self._cas(
                 db,
@@ -1727,9 +1769,10 @@ class Store:
             ):
                 return False
             db.execute(
-                "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?) "
+                "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?), "
+                "root_shown = max(root_shown, ?) "
                 "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
-                [status_ts, _now_text(now), event_id],
+                [status_ts, _now_text(now), version, event_id],
             )
             # The bot posts there again: it was invited back.
             db.execute(

@@ -24,6 +24,11 @@ FINISHED = "finished"
 FOUND_AFTER_DROP = "found_after_drop"
 FOUND_LATE = "found_late"
 REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE})
+# An operation's routine steps: scheduled by the API, then each status it reports. In a request
+# of one operation each is a thread reply; in a request of several they only change the live
+# summary (the public message), and the thread keeps what a person must read: failures,
+# questions, notices and the end.
+ROUTINE_KINDS = frozenset({"submitted", "status"})
 
 # Operation states of waves: a later wave's operation waits (never read by the sender) until
 # its wave is released; after a halt, Stop ends it unsent. Wave events in the thread.
@@ -64,6 +69,12 @@ def is_running(status: str | None) -> bool:
 def is_final(status: str | None) -> bool:
     """Statuses after which an operation never changes; any other word keeps it polled."""
     return (status or "").strip().lower() in FINAL_STATUSES
+
+
+def is_failure(status: str | None) -> bool:
+    """A final status other than success: failed, cancelled, vanished and the like."""
+    word = (status or "").strip().lower()
+    return word in FINAL_STATUSES and word not in SUCCEEDED_STATUSES
 
 
 @dataclass(frozen=True, kw_only=True)

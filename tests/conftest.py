@@ -45,6 +45,7 @@ FAST_RECOVERY = Tuning(
     root_wait=timedelta(seconds=2),
     list_backoff=0.2,
     list_max_backoff=1.0,
+    summary_gap=0.2,
 )
 # idle_look: an operation waiting for its time is still looked at twice a second (it may vanish).
 FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0, idle_look=0.5)

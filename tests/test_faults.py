@@ -195,12 +195,15 @@ def test_running_far_longer_than_expected_is_warned_once(
 def test_slack_429_and_5xx_delay_messages_but_lose_none(bot: Bot) -> None:
     bot.slack.fail("chat.postMessage", status=429, retry_after=1, times=2)
     bot.slack.fail("chat.update", status=503, times=2)
+    # Running past the public message's two refusals, so that there is an edit to refuse.
+    bot.simulator.run_seconds = 3.0
     _, root_ts = request_and_confirm(bot, "reboot server-08 now")
     replies = finished(bot, root_ts)
     assert_told_once_in_order(replies)
     eventually(
         lambda: (
-            (last := bot.slack.calls_to("chat.update")[-1]).status == 200
+            (updates := bot.slack.calls_to("chat.update"))
+            and (last := updates[-1]).status == 200
             and "all finished" in str(last.args)
         ),
         what="the status message to be edited once Slack takes edits again",
@@ -246,10 +249,13 @@ def test_every_post_into_a_channel_is_paced_roots_and_mention_answers_included(
     slack.post_rate = 2.0
     bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "p.db", channel_gap=0.5)
     try:
-        _, root_ts = request_and_confirm(bot, "reboot server-10, server-11 now")
+        # Two requests of one device each: every step of each is a reply in its thread.
+        _, first_ts = request_and_confirm(bot, "reboot server-10 now")
+        _, second_ts = request_and_confirm(bot, "reboot server-11 now")
         for n in range(3):
             bot.mention("help", ts=f"1700000200.00000{n}", thread_ts=None)
-        finished(bot, root_ts, count=2)
+        finished(bot, first_ts)
+        finished(bot, second_ts)
         eventually(
             lambda: (
                 len(
@@ -264,7 +270,7 @@ def test_every_post_into_a_channel_is_paced_roots_and_mention_answers_included(
             what="the three answers to the mentions",
         )
         posts = [c.at for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "C123"]
-        # The public message, two "scheduled", two "completed" and three answers, at least.
+        # Two public messages, two "scheduled", two "completed" and three answers, at least.
         assert len(posts) >= 8
         assert within_pace(posts, gap=0.5, burst=2), [
             round(b - a, 3) for a, b in zip(posts, posts[1:], strict=False)

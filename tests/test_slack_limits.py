@@ -177,10 +177,18 @@ def test_the_largest_legal_request_is_taken_by_slack_all_the_way(bot: Bot) -> No
     assert "Confirmed" in bot.wait_response(click)["text"]
     sent(bot, request_id)
     (root,) = eventually(lambda: roots_in(bot.slack, "C123"), what="the public message")
+    # A request of several: its thread tells the end, its public message every step.
     eventually(
-        lambda: sum("is now *completed*" in r for r in thread_replies(bot, root)) == 30,
+        lambda: any(r.startswith("🏁 All 30 finished") for r in thread_replies(bot, root)),
         timeout=20,
-        what="thirty completions",
+        what="the end of all thirty",
+    )
+    eventually(
+        lambda: any(
+            "all finished" in all_text(c.args) and c.status == 200
+            for c in bot.slack.calls_to("chat.update")
+        ),
+        what="the public message to show the end",
     )
     refused = [
         c

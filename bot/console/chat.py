@@ -46,7 +46,12 @@ class ConsoleNotifier:
         self._terminal.show(messages.thread_message(event, request), prefix=prefix)
 
     def refresh(self, request: RequestRecord) -> None:
-        """The terminal has no message to edit: the thread lines already said it all."""
+        """The terminal has no message to edit. One operation: the thread lines already said
+        it all. Several: the thread tells only failures and the end, so the live summary's
+        counts are printed as a line of their own, as often as Slack's message is edited."""
+        if len({op.device_name.lower() for op in request.operations}) > 1:
+            line = " · ".join(messages.summary_lines(request))
+            self._terminal.show({"text": f"{request.id}: {line}"}, prefix="│ ")
 
 
 class ConsoleChat:

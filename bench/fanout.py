@@ -1,0 +1,142 @@
+"""Benchmark 4: fan-out across channels, 1,000 single-device requests in 10 channels that all
+finish within a minute; today's delivery against the previous behaviour, in one run.
+
+    python bench/fanout.py [--requests 1000] [--channels 10] [--speed 10] [--interval 15]
+                           [--longest 55]
+
+The simulator runs in a child process; each operation runs a random time between 2 s and
+--longest s, so that all finish within a minute of their confirmation. The requests
+(`reboot server-0001 now`, …) are proposed and confirmed through the service, as clicks do, in
+channels taken in turn. The fake Slack enforces Slack's per-channel limit --speed times faster
+than Slack (--speed 10: ten chat.postMessage a second per channel, a burst of 3; --speed 1 is
+Slack's own, and takes about 7 minutes) and the bot paces itself to it (OPSBOT_CHANNEL_GAP
+1.1 / speed; 1 s at speed 1), so a run takes under two minutes while every channel is as busy,
+message for message, as it would be.
+
+It prints how long the confirmations took, when every operation had ended (as the bot recorded
+it), when every message had been delivered and every public message showed its last state,
+the time to drain between the two, whether every change was delivered (the thread replies
+Slack took against the changes the bot recorded; nothing left waiting or given up), Slack calls
+by method, 429s and the most chat.update calls in any 60 s. The baseline is the previous
+behaviour (the public message edited after every change, the first right after it is posted);
+a request of one device is told every step in its thread in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._summary import (  # noqa: E402
+    ChildSimulator,
+    pending,
+    previous_behaviour,
+    runs,
+    slack_figures,
+    start_runtime,
+)
+from bot.answers import Proposed  # noqa: E402
+from tests.fakes import FakeSlack  # noqa: E402
+
+USER = "U123"
+
+
+def run(name: str, args: argparse.Namespace, tmp: Path) -> None:
+    names = [f"server-{n:04d}" for n in range(1, args.requests + 1)]
+    channels = [f"C{n:04d}" for n in range(1, args.channels + 1)]
+    sim = ChildSimulator(
+        inventory=names, failure_rate=0.0, runs=runs(len(names), 2.0, args.longest)
+    )
+    gap = 1.0 if args.speed <= 1 else 1.1 / args.speed
+    users = {USER: {"name": "alice", "tz": "UTC"}}
+    with FakeSlack(users=users, post_rate=args.speed) as slack:
+        runtime = start_runtime(
+            slack=slack,
+            sim=sim,
+            db_path=str(tmp / f"{name}.db"),
+            channel_gap=gap,
+            poll_interval=args.interval,
+            summary_gap=0.0 if name == "baseline" else 3.0,
+        )
+        try:
+            with previous_behaviour(name == "baseline"):
+                _measure(name, args, names, channels, runtime, slack)
+        finally:
+            runtime.stop(timeout=30)
+            sim.stop()
+
+
+def _measure(name, args, names, channels, runtime, slack) -> None:  # noqa: ANN001
+    began = time.monotonic()
+    for n, device in enumerate(names):
+        answer = runtime.service.handle_text(
+            f"reboot {device} now",
+            requester=USER,
+            tz="UTC",
+            surface="command",
+            channel=channels[n % len(channels)],
+        )
+        assert isinstance(answer, Proposed), answer
+        runtime.service.confirm(answer.request.id, user=USER)
+    confirmed = time.monotonic() - began
+    print(f"{name} {len(names)} confirmations took s: {confirmed:.1f}")
+    store = runtime.store
+    ended = drained = None
+    deadline = began + 900
+    while time.monotonic() < deadline:
+        with store._lock:
+            finals = store.db.execute("SELECT count(*) FROM operations WHERE final = 1").fetchone()
+        if ended is None and finals[0] == len(names):
+            ended = time.monotonic() - began
+        if ended is not None and pending(store)[0] == 0 and not store.stale_roots():
+            drained = time.monotonic() - began
+            break
+        time.sleep(0.1)
+    print(f"{name} every operation ended (recorded) after s: {ended:.1f}")
+    print(f"{name} everything delivered and shown after s: {drained:.1f}")
+    print(f"{name} time to drain s: {drained - ended:.1f}")
+    figures = slack_figures(slack, name, since=began)
+    waiting, given_up = pending(store)
+    with store._lock:
+        changes = store.db.execute("SELECT count(*) FROM status_changes").fetchone()[0]
+        told = store.db.execute(
+            "SELECT count(*) FROM outbox WHERE kind IN ('submitted', 'status') "
+            "AND delivered_at IS NOT NULL"
+        ).fetchone()[0]
+    every = figures["replies"] == told == changes and not waiting and not given_up
+    print(
+        f"{name} every change delivered: {'yes' if every else 'NO'} ({changes} changes "
+        f"recorded, {told} told, {figures['replies']} replies taken by Slack, "
+        f"{waiting} waiting, {given_up} given up)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--speed", type=float, default=10.0)
+    parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--longest", type=float, default=55.0)
+    args = parser.parse_args(argv)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        os.environ.pop(name, None)
+    print(
+        f"requests: {args.requests} in {args.channels} channels, Slack's pace x{args.speed:g}, "
+        f"runs 2..{args.longest:g} s, poll interval {args.interval:g} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="opsbot-fanout-") as tmp_name:
+        for name in ("summary", "baseline"):
+            run(name, args, Path(tmp_name))
+
+
+if __name__ == "__main__":
+    main()

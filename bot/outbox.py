@@ -8,10 +8,11 @@ and a 429 holds that channel alone for as long as Slack asked. A message Slack w
 is given up and the requester is told once, privately; a public message refused because the
 bot is not in the channel stops its request if nothing of it was sent yet. Any other failure
 backs the thread off and is tried again. The public status message is re-rendered once per
-round, only when its request changed since it was last shown, and at most once every
+round, only when its request changed since it was last shown, at most once every
 `summary_gap` seconds per request (a request of many devices changes many times a second; its
-message is a live summary, not a log), the last state always shown; a failing edit backs off
-per request, and a message that is gone is left alone.
+message is a live summary, not a log), and within the workspace's budget of edits, finished
+requests first; the last state is always shown. A failing edit backs off per request, a 429
+holds every edit, and a message that is gone is left alone.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ROOT_BACKOFF = (1.0, 300.0)  # the same for editing a status message
 UNDELIVERED = "private_undelivered"
 NOT_POSTED = "private_not_posted"  # the request stopped: its public message was refused
 NOT_TRIED = "not tried: the channel refused the bot"
+WORKSPACE = "chat.update"  # the edit budget's one key: Slack counts edits per workspace
 
 Settled = Literal["delivered", "given up"]
 
@@ -49,6 +51,7 @@ class OutboxSender:
         pacer: ChannelPacer,
         on_root_answered: Callable[[], None] = lambda: None,
         summary_gap: float = 0.0,
+        edits: ChannelPacer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
@@ -65,6 +68,9 @@ class OutboxSender:
         # Request → when its public message was last posted or edited (monotonic), and the
         # soonest moment a stale one held back by `summary_gap` may be edited.
         self._summary_gap = summary_gap
+        # chat.update is limited for the whole workspace (Tier 3, about 50 a minute): every
+        # edit takes its turn here, whatever its channel.
+        self._edits = edits or ChannelPacer(gap=0.0)
         self._monotonic = monotonic
         self._edited: dict[str, float] = {}
         self._next_edit = float("inf")
@@ -243,6 +249,10 @@ class OutboxSender:
             if due > now and not final:
                 self._next_edit = min(self._next_edit, due)
                 continue
+            if not self._edits.try_take(WORKSPACE):
+                # The rest wait for the workspace's next turn, the finished ones first.
+                self._next_edit = min(self._next_edit, now + self._edits.wait(WORKSPACE))
+                break
             request = self._store.get_request(request_id)
             if request is None:
                 continue
@@ -259,6 +269,8 @@ class OutboxSender:
                 continue
             except Exception as exc:
                 wait = exc.retry_after if isinstance(exc, RateLimited) else 0.0
+                if wait:
+                    self._edits.hold(WORKSPACE, wait)
                 delay = self._roots.failed(request_id, at_least=wait)
                 log.warning(
                     "status message of %s not refreshed; trying again in %.0f s: %s",

@@ -1907,14 +1907,18 @@ class Store:
             )
 
     def stale_roots(self) -> list[tuple[str, int]]:
-        """Requests whose public message is older than their state: (id, version to show)."""
+        """Requests whose public message is older than their state: (id, version to show),
+        finished ones first."""
         with self._lock:
             return [
                 (r["id"], r["root_version"])
                 for r in self.db.query(
-                    "SELECT id, root_version FROM requests "
+                    # Finished requests first: when edits are rationed, the end of a request
+                    # is what its readers wait for.
+                    "SELECT id, root_version FROM requests r "
                     "WHERE root_version > root_shown AND status_ts IS NOT NULL "
-                    "AND root_given_up_at IS NULL ORDER BY id"
+                    "AND root_given_up_at IS NULL ORDER BY EXISTS (SELECT 1 FROM operations o "
+                    "WHERE o.request_id = r.id AND o.final = 0), id"
                 )
             ]
 

@@ -54,6 +54,10 @@ FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0, idle_look=0.5)
 # slower (and one post short of the burst, as bot/pacing.py says why).
 POST_RATE = 20.0
 CHANNEL_GAP = 0.06
+# chat.update's workspace limit on the same scale: Slack's 50 a minute, twenty times faster;
+# the bot's own budget as in production (45 a minute), on that scale too.
+UPDATE_RATE = 50 / 60 * 20
+EDIT_GAP = 60 / 45 / 20
 T = TypeVar("T")
 
 
@@ -126,10 +130,10 @@ def slack() -> Iterator[FakeSlack]:
         "U456": {"name": "bob", "tz": "Europe/Madrid"},
         "U789": {"name": "carol", "tz": None},
     }
-    with FakeSlack(users=users, post_rate=POST_RATE) as fake:
+    with FakeSlack(users=users, post_rate=POST_RATE, update_rate=UPDATE_RATE) as fake:
         yield fake
     # Every post of the bot keeps to the channel's pace: Slack never had to turn one away.
-    assert fake.rate_limited == 0, f"{fake.rate_limited} post(s) refused with 429"
+    assert fake.rate_limited == 0, f"{fake.rate_limited} call(s) refused with 429"
 
 
 @dataclass
@@ -203,6 +207,7 @@ def start_bot(
     db_path: Path,
     poll_interval: float = 0.1,
     channel_gap: float = CHANNEL_GAP,
+    edit_gap: float = EDIT_GAP,
     tuning: Tuning = FAST_RECOVERY,
     poll_tuning: PollTuning = FAST_POLLING,
     api_timeout: float = 10.0,
@@ -220,6 +225,7 @@ def start_bot(
         poll_interval=poll_interval,
         notifier=SlackNotifier(client=client),
         channel_gap=channel_gap,
+        edit_gap=edit_gap,
         api_retry_base=0.01,
         api_timeout=api_timeout,
         tuning=tuning,

@@ -543,3 +543,19 @@ def test_socket_mode_round_trip(fake: FakeSlack) -> None:
             # Server first: the built-in client's close() otherwise waits out a 3 s recv timeout.
             sm.stop()
             handler.close()
+
+
+def test_chat_update_is_limited_for_the_whole_workspace() -> None:
+    # Tier 3: edits in any channel count against one budget (here 1 a second, a burst of 2).
+    with FakeSlack(update_rate=1.0, update_burst=2) as fake:
+        client = WebClient(token=BOT_TOKEN, base_url=fake.api_url)
+        first = client.chat_postMessage(channel="C1", text="one")["ts"]
+        second = client.chat_postMessage(channel="C2", text="two")["ts"]
+        assert client.chat_update(channel="C1", ts=first, text="one, edited")["ok"]
+        assert client.chat_update(channel="C2", ts=second, text="two, edited")["ok"]
+        with pytest.raises(SlackApiError) as err:
+            client.chat_update(channel="C1", ts=first, text="once more")
+        assert err.value.response.status_code == 429
+        assert err.value.response.headers["Retry-After"] == "1"
+        assert fake.rate_limited == 1
+        assert fake.message("C1", first)["text"] == "one, edited"  # type: ignore[index]

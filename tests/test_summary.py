@@ -7,12 +7,14 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot import messages
 from bot.simulator.endpoint import Simulator
 from store import Store
-from tests.conftest import FAST_RECOVERY, Bot, eventually, start_bot, stop_bot
+from tests.conftest import FAST_RECOVERY, POST_RATE, Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
-from tests.test_flow import all_text, request_and_confirm, sent, thread_replies
+from tests.test_flow import all_text, confirm_button, request_and_confirm, sent, thread_replies
 from tests.test_store import T0, announce, confirmed_request, loaded, specs
 
 TWENTY = "reboot server-01..server-20 now"
@@ -261,3 +263,38 @@ def test_a_request_with_waves_shows_where_its_waves_stand(tmp_path: Path) -> Non
     halted = dataclasses.replace(request, waves=20, wave=3, wave_state="halted")
     assert messages.summary_lines(halted)[1].startswith("⏸️ *Halted after wave 3 of 20:*")
     assert len(messages.summary_lines(request)) == 1
+
+
+@pytest.mark.parametrize("budgeted", [True, False])
+def test_edits_keep_to_the_workspaces_budget(
+    budgeted: bool, simulator: Simulator, tmp_path: Path
+) -> None:
+    # Twenty requests at once, each editing its public message as it goes, with Slack's edit
+    # limit tight (5 a second for the workspace): with the budget, no edit is refused and
+    # every message ends right; without it (the control), Slack refuses some.
+    with FakeSlack(post_rate=POST_RATE, update_rate=5.0, update_burst=6) as slack:
+        bot = start_bot(
+            slack=slack,
+            simulator=simulator,
+            db_path=tmp_path / "o.db",
+            edit_gap=0.25 if budgeted else 0.0,
+        )
+        try:
+            simulator.run_seconds = 0.3
+            keys = [bot.command(f"reboot server-{n:02} now") for n in range(1, 21)]
+            request_ids = [confirm_button(bot.wait_response(key))["value"] for key in keys]
+            for request_id in request_ids:
+                bot.click("ops_confirm", request_id)
+            store = bot.runtime.store
+
+            def all_shown() -> bool:
+                requests = [store.get_request(r) for r in request_ids]
+                return not store.stale_roots() and all(
+                    r is not None and all(op.final for op in r.operations) for r in requests
+                )
+
+            eventually(all_shown, what="every request finished and its message showing it")
+            refused = slack.rate_limited
+        finally:
+            stop_bot(bot)
+    assert (refused == 0) is budgeted, refused

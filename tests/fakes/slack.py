@@ -49,6 +49,10 @@ _MAX_BLOCKS_TEXT = 13_000
 # published: 3 is our reading of "short bursts". The workspace-wide limit is not modelled.
 SLACK_POST_RATE = 1.0
 SLACK_POST_BURST = 3
+# chat.update is Tier 3: "50+ per minute" for the workspace (Slack's rate-limit docs), with
+# bursts tolerated but not sized; the fake takes 50 a minute with a burst of 10.
+SLACK_UPDATE_RATE = 50 / 60
+SLACK_UPDATE_BURST = 10
 # A response_url takes up to 5 posts within 30 minutes (Slack's guide "Handling user interaction",
 # docs.slack.dev/interactivity/handling-user-interaction). What Slack answers beyond that is not
 # documented.
@@ -148,11 +152,14 @@ class FakeSlack:
         validate_blocks: bool = True,
         post_rate: float | None = SLACK_POST_RATE,
         post_burst: int = SLACK_POST_BURST,
+        update_rate: float | None = SLACK_UPDATE_RATE,
+        update_burst: int = SLACK_UPDATE_BURST,
         response_url_uses: int | None = SLACK_RESPONSE_URL_USES,
         response_url_lifetime: float | None = SLACK_RESPONSE_URL_LIFETIME,
     ) -> None:
         """`post_rate` (posts per second) and `post_burst` set chat.postMessage's per-channel
-        limit (None: no limit). One response_url takes `response_url_uses` posts, within
+        limit (None: no limit); `update_rate` and `update_burst` chat.update's, for the whole
+        workspace. One response_url takes `response_url_uses` posts, within
         `response_url_lifetime` seconds of its first one (None: no limit). The defaults are
         Slack's."""
         if post_rate is not None and (post_rate <= 0 or post_burst < 1):
@@ -164,6 +171,8 @@ class FakeSlack:
         self.validate_blocks = validate_blocks
         self.post_rate = post_rate
         self.post_burst = post_burst
+        self.update_rate = update_rate
+        self.update_burst = update_burst
         self.response_url_uses = response_url_uses
         self.response_url_lifetime = response_url_lifetime
         self.calls: list[Call] = []
@@ -177,7 +186,7 @@ class FakeSlack:
         self._views: dict[str, dict[str, Any]] = {}
         self._used_triggers: set[str] = set()
         self._buckets: dict[str, _Bucket] = {}
-        self.rate_limited = 0  # posts refused by the per-channel limit (not by fail())
+        self.rate_limited = 0  # calls refused by a rate limit (not by fail())
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._ts_seq = 0
         self._view_seq = 0
@@ -381,25 +390,29 @@ class FakeSlack:
         if auth_error is not None:
             return 200, _err(auth_error), {}
         if method == "chat.postMessage":
-            wait = self._post_wait(str(args.get("channel") or ""))
-            if wait is not None:
-                self.rate_limited += 1
-                return 429, _err("ratelimited"), {"Retry-After": str(wait)}
+            wait = self._wait(f"post:{args.get('channel') or ''}", self.post_rate, self.post_burst)
+        elif method == "chat.update":
+            wait = self._wait("update", self.update_rate, self.update_burst)
+        else:
+            wait = None
+        if wait is not None:
+            self.rate_limited += 1
+            return 429, _err("ratelimited"), {"Retry-After": str(wait)}
         return 200, handler(args), {}
 
-    def _post_wait(self, channel: str) -> int | None:
-        """None when a post to `channel` may go now (and takes its token); else the whole
-        seconds until it may, as Slack's Retry-After says it."""
-        if self.post_rate is None:
+    def _wait(self, key: str, rate: float | None, burst: int) -> int | None:
+        """None when a call counted under `key` may go now (and takes its token); else the
+        whole seconds until it may, as Slack's Retry-After says it."""
+        if rate is None:
             return None
         now = time.monotonic()
-        bucket = self._buckets.setdefault(channel, _Bucket(float(self.post_burst), now))
-        bucket.tokens = min(self.post_burst, bucket.tokens + (now - bucket.at) * self.post_rate)
+        bucket = self._buckets.setdefault(key, _Bucket(float(burst), now))
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * rate)
         bucket.at = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return None
-        return max(1, math.ceil((1 - bucket.tokens) / self.post_rate))
+        return max(1, math.ceil((1 - bucket.tokens) / rate))
 
     def _response_url_post(self, args: dict[str, Any]) -> tuple[int, Payload, dict[str, str]]:
         # A response_url answers plain text like Slack's incoming webhooks, not JSON: "ok", or

@@ -763,10 +763,12 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return text.found_after_drop(device=device, api_id=api_id, status=status, error=error)
     if kind == FOUND_LATE:
         return text.found_late(device=device, api_id=api_id, status=status, error=error)
+    several = len({o.device_name.lower() for o in request.operations}) > 1
     if kind == "held":
-        return text.held(device=device, reason=escape(str(data.get("reason") or "")))
+        reason = escape(str(data.get("reason") or ""))
+        return text.held_many(reason=reason) if several else text.held(device=device, reason=reason)
     if kind == "released":
-        return text.released(device=device)
+        return text.RELEASED_MANY if several else text.released(device=device)
     if kind == ASK_UNKNOWN:
         return text.ask_unknown(
             device=device, error=escape(op.error or ""), waited=_minutes(data.get("minutes"))

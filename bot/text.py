@@ -1913,6 +1913,16 @@ def held(*, device: str, reason: str) -> str:
     )
 
 
+def held_many(*, reason: str) -> str:
+    return (
+        f"⏸️ A freeze ({reason}) holds what this request has not sent yet: it waits here, "
+        "unsent, until the freeze ends (the summary above counts it)."
+    )
+
+
+RELEASED_MANY = "▶️ The freeze has ended: what it held of this request goes now."
+
+
 def released(*, device: str) -> str:
     return f"▶️ The freeze on {device} has ended: sending its operation now."
 

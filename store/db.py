@@ -23,6 +23,7 @@ from bot.model import OperationSpec, format_api_time
 from store.records import (
     APPROVE,
     FINISHED,
+    HELD_KINDS,
     REJECT,
     REOPENING,
     ROOT,
@@ -1670,6 +1671,8 @@ class Store:
         shows it, and its thread is not told. A step that is a failure (an operation the API
         answered already failed, a final status other than success) is always told."""
         kind = announce.get("kind")
+        if kind in HELD_KINDS:
+            return self._several_devices(db, announce) and self._held_told(db, announce)
         if kind not in ROUTINE_KINDS:
             return False
         if kind == "status":
@@ -1681,15 +1684,31 @@ class Store:
             ).fetchone()
             if row is None or is_failure(row[0]):
                 return False
-        # Several devices, not several operations: two services restarted on one device, or
-        # a device's second operation found after a Send again, are still told step by step.
-        # The first operation on another device ends the search (the request's index).
+        return self._several_devices(db, announce)
+
+    def _several_devices(self, db: Database, announce: dict[str, Any]) -> bool:
+        """Several devices, not several operations: two services restarted on one device, or
+        a device's second operation found after a Send again, are still told step by step.
+        The first operation on another device ends the search (the request's index)."""
         other = db.execute(
             "SELECT 1 FROM operations WHERE request_id = ? AND lower(device_name) != "
             "(SELECT lower(device_name) FROM operations WHERE id = ?) LIMIT 1",
             [announce["request_id"], announce.get("operation_id")],
         ).fetchone()
         return other is not None
+
+    def _held_told(self, db: Database, announce: dict[str, Any]) -> bool:
+        """A freeze over a request of many devices is told once, not once a device: when the
+        first of its operations is held, and when the last one is released (a retry before
+        it reaches the API is not told at all: the summary shows it sending)."""
+        if announce["kind"] == "requeued":
+            return True
+        others_held = db.execute(
+            "SELECT 1 FROM operations WHERE request_id = ? AND id != ? "
+            "AND held_since IS NOT NULL LIMIT 1",
+            [announce["request_id"], announce.get("operation_id")],
+        ).fetchone()
+        return others_held is not None
 
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)

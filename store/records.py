@@ -29,6 +29,9 @@ REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE})
 # summary (the public message), and the thread keeps what a person must read: failures,
 # questions, notices and the end.
 ROUTINE_KINDS = frozenset({"submitted", "status"})
+# Told once for a request of several devices (its first hold, its last release), and retries
+# before the API answers not at all: the summary counts them.
+HELD_KINDS = frozenset({"held", "released", "requeued"})
 
 # Operation states of waves: a later wave's operation waits (never read by the sender) until
 # its wave is released; after a halt, Stop ends it unsent. Wave events in the thread.

@@ -420,3 +420,35 @@ def test_a_freeze_names_the_create_calls_already_on_their_way(store: Store) -> N
     assert [(i["device_name"], i["status"]) for i in answer.held] == [
         ("server-01", text.BEING_SENT)
     ]
+
+
+def test_a_freeze_over_a_request_of_many_devices_is_told_once(store: Store) -> None:
+    clock = Clock()
+    send = gate(store, clock)
+    request = store.create_request(
+        specs=[
+            OperationSpec(device_name=f"server-0{n}", operation_type="reboot", scheduled_at=NOW)
+            for n in (1, 2, 3)
+        ],
+        requester="U0ALICE1",
+        surface="command",
+        text="reboot server-01..03",
+        tz=TZ,
+        immediate=True,
+        notes=[],
+        channel="C0OPS",
+        thread_ts=None,
+        response_url=None,
+        now=NOW,
+        expires_at=NOW + timedelta(minutes=10),
+    )
+    assert store.confirm(request.id, user="U0ALICE1", now=NOW, run_at=None)
+    ops = [o for o in store.operations_in_state("new") if o.request_id == request.id]
+    frozen = store.add_freeze(
+        devices=("server-*",), reason="rack move", by=ADMIN, channel="C0OPS", now=NOW, until=None
+    )
+    assert send.admit(ops) == []
+    assert len(events(store, "held")) == 1  # not one a device
+    store.lift_freezes([frozen.id], by=ADMIN, now=NOW)
+    assert len(send.admit([fresh(store, op) for op in ops])) == 3
+    assert len(events(store, "released")) == 1  # when the last one went

@@ -581,19 +581,24 @@ class Store:
     def _next_wave(
         self, db: Database, request_id: str, *, wave: int, state: str, now: datetime
     ) -> bool:
-        """`wave` → the next, if the request is still at `wave` in `state`: its operations
-        become due now (as an immediate request's are at its confirm)."""
+        """`wave` → the next, if the request is still at `wave` in `state` and every operation
+        of `wave` has ended (one found in the API after all may have reopened it): its
+        operations become due at the request's time, or now if that has passed (a wave
+        released early, after a failure before the time, still waits for the time asked)."""
         if not self._cas(
             db,
             "UPDATE requests SET wave = wave + 1, wave_state = 'going', halted_at = NULL "
-            "WHERE id = ? AND wave = ? AND wave_state = ? AND wave < waves",
-            [request_id, wave, state],
+            "WHERE id = ? AND wave = ? AND wave_state = ? AND wave < waves AND NOT EXISTS "
+            "(SELECT 1 FROM operations o WHERE o.request_id = requests.id AND o.wave = ? "
+            "AND o.final = 0)",
+            [request_id, wave, state, wave],
         ):
             return False
         db.execute(
-            "UPDATE operations SET state = 'new', scheduled_at = ?, updated_at = ? "
+            "UPDATE operations SET state = 'new', updated_at = ?, "
+            "scheduled_at = max(scheduled_at, ?) "
             f"WHERE request_id = ? AND wave = ? AND state = '{WAITING}'",
-            [format_api_time(now), _now_text(now), request_id, wave + 1],
+            [_now_text(now), format_api_time(now), request_id, wave + 1],
         )
         return True
 
@@ -1281,6 +1286,15 @@ class Store:
                 announce=announce,
             ):
                 return False
+            # Found running after its wave had halted on it (a Drop, say): the halt is lifted,
+            # and the wave decides again when this one ends.
+            db.execute(
+                "UPDATE requests SET wave_state = 'going', halted_at = NULL "
+                "WHERE id = (SELECT request_id FROM operations WHERE id = ?) "
+                "AND wave_state = 'halted' AND wave = (SELECT wave FROM operations WHERE id = ?) "
+                "AND EXISTS (SELECT 1 FROM operations WHERE id = ? AND final = 0)",
+                [operation_id, operation_id, operation_id],
+            )
             self._audit_operation(
                 db,
                 operation_id,
@@ -1537,6 +1551,9 @@ class Store:
                 },
             )
             self._enqueue(db, {**announce, "operation_id": twin}, now)
+            # A twin already failed ends its wave as any failure does; one still running
+            # reopens a finished request, summed up again when it ends.
+            self._maybe_finished(db, announce["request_id"], now)
             return True
 
     # --- the poller's bookkeeping -----------------------------------------------------------
@@ -1653,13 +1670,20 @@ class Store:
         all) is summed up again when it ends again. A request in waves first moves on (or
         halts) when the change ended its current wave."""
         self._advance_waves(db, request_id, now)
-        counts = db.execute(
-            "SELECT count(*), sum(final = 0) FROM operations WHERE request_id = ?", [request_id]
+        # Asked on every status change, under the write lock: one indexed look while any
+        # operation is unfinished (0.65 ms a change at 2,000 operations when it counted them).
+        unfinished = db.execute(
+            "SELECT 1 FROM operations WHERE request_id = ? AND final = 0 LIMIT 1", [request_id]
         ).fetchone()
-        if counts[0] < 2 or counts[1]:
+        if unfinished is not None:
+            return
+        several = db.execute(
+            "SELECT 1 FROM operations WHERE request_id = ? LIMIT 1 OFFSET 1", [request_id]
+        ).fetchone()
+        if several is None:
             return
         summed, reopened = db.execute(
-            "SELECT sum(kind = ?), sum(kind IN (?, ?)) FROM outbox WHERE request_id = ?",
+            "SELECT sum(kind = ?), sum(kind IN (?, ?, ?)) FROM outbox WHERE request_id = ?",
             [FINISHED, *sorted(REOPENING), request_id],
         ).fetchone()
         if (summed or 0) > (reopened or 0):

@@ -23,7 +23,8 @@ FINISHED = "finished"
 # its request is going again, and is summed up again when it ends.
 FOUND_AFTER_DROP = "found_after_drop"
 FOUND_LATE = "found_late"
-REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE})
+FOUND_TWICE = "found_twice"  # a first attempt that reached the API after a Send again went
+REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE, FOUND_TWICE})
 # An operation's routine steps: scheduled by the API, then each status it reports. In a request
 # of one operation each is a thread reply; in a request of several they only change the live
 # summary (the public message), and the thread keeps what a person must read: failures,

@@ -294,6 +294,8 @@ def waves(db: Database) -> None:
     # Each final status asks whether its wave has ended: the operations of one wave of one
     # request, whatever its size. The halted requests are found without reading the others.
     db.execute("CREATE INDEX idx_operations_wave ON operations (request_id, wave)")
+    # "Has this request an unfinished operation?", asked on every status change.
+    db.execute("CREATE INDEX idx_operations_unfinished ON operations (request_id, final)")
     db.execute("CREATE INDEX idx_requests_halted ON requests (id) WHERE wave_state = 'halted'")
 
 

@@ -172,6 +172,10 @@ def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Pa
                 "idx_requests_unposted",
             ),
             (
+                "SELECT 1 FROM operations WHERE request_id = 'r' AND final = 0 LIMIT 1",
+                "idx_operations_unfinished",
+            ),
+            (
                 "SELECT id FROM requests WHERE state = 'approving' "
                 "AND approval_expires_at <= '2026-01-01'",
                 "idx_requests_approving",

@@ -290,8 +290,9 @@ def test_a_wave_goes_only_once_every_operation_of_the_one_before_is_final(store:
     released = loaded(store, request.id)
     assert released.wave == 2
     assert devices_of(store, sendable(store)) == ["server-03", "server-04"]
-    # Released to go now, whatever time the first wave was for.
-    assert {op.scheduled_at for op in released.wave_operations(2)} == {T0}
+    # Released before the time asked (here the first wave ended early): it keeps that time.
+    # Released after it, it goes now.
+    assert {op.scheduled_at for op in released.wave_operations(2)} == {T0 + timedelta(hours=1)}
     assert kinds(store, request.id)[-1] == WAVE_STARTED
 
 
@@ -679,3 +680,41 @@ def test_the_halt_is_valid_block_kit_on_the_public_message_and_in_the_thread(
         assert messages.message_size(blocks) <= messages.MAX_MESSAGE_TEXT
     assert "…and" in thread["text"]  # 100 failures: the first ones, and how many more
     assert "`server-101..server-300` (200)" in thread["text"]
+
+
+def test_a_halted_wave_whose_failure_is_found_running_after_all_is_not_continued(
+    store: Store,
+) -> None:
+    # server-01's create call was refused (the wave halts); then the API's list shows it
+    # created after all and running. Continue must not send wave 2 over it: the halt is
+    # lifted, and the wave decides again when server-01 ends.
+    request = waved(store)
+    first, second = request.operations[:2]
+    assert store.start_sending(first.id, now=T0)
+    assert store.record_unsent(
+        first.id,
+        state="rejected",
+        error="refused",
+        now=T0,
+        announce=first.announce("unsent", error="refused"),
+    )
+    send(store, second.id)
+    end(store, second.id, "completed")
+    assert loaded(store, request.id).wave_state == "halted"
+    assert store.adopt_found(
+        first.id,
+        was="rejected",
+        api_id="txn_late",
+        status="running",
+        scheduled_at=first.scheduled_at,
+        estimated_duration=60,
+        end_watch=True,
+        now=T0,
+        announce=first.announce("found_after_drop", status="running"),
+    )
+    assert loaded(store, request.id).wave_state == "going"
+    assert store.continue_waves(request.id, wave=1, user=ALICE, now=T0) == "going"
+    assert sendable(store) == []  # wave 2 waits for server-01
+    end(store, first.id, "completed")
+    assert loaded(store, request.id).wave == 2
+    assert devices_of(store, sendable(store, T0 + timedelta(hours=1))) == ["server-03", "server-04"]

@@ -110,7 +110,7 @@ class Poller:
     def pause(self) -> float:
         """Seconds until the next look is due (for the Ticker: the loop wakes then)."""
         if self._more:
-            return 0.0
+            return self._interval * 0.01  # the rest of a full load, after a breath
         soonest = self._store.next_check_due()
         if soonest is None:
             return self._interval
@@ -168,9 +168,12 @@ class Poller:
         tuning = self._tuning
         horizon = started + timedelta(seconds=self._interval * tuning.early)
         due = self._store.operations_due(by=horizon, limit=tuning.round_limit)
-        self._more = len(due) >= tuning.round_limit
         with self._inflight_lock:
-            due = [op for op in due if op.id not in self._inflight]
+            taken = [op for op in due if op.id not in self._inflight]
+        # More are waiting only if this round took a full load itself: due looks still in
+        # flight from an earlier round would otherwise make the loop spin until they answer.
+        self._more = len(due) >= tuning.round_limit and len(taken) == len(due)
+        due = taken
         if not due:
             return 0
         fresh = [op for op in due if self._wants_fresh(op, started)]

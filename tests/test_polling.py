@@ -240,3 +240,16 @@ def test_a_restart_keeps_the_schedule(tmp_path: Path) -> None:
         assert harness.history(op_id) == ["scheduled", "running", "completed"]
         poller.close()
         store.close()
+
+
+def test_looks_still_in_flight_never_make_the_loop_spin(tmp_path: Path) -> None:
+    # A full load of due looks, all still waiting for a slow API from the round before: the
+    # next round takes none of them, and the loop waits rather than turning at once.
+    for harness in make_harness(tmp_path, tuning=PollTuning(round_limit=2)):
+        ids = harness.create([T0, T0, T0])
+        harness.poller.poll_once()  # placed; the first looks are due at their time
+        harness.clock.advance(INTERVAL)
+        with harness.poller._inflight_lock:
+            harness.poller._inflight.update(ids)
+        assert harness.poller.poll_once() == 0
+        assert harness.poller.pause() > 0

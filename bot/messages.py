@@ -764,6 +764,8 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
     if kind == FOUND_LATE:
         return text.found_late(device=device, api_id=api_id, status=status, error=error)
     several = len({o.device_name.lower() for o in request.operations}) > 1
+    if several and kind in text.REQUEST_NOTICES:
+        return text.REQUEST_NOTICES[kind]
     if kind == "held":
         reason = escape(str(data.get("reason") or ""))
         return text.held_many(reason=reason) if several else text.held(device=device, reason=reason)

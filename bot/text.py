@@ -1921,6 +1921,14 @@ def held_many(*, reason: str) -> str:
 
 
 RELEASED_MANY = "▶️ The freeze has ended: what it held of this request goes now."
+# Told once for a request on several devices (the summary above carries the counts).
+REQUEST_NOTICES = {
+    "unreachable": "📡 I cannot reach the API to check this request's operations; still trying. "
+    "The summary above shows them as last seen.",
+    "reachable": "📡 Contact with the API is back: the summary above is current again.",
+    "overdue": "⏰ Some of this request's operations have been running much longer than the "
+    "API expected; the summary above shows how many are still running.",
+}
 
 
 def released(*, device: str) -> str:

@@ -24,6 +24,8 @@ from store.records import (
     APPROVE,
     FINISHED,
     HELD_KINDS,
+    OUTAGE_KINDS,
+    OVERDUE_KINDS,
     REJECT,
     REOPENING,
     ROOT,
@@ -1697,6 +1699,13 @@ class Store:
         kind = announce.get("kind")
         if kind in HELD_KINDS:
             return self._several_devices(db, announce) and self._held_told(db, announce)
+        flag = OUTAGE_KINDS.get(kind) or OVERDUE_KINDS.get(kind)
+        if flag is not None:
+            # Told by the first operation of the request to raise the flag, and (an outage
+            # ending) by the last to lower it: another operation holding it means told already.
+            return self._several_devices(db, announce) and self._flagged_elsewhere(
+                db, announce, flag
+            )
         if kind not in ROUTINE_KINDS:
             return False
         if kind == "status":
@@ -1720,6 +1729,15 @@ class Store:
             [announce["request_id"], announce.get("operation_id")],
         ).fetchone()
         return other is not None
+
+    def _flagged_elsewhere(self, db: Database, announce: dict[str, Any], flag: str) -> bool:
+        return (
+            db.execute(
+                f"SELECT 1 FROM operations WHERE request_id = ? AND id != ? AND {flag} = 1 LIMIT 1",
+                [announce["request_id"], announce.get("operation_id")],
+            ).fetchone()
+            is not None
+        )
 
     def _held_told(self, db: Database, announce: dict[str, Any]) -> bool:
         """A freeze over a request of many devices is told once, not once a device: when the

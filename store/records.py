@@ -33,6 +33,11 @@ ROUTINE_KINDS = frozenset({"submitted", "status"})
 # Told once for a request of several devices (its first hold, its last release), and retries
 # before the API answers not at all: the summary counts them.
 HELD_KINDS = frozenset({"held", "released", "requeued"})
+# The same for an outage of the API (told when the first operation cannot be checked, and
+# when the last can again) and for operations running long (the first one): an outage over a
+# request of 2,000 devices is one line, not 4,000.
+OUTAGE_KINDS = {"unreachable": "outage_announced", "reachable": "outage_announced"}
+OVERDUE_KINDS = {"overdue": "overdue_warned"}
 
 # Operation states of waves: a later wave's operation waits (never read by the sender) until
 # its wave is released; after a halt, Stop ends it unsent. Wave events in the thread.

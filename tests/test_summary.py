@@ -298,3 +298,35 @@ def test_edits_keep_to_the_workspaces_budget(
         finally:
             stop_bot(bot)
     assert (refused == 0) is budgeted, refused
+
+
+def test_an_outage_over_a_request_of_several_devices_is_told_once_each_way(
+    tmp_path: Path,
+) -> None:
+    store = Store(path=tmp_path / "o.db")
+    try:
+        request = confirmed_request(store)  # three operations on several devices
+        ops = request.operations
+        for n, op in enumerate(ops):
+            assert store.start_sending(op.id, now=T0)
+            assert store.record_submitted(
+                op.id,
+                api_id=f"txn_{n}",
+                status="scheduled",
+                estimated_duration=60,
+                now=T0,
+                announce=op.announce("submitted"),
+            )
+        later = T0 + timedelta(minutes=10)
+        for op in ops:  # every check failing for longer than the notice
+            store.check_failed(op.id, now=T0, announce_after=60, announce=op.announce("x"))
+            assert store.check_failed(
+                op.id, now=later, announce_after=60, announce=op.announce("unreachable")
+            )
+        for op in ops:
+            assert store.check_succeeded(op.id, now=later, announce=op.announce("reachable"))
+        kinds = [e.kind for e in store.pending_outbox() if e.request_id == request.id]
+        assert kinds.count("unreachable") == 1  # the first
+        assert kinds.count("reachable") == 1  # the last
+    finally:
+        store.close()

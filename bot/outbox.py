@@ -242,7 +242,13 @@ class OutboxSender:
         self._next_edit = float("inf")
         if len(self._edited) > 1000:  # only those still within their gap matter
             self._edited = {r: at for r, at in self._edited.items() if now - at < self._summary_gap}
-        for request_id, version in self._store.stale_roots():
+        # Finished requests first, then the one shown longest ago: with edits rationed, the
+        # first few requests by id would otherwise take every turn.
+        stale = sorted(
+            self._store.stale_roots(),
+            key=lambda root: (not root[2], self._edited.get(root[0], -float("inf"))),
+        )
+        for request_id, version, _ in stale:
             if not self._roots.ready(request_id):
                 continue
             due = self._edited.get(request_id, -float("inf")) + self._summary_gap

@@ -1967,19 +1967,19 @@ class Store:
                 [_now_text(now), event_id],
             )
 
-    def stale_roots(self) -> list[tuple[str, int]]:
-        """Requests whose public message is older than their state: (id, version to show),
-        finished ones first."""
+    def stale_roots(self) -> list[tuple[str, int, bool]]:
+        """Requests whose public message is older than their state: (id, version to show,
+        finished), finished ones first."""
         with self._lock:
             return [
-                (r["id"], r["root_version"])
+                (r["id"], r["root_version"], not r["unfinished"])
                 for r in self.db.query(
                     # Finished requests first: when edits are rationed, the end of a request
                     # is what its readers wait for.
-                    "SELECT id, root_version FROM requests r "
+                    "SELECT id, root_version, EXISTS (SELECT 1 FROM operations o "
+                    "WHERE o.request_id = r.id AND o.final = 0) AS unfinished FROM requests r "
                     "WHERE root_version > root_shown AND status_ts IS NOT NULL "
-                    "AND root_given_up_at IS NULL ORDER BY EXISTS (SELECT 1 FROM operations o "
-                    "WHERE o.request_id = r.id AND o.final = 0), id"
+                    "AND root_given_up_at IS NULL ORDER BY unfinished, id"
                 )
             ]
 

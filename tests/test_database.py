@@ -106,7 +106,7 @@ def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
         assert applied_migrations(store)[-1] == "0007_waves"
         (event,) = store.next_in_each_thread()
         assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
-        assert store.stale_roots() == [("r_old", 1)]
+        assert [root[:2] for root in store.stale_roots()] == [("r_old", 1)]
     finally:
         store.close()
 

@@ -150,7 +150,7 @@ def test_giving_up_is_stored_and_the_requester_notice_queued_once(store: Store) 
     assert given_up.fetchone()[0] == 2
 
     store.enqueue({"request_id": request.id, "kind": "bump"}, now=NOW)
-    assert [r for r, _ in store.stale_roots()] == [request.id]
+    assert [r for r, _, _ in store.stale_roots()] == [request.id]
     store.give_up_root(request.id, now=NOW)
     store.enqueue({"request_id": request.id, "kind": "bump"}, now=NOW)
     assert store.stale_roots() == []  # never again, however it changes

@@ -519,7 +519,7 @@ def status_message(request: RequestRecord) -> Blocks:
     if len(ops) > STATUS_LINES_MANY:
         # Hundreds of lines would fill the message with "scheduled": the counts say it, and
         # the lines shown are the ones to read first, those that went wrong.
-        order = sorted(range(len(ops)), key=lambda i: not _went_wrong(ops[i]))
+        order = sorted(range(len(ops)), key=lambda i: not ops[i].went_wrong)
         ops = [ops[i] for i in order[:STATUS_LINES_MANY]]
         summaries = [summaries[i] for i in order[:STATUS_LINES_MANY]]
     hidden = len(request.operations) - len(ops)
@@ -574,17 +574,6 @@ def _halt_buttons(request: RequestRecord) -> dict[str, Any]:
             _button(text.STOP, ACTION_STOP, value, style="danger"),
         ],
     }
-
-
-def _went_wrong(op: OperationRecord) -> bool:
-    if op.state in ("rejected", "unknown"):
-        return True
-    word = (op.status or "").lower()
-    return (
-        op.state not in ("draft", "new", "sending")
-        and is_final(word)
-        and (word not in SUCCEEDED_STATUSES)
-    )
 
 
 def summary_lines(request: RequestRecord) -> list[str]:

@@ -39,10 +39,13 @@ def register(app: App, deps: Deps) -> None:
     )
 
     approvals = service.approvals
-    _on_vote(app, deps, messages.ACTION_APPROVE, approvals.approve, approve=True)
-    _on_vote(app, deps, messages.ACTION_REJECT, approvals.reject, approve=False)
-    _on_halt(app, deps, messages.ACTION_CONTINUE, service.halts.go_on, text.CONTINUE_ANSWER)
-    _on_halt(app, deps, messages.ACTION_STOP, service.halts.stop, text.STOP_ANSWER)
+    public = _on_public_click
+    public(app, deps, messages.ACTION_APPROVE, approvals.approve, _voted(approve=True))
+    public(app, deps, messages.ACTION_REJECT, approvals.reject, _voted(approve=False))
+    public(
+        app, deps, messages.ACTION_CONTINUE, service.halts.go_on, lambda *_: text.CONTINUE_ANSWER
+    )
+    public(app, deps, messages.ACTION_STOP, service.halts.stop, lambda *_: text.STOP_ANSWER)
 
     @app.action(messages.ACTION_MOVE_TO_WINDOW)
     def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -128,11 +131,16 @@ def _on_click(
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
 
-def _on_vote(
-    app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], *, approve: bool
+def _on_public_click(
+    app: App,
+    deps: Deps,
+    action_id: str,
+    act: Callable[..., Outcome],
+    said: Callable[[str, Outcome], str],
 ) -> None:
-    """Approve or Reject, on the public message: anyone may click; the answer is private,
-    and the public message itself is re-rendered from the store by the outbox."""
+    """A button on the public message or its thread (Approve, Reject, Continue, Stop): anyone
+    may click, and the act decides who may; the answer is private, and the public message
+    and thread follow from the store through the outbox."""
 
     @app.action(action_id)
     def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -145,35 +153,19 @@ def _on_vote(
         def work() -> None:
             outcome = act(str(action.get("value", "")), user=user)
             if outcome.ok:
-                withdrawn = outcome.request is not None and outcome.request.requester == user
-                private({"text": text.vote_answer(approve=approve, withdrawn=withdrawn)})
+                private({"text": said(user, outcome)})
             else:
                 _refuse(respond, outcome.reason, outcome.request, outcome.detail)
 
         deps.later(private, work)
 
 
-def _on_halt(app: App, deps: Deps, action_id: str, act: Callable[..., Outcome], said: str) -> None:
-    """Continue or Stop, on a halted request's public message or its thread: the requester
-    (and, under approval, its approvers) may click; the answer is private, and the public
-    message and thread follow from the store through the outbox."""
+def _voted(*, approve: bool) -> Callable[[str, Outcome], str]:
+    def said(user: str, outcome: Outcome) -> str:
+        withdrawn = outcome.request is not None and outcome.request.requester == user
+        return text.vote_answer(approve=approve, withdrawn=withdrawn)
 
-    @app.action(action_id)
-    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-
-        def private(message: dict[str, Any]) -> None:
-            respond(replace_original=False, response_type="ephemeral", **message)
-
-        def work() -> None:
-            outcome = act(str(action.get("value", "")), user=user)
-            if outcome.ok:
-                private({"text": said})
-            else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
-
-        deps.later(private, work)
+    return said
 
 
 def _confirmed(_: str, outcome: Outcome) -> str:

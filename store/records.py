@@ -133,6 +133,14 @@ class OperationRecord:
         )
 
     @property
+    def went_wrong(self) -> bool:
+        """Refused, its outcome unknown, or ended other than in success: what a person reads
+        first in a long list."""
+        if self.state in ("rejected", "unknown"):
+            return True
+        return self.state == "submitted" and is_failure(self.status)
+
+    @property
     def settled(self) -> bool:
         """Nothing more will happen to it: final, or refused before it reached the API."""
         return self.final or self.state == "rejected"

@@ -138,7 +138,7 @@ class OperationRecord:
         first in a long list."""
         if self.state in ("rejected", "unknown"):
             return True
-        return self.state == "submitted" and is_failure(self.status)
+        return self.state not in ("draft", "new", "sending", WAITING) and is_failure(self.status)
 
     @property
     def settled(self) -> bool:

@@ -146,7 +146,16 @@ def slack_figures(slack: FakeSlack, name: str, since: float) -> dict[str, int]:
         "updates": len(edits),
         "last_reply": last_reply,
         "last_edit": max(ok_edits, default=since),
+        "posts_by_channel": _by_channel(posts),
     }
+
+
+def _by_channel(posts: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in posts:
+        channel = str(call.args.get("channel") or "")
+        counts[channel] = counts.get(channel, 0) + 1
+    return counts
 
 
 def _by_method(methods: dict[str, int]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.policy.config import OPEN_POLICY, read_config
 from bot.poller import PollTuning
-from bot.runtime import Runtime
+from bot.runtime import EDIT_GAP, Runtime
 from bot.simulator.endpoint import Simulator
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.tuning import Tuning
@@ -101,6 +101,7 @@ def start_runtime(
     poll_interval: float,
     summary_gap: float,
     config: str | None = None,
+    edit_gap: float = EDIT_GAP,
 ) -> Runtime:
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     return Runtime(
@@ -110,6 +111,7 @@ def start_runtime(
         poll_interval=poll_interval,
         notifier=SlackNotifier(client=client),
         channel_gap=channel_gap,
+        edit_gap=edit_gap,
         tuning=Tuning(summary_gap=summary_gap),
         poll_tuning=PollTuning(),
         config=read_config(config, source="bench.toml") if config else OPEN_POLICY,
@@ -135,7 +137,25 @@ def slack_figures(slack: FakeSlack, name: str, since: float) -> dict[str, int]:
     print(f"{name} thread replies: {replies}")
     print(f"{name} 429s: {slack.rate_limited}")
     print(f"{name} chat.update peak per 60 s: {peak}")
-    return {"calls": len(calls), "replies": replies, "429": slack.rate_limited}
+    last_reply = max((c.at for c in posts if c.args.get("thread_ts")), default=since)
+    ok_edits = [c.at for c in calls if c.method == "chat.update" and c.status == 200]
+    return {
+        "calls": len(calls),
+        "replies": replies,
+        "429": slack.rate_limited,
+        "updates": len(edits),
+        "last_reply": last_reply,
+        "last_edit": max(ok_edits, default=since),
+        "posts_by_channel": _by_channel(posts),
+    }
+
+
+def _by_channel(posts: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in posts:
+        channel = str(call.args.get("channel") or "")
+        counts[channel] = counts.get(channel, 0) + 1
+    return counts
 
 
 def _by_method(methods: dict[str, int]) -> str:

@@ -20,8 +20,13 @@ as long as the summary run took to say everything (and until its operations have
 and what it has posted by then and what still waits are printed, with the time Slack's one
 message a second needs for the rest.
 
---waves N adds `in waves of N` to the request, once the grammar takes it; until then the
-request is refused and the script says so.
+By default the request goes `in waves of 100` (--waves 0: at once). A failed wave halts the
+request; the script continues it as the requester would: once the halt is in the thread (a
+person cannot click before), after --think seconds, it calls the service's Continue (as the
+button does). It prints how many halts there were, the time spent halted (halt to Continue) and
+the rest of Confirm to last POST (waves going). With waves, a run without them follows (the
+same request at once; --no-waves-too 0 skips it and the baseline), and the baseline is measured
+against that run, as before.
 """
 
 from __future__ import annotations
@@ -45,21 +50,25 @@ from bench._summary import (  # noqa: E402
     start_runtime,
 )
 from bot.answers import Proposed  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from store import WAVE_HALTED  # noqa: E402
 from tests.fakes import FakeSlack  # noqa: E402
 
 CHANNEL = "C0PATCH"
 USER = "U123"
 
 
-def run(name: str, args: argparse.Namespace, tmp: Path, deadline: float | None) -> float:
+def run(
+    name: str, args: argparse.Namespace, tmp: Path, deadline: float | None, waves: int
+) -> float:
     """One run; returns the seconds from Confirm until everything was said."""
     names = [f"server-{n:04d}" for n in range(1, args.devices + 1)]
     sim = ChildSimulator(
         inventory=names, failure_rate=args.failure_rate, runs=[args.run_seconds] * len(names)
     )
     typed = f"update {names[0]}..{names[-1]} with security-updates now"
-    if args.waves:
-        typed += f" in waves of {args.waves}"
+    if waves:
+        typed += f" in waves of {waves}"
     config = f"[limits]\nmax_devices = {args.devices}\n"
     with FakeSlack(users={USER: {"name": "alice", "tz": "UTC"}}) as slack:
         runtime = start_runtime(
@@ -73,30 +82,83 @@ def run(name: str, args: argparse.Namespace, tmp: Path, deadline: float | None) 
         )
         try:
             with previous_behaviour(name == "baseline"):
-                return _measure(name, args, typed, runtime, sim, slack, deadline)
+                return _measure(name, args, typed, runtime, sim, slack, deadline, waves)
         finally:
             runtime.stop(timeout=30)
             sim.stop()
 
 
-def _measure(name, args, typed, runtime, sim, slack, deadline) -> float:  # noqa: ANN001
+class Requester:
+    """The person behind the request: a halt is continued once its message is in the thread
+    (Slack took it), `think` seconds later, through the service as the Continue button does."""
+
+    def __init__(self, runtime: Runtime, request_id: str, think: float) -> None:
+        self._runtime, self._request_id, self._think = runtime, request_id, think
+        self.halts: list[tuple[int, float, float, float]] = []  # wave, halted, said, continued
+        self._halted: tuple[int, float] | None = None
+        self._said: float | None = None
+
+    def look(self) -> None:
+        store = self._runtime.store
+        with store._lock:
+            wave, state = store.db.execute(
+                "SELECT wave, wave_state FROM requests WHERE id = ?", [self._request_id]
+            ).fetchone()
+        now = time.monotonic()
+        if state != "halted":
+            return
+        if self._halted is None or self._halted[0] != wave:
+            self._halted, self._said = (wave, now), None
+        if self._said is None:
+            with store._lock:
+                row = store.db.execute(
+                    "SELECT count(*) FROM outbox WHERE request_id = ? AND kind = ? "
+                    "AND delivered_at IS NOT NULL AND data LIKE ?",
+                    [self._request_id, WAVE_HALTED, f'%"wave": {wave},%'],
+                ).fetchone()
+            if not row[0]:
+                return
+            self._said = now
+        if now - self._said < self._think:
+            return
+        outcome = self._runtime.service.halts.go_on(f"{self._request_id}:{wave}", user=USER)
+        assert outcome.reason == "ok", outcome
+        self.halts.append((wave, self._halted[1], self._said, time.monotonic()))
+        self._halted = self._said = None
+
+    def report(self, name: str, to_last: float, began: float) -> None:
+        halted = sum(c - h for _, h, _, c in self.halts if c <= began + to_last)
+        unsaid = sum(s - h for _, h, s, c in self.halts if c <= began + to_last)
+        waves = ", ".join(f"{w} at {h - began:.1f} s" for w, h, _, _ in self.halts)
+        print(f"{name} halts continued: {len(self.halts)} ({waves or 'none'})")
+        print(
+            f"{name} halted s: {halted:.1f} (of which the halt reaching the thread: "
+            f"{unsaid:.1f}, the person's --think: {len(self.halts) * self._think:.1f})"
+        )
+        print(f"{name} sending (Confirm to last POST, less halted) s: {to_last - halted:.1f}")
+
+
+def _measure(name, args, typed, runtime, sim, slack, deadline, waves) -> float:  # noqa: ANN001
     answer = runtime.service.handle_text(
         typed, requester=USER, tz="UTC", surface="command", channel=CHANNEL
     )
     if not isinstance(answer, Proposed):
         print(f"{name}: the request was refused: {getattr(answer, 'reason', answer)}")
-        if args.waves:
-            print("waves: not available yet (the grammar does not take `in waves of`)")
         sys.exit(2)
     request_id = answer.request.id
+    requester = Requester(runtime, request_id, args.think)
     began = time.monotonic()
     runtime.service.confirm(request_id, user=USER)
     while sim.stats()[0] < args.devices:
+        if waves:
+            requester.look()
         time.sleep(0.05)
     posts, _first, last = sim.stats()
     to_last = last - began
     print(f"{name} Confirm to last POST s: {to_last:.2f}")
     print(f"{name} POSTs/s: {posts / to_last:.0f}")
+    if waves:
+        requester.report(name, to_last, began)
     store = runtime.store
     limit = began + (deadline if deadline is not None else 600.0)
     end_told = end_shown = None
@@ -137,17 +199,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--failure-rate", type=float, default=0.002)
     parser.add_argument("--run-seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=15.0)
-    parser.add_argument("--waves", type=int, default=0)
+    parser.add_argument("--waves", type=int, default=100, help="0: no waves")
+    parser.add_argument("--think", type=float, default=0.0, help="s before Continue")
+    parser.add_argument("--no-waves-too", type=int, default=1, help="0: waves only")
     args = parser.parse_args(argv)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(name, None)
     print(
         f"devices: {args.devices}, failing {args.failure_rate:g}, runs {args.run_seconds:g} s, "
         f"poll interval {args.interval:g} s, waves: {args.waves or 'none'}"
+        + (f", Continue {args.think:g} s after a halt is in the thread" if args.waves else "")
     )
     with tempfile.TemporaryDirectory(prefix="opsbot-patch-night-") as tmp_name:
-        took = run("summary", args, Path(tmp_name), deadline=None)
-        run("baseline", args, Path(tmp_name), deadline=took)
+        tmp = Path(tmp_name)
+        took = run("waves" if args.waves else "summary", args, tmp, None, waves=args.waves)
+        if args.waves and not args.no_waves_too:
+            return  # the baseline is measured against the request at once
+        if args.waves:
+            took = run("at-once", args, tmp, deadline=None, waves=0)
+        run("baseline", args, tmp, deadline=took, waves=0)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ class Settings:
     outage_notice: float = 300.0
     channel_gap: float = 1.0
     config_path: str | None = None  # OPSBOT_CONFIG: the policy file; None: the open policy
+    log_format: str = "text"  # OPSBOT_LOG_FORMAT: "text" for people, "json" a line an object
 
     @property
     def socket_mode(self) -> bool:
@@ -108,6 +109,7 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         outage_notice=env.number("OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
         channel_gap=env.number("OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
         config_path=env.optional("OPSBOT_CONFIG") or None,
+        log_format=env.choice("OPSBOT_LOG_FORMAT", ("text", "json")),
     )
     if env.problems:
         raise SettingsError(*env.problems)
@@ -146,6 +148,16 @@ class _Reader:
         if trailing_slash and not value.endswith("/"):
             value += "/"
         return value
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        """One of `choices`, the first by default; matched whatever its case."""
+        raw = self.optional(name)
+        if not raw:
+            return choices[0]
+        if raw.lower() not in choices:
+            self.problems.append(text.setting_not_choice(name, raw, choices))
+            return choices[0]
+        return raw.lower()
 
     def number(
         self, name: str, default: float, *, low: float, high: float, whole: bool = False

@@ -1270,6 +1270,12 @@ def setting_out_of_range(name: str, raw: str, low: float, high: float) -> str:
     return f"{name} must be between {low:g} and {high:g}, not {raw}."
 
 
+def setting_not_choice(name: str, raw: str, choices: Sequence[str]) -> str:
+    quoted = [repr(c) for c in choices]
+    allowed = ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    return f"{name} must be {allowed}, not {raw!r}."
+
+
 def dotenv_bad_line(path: str, number: int) -> str:
     return f"{path}: line {number} is not KEY=value."
 

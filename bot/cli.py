@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from pythonjsonlogger.json import JsonFormatter
+
 from bot import grammar, text
 from bot.model import Plan, Refusal
 from bot.settings import DEFAULT_DB, Settings, SettingsError
@@ -545,7 +547,7 @@ def _run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _fail(text.settings_refused(exc.problems), code=2)
     redact = _Redactor(secrets=settings.secrets())
-    _configure_logging(redact)
+    _configure_logging(redact, fmt=settings.log_format)
     # Bolt's App() also takes SLACK_BOT_TOKEN from the environment, and warns on every start
     # that it is unused beside the client that holds it: the settings hold it now.
     os.environ.pop("SLACK_BOT_TOKEN", None)
@@ -811,10 +813,15 @@ def _fail(message: str, *, code: int = 1) -> int:
 
 class _Redactor:
     """Replaces each secret in a text. Secrets shorter than 6 characters are left alone:
-    replacing them would mangle ordinary words and prove nothing."""
+    replacing them would mangle ordinary words and prove nothing. A secret is also looked for
+    as a JSON string writes it (a quote or a backslash escaped, anything past ASCII as
+    `\\uXXXX`), so a JSON line cannot carry one past it in its escaped form."""
 
     def __init__(self, *, secrets: Sequence[str]) -> None:
-        self._secrets = [s for s in secrets if len(s) >= 6]
+        kept = [s for s in secrets if len(s) >= 6]
+        escaped = [json.dumps(s)[1:-1] for s in kept]
+        # Longest first: a secret inside another is replaced after the one that holds it.
+        self._secrets = sorted(set(kept) | set(escaped), key=len, reverse=True)
 
     def __call__(self, line: str) -> str:
         for secret in self._secrets:
@@ -835,16 +842,40 @@ class _RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
-def _log_handler(redact: _Redactor, stream: TextIO | None = None) -> logging.Handler:
+class _RedactingJsonFormatter(JsonFormatter):
+    """One JSON object a line: time (ISO 8601, UTC), level, logger, message, and any ids the
+    call passed in `extra` (request_id, operation_id, api_id); a traceback is `exc_info`, a
+    stack `stack_info`. Redacted as the text is: in the finished line, so every field is."""
+
+    def __init__(self, *, redact: _Redactor) -> None:
+        super().__init__(
+            ["levelname", "name", "message"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+        )
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+def _log_handler(
+    redact: _Redactor, stream: TextIO | None = None, *, fmt: str = "text"
+) -> logging.Handler:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        _RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", redact=redact)
-    )
+    formatter: logging.Formatter
+    if fmt == "json":
+        formatter = _RedactingJsonFormatter(redact=redact)
+    else:
+        formatter = _RedactingFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", redact=redact
+        )
+    handler.setFormatter(formatter)
     return handler
 
 
-def _configure_logging(redact: _Redactor) -> None:
-    logging.basicConfig(level=logging.INFO, handlers=[_log_handler(redact)])
+def _configure_logging(redact: _Redactor, *, fmt: str = "text") -> None:
+    logging.basicConfig(level=logging.INFO, handlers=[_log_handler(redact, fmt=fmt)])
     # A line per request at INFO: 4,000 a minute when 1,000 operations are being followed.
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -201,6 +201,7 @@ class OutboxSender:
             event.id,
             request.id,
             exc.retry_after,
+            extra={"request_id": request.id},
         )
 
     def _failed(self, event: OutboxEvent, request: RequestRecord, exc: Exception) -> None:
@@ -213,6 +214,7 @@ class OutboxSender:
             request.id,
             delay,
             exc,
+            extra={"request_id": request.id},
         )
 
     def _root_waited_for(self, event: OutboxEvent, request: RequestRecord) -> None:
@@ -235,7 +237,13 @@ class OutboxSender:
         if event.kind == ROOT:
             self._store.root_tried(event.request_id, now=self._clock())
             self._on_root_answered()
-        log.warning("message %s for %s given up: %s", event.id, event.request_id, error)
+        log.warning(
+            "message %s for %s given up: %s",
+            event.id,
+            event.request_id,
+            error,
+            extra={"request_id": event.request_id},
+        )
 
     def _refresh_roots(self, *, final: bool = False) -> None:
         now = self._monotonic()
@@ -271,6 +279,7 @@ class OutboxSender:
                     "status message of %s cannot be edited any more: %s",
                     request_id,
                     exc.__cause__ or exc,
+                    extra={"request_id": request_id},
                 )
                 continue
             except Exception as exc:
@@ -283,6 +292,7 @@ class OutboxSender:
                     request_id,
                     delay,
                     exc,
+                    extra={"request_id": request_id},
                 )
                 continue
             self._roots.reset(request_id)

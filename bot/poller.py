@@ -282,10 +282,10 @@ class Poller:
         try:
             item = self._api.get_operation(op.api_id, update_status=fresh)
         except ApiError as exc:
-            log.warning("could not check %s: %s", op.api_id, exc.message)
+            log.warning("could not check %s: %s", op.api_id, exc.message, extra=op.log_ids())
             return self._failed(op, started)
         except Exception:
-            log.exception("could not check %s", op.api_id)
+            log.exception("could not check %s", op.api_id, extra=op.log_ids())
             return self._failed(op, started)
         if item is not None:
             self._devices.learn([item])
@@ -304,12 +304,16 @@ class Poller:
         from (so two looks are never more than an interval apart at the API)."""
         item = look.item
         if item is None:
-            log.warning("operation %s: the API no longer knows it", op.api_id)
+            log.warning("operation %s: the API no longer knows it", op.api_id, extra=op.log_ids())
             status, announce = VANISHED, op.announce("vanished")
         else:
             status = item.get("status")
             if not isinstance(status, str) or not status.strip():
-                log.warning("operation %s: no usable status in the API's answer", op.api_id)
+                log.warning(
+                    "operation %s: no usable status in the API's answer",
+                    op.api_id,
+                    extra=op.log_ids(),
+                )
                 return self._failed(op, started), None
             status = status.strip()
             error = item.get("error")

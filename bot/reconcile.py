@@ -171,7 +171,12 @@ class Reconciler:
         api_id = str(item["id"])
         at = parse_api_time(item.get("scheduled_at")) or op.scheduled_at
         if op.state == "submitted":
-            log.warning("another attempt of %s reached the API after all: %s", op.id, api_id)
+            log.warning(
+                "another attempt of %s reached the API after all: %s",
+                op.id,
+                api_id,
+                extra={**op.log_ids(), "api_id": api_id},
+            )
             return int(
                 self._store.adopt_late_original(
                     op.id,

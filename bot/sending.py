@@ -80,7 +80,9 @@ class Sender:
             self._submit(operation)
         except Exception:
             # The POST went out or not; either way only the API's list can tell now.
-            log.exception("sending operation %s failed unexpectedly", operation.id)
+            log.exception(
+                "sending operation %s failed unexpectedly", operation.id, extra=operation.log_ids()
+            )
             self._not_created(operation, ApiError(text.SEND_CRASHED, outcome_unknown=True))
         return True
 
@@ -125,7 +127,11 @@ class Sender:
         except Exception:
             # The API has it, but its answer could not be kept (a repeated id, a locked file):
             # only reconciling against the API's list can say which operation is this one.
-            log.exception("could not record the answer to operation %s", operation.id)
+            log.exception(
+                "could not record the answer to operation %s",
+                operation.id,
+                extra={**operation.log_ids(), "api_id": created["id"]},
+            )
             self._not_created(
                 operation,
                 ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True),

@@ -123,6 +123,13 @@ class OperationRecord:
         change it announces."""
         return {"request_id": self.request_id, "operation_id": self.id, "kind": kind, **data}
 
+    def log_ids(self) -> dict[str, Any]:
+        """Its ids, for a log call's `extra`: fields of their own in JSON logs."""
+        ids: dict[str, Any] = {"request_id": self.request_id, "operation_id": self.id}
+        if self.api_id is not None:
+            ids["api_id"] = self.api_id
+        return ids
+
     def spec(self) -> OperationSpec:
         """The API call it stands for."""
         return OperationSpec(

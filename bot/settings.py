@@ -44,6 +44,9 @@ class Settings:
     outage_notice: float = 300.0
     channel_gap: float = 1.0
     config_path: str | None = None  # OPSBOT_CONFIG: the policy file; None: the open policy
+    # OPSBOT_HEALTH_PORT: Socket Mode's listener for /healthz, /readyz and /metrics; None: none
+    # (HTTP mode serves them on PORT).
+    health_port: int | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -108,10 +111,16 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         outage_notice=env.number("OPSBOT_OUTAGE_NOTICE", 300.0, low=0, high=86400),
         channel_gap=env.number("OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
         config_path=env.optional("OPSBOT_CONFIG") or None,
+        health_port=_whole(env.number("OPSBOT_HEALTH_PORT", 0, low=1, high=65535, whole=True)),
     )
     if env.problems:
         raise SettingsError(*env.problems)
     return settings
+
+
+def _whole(value: float) -> int | None:
+    """A port read with default 0 (unset): None for unset."""
+    return int(value) or None
 
 
 class _Reader:

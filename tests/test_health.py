@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot import settings
 from bot.api import CallRecord
 from bot.health import Health, observe, status_bucket
 from bot.slack.app import health_server
@@ -193,3 +196,18 @@ def test_socket_modes_listener_serves_the_same_paths(bot: Bot) -> None:
         assert httpx.get(url + "/slack/events", timeout=10).status_code == 404
     finally:
         server.close()
+
+
+def test_the_health_port_setting(tmp_path: Path) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "ZEQUENZE_API_TOKEN": "t",
+    }
+    absent = tmp_path / "absent.env"
+    assert settings.load(env, dotenv=absent).health_port is None
+    assert settings.load({**env, "OPSBOT_HEALTH_PORT": "9102"}, dotenv=absent).health_port == 9102
+    for bad in ("0", "70000", "nine", "91.5"):
+        with pytest.raises(settings.SettingsError) as caught:
+            settings.load({**env, "OPSBOT_HEALTH_PORT": bad}, dotenv=absent)
+        assert "OPSBOT_HEALTH_PORT" in str(caught.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -96,6 +97,60 @@ class Found:
     requests: int
 
 
+# What a call came to, for metrics (a small fixed set: never a device or an id).
+OK = "ok"  # a 2xx or 3xx
+CLIENT_ERROR = "client_error"  # a 4xx other than these two: the API answered, and said no
+REFUSED = "refused"  # 401 or 403: the token is not accepted
+RATE_LIMITED = "rate_limited"  # 429
+SERVER_ERROR = "server_error"  # 5xx
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+BROKEN = "broken"  # the connection broke mid-call
+_ANSWERED = frozenset({OK, CLIENT_ERROR})
+
+CallObserver = Callable[[str, str, float], None]  # (HTTP method, result, seconds)
+
+
+class CallRecord:
+    """What the API came to lately, shared by a runtime's clients: when it last answered, and
+    since when it has been failing (None: not failing). A 4xx other than a refused token is an
+    answer; a 429, a 5xx, a refused token or no answer at all is a failure. `observe` is told
+    of every call (the metrics)."""
+
+    def __init__(
+        self, *, observe: CallObserver | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._observe = observe
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.last_success_at: float | None = None
+        self.last_failure_at: float | None = None
+        self.failing_since: float | None = None
+
+    def record(self, method: str, result: str, seconds: float) -> None:
+        now = self._clock()
+        with self._lock:
+            if result in _ANSWERED:
+                self.last_success_at = now
+                self.failing_since = None
+            else:
+                self.last_failure_at = now
+                if self.failing_since is None:
+                    self.failing_since = now
+        if self._observe is not None:
+            self._observe(method, result, seconds)
+
+
+def _result_of(status: int) -> str:
+    if status < 400:
+        return OK
+    if status in (401, 403):
+        return REFUSED
+    if status == 429:
+        return RATE_LIMITED
+    return SERVER_ERROR if status >= 500 else CLIENT_ERROR
+
+
 class ZequenzeClient:
     """Bearer-token client for the headless-operation endpoint."""
 
@@ -108,8 +163,10 @@ class ZequenzeClient:
         transport: httpx.BaseTransport | None = None,
         retries: int = 3,
         retry_base: float = 0.5,
+        calls: CallRecord | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        self.calls = calls or CallRecord()
         self._token = token
         self._retries = retries
         self._retry_base = retry_base
@@ -277,14 +334,19 @@ class ZequenzeClient:
         self, method: str, url: str, *, device: str | None, **kwargs: Any
     ) -> httpx.Response:
         creating = method == "POST"
+        started = time.monotonic()
+        result = BROKEN  # anything else raised on the way (an httpx.TransportError)
         try:
             response = self._http.request(method, url, **kwargs)
+            result = _result_of(response.status_code)
         except httpx.ConnectError as exc:
+            result = UNREACHABLE
             raise ApiError(
                 text.API_UNREACHABLE,
                 retryable=True,
             ) from exc
         except httpx.TimeoutException as exc:
+            result = TIMEOUT
             raise ApiError(
                 text.API_TIMEOUT,
                 outcome_unknown=creating,
@@ -296,6 +358,8 @@ class ZequenzeClient:
                 outcome_unknown=creating,
                 retryable=True,
             ) from exc
+        finally:
+            self.calls.record(method, result, time.monotonic() - started)
         if response.status_code < 400:
             return response
         error = _error_for(response, device=device, creating=creating)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from bot.policy.config import PolicyConfig
     from bot.runtime import Runtime
-    from bot.slack.app import HttpServer, Workers
+    from bot.slack.app import HttpServer, Workers, WsgiServer
     from store.lock import DatabaseLock
 
 log = logging.getLogger("opsbot")
@@ -599,6 +599,12 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     add_listeners(ready.app, service=runtime.service, pacer=runtime.pacer, workers=ready.workers)
     runtime.start()
+    # /healthz, /readyz and /metrics: on PORT, or in Socket Mode on OPSBOT_HEALTH_PORT if set.
+    from bot.health import observe
+
+    server = ready.server or ready.health_server
+    if server is not None:
+        server.open(observe(runtime, ready.app.client))
 
     stop_serving: Callable[[], None]
     if ready.server is None:
@@ -607,23 +613,33 @@ def _run(args: argparse.Namespace) -> int:
         handler.connect()
         log.info("opsbot is running in Socket Mode")
         stop_serving = handler.close
+        if server is not None:
+            log.info("opsbot serves /healthz, /readyz and /metrics on port %s", server.port)
+            stop_serving = _serving(server, then=handler.close)
     else:
-        server = ready.server
+        assert server is not None
         log.info("opsbot is listening on port %s at /slack/events", server.port)
-        serving = threading.Thread(target=server.serve, name="http", daemon=True)
-        serving.start()
-
-        def close_http() -> None:
-            server.close()
-            serving.join(timeout=10)
-
-        stop_serving = close_http
+        stop_serving = _serving(server)
 
     stopping.wait()
     _shut_down(stop_serving=stop_serving, drain=ready.workers.shutdown, runtime=runtime)
     ready.lock.release()
     log.info("opsbot stopped")
     return 0
+
+
+def _serving(server: WsgiServer, *, then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """Serve in a thread; returns what stops it (and then calls `then`)."""
+    serving = threading.Thread(target=server.serve, name="http", daemon=True)
+    serving.start()
+
+    def close_http() -> None:
+        server.close()
+        serving.join(timeout=10)
+        if then is not None:
+            then()
+
+    return close_http
 
 
 class _Refused(Exception):
@@ -640,6 +656,7 @@ class _Ready:
     lock: DatabaseLock
     server: HttpServer | None
     socket_url: str
+    health_server: WsgiServer | None  # Socket Mode's, with OPSBOT_HEALTH_PORT
     policy: PolicyConfig
     workspace_url: str | None  # from Bolt's auth.test: the audit's permalinks start with it
 
@@ -650,7 +667,7 @@ def _checked(settings: Settings) -> _Ready:
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack.app import HttpServer, Workers, bolt_app
+    from bot.slack.app import HttpServer, Workers, bolt_app, health_server
     from bot.slack.notifier import web_client
     from store.lock import DatabaseInUse, DatabaseLock
 
@@ -688,12 +705,24 @@ def _checked(settings: Settings) -> _Ready:
             failure = _slack_failure(exc, token_name="SLACK_APP_TOKEN", settings=settings)
             raise _Refused(failure) from None
         socket_url = str(opened["url"])
+        health = None
+        if settings.health_port is not None:
+            try:
+                health = health_server(port=settings.health_port)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise _Refused(
+                    text.port_unavailable(
+                        settings.health_port, reason, setting="OPSBOT_HEALTH_PORT"
+                    )
+                ) from None
         return _Ready(
             app=app,
             workers=workers,
             lock=lock,
             server=None,
             socket_url=socket_url,
+            health_server=health,
             policy=policy,
             workspace_url=client.workspace_url,
         )
@@ -710,6 +739,7 @@ def _checked(settings: Settings) -> _Ready:
         lock=lock,
         server=server,
         socket_url="",
+        health_server=None,
         policy=policy,
         workspace_url=client.workspace_url,
     )

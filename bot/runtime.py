@@ -8,8 +8,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.api import ZequenzeClient
+from bot.api import CallRecord, ZequenzeClient
 from bot.devices import DeviceBook
+from bot.health import Metrics
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
 from bot.policy.config import OPEN_POLICY, PolicyConfig
@@ -66,13 +67,29 @@ class Runtime:
         groups: Groups | None = None,
     ) -> None:
         self.store = Store(path=db_path)
+        self.started = False
+        self.metrics = Metrics(
+            store=self.store,
+            next_check_due=self.store.next_check_due,
+            clock=precise_utcnow if clock is utcnow else clock,
+        )
+        # Both clients' calls: readiness asks whether the API answers, the metrics count them.
+        self.api_calls = CallRecord(observe=self.metrics.api_call)
         self.api = ZequenzeClient(
-            base_url=api_url, token=api_token, retry_base=api_retry_base, timeout=api_timeout
+            base_url=api_url,
+            token=api_token,
+            retry_base=api_retry_base,
+            timeout=api_timeout,
+            calls=self.api_calls,
         )
         self.policy = Policy(config=config, members=groups)
         # A person waits for the pre-flight look: no retries, and a short wait.
         self._look = ZequenzeClient(
-            base_url=api_url, token=api_token, retries=0, timeout=min(api_timeout, LOOK_TIMEOUT)
+            base_url=api_url,
+            token=api_token,
+            retries=0,
+            timeout=min(api_timeout, LOOK_TIMEOUT),
+            calls=self.api_calls,
         )
         self.devices = DeviceBook(store=self.store, clock=clock, fetch=self._newest_operations)
         # Shared with the Slack app's own posts (answers to mentions): one pace per channel.
@@ -146,6 +163,10 @@ class Runtime:
         )
         self._loops = (self.recovery, self.sending, self.poller, self.outbox)
 
+    @property
+    def loops(self) -> tuple[Ticker, ...]:
+        return self._loops
+
     def _send(self) -> int:
         self.service.approvals.expire()  # an approval that came too late must not send
         return self._sender.submit_pending()
@@ -171,6 +192,7 @@ class Runtime:
         self._sender.recover()
         for loop in self._loops:
             loop.start()
+        self.started = True
         return self
 
     def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:

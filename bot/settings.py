@@ -45,6 +45,9 @@ class Settings:
     channel_gap: float = 1.0
     config_path: str | None = None  # OPSBOT_CONFIG: the policy file; None: the open policy
     log_format: str = "text"  # OPSBOT_LOG_FORMAT: "text" for people, "json" a line an object
+    # OPSBOT_HEALTH_PORT: Socket Mode's listener for /healthz, /readyz and /metrics; None: none
+    # (HTTP mode serves them on PORT).
+    health_port: int | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -110,10 +113,16 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         channel_gap=env.number("OPSBOT_CHANNEL_GAP", 1.0, low=0, high=60),
         config_path=env.optional("OPSBOT_CONFIG") or None,
         log_format=env.choice("OPSBOT_LOG_FORMAT", ("text", "json")),
+        health_port=_whole(env.number("OPSBOT_HEALTH_PORT", 0, low=1, high=65535, whole=True)),
     )
     if env.problems:
         raise SettingsError(*env.problems)
     return settings
+
+
+def _whole(value: float) -> int | None:
+    """A port read with default 0 (unset): None for unset."""
+    return int(value) or None
 
 
 class _Reader:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,16 @@ class Ticker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # time.monotonic() when the last round ended (failed or not), or when the loop started:
+        # health asks whether a loop still goes round. None: never started.
+        self.last_round_at: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def start(self) -> Ticker:
+        self.last_round_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self
@@ -58,6 +67,7 @@ class Ticker:
             except Exception:
                 # One bad round must not end the loop: it is logged and the next round runs.
                 log.exception("%s: round failed", self.name)
+            self.last_round_at = time.monotonic()
             wait = self.interval
             if self._pause is not None:
                 try:

@@ -111,6 +111,52 @@ class Store:
         with self._lock:
             self.db.close()
 
+    def ping(self) -> None:
+        """A trivial query: raises when the database does not answer (closed, unreadable)."""
+        with self._lock:
+            self.db.execute("SELECT 1").fetchone()
+
+    def audit_counts(self, events: Sequence[str], *, after: int = 0) -> tuple[int, dict[str, int]]:
+        """How many audit rows of each of `events` have an id above `after`, and the highest
+        id seen: the trail is append-only, so a caller adds up from where it left off and
+        reads each row once (a range of the primary key, however long the trail)."""
+        marks = ", ".join("?" for _ in events)
+        with self._lock:
+            (top,) = self.db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()
+            rows = self.db.execute(
+                f"SELECT event, count(*) FROM audit WHERE id > ? AND id <= ? "
+                f"AND event IN ({marks}) GROUP BY event",
+                [after, top, *events],
+            ).fetchall()
+        return int(top), {event: int(n) for event, n in rows}
+
+    def gauges(self) -> dict[str, Any]:
+        """What the metrics read at each scrape, each from an index or a small group: the
+        operations sent by status word, the outbox's backlog and its oldest message's time,
+        unknown outcomes and requests waiting for approval."""
+        with self._lock:
+            statuses = self.db.execute(
+                "SELECT lower(trim(coalesce(status, ''))), count(*) FROM operations "
+                "WHERE api_id IS NOT NULL GROUP BY 1"
+            ).fetchall()
+            backlog, oldest = self.db.execute(
+                "SELECT count(*), min(created_at) FROM outbox "
+                "WHERE delivered_at IS NULL AND given_up_at IS NULL"
+            ).fetchone()
+            (unknown,) = self.db.execute(
+                "SELECT count(*) FROM operations WHERE state = 'unknown'"
+            ).fetchone()
+            (approving,) = self.db.execute(
+                "SELECT count(*) FROM requests WHERE state = 'approving'"
+            ).fetchone()
+        return {
+            "statuses": {word: int(n) for word, n in statuses},
+            "outbox_backlog": int(backlog),
+            "outbox_oldest": datetime.fromisoformat(oldest) if oldest else None,
+            "unknown_outcomes": int(unknown),
+            "approvals_waiting": int(approving),
+        }
+
     @contextmanager
     def _write(self) -> Iterator[Database]:
         # BEGIN IMMEDIATE takes the write lock up front: a read-then-write transaction under WAL

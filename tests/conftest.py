@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from bot.health import observe
 from bot.policy.config import OPEN_POLICY, read_config
 from bot.poller import PollTuning
 from bot.runtime import Runtime
@@ -243,6 +244,7 @@ def start_bot(
     )
     runtime.start()
     server = HttpServer(app=app, signing_secret=SECRET, host="127.0.0.1", port=0)
+    server.open(observe(runtime, client))
     threading.Thread(target=server.serve, daemon=True).start()
     return Bot(
         url=f"http://127.0.0.1:{server.port}/slack/events",

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.cli import main
@@ -296,6 +297,10 @@ def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path, start_run)
         bot = start_run(bot_env(slack, simulator, tmp_path / "run.db"))
         bot.wait_for("opsbot is listening")
         bot.answers(slack, "run")
+        # Health and metrics on the same port, with no signature (see tests/test_health.py).
+        port = bot.env["PORT"]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
         assert bot.stop() == 0, bot.output
         assert len(slack.calls_to("auth.test")) == 1  # Bolt's check is the only one
         assert simulator.requests  # httpx was used, at least for the start-up check
@@ -315,7 +320,14 @@ def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path, start_run)
 def test_run_in_socket_mode_asks_slack_for_one_connection(tmp_path: Path, start_run) -> None:
     with FakeSlack() as slack, Simulator() as simulator, FakeSocketMode() as sm:
         slack.socket_mode_url = sm.url
-        env = bot_env(slack, simulator, tmp_path / "sm.db", SLACK_APP_TOKEN=APP_TOKEN)
+        health_port = free_port()
+        env = bot_env(
+            slack,
+            simulator,
+            tmp_path / "sm.db",
+            SLACK_APP_TOKEN=APP_TOKEN,
+            OPSBOT_HEALTH_PORT=str(health_port),
+        )
         bot = start_run(env)
         sm.wait_connected(timeout=30)
         envelope = sm.send_envelope(
@@ -327,6 +339,12 @@ def test_run_in_socket_mode_asks_slack_for_one_connection(tmp_path: Path, start_
         # The URL asked for as the start-up check is the one connected to.
         assert len(slack.calls_to("apps.connections.open")) == 1
         assert len(slack.calls_to("auth.test")) == 1
+        # OPSBOT_HEALTH_PORT: health, readiness and metrics, and nothing else.
+        health = f"http://127.0.0.1:{health_port}"
+        assert httpx.get(health + "/healthz", timeout=10).json()["status"] == "ok"
+        assert httpx.get(health + "/readyz", timeout=10).status_code == 200
+        assert "opsbot_slack_calls_total" in httpx.get(health + "/metrics", timeout=10).text
+        assert httpx.get(health + "/slack/events", timeout=10).status_code == 404
         sm.stop()  # first: the built-in client's close() otherwise waits out a recv timeout
         assert bot.stop() == 0, bot.output
     assert "opsbot is running in Socket Mode" in bot.output

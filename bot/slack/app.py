@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,7 +17,7 @@ from waitress.server import create_server
 
 from bot.pacing import ChannelPacer
 from bot.service import OpsService
-from bot.slack.guard import MAX_BODY, guarded_wsgi
+from bot.slack.guard import MAX_BODY, WsgiApp, guarded_wsgi
 from bot.slack.notifier import ChannelPoster, ZoneLookup
 from handlers import Deps, register_all
 
@@ -98,22 +99,28 @@ def add_listeners(app: App, *, service: OpsService, pacer: ChannelPacer, workers
     register_all(app, deps)
 
 
-class HttpServer:
-    """Bolt on waitress, a production WSGI server: Bolt's own `app.start()` drops connections
-    under concurrency."""
+class WsgiServer:
+    """A WSGI app on waitress, a production WSGI server: Bolt's own `app.start()` drops
+    connections under concurrency.
+
+    `open_paths` (filled in later with open()): paths answered without the Slack signature
+    check (health, readiness, metrics: GET only); every other path goes to `guarded`."""
 
     def __init__(
         self,
         *,
-        app: App,
-        signing_secret: str,
+        guarded: WsgiApp,
         host: str = "0.0.0.0",
         port: int = 3000,
         threads: int = 16,
     ) -> None:
-        wsgi = guarded_wsgi(
-            SlackRequestHandler(app), signing_secret=signing_secret, path=EVENTS_PATH
-        )
+        self._open_paths: dict[str, WsgiApp] = {}
+        open_paths = self._open_paths
+
+        def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            serve = open_paths.get(environ.get("PATH_INFO", ""))
+            return (serve or guarded)(environ, start_response)
+
         self._server = create_server(
             wsgi,
             host=host,
@@ -130,6 +137,10 @@ class HttpServer:
     @property
     def port(self) -> int:
         return int(self._server.effective_port)
+
+    def open(self, paths: Mapping[str, WsgiApp]) -> None:
+        """Serve `paths` unguarded from now on."""
+        self._open_paths.update(paths)
 
     def serve(self) -> None:
         """Blocks until close(); then waits for requests being answered to finish."""
@@ -164,6 +175,34 @@ class HttpServer:
         # Not server.close(): that closes the trigger too.
         wasyncore.dispatcher.close(server)
         server.trigger.del_channel()
+
+
+class HttpServer(WsgiServer):
+    """Bolt behind the guard (bot.slack.guard) at EVENTS_PATH."""
+
+    def __init__(
+        self,
+        *,
+        app: App,
+        signing_secret: str,
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        threads: int = 16,
+    ) -> None:
+        guarded = guarded_wsgi(
+            SlackRequestHandler(app), signing_secret=signing_secret, path=EVENTS_PATH
+        )
+        super().__init__(guarded=guarded, host=host, port=port, threads=threads)
+
+
+def _not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"Not found: this port serves /healthz, /readyz and /metrics\n"]
+
+
+def health_server(*, host: str = "0.0.0.0", port: int) -> WsgiServer:
+    """Socket Mode's listener (OPSBOT_HEALTH_PORT): only the open paths, once opened."""
+    return WsgiServer(guarded=_not_found, host=host, port=port, threads=4)
 
 
 def socket_mode(*, app: App, app_token: str, url: str | None = None) -> SocketModeHandler:

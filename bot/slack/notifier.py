@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -63,9 +63,24 @@ class BotClient(WebClient):
     bot need not ask a second time (nor Bolt's private middleware for its copy)."""
 
     workspace_url: str | None = None
+    token_accepted = False  # auth.test answered ok: the readiness check asks
+    # Told of every Web API call: (method, rate limited); the metrics set it.
+    on_call: Callable[[str, bool], None] | None = None
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        limited = False
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            limited = _rate_limited(exc)
+            raise
+        finally:
+            if self.on_call is not None:
+                self.on_call(api_method, limited)
 
     def auth_test(self, **kwargs: Any) -> Any:
         response = super().auth_test(**kwargs)
+        self.token_accepted = True
         url = response.get("url")
         if isinstance(url, str) and url.startswith("https://"):
             self.workspace_url = url

@@ -58,7 +58,12 @@ def register(app: App, deps: Deps) -> None:
                 reply = messages.answer(Proposed(request=outcome.request), now=service.clock())
                 respond(replace_original=True, **reply.message)
             else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+                _refuse(
+                    lambda m: respond(replace_original=False, response_type="ephemeral", **m),
+                    outcome.reason,
+                    outcome.request,
+                    outcome.detail,
+                )
 
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
@@ -120,15 +125,19 @@ def _on_click(
     def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
         user = (body.get("user") or {}).get("id", "")
+        private = _private(deps, body, respond, user)
 
         def work() -> None:
             outcome = act(str(action.get("value", "")), user=user)
-            if outcome.ok:
-                respond(replace_original=True, text=said(f"<@{user}>", outcome))
+            if not outcome.ok:
+                _refuse(private, outcome.reason, outcome.request, outcome.detail)
+            elif _in_home(body):
+                private({"text": said(f"<@{user}>", outcome)})
             else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+                respond(replace_original=True, text=said(f"<@{user}>", outcome))
+                deps.home.changed(user)
 
-        deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
+        deps.later(private, work)
 
 
 def _on_public_click(
@@ -147,15 +156,16 @@ def _on_public_click(
         ack()
         user = (body.get("user") or {}).get("id", "")
 
-        def private(message: dict[str, Any]) -> None:
-            respond(replace_original=False, response_type="ephemeral", **message)
+        private = _private(deps, body, respond, user)
 
         def work() -> None:
             outcome = act(str(action.get("value", "")), user=user)
             if outcome.ok:
                 private({"text": said(user, outcome)})
+                if not _in_home(body):
+                    deps.home.changed(user)
             else:
-                _refuse(respond, outcome.reason, outcome.request, outcome.detail)
+                _refuse(private, outcome.reason, outcome.request, outcome.detail)
 
         deps.later(private, work)
 
@@ -180,10 +190,25 @@ def _operation_id(value: str) -> int:
     return int(value) if value.isascii() and value.isdigit() else -1
 
 
-def _refuse(respond: Respond, reason: str, request: Any, detail: str) -> None:
+def _in_home(body: dict[str, Any]) -> bool:
+    """A click in the person's Home tab: no message, no response_url to answer on."""
+    view = body.get("view")
+    return isinstance(view, dict) and view.get("type") == "home"
+
+
+def _private(
+    deps: Deps, body: dict[str, Any], respond: Respond, user: str
+) -> Callable[[dict[str, Any]], None]:
+    """How the clicker is answered: privately in the channel (the response_url), or, for a
+    click in the Home tab, by publishing the Home again with the answer on top (it shows
+    what the click changed, and a Home view has no response_url)."""
+    if _in_home(body):
+        return lambda message: deps.home.publish(user, notice=message.get("text"))
+    return lambda message: respond(replace_original=False, response_type="ephemeral", **message)
+
+
+def _refuse(
+    private: Callable[[dict[str, Any]], None], reason: str, request: Any, detail: str
+) -> None:
     requester = f"<@{request.requester}>" if request is not None else "the requester"
-    respond(
-        replace_original=False,
-        response_type="ephemeral",
-        text=text.click_refusal(reason, requester=requester, detail=detail),
-    )
+    private({"text": text.click_refusal(reason, requester=requester, detail=detail)})

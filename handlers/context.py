@@ -11,6 +11,7 @@ from typing import Any
 
 from bot import messages, text
 from bot.service import OpsService
+from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Deps:
     # The work after the ack runs here, not in Bolt's listener pool: a listener that held its
     # thread through a 2 s API call would leave later requests waiting for a thread to ack in.
     work: Executor
+    home: HomePublisher  # the person's Home tab, published on open, click and change
 
     def later(self, send: Send, work: Callable[[], None]) -> None:
         """Run `work` in the work pool; whatever breaks, `send` tells the person."""

@@ -1,7 +1,9 @@
-"""`@opsbot …` typed in a channel or a thread: that thread becomes the originating thread."""
+"""`@opsbot …` typed in a channel or a thread: that thread becomes the originating thread. And
+the Home tab opened: published afresh from the store."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -9,6 +11,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from handlers.context import Deps, answer_text
+
+log = logging.getLogger(__name__)
 
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -45,3 +49,11 @@ def register(app: App, deps: Deps) -> None:
                 thread_ts=thread_ts,
             ),
         )
+
+    @app.event("app_home_opened")
+    def home_opened(event: dict[str, Any]) -> None:
+        user = event.get("user")
+        # The Messages tab (turned off in the manifest) sends this event too: not ours.
+        if not user or event.get("tab", "home") != "home":
+            return
+        deps.later(lambda _: log.warning("Home tab not published"), lambda: deps.home.publish(user))

@@ -911,6 +911,73 @@ class Store:
                 )
             ]
 
+    # --- the Home tab: what one person sees, from the store alone --------------------------
+
+    def pending_of(self, requester: str, *, now: datetime, limit: int) -> list[RequestRecord]:
+        """Requests waiting for `requester`'s confirmation (not yet expired), newest first."""
+        with self._lock:
+            ids = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT id FROM requests INDEXED BY idx_requests_requester "
+                    "WHERE requester = ? AND state = 'pending' AND expires_at > ? "
+                    "ORDER BY created_at DESC LIMIT ?",
+                    [requester, _now_text(now), limit],
+                )
+            ]
+            return [r for r in map(self.get_request, ids) if r is not None]
+
+    def approving_requests(self, *, limit: int) -> list[RequestRecord]:
+        """Requests waiting for approval, the soonest to expire first (who may approve each
+        is the policy's question, asked by the caller)."""
+        with self._lock:
+            ids = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT id FROM requests INDEXED BY idx_requests_approving "
+                    "WHERE state = 'approving' ORDER BY approval_expires_at LIMIT ?",
+                    [limit],
+                )
+            ]
+            return [r for r in map(self.get_request, ids) if r is not None]
+
+    def in_flight_of(self, requester: str, *, limit: int) -> tuple[list[OperationRecord], int]:
+        """`requester`'s operations not yet ended, of requests confirmed or waiting for
+        approval, the soonest first: up to `limit` of them, and how many in all."""
+        where = (
+            "FROM operations o JOIN requests r INDEXED BY idx_requests_requester "
+            "ON r.id = o.request_id WHERE r.requester = ? "
+            "AND r.state IN ('confirmed', 'approving') AND o.final = 0 "
+            "AND o.state NOT IN ('rejected', 'stopped')"
+        )
+        with self._lock:
+            rows = self.db.query(
+                f"SELECT o.* {where} ORDER BY o.scheduled_at, o.id LIMIT ?", [requester, limit]
+            )
+            ops = [OperationRecord.from_row(r) for r in rows]
+            (total,) = self.db.execute(f"SELECT count(*) {where}", [requester]).fetchone()
+        return ops, total
+
+    def scheduled_between(
+        self, start: datetime, end: datetime, *, limit: int
+    ) -> tuple[list[OperationRecord], int]:
+        """Operations of confirmed requests not yet ended whose time is in [start, end), the
+        soonest first: up to `limit`, and how many in all."""
+        where = (
+            "FROM operations o INDEXED BY idx_operations_scheduled "
+            "JOIN requests r ON r.id = o.request_id WHERE o.final = 0 "
+            "AND o.scheduled_at >= ? AND o.scheduled_at < ? AND r.state = 'confirmed' "
+            "AND o.state NOT IN ('rejected', 'stopped')"
+        )
+        window = [format_api_time(start), format_api_time(end)]
+        with self._lock:
+            rows = self.db.query(
+                f"SELECT o.* {where} ORDER BY o.scheduled_at, o.id LIMIT ?", [*window, limit]
+            )
+            ops = [OperationRecord.from_row(r) for r in rows]
+            (total,) = self.db.execute(f"SELECT count(*) {where}", window).fetchone()
+        return ops, total
+
     def lift_freezes(self, freeze_ids: Sequence[int], *, by: str, now: datetime) -> list[Freeze]:
         """Lift those still active; returns the ones this call lifted."""
         lifted = []

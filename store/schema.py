@@ -299,5 +299,15 @@ def waves(db: Database) -> None:
     db.execute("CREATE INDEX idx_requests_halted ON requests (id) WHERE wave_state = 'halted'")
 
 
+@MIGRATIONS(name="0008_home")
+def home(db: Database) -> None:
+    # The Home tab, built on every open from the store: a person's own requests (waiting for
+    # their confirmation, their operations in flight) found by requester, not by reading every
+    # request; and what is scheduled next across the fleet, by time, among the operations not
+    # yet ended (the ended ones pile up for ever and are never read for it).
+    db.execute("CREATE INDEX idx_requests_requester ON requests (requester, state)")
+    db.execute("CREATE INDEX idx_operations_scheduled ON operations (scheduled_at) WHERE final = 0")
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

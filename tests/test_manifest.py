@@ -20,7 +20,8 @@ SCHEMA = REPO / "tests" / "data" / "slack" / "manifest.schema.1.0.0.json"
 HTTP_URL = "https://YOUR-HOST/slack/events"
 
 # Bot scope each subscribed bot event needs (Slack refuses the manifest otherwise).
-EVENT_SCOPES = {"app_mention": "app_mentions:read"}
+# The scope each event needs (None: none, as app_home_opened).
+EVENT_SCOPES: dict[str, str | None] = {"app_mention": "app_mentions:read", "app_home_opened": None}
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +86,13 @@ def test_manifest_declares_what_the_bot_uses(manifest: dict[str, Any]) -> None:
     assert "usergroups:read" in scopes  # user groups named in the policy file
 
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
-    assert "app_mention" in events
+    assert {"app_mention", "app_home_opened"} <= set(events)
     for event in events:
-        assert EVENT_SCOPES.get(event, "") in scopes, f"{event} needs {EVENT_SCOPES.get(event)}"
+        assert event in EVENT_SCOPES, f"{event}: which scope does it need?"
+        scope = EVENT_SCOPES[event]
+        assert scope is None or scope in scopes, f"{event} needs {scope}"
+    home = manifest["features"]["app_home"]
+    assert home == {"home_tab_enabled": True, "messages_tab_enabled": False}
 
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True

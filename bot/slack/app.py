@@ -18,6 +18,7 @@ from waitress.server import create_server
 from bot.pacing import ChannelPacer
 from bot.service import OpsService
 from bot.slack.guard import MAX_BODY, WsgiApp, guarded_wsgi
+from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
 from handlers import Deps, register_all
 
@@ -90,11 +91,13 @@ def bolt_app(*, client: WebClient, signing_secret: str, workers: Workers) -> App
 def add_listeners(app: App, *, service: OpsService, pacer: ChannelPacer, workers: Workers) -> None:
     """The bot's listeners, on an app from bolt_app() built with the same `workers`; `pacer`
     is the outbox's, so that answers to mentions keep to the same pace per channel."""
+    zones = ZoneLookup(client=app.client)
     deps = Deps(
         service=service,
-        zones=ZoneLookup(client=app.client),
+        zones=zones,
         poster=ChannelPoster(client=app.client, pacer=pacer),
         work=workers.work,
+        home=HomePublisher(client=app.client, service=service, zones=zones),
     )
     register_all(app, deps)
 

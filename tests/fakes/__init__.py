@@ -1,6 +1,8 @@
 """Fakes of Slack for tests: Web API over HTTP, Socket Mode over websocket, signed requests."""
 
 from .signing import (
+    app_home_opened_body,
+    app_home_opened_payload,
     app_mention_body,
     app_mention_payload,
     block_actions_body,
@@ -26,6 +28,8 @@ from .slack import (
 from .socket_mode import FakeSocketMode
 
 __all__ = [
+    "app_home_opened_body",
+    "app_home_opened_payload",
     "APP_ID",
     "APP_TOKEN",
     "BOT_ID",

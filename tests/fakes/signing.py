@@ -325,6 +325,51 @@ def app_mention_payload(
     }
 
 
+def app_home_opened_payload(
+    *,
+    user_id: str = "U123",
+    tab: str = "home",
+    event_id: str = "Ev1",
+    view: dict[str, Any] | None = None,
+    team_id: str = TEAM_ID,
+    bot_user_id: str = BOT_USER_ID,
+) -> dict[str, Any]:
+    """An Events API event_callback envelope for app_home_opened: the person opened the app's
+    Home tab (`tab="home"`) or its Messages tab. `view`: the Home view last published for
+    them, which Slack includes once there is one."""
+    ts = f"{time.time():.6f}"
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D0HOME" + user_id[-4:],
+        "tab": tab,
+        "event_ts": ts,
+    }
+    if view is not None:
+        event["view"] = _full_view({"type": "home", **view}, team_id)
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "context_team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(float(ts)),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": f"4-fake-{event_id}",
+    }
+
+
 # ---- HTTP bodies (what Slack POSTs to /slack/events)
 
 
@@ -415,6 +460,11 @@ def app_mention_body(
             event_id=event_id,
         )
     )
+
+
+def app_home_opened_body(**kwargs: Any) -> str:
+    """JSON body of app_home_opened_payload(**kwargs)."""
+    return json.dumps(app_home_opened_payload(**kwargs))
 
 
 # ---- signing and sending

@@ -184,6 +184,7 @@ class FakeSlack:
         self._faults: list[_Fault] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._views: dict[str, dict[str, Any]] = {}
+        self._homes: dict[str, dict[str, Any]] = {}  # user → their Home view (views.publish)
         self._used_triggers: set[str] = set()
         self._buckets: dict[str, _Bucket] = {}
         self.rate_limited = 0  # calls refused by a rate limit (not by fail())
@@ -679,6 +680,33 @@ class FakeSlack:
         previous = current.get("previous_view_id") if current else None
         view = self._store_view(str(view_id), args["view"], root=root, previous=previous)
         return {"ok": True, "view": view}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A user's Home tab: one view per user, its id kept from one publish to the next."""
+        user = str(args.get("user_id") or "")
+        if not user:
+            return _err("invalid_arguments")
+        if user not in self._users:
+            return _err("user_not_found")
+        spec = args.get("view")
+        if not isinstance(spec, dict) or spec.get("type") != "home":
+            return _invalid("invalid_arguments", "a published view must be of type home")
+        current = self._homes.get(user)
+        if current is not None and args.get("hash") and args["hash"] != current["hash"]:
+            return _err("hash_conflict")
+        problem = self._view_problem(spec)
+        if problem is not None:
+            return problem
+        view_id = current["id"] if current else f"V{self._view_seq + 1:08d}"
+        view = self._store_view(view_id, spec, root=view_id, previous=None)
+        self._homes[user] = view
+        return {"ok": True, "view": view}
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        """The Home view last published for this user."""
+        with self._lock:
+            v = self._homes.get(user_id)
+            return dict(v) if v is not None else None
 
     def _store_view(
         self, view_id: str, spec: dict[str, Any], *, root: str, previous: Any

@@ -53,8 +53,12 @@ class OutboxSender:
         summary_gap: float = 0.0,
         edits: ChannelPacer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        on_request_changed: Callable[[RequestRecord], None] = lambda _: None,
     ) -> None:
         self._store = store
+        # A request whose change went out (a message, its status message edited): its
+        # requester's Home tab follows.
+        self._on_request_changed = on_request_changed
         self._notifier = notifier
         self._clock = clock
         self._pacer = pacer
@@ -157,6 +161,7 @@ class OutboxSender:
             return None
         self._threads.reset(event.thread)
         self._store.mark_delivered(event.id, now=self._clock())
+        self._on_request_changed(request)
         return "delivered"
 
     def _channel_refused(
@@ -298,3 +303,4 @@ class OutboxSender:
             self._roots.reset(request_id)
             self._store.root_shown(request_id, version=version)
             self._edited[request_id] = self._monotonic()
+            self._on_request_changed(request)

@@ -102,6 +102,7 @@ class Runtime:
             on_root_answered=self._root_answered,
             summary_gap=tuning.summary_gap,
             edits=ChannelPacer(gap=edit_gap, burst=EDIT_BURST),
+            on_request_changed=lambda request: self.service.request_changed(request),
         )
         self._flush = lambda: outbox.deliver_pending(final=True)
         self.outbox = Ticker(

@@ -8,6 +8,7 @@ The Slack handlers and the console demo both call this; neither knows how the ot
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,8 @@ from bot.preflight import OperationSearch
 from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
 from store import OperationRecord, RequestRecord, Store
+
+log = logging.getLogger(__name__)
 
 REQUEST_TTL = timedelta(minutes=15)
 # A time that passed while the request waited for its click is still honoured within this grace;
@@ -96,6 +99,16 @@ class OpsService:
         self.freezes = FreezeDesk(
             store=store, api=api, policy=self.policy, clock=clock, on_change=on_confirmed
         )
+        # Told the requester of a request whose change went out to Slack (the Home tab
+        # refreshes theirs): added by the Slack side, called by the outbox.
+        self.watchers: list[Callable[[str], None]] = []
+
+    def request_changed(self, request: RequestRecord) -> None:
+        for watcher in self.watchers:
+            try:
+                watcher(request.requester)
+            except Exception:
+                log.exception("a watcher of request changes failed")
 
     # --- understanding --------------------------------------------------------------------
 

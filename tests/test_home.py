@@ -17,6 +17,7 @@ from bot import home
 from bot.model import OperationSpec
 from bot.policy.config import read_config
 from bot.policy.rules import Policy
+from bot.slack.home import HOME_GAP
 from store import Store
 from tests.conftest import Bot, eventually
 from tests.fakes import app_home_opened_body, block_actions_body
@@ -233,3 +234,31 @@ def test_home_queries_are_answered_from_indexes(tmp_path: Path) -> None:
             assert index in plan, plan
     finally:
         store.close()
+
+
+def test_home_follows_the_persons_own_request_at_most_every_few_seconds(policy_bot) -> None:
+    """Opened once, the Home tab is published again as Alice's request goes out and ends
+    (from the outbox), never twice within the gap, and Bob's Home (never opened) not at all."""
+    bot = policy_bot(POLICY)
+    store = bot.runtime.store
+    opened = open_home(bot, ALICE)
+    assert "Nothing." in home_text(opened).split("Your operations in flight")[1]
+    mine = ask_and_confirm(bot, "restart nginx on server-01..03 now", user=ALICE)
+    eventually(
+        lambda: all(op.final for op in store.get_request(mine).operations),
+        what="Alice's operations ended",
+    )
+
+    def alices() -> list[Any]:
+        return [c for c in bot.slack.calls_to("views.publish") if c.args["user_id"] == ALICE]
+
+    def shows_them_ended() -> bool:
+        view = bot.slack.home(ALICE) or {"blocks": []}
+        in_flight = home_text(view).split("Your operations in flight")[1].split("───")[0]
+        return len(alices()) >= 2 and "Nothing." in in_flight and view["id"] == opened["id"]
+
+    eventually(shows_them_ended, what="Alice's Home refreshed with her operations ended")
+    publishes = alices()
+    gaps = [b.at - a.at for a, b in zip(publishes, publishes[1:], strict=False)]
+    assert min(gaps) >= HOME_GAP - 0.1, gaps
+    assert not [c for c in bot.slack.calls_to("views.publish") if c.args["user_id"] == BOB]

@@ -65,15 +65,13 @@ class HomePublisher:
             last = self._last.get(user)
             if last is None or user in self._due:
                 return
-            wait = last + self._gap - self._monotonic()
-            if wait > 0:
-                timer = threading.Timer(wait, self._held, args=(user,))
-                timer.daemon = True
-                self._due[user] = timer
-                timer.start()
-                return
-            self._last[user] = self._monotonic()
-        self._guarded(user)
+            # On a thread of its own, never the caller's (the outbox's loop must not wait on
+            # Slack for a Home tab).
+            wait = max(last + self._gap - self._monotonic(), 0.0)
+            timer = threading.Timer(wait, self._held, args=(user,))
+            timer.daemon = True
+            self._due[user] = timer
+            timer.start()
 
     def _held(self, user: str) -> None:
         with self._lock:

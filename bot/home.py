@@ -161,8 +161,8 @@ def _to_confirm(data: HomeData) -> Blocks:
             section(line),
             _buttons(
                 f"home_confirm_{request.id}",
-                messages._button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
-                messages._button(text.CANCEL, ACTION_CANCEL, request.id),
+                messages.button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
+                messages.button(text.CANCEL, ACTION_CANCEL, request.id),
             ),
         ]
     more = len(data.to_confirm) - REQUESTS_SHOWN
@@ -188,8 +188,8 @@ def _to_approve(data: HomeData) -> Blocks:
             section(line),
             _buttons(
                 f"home_approve_{request.id}",
-                messages._button(text.APPROVE, ACTION_APPROVE, request.id, style="primary"),
-                messages._button(text.REJECT, ACTION_REJECT, request.id),
+                messages.button(text.APPROVE, ACTION_APPROVE, request.id, style="primary"),
+                messages.button(text.REJECT, ACTION_REJECT, request.id),
             ),
         ]
     more = data.to_approve_total - REQUESTS_SHOWN
@@ -209,7 +209,7 @@ def _lines(
     counted in a last line, with how to list them."""
     if not lines:
         return [context(empty)]
-    shown, rest = messages._fit_lines(lines, sections, budget=sections * messages.MAX_SECTION_TEXT)
+    shown, rest = messages.fit_lines(lines, sections, budget=sections * messages.MAX_SECTION_TEXT)
     blocks = [section(chunk) for chunk in shown]
     more = rest + max(total - len(lines), 0)
     if more:
@@ -218,14 +218,14 @@ def _lines(
 
 
 def _in_flight_line(data: HomeData, op: OperationRecord) -> str:
-    icon, word = messages._state_of(op)
+    icon, word = messages.state_of(op)
     where = f" · `{escaped(op.api_id, NAME_SHOWN)}`" if op.api_id else ""
     status = escaped(word, NAME_SHOWN)
     return f"{icon} {_when(data, op.scheduled_at)} · {_summary(op)}{where} — *{status}*"
 
 
 def _scheduled_line(data: HomeData, op: OperationRecord) -> str:
-    icon, word = messages._state_of(op)
+    icon, word = messages.state_of(op)
     return f"{icon} {_when(data, op.scheduled_at)} · {_summary(op)} — {escaped(word, NAME_SHOWN)}"
 
 
@@ -255,7 +255,7 @@ def _window_line(data: HomeData, window: Window, open_now: bool, start: datetime
 def _device_globs(globs: Sequence[str] | None) -> str:
     if globs is None:
         return text.ALL_DEVICES
-    return messages._joined([f"`{escaped(g, NAME_SHOWN)}`" for g in globs], 300)
+    return messages.joined([f"`{escaped(g, NAME_SHOWN)}`" for g in globs], 300)
 
 
 def _when(data: HomeData, moment: datetime) -> str:

@@ -151,7 +151,7 @@ def parameters_text(params: dict[str, Any], *, limit: int) -> str:
     for key, value in params.items():
         name = escaped(key, NAME_SHOWN)
         pairs.append(f"{name}={_value(value, max(share - len(name) - 1, 40))}")
-    return _joined(pairs, limit)
+    return joined(pairs, limit)
 
 
 def _value(value: Any, limit: int) -> str:
@@ -162,7 +162,7 @@ def _value(value: Any, limit: int) -> str:
     if len(whole) <= limit:
         return whole
     room = limit - len(text.more_items(len(items))) - 4  # the brackets and one more comma
-    return "[" + _joined([clip(item, room) for item in items], room) + "]"
+    return "[" + joined([clip(item, room) for item in items], room) + "]"
 
 
 def _scalar(value: Any) -> str:
@@ -188,7 +188,7 @@ def _devices(names: Sequence[str]) -> list[str]:
     ]
 
 
-def _fit_lines(
+def fit_lines(
     pieces: Sequence[str],
     max_blocks: int = MAX_BLOCKS,
     *,
@@ -224,9 +224,9 @@ def _closed(chunks: list[str], current: str) -> list[str]:
     return [*chunks, current] if current else chunks
 
 
-def _joined(items: Sequence[str], limit: int) -> str:
+def joined(items: Sequence[str], limit: int) -> str:
     """`a, b, c, …and 60 more`: the items that fit in `limit`, and how many did not."""
-    shown, rest = _fit_lines(items, 1, budget=limit, sep=", ")
+    shown, rest = fit_lines(items, 1, budget=limit, sep=", ")
     return ", ".join([*shown, text.more_items(rest)] if rest else shown)
 
 
@@ -365,12 +365,12 @@ def confirmation(request: RequestRecord, *, now: datetime, dry_run: bool = False
         blocks.append(context(text.DRY_RUN_FOOTER))
         return fit(blocks)
     buttons = [
-        _button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
-        _button(text.CANCEL, ACTION_CANCEL, request.id),
+        button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
+        button(text.CANCEL, ACTION_CANCEL, request.id),
     ]
     move = _move_label(request)
     if move:
-        buttons.append(_button(move, ACTION_MOVE_TO_WINDOW, request.id))
+        buttons.append(button(move, ACTION_MOVE_TO_WINDOW, request.id))
     blocks.append({"type": "actions", "block_id": "ops_confirmation", "elements": buttons})
     valid = round((request.expires_at - request.created_at).total_seconds() / 60)
     blocks.append(context(text.confirmation_footer(request.id, valid)))
@@ -386,7 +386,7 @@ def _waves_plan(request: RequestRecord) -> Blocks:
         waves=request.waves,
         size=request.wave_size,
         canary=request.canary,
-        first=_joined(_devices(list(dict.fromkeys(first))), VARIANT_SHOWN),
+        first=joined(_devices(list(dict.fromkeys(first))), VARIANT_SHOWN),
     )
     return [section(line)]
 
@@ -400,7 +400,7 @@ def _what_is_asked(ops: Sequence[OperationRecord]) -> Blocks:
     names = [_device(name) for name in shape.devices]
     # Runs as ranges (`server-001..server-500` (500)): 500 devices in one line, not 8 blocks.
     lead = text.operation_on(shape.kinds, len(names)) + ": "
-    chunks, rest = _fit_lines(_devices(shape.devices), budget=DEVICES_SHOWN, sep=", ", lead=lead)
+    chunks, rest = fit_lines(_devices(shape.devices), budget=DEVICES_SHOWN, sep=", ", lead=lead)
     blocks = [section(chunk) for chunk in chunks]
     if rest:
         blocks.append(context(text.and_more(rest)))
@@ -416,11 +416,11 @@ def _what_is_asked(ops: Sequence[OperationRecord]) -> Blocks:
         lines = [
             f"• {v}"
             if everywhere
-            else text.variant_on(v, _joined(_devices(list(dict.fromkeys(on[v]))), VARIANT_SHOWN))
+            else text.variant_on(v, joined(_devices(list(dict.fromkeys(on[v]))), VARIANT_SHOWN))
             for v in variants
         ]
         lead = (text.EACH_DEVICE if everywhere else text.PER_OPERATION) + "\n"
-        chunks, rest = _fit_lines(lines, budget=VARIANTS_SHOWN, lead=lead)
+        chunks, rest = fit_lines(lines, budget=VARIANTS_SHOWN, lead=lead)
         blocks.extend(section(chunk) for chunk in chunks)
         if rest:
             blocks.append(context(text.and_more(rest)))
@@ -467,7 +467,7 @@ class _Shape:
         return text.shared_parameters(params, count, per_device=count == len(self.devices))
 
 
-def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict:
+def button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict:
     button: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": label},
@@ -534,7 +534,7 @@ def status_message(request: RequestRecord) -> Blocks:
     room = MAX_MESSAGE_TEXT - message_size([*blocks, *tail, context(text.and_more(len(ops)))])
     room -= BLOCK_ALLOWANCE * (LINES_SHOWN // MAX_SECTION_TEXT + 2)
     lines = _status_lines(ops, summaries, room=room)
-    shown, rest = _fit_lines(lines, MAX_BLOCKS - len(blocks) - 2, budget=room)
+    shown, rest = fit_lines(lines, MAX_BLOCKS - len(blocks) - 2, budget=room)
     blocks.extend(section(chunk) for chunk in shown)
     if rest + hidden:
         blocks.append(context(text.and_more(rest + hidden)))
@@ -570,8 +570,8 @@ def _halt_buttons(request: RequestRecord) -> dict[str, Any]:
         "type": "actions",
         "block_id": "ops_waves",
         "elements": [
-            _button(text.CONTINUE, ACTION_CONTINUE, value, style="primary"),
-            _button(text.STOP, ACTION_STOP, value, style="danger"),
+            button(text.CONTINUE, ACTION_CONTINUE, value, style="primary"),
+            button(text.STOP, ACTION_STOP, value, style="danger"),
         ],
     }
 
@@ -610,16 +610,16 @@ def _count_rank(word: str) -> tuple[int, int]:
 def _status_counts(ops: Sequence[OperationRecord]) -> str:
     """`*500 operations:* 🕒 480 scheduled · ▶️ 12 running · ❌ 3 failed`: from waiting to
     ended, each status in its place (held, scheduled, running, completed, failed)."""
-    counts: Counter[tuple[str, str]] = Counter(_state_of(op) for op in ops)
+    counts: Counter[tuple[str, str]] = Counter(state_of(op) for op in ops)
     ordered = sorted(counts.items(), key=lambda item: _count_rank(item[0][1]))
     parts = [f"{icon} {count:,} {escaped(word, NAME_SHOWN)}" for (icon, word), count in ordered]
-    shown, rest = _fit_lines(parts, 1, budget=STATUS_COUNTS_SHOWN, sep=" · ")
+    shown, rest = fit_lines(parts, 1, budget=STATUS_COUNTS_SHOWN, sep=" · ")
     return text.status_counts(
         len(ops), " · ".join([*shown, text.more_items(rest)] if rest else shown)
     )
 
 
-def _state_of(op: OperationRecord) -> tuple[str, str]:
+def state_of(op: OperationRecord) -> tuple[str, str]:
     """The icon and word of an operation's line, without its device."""
     if op.state == "draft":
         return "⏳", text.WAITING_FOR_APPROVAL
@@ -811,7 +811,7 @@ def policy_lines(request: RequestRecord) -> Blocks:
                 )
             )
     lines.extend(_conflict_lines(policy))
-    shown, rest = _fit_lines(lines, 3, budget=NOTES_SHOWN * 2)
+    shown, rest = fit_lines(lines, 3, budget=NOTES_SHOWN * 2)
     if rest:
         shown.append(text.and_more(rest))
     return [section(chunk) for chunk in shown]
@@ -890,8 +890,8 @@ def approval_blocks(request: RequestRecord) -> Blocks:
                 "type": "actions",
                 "block_id": "ops_approval",
                 "elements": [
-                    _button(text.APPROVE, ACTION_APPROVE, request.id, style="primary"),
-                    _button(text.REJECT, ACTION_REJECT, request.id),
+                    button(text.APPROVE, ACTION_APPROVE, request.id, style="primary"),
+                    button(text.REJECT, ACTION_REJECT, request.id),
                 ],
             },
         ]
@@ -923,7 +923,7 @@ def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> s
 
 def _wave_devices(request: RequestRecord, wave: int) -> str:
     names = list(dict.fromkeys(op.device_name for op in request.wave_operations(wave)))
-    return _joined(_devices(names), VARIANT_SHOWN)
+    return joined(_devices(names), VARIANT_SHOWN)
 
 
 def wave_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
@@ -946,7 +946,7 @@ def wave_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
         stopped = [op.device_name for op in request.operations if op.state == STOPPED]
         return text.waves_stopped(
             who=who,
-            held=_joined(_devices(list(dict.fromkeys(stopped))), VARIANT_SHOWN),
+            held=joined(_devices(list(dict.fromkeys(stopped))), VARIANT_SHOWN),
         )
     failed_ids = set(data.get("failed") or ())
     failed = [
@@ -959,12 +959,12 @@ def wave_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
     ]
     # Held: the waves after the failed one, as they stood at the halt.
     later = [op.device_name for op in request.operations if (op.wave or 0) > wave]
-    shown, rest = _fit_lines(failed, 1, budget=MAX_SECTION_TEXT // 2)
+    shown, rest = fit_lines(failed, 1, budget=MAX_SECTION_TEXT // 2)
     return text.wave_halted(
         wave=wave,
         waves=request.waves,
         failed=[*shown, text.and_more(rest)] if rest else shown,
-        held=_joined(_devices(list(dict.fromkeys(later))), VARIANT_SHOWN),
+        held=joined(_devices(list(dict.fromkeys(later))), VARIANT_SHOWN),
         who=" or ".join([f"<@{request.requester}>", *_wave_approvers(request)]),
     )
 
@@ -997,7 +997,7 @@ def frozen_text(result: Frozen) -> str:
     elif result.held:
         lines.append(text.freeze_held(len(result.held)))
         lines.extend(_listed(item) for item in result.held)
-    shown, rest = _fit_lines(lines, 1, budget=MAX_SECTION_TEXT)
+    shown, rest = fit_lines(lines, 1, budget=MAX_SECTION_TEXT)
     return "\n".join([*shown, text.and_more(rest)] if rest else shown)
 
 
@@ -1038,7 +1038,7 @@ def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
     more = int(data.get("more") or 0)
     if more or data.get("complete") is False:
         lines.append(text.held_partial(more))
-    send_again = _button(text.SEND_AGAIN, ACTION_SEND_AGAIN, str(op.id), style="danger")
+    send_again = button(text.SEND_AGAIN, ACTION_SEND_AGAIN, str(op.id), style="danger")
     send_again["confirm"] = {
         "title": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM_TITLE},
         "text": {"type": "plain_text", "text": text.SEND_AGAIN_CONFIRM},
@@ -1053,7 +1053,7 @@ def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
             {
                 "type": "actions",
                 "block_id": "ops_unknown",
-                "elements": [send_again, _button(text.DROP, ACTION_DROP, str(op.id))],
+                "elements": [send_again, button(text.DROP, ACTION_DROP, str(op.id))],
             },
         ]
     )
@@ -1132,7 +1132,7 @@ def operation_list(listing: OperationList, *, device: str | None) -> Blocks:
         heading = text.list_newest(len(items), total)
     else:
         heading = text.list_page_heading(first, first + len(items) - 1, total)
-    shown, rest = _fit_lines([_listed(item) for item in items], MAX_BLOCKS - 3)
+    shown, rest = fit_lines([_listed(item) for item in items], MAX_BLOCKS - 3)
     blocks: Blocks = [section(heading)]
     blocks.extend(section(chunk) for chunk in shown)
     if rest:

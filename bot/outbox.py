@@ -140,6 +140,7 @@ class OutboxSender:
                 self._edited[request.id] = self._monotonic()
                 self._threads.reset(event.thread)
                 self._on_root_answered()
+                self._on_request_changed(request)  # now in public: a Home tab may show it
                 return "delivered"
             self._notifier.deliver(event, request)
         except RateLimited as exc:

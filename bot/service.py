@@ -101,12 +101,12 @@ class OpsService:
         )
         # Told the requester of a request whose change went out to Slack (the Home tab
         # refreshes theirs): added by the Slack side, called by the outbox.
-        self.watchers: list[Callable[[str], None]] = []
+        self.watchers: list[Callable[[RequestRecord], None]] = []
 
     def request_changed(self, request: RequestRecord) -> None:
         for watcher in self.watchers:
             try:
-                watcher(request.requester)
+                watcher(request)
             except Exception:
                 log.exception("a watcher of request changes failed")
 

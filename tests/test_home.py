@@ -262,3 +262,16 @@ def test_home_follows_the_persons_own_request_at_most_every_few_seconds(policy_b
     gaps = [b.at - a.at for a, b in zip(publishes, publishes[1:], strict=False)]
     assert min(gaps) >= HOME_GAP - 0.1, gaps
     assert not [c for c in bot.slack.calls_to("views.publish") if c.args["user_id"] == BOB]
+
+
+def test_a_request_waiting_for_your_approval_comes_to_your_open_home(policy_bot) -> None:
+    # Alice has her Home open; Bob's reboot needs a peer's approval: it appears on Alice's
+    # Home without her opening it again, with the buttons that approve it.
+    bot = policy_bot(POLICY)
+    assert "Waiting for your approval\nNothing." in home_text(open_home(bot, ALICE))
+    ask_and_confirm(bot, "reboot server-09 in 3 hours", user=BOB)
+    eventually(
+        lambda: "asks: *reboot server-09 in 3 hours*"
+        in home_text(bot.slack.home(ALICE) or {"blocks": []}),
+        what="Bob's request on Alice's open Home",
+    )

@@ -99,7 +99,7 @@ def add_listeners(app: App, *, service: OpsService, pacer: ChannelPacer, workers
         work=workers.work,
         home=HomePublisher(client=app.client, service=service, zones=zones),
     )
-    service.watchers.append(deps.home.changed)
+    service.watchers.append(deps.home.request_changed)
     register_all(app, deps)
 
 

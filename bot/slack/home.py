@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot import home
 from bot.service import OpsService
 from bot.slack.notifier import ZoneLookup
+from store import RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,17 @@ class HomePublisher:
             self._client.views_publish(user_id=user, view=home.home_view(data, notice=notice))
         except SlackApiError as exc:
             log.warning("Home tab not published: %s", exc.response.get("error"))
+
+    def request_changed(self, request: RequestRecord) -> None:
+        """A request changed: its requester's Home shows it, and one that needs approval is
+        on the Home of whoever may approve it, so every opened Home is looked at again (each
+        at its own pace; who may approve is for the Home's reading to say)."""
+        self.changed(request.requester)
+        if request.approvals_needed:
+            with self._lock:
+                opened = [user for user in self._last if user != request.requester]
+            for user in opened:
+                self.changed(user)
 
     def changed(self, user: str) -> None:
         """Something the person's Home shows changed: published again if they opened it, at

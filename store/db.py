@@ -23,15 +23,13 @@ from bot.model import OperationSpec, format_api_time
 from store.records import (
     APPROVE,
     FINISHED,
-    HELD_KINDS,
-    OUTAGE_KINDS,
-    OVERDUE_KINDS,
     REJECT,
     REOPENING,
     ROOT,
     ROUTINE_KINDS,
     STOPPED,
     SUCCEEDED_STATUSES,
+    TOLD_ONCE,
     WAITING,
     WAVE_CONTINUED,
     WAVE_HALTED,
@@ -1810,14 +1808,12 @@ class Store:
         shows it, and its thread is not told. A step that is a failure (an operation the API
         answered already failed, a final status other than success) is always told."""
         kind = announce.get("kind")
-        if kind in HELD_KINDS:
-            return self._several_devices(db, announce) and self._held_told(db, announce)
-        flag = OUTAGE_KINDS.get(kind) or OVERDUE_KINDS.get(kind)
-        if flag is not None:
-            # Told by the first operation of the request to raise the flag, and (an outage
-            # ending) by the last to lower it: another operation holding it means told already.
-            return self._several_devices(db, announce) and self._flagged_elsewhere(
-                db, announce, flag
+        condition = TOLD_ONCE.get(str(kind))
+        if condition is not None:
+            # The change is made before it is announced: another operation of the request
+            # still meeting the condition means the thread was told already (or will be).
+            return self._several_devices(db, announce) and self._met_elsewhere(
+                db, announce, condition
             )
         if kind not in ROUTINE_KINDS:
             return False
@@ -1843,27 +1839,15 @@ class Store:
         ).fetchone()
         return other is not None
 
-    def _flagged_elsewhere(self, db: Database, announce: dict[str, Any], flag: str) -> bool:
+    def _met_elsewhere(self, db: Database, announce: dict[str, Any], condition: str) -> bool:
         return (
             db.execute(
-                f"SELECT 1 FROM operations WHERE request_id = ? AND id != ? AND {flag} = 1 LIMIT 1",
+                f"SELECT 1 FROM operations WHERE request_id = ? AND id != ? AND {condition} "
+                "LIMIT 1",
                 [announce["request_id"], announce.get("operation_id")],
             ).fetchone()
             is not None
         )
-
-    def _held_told(self, db: Database, announce: dict[str, Any]) -> bool:
-        """A freeze over a request of many devices is told once, not once a device: when the
-        first of its operations is held, and when the last one is released (a retry before
-        it reaches the API is not told at all: the summary shows it sending)."""
-        if announce["kind"] == "requeued":
-            return True
-        others_held = db.execute(
-            "SELECT 1 FROM operations WHERE request_id = ? AND id != ? "
-            "AND held_since IS NOT NULL LIMIT 1",
-            [announce["request_id"], announce.get("operation_id")],
-        ).fetchone()
-        return others_held is not None
 
     def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)

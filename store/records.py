@@ -25,19 +25,21 @@ FOUND_AFTER_DROP = "found_after_drop"
 FOUND_LATE = "found_late"
 FOUND_TWICE = "found_twice"  # a first attempt that reached the API after a Send again went
 REOPENING = frozenset({FOUND_AFTER_DROP, FOUND_LATE, FOUND_TWICE})
-# An operation's routine steps: scheduled by the API, then each status it reports. In a request
-# of one operation each is a thread reply; in a request of several they only change the live
-# summary (the public message), and the thread keeps what a person must read: failures,
-# questions, notices and the end.
-ROUTINE_KINDS = frozenset({"submitted", "status"})
-# Told once for a request of several devices (its first hold, its last release), and retries
-# before the API answers not at all: the summary counts them.
-HELD_KINDS = frozenset({"held", "released", "requeued"})
-# The same for an outage of the API (told when the first operation cannot be checked, and
-# when the last can again) and for operations running long (the first one): an outage over a
-# request of 2,000 devices is one line, not 4,000.
-OUTAGE_KINDS = {"unreachable": "outage_announced", "reachable": "outage_announced"}
-OVERDUE_KINDS = {"overdue": "overdue_warned"}
+# An operation's routine steps: scheduled by the API, then each status it reports, and a retry
+# before the API answered. In a request of one operation each is a thread reply; in a request
+# of several they only change the live summary (the public message), and the thread keeps
+# what a person must read: failures, questions, notices and the end.
+ROUTINE_KINDS = frozenset({"submitted", "status", "requeued"})
+# Told once for a request of several devices, not once a device: by its first operation to
+# meet the condition (held by a freeze, out of the API's reach, running long) and, when the
+# condition lifts, by its last. An outage over 2,000 devices is one line, not 4,000.
+TOLD_ONCE = {
+    "held": "held_since IS NOT NULL",
+    "released": "held_since IS NOT NULL",
+    "unreachable": "outage_announced = 1",
+    "reachable": "outage_announced = 1",
+    "overdue": "overdue_warned = 1",
+}
 
 # Operation states of waves: a later wave's operation waits (never read by the sender) until
 # its wave is released; after a halt, Stop ends it unsent. Wave events in the thread.

@@ -271,7 +271,9 @@ def test_a_request_waiting_for_your_approval_comes_to_your_open_home(policy_bot)
     assert "Waiting for your approval\nNothing." in home_text(open_home(bot, ALICE))
     ask_and_confirm(bot, "reboot server-09 in 3 hours", user=BOB)
     eventually(
-        lambda: "asks: *reboot server-09 in 3 hours*"
-        in home_text(bot.slack.home(ALICE) or {"blocks": []}),
+        lambda: (
+            "asks: *reboot server-09 in 3 hours*"
+            in home_text(bot.slack.home(ALICE) or {"blocks": []})
+        ),
         what="Bob's request on Alice's open Home",
     )

@@ -60,10 +60,18 @@ _THREAD = (
     "|| coalesce(r.thread_ts, r.status_ts, o.request_id) END"
 )
 _TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
+# The freezes in force at a time (one parameter): two searches of the index by end, since
+# SQLite scans the whole index for an OR of them, and the freezes that ran out stay unlifted
+# for ever: they are never read again.
+_ACTIVE_FREEZES = (
+    "SELECT id FROM freezes INDEXED BY idx_freezes_active WHERE lifted_at IS NULL AND until > ? "
+    "UNION ALL SELECT id FROM freezes INDEXED BY idx_freezes_active "
+    "WHERE lifted_at IS NULL AND until IS NULL"
+)
 # A freeze covering the operation being claimed (fnmatch's globs read as SQLite's GLOB, both
 # sides lower-cased, as device names are compared ignoring case).
 _FROZEN = (
-    "SELECT 1 FROM freezes f WHERE f.lifted_at IS NULL AND (f.until IS NULL OR f.until > ?) "
+    f"SELECT 1 FROM freezes f WHERE f.id IN ({_ACTIVE_FREEZES}) "
     "AND (f.devices IS NULL OR EXISTS (SELECT 1 FROM json_each(f.devices) d "
     "WHERE lower(operations.device_name) GLOB replace(lower(d.value), '[!', '[^')))"
 )
@@ -114,28 +122,25 @@ class Store:
         with self._lock:
             self.db.execute("SELECT 1").fetchone()
 
-    def audit_counts(self, events: Sequence[str], *, after: int = 0) -> tuple[int, dict[str, int]]:
-        """How many audit rows of each of `events` have an id above `after`, and the highest
-        id seen: the trail is append-only, so a caller adds up from where it left off and
-        reads each row once (a range of the primary key, however long the trail)."""
+    def audit_counts(self, events: Sequence[str]) -> dict[str, int]:
+        """How many audit lines of each of `events` the trail holds: counted by the database
+        as each line is written (migration 0009), so the answer costs a row per event, however
+        long the trail."""
         marks = ", ".join("?" for _ in events)
         with self._lock:
-            (top,) = self.db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()
             rows = self.db.execute(
-                f"SELECT event, count(*) FROM audit WHERE id > ? AND id <= ? "
-                f"AND event IN ({marks}) GROUP BY event",
-                [after, top, *events],
+                f"SELECT event, lines FROM audit_events WHERE event IN ({marks})", list(events)
             ).fetchall()
-        return int(top), {event: int(n) for event, n in rows}
+        return {event: int(n) for event, n in rows}
 
     def gauges(self) -> dict[str, Any]:
-        """What the metrics read at each scrape, each from an index or a small group: the
-        operations sent by status word, the outbox's backlog and its oldest message's time,
-        unknown outcomes and requests waiting for approval."""
+        """What the metrics read at each scrape, each from a small table or an index of what
+        is unfinished: the operations sent by status word (counted as they change), the
+        outbox's backlog and its oldest message's time, unknown outcomes and requests waiting
+        for approval."""
         with self._lock:
             statuses = self.db.execute(
-                "SELECT lower(trim(coalesce(status, ''))), count(*) FROM operations "
-                "WHERE api_id IS NOT NULL GROUP BY 1"
+                "SELECT word, operations FROM operation_statuses WHERE operations > 0"
             ).fetchall()
             backlog, oldest = self.db.execute(
                 "SELECT count(*), min(created_at) FROM outbox "
@@ -899,12 +904,7 @@ class Store:
             return [
                 Freeze.from_row(r)
                 for r in self.db.query(
-                    # Two searches of the index by end (SQLite scans for an OR of them): the
-                    # freezes that ran out are never read again.
-                    "SELECT * FROM freezes INDEXED BY idx_freezes_active "
-                    "WHERE lifted_at IS NULL AND until > ? UNION ALL "
-                    "SELECT * FROM freezes INDEXED BY idx_freezes_active "
-                    "WHERE lifted_at IS NULL AND until IS NULL ORDER BY id",
+                    f"SELECT * FROM freezes WHERE id IN ({_ACTIVE_FREEZES}) ORDER BY id",
                     [_now_text(now)],
                 )
             ]
@@ -912,15 +912,17 @@ class Store:
     # --- the Home tab: what one person sees, from the store alone --------------------------
 
     def pending_of(self, requester: str, *, now: datetime, limit: int) -> list[RequestRecord]:
-        """Requests waiting for `requester`'s confirmation (not yet expired), newest first."""
+        """Requests waiting for `requester`'s confirmation (not yet expired), newest first:
+        found among the requests not yet expired, whoever asked, never in the person's
+        history (the ones nobody clicked stay pending after their expiry)."""
         with self._lock:
             ids = [
                 row[0]
                 for row in self.db.execute(
-                    "SELECT id FROM requests INDEXED BY idx_requests_requester "
-                    "WHERE requester = ? AND state = 'pending' AND expires_at > ? "
+                    "SELECT id FROM requests INDEXED BY idx_requests_pending "
+                    "WHERE state = 'pending' AND expires_at > ? AND requester = ? "
                     "ORDER BY created_at DESC LIMIT ?",
-                    [requester, _now_text(now), limit],
+                    [_now_text(now), requester, limit],
                 )
             ]
             return [r for r in map(self.get_request, ids) if r is not None]
@@ -941,19 +943,31 @@ class Store:
 
     def in_flight_of(self, requester: str, *, limit: int) -> tuple[list[OperationRecord], int]:
         """`requester`'s operations not yet ended, of requests confirmed or waiting for
-        approval, the soonest first: up to `limit` of them, and how many in all."""
-        where = (
-            "FROM operations o JOIN requests r INDEXED BY idx_requests_requester "
-            "ON r.id = o.request_id WHERE r.requester = ? "
-            "AND r.state IN ('confirmed', 'approving') AND o.final = 0 "
-            "AND o.state NOT IN ('rejected', 'stopped')"
+        approval, the soonest first: up to `limit` of them, and how many in all. Found among
+        the operations not yet ended and the requests waiting for approval, whoever asked:
+        what is unfinished, never the person's history."""
+        sent = (
+            "FROM operations o INDEXED BY idx_operations_live JOIN requests r "
+            "ON r.id = o.request_id WHERE o.final = 0 AND o.state <> 'draft' "
+            "AND o.state NOT IN ('rejected', 'stopped') AND r.requester = ? "
+            "AND r.state IN ('confirmed', 'approving')"
+        )
+        approving = (
+            "FROM requests r INDEXED BY idx_requests_approving JOIN operations o "
+            "ON o.request_id = r.id WHERE r.state = 'approving' AND r.requester = ? "
+            "AND o.final = 0 AND o.state = 'draft'"
         )
         with self._lock:
             rows = self.db.query(
-                f"SELECT o.* {where} ORDER BY o.scheduled_at, o.id LIMIT ?", [requester, limit]
+                f"SELECT o.* {sent} UNION ALL SELECT o.* {approving} "
+                "ORDER BY scheduled_at, id LIMIT ?",
+                [requester, requester, limit],
             )
             ops = [OperationRecord.from_row(r) for r in rows]
-            (total,) = self.db.execute(f"SELECT count(*) {where}", [requester]).fetchone()
+            (total,) = self.db.execute(
+                f"SELECT (SELECT count(*) {sent}) + (SELECT count(*) {approving})",
+                [requester, requester],
+            ).fetchone()
         return ops, total
 
     def scheduled_between(
@@ -962,8 +976,8 @@ class Store:
         """Operations of confirmed requests not yet ended whose time is in [start, end), the
         soonest first: up to `limit`, and how many in all."""
         where = (
-            "FROM operations o INDEXED BY idx_operations_scheduled "
-            "JOIN requests r ON r.id = o.request_id WHERE o.final = 0 "
+            "FROM operations o INDEXED BY idx_operations_live "
+            "JOIN requests r ON r.id = o.request_id WHERE o.final = 0 AND o.state <> 'draft' "
             "AND o.scheduled_at >= ? AND o.scheduled_at < ? AND r.state = 'confirmed' "
             "AND o.state NOT IN ('rejected', 'stopped')"
         )

@@ -4,6 +4,7 @@ signatures, the fake Slack Web API, the API simulator, and a real SQLite file.""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from tests.fakes import (
     slash_command_body,
     view_submission_body,
 )
+from tests.history import kept_and_true_counts
 
 SECRET = "test-signing-secret"
 # Recovery on a test's time scale: reconcile unknown outcomes after 0.3 s and look again
@@ -257,7 +259,14 @@ def start_bot(
 
 def stop_bot(bot: Bot) -> None:
     bot.server.close()
+    # Every flow a test ran, checked against the counts the database keeps for the metrics
+    # (migration 0009's triggers): a change that escaped them would show here.
+    try:
+        kept, true = kept_and_true_counts(bot.runtime.store)
+    except sqlite3.ProgrammingError:  # the test closed the database itself
+        kept = true = {}
     bot.runtime.stop()
+    assert kept == true, (kept, true)
 
 
 @pytest.fixture

@@ -213,29 +213,6 @@ def test_home_view_validates_with_0_1_and_500_scheduled(tmp_path: Path, count: i
         store.close()
 
 
-def test_home_queries_are_answered_from_indexes(tmp_path: Path) -> None:
-    store = Store(path=tmp_path / "plan.db")
-    try:
-        for sql, index in (
-            (
-                "SELECT id FROM requests INDEXED BY idx_requests_requester "
-                "WHERE requester = 'U1' AND state = 'pending'",
-                "idx_requests_requester",
-            ),
-            (
-                "SELECT id FROM operations WHERE final = 0 "
-                "AND scheduled_at >= '2026' AND scheduled_at < '2027'",
-                "idx_operations_scheduled",
-            ),
-        ):
-            plan = " ".join(
-                str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
-            )
-            assert index in plan, plan
-    finally:
-        store.close()
-
-
 def test_home_follows_the_persons_own_request_at_most_every_few_seconds(policy_bot) -> None:
     """Opened once, the Home tab is published again as Alice's request goes out and ends
     (from the outbox), never twice within the gap, and Bob's Home (never opened) not at all."""

@@ -7,8 +7,8 @@ characters, and what did not fit counted, with where to find it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,8 @@ from bot.messages import (
     section,
 )
 from bot.policy.config import Window
+from bot.policy.rules import Policy
+from bot.ports import GroupsUnavailable
 from bot.service import OpsService
 from bot.when import humanize_delta, local_time
 from store import Freeze, OperationRecord, RequestRecord
@@ -49,6 +51,9 @@ class HomeData:
     to_confirm: Sequence[RequestRecord] = ()
     to_approve: Sequence[RequestRecord] = ()
     to_approve_total: int = 0
+    # Requests among to_approve whose approvers Slack cannot tell just now (a user group it
+    # does not know, a rate limit, an error), with why: shown without buttons.
+    cannot_tell: Mapping[str, str] = field(default_factory=dict)
     in_flight: Sequence[OperationRecord] = ()
     in_flight_total: int = 0
     scheduled: Sequence[OperationRecord] = ()
@@ -61,15 +66,15 @@ def gather(service: OpsService, *, user: str, tz: str, zone_note: str | None = N
     """Everything the Home tab shows `user`, read from the store and the policy."""
     store, policy, now = service.store, service.policy, service.clock()
     to_confirm = store.pending_of(user, now=now, limit=REQUESTS_SHOWN + 1)
-    to_approve = [
-        request
-        for request in store.approving_requests(limit=APPROVING_READ)
-        if user not in request.approvals
-        and policy.may_approve(
-            user=user, requester=request.requester, approver_sets=request.approver_sets
-        )
-        is None
-    ]
+    to_approve, cannot_tell = [], {}
+    for request in store.approving_requests(limit=APPROVING_READ):
+        if user in request.approvals:
+            continue
+        shown, why = _approvable(policy, user=user, request=request)
+        if shown:
+            to_approve.append(request)
+        if why is not None:
+            cannot_tell[request.id] = why
     in_flight, in_flight_total = store.in_flight_of(user, limit=LINES_READ)
     scheduled, scheduled_total = store.scheduled_between(
         now, now + SCHEDULED_AHEAD, limit=LINES_READ
@@ -89,6 +94,7 @@ def gather(service: OpsService, *, user: str, tz: str, zone_note: str | None = N
         to_confirm=to_confirm,
         to_approve=to_approve,
         to_approve_total=len(to_approve),
+        cannot_tell=cannot_tell,
         in_flight=in_flight,
         in_flight_total=in_flight_total,
         scheduled=scheduled,
@@ -96,6 +102,20 @@ def gather(service: OpsService, *, user: str, tz: str, zone_note: str | None = N
         freezes=store.active_freezes(now=now),
         windows=windows,
     )
+
+
+def _approvable(policy: Policy, *, user: str, request: RequestRecord) -> tuple[bool, str | None]:
+    """Whether `request` is on `user`'s Home to approve and, when Slack cannot say who is in
+    a user group among its approvers, why that cannot be told: then it is shown, without
+    buttons (a click would be refused for the same reason), rather than failing the whole
+    Home or hiding from someone who may be its approver."""
+    try:
+        why = policy.may_approve(
+            user=user, requester=request.requester, approver_sets=request.approver_sets
+        )
+    except GroupsUnavailable as exc:
+        return True, exc.reason
+    return why is None, None
 
 
 def home_view(data: HomeData, *, notice: str | None = None) -> dict[str, Any]:
@@ -184,6 +204,10 @@ def _to_approve(data: HomeData) -> Blocks:
             needed=request.approvals_needed,
             until=_when(data, request.approval_expires_at) if request.approval_expires_at else "?",
         )
+        why = data.cannot_tell.get(request.id)
+        if why is not None:
+            blocks += [section(line), context(text.home_cannot_tell(why))]
+            continue
         blocks += [
             section(line),
             _buttons(

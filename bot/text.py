@@ -2161,6 +2161,11 @@ def home_approval(
     )
 
 
+def home_cannot_tell(reason: str) -> str:
+    """Under a request on the Home tab whose approvers Slack cannot tell just now."""
+    return f"⚠️ No buttons: I cannot tell whether you may approve this. {reason}"
+
+
 def home_more(count: int, how: str) -> str:
     return f"…and {count:,} more: {how}"
 

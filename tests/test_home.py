@@ -120,6 +120,49 @@ def test_home_shows_an_approval_and_operations_in_flight_and_approve_works_there
     assert not [c for c in bot.slack.calls_to("response_url") if not c.args.get("_key")]
 
 
+GROUP_POLICY = POLICY + 'approvers = ["S0DBA"]\n'
+CAROL = "U789"
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        pytest.param(None, "Slack does not know the user group S0DBA", id="unknown"),
+        pytest.param({"status": 429}, "Slack asked me to slow down", id="rate-limited"),
+        pytest.param({"status": 500}, "could not ask Slack who is in", id="error"),
+    ],
+)
+def test_a_request_whose_approvers_slack_cannot_read_is_shown_without_buttons(
+    policy_bot, slack, fault: dict[str, Any] | None, why: str
+) -> None:
+    """Bob's reboot needs an approver from a user group Slack will not list just now: every
+    other person's Home is still published, with Bob's request shown without buttons and a
+    note saying why; the rest of the tab is there as usual."""
+    bot = policy_bot(GROUP_POLICY)
+    if fault is not None:
+        slack.set_group("S0DBA", [ALICE])
+        slack.fail("usergroups.users.list", times=None, **fault)
+    request_id = ask_and_confirm(bot, "reboot server-09 in 3 hours", user=BOB)
+    assert bot.runtime.store.get_request(request_id).state == "approving"
+    mine = ask_and_confirm(bot, "restart nginx on server-01 in 2 hours", user=CAROL)
+
+    for user in (ALICE, CAROL):
+        view = open_home(bot, user)
+        View(**view).validate_json()
+        shown = home_text(view)
+        to_approve = shown.split("Waiting for your approval")[1].split("Your operations")[0]
+        assert f"<@{BOB}> asks: *reboot server-09 in 3 hours*" in to_approve
+        assert "I cannot tell whether you may approve this" in to_approve
+        assert why in to_approve
+        assert "[Approve]" not in shown and "[Reject]" not in shown
+        assert "Scheduled across the fleet" in shown and "Windows" in shown
+    # Carol's own request is on her Home as usual.
+    assert "`server-01`" in home_text(bot.slack.home(CAROL)).split("Your operations in flight")[1]
+    assert bot.runtime.store.get_request(mine).state == "confirmed"
+    # Bob's own Home shows it as his, waiting; nobody's Home carries its buttons.
+    assert "[Approve]" not in home_text(open_home(bot, BOB))
+
+
 def test_home_confirm_and_cancel_work_from_the_home_tab(policy_bot) -> None:
     bot = policy_bot(POLICY)
     store = bot.runtime.store

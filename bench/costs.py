@@ -1,0 +1,175 @@
+"""What the bot asks its store again and again, at a long history: a `/metrics` scrape, a Home
+tab, the freeze check of each send.
+
+    python bench/costs.py [--operations 1000000] [--home-requests 20000] [--freezes 20000]
+                          [--runs 20] [--repo PATH]
+
+Fills one SQLite file (tests/history.py writes the rows straight in): `--operations`
+operations sent and ended long ago, in requests of 20, with their audit lines (typed,
+confirmed, created at the API, final status); one person's `--home-requests` requests long
+over (confirmed and ended, never clicked, cancelled, in turn) beside 20 of their operations in
+flight and 3 requests waiting for their click; `--freezes` freezes that ran out (never lifted,
+as the bot leaves them) beside one active. Then, each timed (median and worst of `--runs`) and
+counted in SQLite virtual machine steps (the cost whatever the machine's load):
+
+- a scrape: the first after a start (a new registry), then the next ones;
+- the Home tab's reading of that person (`bot.home.gather`);
+- the claim before a POST (`Store.start_sending`, which checks the freezes in its
+  transaction) and `Store.active_freezes`.
+
+--repo runs it against another checkout of opsbot (its `bot/` and `store/` are imported; the
+filler is this one's): `git archive <commit> | tar -x -C /tmp/before`, then
+`python bench/costs.py --repo /tmp/before` gives the baseline on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--operations", type=int, default=1_000_000)
+    parser.add_argument("--home-requests", type=int, default=20_000)
+    parser.add_argument("--freezes", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--repo", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.repo.resolve()))
+
+    from bot import home
+    from bot.health import Metrics
+    from bot.model import OperationSpec
+    from bot.policy.rules import Policy
+    from store import Store
+
+    spec = importlib.util.spec_from_file_location("history", HERE / "tests" / "history.py")
+    assert spec is not None and spec.loader is not None
+    history = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(history)
+
+    def measured(store: Store, job: Callable[[], object]) -> str:
+        with history.Steps(store) as steps:
+            job()
+        times = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            job()
+            times.append((time.perf_counter() - started) * 1000)
+        return (
+            f"p50 {statistics.median(times):.2f} ms, max {max(times):.2f} ms, {steps.count:,} steps"
+        )
+
+    now = datetime.now(UTC)
+    person = "U0ME"
+    print(f"repo: {args.repo.resolve()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(path=Path(tmp) / "costs.db")
+        started = time.perf_counter()
+        history.sent_history(store.db.conn, args.operations)
+        history.persons_history(store.db.conn, person, args.home_requests)
+        history.ended_freezes(store.db.conn, args.freezes)
+        # What is not history: the person's 20 operations in flight, 3 requests waiting for
+        # their click, one active freeze (of other devices), one operation about to be sent.
+        for number, minutes in enumerate((30, 60)):
+            request = store.create_request(
+                specs=[
+                    OperationSpec(
+                        device_name=f"web-{number}-{n:02d}",
+                        operation_type="reboot",
+                        scheduled_at=now + timedelta(minutes=minutes),
+                        parameters={},
+                    )
+                    for n in range(10)
+                ],
+                requester=person,
+                surface="command",
+                text="reboot web",
+                tz="UTC",
+                immediate=False,
+                notes=(),
+                channel="C1",
+                thread_ts=None,
+                response_url=None,
+                now=now,
+                expires_at=now + timedelta(minutes=10),
+            )
+            store.confirm(request.id, user=person, now=now, run_at=None)
+        for _ in range(3):
+            store.create_request(
+                specs=[
+                    OperationSpec(
+                        device_name="web-9",
+                        operation_type="reboot",
+                        scheduled_at=now + timedelta(hours=1),
+                        parameters={},
+                    )
+                ],
+                requester=person,
+                surface="command",
+                text="reboot web-9 in 1 hour",
+                tz="UTC",
+                immediate=False,
+                notes=(),
+                channel="C1",
+                thread_ts=None,
+                response_url=None,
+                now=now,
+                expires_at=now + timedelta(minutes=10),
+            )
+        store.add_freeze(
+            devices=["db-*"], reason="", by="U0ADMIN", channel=None, now=now, until=None
+        )
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the fill's pages, written out
+        (op_id,) = store.db.execute(
+            "SELECT id FROM operations WHERE state = 'new' ORDER BY id LIMIT 1"
+        ).fetchone()
+        print(
+            f"filled in {time.perf_counter() - started:.0f} s: {args.operations:,} operations "
+            f"ended, {args.home_requests:,} requests of one person, {args.freezes:,} freezes "
+            "ran out"
+        )
+
+        metrics = Metrics(store=store, next_check_due=store.next_check_due, clock=lambda: now)
+        started = time.perf_counter()
+        with history.Steps(store) as steps:
+            first = metrics.exposition()
+        print(
+            f"first scrape after a start: {(time.perf_counter() - started) * 1000:.0f} ms, "
+            f"{steps.count:,} steps"
+        )
+        print(f"each scrape after: {measured(store, metrics.exposition)}")
+        assert b"opsbot_operations" in first
+        print(f"  of which Store.gauges: {measured(store, store.gauges)}")
+
+        service = SimpleNamespace(store=store, policy=Policy(), clock=lambda: now)
+        data = home.gather(service, user=person, tz="UTC")  # type: ignore[arg-type]
+        assert (data.in_flight_total, len(data.to_confirm)) == (20, 3)
+
+        def gather() -> None:
+            home.gather(service, user=person, tz="UTC")  # type: ignore[arg-type]
+
+        print(f"Home tab's reading: {measured(store, gather)}")
+
+        def claim() -> None:
+            assert store.start_sending(op_id, now=now)
+            store.db.execute("UPDATE operations SET state = 'new' WHERE id = ?", [op_id])
+
+        print(f"claim before a POST (freeze check): {measured(store, claim)}")
+        print(f"active_freezes: {measured(store, lambda: store.active_freezes(now=now))}")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from bot import home
     from bot.health import Metrics
-    from bot.model import OperationSpec
     from bot.policy.rules import Policy
     from store import Store
+    from store.db import _FROZEN, _now_text
 
     spec = importlib.util.spec_from_file_location("history", HERE / "tests" / "history.py")
     assert spec is not None and spec.loader is not None
@@ -83,51 +83,13 @@ def main(argv: list[str] | None = None) -> None:
         # What is not history: the person's 20 operations in flight, 3 requests waiting for
         # their click, one active freeze (of other devices), one operation about to be sent.
         for number, minutes in enumerate((30, 60)):
-            request = store.create_request(
-                specs=[
-                    OperationSpec(
-                        device_name=f"web-{number}-{n:02d}",
-                        operation_type="reboot",
-                        scheduled_at=now + timedelta(minutes=minutes),
-                        parameters={},
-                    )
-                    for n in range(10)
-                ],
-                requester=person,
-                surface="command",
-                text="reboot web",
-                tz="UTC",
-                immediate=False,
-                notes=(),
-                channel="C1",
-                thread_ts=None,
-                response_url=None,
-                now=now,
-                expires_at=now + timedelta(minutes=10),
-            )
-            store.confirm(request.id, user=person, now=now, run_at=None)
+            devices = [f"web-{number}-{n:02d}" for n in range(10)]
+            at = now + timedelta(minutes=minutes)
+            request_id = history.request(store, devices, requester=person, now=now, at=at)
+            store.confirm(request_id, user=person, now=now, run_at=None)
         for _ in range(3):
-            store.create_request(
-                specs=[
-                    OperationSpec(
-                        device_name="web-9",
-                        operation_type="reboot",
-                        scheduled_at=now + timedelta(hours=1),
-                        parameters={},
-                    )
-                ],
-                requester=person,
-                surface="command",
-                text="reboot web-9 in 1 hour",
-                tz="UTC",
-                immediate=False,
-                notes=(),
-                channel="C1",
-                thread_ts=None,
-                response_url=None,
-                now=now,
-                expires_at=now + timedelta(minutes=10),
-            )
+            at = now + timedelta(hours=1)
+            history.request(store, ["web-9"], requester=person, now=now, at=at)
         store.add_freeze(
             devices=["db-*"], reason="", by="U0ADMIN", channel=None, now=now, until=None
         )
@@ -167,6 +129,13 @@ def main(argv: list[str] | None = None) -> None:
             store.db.execute("UPDATE operations SET state = 'new' WHERE id = ?", [op_id])
 
         print(f"claim before a POST (freeze check): {measured(store, claim)}")
+        # The claim's own question, without its two commits (whose time is the disk's).
+        check = f"SELECT 1 FROM operations WHERE id = ? AND NOT EXISTS ({_FROZEN})"
+
+        def frozen() -> None:
+            assert store.db.execute(check, [op_id, _now_text(now)]).fetchone()
+
+        print(f"  of which the freeze check: {measured(store, frozen)}")
         print(f"active_freezes: {measured(store, lambda: store.active_freezes(now=now))}")
         store.close()
 

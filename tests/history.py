@@ -10,15 +10,35 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.model import OperationSpec
 from store import Store
 
 PAST = "2026-01-01T00:00:00.000+00:00"
 PAST_API = "2026-01-01T00:00:00Z"
 # Final status words as the API says them, in a mix (the scrape groups them by word).
 ENDED_WORDS = ("completed", "completed", "completed", "failed", "Cancelled", "timeout")
+
+
+def _requests_and_operations(
+    conn: sqlite3.Connection, requests: Iterable[tuple], operations: Iterable[tuple]
+) -> None:
+    """Rows of requests (id, state, requester) and of their operations (request id, seq,
+    device, state, api id, status word, final), written long ago."""
+    conn.executemany(
+        "INSERT INTO requests (id, state, requester, surface, created_at, expires_at, channel) "
+        f"VALUES (?, ?, ?, 'command', '{PAST}', '{PAST}', 'C1')",
+        requests,
+    )
+    conn.executemany(
+        "INSERT INTO operations (request_id, seq, device_name, state, api_id, status, final, "
+        "operation_type, scheduled_at, created_at, updated_at) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, 'reboot', '{PAST_API}', '{PAST}', '{PAST}')",
+        operations,
+    )
 
 
 def sent_history(
@@ -31,25 +51,14 @@ def sent_history(
 
     def request_rows() -> Iterator[tuple]:
         for n in range(requests):
-            yield (f"{prefix}_{n:08d}", "confirmed", "U0FLEET", "command", PAST, PAST, "C1")
+            yield (f"{prefix}_{n:08d}", "confirmed", "U0FLEET")
 
     def operation_rows() -> Iterator[tuple]:
         for n in range(operations):
             request_id = f"{prefix}_{n // per_request:08d}"
             word = ENDED_WORDS[n % len(ENDED_WORDS)]
-            yield (
-                request_id,
-                n % per_request,
-                f"server-{n % 5000:04d}",
-                "reboot",
-                PAST_API,
-                "submitted",
-                f"{prefix}-op-{n}",
-                word,
-                1,
-                PAST,
-                PAST,
-            )
+            device = f"server-{n % 5000:04d}"
+            yield (request_id, n % per_request, device, "submitted", f"{prefix}-op-{n}", word, 1)
 
     def audit_rows() -> Iterator[tuple]:
         for n in range(requests):
@@ -62,17 +71,7 @@ def sent_history(
             yield (PAST, "api_status", "opsbot", "C1", request_id, None, f"{prefix}-op-{n}")
 
     with conn:  # one transaction, committed at its end
-        conn.executemany(
-            "INSERT INTO requests (id, state, requester, surface, created_at, expires_at, "
-            "channel) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            request_rows(),
-        )
-        conn.executemany(
-            "INSERT INTO operations (request_id, seq, device_name, operation_type, "
-            "scheduled_at, state, api_id, status, final, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            operation_rows(),
-        )
+        _requests_and_operations(conn, request_rows(), operation_rows())
         conn.executemany(
             "INSERT INTO audit (at, event, actor, channel, request_id, device_name, api_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -90,7 +89,7 @@ def persons_history(
 
     def request_rows() -> Iterator[tuple]:
         for n, state in enumerate(states):
-            yield (f"{prefix}_{n:08d}", state, requester, "command", PAST, PAST, "C1")
+            yield (f"{prefix}_{n:08d}", state, requester)
 
     def operation_rows() -> Iterator[tuple]:
         for n, state in enumerate(states):
@@ -99,28 +98,14 @@ def persons_history(
                 f"{prefix}_{n:08d}",
                 0,
                 f"server-{n % 5000:04d}",
-                "reboot",
-                PAST_API,
                 "submitted" if sent else "draft",
                 f"{prefix}-op-{n}" if sent else None,
                 "completed" if sent else None,
                 int(sent),
-                PAST,
-                PAST,
             )
 
     with conn:
-        conn.executemany(
-            "INSERT INTO requests (id, state, requester, surface, created_at, expires_at, "
-            "channel) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            request_rows(),
-        )
-        conn.executemany(
-            "INSERT INTO operations (request_id, seq, device_name, operation_type, "
-            "scheduled_at, state, api_id, status, final, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            operation_rows(),
-        )
+        _requests_and_operations(conn, request_rows(), operation_rows())
 
 
 def ended_freezes(conn: sqlite3.Connection, freezes: int) -> None:
@@ -131,6 +116,36 @@ def ended_freezes(conn: sqlite3.Connection, freezes: int) -> None:
             "VALUES (?, ?, ?, ?, ?)",
             (('["server-*"]', "patching", "U0ADMIN", PAST, PAST) for _ in range(freezes)),
         )
+
+
+def request(
+    store: Store,
+    devices: Sequence[str],
+    *,
+    requester: str,
+    now: datetime,
+    at: datetime,
+    text: str = "reboot",
+) -> str:
+    """A request typed now through the store, as the bot makes one, waiting for its
+    requester's click (for 10 minutes); its id."""
+    return store.create_request(
+        specs=[
+            OperationSpec(device_name=d, operation_type="reboot", scheduled_at=at, parameters={})
+            for d in devices
+        ],
+        requester=requester,
+        surface="command",
+        text=text,
+        tz="UTC",
+        immediate=False,
+        notes=(),
+        channel="C1",
+        thread_ts=None,
+        response_url=None,
+        now=now,
+        expires_at=now + timedelta(minutes=10),
+    ).id
 
 
 class Steps:

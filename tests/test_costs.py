@@ -7,6 +7,7 @@ history differs."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +19,6 @@ from sqlite_utils import Database
 
 from bot import home
 from bot.health import Metrics
-from bot.model import OperationSpec
 from bot.policy.rules import Policy
 from store import Store
 from store.schema import MIGRATIONS
@@ -38,29 +38,18 @@ def _same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _request(store: Store, devices: list[str], *, requester: str = ME, minutes: int = 30) -> str:
-    request = store.create_request(
-        specs=[
-            OperationSpec(
-                device_name=device,
-                operation_type="reboot",
-                scheduled_at=NOW + timedelta(minutes=minutes),
-                parameters={},
-            )
-            for device in devices
-        ],
-        requester=requester,
-        surface="command",
-        text=f"reboot {', '.join(devices)}",
-        tz="UTC",
-        immediate=False,
-        notes=(),
-        channel="C1",
-        thread_ts=None,
-        response_url=None,
-        now=NOW,
-        expires_at=NOW + timedelta(minutes=10),
-    )
-    return request.id
+    at = NOW + timedelta(minutes=minutes)
+    return history.request(store, devices, requester=requester, now=NOW, at=at)
+
+
+def _stores(tmp_path: Path) -> Iterator[tuple[int, Store]]:
+    """A store for each size of history, closed after its turn."""
+    for size in SIZES:
+        store = Store(path=tmp_path / f"{size}.db")
+        try:
+            yield size, store
+        finally:
+            store.close()
 
 
 def _scrape(metrics: Metrics) -> dict[tuple[str, str], float]:
@@ -77,24 +66,20 @@ def _scrape(metrics: Metrics) -> dict[tuple[str, str], float]:
 
 def test_a_scrape_costs_the_same_at_20_and_20000_operations_sent(tmp_path: Path) -> None:
     costs: dict[int, tuple[int, int]] = {}
-    for size in SIZES:
-        store = Store(path=tmp_path / f"{size}.db")
-        try:
-            history.sent_history(store.db.conn, size)
-            metrics = Metrics(store=store, next_check_due=store.next_check_due, clock=lambda: NOW)
-            with history.Steps(store) as first:  # the first scrape after a start
-                shown = _scrape(metrics)
-            with history.Steps(store) as again:
-                assert _scrape(metrics) == shown
-            costs[size] = (first.count, again.count)
-            # What it says is still the whole history, counted.
-            words = [history.ENDED_WORDS[n % len(history.ENDED_WORDS)] for n in range(size)]
-            assert shown[("opsbot_operations", "succeeded")] == words.count("completed")
-            assert shown[("opsbot_operations", "failed")] == size - words.count("completed")
-            assert shown[("opsbot_operations", "running")] == 0
-            assert shown[("opsbot_requests_total", "confirmed")] == size // 20
-        finally:
-            store.close()
+    for size, store in _stores(tmp_path):
+        history.sent_history(store.db.conn, size)
+        metrics = Metrics(store=store, next_check_due=store.next_check_due, clock=lambda: NOW)
+        with history.Steps(store) as first:  # the first scrape after a start
+            shown = _scrape(metrics)
+        with history.Steps(store) as again:
+            assert _scrape(metrics) == shown
+        costs[size] = (first.count, again.count)
+        # What it says is still the whole history, counted.
+        words = [history.ENDED_WORDS[n % len(history.ENDED_WORDS)] for n in range(size)]
+        assert shown[("opsbot_operations", "succeeded")] == words.count("completed")
+        assert shown[("opsbot_operations", "failed")] == size - words.count("completed")
+        assert shown[("opsbot_operations", "running")] == 0
+        assert shown[("opsbot_requests_total", "confirmed")] == size // 20
     assert costs[SIZES[0]] == costs[SIZES[1]], costs
 
 
@@ -204,22 +189,18 @@ def test_a_home_tab_costs_the_same_at_20_and_20000_requests_of_its_person(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     costs = {}
-    for size in SIZES:
+    for size, store in _stores(tmp_path):
         _same_ids(monkeypatch)
-        store = Store(path=tmp_path / f"{size}.db")
-        try:
-            history.persons_history(store.db.conn, ME, size)
-            _unfinished(store)
-            service: Any = SimpleNamespace(store=store, policy=Policy(), clock=lambda: NOW)
-            with history.Steps(store) as steps:
-                data = home.gather(service, user=ME, tz="UTC")
-            costs[size] = steps.count
-            assert len(data.to_confirm) == 3
-            assert data.in_flight_total == 21  # 20 sent, and the one waiting for approval
-            assert data.scheduled_total == 21  # the fleet's: the person's 20 and another's
-            assert data.to_approve == []  # their own
-        finally:
-            store.close()
+        history.persons_history(store.db.conn, ME, size)
+        _unfinished(store)
+        service: Any = SimpleNamespace(store=store, policy=Policy(), clock=lambda: NOW)
+        with history.Steps(store) as steps:
+            data = home.gather(service, user=ME, tz="UTC")
+        costs[size] = steps.count
+        assert len(data.to_confirm) == 3
+        assert data.in_flight_total == 21  # 20 sent, and the one waiting for approval
+        assert data.scheduled_total == 21  # the fleet's: the person's 20 and another's
+        assert data.to_approve == []  # their own
     assert costs[SIZES[0]] == costs[SIZES[1]], costs
 
 
@@ -253,26 +234,22 @@ def test_the_freeze_check_costs_the_same_at_20_and_20000_freezes_that_ran_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     costs = {}
-    for size in SIZES:
+    for size, store in _stores(tmp_path):
         _same_ids(monkeypatch)
-        store = Store(path=tmp_path / f"{size}.db")
-        try:
-            history.ended_freezes(store.db.conn, size)
-            for devices, until in ((["db-*"], None), (["mail-*"], NOW + timedelta(hours=1))):
-                store.add_freeze(
-                    devices=devices, reason="", by="U0ADMIN", channel=None, now=NOW, until=until
-                )
-            request_id = _request(store, ["server-01", "db-01", "mail-01"])
-            assert store.confirm(request_id, user=ME, now=NOW, run_at=NOW)
-            free, frozen, frozen_for_an_hour = store.get_request(request_id).operations
-            with history.Steps(store) as claim:
-                assert store.start_sending(free.id, now=NOW)
-            with history.Steps(store) as refused:
-                assert not store.start_sending(frozen.id, now=NOW)
-                assert not store.start_sending(frozen_for_an_hour.id, now=NOW)
-            with history.Steps(store) as listed:
-                assert len(store.active_freezes(now=NOW)) == 2
-            costs[size] = (claim.count, refused.count, listed.count)
-        finally:
-            store.close()
+        history.ended_freezes(store.db.conn, size)
+        for devices, until in ((["db-*"], None), (["mail-*"], NOW + timedelta(hours=1))):
+            store.add_freeze(
+                devices=devices, reason="", by="U0ADMIN", channel=None, now=NOW, until=until
+            )
+        request_id = _request(store, ["server-01", "db-01", "mail-01"])
+        assert store.confirm(request_id, user=ME, now=NOW, run_at=NOW)
+        free, frozen, frozen_for_an_hour = store.get_request(request_id).operations
+        with history.Steps(store) as claim:
+            assert store.start_sending(free.id, now=NOW)
+        with history.Steps(store) as refused:
+            assert not store.start_sending(frozen.id, now=NOW)
+            assert not store.start_sending(frozen_for_an_hour.id, now=NOW)
+        with history.Steps(store) as listed:
+            assert len(store.active_freezes(now=NOW)) == 2
+        costs[size] = (claim.count, refused.count, listed.count)
     assert costs[SIZES[0]] == costs[SIZES[1]], costs

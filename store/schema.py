@@ -318,8 +318,8 @@ def costs(db: Database) -> None:
     # What a /metrics scrape reads, kept by the database itself as rows change, in the same
     # transaction, whatever writes them: the operations sent to the API by their last status
     # word, and the audit trail's lines by event. A scrape then reads a few rows rather than
-    # grouping every operation ever sent and every audit line (1.6 s and, on the first scrape
-    # after a start, 10.7 s under the store's lock at a million operations).
+    # grouping every operation ever sent and every audit line (about 2 s and, on the first
+    # scrape after a start, 9 to 15 s under the store's lock at a million operations).
     db["operation_statuses"].create({"word": str, "operations": int}, pk="word")
     db.execute(
         f"INSERT INTO operation_statuses (word, operations) SELECT {_WORD.format(row='o')}, "

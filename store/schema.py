@@ -309,5 +309,16 @@ def home(db: Database) -> None:
     db.execute("CREATE INDEX idx_operations_scheduled ON operations (scheduled_at) WHERE final = 0")
 
 
+@MIGRATIONS(name="0010_judged_when_acting")
+def judged_when_acting(db: Database) -> None:
+    # Requests nobody clicked expire in the store when their time is up (the sending loop asks
+    # every second): found among the pending ones by their expiry, whatever the history holds.
+    db.execute("CREATE INDEX idx_requests_pending ON requests (expires_at) WHERE state = 'pending'")
+    # The freeze an operation waits for: when it ends (lifted, or run out) is when the operation
+    # may go, so the time it was held never counts as lateness, and a freeze that ended while
+    # the bot was down is not mistaken for one that ends now.
+    db["operations"].add_column("held_by", int)
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

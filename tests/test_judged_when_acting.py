@@ -10,6 +10,7 @@ the fake Slack and the API simulator, with the bot's clock moved by the test.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,18 @@ from typing import Any
 
 import pytest
 
+from bot.api import Found
+from bot.console.chat import ConsoleChat, ConsoleNotifier
+from bot.console.terminal import Terminal
+from bot.model import OperationSpec
+from bot.policy.config import read_config
+from bot.policy.desk import PolicyDesk
+from bot.policy.gate import SendGate
+from bot.policy.groups import StaticGroups
+from bot.policy.rules import Policy
+from bot.runtime import Runtime
 from bot.simulator.endpoint import Simulator
+from store import Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
@@ -423,3 +435,122 @@ def test_a_request_nobody_clicks_expires_in_the_store_with_its_audit_line(
     assert "expired" in click(bot, "ops_confirm", request_id, user=REQUESTER)
     assert len(audit(bot, "expired")) == 1
     assert posted(bot) == []
+
+
+# ------------------------------------------------------ where the mechanisms meet: waves
+
+
+def test_a_later_wave_released_after_its_window_closed_is_kept_not_sent(tmp_path: Path) -> None:
+    """Wave 1 goes inside the window; it ends after the window closed, and wave 2, released
+    then, would run then: kept for a Move or a Drop, the halt and the question one each."""
+    store = Store(path=tmp_path / "opsbot.db")
+    try:
+        clock = Clock(EARLY)
+        policy = Policy(
+            config=read_config(WINDOW.format(outside="block"), source="opsbot.toml"),
+            members=StaticGroups({}),
+        )
+        desk = PolicyDesk(store=store, policy=policy, look=NoLook(), clock=clock)
+        gate = SendGate(store=store, policy=policy, desk=desk, clock=clock)
+        at = EARLY + timedelta(minutes=8)
+        request = store.create_request(
+            specs=[
+                OperationSpec(device_name=f"server-0{n}", operation_type="reboot", scheduled_at=at)
+                for n in (1, 2)
+            ],
+            requester=REQUESTER,
+            surface="command",
+            text="reboot server-01..02 1 at a time at 03:58",
+            tz="UTC",
+            immediate=False,
+            notes=[],
+            channel=CHANNEL,
+            thread_ts=None,
+            response_url=None,
+            now=clock(),
+            expires_at=clock() + timedelta(minutes=15),
+            policy={"fingerprint": policy.config.fingerprint},
+            wave_size=1,
+        )
+        assert store.confirm(request.id, user=REQUESTER, now=clock(), run_at=None)
+        first = [op for op in store.operations_in_state("new")]
+        assert [op.device_name for op in gate.admit(first)] == ["server-01"]
+        assert store.start_sending(first[0].id, now=clock())
+        store.record_submitted(
+            first[0].id,
+            api_id="txn_1",
+            status="scheduled",
+            estimated_duration=60,
+            now=clock(),
+            announce=first[0].announce("submitted"),
+        )
+        clock.set(EARLY + timedelta(minutes=15))  # 04:05: wave 1 ends after the window
+        store.record_status(
+            first[0].id,
+            old="scheduled",
+            new="completed",
+            now=clock(),
+            announce=first[0].announce("status", new="completed"),
+        )
+        second = store.operations_in_state("new")
+        assert [op.device_name for op in second] == ["server-02"]
+        assert gate.admit(second) == []
+        (kept,) = store.operations_in_state("outside")
+        assert kept.device_name == "server-02"
+        assert [e.kind for e in store.pending_outbox()].count("outside_window") == 1
+        # Not final: the request is not summed up, and nothing more is released.
+        assert store.get_request(request.id).wave == 2  # type: ignore[union-attr]
+        assert "finished" not in [e.kind for e in store.pending_outbox()]
+    finally:
+        store.close()
+
+
+class NoLook:
+    """The pre-flight look is not part of these checks; a search finds nothing."""
+
+    def find_newest(self, match: object, *, want: int, within: int, page_size: int) -> Found:
+        return Found(items=[], searched=0, whole=True, total=0, requests=1)
+
+
+# ------------------------------------------------------------------------ the demo
+
+
+def test_the_demo_answers_the_threads_move_and_drop(tmp_path: Path) -> None:
+    clock = Clock(EARLY)
+    out = io.StringIO()
+    terminal = Terminal(out=out, tz="UTC")
+    with Simulator(run_seconds=0.2) as simulator:
+        runtime = Runtime(
+            db_path=str(tmp_path / "demo.db"),
+            api_url=simulator.url,
+            api_token=simulator.token,
+            poll_interval=0.1,
+            notifier=ConsoleNotifier(terminal=terminal),
+            channel_gap=0.0,
+            clock=clock,
+            config=read_config(BLOCKED_AFTER_APPROVAL, source="policy.toml"),
+        ).start()
+        chat = ConsoleChat(
+            service=runtime.service, terminal=terminal, tz="UTC", devices=["server-01"]
+        )
+
+        def typed(line: str) -> str:
+            start = len(out.getvalue())
+            assert chat.handle(line)
+            return out.getvalue()[start:]
+
+        try:
+            typed("reboot server-01 at 03:58")
+            typed("confirm")
+            clock.set(EARLY + timedelta(minutes=15))
+            typed("as U0002 approve")
+            eventually(
+                lambda: "(type move or drop)" in out.getvalue(),
+                what="the question printed in the thread with its words",
+            )
+            assert "Only @you or @U0002 may move" in typed("as U0004 move")  # not theirs
+            assert "Moved into the maintenance window" in typed("as U0002 move")  # an approver
+            (sent,) = eventually(simulator.operations, what="the moved operation sent")
+            assert sent["scheduled_at"] == "2026-12-11T02:00:00Z"
+        finally:
+            runtime.stop()

@@ -31,19 +31,21 @@ class Clicks:
 
     def current(self, request: RequestRecord, *, user: str, action: str) -> RequestRecord | Outcome:
         """The request as the file in force sees it (judged again if it was judged under
-        another); an Outcome when that file refuses it now or cannot be read just now."""
-        current = self._desk.current(request)
-        if not isinstance(current, Refused):
-            return current
-        ended = self._store.get_request(request.id) or request
-        if ended.state == request.state:  # nothing decided: a group Slack cannot read
+        another); an Outcome when that file refuses it now, or nothing can be decided just
+        now (a user group Slack cannot read)."""
+        try:
+            current = self._desk.current(request)
+        except GroupsUnavailable as exc:
             return self.refused(
                 request,
                 user=user,
                 action=action,
                 reason="groups_unavailable_click",
-                detail=current.reason,
+                detail=exc.reason,
             )
+        if not isinstance(current, Refused):
+            return current
+        ended = self._store.get_request(request.id) or request
         return self.refused(
             ended, user=user, action=action, reason="policy_refused", detail=current.reason
         )

@@ -413,6 +413,44 @@ def test_a_request_the_file_in_force_refuses_sends_nothing_more(run: Any, clock:
     assert posted(bot) == []
 
 
+GROUP_APPROVERS = """
+[access]
+requesters = ["S0OPS"]
+
+[[rules]]
+devices = ["server-*"]
+approval = "peer"
+approvers = ["S0DBA"]
+"""
+
+
+def test_a_click_the_file_in_force_cannot_judge_changes_nothing(
+    run: Any, slack: FakeSlack
+) -> None:
+    # The new file says who may request by a user group; Slack cannot say who is in it just
+    # now: the click is refused with the reason, audited, and nothing is decided on a guess.
+    bot = run(BEFORE)
+    request_id = ask(bot, "reboot server-01 now")
+    confirm(bot, request_id)
+    slack.set_group("S0OPS", [REQUESTER])
+    slack.set_group("S0DBA", [BYSTANDER])
+    bot = run(GROUP_APPROVERS)
+    slack.fail("usergroups.users.list", status=500, times=None)
+    answer = click(bot, "ops_approve", request_id, user=APPROVER)
+    assert "I could not check what the policy in force says of this request" in answer
+    request = bot.runtime.store.get_request(request_id)
+    assert request is not None and request.approver_sets == (("U0002", "U0003"),)
+    (line,) = audit(bot, "click_refused")
+    assert line["detail"] == {"action": "approve", "reason": "groups_unavailable_click"}
+
+    slack.clear_faults()
+    assert "Only <!subteam^S0DBA> may approve" in click(
+        bot, "ops_approve", request_id, user=APPROVER
+    )
+    assert "Approved" in click(bot, "ops_approve", request_id, user=BYSTANDER)
+    eventually(lambda: len(posted(bot)) == 1, what="the request sent once approved")
+
+
 # ---------------------------------------------- expiry, and refused clicks, audited
 
 

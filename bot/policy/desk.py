@@ -129,10 +129,11 @@ class PolicyDesk:
         the voices it still counts. Needing more approvals than it has, it waits for them,
         its thread told why; needing no more than it has, it goes.
 
-        Refused: the file in force refuses it (it is ended and its thread told), or nothing
-        can be decided just now (a user group Slack cannot read): a check that cannot decide
-        says no, and the caller asks again later. `claimed`: operations the sender took a
-        moment ago, put back if the request must wait."""
+        Refused: the file in force refuses it (it is ended and its thread told). Raises
+        GroupsUnavailable when nothing can be decided just now (a user group Slack cannot
+        read): a check that cannot decide says no, and the caller asks again later.
+        `claimed`: operations the sender took a moment ago, put back if the request must
+        wait."""
         if self.judged_under_this_policy(request) or request.state not in (
             "confirmed",
             "approving",
@@ -165,8 +166,6 @@ class PolicyDesk:
             reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
             self._store.refuse_by_policy(request.id, reason=reason, now=now)
             return Refused(reason=text.policy_refused_now(reason), example="", markup=True)
-        except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
         expires = approval.expires if approval else DEFAULT_EXPIRES
         self._store.rejudge(
             request.id,

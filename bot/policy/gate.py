@@ -20,6 +20,7 @@ from bot.policy import freezes
 from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE, OUTSIDE_BLOCK, Window
 from bot.policy.desk import PolicyDesk
 from bot.policy.rules import Policy
+from bot.ports import GroupsUnavailable
 from store import OperationRecord, RequestRecord, Store
 from store.records import OUTSIDE_ASKED, OUTSIDE_WARNED
 
@@ -69,15 +70,16 @@ class SendGate:
                 continue
             if self._undecided.get(request_id, now) > now:
                 continue
-            request = self._desk.current(request)
-            if isinstance(request, Refused):
-                # Refused, and ended; or nothing can be decided just now (Slack cannot say who
-                # is in a group): asked again after a pause, not every round.
+            try:
+                request = self._desk.current(request)
+            except GroupsUnavailable:
+                # Nothing can be decided just now (Slack cannot say who is in a group): it
+                # waits, and is asked about again after a pause, not every round.
                 self._undecided[request_id] = now + UNDECIDED_PAUSE
                 continue
             self._undecided.pop(request_id, None)
-            if request.state != "confirmed":
-                continue  # it waits for an approval
+            if isinstance(request, Refused) or request.state != "confirmed":
+                continue  # refused by the file in force (and ended), or waiting for approval
             wanted = {op.id for op in ops}
             for op in request.operations:
                 if op.id not in wanted or op.state != "new" or op.held_since is not None:

@@ -123,9 +123,7 @@ class Approvals:
             named = [i for s in request.approver_sets if s is not None for i in s]
             detail = text.mentions(named) if named else text.ANYONE_ELSE
         reason = why if why == "groups_unavailable" else f"approve_{why}"
-        return self._clicks.refused(
-            request, user=user, action=action, reason=reason, detail=detail
-        )
+        return self._clicks.refused(request, user=user, action=action, reason=reason, detail=detail)
 
     @staticmethod
     def _not_approved(result: str, request: RequestRecord) -> Outcome:

@@ -424,9 +424,7 @@ approvers = ["S0DBA"]
 """
 
 
-def test_a_click_the_file_in_force_cannot_judge_changes_nothing(
-    run: Any, slack: FakeSlack
-) -> None:
+def test_a_click_the_file_in_force_cannot_judge_changes_nothing(run: Any, slack: FakeSlack) -> None:
     # The new file says who may request by a user group; Slack cannot say who is in it just
     # now: the click is refused with the reason, audited, and nothing is decided on a guess.
     bot = run(BEFORE)

@@ -143,9 +143,7 @@ class PolicyDesk:
         # What may still go: not sent yet, claimed a moment ago, or whose outcome is unknown
         # (a person may send it again).
         unsent = [
-            op
-            for op in request.operations
-            if op.state in (*UNSENT, "unknown") or op.id in claimed
+            op for op in request.operations if op.state in (*UNSENT, "unknown") or op.id in claimed
         ]
         specs = [replace(op.spec(), scheduled_at=max(op.scheduled_at, now)) for op in unsent]
         try:

@@ -2239,10 +2239,9 @@ class Store:
                     "AND r.status_ts IS NULL AND (? IS NULL OR r.id = ?) AND NOT EXISTS "
                     "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
                     # Back in 'new' on a person's Send again: its first attempt may have gone.
-                    # A request waiting for approval has only drafts.
-                    # A later wave's operations wait in 'waiting'.
-                    "AND (o.state NOT IN ('new', 'draft', 'waiting') "
-                    "OR o.answered_by IS NOT NULL))",
+                    # A request waiting for approval has only drafts. A later wave's
+                    # operations wait in 'waiting'; one kept outside its window in 'outside'.
+                    f"AND (o.state NOT IN {UNSENT} OR o.answered_by IS NOT NULL))",
                     [channel, only, only],
                 ).fetchall()
             ]
@@ -2264,7 +2263,7 @@ class Store:
                 )
                 db.execute(
                     "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                    "updated_at = ? WHERE request_id = ? AND state IN ('new', 'draft', 'waiting')",
+                    f"updated_at = ? WHERE request_id = ? AND state IN {UNSENT}",
                     [reason, _now_text(now), request_id],
                 )
                 # Nobody can approve a message that was never posted.

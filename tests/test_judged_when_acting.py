@@ -590,3 +590,43 @@ def test_the_demo_answers_the_threads_move_and_drop(tmp_path: Path) -> None:
             assert sent["scheduled_at"] == "2026-12-11T02:00:00Z"
         finally:
             runtime.stop()
+
+
+def test_a_channel_that_refuses_the_bot_stops_what_waits_outside_its_window(
+    tmp_path: Path,
+) -> None:
+    """Kept outside its window before its public message could go out: when Slack says the
+    bot is not in the channel, it ends with the rest, not left waiting for an answer nobody
+    can give."""
+    store = Store(path=tmp_path / "opsbot.db")
+    try:
+        request = store.create_request(
+            specs=[
+                OperationSpec(device_name="server-01", operation_type="reboot", scheduled_at=EARLY)
+            ],
+            requester=REQUESTER,
+            surface="command",
+            text="reboot server-01 now",
+            tz="UTC",
+            immediate=True,
+            notes=[],
+            channel=CHANNEL,
+            thread_ts=None,
+            response_url=None,
+            now=EARLY,
+            expires_at=EARLY + timedelta(minutes=15),
+        )
+        assert store.confirm(request.id, user=REQUESTER, now=EARLY, run_at=None)
+        (op,) = store.operations_in_state("new")
+        assert store.park_outside(op.id, now=EARLY, announce=op.announce("outside_window"))
+        stopped = store.stop_unposted(
+            CHANNEL,
+            reason="not in channel",
+            error="not_in_channel",
+            now=EARLY,
+            notice="private_not_posted",
+        )
+        assert stopped == [request.id]
+        assert [o.state for o in store.get_request(request.id).operations] == ["rejected"]  # type: ignore[union-attr]
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bot import text
 from bot.answers import Outcome
+from bot.clicks import Clicks
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from store import RequestRecord, Store
@@ -20,19 +21,22 @@ class Approvals:
         *,
         store: Store,
         policy: Policy,
+        clicks: Clicks,
         clock: Callable[[], datetime],
         on_change: Callable[[], None],
     ) -> None:
         self._store = store
         self._policy = policy
+        self._clicks = clicks
         self._clock = clock
         # A voice changes the public message, and the last one makes operations due.
         self._on_change = on_change
 
     def approve(self, request_id: str, *, user: str) -> Outcome:
         """One person's approval; the last one needed sends the request, once, however many
-        clicks race. The requester, and anyone the policy does not name, are refused."""
-        request = self._awaiting_approval(request_id)
+        clicks race. The requester, and anyone the policy in force does not name, are
+        refused."""
+        request = self._awaiting_approval(request_id, user=user, action="approve")
         if isinstance(request, Outcome):
             return request
         refusal = self._may_approve(request, user=user, action="approve")
@@ -55,7 +59,7 @@ class Approvals:
     def reject(self, request_id: str, *, user: str) -> Outcome:
         """Anyone who may approve may reject, and the requester may withdraw (a mistake seen
         after the Confirm): nothing is sent."""
-        request = self._awaiting_approval(request_id)
+        request = self._awaiting_approval(request_id, user=user, action="reject")
         if isinstance(request, Outcome):
             return request
         withdrawn = user == request.requester
@@ -82,7 +86,11 @@ class Approvals:
             self._on_change()
         return ended
 
-    def _awaiting_approval(self, request_id: str) -> RequestRecord | Outcome:
+    def _awaiting_approval(
+        self, request_id: str, *, user: str, action: str
+    ) -> RequestRecord | Outcome:
+        """The request, waiting for approval, as the policy file in force sees it at the click
+        (the approvers it names, how many); else why the click changes nothing."""
         request = self._store.get_request(request_id)
         if request is None:
             return Outcome(reason="not_found")
@@ -92,11 +100,17 @@ class Approvals:
             return Outcome(reason="approval_expired", request=request)
         if request.state != "approving":
             return self._not_approved(request.state, request)
-        return request
+        current = self._clicks.current(request, user=user, action=action)
+        if isinstance(current, Outcome):
+            return current
+        if current.state == "confirmed":
+            return Outcome(reason="approval_not_needed", request=current)
+        if current.state != "approving":
+            return self._not_approved(current.state, current)
+        return current
 
     def _may_approve(self, request: RequestRecord, *, user: str, action: str) -> Outcome | None:
-        """None when `user` may approve or reject this request; else the refusal, audited:
-        someone trying to approve a production reboot they may not is worth a line."""
+        """None when `user` may approve or reject this request; else the refusal, audited."""
         try:
             why = self._policy.may_approve(
                 user=user, requester=request.requester, approver_sets=request.approver_sets
@@ -109,15 +123,7 @@ class Approvals:
             named = [i for s in request.approver_sets if s is not None for i in s]
             detail = text.mentions(named) if named else text.ANYONE_ELSE
         reason = why if why == "groups_unavailable" else f"approve_{why}"
-        self._store.record_audit(
-            event="click_refused",
-            actor=user,
-            now=self._clock(),
-            request_id=request.id,
-            channel=request.channel,
-            detail={"action": action, "reason": reason},
-        )
-        return Outcome(reason=reason, request=request, detail=detail)
+        return self._clicks.refused(request, user=user, action=action, reason=reason, detail=detail)
 
     @staticmethod
     def _not_approved(result: str, request: RequestRecord) -> Outcome:

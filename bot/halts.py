@@ -7,9 +7,8 @@ from datetime import datetime
 
 from bot import text
 from bot.answers import Outcome
-from bot.policy.rules import Policy
-from bot.ports import GroupsUnavailable
-from store import RequestRecord, Store
+from bot.clicks import Clicks
+from store import Store
 
 
 class Halts:
@@ -17,12 +16,12 @@ class Halts:
         self,
         *,
         store: Store,
-        policy: Policy,
+        clicks: Clicks,
         clock: Callable[[], datetime],
         on_change: Callable[[], None],
     ) -> None:
         self._store = store
-        self._policy = policy
+        self._clicks = clicks
         self._clock = clock
         self._on_change = on_change  # a wave released: the sender and the outbox are woken
 
@@ -42,7 +41,12 @@ class Halts:
         request = self._store.get_request(request_id) if request_id else None
         if request is None or wave < 1:
             return Outcome(reason="not_found")
-        refusal = self._may_steer(request, user=user)
+        action = "continue" if go_on else "stop"
+        # Judged by the file in force: its approvers may have changed since it was confirmed.
+        current = self._clicks.current(request, user=user, action=action)
+        if isinstance(current, Outcome):
+            return current
+        refusal = self._clicks.may_steer(current, user=user, action=action, topic="waves")
         if refusal is not None:
             return refusal
         now = self._clock()
@@ -52,7 +56,7 @@ class Halts:
             result = self._store.stop_waves(
                 request_id, wave=wave, user=user, now=now, error=text.STOPPED_ERROR
             )
-        current = self._store.get_request(request_id) or request
+        current = self._store.get_request(request_id) or current
         if result in ("continued", "stopped"):
             self._on_change()
             return Outcome(reason="ok", request=current)
@@ -61,25 +65,3 @@ class Halts:
             request=current,
             detail=text.wave_state(current.wave_state, wave=current.wave, waves=current.waves),
         )
-
-    def _may_steer(self, request: RequestRecord, *, user: str) -> Outcome | None:
-        """The requester may continue or stop; under a rule that needs approval, its
-        approvers too (as they may approve it); nobody else."""
-        if user == request.requester:
-            return None
-        if request.approvals_needed:
-            try:
-                why = self._policy.may_approve(
-                    user=user, requester=request.requester, approver_sets=request.approver_sets
-                )
-            except GroupsUnavailable as exc:
-                return Outcome(
-                    reason="groups_unavailable_waves", request=request, detail=exc.reason
-                )
-            if why is None:
-                return None
-        who = [f"<@{request.requester}>"]
-        if request.approvals_needed:
-            named = [i for s in request.approver_sets if s is not None for i in s]
-            who.append(text.mentions(named) if named else text.ANYONE_ELSE)
-        return Outcome(reason="waves_not_yours", request=request, detail=" or ".join(who))

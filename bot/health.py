@@ -48,6 +48,7 @@ REQUEST_OUTCOMES = {
     "refused": "refused",
     "approved": "approved",
     "rejected": "rejected",
+    "policy_refused": "rejected",  # refused later by the policy file in force
 }
 API_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

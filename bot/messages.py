@@ -32,9 +32,16 @@ from bot.reconcile import ASK_UNKNOWN
 from bot.text import escape
 from bot.when import both_times, humanize_delta, local_time, zone_for
 from store import (
+    APPROVAL_NEEDED,
     FINISHED,
     FOUND_AFTER_DROP,
     FOUND_LATE,
+    OUTSIDE,
+    OUTSIDE_ASKED,
+    OUTSIDE_DROPPED,
+    OUTSIDE_MOVED,
+    OUTSIDE_WARNED,
+    POLICY_REFUSED,
     STOPPED,
     SUCCEEDED_STATUSES,
     WAITING,
@@ -64,6 +71,10 @@ ACTION_MODAL_TYPE = "ops_modal_type"
 # After a failed wave: the value is `<request id>:<the wave that failed>`.
 ACTION_CONTINUE = "ops_wave_continue"
 ACTION_STOP = "ops_wave_stop"
+# An operation kept outside a window that blocks, at the moment it would have been sent: the
+# value is the request's id (Move and Drop answer every operation of it kept so).
+ACTION_MOVE_OUTSIDE = "ops_move_outside"
+ACTION_DROP_OUTSIDE = "ops_drop_outside"
 MODAL_CALLBACK = "ops_modal"
 VALUE = "value"  # the action_id of every input in the modal
 
@@ -590,6 +601,7 @@ _COUNT_ORDER = {
         (
             text.WAITING_FOR_APPROVAL,
             text.HELD_BY_FREEZE,
+            text.OUTSIDE_WINDOW,
             text.WAITING_FOR_WAVE,
             text.SENDING,
             *sorted(WAITING_STATUSES, key=lambda w: w != "scheduled"),
@@ -629,6 +641,8 @@ def state_of(op: OperationRecord) -> tuple[str, str]:
         return "⏳", text.SENDING
     if op.state == WAITING:
         return "⏸️", text.WAITING_FOR_WAVE
+    if op.state == OUTSIDE:
+        return "⏸️", text.OUTSIDE_WINDOW
     if op.state == STOPPED:
         return "⏹️", text.STOPPED
     if op.state == "rejected":
@@ -661,6 +675,8 @@ def _status_line(op: OperationRecord, summary: str, *, error_limit: int) -> str:
         return f"⏳ {summary} — {text.SENDING}"
     if op.state == WAITING:
         return f"⏸️ {summary} — {text.WAITING_FOR_WAVE} ({op.wave})"
+    if op.state == OUTSIDE:
+        return f"⏸️ {summary} — {text.OUTSIDE_WINDOW}"
     if op.state == STOPPED:
         return f"⏹️ {summary} — {text.STOPPED}"
     if op.state == "rejected":
@@ -690,6 +706,8 @@ def thread_message(event: OutboxEvent, request: RequestRecord) -> dict[str, Any]
     line = clip(event_text(event, request))
     if event.kind == ASK_UNKNOWN:
         return {"text": line, "blocks": unknown_question(event, request)}
+    if event.kind == OUTSIDE_ASKED:
+        return {"text": line, "blocks": outside_question(event, request)}
     if event.kind == WAVE_HALTED:
         # Continue and Stop where the halt is read too (they stay on the public message
         # while it is halted); a click on an older halt's buttons changes nothing.
@@ -720,6 +738,8 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return approval_event(kind, data, request)
     if kind in WAVE_EVENTS:
         return wave_event(kind, data, request)
+    if kind in JUDGED_EVENTS:
+        return judged_event(kind, data, request)
     op = next((o for o in request.operations if o.id == data.get("operation_id")), None)
     if op is None:
         return text.operation_notice(
@@ -872,6 +892,10 @@ def _move_label(request: RequestRecord) -> str | None:
 
 def approval_blocks(request: RequestRecord) -> Blocks:
     """The public message's approval part: who may approve, how many so far, the buttons."""
+    rejecters = [v.user for v in request.votes if v.verdict == "reject"]
+    went = any(op.api_id for op in request.operations)
+    if request.state == "rejected" and not rejecters:
+        return [section(text.refused_by_policy(went=went))]
     if not request.approvals_needed:
         return []
     approved = [f"<@{u}>" for u in request.approvals]
@@ -895,17 +919,20 @@ def approval_blocks(request: RequestRecord) -> Blocks:
                 ],
             },
         ]
-    rejecters = [v.user for v in request.votes if v.verdict == "reject"]
     if request.state == "rejected":
         return [
             section(
                 text.approval_rejected(
-                    [f"<@{u}>" for u in rejecters], withdrawn=request.requester in rejecters
+                    [f"<@{u}>" for u in rejecters],
+                    withdrawn=request.requester in rejecters,
+                    went=went,
                 )
             )
         ]
     if request.state == "expired":
-        return [section(text.approval_ran_out(approved, needed=request.approvals_needed))]
+        return [
+            section(text.approval_ran_out(approved, needed=request.approvals_needed, went=went))
+        ]
     return [section(text.approved_by(approved))]
 
 
@@ -919,6 +946,76 @@ def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> s
     if kind == "rejected":
         return text.rejected_line(who, withdrawn=data.get("by") == request.requester)
     return text.approval_expired_line()
+
+
+# --- judged again when the bot acts: the window and the file in force at the moment --------
+
+JUDGED_EVENTS = frozenset(
+    {OUTSIDE_ASKED, OUTSIDE_MOVED, OUTSIDE_DROPPED, OUTSIDE_WARNED, APPROVAL_NEEDED, POLICY_REFUSED}
+)
+
+
+def judged_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
+    """What the policy in force said when an operation was about to go, or a person's answer
+    to it."""
+    who = f"<@{data['by']}>" if data.get("by") else ""
+    window = f"{escaped(str(data.get('when') or ''), NAME_SHOWN)}, {escape(str(data.get('tz')))}"
+    at = slack_time(parse_api_time(data["at"])) if data.get("at") else ""
+    device = _device(str(data.get("device") or ""))
+    if kind == OUTSIDE_ASKED:
+        outside = [op for op in request.operations if op.state == OUTSIDE]
+        names = list(dict.fromkeys(op.device_name for op in outside)) or [data.get("device", "")]
+        start = datetime.fromisoformat(str(data["next_start"]))
+        return text.outside_at_send(
+            devices=joined(_devices([str(n) for n in names]), VARIANT_SHOWN),
+            count=max(1, len(outside)),
+            window=window,
+            at=at,
+            next_start=both_times(start, window_tz=str(data.get("tz")), tz=request.tz),
+        )
+    if kind == OUTSIDE_MOVED:
+        return text.outside_moved(who=who, count=int(data.get("count") or 0))
+    if kind == OUTSIDE_DROPPED:
+        return text.outside_dropped(who=who, count=int(data.get("count") or 0))
+    if kind == OUTSIDE_WARNED:
+        return text.outside_warned(device=device, window=window, at=at)
+    if kind == POLICY_REFUSED:
+        return text.policy_refused_now(str(data.get("reason") or ""))
+    needed, count = int(data.get("needed") or 0), int(data.get("count") or 0)
+    if data.get("why") == "window":
+        return text.approval_needed_now(device=device, window=window, at=at)
+    if count >= needed:
+        return text.approved_by_file(needed=needed)
+    rules = [escape(str(r)) for r in data.get("rules") or ()]
+    return text.approval_needed_by_file(needed=needed, count=count, why=text.and_list(rules))
+
+
+def outside_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
+    """Kept outside a window that blocks: why, and Move into the window or Drop, for the
+    requester (and, under a rule that needs approval, its approvers)."""
+    data = event.data
+    outside = [op for op in request.operations if op.state == OUTSIDE]
+    if len({op.device_name.lower() for op in outside}) > 1:
+        label = text.MOVE_EACH
+    else:
+        start = datetime.fromisoformat(str(data["next_start"]))
+        tz = str(data.get("tz"))
+        label = text.move_to(local_time(start, tz), tz)
+    who = " or ".join([f"<@{request.requester}>", *_wave_approvers(request)])
+    return fit(
+        [
+            section(event_text(event, request)),
+            context(text.outside_choice(who)),
+            {
+                "type": "actions",
+                "block_id": "ops_outside",
+                "elements": [
+                    button(label[:75], ACTION_MOVE_OUTSIDE, request.id, style="primary"),
+                    button(text.DROP, ACTION_DROP_OUTSIDE, request.id),
+                ],
+            },
+        ]
+    )
 
 
 def _wave_devices(request: RequestRecord, wave: int) -> str:

@@ -129,13 +129,25 @@ class Runtime:
             job=self._poller.poll_once,
             pause=self._poller.pause,
         )
+        self.service = OpsService(
+            store=self.store,
+            api=self.api,
+            devices=self.devices,
+            clock=clock,
+            policy=self.policy,
+            look=self._look,
+            on_confirmed=self._confirmed,
+            tuning=tuning,
+        )
         self._sender = Sender(
             store=self.store,
             api=self.api,
             devices=self.devices,
             clock=clock,
             tuning=tuning,
-            gate=SendGate(store=self.store, policy=self.policy, clock=clock),
+            gate=SendGate(
+                store=self.store, policy=self.policy, desk=self.service.desk, clock=clock
+            ),
             on_submitted=self._submitted,
         )
         self.sending = Ticker(name="sending", interval=SEND_INTERVAL, job=self._send)
@@ -146,16 +158,6 @@ class Runtime:
             clock=clock,
             tuning=tuning,
             on_change=self._submitted,
-        )
-        self.service = OpsService(
-            store=self.store,
-            api=self.api,
-            devices=self.devices,
-            clock=clock,
-            policy=self.policy,
-            look=self._look,
-            on_confirmed=self._confirmed,
-            tuning=tuning,
         )
         self.recovery = Ticker(
             name="recovery",
@@ -169,7 +171,7 @@ class Runtime:
         return self._loops
 
     def _send(self) -> int:
-        self.service.approvals.expire()  # an approval that came too late must not send
+        self.service.expire_due()
         return self._sender.submit_pending()
 
     def _confirmed(self) -> None:

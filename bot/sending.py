@@ -97,16 +97,8 @@ class Sender:
                 announce=operation.announce("unsent", error=text.too_late_to_send()),
             )
             return
-        refused = self._gate.refusal(operation) if self._gate is not None else None
-        if refused:
-            self._store.record_unsent(
-                operation.id,
-                state="rejected",
-                error=refused,
-                now=self._clock(),
-                announce=operation.announce("unsent", error=refused),
-            )
-            return
+        if self._gate is not None and not self._gate.last_look(operation):
+            return  # put aside: outside its window at the moment it would run
         try:
             created = self._api.create_operation(operation.spec())
         except ApiError as exc:

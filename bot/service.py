@@ -29,6 +29,7 @@ from bot.answers import (
 )
 from bot.api import ApiError, ZequenzeClient
 from bot.approvals import Approvals
+from bot.clicks import Clicks
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.halts import Halts
@@ -39,6 +40,7 @@ from bot.model import (
     Refusal,
     StatusQuery,
 )
+from bot.outside import Outside
 from bot.policy.desk import PolicyDesk
 from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy
@@ -92,9 +94,17 @@ class OpsService:
         self._request_ttl = request_ttl
         self._tuning = tuning
         self.desk = PolicyDesk(store=store, policy=self.policy, look=look or api, clock=clock)
-        self.halts = Halts(store=store, policy=self.policy, clock=clock, on_change=on_confirmed)
+        self.clicks = Clicks(store=store, policy=self.policy, desk=self.desk, clock=clock)
+        self.halts = Halts(store=store, clicks=self.clicks, clock=clock, on_change=on_confirmed)
+        self.outside = Outside(
+            store=store, desk=self.desk, clicks=self.clicks, clock=clock, on_change=on_confirmed
+        )
         self.approvals = Approvals(
-            store=store, policy=self.policy, clock=clock, on_change=on_confirmed
+            store=store,
+            policy=self.policy,
+            clicks=self.clicks,
+            clock=clock,
+            on_change=on_confirmed,
         )
         self.freezes = FreezeDesk(
             store=store, api=api, policy=self.policy, clock=clock, on_change=on_confirmed
@@ -283,7 +293,7 @@ class OpsService:
 
     def cancel(self, request_id: str, *, user: str) -> Outcome:
         request = self.store.get_request(request_id)
-        refusal = self._refuse_click(request, user=user)
+        refusal = self._refuse_click(request, user=user, action="cancel")
         if refusal is not None:
             return refusal
         if self.store.end_request(request_id, to="cancelled", user=user, now=self.clock()):
@@ -295,7 +305,7 @@ class OpsService:
         message, in one transaction, and answers: sending and posting follow in the loops,
         whatever Slack or the API is doing."""
         request = self.store.get_request(request_id)
-        refusal = self._refuse_click(request, user=user)
+        refusal = self._refuse_click(request, user=user, action="confirm")
         if refusal is not None:
             return refusal
         assert request is not None
@@ -309,7 +319,7 @@ class OpsService:
         if not self.desk.judged_under_this_policy(request):
             return self._expire(request, reason="policy_changed")
         run_at = now if request.immediate else None
-        approval = self.desk.approval_at(request, run_at)
+        approval = self.desk.approval_at(request, now)
         if isinstance(approval, Refused):
             return Outcome(reason="refused", request=request, detail=escape(approval.reason))
         needed = int(approval.get("needed") or 0)
@@ -331,7 +341,7 @@ class OpsService:
         """The requester's answer to "outside the maintenance window": each operation moves
         to its window's next start, and the request is shown again to be confirmed."""
         request = self.store.get_request(request_id)
-        refusal = self._refuse_click(request, user=user)
+        refusal = self._refuse_click(request, user=user, action="move")
         if refusal is not None:
             return refusal
         assert request is not None
@@ -360,13 +370,15 @@ class OpsService:
     def send_again(self, operation_id: int, *, user: str) -> Outcome:
         """The requester's answer to "did the API create it?": send it again, now for a
         request that was for now. Its first attempt is still watched for, in case it reached
-        the API after all."""
-        found = self._asked_about(operation_id, user=user)
+        the API after all. Sent again, it is judged once more before it goes."""
+        found = self._asked_about(operation_id, user=user, action="send_again")
         if isinstance(found, Outcome):
             return found
         request, op = found
         if op.state != "unknown":
             return self._settled(operation_id, request)
+        if request.state not in ("confirmed", "approving"):
+            return Outcome(reason=f"already_{request.state}", request=request)
         now = self.clock()
         if not request.immediate and op.scheduled_at < now - LATE_CONFIRM_GRACE:
             # Its time has gone by while nobody knew: sent now, it would run at a surprise hour.
@@ -386,7 +398,7 @@ class OpsService:
     def drop(self, operation_id: int, *, user: str) -> Outcome:
         """The requester's other answer: nothing more is sent for it. Its first attempt is
         still watched for: if it turns up, the thread says so and it is followed."""
-        found = self._asked_about(operation_id, user=user)
+        found = self._asked_about(operation_id, user=user, action="drop")
         if isinstance(found, Outcome):
             return found
         request, op = found
@@ -406,15 +418,22 @@ class OpsService:
     # --- waves: Continue and Stop after a failed wave ---------------------------------------
 
     def _asked_about(
-        self, operation_id: int, *, user: str
+        self, operation_id: int, *, user: str, action: str
     ) -> tuple[RequestRecord, OperationRecord] | Outcome:
+        """The request asked about and its operation, as the policy file in force sees them;
+        only its requester may answer."""
         request = self.store.request_of_operation(operation_id)
         if request is None:
             return Outcome(reason="not_found")
         if request.requester != user:
-            return Outcome(reason="not_yours", request=request)
-        op = next(o for o in request.operations if o.id == operation_id)
-        return request, op
+            return self.clicks.refused(
+                request, user=user, action=action, reason="not_yours_to_answer"
+            )
+        current = self.clicks.current(request, user=user, action=action)
+        if isinstance(current, Outcome):
+            return current
+        op = next(o for o in current.operations if o.id == operation_id)
+        return current, op
 
     def _settled(self, operation_id: int, request: RequestRecord) -> Outcome:
         """Why a Send again / Drop changed nothing: the question was settled meanwhile."""
@@ -424,22 +443,22 @@ class OpsService:
             return Outcome(reason="already_found", request=current, detail=op.api_id)
         return Outcome(reason="already_answered", request=current)
 
-    def _refuse_click(self, request: RequestRecord | None, *, user: str) -> Outcome | None:
+    def _refuse_click(
+        self, request: RequestRecord | None, *, user: str, action: str
+    ) -> Outcome | None:
         if request is None:
             return Outcome(reason="not_found")
         if request.requester != user:
-            self.store.record_audit(
-                event="click_refused",
-                actor=user,
-                now=self.clock(),
-                request_id=request.id,
-                channel=request.channel,
-                detail={"reason": "not_yours"},
-            )
-            return Outcome(reason="not_yours", request=request)
+            return self.clicks.refused(request, user=user, action=action, reason="not_yours")
         if request.state == "pending" and request.expires_at <= self.clock():
             return self._expire(request, reason="expired")
         return None
+
+    def expire_due(self) -> None:
+        """What waited too long ends now, said and audited when it happens: requests nobody
+        clicked, and approvals that did not come (one that came too late must not send)."""
+        self.store.expire_pending(now=self.clock())
+        self.approvals.expire()
 
     def _why_not(self, request_id: str) -> Outcome:
         request = self.store.get_request(request_id)

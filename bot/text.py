@@ -954,6 +954,17 @@ CLICK_REFUSALS = {
     "what happened.",
     "groups_unavailable_waves": "I could not check whether you may continue or stop this "
     "request, so nothing was done: {detail}",
+    "outside_not_yours": "Only {detail} may move or drop what waits outside its window.",
+    "groups_unavailable_outside": "I could not check whether you may move or drop this, so "
+    "nothing was done: {detail}",
+    "nothing_outside": "Nothing of this request waits outside its window any more: its thread "
+    "says what happened.",
+    "groups_unavailable_click": "I could not check what the policy in force says of this "
+    "request, so nothing was done: {detail}",
+    "policy_refused": "{detail}",
+    "approval_not_needed": "The policy in force asks for no more approvals of this request, "
+    "so it goes without yours.",
+    "not_yours_to_answer": "Only {requester} can answer this question about their operation.",
 }
 
 
@@ -1808,11 +1819,85 @@ def outside_window_refusal(device: str, *, when: str, tz: str, next_start: str) 
     )
 
 
-def outside_window_at_send(*, when: str, next_start: str) -> str:
+# --- judged again when the bot acts: the window and the file in force at the moment ----------
+
+
+def outside_at_send(*, devices: str, count: int, window: str, at: str, next_start: str) -> str:
+    """The question in the thread: what waits outside a window that blocks, and why."""
+    waits = "it waits" if count == 1 else f"{count} operations wait"
     return (
-        f"its time is now outside its maintenance window ({when}), where the policy blocks "
-        f"operations, so it was not sent; the next window starts {next_start}"
+        f"⏸️ {devices} would now run at {at}, outside the maintenance window ({window}) where "
+        f"the policy blocks operations, so {waits} here, unsent. The next window starts "
+        f"{next_start}."
     )
+
+
+def outside_choice(who: str) -> str:
+    return (
+        f"Move it into the next window, or drop it? {who} can choose. Nothing is sent until then."
+    )
+
+
+def outside_moved(*, who: str, count: int) -> str:
+    what = "its operation waiting" if count == 1 else f"the {count} operations waiting"
+    return f"↪️ {who} moved {what} outside the window into the maintenance window."
+
+
+def outside_dropped(*, who: str, count: int) -> str:
+    what = "its operation waiting" if count == 1 else f"the {count} operations waiting"
+    return f"🗑️ {who} dropped {what} outside the window: never sent."
+
+
+def outside_warned(*, device: str, window: str, at: str) -> str:
+    return (
+        f"⚠️ {device} runs at {at}, outside its maintenance window ({window}): sent all the "
+        "same, as the policy only warns there."
+    )
+
+
+def approval_needed_now(*, device: str, window: str, at: str) -> str:
+    return (
+        f"🔐 {device} would now run at {at}, outside its maintenance window ({window}) where "
+        "the policy asks for an approval: nothing more is sent until someone approves it "
+        "(Approve above)."
+    )
+
+
+def approval_needed_by_file(*, needed: int, count: int, why: str) -> str:
+    want = "an approval" if needed == 1 else f"{needed} approvals"
+    has = "none" if not count else f"{count}"
+    return (
+        f"📜 The policy file changed since this request was judged: under the one in force it "
+        f"needs {want}{f' ({why})' if why else ''} and has {has} that count. Nothing more is "
+        "sent until then."
+    )
+
+
+def approved_by_file(*, needed: int) -> str:
+    if not needed:
+        return (
+            "📜 The policy file changed since this request was judged: the one in force asks "
+            "for no approval of it, so it goes."
+        )
+    want = "an approval" if needed == 1 else f"{needed} approvals"
+    return (
+        f"📜 The policy file changed since this request was judged: the one in force asks for "
+        f"{want}, and it has them, so it goes."
+    )
+
+
+def policy_refused_now(reason: str) -> str:
+    """Mrkdwn: `reason` is the policy's own refusal (ids from the file)."""
+    return (
+        f"⛔ The policy file in force no longer allows this request: {reason} Nothing more of "
+        "it is sent."
+    )
+
+
+MOVED_ANSWER = "↪️ Moved into the maintenance window: it goes then. Follow it in the thread."
+DROPPED_ANSWER = "🗑️ Dropped: what waited outside its window is never sent."
+OUTSIDE_WINDOW = "outside its window"
+DROPPED_OUTSIDE = "dropped outside its maintenance window"
 
 
 DRY_RUN_FOOTER = (
@@ -1878,14 +1963,24 @@ def approval_waiting(
     )
 
 
-def approval_rejected(rejecters: Sequence[str], *, withdrawn: bool) -> str:
+def _nothing_sent(went: bool) -> str:
+    """What a request that ended before approval sent: nothing, or (asked for an approval
+    again before its later operations went) nothing more."""
+    return "nothing more was sent" if went else "nothing was sent"
+
+
+def approval_rejected(rejecters: Sequence[str], *, withdrawn: bool, went: bool = False) -> str:
     if withdrawn:
-        return "↩️ *Withdrawn* by the requester: nothing was sent."
-    return f"🚫 *Rejected* by {and_list(list(rejecters))}: nothing was sent."
+        return f"↩️ *Withdrawn* by the requester: {_nothing_sent(went)}."
+    return f"🚫 *Rejected* by {and_list(list(rejecters))}: {_nothing_sent(went)}."
 
 
-def approval_ran_out(approved: Sequence[str], *, needed: int) -> str:
-    return f"⌛ *Not approved in time* ({len(approved)} of {needed}): nothing was sent."
+def approval_ran_out(approved: Sequence[str], *, needed: int, went: bool = False) -> str:
+    return f"⌛ *Not approved in time* ({len(approved)} of {needed}): {_nothing_sent(went)}."
+
+
+def refused_by_policy(*, went: bool) -> str:
+    return f"⛔ *Refused by the policy file in force*: {_nothing_sent(went)}."
 
 
 def approved_by(approved: Sequence[str]) -> str:

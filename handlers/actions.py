@@ -1,5 +1,6 @@
 """The buttons (Confirm and Cancel; Send again and Drop; Approve and Reject; Continue and Stop
-after a failed wave) and the modal's operation-type select."""
+after a failed wave; Move and Drop for what waits outside its window) and the modal's
+operation-type select."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def register(app: App, deps: Deps) -> None:
         app, deps, messages.ACTION_CONTINUE, service.halts.go_on, lambda *_: text.CONTINUE_ANSWER
     )
     public(app, deps, messages.ACTION_STOP, service.halts.stop, lambda *_: text.STOP_ANSWER)
+    outside = service.outside
+    public(app, deps, messages.ACTION_MOVE_OUTSIDE, outside.move, lambda *_: text.MOVED_ANSWER)
+    public(app, deps, messages.ACTION_DROP_OUTSIDE, outside.drop, lambda *_: text.DROPPED_ANSWER)
 
     @app.action(messages.ACTION_MOVE_TO_WINDOW)
     def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -147,9 +151,9 @@ def _on_public_click(
     act: Callable[..., Outcome],
     said: Callable[[str, Outcome], str],
 ) -> None:
-    """A button on the public message or its thread (Approve, Reject, Continue, Stop): anyone
-    may click, and the act decides who may; the answer is private, and the public message
-    and thread follow from the store through the outbox."""
+    """A button on the public message or its thread (Approve, Reject, Continue, Stop, Move,
+    Drop): anyone may click, and the act decides who may; the answer is private, and the
+    public message and thread follow from the store through the outbox."""
 
     @app.action(action_id)
     def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:

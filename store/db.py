@@ -21,8 +21,14 @@ from sqlite_utils import Database
 from bot import waves as waves_of
 from bot.model import OperationSpec, format_api_time
 from store.records import (
+    APPROVAL_NEEDED,
     APPROVE,
     FINISHED,
+    LAPSED,
+    OUTSIDE,
+    OUTSIDE_DROPPED,
+    OUTSIDE_MOVED,
+    POLICY_REFUSED,
     REJECT,
     REOPENING,
     ROOT,
@@ -30,6 +36,7 @@ from store.records import (
     STOPPED,
     SUCCEEDED_STATUSES,
     TOLD_ONCE,
+    UNSENT,
     WAITING,
     WAVE_CONTINUED,
     WAVE_HALTED,
@@ -560,16 +567,18 @@ class Store:
     def _release(
         self, db: Database, request_id: str, *, now: datetime, run_at: datetime | None
     ) -> bool:
-        """The drafts become operations to send; in waves, only the first wave's, the others
-        waiting for theirs. True when waves started (the caller announces the first)."""
-        sets = f"state = CASE WHEN coalesce(wave, 1) <= 1 THEN 'new' ELSE '{WAITING}' END"
-        sets, params = sets + ", updated_at = ?", [_now_text(now)]
-        if run_at is not None:
-            sets += ", scheduled_at = ?"
-            params.append(format_api_time(run_at))
+        """The drafts become operations to send; in waves, only those of the wave under way
+        (the first, at the first release), the others waiting for theirs. Each goes for its
+        time, or for `run_at` (a request for now runs when confirmed or approved), or for now
+        if its time went by while it waited for a person: waiting never makes it late. True
+        when waves started (the caller announces the first)."""
+        current = "max(1, (SELECT wave FROM requests WHERE id = operations.request_id))"
+        sets = f"state = CASE WHEN coalesce(wave, 1) <= {current} THEN 'new' ELSE '{WAITING}' END"
+        moment = run_at if run_at is not None else now
+        sets += ", updated_at = ?, scheduled_at = " + ("?" if run_at else "max(scheduled_at, ?)")
         db.execute(
             f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
-            [*params, request_id],
+            [_now_text(now), format_api_time(moment), request_id],
         )
         return self._cas(
             db,
@@ -645,11 +654,14 @@ class Store:
             [request_id, wave, state, wave],
         ):
             return False
+        # A request waiting for an approval the file in force asks for (bot/policy/desk.py)
+        # releases its wave as drafts: they go with the approval.
         db.execute(
-            "UPDATE operations SET state = 'new', updated_at = ?, "
+            "UPDATE operations SET state = CASE WHEN (SELECT state FROM requests WHERE id = ?) "
+            "= 'approving' THEN 'draft' ELSE 'new' END, updated_at = ?, "
             "scheduled_at = max(scheduled_at, ?) "
             f"WHERE request_id = ? AND wave = ? AND state = '{WAITING}'",
-            [_now_text(now), format_api_time(now), request_id, wave + 1],
+            [request_id, _now_text(now), format_api_time(now), request_id, wave + 1],
         )
         return True
 
@@ -817,7 +829,7 @@ class Store:
                 "at = excluded.at",
                 [request_id, user, REJECT, _now_text(now)],
             )
-            self._end_drafts(db, request_id, error=error, now=now)
+            self._end_unsent(db, request_id, error=error, now=now)
             self._audit_request(db, request_id, event="rejected", actor=user, now=now)
             self._enqueue(db, {"request_id": request_id, "kind": "rejected", "by": user}, now)
             return "rejected"
@@ -839,20 +851,228 @@ class Store:
                     "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'approving'",
                     [request_id],
                 )
-                self._end_drafts(db, request_id, error=error, now=now)
+                self._end_unsent(db, request_id, error=error, now=now)
                 self._audit_request(
                     db, request_id, event="approval_expired", actor=BOT_ACTOR, now=now
                 )
                 self._enqueue(db, {"request_id": request_id, "kind": "approval_expired"}, now)
             return ended
 
-    def _end_drafts(self, db: Database, request_id: str, *, error: str, now: datetime) -> None:
-        """Operations that will never be sent, refused before the API: their lines say why."""
+    def _end_unsent(self, db: Database, request_id: str, *, error: str, now: datetime) -> None:
+        """Operations that will never be sent now (the request rejected, not approved in time,
+        refused by the file in force), refused before the API: their lines say why. Its waves
+        stop; a request some of whose operations went is summed up once they have ended."""
+        went = db.execute(
+            "SELECT 1 FROM operations WHERE request_id = ? "
+            "AND state IN ('sending', 'submitted', 'unknown') LIMIT 1",
+            [request_id],
+        ).fetchone()
         db.execute(
-            "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
-            "WHERE request_id = ? AND state = 'draft'",
+            "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ?, "
+            f"held_since = NULL, held_by = NULL WHERE request_id = ? AND state IN {UNSENT}",
             [error, _now_text(now), request_id],
         )
+        db.execute(
+            "UPDATE requests SET wave_state = 'stopped' "
+            "WHERE id = ? AND wave_state IN ('going', 'halted')",
+            [request_id],
+        )
+        if went is not None:
+            self._maybe_finished(db, request_id, now)
+
+    # --- judged again when the bot acts ------------------------------------------------------
+
+    def rejudge(
+        self,
+        request_id: str,
+        *,
+        judged_under: str | None,
+        policy: dict[str, Any] | None,
+        needed: int,
+        approver_sets: Sequence[Sequence[str] | None],
+        expires_at: datetime,
+        voided: Sequence[str] = (),
+        claimed: Sequence[int] = (),
+        why: dict[str, Any],
+        now: datetime,
+    ) -> str:
+        """What the file in force, or the clock, asks of a confirmed request (or one waiting
+        for approval), applied in one transaction: `needed` approvals from `approver_sets`,
+        the voices of `voided` people (the file in force no longer lets them approve) no
+        longer counted. `judged_under`: the fingerprint of the file the request was last
+        judged under, for a new file's verdict (a compare-and-set: another click may have
+        applied it first), with the request's new `policy` snapshot.
+
+        More approvals asked than it has: it waits for them ("approving"), its unsent
+        operations drafts again (`claimed`: taken by the sender a moment ago, put back), its
+        public message showing Approve and Reject, its thread told why (`why`). Enough: a
+        request waiting for approval goes ("released"), one confirmed goes on ("ok").
+        "stale": the request is no longer what the verdict was about."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT state, json_extract(policy, '$.fingerprint') FROM requests WHERE id = ?",
+                [request_id],
+            ).fetchone()
+            if row is None or row[0] not in ("confirmed", "approving"):
+                return "stale"
+            state = row[0]
+            if policy is not None and (row[1] or "") != (judged_under or ""):
+                return "stale"
+            if voided:
+                marks = ", ".join("?" for _ in voided)
+                db.execute(
+                    f"UPDATE approvals SET verdict = '{LAPSED}' WHERE request_id = ? "
+                    f"AND verdict = '{APPROVE}' AND user IN ({marks})",
+                    [request_id, *voided],
+                )
+            (count,) = db.execute(
+                f"SELECT count(*) FROM approvals WHERE request_id = ? AND verdict = '{APPROVE}'",
+                [request_id],
+            ).fetchone()
+            sets = json.dumps([None if s is None else list(s) for s in approver_sets])
+            db.execute(
+                "UPDATE requests SET approvals_needed = ?, approvers = ?, "
+                "policy = coalesce(?, policy) WHERE id = ?",
+                [needed, sets, json.dumps(policy) if policy is not None else None, request_id],
+            )
+            detail = {**why, "needed": needed, "count": count, "voided": list(voided)}
+            if count < needed:
+                if state == "confirmed":
+                    db.execute(
+                        "UPDATE requests SET state = 'approving', approval_expires_at = ? "
+                        "WHERE id = ?",
+                        [_now_text(expires_at), request_id],
+                    )
+                ids = ", ".join(str(int(i)) for i in claimed)
+                db.execute(
+                    "UPDATE operations SET state = 'draft', held_since = NULL, held_by = NULL, "
+                    "updated_at = ? WHERE request_id = ? AND (state = 'new' "
+                    f"OR (state = 'sending' AND id IN ({ids or 'NULL'})))",
+                    [_now_text(now), request_id],
+                )
+                self._audit_request(
+                    db, request_id, event=APPROVAL_NEEDED, actor=BOT_ACTOR, now=now, detail=detail
+                )
+                self._enqueue(
+                    db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now
+                )
+                return "approving"
+            if policy is not None:
+                self._audit_request(
+                    db, request_id, event="rejudged", actor=BOT_ACTOR, now=now, detail=detail
+                )
+            if state == "confirmed":
+                return "ok"
+            db.execute("UPDATE requests SET state = 'confirmed' WHERE id = ?", [request_id])
+            self._enqueue(db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
+            if self._release(db, request_id, now=now, run_at=None):
+                self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
+            return "released"
+
+    def refuse_by_policy(self, request_id: str, *, reason: str, now: datetime) -> bool:
+        """The file in force no longer allows a request at all (its requester, its channel, a
+        rule): it ends as rejected by it (no vote of anyone's), nothing more of it sent; what
+        it sent already is still followed."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE requests SET state = 'rejected' "
+                "WHERE id = ? AND state IN ('confirmed', 'approving')",
+                [request_id],
+            ):
+                return False
+            self._audit_request(
+                db,
+                request_id,
+                event=POLICY_REFUSED,
+                actor=BOT_ACTOR,
+                now=now,
+                detail={"reason": reason},
+            )
+            self._enqueue(
+                db, {"request_id": request_id, "kind": POLICY_REFUSED, "reason": reason}, now
+            )
+            self._end_unsent(db, request_id, error=reason, now=now)
+            return True
+
+    def park_outside(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
+        """Due (or claimed a moment ago) but its time to run is outside a window that blocks:
+        it waits for a person's Move or Drop, asked once in its thread while any waits."""
+        with self._write() as db:
+            if not self._announced(
+                db,
+                f"UPDATE operations SET state = '{OUTSIDE}', held_since = NULL, held_by = NULL, "
+                "updated_at = ? WHERE id = ? AND state IN ('new', 'sending')",
+                [_now_text(now), operation_id],
+                announce=announce,
+                now=now,
+            ):
+                return False
+            self._audit_operation(db, operation_id, event="outside_window", now=now)
+            return True
+
+    def move_outside(
+        self, request_id: str, *, times: dict[int, datetime], user: str, now: datetime
+    ) -> int:
+        """A person's Move: the operations waiting outside their window go, each for the time
+        given (its window's next start, or now in an open one). Returns how many moved."""
+        with self._write() as db:
+            moved = 0
+            for operation_id, moment in times.items():
+                moved += db.execute(
+                    "UPDATE operations SET state = 'new', scheduled_at = ?, next_send_at = NULL, "
+                    f"updated_at = ? WHERE id = ? AND request_id = ? AND state = '{OUTSIDE}'",
+                    [format_api_time(moment), _now_text(now), operation_id, request_id],
+                ).rowcount
+            if moved:
+                shown = sorted({format_api_time(m) for m in times.values()})
+                self._audit_request(
+                    db, request_id, event="moved", actor=user, now=now, detail={"times": shown}
+                )
+                self._enqueue(
+                    db,
+                    {"request_id": request_id, "kind": OUTSIDE_MOVED, "by": user, "count": moved},
+                    now,
+                )
+            return moved
+
+    def drop_outside(self, request_id: str, *, user: str, error: str, now: datetime) -> int:
+        """A person's Drop: the operations waiting outside their window are never sent."""
+        with self._write() as db:
+            dropped = db.execute(
+                "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
+                f"WHERE request_id = ? AND state = '{OUTSIDE}'",
+                [error, _now_text(now), request_id],
+            ).rowcount
+            if dropped:
+                self._audit_request(
+                    db, request_id, event="dropped", actor=user, now=now, detail={"count": dropped}
+                )
+                self._enqueue(
+                    db,
+                    {
+                        "request_id": request_id,
+                        "kind": OUTSIDE_DROPPED,
+                        "by": user,
+                        "count": dropped,
+                    },
+                    now,
+                )
+                self._maybe_finished(db, request_id, now)
+            return dropped
+
+    def tell_once(self, announce: dict[str, Any], *, now: datetime) -> bool:
+        """A notice its request's thread gets once, whichever operation meets it first (an
+        operation sent outside a window that only warns)."""
+        with self._write() as db:
+            told = db.execute(
+                "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ? LIMIT 1",
+                [announce["request_id"], announce["kind"]],
+            ).fetchone()
+            if told is not None:
+                return False
+            self._enqueue(db, announce, now)
+            return True
 
     def _request_in(self, db: Database, request_id: str) -> RequestRecord | None:
         return self.get_request(request_id)  # the store's lock is re-entrant
@@ -1011,28 +1231,46 @@ class Store:
         with self._lock:
             return Freeze.from_row(self.db["freezes"].get(freeze_id))
 
-    def hold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
-        """A due operation waits for a freeze to end; its thread is told once."""
+    def hold(
+        self, operation_id: int, *, freeze: int, now: datetime, announce: dict[str, Any]
+    ) -> bool:
+        """A due operation waits for a freeze to end; its thread is told once. Held already
+        (one freeze ended, another covers it): it now waits for that one, untold."""
         with self._write() as db:
             if not self._announced(
                 db,
-                "UPDATE operations SET held_since = ? "
+                "UPDATE operations SET held_since = ?, held_by = ? "
                 "WHERE id = ? AND state = 'new' AND held_since IS NULL",
-                [_now_text(now), operation_id],
+                [_now_text(now), freeze, operation_id],
                 announce=announce,
                 now=now,
             ):
+                db.execute(
+                    "UPDATE operations SET held_by = ? WHERE id = ? AND state = 'new' "
+                    "AND held_since IS NOT NULL",
+                    [freeze, operation_id],
+                )
                 return False
             self._audit_operation(db, operation_id, event="held", now=now)
             return True
 
     def unhold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
+        """The freeze ended: the operation goes, for its time or, if that went by while it was
+        held, for the moment the freeze ended. The time held never counts as lateness; a
+        freeze that ended while the bot was down still does (`stale_send`)."""
         with self._write() as db:
+            row = db.execute(
+                "SELECT coalesce(f.lifted_at, f.until) FROM operations o "
+                "JOIN freezes f ON f.id = o.held_by WHERE o.id = ?",
+                [operation_id],
+            ).fetchone()
+            ended = min(now, datetime.fromisoformat(row[0])) if row and row[0] else now
             if not self._announced(
                 db,
-                "UPDATE operations SET held_since = NULL "
+                "UPDATE operations SET held_since = NULL, held_by = NULL, "
+                "scheduled_at = max(scheduled_at, ?) "
                 "WHERE id = ? AND state = 'new' AND held_since IS NOT NULL",
-                [operation_id],
+                [format_api_time(ended), operation_id],
                 announce=announce,
                 now=now,
             ):
@@ -1052,6 +1290,28 @@ class Store:
                 return False
             self._audit_request(db, request_id, event=to, actor=user or BOT_ACTOR, now=now)
             return True
+
+    def expire_pending(self, *, now: datetime) -> list[str]:
+        """Requests nobody clicked in time end as expired, each with its audit line now (not
+        when someone clicks later): the trail and `opsbot_requests_total` count them as they
+        happen. Found by their expiry among the pending ones alone (an index)."""
+        with self._write() as db:
+            ended = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM requests INDEXED BY idx_requests_pending "
+                    "WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at",
+                    [_now_text(now)],
+                ).fetchall()
+            ]
+            for request_id in ended:
+                if self._cas(
+                    db,
+                    "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'pending'",
+                    [request_id],
+                ):
+                    self._audit_request(db, request_id, event="expired", actor=BOT_ACTOR, now=now)
+            return ended
 
     def _audit_request(
         self,
@@ -1325,7 +1585,8 @@ class Store:
                 OperationRecord.from_row(r)
                 for r in self.db.query(
                     "SELECT o.* FROM operations o JOIN requests r ON r.id = o.request_id "
-                    "WHERE o.state = 'new' AND (o.next_send_at IS NULL OR o.next_send_at <= ?) "
+                    "WHERE o.state = 'new' AND r.state = 'confirmed' "
+                    "AND (o.next_send_at IS NULL OR o.next_send_at <= ?) "
                     "AND (r.root_tried_at IS NOT NULL OR (r.confirmed_at <= ? AND r.channel "
                     "NOT IN (SELECT channel FROM refused_channels))) ORDER BY o.id",
                     [_now_text(now), _now_text(now - root_wait)],
@@ -1992,10 +2253,9 @@ class Store:
                     "AND r.status_ts IS NULL AND (? IS NULL OR r.id = ?) AND NOT EXISTS "
                     "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
                     # Back in 'new' on a person's Send again: its first attempt may have gone.
-                    # A request waiting for approval has only drafts.
-                    # A later wave's operations wait in 'waiting'.
-                    "AND (o.state NOT IN ('new', 'draft', 'waiting') "
-                    "OR o.answered_by IS NOT NULL))",
+                    # A request waiting for approval has only drafts. A later wave's
+                    # operations wait in 'waiting'; one kept outside its window in 'outside'.
+                    f"AND (o.state NOT IN {UNSENT} OR o.answered_by IS NOT NULL))",
                     [channel, only, only],
                 ).fetchall()
             ]
@@ -2017,7 +2277,7 @@ class Store:
                 )
                 db.execute(
                     "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                    "updated_at = ? WHERE request_id = ? AND state IN ('new', 'draft', 'waiting')",
+                    f"updated_at = ? WHERE request_id = ? AND state IN {UNSENT}",
                     [reason, _now_text(now), request_id],
                 )
                 # Nobody can approve a message that was never posted.

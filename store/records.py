@@ -36,6 +36,7 @@ ROUTINE_KINDS = frozenset({"submitted", "status", "requeued"})
 TOLD_ONCE = {
     "held": "held_since IS NOT NULL",
     "released": "held_since IS NOT NULL",
+    "outside_window": "state = 'outside'",
     "unreachable": "outage_announced = 1",
     "reachable": "outage_announced = 1",
     "overdue": "overdue_warned = 1",
@@ -50,6 +51,21 @@ WAVE_HALTED = "wave_halted"
 WAVE_CONTINUED = "wave_continued"
 WAVES_STOPPED = "waves_stopped"
 WAVE_EVENTS = frozenset({WAVE_STARTED, WAVE_HALTED, WAVE_CONTINUED, WAVES_STOPPED})
+
+# Judged again when the bot acts (bot/policy/gate.py): an operation whose time to run is outside
+# a window that blocks waits in state 'outside' (never read by the sender) for a person's Move
+# into the next window or Drop, asked once in its thread while any waits. A request the file
+# in force asks more approvals of than it has goes back to 'approving', its unsent operations
+# drafts again, its thread told why; one the file in force refuses sends nothing more.
+OUTSIDE = "outside"
+OUTSIDE_ASKED = "outside_window"
+OUTSIDE_MOVED = "outside_moved"
+OUTSIDE_DROPPED = "outside_dropped"
+OUTSIDE_WARNED = "outside_warned"
+APPROVAL_NEEDED = "approval_needed"
+POLICY_REFUSED = "policy_refused"
+# Not sent, and not for ever: what ends unsent when a request is rejected, expires or is refused.
+UNSENT = ("draft", "new", WAITING, OUTSIDE)
 
 # The API invents status words (the issue: "or any status the API invents"); these are the
 # ones the bot knows the meaning of. Any other word is shown as it is and polled on.
@@ -114,6 +130,7 @@ class OperationRecord:
     # The times its earlier attempts were for, when a person sent it again for a later time.
     earlier_times: tuple[datetime, ...] = ()
     held_since: datetime | None = None  # waiting for a freeze to end
+    held_by: int | None = None  # the freeze it waits for: its end is when it may go
     # When the poller asks about it next (None: not yet placed in the schedule), and how many
     # looks in a row have failed (they space the next ones out).
     next_check_at: datetime | None = None
@@ -182,6 +199,7 @@ class OperationRecord:
                 _parse_time(t) for t in json.loads(row.get("earlier_times") or "[]")
             ),
             held_since=_maybe_time(row.get("held_since")),
+            held_by=row.get("held_by"),
             next_check_at=_maybe_time(row.get("next_check_at")),
             check_failures=row.get("check_failures") or 0,
             wave=row.get("wave"),
@@ -190,12 +208,14 @@ class OperationRecord:
 
 APPROVE = "approve"
 REJECT = "reject"
+# An approval the policy file in force no longer counts (its giver may not approve under it).
+LAPSED = "lapsed"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Vote:
     user: str
-    verdict: str  # APPROVE | REJECT
+    verdict: str  # APPROVE | REJECT | LAPSED
     at: datetime
 
 

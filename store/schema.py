@@ -358,9 +358,10 @@ def costs(db: Database) -> None:
         "ON CONFLICT (event) DO UPDATE SET lines = lines + 1; END"
     )
     # The Home tab reads what is unfinished, never a person's history. Requests waiting for
-    # their requester's click, by expiry: the ones never clicked stay pending after it, and a
-    # search from now on skips them. Operations not yet ended that are more than drafts (the
-    # drafts of requests never clicked, or cancelled, stay unfinished for ever), by time: a
+    # their requester's click, by expiry: a search from now on skips the ones never clicked
+    # (0010's sending loop expires them; those from before it stayed pending). Operations not
+    # yet ended that are more than drafts (the drafts of requests never clicked, or
+    # cancelled, stay unfinished for ever), by time: a
     # person's operations in flight and the fleet's next 24 hours are both found in it, and
     # the drafts of requests waiting for approval through their own index.
     db.execute("DROP INDEX idx_requests_requester")
@@ -370,6 +371,16 @@ def costs(db: Database) -> None:
         "CREATE INDEX idx_operations_live ON operations (scheduled_at) "
         "WHERE final = 0 AND state <> 'draft'"
     )
+
+
+@MIGRATIONS(name="0010_judged_when_acting")
+def judged_when_acting(db: Database) -> None:
+    # Requests nobody clicked expire in the store when their time is up (the sending loop asks
+    # every second), found by 0009's idx_requests_pending. The freeze an operation waits for:
+    # when it ends (lifted, or run out) is when the operation may go, so the time it was held
+    # never counts as lateness, and a freeze that ended while the bot was down is not mistaken
+    # for one that ends now.
+    db["operations"].add_column("held_by", int)
 
 
 def migrate(db: Database) -> None:

@@ -78,6 +78,7 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
             "0007_waves",
             "0008_home",
             "0009_costs",
+            "0010_judged_when_acting",
         ]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
@@ -105,7 +106,7 @@ def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
 
     store = Store(path=path)
     try:
-        assert applied_migrations(store)[-1] == "0009_costs"
+        assert applied_migrations(store)[-1] == "0010_judged_when_acting"
         (event,) = store.next_in_each_thread()
         assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
         assert [root[:2] for root in store.stale_roots()] == [("r_old", 1)]

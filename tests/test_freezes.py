@@ -14,8 +14,9 @@ from bot import text
 from bot.answers import Frozen
 from bot.api import Found
 from bot.catalog import DEFAULT_CATALOG
-from bot.model import OperationSpec, Refusal
+from bot.model import OperationSpec, Refusal, format_api_time
 from bot.policy.config import read_config
+from bot.policy.desk import PolicyDesk
 from bot.policy.freezes import (
     FreezeDesk,
     FreezeOrder,
@@ -269,11 +270,11 @@ def fresh(store: Store, op: OperationRecord) -> OperationRecord:
     return found
 
 
-def gate(store: Store, clock: Clock) -> SendGate:
-    config = read_config(WINDOWS, source="opsbot.toml")
-    return SendGate(
-        store=store, policy=Policy(config=config, members=StaticGroups({})), clock=clock
-    )
+def gate(store: Store, clock: Clock, *, windows: str = "") -> SendGate:
+    config = read_config(windows, source="opsbot.toml")
+    policy = Policy(config=config, members=StaticGroups({}))
+    desk = PolicyDesk(store=store, policy=policy, look=QuietApi(), clock=clock)
+    return SendGate(store=store, policy=policy, desk=desk, clock=clock)
 
 
 def test_a_frozen_devices_operation_is_held_once_then_released(store: Store) -> None:
@@ -327,23 +328,37 @@ SATURDAY_NIGHT = utc(14, 22, 30)
 
 
 @pytest.mark.parametrize(
-    ("device", "at", "refused"),
+    ("device", "at", "now", "next_window"),
     [
-        ("server-01", NOW, True),  # a Tuesday morning, where server-* is blocked
-        ("server-01", SATURDAY_NIGHT, False),
-        ("db-01", NOW, False),  # outside, but db-*'s window only warns
-        ("workstation-05", NOW, False),  # no window at all
+        # A Tuesday morning, where server-* is blocked: kept until Saturday's window.
+        ("server-01", NOW, NOW, utc(14, 21)),
+        ("server-01", SATURDAY_NIGHT, NOW, None),  # sent now, it runs on Saturday night
+        # Asked for Saturday night, but sent (after an approval, a freeze) on Sunday at 07:00
+        # in Madrid: it runs then, outside the window, not at the time asked.
+        ("server-01", SATURDAY_NIGHT, utc(15, 6), utc(21, 21)),
+        ("db-01", NOW, NOW, None),  # outside, but db-*'s window only warns
+        ("workstation-05", NOW, NOW, None),  # no window at all
     ],
 )
-def test_refusal_at_send(store: Store, device: str, at: datetime, refused: bool) -> None:
+def test_the_window_is_judged_for_the_moment_the_operation_runs(
+    store: Store, device: str, at: datetime, now: datetime, next_window: datetime | None
+) -> None:
+    clock = Clock()
     op = confirmed_operation(store, device, at=at)
-    why = gate(store, Clock()).refusal(op)
-    if not refused:
-        assert why is None
+    clock.now = now
+    admitted = gate(store, clock, windows=WINDOWS).admit([op])
+    (current,) = store.get_request(op.request_id).operations  # type: ignore[union-attr]
+    if next_window is None:
+        assert [o.id for o in admitted] == [op.id]
+        assert current.state == "new"
         return
-    assert why == text.outside_window_at_send(
-        when="sat 22:00-sun 06:00", next_start="Sat 14 Mar 22:00 (Europe/Madrid)"
-    )
+    assert admitted == []
+    assert current.state == "outside"  # kept here, unsent, for a person's Move or Drop
+    (asked,) = events(store, "outside_window")
+    assert asked.data["next_start"] == next_window.isoformat()
+    assert asked.data["at"] == format_api_time(max(at, now))
+    # Kept, it is never read again by the sender, whatever the clock does.
+    assert store.operations_to_send(now=now, root_wait=timedelta(0)) == []
 
 
 def test_help_tells_admins_which_words_are_devices() -> None:

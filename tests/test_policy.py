@@ -401,10 +401,12 @@ def test_window_checks(
     assert verdict.blocked == ((check,) if blocked else ())
 
 
-def test_a_blocked_request_needs_no_approval_since_it_will_not_go() -> None:
+def test_a_blocked_request_still_says_what_approval_it_needs() -> None:
+    # Typed, it is refused for the blocked device (the desk's test); judged again while its
+    # other operations wait to be sent, what they need must not be lost to the one blocked.
     verdict = judge(policy(WINDOWS), spec("db-01"), spec("server-01"))
     assert [c.device_name for c in verdict.blocked] == ["server-01"]
-    assert verdict.approval is None
+    assert verdict.approval is not None and verdict.approval.needed == 2
 
 
 @pytest.mark.parametrize(

@@ -88,8 +88,19 @@ def test_a_post_that_never_landed_is_asked_about_never_resent_alone(asking: Bot)
     assert "shows no operation for `server-01` since you confirmed" in said
     assert "Only <@U123> can choose" in said
     assert button(asked, "ops_send_again")["confirm"]["title"]["text"] == "Send it again?"
-    assert "Only <@U123>" in answer(asking, asked, "ops_send_again", user="U456")
+    assert "Only <@U123> can answer" in answer(asking, asked, "ops_send_again", user="U456")
+    assert "Only <@U123> can answer" in answer(asking, asked, "ops_drop", user="U456")
     assert asking.simulator.operations() == []
+    # Each refused click leaves its line in the audit trail, as a refused Approve does.
+    refused = [
+        (r["actor"], r["detail"]["action"], r["detail"]["reason"])
+        for r in asking.runtime.store.audit_rows(since=None)
+        if r["event"] == "click_refused"
+    ]
+    assert refused == [
+        ("U456", "send_again", "not_yours_to_answer"),
+        ("U456", "drop", "not_yours_to_answer"),
+    ]
 
     assert "chose to send it again" in answer(asking, asked, "ops_send_again")
     eventually(

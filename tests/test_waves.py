@@ -597,6 +597,14 @@ def test_a_failed_wave_halts_and_the_requester_continues(bot: Bot) -> None:
 
     refused = click(bot, messages.ACTION_CONTINUE, f"{request_id}:2", user=BOB)
     assert "Only <@U123> may continue or stop" in refused
+    assert "Only <@U123>" in click(bot, messages.ACTION_STOP, f"{request_id}:2", user=BOB)
+    # Both refusals are in the audit trail, as a refused Approve is.
+    refusals = [
+        (r["actor"], r["detail"]["action"], r["detail"]["reason"])
+        for r in bot.runtime.store.audit_rows(since=None)
+        if r["event"] == "click_refused"
+    ]
+    assert refusals == [(BOB, "continue", "waves_not_yours"), (BOB, "stop", "waves_not_yours")]
     assert "Continued" in click(bot, messages.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)
     said(bot, ts, "<@U123> continued: wave 3 of 3 goes", "the continue in the thread")
     said(bot, ts, "🏁 All 6 finished", "the summary")

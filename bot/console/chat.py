@@ -18,7 +18,7 @@ from bot.answers import Outcome, Proposed
 from bot.console.terminal import Terminal, compact_names, local_time
 from bot.policy.config import PolicyConfig
 from bot.service import OpsService
-from store import SUCCEEDED_STATUSES, OperationRecord, OutboxEvent, RequestRecord
+from store import OUTSIDE, SUCCEEDED_STATUSES, OperationRecord, OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +234,12 @@ class ConsoleChat:
 
     def _move(self, user: str) -> None:
         """The confirmation's Move button: the request, moved into its window, is shown
-        again to be confirmed."""
+        again to be confirmed. With no confirmation open, the thread's Move for what waits
+        outside its window."""
         request_id = self._pending.get(user)
         if request_id is None:
-            self._terminal.say(text.DEMO_NOTHING_PENDING)
+            if not self._answer_outside(user, move=True):
+                self._terminal.say(text.DEMO_NOTHING_PENDING)
             return
         outcome = self._service.move_to_window(request_id, user=user)
         if outcome.ok and outcome.request is not None:
@@ -253,12 +255,29 @@ class ConsoleChat:
             op for op in self.unfinished(requester=user) if op.state == "unknown" and op.asked_at
         ]
         if not asked:
-            self._terminal.say(text.DEMO_NO_QUESTION)
+            if send_again or not self._answer_outside(user, move=False):
+                self._terminal.say(text.DEMO_NO_QUESTION)
             return
         answer = self._service.send_again if send_again else self._service.drop
         outcome = answer(asked[0].id, user=user)
         if not outcome.ok:
             self._refuse(outcome)
+
+    def _answer_outside(self, user: str, *, move: bool) -> bool:
+        """The thread's Move or Drop for the newest request with operations waiting outside
+        their window; False when none has."""
+        waiting = {op.request_id for op in self.unfinished() if op.state == OUTSIDE}
+        request_id = next((r for r in reversed(self.started) if r in waiting), None)
+        if request_id is None:
+            return False
+        outside = self._service.outside
+        outcome = (outside.move if move else outside.drop)(request_id, user=user)
+        if outcome.ok:
+            said = text.MOVED_ANSWER if move else text.DROPPED_ANSWER
+            self._terminal.say(self._terminal.text(said))
+        else:
+            self._refuse(outcome)
+        return True
 
     def _refuse(self, outcome: Outcome) -> None:
         requester = f"<@{outcome.request.requester}>" if outcome.request else "the requester"
@@ -368,6 +387,8 @@ def _waiting(operation: OperationRecord) -> str | None:
         return text.HELD_BY_FREEZE
     if operation.state == "waiting":  # its wave waits for the one before, or a person
         return text.WAITING_FOR_WAVE
+    if operation.state == OUTSIDE:  # Move or Drop
+        return text.OUTSIDE_WINDOW
     return None
 
 

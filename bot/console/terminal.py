@@ -39,6 +39,8 @@ BUTTON_WORDS = {
     messages.ACTION_APPROVE: "approve",
     messages.ACTION_REJECT: "reject",
     messages.ACTION_MOVE_TO_WINDOW: "move",
+    messages.ACTION_MOVE_OUTSIDE: "move",
+    messages.ACTION_DROP_OUTSIDE: "drop",
 }
 
 

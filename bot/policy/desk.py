@@ -20,7 +20,7 @@ from bot.ports import GroupsUnavailable
 from bot.preflight import OperationSearch
 from bot.text import escape
 from bot.when import both_times, local_time
-from store import OperationRecord, RequestRecord, Store
+from store import UNSENT, OperationRecord, RequestRecord, Store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,16 +119,80 @@ class PolicyDesk:
         never sent on the old file's word (a restart with a stricter file, say)."""
         return request.policy.get("fingerprint", "") == self._policy.config.fingerprint
 
-    def approval_at(
-        self, request: RequestRecord, run_at: datetime | None
-    ) -> dict[str, Any] | Refused:
-        """The approval the request needs, its windows read again for a request for now: it
-        runs when confirmed, not when it was typed, and may have left its window meanwhile."""
+    def current(
+        self, request: RequestRecord, *, claimed: Sequence[int] = ()
+    ) -> RequestRecord | Refused:
+        """The request as the policy file in force sees it, asked at every click that moves
+        it on and before its operations are sent. One judged under another file (a restart
+        with a stricter one) is judged again now, its operations not yet sent at the time
+        each would run, and that verdict replaces the old: the approvers it names, how many,
+        the voices it still counts. Needing more approvals than it has, it waits for them,
+        its thread told why; needing no more than it has, it goes.
+
+        Refused: the file in force refuses it (it is ended and its thread told). Raises
+        GroupsUnavailable when nothing can be decided just now (a user group Slack cannot
+        read): a check that cannot decide says no, and the caller asks again later.
+        `claimed`: operations the sender took a moment ago, put back if the request must
+        wait."""
+        if self.judged_under_this_policy(request) or request.state not in (
+            "confirmed",
+            "approving",
+        ):
+            return request
+        now = self._clock()
+        # What may still go: not sent yet, claimed a moment ago, or whose outcome is unknown
+        # (a person may send it again).
+        unsent = [
+            op for op in request.operations if op.state in (*UNSENT, "unknown") or op.id in claimed
+        ]
+        specs = [replace(op.spec(), scheduled_at=max(op.scheduled_at, now)) for op in unsent]
+        try:
+            verdict = self._policy.judge(
+                requester=request.requester, channel=request.channel, specs=specs
+            )
+            approval = verdict.approval
+            sets = approval.approver_sets if approval else ()
+            voided = [
+                user
+                for user in request.approvals
+                if self._policy.may_approve(
+                    user=user, requester=request.requester, approver_sets=sets
+                )
+                is not None
+            ]
+        except PolicyRefused as refused:
+            reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
+            self._store.refuse_by_policy(request.id, reason=reason, now=now)
+            return Refused(reason=text.policy_refused_now(reason), example="", markup=True)
+        expires = approval.expires if approval else DEFAULT_EXPIRES
+        self._store.rejudge(
+            request.id,
+            judged_under=request.policy.get("fingerprint", ""),
+            policy={
+                **request.policy,
+                **verdict.snapshot(),
+                "fingerprint": self._policy.config.fingerprint,
+            },
+            needed=approval.needed if approval else 0,
+            approver_sets=sets,
+            expires_at=now + expires,
+            voided=voided,
+            claimed=claimed,
+            why={"why": "policy", "rules": list(approval.why) if approval else []},
+            now=now,
+        )
+        return self._store.get_request(request.id) or request
+
+    def approval_at(self, request: RequestRecord, now: datetime) -> dict[str, Any] | Refused:
+        """The approval the request needs, its windows read again for the time each operation
+        runs: its own, or now if that has gone by (a request for now runs when confirmed, not
+        when it was typed, and may have left its window meanwhile)."""
         approval = dict(request.policy.get("approval") or {})
-        if run_at is None:
-            return approval
         checks = self._policy.window_checks(
-            [replace(op.spec(), scheduled_at=run_at) for op in request.operations]
+            [
+                replace(op.spec(), scheduled_at=max(op.scheduled_at, now))
+                for op in request.operations
+            ]
         )
         blocked = next((c for c in checks if c.blocked), None)
         if blocked is not None:
@@ -146,7 +210,7 @@ class PolicyDesk:
         """The request moved into its windows (None: nothing to move), judged again."""
         now = self._clock()
         ops = request.operations
-        specs = tuple(replace(op.spec(), scheduled_at=self._into_window(op, now)) for op in ops)
+        specs = tuple(replace(op.spec(), scheduled_at=self.into_window(op, now)) for op in ops)
         if [s.scheduled_at for s in specs] == [op.scheduled_at for op in ops]:
             return None
         plan = Plan(operations=specs, tz=request.tz, immediate=False)
@@ -168,15 +232,16 @@ class PolicyDesk:
         }
         return Moved(specs=specs, policy=policy)
 
-    def _into_window(self, op: OperationRecord, now: datetime) -> datetime:
-        """When a `warn` window lets this operation run: its time if inside, else the
-        window's next start after it, or now if that has passed and the window is open."""
+    def into_window(self, op: OperationRecord, now: datetime) -> datetime:
+        """When its window lets this operation run, judged for the moment it would run (its
+        time, or now if that has gone by): then, if inside, else the window's next start."""
         window = self._policy.window_for(op.device_name)
-        if window is None or window.when.contains(op.scheduled_at, tz=window.tz):
+        if window is None:
             return op.scheduled_at
-        if op.scheduled_at < now and window.when.contains(now, tz=window.tz):
-            return now
-        return window.when.next_start(max(op.scheduled_at, now), tz=window.tz)
+        at = max(op.scheduled_at, now)
+        if window.when.contains(at, tz=window.tz):
+            return at
+        return window.when.next_start(at, tz=window.tz)
 
     def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
         found = preflight.find_conflicts(api=self._look, specs=specs, now=self._clock())

@@ -1,54 +1,158 @@
-"""The last look before a POST: an operation that waited in the bot (for approval, a retry, a
-freeze) is checked again against freezes and maintenance windows when it is about to go."""
+"""The last look before a POST, by the policy file and the clock in force then, never a verdict
+remembered from when the request was typed: a frozen device's operation waits for the freeze
+to end; a request judged under another file is judged again (bot/policy/desk.py); and each
+operation's maintenance window is asked for the time it will run (its own, or now if that has
+gone by while it waited for a person, a freeze or a wave).
+
+Outside its window at that time: `block` keeps it here, unsent, for a person's Move into the
+next window or Drop; `approve` makes its request wait for an approval it has not had; `warn`
+sends it and says so in the thread (once a request), when it was inside at the confirmation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import groupby
 
-from bot import text
+from bot.answers import Refused
+from bot.model import format_api_time
 from bot.policy import freezes
-from bot.policy.config import OUTSIDE_BLOCK
+from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE, OUTSIDE_BLOCK, Window
+from bot.policy.desk import PolicyDesk
 from bot.policy.rules import Policy
-from bot.when import both_times
-from store import OperationRecord, Store
+from bot.ports import GroupsUnavailable
+from store import OperationRecord, RequestRecord, Store
+from store.records import OUTSIDE_ASKED, OUTSIDE_WARNED
+
+GO, KEPT, WAIT = "go", "kept", "wait"
+UNDECIDED_PAUSE = timedelta(seconds=30)
 
 
 class SendGate:
-    def __init__(self, *, store: Store, policy: Policy, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: Policy,
+        desk: PolicyDesk,
+        clock: Callable[[], datetime],
+    ) -> None:
         self._store = store
         self._policy = policy
+        self._desk = desk
         self._clock = clock
+        self._undecided: dict[str, datetime] = {}  # request id → not asked again before
 
     def admit(self, due: Sequence[OperationRecord]) -> list[OperationRecord]:
-        """Those of `due` that may be sent now: a frozen device's operation waits (its thread
-        is told once, and again when it goes)."""
+        """Those of `due` that may be sent now, as the store has them now (a freeze's end may
+        have moved an operation's time). A frozen device's operation waits, its thread told
+        once, and again when it goes; one outside its window is dealt with as its window says."""
         if not due:
             return []
         now = self._clock()
         active = self._store.active_freezes(now=now)
-        admitted = []
+        free = []
         for op in due:
             freeze = freezes.covering(active, op.device_name)
             if freeze is not None:
-                if op.held_since is None:
+                if op.held_by != freeze.id:
                     announce = op.announce("held", freeze=freeze.id, reason=freeze.reason)
-                    self._store.hold(op.id, now=now, announce=announce)
+                    self._store.hold(op.id, freeze=freeze.id, now=now, announce=announce)
                 continue
             if op.held_since is not None:
                 self._store.unhold(op.id, now=now, announce=op.announce("released"))
-            admitted.append(op)
-        return admitted
+            free.append(op)
+        admitted: list[OperationRecord] = []
+        # One look at each request (its operations as they stand now), not one an operation.
+        for request_id, ops in groupby(sorted(free, key=_by_request), key=_by_request):
+            request = self._store.get_request(request_id)
+            if request is None:
+                continue
+            if self._undecided.get(request_id, now) > now:
+                continue
+            try:
+                request = self._desk.current(request)
+            except GroupsUnavailable:
+                # Nothing can be decided just now (Slack cannot say who is in a group): it
+                # waits, and is asked about again after a pause, not every round.
+                self._undecided[request_id] = now + UNDECIDED_PAUSE
+                continue
+            self._undecided.pop(request_id, None)
+            if isinstance(request, Refused) or request.state != "confirmed":
+                continue  # refused by the file in force (and ended), or waiting for approval
+            wanted = {op.id for op in ops}
+            for op in request.operations:
+                if op.id not in wanted or op.state != "new" or op.held_since is not None:
+                    continue
+                verdict = self._by_window(op, request, now)
+                if verdict == WAIT:
+                    break  # its request now waits for an approval: nothing more of it goes
+                if verdict == GO:
+                    admitted.append(op)
+        return sorted(admitted, key=lambda op: op.id)
 
-    def refusal(self, op: OperationRecord) -> str | None:
-        """Why a claimed operation must not be sent after all: its time is outside a window
-        that blocks (it waited for an approval, say, and now runs at another hour)."""
+    def last_look(self, op: OperationRecord) -> bool:
+        """Claimed and about to be POSTed: still within its window at the moment it runs?
+        A round sending many operations may cross a window's end; False: it was put aside
+        (outside a window that blocks, or its request now waiting for an approval)."""
+        now = self._clock()
+        if self._outside(op, now) is None:
+            return True
+        request = self._store.get_request(op.request_id)
+        return request is not None and self._by_window(op, request, now, claimed=True) == GO
+
+    def _by_window(
+        self, op: OperationRecord, request: RequestRecord, now: datetime, *, claimed: bool = False
+    ) -> str:
+        """What `op`'s window says for the time it runs: GO; KEPT here, unsent, for a person's
+        Move or Drop (block); or WAIT, its request now waiting for an approval (approve)."""
+        window = self._outside(op, now)
+        if window is None:
+            return GO
+        start = window.when.next_start(max(op.scheduled_at, now), tz=window.tz)
+        about = {
+            "device": op.device_name,
+            "when": window.when.text,
+            "tz": window.tz,
+            "at": format_api_time(max(op.scheduled_at, now)),
+            "next_start": start.isoformat(),
+        }
+        if window.outside == OUTSIDE_BLOCK:
+            self._store.park_outside(op.id, now=now, announce=op.announce(OUTSIDE_ASKED, **about))
+            return KEPT
+        if window.outside == OUTSIDE_APPROVE:
+            if request.approvals:
+                return GO  # approved already: its approvers saw the time
+            self._store.rejudge(
+                request.id,
+                judged_under=None,
+                policy=None,
+                needed=max(1, request.approvals_needed),
+                approver_sets=request.approver_sets or (None,),
+                expires_at=now + DEFAULT_EXPIRES,
+                claimed=(op.id,) if claimed else (),
+                why={"why": "window", **about},
+                now=now,
+            )
+            return WAIT
+        if _was_inside(request, op.device_name):
+            self._store.tell_once(op.announce(OUTSIDE_WARNED, **about), now=now)
+        return GO
+
+    def _outside(self, op: OperationRecord, now: datetime) -> Window | None:
+        """The device's window, when the moment the operation runs falls outside it."""
         window = self._policy.window_for(op.device_name)
-        if window is None or window.outside != OUTSIDE_BLOCK:
+        if window is None or window.when.contains(max(op.scheduled_at, now), tz=window.tz):
             return None
-        if window.when.contains(op.scheduled_at, tz=window.tz):
-            return None
-        start = window.when.next_start(op.scheduled_at, tz=window.tz)
-        return text.outside_window_at_send(
-            when=window.when.text, next_start=both_times(start, window_tz=window.tz, tz=window.tz)
-        )
+        return window
+
+
+def _by_request(op: OperationRecord) -> str:
+    return op.request_id
+
+
+def _was_inside(request: RequestRecord, device: str) -> bool:
+    """Whether the confirmation showed the device inside its window (a warning seen and
+    confirmed is not told again)."""
+    checks = [c for c in request.policy.get("windows", ()) if c.get("device") == device]
+    return not checks or any(c.get("inside") for c in checks)

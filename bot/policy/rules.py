@@ -197,8 +197,6 @@ class Policy:
                 why.append(f"rule at line {rule.line}" if rule.line else "a rule")
         self._check_approvable(requester, sets, needed)
         checks = tuple(self.window_checks(specs))
-        if any(c.blocked for c in checks):
-            return Verdict(approval=None, windows=checks)
         if any(not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks):
             needed = max(needed, 1)
             if not sets:

@@ -1,0 +1,96 @@
+"""Who may click what on a request, judged by the policy file in force at the click (never by
+the verdict kept from when the request was typed), and every refused click audited: someone
+trying to move on a production reboot they may not is worth a line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from bot import text
+from bot.answers import Outcome, Refused
+from bot.policy.desk import PolicyDesk
+from bot.policy.rules import Policy
+from bot.ports import GroupsUnavailable
+from store import RequestRecord, Store
+
+
+class Clicks:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: Policy,
+        desk: PolicyDesk,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._desk = desk
+        self._clock = clock
+
+    def current(self, request: RequestRecord, *, user: str, action: str) -> RequestRecord | Outcome:
+        """The request as the file in force sees it (judged again if it was judged under
+        another); an Outcome when that file refuses it now, or nothing can be decided just
+        now (a user group Slack cannot read)."""
+        try:
+            current = self._desk.current(request)
+        except GroupsUnavailable as exc:
+            return self.refused(
+                request,
+                user=user,
+                action=action,
+                reason="groups_unavailable_click",
+                detail=exc.reason,
+            )
+        if not isinstance(current, Refused):
+            return current
+        ended = self._store.get_request(request.id) or request
+        return self.refused(
+            ended, user=user, action=action, reason="policy_refused", detail=current.reason
+        )
+
+    def may_steer(
+        self, request: RequestRecord, *, user: str, action: str, topic: str
+    ) -> Outcome | None:
+        """None when `user` may move a confirmed request on or stop it (`topic` "waves":
+        Continue, Stop; "outside": Move, Drop): its requester, or, under a rule that needs
+        approval, its approvers (as they may approve it); else the refusal, audited."""
+        if user == request.requester:
+            return None
+        if request.approvals_needed:
+            try:
+                why = self._policy.may_approve(
+                    user=user, requester=request.requester, approver_sets=request.approver_sets
+                )
+            except GroupsUnavailable as exc:
+                return self.refused(
+                    request,
+                    user=user,
+                    action=action,
+                    reason=f"groups_unavailable_{topic}",
+                    detail=exc.reason,
+                )
+            if why is None:
+                return None
+        who = [f"<@{request.requester}>"]
+        if request.approvals_needed:
+            named = [i for s in request.approver_sets if s is not None for i in s]
+            who.append(text.mentions(named) if named else text.ANYONE_ELSE)
+        return self.refused(
+            request, user=user, action=action, reason=f"{topic}_not_yours", detail=" or ".join(who)
+        )
+
+    def refused(
+        self, request: RequestRecord, *, user: str, action: str, reason: str, detail: str = ""
+    ) -> Outcome:
+        """A click refused: its audit line (who, what, why) and the answer to give."""
+        self._store.record_audit(
+            event="click_refused",
+            actor=user,
+            now=self._clock(),
+            request_id=request.id,
+            channel=request.channel,
+            detail={"action": action, "reason": reason},
+        )
+        return Outcome(reason=reason, request=request, detail=detail)

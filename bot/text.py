@@ -760,8 +760,9 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
             [
                 "• `freeze [devices] [for 2h | until 18:00] <reason>`: stop new requests for "
                 "them and hold what is not sent yet; `unfreeze [devices]` lifts it. A device "
-                "here has a digit, `-` or `.` (`server-01`, `db-*`), unless `for` or `until` "
-                "follows: `freeze web upgrade` freezes every device, for “web upgrade”",
+                "here has a digit, `-` or `.` (`server-01`, `db-*`) or is a group (`@db`), "
+                "unless `for` or `until` follows: `freeze web upgrade` freezes every device, "
+                "for “web upgrade”",
             ]
             if admin
             else []
@@ -1949,9 +1950,10 @@ def frozen(*, by: str, devices: str, until: str | None, reason: str) -> str:
     )
 
 
-def unfrozen(*, by: str, devices: Sequence[str]) -> str:
+def unfrozen(*, by: str, devices: str, freezes: int = 1) -> str:
+    what = "the freeze" if freezes == 1 else f"{freezes} freezes"
     return (
-        f"🌤️ {by} lifted the freeze on {and_list(list(devices))}: new requests are taken, "
+        f"🌤️ {by} lifted {what} on {devices}: new requests are taken, "
         "and operations that waited go now."
     )
 

@@ -1093,7 +1093,8 @@ def answer(result: Answer, *, now: datetime) -> Reply:
     if isinstance(result, Failed):
         return Reply(message=notice(f"⚠️ {escape(result.message)}"), public=False)
     if isinstance(result, Helped):
-        return Reply(message=notice(text.help_text(result.kinds, admin=result.admin)), public=True)
+        shown = text.help_text(result.kinds, admin=result.admin, max_devices=result.max_devices)
+        return Reply(message=notice(shown), public=True)
     if isinstance(result, Frozen):
         return Reply(message=notice(frozen_text(result)), public=True, announce=True)
     if isinstance(result, Listed):

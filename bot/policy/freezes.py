@@ -128,15 +128,19 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
         match = _DURATION.match(joined)
         if not match:
             raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
-        length = timedelta(
-            seconds=sum(
-                int(amount) * _UNIT[unit[0].lower()]
-                for amount, unit in _DURATION_PART.findall(match.group(0))
-            )
+        # Counted in whole seconds first: a length of any size is compared, never overflows.
+        seconds = sum(
+            int(amount) * _UNIT[unit[0].lower()]
+            for amount, unit in _DURATION_PART.findall(match.group(0))
         )
-        if not timedelta(0) < length <= MAX_FREEZE:
-            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
-        return now + length, joined[match.end() :]
+        if not seconds:
+            raise Refusal(text.FREEZE_NO_LENGTH, example=text.FREEZE_EXAMPLE)
+        if seconds > MAX_FREEZE.total_seconds():
+            raise Refusal(
+                text.freeze_too_long(match.group(0).strip(), MAX_FREEZE.days),
+                example=text.FREEZE_EXAMPLE,
+            )
+        return now + timedelta(seconds=seconds), joined[match.end() :]
     # The longest run of words that reads as a time; what follows is the reason.
     for n in range(len(rest), 0, -1):
         try:
@@ -146,7 +150,10 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
         if when.immediate or when.at <= now:
             break
         if when.at - now > MAX_FREEZE:
-            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
+            raise Refusal(
+                text.freeze_too_long(" ".join(rest[:n]), MAX_FREEZE.days),
+                example=text.FREEZE_EXAMPLE,
+            )
         return when.at, " ".join(rest[n:])
     raise Refusal(text.FREEZE_BAD_UNTIL, example=text.FREEZE_EXAMPLE)
 
@@ -200,7 +207,9 @@ class FreezeDesk:
                 [f.id for f in lifted_by(active, devices)], by=user, now=now
             )
             if not lifted:
-                return Refused(reason=text.nothing_frozen(typed), example=text.UNFREEZE_EXAMPLE)
+                shown = None if typed is None else [f"`{text.escape(d)}`" for d in typed]
+                reason = text.nothing_frozen(shown)
+                return Refused(reason=reason, example=text.UNFREEZE_EXAMPLE, markup=True)
             self._on_change()  # held operations may go now
             return Frozen(lifted=tuple(lifted))
         try:

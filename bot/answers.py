@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.catalog import OperationKind
+from bot.naming import DEFAULT_MAX_DEVICES
 from store import Freeze, RequestRecord
 
 LIST_PAGE = 20  # operations on one page of `/ops list`
@@ -78,6 +79,7 @@ class Looked:
 class Helped:
     kinds: tuple[OperationKind, ...]  # those this person may request
     admin: bool = False  # may freeze and unfreeze
+    max_devices: int = DEFAULT_MAX_DEVICES  # the policy's bound on one request
 
 
 @dataclass(frozen=True, kw_only=True)

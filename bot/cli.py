@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from bot.policy.config import PolicyConfig
     from bot.runtime import Runtime
     from bot.slack.app import HttpServer, Workers, WsgiServer
+    from bot.slack.notifier import BotClient
     from store.lock import DatabaseLock
 
 log = logging.getLogger("opsbot")
@@ -552,6 +553,20 @@ def _run(args: argparse.Namespace) -> int:
     # that it is unused beside the client that holds it: the settings hold it now.
     os.environ.pop("SLACK_BOT_TOKEN", None)
 
+    try:
+        ready = _checked(settings)
+    except _Refused as refused:
+        return _fail(redact(str(refused)))
+    # However the rest ends (stopped, or a start that fails after all), the lock goes, and
+    # with it its file: nothing is left beside the database.
+    try:
+        return _serve(settings, ready, redact)
+    finally:
+        ready.lock.release()
+
+
+def _serve(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
+    """The bot, from its database opened to its stop."""
     from bot.poller import PollTuning
     from bot.runtime import Runtime
     from bot.slack.app import add_listeners, socket_mode
@@ -559,10 +574,6 @@ def _run(args: argparse.Namespace) -> int:
     from bot.slack.notifier import SlackNotifier
     from bot.tuning import Tuning
 
-    try:
-        ready = _checked(settings)
-    except _Refused as refused:
-        return _fail(redact(str(refused)))
     try:
         runtime = Runtime(
             db_path=settings.db_path,
@@ -623,7 +634,6 @@ def _run(args: argparse.Namespace) -> int:
 
     stopping.wait()
     _shut_down(stop_serving=stop_serving, drain=ready.workers.shutdown, runtime=runtime)
-    ready.lock.release()
     log.info("opsbot stopped")
     return 0
 
@@ -667,7 +677,7 @@ def _checked(settings: Settings) -> _Ready:
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack.app import HttpServer, Workers, bolt_app, health_server
+    from bot.slack.app import Workers, bolt_app
     from bot.slack.notifier import web_client
     from store.lock import DatabaseInUse, DatabaseLock
 
@@ -695,8 +705,30 @@ def _checked(settings: Settings) -> _Ready:
         raise _Refused(text.database_in_use(path, exc.pid)) from None
     except OSError as exc:
         raise _Refused(text.database_unusable(path, _path_problem(path, exc))) from None
+    try:
+        return _listening(
+            settings, client=client, app=app, workers=workers, lock=lock, policy=policy
+        )
+    except BaseException:
+        lock.release()  # a start that fails leaves no lock file behind
+        raise
 
-    # Before the port or the socket: a second bot on this database is told so, whatever else.
+
+def _listening(
+    settings: Settings,
+    *,
+    client: BotClient,
+    app: App,
+    workers: Workers,
+    lock: DatabaseLock,
+    policy: PolicyConfig,
+) -> _Ready:
+    """The Socket Mode URL or the HTTP port, asked for with the database's lock held: a second
+    bot on this database is told so, whatever else."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack.app import HttpServer, health_server
+
     if settings.socket_mode:
         try:
             with _slack_quiet():

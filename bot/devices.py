@@ -86,6 +86,11 @@ class DeviceBook:
             log.info("device names not learnt yet: %s", exc.message)
         return self._names()
 
+    def spelled(self, name: str) -> str:
+        """`name` as the API spells it (`SERVER-01` typed is `server-01`), or as typed if
+        the API has never shown it."""
+        return self._names().get(name.lower(), name)
+
     def spell(self, plan: Plan) -> Plan:
         """The plan with each device as the API spells it, and a note for each name the API
         has never shown (with the closest known names). Nothing to compare with yet (a new

@@ -26,6 +26,7 @@ from bot.messages import (
     escaped,
     section,
 )
+from bot.naming import compressed
 from bot.policy.config import Window
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
@@ -259,7 +260,8 @@ def _summary(op: OperationRecord) -> str:
 
 def _freeze_line(data: HomeData, freeze: Freeze) -> str:
     return text.home_freeze(
-        devices=_device_globs(freeze.devices),
+        # A group's members, `db-01..db-40`, as one run.
+        devices=_device_globs(None if freeze.devices is None else compressed(freeze.devices)),
         by=f"<@{freeze.frozen_by}>",
         until=_when(data, freeze.until) if freeze.until else None,
         reason=escaped(freeze.reason, NOTES_SHOWN),
@@ -268,7 +270,7 @@ def _freeze_line(data: HomeData, freeze: Freeze) -> str:
 
 def _window_line(data: HomeData, window: Window, open_now: bool, start: datetime | None) -> str:
     return text.home_window(
-        devices=_device_globs(window.devices),
+        devices=_device_globs(window.written or window.devices),  # `@db` as the file has it
         schedule=escaped(window.when.text, NAME_SHOWN),
         tz=window.tz,
         open_now=open_now,

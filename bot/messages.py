@@ -51,6 +51,7 @@ from store import (
     WAVE_HALTED,
     WAVE_STARTED,
     WAVES_STOPPED,
+    Freeze,
     OperationRecord,
     OutboxEvent,
     RequestRecord,
@@ -1077,14 +1078,13 @@ def frozen_text(result: Frozen) -> str:
     if result.freeze is None:
         lifted = result.lifted
         return text.unfrozen(
-            by=f"<@{lifted[0].lifted_by}>",
-            devices=[_frozen_devices(f.devices) for f in lifted],
+            by=f"<@{lifted[0].lifted_by}>", devices=_frozen_devices(lifted), freezes=len(lifted)
         )
     freeze = result.freeze
     lines = [
         text.frozen(
             by=f"<@{freeze.frozen_by}>",
-            devices=_frozen_devices(freeze.devices),
+            devices=_frozen_devices([freeze]),
             until=slack_time(freeze.until) if freeze.until else None,
             reason=escaped(freeze.reason, NOTES_SHOWN),
         )
@@ -1098,10 +1098,15 @@ def frozen_text(result: Frozen) -> str:
     return "\n".join([*shown, text.and_more(rest)] if rest else shown)
 
 
-def _frozen_devices(devices: Sequence[str] | None) -> str:
-    if devices is None:
-        return text.EVERY_DEVICE
-    return text.and_list([f"`{escaped(d, NAME_SHOWN)}`" for d in devices])
+def _frozen_devices(freezes: Sequence[Freeze]) -> str:
+    """What these freezes cover: each pattern or device once, as typed (`server-*` in code,
+    never emphasis), a group's members in runs (`db-01..db-40` (40))."""
+    every = [text.EVERY_DEVICE] if any(f.devices is None for f in freezes) else []
+    names = list(dict.fromkeys(d for f in freezes for d in f.devices or ()))
+    pieces = [*every, *_devices(names)]
+    if sum(len(piece) + 2 for piece in pieces) <= DEVICES_SHOWN:
+        return text.and_list(pieces)
+    return joined(pieces, DEVICES_SHOWN)
 
 
 def finished_line(request: RequestRecord) -> str:
@@ -1185,7 +1190,8 @@ def answer(result: Answer, *, now: datetime) -> Reply:
     if isinstance(result, Failed):
         return Reply(message=notice(f"⚠️ {escape(result.message)}"), public=False)
     if isinstance(result, Helped):
-        return Reply(message=notice(text.help_text(result.kinds, admin=result.admin)), public=True)
+        shown = text.help_text(result.kinds, admin=result.admin, max_devices=result.max_devices)
+        return Reply(message=notice(shown), public=True)
     if isinstance(result, Frozen):
         return Reply(message=notice(frozen_text(result)), public=True, announce=True)
     if isinstance(result, Listed):

@@ -191,12 +191,17 @@ class OpsService:
                 raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
             if isinstance(command, HelpQuery):
                 return Helped(
-                    kinds=self.policy.kinds_for(requester), admin=self.desk.shows_admin(requester)
+                    kinds=self.policy.kinds_for(requester),
+                    admin=self.desk.shows_admin(requester),
+                    max_devices=self.naming.limits.max_devices,
                 )
             if isinstance(command, ListQuery):
+                listing = self.list_operations(device=command.device_name, page=command.page)
+                # After the list, which taught the book any name it showed: the device is
+                # named as the API spells it, not as typed (`list SERVER-01`).
+                device = command.device_name
                 return Listed(
-                    listing=self.list_operations(device=command.device_name, page=command.page),
-                    device=command.device_name,
+                    listing=listing, device=self.devices.spelled(device) if device else None
                 )
             if isinstance(command, StatusQuery):
                 item = self.api.get_operation(command.operation_id, update_status=True)

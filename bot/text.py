@@ -37,6 +37,21 @@ def and_list(words: Sequence[str]) -> str:
     return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
+def plural(count: int, noun: str, many: str = "") -> str:
+    """`1 device`, `2 devices`, `1,000 devices`; `many` for a noun whose plural is not `noun`
+    and an s. Every count a person reads goes through here, never a bracketed s."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def every(count: int, noun: str = "") -> str:
+    """All of several, as said: `both devices`, `all 3 devices` (`both`, `all 3` without a
+    noun); `the device` for one."""
+    if count == 1:
+        return f"the {noun or 'one'}"
+    nouns = f" {noun}s" if noun else ""
+    return f"both{nouns}" if count == 2 else f"all {count:,}{nouns}"
+
+
 def clock(moment: time | datetime) -> str:
     """`14:00`, or `14:00:30` when there are seconds."""
     return moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
@@ -252,12 +267,12 @@ def unknown_group(name: str, groups: Sequence[str]) -> str:
 def group_without_sigil(word: str, group: str, count: int) -> str:
     return (
         f"{quote(word)} is the name of a group, not taken as a device: write {group} for its "
-        f"{count:,} device{'s' if count != 1 else ''}."
+        f"{plural(count, 'device')}."
     )
 
 
 def group_members(group: str, count: int, members: str) -> str:
-    return f"{group} is {count:,} device{'s' if count != 1 else ''}: {members}."
+    return f"{group} is {plural(count, 'device')}: {members}."
 
 
 def named_again(count: int, shown: str) -> str:
@@ -322,31 +337,48 @@ VALUE_TYPE_WORDS = {
 EXAMPLE_VALUES = {"string": "example", "integer": "10", "number": "2.5", "boolean": "true"}
 
 
+def _value_of(label: str) -> str:
+    """`the value for Interval`; a label that says value itself is not said twice: `the value`
+    for `Value` (never "the value for Value"), `the new value` for `New value`."""
+    if "value" not in label.lower().split():
+        return f"the value for {label}"
+    if label.lower() == "value":
+        return "the value"
+    # "New value" reads "the new value"; an acronym (`TR-069 value`) keeps its case.
+    return f"the {label[0].lower() + label[1:] if label[1:2].islower() else label}"
+
+
+def _the_value(label: str) -> str:
+    """`_value_of` starting a sentence."""
+    said = _value_of(label)
+    return said[:1].upper() + said[1:]
+
+
 def value_missing(word: str, value_type: str, sample: str) -> str:
     return f"{quote(word)} needs a value after it: {VALUE_TYPE_WORDS[value_type]}, like {sample}."
 
 
 def value_required(label: str, word: str, value_type: str, sample: str) -> str:
     return (
-        f"The value for {label} is missing: put {VALUE_TYPE_WORDS[value_type]} "
+        f"{_the_value(label)} is missing: put {VALUE_TYPE_WORDS[value_type]} "
         f"after {quote(word)}, like {sample}."
     )
 
 
 def value_word_missing(value: str, word: str, label: str) -> str:
-    return f"If {quote(value)} is the value for {label}, put {quote(word)} before it."
+    return f"If {quote(value)} is {_value_of(label)}, put {quote(word)} before it."
 
 
 def value_not_whole(label: str, sample: str) -> str:
-    return f"The value for {label} must be a whole number, like {sample}."
+    return f"{_the_value(label)} must be a whole number, like {sample}."
 
 
 def value_not_number(label: str, sample: str) -> str:
-    return f"The value for {label} must be a number, like {sample} (with a dot for decimals)."
+    return f"{_the_value(label)} must be a number, like {sample} (with a dot for decimals)."
 
 
 def value_not_boolean(label: str, typed: str) -> str:
-    said = f"The value for {label} must be true or false (yes and no work too)"
+    said = f"{_the_value(label)} must be true or false (yes and no work too)"
     if typed.lower() in ("on", "off"):
         # "on" already means "on these devices"; off alone would be the odd one out.
         return f'{said}, not {quote(typed)}: "on" comes before the devices.'
@@ -354,16 +386,16 @@ def value_not_boolean(label: str, typed: str) -> str:
 
 
 def value_too_large(label: str, limit: int) -> str:
-    return f"The value for {label} is too large: at most {limit} either side of 0."
+    return f"{_the_value(label)} is too large: at most {limit} either side of 0."
 
 
 def value_too_long(label: str, limit: int) -> str:
-    return f"The value for {label} is longer than {limit} characters."
+    return f"{_the_value(label)} is longer than {limit} characters."
 
 
 def value_unclosed_quote(label: str) -> str:
     return (
-        f"The value for {label} opens a quote but does not close it: "
+        f"{_the_value(label)} opens a quote but does not close it: "
         'put the words between two quotes, like "two words".'
     )
 
@@ -714,9 +746,9 @@ def picker_past(when_text: str, now_text: str) -> str:
 # --- help ---
 
 
-def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
-    """The `/ops help` answer: what this person may request (Slack mrkdwn, with `&`, `<` and
-    `>` escaped)."""
+def help_text(kinds: Sequence[OperationKind], *, max_devices: int, admin: bool = False) -> str:
+    """The `/ops help` answer: what this person may request, and how many devices at once (the
+    policy's `[limits]`). Slack mrkdwn, with `&`, `<` and `>` escaped."""
     if not kinds:
         return escape(
             "The policy lets you request no operation; `list` and `status` still work for you."
@@ -730,8 +762,7 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
         "*Devices*: one or more names separated by commas or “and”, "
         "e.g. `server-01, server-02 and server-03`; a range, `server-01..server-20` or "
         "`server-08..10`, names every device between; `@web` names the policy file's group "
-        "web (not “all”). One request names at most 500 devices unless the policy file "
-        "says otherwise.",
+        f"web (not “all”). One request names at most {plural(max_devices, 'device')}.",
         "*Waves*: `in waves of 10` (or `10 at a time`) sends 10 devices at a time, each wave "
         "once the one before has ended with no failure; `with a canary` sends one device "
         "alone first. A failure holds the rest until you click Continue or Stop, "
@@ -760,8 +791,9 @@ def help_text(kinds: Sequence[OperationKind], *, admin: bool = False) -> str:
             [
                 "• `freeze [devices] [for 2h | until 18:00] <reason>`: stop new requests for "
                 "them and hold what is not sent yet; `unfreeze [devices]` lifts it. A device "
-                "here has a digit, `-` or `.` (`server-01`, `db-*`), unless `for` or `until` "
-                "follows: `freeze web upgrade` freezes every device, for “web upgrade”",
+                "here has a digit, `-` or `.` (`server-01`, `db-*`) or is a group (`@db`), "
+                "unless `for` or `until` follows: `freeze web upgrade` freezes every device, "
+                "for “web upgrade”",
             ]
             if admin
             else []
@@ -805,7 +837,7 @@ def confirm_heading(typed: str, count: int, devices: int, *, dry_run: bool = Fal
     elif count == devices:
         what = f"these {count} operations (one per device)"
     else:
-        what = f"these {count} operations (on {devices} device{'s' if devices > 1 else ''})"
+        what = f"these {count} operations (on {plural(devices, 'device')})"
     if dry_run:
         return f"*Dry run: {what} would be asked of you.* You wrote: _{typed}_"
     return f"*Please confirm {what}.* You asked: _{typed}_"
@@ -858,10 +890,6 @@ def status_changed(*, icon: str, api_id: str, device: str, status: str) -> str:
     return f"{icon} `{api_id}` on {device} is now *{status}*"
 
 
-def _operations(count: int) -> str:
-    return f"{count:,} operation" + ("" if count == 1 else "s")
-
-
 def list_empty(device: str | None) -> str:
     return f"No scheduled operations for `{device}`." if device else "No scheduled operations."
 
@@ -869,11 +897,11 @@ def list_empty(device: str | None) -> str:
 def list_heading(total: int, device: str | None) -> str:
     """The whole list fits: `total` is how many are shown."""
     where = f" for `{device}`" if device else ""
-    return f"*{_operations(total)}{where}*, newest first:"
+    return f"*{plural(total, 'operation')}{where}*, newest first:"
 
 
 def list_newest(shown: int, total: int) -> str:
-    return f"*The newest {shown} of {_operations(total)}*:"
+    return f"*The newest {shown} of {plural(total, 'operation')}*:"
 
 
 def list_page_heading(first: int, last: int, total: int) -> str:
@@ -886,17 +914,17 @@ def list_next_page(page: int, count: int, pages: int) -> str:
 
 def list_past_the_end(page: int, total: int, page_size: int) -> str:
     pages = -(-total // page_size)
+    held = "1 operation makes" if total == 1 else f"the {total:,} operations make"
     return (
-        f"There is no page {page:,}: the {_operations(total)} make {pages:,} "
-        f"page{'' if pages == 1 else 's'} of {page_size}. `/ops list page {pages:,}` shows "
-        "the oldest."
+        f"There is no page {page:,}: {held} "
+        f"{plural(pages, 'page')} of {page_size}. `/ops list page {pages:,}` shows the oldest."
     )
 
 
 def list_device_found(found: int, device: str, searched: int, total: int) -> str:
     """Some of `device`'s operations among the newest `searched` (fewer than `total`)."""
     return (
-        f"*{found} for `{device}` among the newest {searched:,} of {_operations(total)}*, "
+        f"*{found} for `{device}` among the newest {searched:,} of {plural(total, 'operation')}*, "
         "newest first:"
     )
 
@@ -905,12 +933,15 @@ def list_device_newest(found: int, device: str, searched: int, total: int) -> st
     """As many of `device`'s as one list shows, found among the newest `searched`."""
     return (
         f"*The newest {found} for `{device}`*, found among the newest {searched:,} of "
-        f"{_operations(total)}:"
+        f"{plural(total, 'operation')}:"
     )
 
 
 def list_device_none(device: str, searched: int, total: int) -> str:
-    return f"No operations for `{device}` among the newest {searched:,} of {_operations(total)}."
+    return (
+        f"No operations for `{device}` among the newest {searched:,} of "
+        f"{plural(total, 'operation')}."
+    )
 
 
 def refusal(reason: str, example: str) -> str:
@@ -1197,7 +1228,8 @@ def finished(
         parts.append(f"{did_not:,} did not ({', '.join(failed)})")
     if stopped:
         parts.append(f"{stopped:,} never sent (stopped)")
-    return f"🏁 All {total:,} finished: {and_list(parts)}."
+    which = "Finished" if total == 1 else f"{every(total).capitalize()} finished"
+    return f"🏁 {which}: {and_list(parts)}."
 
 
 def not_posted(*, request_id: str, reason: str, typed: str) -> str:
@@ -1547,8 +1579,7 @@ def demo_failed(*, device: str, api_id: str | None) -> str:
 
 
 def demo_failures(failed: Sequence[str], *, total: int) -> str:
-    noun = "operation" if total == 1 else "operations"
-    return f"{len(failed)} of {total} {noun} failed: {', '.join(failed)}."
+    return f"{len(failed)} of {plural(total, 'operation')} failed: {', '.join(failed)}."
 
 
 # --- the Zequenze API's answers, as sentences for people ----------------------------------
@@ -1610,13 +1641,13 @@ def api_refused(status: int, detail: str) -> str:
 
 
 def operation_on(what: str, devices: int) -> str:
-    return f"*{what}* on {devices} device" + ("" if devices == 1 else "s")
+    return f"*{what}* on {plural(devices, 'device')}"
 
 
 def shared_parameters(params: str, count: int, *, per_device: bool) -> str:
     """What every operation of a request has, shown once rather than on each line."""
-    noun = "devices" if per_device else "operations"
-    return f"*Parameters (all {count} {noun}):* {params}"
+    noun = "device" if per_device else "operation"
+    return f"*Parameters ({every(count, noun)}):* {params}"
 
 
 EACH_DEVICE = "*On each device:*"
@@ -1781,6 +1812,15 @@ FREEZE_BAD_DURATION = (
 FREEZE_BAD_UNTIL = (
     "I could not read when the freeze ends: say `until 18:00` or `until monday 08:00`."
 )
+FREEZE_NO_LENGTH = "A freeze of no time at all freezes nothing: say how long, like `for 2h`."
+
+
+def freeze_too_long(length: str, days: int) -> str:
+    """`length` as typed (`45d`, `in 6 weeks`)."""
+    return (
+        f"A freeze lasts at most {days} days, and {quote(length)} is longer: say a shorter "
+        f"time, like `for {days}d`, or leave the end out to freeze until `/ops unfreeze`."
+    )
 
 
 def freeze_bad_device(name: str) -> str:
@@ -1788,9 +1828,11 @@ def freeze_bad_device(name: str) -> str:
 
 
 def nothing_frozen(devices: Sequence[str] | None) -> str:
+    """Mrkdwn: `devices` as typed, escaped and marked as code by the caller (`server-*` is
+    no emphasis)."""
     if devices is None:
         return "Nothing is frozen."
-    return f"No freeze names {or_list([quote(d) for d in devices])}; `/ops unfreeze` lifts all."
+    return f"No freeze names {or_list(list(devices))}; `/ops unfreeze` lifts all."
 
 
 UNFREEZE_EXAMPLE = "unfreeze server-01"
@@ -2044,16 +2086,17 @@ def frozen(*, by: str, devices: str, until: str | None, reason: str) -> str:
     )
 
 
-def unfrozen(*, by: str, devices: Sequence[str]) -> str:
+def unfrozen(*, by: str, devices: str, freezes: int = 1) -> str:
+    what = "the freeze" if freezes == 1 else f"{freezes} freezes"
     return (
-        f"🌤️ {by} lifted the freeze on {and_list(list(devices))}: new requests are taken, "
+        f"🌤️ {by} lifted {what} on {devices}: new requests are taken, "
         "and operations that waited go now."
     )
 
 
 def freeze_held(count: int) -> str:
     return (
-        f"The API already holds {count} unfinished operation{'s' if count != 1 else ''} for "
+        f"The API already holds {plural(count, 'unfinished operation')} for "
         "them, which a freeze cannot stop (the API offers no cancel): act on these elsewhere."
     )
 
@@ -2093,16 +2136,12 @@ def config_valid(
     changes = [f"{', '.join(replaced)} replaced"] if replaced else []
     changes += [f"{', '.join(added)} added"] if added else []
     told = f" ({'; '.join(changes)})" if changes else ""
-    named = f", {_count(groups, 'group')} of devices" if groups else ""
+    named = f", {plural(groups, 'group')} of devices" if groups else ""
     limit = f"; a request names at most {max_devices:,} devices" if max_devices else ""
     return (
-        f"{source} is valid: {_count(rules, 'rule')}, {_count(windows, 'window')}, "
-        f"{_count(types, 'operation type')}{told}{named}{limit}."
+        f"{source} is valid: {plural(rules, 'rule')}, {plural(windows, 'window')}, "
+        f"{plural(types, 'operation type')}{told}{named}{limit}."
     )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 RUNNING_NOW = "running now"
@@ -2110,7 +2149,7 @@ TIME_UNKNOWN = "at a time the API did not say"
 
 
 def conflicts_heading(count: int) -> str:
-    what = "operation" if count == 1 else f"{count} operations"
+    what = "an operation" if count == 1 else plural(count, "operation")
     return f"⚠️ *Conflicts*: the API holds {what} on these devices running now or within an hour:"
 
 
@@ -2138,8 +2177,8 @@ def two_wave_sizes(sizes: Sequence[int]) -> str:
 
 
 def one_wave(devices: int) -> str:
-    device = "1 device makes" if devices == 1 else f"{devices} devices make"
-    return f"{device} a single wave: all go at once."
+    make = "makes" if devices == 1 else "make"
+    return f"{plural(devices, 'device')} {make} a single wave: all go at once."
 
 
 def waves_plan(*, waves: int, size: int | None, canary: bool, first: str) -> str:
@@ -2161,12 +2200,12 @@ def waves_plan(*, waves: int, size: int | None, canary: bool, first: str) -> str
 def wave_status(*, wave: int, waves: int, state: str | None, waiting: int) -> str:
     """The status message's wave line."""
     if state == "halted":
-        return f"⏸️ *Halted after wave {wave} of {waves}:* {waiting} device(s) held."
+        return f"⏸️ *Halted after wave {wave} of {waves}:* {plural(waiting, 'device')} held."
     if state == "stopped":
         return f"⏹️ *Stopped after wave {wave} of {waves}:* the held devices were never sent."
     if wave == 0:
         return f"🌊 *{waves} waves*, the first when confirmed."
-    more = f" · {waiting} device(s) waiting for their wave" if waiting else ""
+    more = f" · {plural(waiting, 'device')} waiting for their wave" if waiting else ""
     return f"🌊 *Wave {wave} of {waves}*{more}"
 
 
@@ -2242,17 +2281,15 @@ def home_zone(*, tz: str, at: str, note: str | None) -> str:
 
 
 def home_request(*, typed: str, count: int, first: str, expires: str) -> str:
-    operations = "1 operation" if count == 1 else f"{count:,} operations"
-    return f"*{typed}*\n{operations}, first at {first} · expires {expires}"
+    return f"*{typed}*\n{plural(count, 'operation')}, first at {first} · expires {expires}"
 
 
 def home_approval(
     *, requester: str, typed: str, count: int, first: str, approvals: int, needed: int, until: str
 ) -> str:
-    operations = "1 operation" if count == 1 else f"{count:,} operations"
     return (
-        f"{requester} asks: *{typed}*\n{operations}, first at {first} · "
-        f"{approvals} of {needed} approval(s) · until {until}"
+        f"{requester} asks: *{typed}*\n{plural(count, 'operation')}, first at {first} · "
+        f"{approvals} of {plural(needed, 'approval')} · until {until}"
     )
 
 

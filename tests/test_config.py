@@ -87,7 +87,7 @@ def problems(toml: str) -> list[str]:
         ("[access]\nrequesters = []\n", "requesters is empty, which allows nobody"),
         # Globs.
         ('[[rules]]\ndevices = ["db-[12"]\n',
-         '[[rules]] #1 (line 2): "db-[12" has a "[" without its "]"'),
+         '[[rules]] #1 (line 2): devices: "db-[12" has a "[" without its "]"'),
         ('[[rules]]\ndevices = [""]\n', '"" is empty: a pattern needs at least one character'),
         ('[[windows]]\nwhen = "daily 01:00-02:00"\ndevices = []\n',
          "devices is empty, which matches no device"),

@@ -172,3 +172,23 @@ def test_quitting_names_what_is_unfinished_and_sums_up_the_failures(
     assert ending[1].startswith("  server-02 · txn_1002 · scheduled · ")
     assert "Those sent stay scheduled in the simulator" in ending[2]
     assert ending[-1] == "1 of 2 operations failed: server-01 (txn_1001)."
+
+
+def test_piped_input_ends_on_the_requests_last_line() -> None:
+    """Piped, the demo prints each request's live summary as a line of its own; the final
+    counts come before the thread's last line (`🏁 …`), which ends the output, as a person
+    reading from the top expects."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--run-seconds", "0.3"],
+        input="reboot server-01, server-02 now\nconfirm\n",
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.rstrip("\n").splitlines()
+    assert lines[-1] == "  ↳ 🏁 Both finished: 2 completed."
+    summaries = [n for n, line in enumerate(lines) if line.endswith("2 operations: ✅ 2 completed")]
+    assert len(summaries) == 1 and summaries[0] < len(lines) - 1, done.stdout

@@ -400,7 +400,7 @@ def test_modal_round_trip(bot: Bot) -> None:
     assert good.status_code == 200
     shown = bot.wait_response(key)
     assert "*reboot* on 2 devices: `server-01`, `server-02`" in all_text(shown)
-    assert "*Parameters (all 2 devices):* force=true, timeout=600" in all_text(shown)
+    assert "*Parameters (both devices):* force=true, timeout=600" in all_text(shown)
 
 
 def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, tmp_path) -> None:

@@ -187,7 +187,7 @@ def test_a_submitted_value_is_read_by_type() -> None:
             now=NOW,
             catalog=TR069_CATALOG,
         )
-    assert caught.value.errors == {"value": "The value for Value must be a whole number, like 300."}
+    assert caught.value.errors == {"value": "The value must be a whole number, like 300."}
 
 
 def test_the_form_says_its_service_and_packages_take_a_list() -> None:

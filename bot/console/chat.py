@@ -18,7 +18,14 @@ from bot.answers import Outcome, Proposed
 from bot.console.terminal import Terminal, compact_names, local_time
 from bot.policy.config import PolicyConfig
 from bot.service import OpsService
-from store import OUTSIDE, SUCCEEDED_STATUSES, OperationRecord, OutboxEvent, RequestRecord
+from store import (
+    FINISHED,
+    OUTSIDE,
+    SUCCEEDED_STATUSES,
+    OperationRecord,
+    OutboxEvent,
+    RequestRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,7 @@ class ConsoleNotifier:
 
     def __init__(self, *, terminal: Terminal) -> None:
         self._terminal = terminal
+        self._summaries: dict[str, str] = {}  # request id → the summary line last printed
 
     def post_root(self, request: RequestRecord, *, retry: bool) -> str:
         self._terminal.say("── posted in #console ──")
@@ -43,15 +51,26 @@ class ConsoleNotifier:
         # Private lines go to the requester, who is not always the person at the terminal.
         only = "you" if request.requester == USER else f"@{request.requester}"
         prefix = f"  (only {only}) " if event.kind.startswith("private") else "  ↳ "
+        if event.kind == FINISHED:
+            # The counts the end sums up come before it, not after it as the edit that
+            # follows in Slack would print them: the end is the request's last line.
+            self._summary(request)
         self._terminal.show(messages.thread_message(event, request), prefix=prefix)
 
     def refresh(self, request: RequestRecord) -> None:
         """The terminal has no message to edit. One operation: the thread lines already said
         it all. Several: the thread tells only failures and the end, so the live summary's
-        counts are printed as a line of their own, as often as Slack's message is edited."""
-        if len({op.device_name.lower() for op in request.operations}) > 1:
-            line = " · ".join(messages.summary_lines(request))
-            self._terminal.show({"text": f"{request.id}: {line}"}, prefix="│ ")
+        counts are printed as a line of their own, as often as Slack's message is edited
+        with something new."""
+        self._summary(request)
+
+    def _summary(self, request: RequestRecord) -> None:
+        if len({op.device_name.lower() for op in request.operations}) <= 1:
+            return
+        line = f"{request.id}: {' · '.join(messages.summary_lines(request))}"
+        if self._summaries.get(request.id) != line:
+            self._summaries[request.id] = line
+            self._terminal.show({"text": line}, prefix="│ ")
 
 
 class ConsoleChat:

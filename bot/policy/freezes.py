@@ -8,7 +8,7 @@ sender holds what is not yet sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from bot import text
 from bot.answers import Frozen, Refused
 from bot.api import ApiError, ZequenzeClient
 from bot.model import Refusal, format_api_time
+from bot.naming import GROUP_SIGIL, is_group
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
 from bot.when import UnreadableTime, resolve
@@ -39,7 +40,7 @@ _DEVICE_LIKE = re.compile(r"[A-Za-z0-9._*?\[\]-]*[0-9._*?\[-][A-Za-z0-9._*?\[\]-
 
 @dataclass(frozen=True, kw_only=True)
 class FreezeOrder:
-    devices: tuple[str, ...] | None  # globs as typed; None: every device
+    devices: tuple[str, ...] | None  # globs and groups (`@db`) as typed; None: every device
     until: datetime | None  # None: until lifted
     reason: str
 
@@ -54,7 +55,9 @@ def read_freeze(args: str, *, tz: str, now: datetime) -> FreezeOrder:
     else:
         n = 0
         while n < len(words) and (
-            _DEVICE_LIKE.fullmatch(words[n]) or (n and words[n].lower() in _SEPARATORS)
+            _DEVICE_LIKE.fullmatch(words[n])
+            or is_group(words[n])
+            or (n and words[n].lower() in _SEPARATORS)
         ):
             n += 1
         devices, until, reason = words[:n], None, " ".join(words[n:])
@@ -67,6 +70,27 @@ def read_freeze(args: str, *, tz: str, now: datetime) -> FreezeOrder:
 def read_unfreeze(args: str) -> tuple[str, ...] | None:
     """The devices after `unfreeze`; None: every freeze."""
     return _names(_words(args))
+
+
+def with_groups(
+    names: tuple[str, ...] | None, groups: Mapping[str, tuple[str, ...]], *, example: str
+) -> tuple[str, ...] | None:
+    """The names with each group (`@db`) replaced by its members, as the policy file in force
+    defines them: a freeze holds device names and globs, which the store's claim checks too.
+    Raises Refusal for a group the file does not define."""
+    if names is None or not any(is_group(name) for name in names):
+        return names
+    resolved: list[str] = []
+    for name in names:
+        if not is_group(name):
+            resolved.append(name)
+            continue
+        members = groups.get(name[len(GROUP_SIGIL) :].lower())
+        if members is None:
+            known = [f"{GROUP_SIGIL}{group}" for group in groups]
+            raise Refusal(text.unknown_group(name, known), example=example)
+        resolved.extend(members)
+    return tuple(dict.fromkeys(resolved))
 
 
 def covering(freezes: Sequence[Freeze], device_name: str) -> Freeze | None:
@@ -89,6 +113,8 @@ def _words(args: str) -> list[str]:
 def _names(words: Sequence[str]) -> tuple[str, ...] | None:
     names = tuple(w for w in words if w.lower() not in _SEPARATORS)
     for name in names:
+        if is_group(name):
+            continue  # a group's name is checked against the policy file's groups
         if not _DEVICE_LIKE.fullmatch(name) and not name.replace("-", "").isalnum():
             raise Refusal(text.freeze_bad_device(name), example=text.FREEZE_EXAMPLE)
     return names or None
@@ -102,15 +128,19 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
         match = _DURATION.match(joined)
         if not match:
             raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
-        length = timedelta(
-            seconds=sum(
-                int(amount) * _UNIT[unit[0].lower()]
-                for amount, unit in _DURATION_PART.findall(match.group(0))
-            )
+        # Counted in whole seconds first: a length of any size is compared, never overflows.
+        seconds = sum(
+            int(amount) * _UNIT[unit[0].lower()]
+            for amount, unit in _DURATION_PART.findall(match.group(0))
         )
-        if not timedelta(0) < length <= MAX_FREEZE:
-            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
-        return now + length, joined[match.end() :]
+        if not seconds:
+            raise Refusal(text.FREEZE_NO_LENGTH, example=text.FREEZE_EXAMPLE)
+        if seconds > MAX_FREEZE.total_seconds():
+            raise Refusal(
+                text.freeze_too_long(match.group(0).strip(), MAX_FREEZE.days),
+                example=text.FREEZE_EXAMPLE,
+            )
+        return now + timedelta(seconds=seconds), joined[match.end() :]
     # The longest run of words that reads as a time; what follows is the reason.
     for n in range(len(rest), 0, -1):
         try:
@@ -120,7 +150,10 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
         if when.immediate or when.at <= now:
             break
         if when.at - now > MAX_FREEZE:
-            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
+            raise Refusal(
+                text.freeze_too_long(" ".join(rest[:n]), MAX_FREEZE.days),
+                example=text.FREEZE_EXAMPLE,
+            )
         return when.at, " ".join(rest[n:])
     raise Refusal(text.FREEZE_BAD_UNTIL, example=text.FREEZE_EXAMPLE)
 
@@ -162,9 +195,11 @@ class FreezeDesk:
         except GroupsUnavailable as exc:
             return Refused(reason=text.groups_unavailable(exc.reason), example="")
         now = self._clock()
+        groups = self._policy.config.groups  # the policy file in force says what @db is
         if word == "unfreeze":
             try:
-                devices = read_unfreeze(args)
+                typed = read_unfreeze(args)
+                devices = with_groups(typed, groups, example=text.UNFREEZE_EXAMPLE)
             except Refusal as refusal:
                 return Refused(reason=refusal.reason, example=text.UNFREEZE_EXAMPLE)
             active = self._store.active_freezes(now=now)
@@ -172,15 +207,18 @@ class FreezeDesk:
                 [f.id for f in lifted_by(active, devices)], by=user, now=now
             )
             if not lifted:
-                return Refused(reason=text.nothing_frozen(devices), example=text.UNFREEZE_EXAMPLE)
+                shown = None if typed is None else [f"`{text.escape(d)}`" for d in typed]
+                reason = text.nothing_frozen(shown)
+                return Refused(reason=reason, example=text.UNFREEZE_EXAMPLE, markup=True)
             self._on_change()  # held operations may go now
             return Frozen(lifted=tuple(lifted))
         try:
             order = read_freeze(args, tz=tz, now=now)
+            devices = with_groups(order.devices, groups, example=text.FREEZE_EXAMPLE)
         except Refusal as refusal:
             return Refused(reason=refusal.reason, example=refusal.example)
         freeze = self._store.add_freeze(
-            devices=order.devices,
+            devices=devices,
             reason=order.reason,
             by=user,
             channel=channel,

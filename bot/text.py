@@ -515,6 +515,17 @@ def bad_clock(token: str, problems: Sequence[str]) -> str:
     return f"{quote(token)} is not a time of day: {and_list(list(problems))}."
 
 
+def clock_without_colon(token: str, fixed: str) -> str:
+    return f"{quote(token)} is not a time of day I read: write its hours and minutes as {fixed}."
+
+
+def clock_without_colon_either(token: str, morning: str, evening: str) -> str:
+    return (
+        f"{quote(token)} is not a time of day I read: write its hours and minutes as "
+        f"{morning}, or {evening} for the evening."
+    )
+
+
 PROBLEM_AMPM_HOUR = "with am or pm the hour goes from 1 to 12"
 PROBLEM_HOUR = "hours go from 0 to 23"
 PROBLEM_MINUTE = "minutes go from 00 to 59"
@@ -688,6 +699,14 @@ def time_word_vague(phrase: str) -> str:
     return (
         f"{quote(phrase)} does not say when. Give a time, such as at 14:00 or in 2 hours, "
         "or leave it out to start as soon as you confirm."
+    )
+
+
+def time_word_condition(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} ties the operation to something else, and I start an operation "
+        "only at a time you give: such as at 14:00 or in 2 hours, or leave the time out to "
+        "start as soon as you confirm."
     )
 
 

@@ -178,6 +178,38 @@ def missing_devices(after: str, found: str | None = None) -> str:
     )
 
 
+def missing_devices_not_a_name(after: str, found: str) -> str:
+    return (
+        f"Which devices? {quote(found)} is not a device name: put their names after {quote(after)}."
+    )
+
+
+def several_requests(commands: Sequence[str]) -> str:
+    shown = ", then ".join(f"`/ops {command}`" for command in commands)
+    return (
+        f"That is {len(commands)} requests in one line, and each has its own confirmation, "
+        f"so type them one at a time: {shown}."
+    )
+
+
+def several_requests_times(count: int) -> str:
+    return (
+        f"That is {count} requests in one line, and only some of them say when: type them one "
+        "at a time, each with the time it should start."
+    )
+
+
+def several_requests_part(count: int, part: str, reason: str) -> str:
+    return f"That is {count} requests in one line: type them one at a time. {quote(part)}: {reason}"
+
+
+def several_requests_too_many(count: int, limit: int) -> str:
+    return (
+        f"That is {count} requests in one line: type them one at a time "
+        f"(I list the commands for at most {limit})."
+    )
+
+
 def not_an_option(keyword: str, word: str, options: Sequence[str]) -> str:
     if not options:
         return f"{keyword} takes no options, so {quote(word)} does not belong here."

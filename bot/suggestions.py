@@ -15,6 +15,8 @@ from bot import text as msg
 from bot.catalog import Catalog
 from bot.model import Command, Plan, Refusal
 
+PLAN_WORD = "plan"  # plan reboot server-01: shown, never recorded or sent
+
 
 class Word(str):
     """A word as typed, knowing its place in the text. A suggestion is the person's text with
@@ -162,6 +164,19 @@ class SeveralRequests(Refusal):
     def __init__(self, reason: str, *, commands: tuple[str, ...]) -> None:
         super().__init__(reason, example="")
         self.commands = commands
+
+
+def as_plan(refusal: Refusal, catalog: Catalog) -> Refusal:
+    """The refusal of `plan <command>` with its commands written as plans too: typed back,
+    they show a plan, as asked, rather than make a request."""
+    if isinstance(refusal, SeveralRequests):
+        commands = tuple(f"{PLAN_WORD} {command}" for command in refusal.commands)
+        return SeveralRequests(msg.several_requests(commands), commands=commands)
+    flags = _flags(catalog)
+    first = refusal.example.split(" ", 1)[0].lower()
+    if catalog.by_keyword(first) is None and first not in flags:
+        return refusal  # `help`, `list page 2`, or already `plan …`
+    return Refusal(refusal.reason, example=f"{PLAN_WORD} {refusal.example}")
 
 
 def _flags(catalog: Catalog) -> set[str]:

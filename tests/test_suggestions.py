@@ -29,6 +29,7 @@ from bot.policy.config import load_config
 from bot.policy.freezes import read_freeze, read_unfreeze
 from bot.suggestions import SeveralRequests
 from bot.when import is_time_word, warm_up
+from tests.conftest import Bot
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_config(ROOT / "opsbot.example.toml")
@@ -211,6 +212,18 @@ def test_a_request_of_the_line_that_does_not_read_is_told_as_such(
 def test_one_request_is_still_one(text: str, file: bool, expected: list) -> None:
     result = read(text, file=file)
     assert [(op.operation_type, op.device_name) for op in result.operations] == expected
+
+
+def test_the_examples_of_a_plan_are_plans(bot: Bot) -> None:
+    """`plan <command>` refused: typed back, its example shows a plan too, as was asked,
+    through the real app (Bolt over HTTP, the fake Slack)."""
+    shown = bot.wait_response(bot.command("plan reboot web-07 at 1400"))["text"]
+    assert "For example: `/ops plan reboot web-07 at 14:00`" in shown
+    shown = bot.wait_response(bot.command("plan restart nginx on web-07 and reboot web-08"))
+    assert "`/ops plan restart nginx on web-07`, then `/ops plan reboot web-08`." in shown["text"]
+    shown = bot.wait_response(bot.command("plan list"))["text"]
+    assert "For example: `/ops plan reboot server-01 at 14:00`" in shown  # not "plan plan"
+    assert bot.simulator.post_count == 0
 
 
 # --- words of the sentence are never names ---

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from difflib import get_close_matches
 
 from bot import text as msg
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
@@ -32,6 +31,7 @@ from bot.model import (
 from bot.naming import (
     DEFAULT_NAMING,
     GROUP_SIGIL,
+    RANGE_MARK,
     BadRange,
     Limits,
     Naming,
@@ -40,8 +40,10 @@ from bot.naming import (
     is_range,
     read_range,
 )
+from bot.suggestions import Fix, Reading, next_to, placed, refuse_several
 from bot.waves import split
 from bot.when import (
+    CONDITION_WORDS,
     VAGUE_TIME_WORDS,
     UnreadableTime,
     When,
@@ -69,6 +71,9 @@ CONNECTOR = "on"  # between a "name" parameter and the devices: restart nginx on
 SEPARATORS = frozenset({",", "and"})
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_ABBREVIATIONS = ("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun")
+# Words that order or join sentences ("…then update…", "after the update", "reboot it"): never
+# names, so "reboot server-01 and then" reboots no machine called "then".
+SENTENCE_WORDS = frozenset({"then", "also", "plus", "afterwards", "it", "them"}) | CONDITION_WORDS
 # Words of times and options are never device or package names: "reboot fri at 10:00" must not
 # reboot a machine called "fri" because the device was left out.
 RESERVED = frozenset(
@@ -85,6 +90,7 @@ RESERVED = frozenset(
         *WEEKDAY_ABBREVIATIONS,
     }
     | VAGUE_TIME_WORDS
+    | SENTENCE_WORDS
 )
 # Groups are written @web: "reboot all servers" must not reboot a machine called "all".
 GROUP_WORDS = frozenset({"all", "every", "everything", "each", "any"})
@@ -108,6 +114,8 @@ _TOKEN = re.compile(r'"[^"]*"|“[^”]*”|,|[^\s,]+')
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _BOOLEANS = {"true": True, "yes": True, "false": False, "no": False}
+# What "to on" and "to off" mean, as the person wrote it, for the example of their refusal.
+_BOOLEAN_WORDS = {"on": "true", "off": "false"}
 MAX_VALUE = 1024  # characters of a string value: a bound, like the text's
 MAX_INTEGER = 2**63 - 1  # the widest integer a TR-069 parameter (long) holds
 
@@ -149,6 +157,14 @@ def parse(
 ) -> Command:
     """The command in `text`, typed by someone in zone `tz`; raises Refusal. `naming`: the
     policy's groups and limits."""
+    return _parse(text, tz=tz, now=now, catalog=catalog, naming=naming, suggest=True)
+
+
+def _parse(
+    text: str, *, tz: str, now: datetime, catalog: Catalog, naming: Naming, suggest: bool
+) -> Command:
+    """`parse`; `suggest` False while a suggestion is checked: its refusals offer nothing of
+    the text, so checking one never checks another."""
     zone_for(tz)
     utc_now(now)
     tokens = _tokens(text, example=catalog.kinds[0].example)
@@ -163,6 +179,8 @@ def parse(
         return _list(args)
     if word == "status":
         return _status(args)
+    tokens = placed(tokens)
+    args = tokens[1:]
     kind = catalog.by_keyword(word)
     if kind is None:
         kind, args = _flags_first(tokens, catalog)
@@ -171,7 +189,13 @@ def parse(
     if kind is None:
         keywords = [k.keyword for k in catalog.kinds]
         raise Refusal(msg.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example)
-    return _operation(kind, args, tz=tz, now=now, catalog=catalog, naming=naming)
+
+    def read_as_this(other: str, suggest: bool) -> Command:
+        return _parse(other, tz=tz, now=now, catalog=catalog, naming=naming, suggest=suggest)
+
+    reading = Reading(typed=tuple(tokens), catalog=catalog, parse=read_as_this, suggest=suggest)
+    refuse_several(reading)
+    return _operation(kind, args, reading, tz=tz, now=now, naming=naming)
 
 
 def plan_from_fields(
@@ -307,13 +331,16 @@ def _status(args: list[str]) -> StatusQuery:
 def _operation(
     kind: OperationKind,
     args: list[str],
+    reading: Reading,
     *,
     tz: str,
     now: datetime,
-    catalog: Catalog,
     naming: Naming,
 ) -> Plan:
+    catalog = reading.catalog
     reserved = RESERVED | catalog.words()
+    # Never offered as a name in a suggestion: the words of the command and of its sentence.
+    not_names = reserved | {k.keyword for k in catalog.kinds}
     # Waves first: `10 at a time` would otherwise read "10" as a device, and `with a canary`
     # as packages of an update.
     args, wave_size, canary = _take_waves(kind, args)
@@ -322,14 +349,17 @@ def _operation(
     rest, raw_durations, value_problems = _take_options(kind, args, values)
 
     notes: list[str] = []
+    connector: str | None = None
     name_field = next((f for f in kind.fields if f.kind == "name"), None)
     if name_field is not None:
         try:
-            chosen, rest = _take_name(kind, name_field, rest, values, reserved)
+            chosen, rest, connector = _take_name(
+                kind, name_field, rest, values, reserved, reading, not_names
+            )
         except Refusal as refused:
             # "set <path> to": the value is what the person stopped at, so say that first;
             # the example, with the devices still missing, is complete.
-            ended = [v for w, v in value_problems.items() if _ends_with_word(kind, w, args)]
+            ended = [v for w, (v, _) in value_problems.items() if _ends_with_word(kind, w, args)]
             if ended:
                 raise Refusal(ended[0], example=refused.example) from None
             raise
@@ -346,9 +376,8 @@ def _operation(
             rest, what=msg.WHAT_DEVICE, check=check_device, reserved=reserved
         )
     except _Invalid as error:
-        fixed = _fixed_device_word(rest, naming)
-        example = _command(kind, [fixed], values) if fixed else kind.example
-        raise Refusal(error.reason, example=example) from None
+        fix = _fixed_device_word(rest, naming)
+        raise Refusal(error.reason, example=reading.mended(fix) or kind.example) from None
     group = next((i for i, name in enumerate(names) if name.lower() in GROUP_WORDS), None)
     if group is not None:
         at = rest.index(names[group])
@@ -357,6 +386,8 @@ def _operation(
     if not names:
         after = " ".join(_head(kind, values))
         found = rest[0] if rest and rest[0] not in SEPARATORS else None
+        if found is not None and found.lower() in SENTENCE_WORDS:
+            raise Refusal(msg.missing_devices_not_a_name(after, found), example=kind.example)
         raise Refusal(msg.missing_devices(after, found), example=kind.example)
     # The blast radius first: a request naming too many devices is refused with their count
     # before any other question is asked of it.
@@ -368,24 +399,26 @@ def _operation(
     too_many = _too_many(kind, devices, values, naming.limits)
     if too_many:
         raise Refusal(too_many, example=kind.example)
-    # From here examples show the devices as written (`@web`), not the hundreds they name.
-    names = _dedupe(names)[0]
 
     for f in kind.fields:
         if f.name in raw_durations:
+            written = raw_durations[f.name]
             try:
-                values[f.name] = _read_duration(f, raw_durations[f.name])
+                values[f.name] = _read_duration(f, " ".join(written))
             except _Invalid as error:
-                example = _command(kind, names, {**values, f.name: msg.EXAMPLE_DURATION})
-                raise Refusal(error.reason, example=example) from None
+                fix = Fix(drop=tuple(written), new=(msg.EXAMPLE_DURATION,))
+                general = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
+                raise Refusal(error.reason, example=reading.mended(fix) or general) from None
         # Values are checked here, not where they were read, so the example keeps the devices.
         if f.name in value_problems:
-            # the first value if it was read ("to 1 … to 2"), else one that reads
-            example = _command(kind, names, {f.name: _sample_value(f), **values})
-            raise Refusal(value_problems[f.name], example=example)
+            reason, fix = value_problems[f.name]
+            raise Refusal(reason, example=reading.mended(fix) or kind.example)
         if f.kind == "value" and f.required and f.name not in values:
             reason = msg.value_required(f.label, f.word, f.value_type, _value_sample(f))
-            raise Refusal(reason, example=_command(kind, names, values))
+            # before "on" as the syntax reads (`set <path> to 300 on …`), else after the devices
+            where = connector or (rest[0] if rest else None)
+            fix = Fix(at=where, new=(f.word, _value_sample(f)))
+            raise Refusal(reason, example=reading.mended(fix) or kind.example)
 
     # The list the time phrase follows: an unreadable first word may be a name missing a comma.
     follows: ParamField | None = None
@@ -393,31 +426,42 @@ def _operation(
     if list_field is not None and list_field.word in lowered:
         start = lowered.index(list_field.word)
         values[list_field.name], after, item_notes = _take_list_field(
-            kind, list_field, names, values, rest[start + 1 :], reserved
+            kind, list_field, rest[start], rest[start + 1 :], reserved, reading
         )
         notes += item_notes
         rest = [*rest[:start], *after]
         follows = list_field if start == 0 else None
     elif list_field is not None and list_field.required:
-        raise _list_missing(kind, list_field, names, values, rest, tz=tz, now=now)
+        raise _list_missing(kind, list_field, rest, reading, not_names)
 
     phrase = " ".join(rest).replace(" ,", ",")
-    head = _command(kind, names, values)
     try:
         resolved = resolve(phrase, tz=tz, now=now)
-    except UnreadableTime as error:
-        word, tail = rest[0], _readable_time(rest[1:], tz=tz, now=now)
-        if follows is None and _looks_like_name(word, check_device):
-            example = _command(kind, [*names, word], values) + tail
-            raise Refusal(msg.not_time_maybe_device(phrase, word), example=example) from None
-        if follows is not None and _looks_like_name(word, _item_checker(follows)):
-            items = [*values[follows.name], word]  # type: ignore[misc]
-            example = _command(kind, names, {**values, follows.name: items}) + tail
-            reason = msg.not_time_maybe_item(phrase, word, follows.label)
-            raise Refusal(reason, example=example) from None
-        raise Refusal(error.reason, example=f"{head} {error.example}") from None
     except Refusal as error:
-        raise Refusal(error.reason, example=f"{head} {error.example}") from None
+        word = rest[0]
+        unread = isinstance(error, UnreadableTime)
+        # "timeout 10 parsecs": a word right after a length's number is its unit, misspelled
+        for f in kind.fields:
+            written = raw_durations.get(f.name, [])
+            if unread and written and next_to(written[-1], word) and word.isalpha():
+                reason = msg.duration_unreadable(f.label, " ".join([*written, word]))
+                fix = Fix(drop=(*written, word), new=(msg.EXAMPLE_DURATION,))
+                general = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
+                raise Refusal(reason, example=reading.mended(fix) or general) from None
+        # else it may be one more name, missing its comma
+        check = check_device if follows is None else _item_checker(follows)
+        comma = (
+            reading.mended(Fix(at=word, new=(",",)))
+            if unread and _looks_like_name(word, check, not_names)
+            else None
+        )
+        if comma and follows is None:
+            raise Refusal(msg.not_time_maybe_device(phrase, word), example=comma) from None
+        if comma and follows is not None:
+            reason = msg.not_time_maybe_item(phrase, word, follows.label)
+            raise Refusal(reason, example=comma) from None
+        fix = Fix(drop=tuple(rest), new=tuple(error.example.split()))
+        raise Refusal(error.reason, example=reading.mended(fix) or kind.example) from None
     plan = _plan(kind, devices, values, resolved, tz=tz, notes=notes)
     if not wave_size and not canary:
         return plan
@@ -516,22 +560,32 @@ def _device_checker(naming: Naming) -> Callable[[str], str | None]:
     return check
 
 
-def _fixed_device_word(words: list[str], naming: Naming) -> str | None:
-    """What the first range or group in `words` that does not read was surely meant to be
-    (`server-01..server-20` for `server-20..server-01`, `@web` for `web`), if it can be told."""
+def _fixed_device_word(words: list[str], naming: Naming) -> Fix | None:
+    """The first range or group in `words` that does not read, put as it was surely meant:
+    `server-01..server-20` for `server-20..server-01` (the same two ends), `@web` for `web`.
+    Not a guess: a range whose ends differ (`web-01..db-05`, `server-1..server-010`) or a
+    group spelled close to one (`@webs`) names other devices, so it gets a general example."""
     for word in words:
         if is_range(word):
             try:
                 read_range(word)
             except BadRange as error:
-                if error.example:
-                    return error.example
+                if error.example and _range_ends(error.example) == _range_ends(word):
+                    return Fix(drop=(word,), new=(error.example,))
+                return None
         elif word.lower() in naming.groups:
-            return GROUP_SIGIL + word.lower()
+            return Fix(drop=(word,), new=(GROUP_SIGIL + word.lower(),))
         elif is_group(word) and word[1:].lower() not in naming.groups:
-            close = get_close_matches(word[1:].lower(), list(naming.groups), n=1, cutoff=0.6)
-            return GROUP_SIGIL + close[0] if close else None
+            return None
     return None
+
+
+def _range_ends(word: str) -> set[str]:
+    """The two device names a range is written with (`server-20..8`: server-20 and server-8)."""
+    left, _, right = word.partition(RANGE_MARK)
+    if right.isascii() and right.isdigit():
+        right = left.rstrip(string.digits) + right
+    return {left.lower(), right.lower()}
 
 
 def _expand(written: list[str], naming: Naming) -> tuple[list[str], list[str]]:
@@ -627,21 +681,18 @@ def _group_refusal(
 def _list_missing(
     kind: OperationKind,
     f: ParamField,
-    devices: list[str],
-    values: dict[str, object],
     rest: list[str],
-    *,
-    tz: str,
-    now: datetime,
+    reading: Reading,
+    not_names: frozenset[str],
 ) -> Refusal:
     """`update server-03`: a required list left out; an empty one would mean nobody knows what."""
-    if rest and _looks_like_name(rest[0], _item_checker(f)):
-        tail = _readable_time(rest[1:], tz=tz, now=now)
-        example = _command(kind, devices, {**values, f.name: [rest[0]]}) + tail
-        return Refusal(msg.list_word_missing(rest[0], f.word, f.label), example=example)
-    tail = _readable_time(rest, tz=tz, now=now)
-    example = _command(kind, devices, {**values, f.name: [_sample(f)]}) + tail
-    return Refusal(msg.list_required(f.label, f.word, kind.keyword), example=example)
+    if rest and _looks_like_name(rest[0], _item_checker(f), not_names):
+        example = reading.mended(Fix(at=rest[0], new=(f.word,)))  # "update server-03 curl"
+        if example:
+            return Refusal(msg.list_word_missing(rest[0], f.word, f.label), example=example)
+    example = reading.mended(Fix(at=rest[0] if rest else None, new=(f.word, _sample(f))))
+    reason = msg.list_required(f.label, f.word, kind.keyword)
+    return Refusal(reason, example=example or kind.example)
 
 
 def _too_many(
@@ -675,16 +726,6 @@ def _refuse_foreign_options(kind: OperationKind, args: list[str], catalog: Catal
             raise Refusal(msg.not_an_option(kind.keyword, word, options), example=kind.example)
 
 
-def _readable_time(words: list[str], *, tz: str, now: datetime) -> str:
-    """` at 14:00` if the words are a time that works, else "": for keeping it in an example."""
-    phrase = " ".join(words).replace(" ,", ",")
-    try:
-        resolve(phrase, tz=tz, now=now)
-    except Refusal:
-        return ""
-    return f" {phrase}" if phrase else ""
-
-
 def _ends_with_word(kind: OperationKind, name: str, args: list[str]) -> bool:
     """Is the last word typed the word of the field called `name`?"""
     return bool(args) and any(f.name == name and f.word == args[-1].lower() for f in kind.fields)
@@ -692,20 +733,20 @@ def _ends_with_word(kind: OperationKind, name: str, args: list[str]) -> bool:
 
 def _take_options(
     kind: OperationKind, args: list[str], values: dict[str, object]
-) -> tuple[list[str], dict[str, str], dict[str, str]]:
+) -> tuple[list[str], dict[str, list[str]], dict[str, tuple[str, Fix | None]]]:
     """Removes flags (`force`), durations (`timeout 10m`) and values (`to 300`), which may
     appear anywhere.
 
-    Flags and values that read are set in `values`; durations come back unread, and what
-    is wrong with a value as a reason by field name, to be told once the devices are known
-    and the example can show them.
+    Flags and values that read are set in `values`; durations come back unread, as their
+    words, and what is wrong with a value as a reason by field name, with the mend to
+    suggest, to be told once the devices are known.
     """
     flags = {f.word: f for f in kind.fields if f.kind == "flag"}
     durations = {f.word: f for f in kind.fields if f.kind == "duration"}
     value_fields = {f.word: f for f in kind.fields if f.kind == "value"}
     rest: list[str] = []
-    raw: dict[str, str] = {}
-    problems: dict[str, str] = {}
+    raw: dict[str, list[str]] = {}
+    problems: dict[str, tuple[str, Fix | None]] = {}
     i = 0
     while i < len(args):
         word = args[i].lower()
@@ -714,6 +755,7 @@ def _take_options(
             i += 1
         elif word in value_fields:
             f = value_fields[word]
+            word_typed = args[i]
             i += 1
             after = [w.lower() for w in args[i : i + 2]]
             # "to on web-01": "on" begins the devices, so it is not the value
@@ -721,10 +763,13 @@ def _take_options(
             begins_devices = after[:1] == [CONNECTOR] and after[1:2] != [CONNECTOR]
             has_value = bool(after) and after[0] not in SEPARATORS and not begins_devices
             problem = ""
+            # which value the person meant is clear only if they wrote it once, readably
+            fix: Fix | None = Fix(after=word_typed, new=(_value_sample(f),))
             if f.name in values or f.name in problems:
-                problem = msg.given_twice(f.word)
+                problem, fix = msg.given_twice(f.word), None
             elif begins_devices and f.value_type == "boolean":
                 problem = msg.value_not_boolean(f.label, args[i])
+                fix = Fix(after=word_typed, new=(_BOOLEAN_WORDS[CONNECTOR],))
             elif not has_value:
                 problem = msg.value_missing(f.word, f.value_type, _value_sample(f))
             else:
@@ -732,8 +777,12 @@ def _take_options(
                     values[f.name] = _read_value(f, args[i], quoted=True)
                 except _Invalid as error:
                     problem = error.reason
+                    meant = _value_sample(f)
+                    if f.value_type == "boolean":
+                        meant = _BOOLEAN_WORDS.get(args[i].lower(), meant)
+                    fix = Fix(drop=(args[i],), new=(meant,))
             if problem:
-                problems[f.name] = problem
+                problems[f.name] = (problem, fix)
             i += has_value
         elif word in durations:
             f = durations[word]
@@ -742,18 +791,18 @@ def _take_options(
                 raise Refusal(msg.given_twice(f.word), example=example)
             if i + 1 >= len(args) or args[i + 1] in SEPARATORS:
                 raise Refusal(msg.missing_value(f.word), example=example)
-            value = args[i + 1]
+            written = [args[i + 1]]
             i += 2
             # "timeout 10 min": the unit as a word of its own
             if (
-                value.isascii()
-                and value.isdigit()
+                written[0].isascii()
+                and written[0].isdigit()
                 and i < len(args)
                 and args[i].lower() in _DURATION_UNITS
             ):
-                value = f"{value} {args[i]}"
+                written.append(args[i])
                 i += 1
-            raw[f.name] = value
+            raw[f.name] = written
         else:
             rest.append(args[i])
             i += 1
@@ -766,8 +815,11 @@ def _take_name(
     rest: list[str],
     values: dict[str, object],
     reserved: frozenset[str],
-) -> tuple[list[str], list[str]]:
-    """`[the] [service] nginx[, apache] [service(s)] on`: the names, and the words after "on"."""
+    reading: Reading,
+    not_names: frozenset[str],
+) -> tuple[list[str], list[str], str]:
+    """`[the] [service] nginx[, apache] [service(s)] on`: the names, the words after "on",
+    and the "on" itself."""
     words = {f.word, f"{f.word}s"} if f.word else set()
     i = 1 if rest and rest[0].lower() == ARTICLE else 0
     if i + 1 < len(rest) and rest[i].lower() in words and rest[i + 1].lower() != CONNECTOR:
@@ -784,19 +836,8 @@ def _take_name(
     if after and after[0].lower() in words:
         after = after[1:]
     if after and after[0].lower() == CONNECTOR:
-        return names, after[1:]
-    raise _connector_missing(kind, f, {**values, f.name: names}, after, reserved)
-
-
-def _first_device(words: list[str], reserved: frozenset[str]) -> list[str]:
-    """The first device named in `words`, if it is one: for keeping it in an example."""
-    try:
-        names, _ = _take_names(
-            words, what=msg.WHAT_DEVICE, check=check_device_name, reserved=reserved
-        )
-    except _Invalid:
-        return []
-    return [name for name in names if name.lower() not in GROUP_WORDS][:1]
+        return names, after[1:], after[0]
+    raise _connector_missing(kind, f, {**values, f.name: names}, after, reading, not_names)
 
 
 def _connector_missing(
@@ -804,60 +845,60 @@ def _connector_missing(
     f: ParamField,
     values: dict[str, object],
     after: list[str],
-    reserved: frozenset[str],
+    reading: Reading,
+    not_names: frozenset[str],
 ) -> Refusal:
     """`restart nginx server-01`, `restart nginx apache on server-02`, `restart nginx`,
     `set <path> 300 on cpe-01`."""
     names = values[f.name]
-    lowered = [w.lower() for w in after]
+    # with no device of the person's, the example names one of its own (server-01)
+    general = _command(kind, [], values)
     if not after:
-        example = _command(kind, [], values)
-        return Refusal(msg.connector_missing_at_end(_joined(names), CONNECTOR), example=example)
+        return Refusal(msg.connector_missing_at_end(_joined(names), CONNECTOR), example=general)
     word = after[0]
-    devices = (
-        _first_device(after[lowered.index(CONNECTOR) + 1 :], reserved)
-        if CONNECTOR in lowered
-        else []
-    )
+    lowered = [w.lower() for w in after]
     if lowered[1:2] == [CONNECTOR]:
         # "set <path> 300 on cpe-01": a value, missing the word that says which
         for value_field in kind.fields:
             if value_field.kind == "value" and value_field.name not in values:
                 try:
-                    value = _read_value(value_field, word, quoted=True)
+                    _read_value(value_field, word, quoted=True)
                 except _Invalid:
                     continue
-                example = _command(kind, devices, {**values, value_field.name: value})
-                reason = msg.value_word_missing(word, value_field.word, value_field.label)
-                return Refusal(reason, example=example)
-    if CONNECTOR in lowered and _looks_like_name(word, _item_checker(f)):
+                example = reading.mended(Fix(at=word, new=(value_field.word,)))
+                if example:
+                    reason = msg.value_word_missing(word, value_field.word, value_field.label)
+                    return Refusal(reason, example=example)
+    if CONNECTOR in lowered and _looks_like_name(word, _item_checker(f), not_names):
         # "restart nginx apache on server-02": one more service, missing its comma
-        example = _command(kind, devices, {**values, f.name: [*_listed(names), word]})
-        return Refusal(msg.not_connector_maybe_item(word, f.label), example=example)
-    devices = [word] if _looks_like_name(word, check_device_name) else []
-    example = _command(kind, devices, values)
-    return Refusal(msg.connector_missing(CONNECTOR, f.label), example=example)
+        example = reading.mended(Fix(at=word, new=(",",)))
+        if example:
+            return Refusal(msg.not_connector_maybe_item(word, f.label), example=example)
+    example = None
+    if _looks_like_name(word, check_device_name, not_names):
+        example = reading.mended(Fix(at=word, new=(CONNECTOR,)))  # "restart nginx server-01"
+    return Refusal(msg.connector_missing(CONNECTOR, f.label), example=example or general)
 
 
 def _take_list_field(
     kind: OperationKind,
     f: ParamField,
-    devices: list[str],
-    values: dict[str, object],
+    word: str,
     tokens: list[str],
     reserved: frozenset[str],
+    reading: Reading,
 ) -> tuple[list[str], list[str], list[str]]:
-    """`with curl, openssl`: the names (deduplicated), the words after them, and notes."""
-    sample = f.placeholder.split(",")[0].strip() or msg.EXAMPLE_NAME
-    example = _command(kind, devices, {**values, f.name: [sample]})
+    """`with curl, openssl`: the names (deduplicated), the words after them, and notes.
+    `word` is the list's word as typed (`with`)."""
     try:
         items, after = _take_names(
             tokens, what=f.label.lower(), check=_item_checker(f), reserved=reserved
         )
     except _Invalid as error:
-        raise Refusal(error.reason, example=example) from None
+        raise Refusal(error.reason, example=kind.example) from None
     if not items:
-        raise Refusal(msg.missing_list(f.word, f.label), example=example)
+        example = reading.mended(Fix(after=word, new=(_sample(f),)))
+        raise Refusal(msg.missing_list(f.word, f.label), example=example or kind.example)
     items, notes = _dedupe(items)
     return items, after, notes
 
@@ -906,22 +947,22 @@ def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
     return [written[0] for written in spellings.values()], notes
 
 
-def _looks_like_name(word: str, check: Callable[[str], str | None]) -> bool:
-    """Could `word` be one more name the person meant? Never a time word ("december")."""
+def _looks_like_name(
+    word: str, check: Callable[[str], str | None], not_names: frozenset[str]
+) -> bool:
+    """Could `word` be one more name the person meant? Never a time word ("december"), nor a
+    word of the command or its sentence (`not_names`: "reboot", "then", "after", "with")."""
     return (
         check(word) is None
         and any(c.isalpha() for c in word)
         and not is_time_word(word)
         and word.lower() not in GROUP_WORDS
+        and word.lower() not in not_names
     )
 
 
 def _joined(names: object) -> str:
     return ", ".join(names) if isinstance(names, list | tuple) else str(names)
-
-
-def _listed(names: object) -> list[str]:
-    return [str(name) for name in names] if isinstance(names, list | tuple) else [str(names)]
 
 
 def _sample(f: ParamField) -> str:
@@ -1016,10 +1057,6 @@ def _value_sample(f: ParamField) -> str:
     return _shown_value(sample) if f.value_type == "string" else sample
 
 
-def _sample_value(f: ParamField) -> object:
-    return _read_value(f, _value_sample(f), quoted=True)
-
-
 def _shown_value(value: object) -> str:
     """A value as it would be typed, so that the example reads it back the same."""
     if isinstance(value, bool):
@@ -1093,15 +1130,17 @@ def _plan(
     choices = list(chosen) if isinstance(chosen, list | tuple) else [chosen]
     operations = tuple(
         OperationSpec(
-            device_name=device,
+            device_name=str(device),
             operation_type=kind.operation_type,
             scheduled_at=resolved.at,
-            parameters=copy.deepcopy(  # no list shared between operations
-                {
-                    f.name: choice if f is name_field else values.get(f.name, f.default)
-                    for f in kind.fields
-                }
-                | kind.fixed
+            parameters=_plain(  # no list shared between operations
+                copy.deepcopy(
+                    {
+                        f.name: choice if f is name_field else values.get(f.name, f.default)
+                        for f in kind.fields
+                    }
+                    | kind.fixed
+                )
             ),
         )
         for device in devices
@@ -1113,6 +1152,19 @@ def _plan(
         tz=tz,
         immediate=resolved.immediate,
     )
+
+
+def _plain(value: dict[str, object]) -> dict[str, object]:
+    """Parameters as plain data: the words that knew their place (`Word`) as plain strings."""
+
+    def plain(item: object) -> object:
+        if isinstance(item, str):
+            return str(item)
+        if isinstance(item, list):
+            return [plain(i) for i in item]
+        return item
+
+    return {name: plain(item) for name, item in value.items()}
 
 
 # --- the modal ---

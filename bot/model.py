@@ -85,7 +85,7 @@ class Refusal(Exception):
         self.example = example
 
     def __str__(self) -> str:
-        return f"{self.reason}\nFor example: {self.example}"
+        return f"{self.reason}\nFor example: {self.example}" if self.example else self.reason
 
 
 def format_api_time(moment: datetime) -> str:

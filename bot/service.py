@@ -46,6 +46,7 @@ from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from bot.preflight import OperationSearch
+from bot.suggestions import as_plan
 from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
 from store import OperationRecord, RequestRecord, Store
@@ -208,6 +209,8 @@ class OpsService:
                 self.devices.learn([item] if item else [])
                 return Looked(operation_id=command.operation_id, item=item)
         except Refusal as refusal:
+            if dry_run:  # typed back, an example shows a plan too
+                refusal = as_plan(refusal, self.catalog)
             return Refused(reason=refusal.reason, example=refusal.example)
         except ApiError as exc:
             return Failed(message=exc.message)

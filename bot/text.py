@@ -193,6 +193,38 @@ def missing_devices(after: str, found: str | None = None) -> str:
     )
 
 
+def missing_devices_not_a_name(after: str, found: str) -> str:
+    return (
+        f"Which devices? {quote(found)} is not a device name: put their names after {quote(after)}."
+    )
+
+
+def several_requests(commands: Sequence[str]) -> str:
+    shown = ", then ".join(f"`/ops {command}`" for command in commands)
+    return (
+        f"That is {len(commands)} requests in one line, and each has its own confirmation, "
+        f"so type them one at a time: {shown}."
+    )
+
+
+def several_requests_times(count: int) -> str:
+    return (
+        f"That is {count} requests in one line, and only some of them say when: type them one "
+        "at a time, each with the time it should start."
+    )
+
+
+def several_requests_part(count: int, part: str, reason: str) -> str:
+    return f"That is {count} requests in one line: type them one at a time. {quote(part)}: {reason}"
+
+
+def several_requests_too_many(count: int, limit: int) -> str:
+    return (
+        f"That is {count} requests in one line: type them one at a time "
+        f"(I list the commands for at most {limit})."
+    )
+
+
 def not_an_option(keyword: str, word: str, options: Sequence[str]) -> str:
     if not options:
         return f"{keyword} takes no options, so {quote(word)} does not belong here."
@@ -547,6 +579,17 @@ def bad_clock(token: str, problems: Sequence[str]) -> str:
     return f"{quote(token)} is not a time of day: {and_list(list(problems))}."
 
 
+def clock_without_colon(token: str, fixed: str) -> str:
+    return f"{quote(token)} is not a time of day I read: write its hours and minutes as {fixed}."
+
+
+def clock_without_colon_either(token: str, morning: str, evening: str) -> str:
+    return (
+        f"{quote(token)} is not a time of day I read: write its hours and minutes as "
+        f"{morning}, or {evening} for the evening."
+    )
+
+
 PROBLEM_AMPM_HOUR = "with am or pm the hour goes from 1 to 12"
 PROBLEM_HOUR = "hours go from 0 to 23"
 PROBLEM_MINUTE = "minutes go from 00 to 59"
@@ -720,6 +763,14 @@ def time_word_vague(phrase: str) -> str:
     return (
         f"{quote(phrase)} does not say when. Give a time, such as at 14:00 or in 2 hours, "
         "or leave it out to start as soon as you confirm."
+    )
+
+
+def time_word_condition(phrase: str) -> str:
+    return (
+        f"{quote(phrase)} ties the operation to something else, and I start an operation "
+        "only at a time you give: such as at 14:00 or in 2 hours, or leave the time out to "
+        "start as soon as you confirm."
     )
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import dateparser
@@ -33,6 +34,16 @@ class When:
 
 class UnreadableTime(Refusal):
     """The phrase is not a time at all (rather than a wrong time): it may be a misplaced name."""
+
+
+class _NoColon(Refusal):
+    """`at 1400`: hours and minutes without their colon. `resolve` offers the whole phrase
+    with the colon put in."""
+
+    def __init__(self, reason: str, *, written: str, fixed: str) -> None:
+        super().__init__(reason, example=text.EXAMPLE_TIME)
+        self.written = written
+        self.fixed = fixed
 
 
 # Abbreviations that mean one offset to everyone who uses them (minutes east of UTC). Each
@@ -159,6 +170,15 @@ _VAGUE_WORDS = frozenset(
     {"soon", "later", "whenever", "sometime", "someday", "eventually", "anytime", "while"}
 )
 _END_OF_DAY_WORDS = frozenset({"eod", "cob", "eob"})
+# "end of day", "close of business", "end of the business day": as "eod" is.
+_END_OF_DAY_PHRASE = re.compile(r"\b(?:end|close) of (?:the )?(?:business )?(?:day|business)\b")
+# Words that tie an operation to something else ("after the update", "when idle", "unless
+# busy", "by 14:00", "first"): a request starts at one time, so each gets a sentence, and the
+# grammar never offers one as a device or package name.
+CONDITION_WORDS = frozenset(
+    {"after", "afterwards", "before", "by", "first", "if", "once", "then", "till", "unless"}
+    | {"until", "when"}
+)
 _END_OF_DAY = time(17)
 _PARTS_OF_DAY = {
     "morning": time(9),
@@ -211,14 +231,22 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
         return When(at=now, immediate=True, notes=())
 
     words, named = _take_zone(words, tz=tz, now=now)
-    _refuse_vague(words, shown, tz=tz, now=now)
-    if words and words[0].lower() == "in" and _RELATIVE.fullmatch(" ".join(words[1:]).lower()):
-        # Elapsed time, so the zone (and any DST change) does not matter.
-        return When(at=_relative(words[1:], shown, now), immediate=False, notes=())
-    home_today = now.astimezone(zone).date()
-    if named is not None:
-        zone, zone_label = named.zone, named.label
-    at, notes = _absolute(words, shown, zone, zone_label, now, home_today=home_today)
+    try:
+        _refuse_vague(words, shown, tz=tz, now=now)
+        if words and words[0].lower() == "in" and _RELATIVE.fullmatch(" ".join(words[1:]).lower()):
+            # Elapsed time, so the zone (and any DST change) does not matter.
+            return When(at=_relative(words[1:], shown, now), immediate=False, notes=())
+        home_today = now.astimezone(zone).date()
+        if named is not None:
+            zone, zone_label = named.zone, named.label
+        at, notes = _absolute(words, shown, zone, zone_label, now, home_today=home_today)
+    except _NoColon as error:
+        fixed = " ".join(error.fixed if w == error.written else w for w in shown.split())
+        raise Refusal(error.reason, example=_first_working([fixed], tz=tz, now=now)) from None
+    except Refusal as error:
+        if named is None:
+            raise
+        raise _in_zone(error, named, tz=tz, now=now) from None
     if named is not None:
         offset = at.astimezone(zone).utcoffset() or timedelta(0)  # at that moment, not now
         notes.insert(0, text.zone_used(zone_label, text.utc_offset(offset), named.meaning))
@@ -298,6 +326,15 @@ class _Named:
     zone: tzinfo
     label: str  # as the notes show it: "Europe/Berlin", "CST"
     meaning: str = ""  # "China Standard Time", when the abbreviation has several
+
+
+def _in_zone(error: Refusal, named: _Named, *, tz: str, now: datetime) -> Refusal:
+    """The refusal of a phrase that named a zone, its example in that zone: "at 9 CET" offers
+    "at 9am CET", never a 9am in the person's own zone."""
+    example = error.example
+    if example != "now" and not example.startswith("in "):
+        example = _first_working([f"{example} {named.label}"], tz=tz, now=now)
+    return type(error)(error.reason, example=example)
 
 
 def _take_zone(words: list[str], *, tz: str, now: datetime) -> tuple[list[str], _Named | None]:
@@ -407,12 +444,22 @@ def _refuse_vague(words: list[str], shown: str, *, tz: str, now: datetime) -> No
             text.time_word_repeat(shown),
             example=_first_working([f"tomorrow at {text.clock(at)}"], tz=tz, now=now),
         )
+    joined = " ".join(lowered)
+    end_of_day = _END_OF_DAY_PHRASE.search(joined)
+    conditions = present & CONDITION_WORDS
+    if "day after tomorrow" in joined:
+        conditions -= {"after"}
+    if conditions and not (end_of_day or present & _END_OF_DAY_WORDS):  # "by eod" is eod
+        raise Refusal(text.time_word_condition(shown), example="in 2 hours")
     if clock is not None:
         return
     if present & _VAGUE_WORDS:
         raise Refusal(text.time_word_vague(shown), example="in 2 hours")
     dated = [w for w, low in zip(words, lowered, strict=True) if low not in _FILLERS]
-    if present & _END_OF_DAY_WORDS:
+    if end_of_day:
+        dated = (joined[: end_of_day.start()] + joined[end_of_day.end() :]).split()
+        dated = [w for w in dated if w not in _FILLERS]
+    if end_of_day or present & _END_OF_DAY_WORDS:
         day = [w for w in dated if w.lower() not in _END_OF_DAY_WORDS]
         raise Refusal(
             text.time_word_end_of_day(shown, text.clock(_END_OF_DAY)),
@@ -614,6 +661,8 @@ def _clock(match: re.Match[str], ampm: str | None, shown: str) -> time:
         if not 1 <= hour <= 12 or len(hour_digits) > 2:
             problems.append(text.PROBLEM_AMPM_HOUR)
         hour = hour % 12 + (12 if ampm == "pm" else 0)
+    elif minute_digits is None and len(hour_digits) in (3, 4):
+        _refuse_without_colon(hour_digits, shown)
     elif hour > 23 or len(hour_digits) > 2:
         problems.append(text.PROBLEM_HOUR)
     if minute > 59 or (minute_digits is not None and len(minute_digits) != 2):
@@ -623,6 +672,22 @@ def _clock(match: re.Match[str], ampm: str | None, shown: str) -> time:
     if problems:
         raise Refusal(text.bad_clock(shown, problems), example=text.EXAMPLE_TIME)
     return time(hour, minute, second)
+
+
+def _refuse_without_colon(digits: str, shown: str) -> NoReturn:
+    """`at 1400`, `at 0930`: a number is never taken as a time silently, but where it reads
+    one way only the example is that time with its colon; never an impossible one (2400)."""
+    hour, minute = int(digits[:-2]), int(digits[-2:])
+    problems = [text.PROBLEM_HOUR] if hour > 23 else []
+    problems += [text.PROBLEM_MINUTE] if minute > 59 else []
+    if problems:
+        raise Refusal(text.bad_clock(shown, problems), example=text.EXAMPLE_TIME)
+    fixed = f"{hour:02d}:{minute:02d}"
+    if len(digits) == 4 or hour == 0:
+        raise _NoColon(text.clock_without_colon(shown, fixed), written=shown, fixed=fixed)
+    # "930": 09:30 or 21:30, as "at 9" could be either
+    evening = f"{hour + 12}:{minute:02d}"
+    raise Refusal(text.clock_without_colon_either(shown, fixed, evening), example=text.EXAMPLE_TIME)
 
 
 def _read_date(written: str, shown: str, local_now: datetime) -> tuple[date, list[str]]:

@@ -104,25 +104,25 @@ def test_devices_named_twice_by_ranges_make_one_note() -> None:
         (
             "reboot server-20..8 at 14:00",
             '"server-20..8" counts down; write a range from the lower number to the higher.',
-            "reboot server-8..server-20",
+            "reboot server-8..server-20 at 14:00",
         ),
         (
             "reboot web-01..db-05",
             '"web-01..db-05" is not a range: "web-01" and "db-05" differ before the number. '
             "A range counts on the number that ends one name.",
-            "reboot web-01..web-20",
+            "reboot server-01 at 14:00",  # not web-01..web-20: other devices than those named
         ),
         (
             "reboot server-1..server-010",
             '"server-1..server-010" is unclear: "server-1" and "server-010" are padded with '
             "zeros differently. Write both ends with the same number of digits.",
-            "reboot server-001..server-010",
+            "reboot server-01 at 14:00",  # which padding the devices have is not for us to say
         ),
         (
             "reboot server-001..server-20",
             '"server-001..server-20" is unclear: "server-001" and "server-20" are padded with '
             "zeros differently. Write both ends with the same number of digits.",
-            "reboot server-001..server-020",
+            "reboot server-01 at 14:00",
         ),
         (
             "reboot server-a..server-c",
@@ -151,7 +151,7 @@ def test_devices_named_twice_by_ranges_make_one_note() -> None:
         (
             "reboot @webs",
             'There is no group "@webs" (did you mean "@web"?); the groups are "@web" or "@db".',
-            "reboot @web",
+            "reboot server-01 at 14:00",  # a guess is a hint in the sentence, not the example
         ),
         (
             "reboot web",

@@ -1,6 +1,6 @@
 """SQLite state of the bot: requests, operations, status history and the outbox."""
 
-from store.db import Store
+from store.db import LARGEST_ID, Store
 from store.records import (
     APPROVE,
     FINISHED,
@@ -28,6 +28,7 @@ from store.records import (
 )
 
 __all__ = [
+    "LARGEST_ID",
     "APPROVE",
     "REJECT",
     "FINISHED",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot import audit
+from bot import audit, messages
 from bot import text as msg
 from bot.answers import Frozen, Refused
 from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
@@ -25,7 +26,7 @@ from bot.policy.freezes import read_freeze, read_unfreeze
 from bot.when import warm_up
 from tests.catalogs import TR069_CATALOG
 from tests.conftest import Bot, eventually
-from tests.fakes import app_mention_body
+from tests.fakes import app_mention_body, block_actions_body
 
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
@@ -448,3 +449,51 @@ def test_a_lone_surrogate_in_a_freeze_reason_is_refused(policy_bot: Callable[...
     (ephemeral,) = eventually(lambda: bot.slack.calls_to("chat.postEphemeral"), what="a refusal")
     assert "U+DFFF" in ephemeral.args["text"]
     assert bot.runtime.store.active_freezes(now=datetime.now(UTC)) == []
+
+
+def forged_click(bot: Bot, action_id: str, value: str) -> str:
+    key = f"forged-{time.monotonic_ns()}"
+    body = block_actions_body(
+        action_id=action_id, value=value, response_url=bot.slack.response_url(key)
+    )
+    assert bot.send(body).status_code == 200
+    return bot.wait_response(key)["text"]
+
+
+@pytest.mark.parametrize(
+    ("action_id", "value"),
+    [
+        (messages.ACTION_SEND_AGAIN, "9" * 20),
+        (messages.ACTION_DROP, "18446744073709551616"),  # 2**64
+        (messages.ACTION_DROP, "9223372036854775808"),  # 2**63
+        (messages.ACTION_CONFIRM, "r_\ud800"),
+        (messages.ACTION_CANCEL, "\udfff"),
+        (messages.ACTION_APPROVE, "r_\ud800"),
+        (messages.ACTION_MOVE_TO_WINDOW, "r_\ud800"),
+        (messages.ACTION_CONTINUE, "r_\ud800:1"),
+        (messages.ACTION_STOP, "r_1:" + "9" * 20),
+    ],
+)
+def test_a_forged_button_value_is_refused_as_not_found(
+    bot: Bot, action_id: str, value: str
+) -> None:
+    said = forged_click(bot, action_id, value)
+    assert said == msg.click_refusal("not_found")
+    assert bot.simulator.post_count == 0
+
+
+def test_a_forged_wave_number_on_a_real_request_is_refused_as_not_found(bot: Bot) -> None:
+    key = bot.command("reboot server-01 now")
+    shown = bot.wait_response(key)
+    request_id = next(
+        e["value"]
+        for b in shown["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == messages.ACTION_CONFIRM
+    )
+    for action_id in (messages.ACTION_CONTINUE, messages.ACTION_STOP):
+        said = forged_click(bot, action_id, f"{request_id}:{'9' * 20}")
+        assert said == msg.click_refusal("not_found")
+    request = bot.runtime.store.get_request(request_id)
+    assert request is not None and request.state == "pending"

@@ -11,7 +11,6 @@ import copy
 import math
 import re
 import string
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -41,6 +40,7 @@ from bot.naming import (
     read_range,
 )
 from bot.suggestions import Fix, Reading, next_to, placed, refuse_several
+from bot.typed import invisible, is_quoted, plain, unquoted, unread
 from bot.waves import split
 from bot.when import (
     CONDITION_WORDS,
@@ -106,7 +106,6 @@ _DURATION_UNITS = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
 }
-_ALLOWED_WHITESPACE = frozenset("\t\n\r")
 # A string value with spaces or commas is written between quotes; Slack on some systems
 # turns "…" into “…” as it is typed.
 _QUOTES = {'"': '"', "“": "”"}
@@ -138,13 +137,20 @@ class _Invalid(Exception):
 
 def check_device_name(name: str) -> str | None:
     """None if `name` can be a device name, else why not (quoting it)."""
-    problem = _check_name(name, what=msg.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
-    # "reboot server-01." or "server-01:": the end of a sentence, not of the name
+    problem = _check_device_chars(name)
+    # "reboot server-01." or "server-01:": the end of a sentence, not of the name. The name
+    # without that end is checked once, not by recursing: an end that punctuation does not
+    # trim ("🚀", "“server-01”") would be checked again for ever. What is left ends in a
+    # letter or a digit if it is a name at all, as ".", "_" and "-" are trimmed.
     if name and not name[-1].isalnum():
         trimmed = name.rstrip(string.punctuation)
-        if problem is None or (trimmed and check_device_name(trimmed) is None):
+        if problem is None or (trimmed and _check_device_chars(trimmed) is None):
             return msg.name_bad_end(msg.WHAT_DEVICE, name)
     return problem
+
+
+def _check_device_chars(name: str) -> str | None:
+    return _check_name(name, what=msg.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
 
 
 def parse(
@@ -168,6 +174,42 @@ def _parse(
     zone_for(tz)
     utc_now(now)
     tokens = _tokens(text, example=catalog.kinds[0].example)
+    try:
+        return _read(tokens, tz=tz, now=now, catalog=catalog, naming=naming, suggest=suggest)
+    except Refusal as refused:
+        # The refusal as it is (a SeveralRequests keeps its commands), its reason told more.
+        refused.reason = with_unread(refused.reason, tokens, _string_value_words(catalog))
+        refused.args = (refused.reason,)
+        raise
+
+
+def with_unread(reason: str, words: Sequence[str], value_words: frozenset[str]) -> str:
+    """The reason, and the characters outside plain text in `words` that it does not name
+    yet: whatever a command is refused for, they are told, as they may look like plain ones
+    (a Cyrillic "о", an en dash) and be why. A quoted word, or the word after one of
+    `value_words`, is a value, where any character is read."""
+    chars = [
+        c
+        for i, word in enumerate(words)
+        if not is_quoted(word) and not (i and words[i - 1].lower() in value_words)
+        for c in unread(word)
+    ]
+    untold = [c for c in dict.fromkeys(chars) if f"U+{ord(c):04X}" not in reason]
+    return f"{reason} {msg.unread_characters(untold)}" if untold else reason
+
+
+def _string_value_words(catalog: Catalog) -> frozenset[str]:
+    return frozenset(
+        f.word
+        for k in catalog.kinds
+        for f in k.fields
+        if f.kind == "value" and f.value_type == "string"
+    )
+
+
+def _read(
+    tokens: list[str], *, tz: str, now: datetime, catalog: Catalog, naming: Naming, suggest: bool
+) -> Command:
     if tokens and tokens[0].lower() == "/ops":
         tokens = tokens[1:]
     if not tokens:
@@ -226,15 +268,17 @@ def plan_from_fields(
     try:
         names, device_notes = _devices_from_text(devices, reserved, naming)
     except _Invalid as error:
-        errors["devices"] = error.reason
+        errors["devices"] = with_unread(error.reason, devices.split(), frozenset())
 
     chosen: dict[str, object] = {}
     notes: list[str] = []
     for f in kind.fields:
+        raw = values.get(f.name)
         try:
-            value, field_notes = _field_value(f, values.get(f.name), reserved)
+            value, field_notes = _field_value(f, raw, reserved)
         except _Invalid as error:
-            errors[f.name] = error.reason
+            typed = raw.split() if isinstance(raw, str) and f.kind in ("name", "name_list") else []
+            errors[f.name] = with_unread(error.reason, typed, frozenset())
         else:
             chosen[f.name] = value
             notes += field_notes
@@ -259,11 +303,11 @@ def plan_from_fields(
 
 
 def _tokens(raw: str, *, example: str) -> list[str]:
-    """Words and commas; refuses control characters and over-long text."""
-    for char in raw:
-        if unicodedata.category(char) in ("Cc", "Cf") and char not in _ALLOWED_WHITESPACE:
-            raise Refusal(msg.control_character(ord(char)), example=example)
-    stripped = raw.strip()
+    """Words and commas; refuses invisible characters and over-long text."""
+    char = invisible(raw)
+    if char is not None:
+        raise Refusal(msg.control_character(ord(char)), example=example)
+    stripped = plain(raw).strip()
     if len(stripped) > MAX_TEXT:
         raise Refusal(msg.too_long(len(stripped), MAX_TEXT), example=example)
     return _TOKEN.findall(stripped)
@@ -275,14 +319,15 @@ def _list(args: list[str]) -> ListQuery:
         return ListQuery()
     if args[0].lower() == PAGE_WORD:
         return ListQuery(page=_page_number(args[1:]))
-    problem = check_device_name(args[0])
+    device = unquoted(args[0])
+    problem = check_device_name(device)
     if problem:
         raise Refusal(problem, example=msg.EXAMPLE_LIST)
     if len(args) > 1 and args[1].lower() == PAGE_WORD:
-        raise Refusal(msg.list_device_page(args[0]), example=msg.EXAMPLE_LIST_PAGE)
+        raise Refusal(msg.list_device_page(device), example=msg.EXAMPLE_LIST_PAGE)
     if len(args) > 1:
         raise Refusal(msg.list_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST)
-    return ListQuery(device_name=args[0])
+    return ListQuery(device_name=device)
 
 
 def _flags_first(tokens: list[str], catalog: Catalog) -> tuple[OperationKind | None, list[str]]:
@@ -299,7 +344,8 @@ def _flags_first(tokens: list[str], catalog: Catalog) -> tuple[OperationKind | N
 
 def _cancel(word: str, args: list[str]) -> Refusal:
     """The API cannot cancel a scheduled operation: say so, and what can be done instead."""
-    typed = args[0] if len(args) == 1 and _OPERATION_ID.fullmatch(args[0]) else None
+    written = unquoted(args[0]) if len(args) == 1 else ""
+    typed = written if _OPERATION_ID.fullmatch(written) else None
     example = f"status {typed}" if typed else msg.EXAMPLE_STATUS
     return Refusal(msg.cannot_cancel(word.lower(), typed), example=example)
 
@@ -321,11 +367,12 @@ def _page_number(args: list[str]) -> int:
 def _status(args: list[str]) -> StatusQuery:
     if not args:
         raise Refusal(msg.status_missing(), example=msg.EXAMPLE_STATUS)
-    if not _OPERATION_ID.fullmatch(args[0]):
+    operation_id = unquoted(args[0])
+    if not _OPERATION_ID.fullmatch(operation_id):
         raise Refusal(msg.status_bad_id(args[0], MAX_OPERATION_ID), example=msg.EXAMPLE_STATUS)
     if len(args) > 1:
         raise Refusal(msg.status_extra(" ".join(args[1:])), example=msg.EXAMPLE_STATUS)
-    return StatusQuery(operation_id=args[0])
+    return StatusQuery(operation_id=operation_id)
 
 
 def _operation(
@@ -380,7 +427,7 @@ def _operation(
         raise Refusal(error.reason, example=reading.mended(fix) or kind.example) from None
     group = next((i for i, name in enumerate(names) if name.lower() in GROUP_WORDS), None)
     if group is not None:
-        at = rest.index(names[group])
+        at = next(i for i, word in enumerate(rest) if unquoted(word) == names[group])
         raise _group_refusal(kind, rest, at, values, list_field, reserved, naming)
     rest = after_names
     if not names:
@@ -564,17 +611,19 @@ def _fixed_device_word(words: list[str], naming: Naming) -> Fix | None:
     """The first range or group in `words` that does not read, put as it was surely meant:
     `server-01..server-20` for `server-20..server-01` (the same two ends), `@web` for `web`.
     Not a guess: a range whose ends differ (`web-01..db-05`, `server-1..server-010`) or a
-    group spelled close to one (`@webs`) names other devices, so it gets a general example."""
-    for word in words:
+    group spelled close to one (`@webs`) names other devices, so it gets a general example.
+    Quotes around a name are read, but the fix replaces the word as it was typed."""
+    for typed in words:
+        word = unquoted(typed)
         if is_range(word):
             try:
                 read_range(word)
             except BadRange as error:
                 if error.example and _range_ends(error.example) == _range_ends(word):
-                    return Fix(drop=(word,), new=(error.example,))
+                    return Fix(drop=(typed,), new=(error.example,))
                 return None
         elif word.lower() in naming.groups:
-            return Fix(drop=(word,), new=(GROUP_SIGIL + word.lower(),))
+            return Fix(drop=(typed,), new=(GROUP_SIGIL + word.lower(),))
         elif is_group(word) and word[1:].lower() not in naming.groups:
             return None
     return None
@@ -916,10 +965,11 @@ def _take_names(
     if not tokens or _reserved(tokens[0], reserved) or tokens[0] in SEPARATORS:
         return names, tokens
     while True:
-        problem = check(tokens[i])
+        name = unquoted(tokens[i])  # “server-01”: see bot/typed.py
+        problem = check(name)
         if problem:
             raise _Invalid(problem)
-        names.append(tokens[i])
+        names.append(name)
         i += 1
         if i >= len(tokens) or tokens[i].lower() not in SEPARATORS:
             return names, tokens[i:]
@@ -1003,6 +1053,10 @@ def _read_duration(f: ParamField, raw: str) -> int:
     match = _DURATION.fullmatch(lowered)
     if not match or match[2] not in _DURATION_UNITS:
         raise _Invalid(msg.duration_unreadable(f.label, raw))
+    # More digits than the longest duration has is too long, whatever the unit: not read as a
+    # number, which past 4,300 digits Python refuses with a ValueError.
+    if len(match[1].lstrip("0")) > len(str(MAX_DURATION)):
+        raise _Invalid(msg.duration_too_long(f.label, raw, MAX_DURATION))
     return _check_duration(f, int(match[1]) * _DURATION_UNITS[match[2]], raw)
 
 
@@ -1197,7 +1251,10 @@ def _devices_from_text(
 def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[object, list[str]]:
     """A modal value checked as the text grammar would check it."""
     if isinstance(raw, str):
-        raw = raw.strip()
+        char = invisible(raw)
+        if char is not None:  # as in a command: a value too, however it is sent
+            raise _Invalid(msg.field_control_character(ord(char)))
+        raw = plain(raw).strip()
     if raw is None or (isinstance(raw, str | list | tuple) and not raw):
         if f.required:
             raise _Invalid(msg.field_required(f.label))

@@ -8,7 +8,8 @@ from datetime import datetime
 from bot import text
 from bot.answers import Outcome
 from bot.clicks import Clicks
-from store import Store
+from bot.typed import whole_number
+from store import LARGEST_ID, Store
 
 
 class Halts:
@@ -37,9 +38,9 @@ class Halts:
 
     def _on_halt(self, value: str, *, user: str, go_on: bool) -> Outcome:
         request_id, _, wave_text = value.rpartition(":")
-        wave = int(wave_text) if wave_text.isascii() and wave_text.isdigit() else -1
+        wave = whole_number(wave_text, at_most=LARGEST_ID)  # None: forged, as 20 digits are
         request = self._store.get_request(request_id) if request_id else None
-        if request is None or wave < 1:
+        if request is None or wave is None or wave < 1:
             return Outcome(reason="not_found")
         action = "continue" if go_on else "stop"
         # Judged by the file in force: its approvers may have changed since it was confirmed.

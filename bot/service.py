@@ -49,6 +49,7 @@ from bot.preflight import OperationSearch
 from bot.suggestions import as_plan
 from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
+from bot.typed import plain, storable
 from store import OperationRecord, RequestRecord, Store
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,11 @@ class OpsService:
         """What a person typed → the bot's answer. A plan is recorded, waiting for its click;
         `plan <command>` shows what would be asked without recording anything. Every refusal
         is audited."""
-        word, _, rest = typed.strip().partition(" ")
+        # The first word ends at any space, a non-breaking one too, as the grammar reads it;
+        # the rest keeps what followed it, so a control character there is still refused.
+        stripped = plain(typed).strip()
+        word = stripped.split(None, 1)[0] if stripped else ""
+        rest = stripped[len(word) :]
         dry_run = word.lower() == "plan"
         result = self._understand(
             typed,
@@ -226,7 +231,11 @@ class OpsService:
             actor=requester,
             now=self.clock(),
             channel=channel,
-            detail={"text": typed, "reason": refused.reason, "surface": surface},
+            detail={
+                "text": storable(typed),
+                "reason": storable(refused.reason),
+                "surface": surface,
+            },
         )
 
     def understand_fields(

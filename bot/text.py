@@ -6,10 +6,13 @@ only they know where the text goes. `help_text` is the exception: it is always m
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
+
+from bot.typed import shows_itself
 
 if TYPE_CHECKING:
     from bot.catalog import OperationKind
@@ -20,8 +23,21 @@ def escape(typed: str) -> str:
     return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# What a refusal echoes of a typed value, at most: a whole device name (63) and a little more,
+# so that a 3,000-character word never buries the reason, and the message stays a few lines.
+ECHO_LIMIT = 80
+
+
 def quote(value: str) -> str:
-    return f'"{value}"'
+    """A typed value between quotes, clipped past ECHO_LIMIT with its length said."""
+    if len(value) <= ECHO_LIMIT:
+        return f'"{value}"'
+    return f"{clipped(value)} ({len(value):,} characters)"
+
+
+def clipped(value: str) -> str:
+    """Between quotes, its first ECHO_LIMIT characters and "…" if there are more."""
+    return f'"{value[:ECHO_LIMIT]}…"' if len(value) > ECHO_LIMIT else f'"{value}"'
 
 
 def or_list(words: Sequence[str]) -> str:
@@ -101,9 +117,44 @@ def too_long(length: int, limit: int) -> str:
 
 
 def control_character(codepoint: int) -> str:
+    name = unicodedata.name(chr(codepoint), "").lower()
+    what = f"It is a {name}: type" if name else "Type"
     return (
         f"The command contains an invisible control character (U+{codepoint:04X}). "
-        "Type it again without it."
+        f"{what} the command again without it."
+    )
+
+
+def field_control_character(codepoint: int) -> str:
+    """In a form's field, where the text grammar's "the command" would be wrong."""
+    name = unicodedata.name(chr(codepoint), "").lower()
+    what = f", a {name}" if name else ""
+    return f"It contains an invisible control character (U+{codepoint:04X}{what}): remove it."
+
+
+def character(char: str) -> str:
+    """`"–" (U+2013, en dash)`; one that cannot be seen, by its code: `U+0301 (combining
+    acute accent)`. The code tells apart characters that look alike (a Cyrillic "о")."""
+    code = f"U+{ord(char):04X}"
+    name = unicodedata.name(char, "").lower()
+    described = f"{code}, {name}" if name else code
+    if shows_itself(char):
+        return f"{quote(char)} ({described})"
+    return f"{code} ({name})" if name else code
+
+
+UNREAD_SHOWN = 5  # characters named in one refusal
+
+
+def unread_characters(chars: Sequence[str]) -> str:
+    """Characters outside plain text, where a command is read (not in a quoted value)."""
+    shown = [character(c) for c in chars[:UNREAD_SHOWN]]
+    if len(chars) > UNREAD_SHOWN:
+        shown.append(f"{len(chars) - UNREAD_SHOWN} more")
+    are = "is not a character" if len(chars) == 1 else "are not characters"
+    return (
+        f"{and_list(shown)} {are} I read in a command: names, times and options are "
+        "written with plain letters, digits and punctuation."
     )
 
 
@@ -161,7 +212,9 @@ def name_empty(what: str) -> str:
 
 
 def name_bad_characters(what: str, value: str, bad: Sequence[str], allowed: str) -> str:
-    shown = ", ".join(quote(c) if c.isprintable() and c != " " else f"U+{ord(c):04X}" for c in bad)
+    named = [quote(c) if " " < c <= "~" else character(c) for c in bad[:UNREAD_SHOWN]]
+    more = [f"{len(bad) - UNREAD_SHOWN} more"] if len(bad) > UNREAD_SHOWN else []
+    shown = ", ".join([*named, *more])
     return (
         f"{quote(value)} can't be a {what} name: it contains {shown}. "
         f"A {what} name uses only {allowed}."
@@ -177,7 +230,10 @@ def name_bad_end(what: str, value: str) -> str:
 
 
 def name_too_long(what: str, value: str, limit: int) -> str:
-    return f"{quote(value)} can't be a {what} name: it is longer than {limit} characters."
+    # The reason first: the value may be thousands of characters, clipped after it.
+    return f"A {what} name can be at most {limit} characters; this one is {len(value):,}: " + (
+        f"{clipped(value)}."
+    )
 
 
 def name_reserved(what: str, value: str) -> str:
@@ -572,6 +628,15 @@ def not_a_time(phrase: str) -> str:
         f"{quote(phrase)} is not a time I can read. Try a time such as 14:00, 3pm or noon, "
         "with today, tomorrow, a weekday or a date (2026-01-20, 20 jan) if not today, "
         'or "in 2 hours".'
+    )
+
+
+def time_unread_characters(phrase: str, chars: Sequence[str]) -> str:
+    """A time phrase with characters outside plain text: `at １４:００`, `– now`."""
+    named = and_list([character(c) for c in chars[:UNREAD_SHOWN]])
+    return (
+        f"{quote(phrase)} is not a time I can read. It contains {named}; times are written "
+        "with plain letters and digits, such as 14:00, 3pm, tomorrow or in 2 hours."
     )
 
 

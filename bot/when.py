@@ -20,6 +20,7 @@ import dateparser
 
 from bot import text
 from bot.model import Refusal
+from bot.typed import unread
 
 MAX_AHEAD_DAYS = 366
 ZERO = timedelta(0)
@@ -229,6 +230,9 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
     words = phrase.replace(",", " ").split()
     if not words or [w.lower() for w in words] in (["now"], ["right", "now"]):
         return When(at=now, immediate=True, notes=())
+    odd = unread(phrase)
+    if odd:  # "– now", "at １４:００": named, never guessed at (see bot/typed.py)
+        raise UnreadableTime(text.time_unread_characters(shown, odd), example=text.EXAMPLE_TIME)
 
     words, named = _take_zone(words, tz=tz, now=now)
     try:

@@ -15,7 +15,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot import messages, text
 from bot.answers import Outcome, Proposed, Refused
+from bot.typed import whole_number
 from handlers.context import Deps, form_metadata
+from store import LARGEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def register(app: App, deps: Deps) -> None:
         user = (body.get("user") or {}).get("id", "")
 
         def work() -> None:
-            outcome = service.move_to_window(str(action.get("value", "")), user=user)
+            outcome = service.move_to_window(_value(action), user=user)
             if outcome.ok and outcome.request is not None:
                 reply = messages.answer(Proposed(request=outcome.request), now=service.clock())
                 respond(replace_original=True, **reply.message)
@@ -132,7 +134,7 @@ def _on_click(
         private = _private(deps, body, respond, user)
 
         def work() -> None:
-            outcome = act(str(action.get("value", "")), user=user)
+            outcome = act(_value(action), user=user)
             if not outcome.ok:
                 _refuse(private, outcome.reason, outcome.request, outcome.detail)
             elif _in_home(body):
@@ -163,7 +165,7 @@ def _on_public_click(
         private = _private(deps, body, respond, user)
 
         def work() -> None:
-            outcome = act(str(action.get("value", "")), user=user)
+            outcome = act(_value(action), user=user)
             if outcome.ok:
                 private({"text": said(user, outcome)})
                 if not _in_home(body):
@@ -190,8 +192,18 @@ def _confirmed(_: str, outcome: Outcome) -> str:
 
 
 def _operation_id(value: str) -> int:
-    """The button's value: the operation asked about; anything else names none (-1)."""
-    return int(value) if value.isascii() and value.isdigit() else -1
+    """The button's value: the operation asked about; anything else names none (-1), a number
+    no SQLite row id can be (a forged 20-digit one) too."""
+    number = whole_number(value, at_most=LARGEST_ID)
+    return -1 if number is None else number
+
+
+def _value(action: dict[str, Any]) -> str:
+    """The button's value as the bot wrote it: ids and numbers, in ASCII. Any other value is
+    forged and names nothing (""): none reaches the store (SQLite cannot even hold a lone
+    surrogate, which JSON can carry)."""
+    value = action.get("value")
+    return value if isinstance(value, str) and value.isascii() else ""
 
 
 def _in_home(body: dict[str, Any]) -> bool:

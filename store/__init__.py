@@ -1,6 +1,6 @@
 """SQLite state of the bot: requests, operations, status history and the outbox."""
 
-from store.db import Store
+from store.db import LARGEST_ID, Store
 from store.records import (
     APPROVAL_NEEDED,
     APPROVE,
@@ -37,6 +37,7 @@ from store.records import (
 
 __all__ = [
     "APPROVAL_NEEDED",
+    "LARGEST_ID",
     "APPROVE",
     "REJECT",
     "FINISHED",

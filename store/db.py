@@ -84,6 +84,9 @@ _FROZEN = (
 )
 _EVENTS = f"SELECT o.*, {_THREAD} AS thread FROM outbox o JOIN requests r ON r.id = o.request_id"
 
+# SQLite's widest integer (64 bits, signed): no row id is larger, and a larger Python int is
+# refused with an OverflowError, so a number from outside is compared with this first.
+LARGEST_ID = 2**63 - 1
 BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
 AUDIT_PAGE = 500
 

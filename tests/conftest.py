@@ -4,6 +4,7 @@ signatures, the fake Slack Web API, the API simulator, and a real SQLite file.""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.health import observe
 from bot.policy.config import OPEN_POLICY, read_config
@@ -62,6 +64,23 @@ CHANNEL_GAP = 0.06
 UPDATE_RATE = 50 / 60 * 20
 EDIT_GAP = 60 / 45 / 20
 T = TypeVar("T")
+
+# Property-based tests (tests/test_properties.py) try the same examples on every run, derived
+# from each test, so that a failure in CI repeats on any machine; a bounded number of them,
+# with no deadline, as the machine is shared. `HYPOTHESIS_PROFILE=explore` tries many more, at
+# random, keeping what fails in .hypothesis/ to try first next time.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "explore", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:

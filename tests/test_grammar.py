@@ -99,7 +99,12 @@ def test_list_page(text: str, page: int) -> None:
         ("list page -1", 'Pages are numbered 1, 2, 3 and so on; "-1" is not a page number.'),
         ("list page two", 'Pages are numbered 1, 2, 3 and so on; "two" is not a page number.'),
         ("list page 2.5", 'Pages are numbered 1, 2, 3 and so on; "2.5" is not a page number.'),
-        ("list page ２", 'Pages are numbered 1, 2, 3 and so on; "２" is not a page number.'),
+        (
+            "list page ２",
+            'Pages are numbered 1, 2, 3 and so on; "２" is not a page number. "２" (U+FF12, '
+            "fullwidth digit two) is not a character I read in a command: names, times and "
+            "options are written with plain letters, digits and punctuation.",
+        ),
         ("list page 1000001", "Page numbers go up to 1,000,000."),
         ("list page " + "9" * 3000, "Page numbers go up to 1,000,000."),
         ("list page 2 server-01", 'list page takes one number, but got "server-01" as well.'),
@@ -385,7 +390,10 @@ def test_devices_without_separator_refused() -> None:
             '"<@U123>" can\'t be a device name: it contains "<", "@", ">".',
         ),
         ("reboot -rf", '"-rf" can\'t be a device name: it must start with a letter or a digit.'),
-        ("reboot " + "a" * 64, f'"{"a" * 64}" can\'t be a device name: it is longer than 63'),
+        (
+            "reboot " + "a" * 64,
+            f'A device name can be at most 63 characters; this one is 64: "{"a" * 64}".',
+        ),
         ("reboot server-01 and", 'A device name should follow "and".'),
         ("reboot server-01,", 'A device name should follow ",".'),
         ("reboot server-01, at 14:00", 'A device name should follow ",".'),
@@ -403,7 +411,11 @@ def test_devices_without_separator_refused() -> None:
             )
             for word in ("fri", "tue", "3pm", "9:30am", "midday", "right")
         ),
-        ("reboot sérver", '"sérver" can\'t be a device name: it contains "é".'),
+        (
+            "reboot sérver",
+            '"sérver" can\'t be a device name: it contains "é" (U+00E9, latin small letter e '
+            "with acute).",
+        ),
     ],
 )
 def test_device_refusals(text: str, reason: str) -> None:

@@ -16,14 +16,18 @@ from typing import Any
 from bot import text
 from bot.answers import Frozen, Refused
 from bot.api import ApiError, ZequenzeClient
+from bot.grammar import MAX_TEXT, with_unread
 from bot.model import Refusal, format_api_time
 from bot.naming import GROUP_SIGIL, is_group
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
+from bot.typed import invisible, plain, unquoted, unread
 from bot.when import UnreadableTime, resolve
 from store import Freeze, Store, is_final
 
 MAX_FREEZE = timedelta(days=30)
+# The most words a time after `until` takes: "next friday 18 december 2026 at 14:00 CET" is 7.
+UNTIL_WORDS = 10
 # One or more amounts with their units ("2h", "2 hours", "1d 2h", "2h30m"). A unit must not run
 # on into letters: "2months" is no unit it knows, never 2 minutes, and "2 hours" is not 2 h
 # followed by a reason starting "ours".
@@ -55,8 +59,8 @@ def read_freeze(args: str, *, tz: str, now: datetime) -> FreezeOrder:
     else:
         n = 0
         while n < len(words) and (
-            _DEVICE_LIKE.fullmatch(words[n])
-            or is_group(words[n])
+            _DEVICE_LIKE.fullmatch(unquoted(words[n]))
+            or is_group(unquoted(words[n]))
             or (n and words[n].lower() in _SEPARATORS)
         ):
             n += 1
@@ -107,28 +111,43 @@ def lifted_by(freezes: Sequence[Freeze], devices: tuple[str, ...] | None) -> lis
 
 
 def _words(args: str) -> list[str]:
-    return args.replace(",", " , ").split()
+    """The words, as the grammar reads a command's (bot/typed.py): invisible characters and
+    over-long text refused, non-breaking spaces read as spaces."""
+    char = invisible(args)
+    if char is not None:
+        raise Refusal(text.control_character(ord(char)), example=text.FREEZE_EXAMPLE)
+    if len(args.strip()) > MAX_TEXT:
+        raise Refusal(text.too_long(len(args.strip()), MAX_TEXT), example=text.FREEZE_EXAMPLE)
+    return plain(args).replace(",", " , ").split()
 
 
 def _names(words: Sequence[str]) -> tuple[str, ...] | None:
-    names = tuple(w for w in words if w.lower() not in _SEPARATORS)
+    names = tuple(unquoted(w) for w in words if w.lower() not in _SEPARATORS)
     for name in names:
         if is_group(name):
             continue  # a group's name is checked against the policy file's groups
-        if not _DEVICE_LIKE.fullmatch(name) and not name.replace("-", "").isalnum():
-            raise Refusal(text.freeze_bad_device(name), example=text.FREEZE_EXAMPLE)
+        if not (
+            _DEVICE_LIKE.fullmatch(name) or (name.isascii() and name.replace("-", "").isalnum())
+        ):
+            reason = with_unread(text.freeze_bad_device(name), [name], frozenset())
+            raise Refusal(reason, example=text.FREEZE_EXAMPLE)
     return names or None
 
 
 def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, str]:
     """`for 2h <reason>` or `until <time> <reason>`: the end, and the reason after it."""
     keyword, rest = words[0].lower(), words[1:]
+    odd = unread(rest[0]) if rest else []
+    if odd:  # "for ２h", "until １８:００": named, as the grammar names them
+        reason = text.FREEZE_BAD_DURATION if keyword == "for" else text.FREEZE_BAD_UNTIL
+        raise Refusal(with_unread(reason, rest[:1], frozenset()), example=text.FREEZE_EXAMPLE)
     if keyword == "for":
         joined = " ".join(rest)
         match = _DURATION.match(joined)
         if not match:
             raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
-        # Counted in whole seconds first: a length of any size is compared, never overflows.
+        # Whole seconds compared before a timedelta is made: "9999999999 days" is too long,
+        # not an OverflowError.
         seconds = sum(
             int(amount) * _UNIT[unit[0].lower()]
             for amount, unit in _DURATION_PART.findall(match.group(0))
@@ -141,8 +160,9 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
                 example=text.FREEZE_EXAMPLE,
             )
         return now + timedelta(seconds=seconds), joined[match.end() :]
-    # The longest run of words that reads as a time; what follows is the reason.
-    for n in range(len(rest), 0, -1):
+    # The longest run of words that reads as a time, of a time's length at most (each run is
+    # read afresh: a whole long reason would cost seconds); what follows is the reason.
+    for n in range(min(len(rest), UNTIL_WORDS), 0, -1):
         try:
             when = resolve(" ".join(rest[:n]), tz=tz, now=now)
         except (UnreadableTime, Refusal):

@@ -50,6 +50,19 @@ class Clicks:
             ended, user=user, action=action, reason="policy_refused", detail=current.reason
         )
 
+    def to_steer(
+        self, request: RequestRecord | None, *, user: str, action: str, topic: str
+    ) -> RequestRecord | Outcome:
+        """The request as the file in force sees it, when `user` may move it on or stop it
+        (`may_steer`); else why not."""
+        if request is None:
+            return Outcome(reason="not_found")
+        current = self.current(request, user=user, action=action)
+        if isinstance(current, Outcome):
+            return current
+        refusal = self.may_steer(current, user=user, action=action, topic=topic)
+        return current if refusal is None else refusal
+
     def may_steer(
         self, request: RequestRecord, *, user: str, action: str, topic: str
     ) -> Outcome | None:

@@ -39,17 +39,17 @@ class Halts:
     def _on_halt(self, value: str, *, user: str, go_on: bool) -> Outcome:
         request_id, _, wave_text = value.rpartition(":")
         wave = whole_number(wave_text, at_most=LARGEST_ID)  # None: forged, as 20 digits are
-        request = self._store.get_request(request_id) if request_id else None
-        if request is None or wave is None or wave < 1:
+        if not request_id or wave is None or wave < 1:
             return Outcome(reason="not_found")
-        action = "continue" if go_on else "stop"
         # Judged by the file in force: its approvers may have changed since it was confirmed.
-        current = self._clicks.current(request, user=user, action=action)
+        current = self._clicks.to_steer(
+            self._store.get_request(request_id),
+            user=user,
+            action="continue" if go_on else "stop",
+            topic="waves",
+        )
         if isinstance(current, Outcome):
             return current
-        refusal = self._clicks.may_steer(current, user=user, action=action, topic="waves")
-        if refusal is not None:
-            return refusal
         now = self._clock()
         if go_on:
             result = self._store.continue_waves(request_id, wave=wave, user=user, now=now)

@@ -39,16 +39,14 @@ class Outside:
         return self._answer(request_id, user=user, move=False)
 
     def _answer(self, request_id: str, *, user: str, move: bool) -> Outcome:
-        request = self._store.get_request(request_id)
-        if request is None:
-            return Outcome(reason="not_found")
-        action = "move_outside" if move else "drop_outside"
-        current = self._clicks.current(request, user=user, action=action)
+        current = self._clicks.to_steer(
+            self._store.get_request(request_id),
+            user=user,
+            action="move_outside" if move else "drop_outside",
+            topic="outside",
+        )
         if isinstance(current, Outcome):
             return current
-        refusal = self._clicks.may_steer(current, user=user, action=action, topic="outside")
-        if refusal is not None:
-            return refusal
         now = self._clock()
         outside = [op for op in current.operations if op.state == OUTSIDE]
         if move:

@@ -50,6 +50,7 @@ from bot.when import (
     is_time_word,
     resolve,
     resolve_picker,
+    says_which_day_or_zone,
     utc_now,
     zone_for,
 )
@@ -507,7 +508,15 @@ def _operation(
         if comma and follows is not None:
             reason = msg.not_time_maybe_item(phrase, word, follows.label)
             raise Refusal(reason, example=comma) from None
-        fix = Fix(drop=tuple(rest), new=tuple(error.example.split()))
+        # The time put right, the rest of the line kept, unless that loses a device
+        # (`web-09 at 1400`), or the day or zone the time was for without saying another
+        # (`tomorrow at 24:00` put as `at 14:00` would run today): a general example then.
+        put = error.example.split()
+        keeps = not any(_names_a_device(w, check, not_names) for w in rest) and (
+            not any(says_which_day_or_zone(w) for w in rest)
+            or any(says_which_day_or_zone(w) or w.lower() == "now" for w in put)
+        )
+        fix = Fix(drop=tuple(rest), new=tuple(error.example.split())) if keeps else None
         raise Refusal(error.reason, example=reading.mended(fix) or kind.example) from None
     plan = _plan(kind, devices, values, resolved, tz=tz, notes=notes)
     if not wave_size and not canary:
@@ -995,6 +1004,16 @@ def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
         if len(written) > 1
     ]
     return [written[0] for written in spellings.values()], notes
+
+
+def _names_a_device(
+    word: str, check: Callable[[str], str | None], not_names: frozenset[str]
+) -> bool:
+    """Does `word` surely name a device (`web-09`, `cpe.eu`: letters with digits or
+    punctuation), not a word of a time phrase (`idle`, `end`, `9.30`)?"""
+    return _looks_like_name(word, check, not_names) and any(
+        c.isdigit() or c in "-._" for c in word
+    )
 
 
 def _looks_like_name(

@@ -318,6 +318,26 @@ def is_time_word(word: str) -> bool:
     )
 
 
+def says_which_day_or_zone(word: str) -> bool:
+    """Does `word` say on which day, or in which zone, a time is (`tomorrow`, `friday`,
+    `next`, `december`, `2026-12-24`, `CET`)? An example that leaves one out would run on
+    another day, or at another hour."""
+    lowered = word.lower().strip(",")
+    return (
+        lowered in _WEEKDAY_NAMES
+        or lowered in _DAY_WORDS
+        or lowered == "next"
+        or lowered in ZONE_ABBREVIATIONS
+        or lowered in ZONE_MEANINGS
+        or lowered in _iana_names()
+        or bool(
+            _MONTH_WORD.fullmatch(lowered)
+            or _ISO_DATE.fullmatch(lowered)
+            or _NUMERIC_DATE.fullmatch(lowered)
+        )
+    )
+
+
 def warm_up() -> None:
     """dateparser's first parse costs ~120 ms: pay it at start-up, not on someone's command."""
     _parse_date("tomorrow", datetime(2026, 1, 1))

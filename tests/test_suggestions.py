@@ -350,8 +350,30 @@ def test_the_colon_keeps_everything_else_of_the_request() -> None:
 def test_no_impossible_or_guessed_time_is_suggested(typed: str, reason: str) -> None:
     found = refused(f"reboot web-07 {typed}")
     assert found.reason == reason
-    # 24:00, 13:75, or 09:30 today (gone by): a general time instead
-    assert found.example == "reboot web-07 at 14:00"
+    # 24:00, 13:75, or 09:30 today (gone by): a general time instead; and where the person
+    # named the day, a general example, as a time without it could run on another day.
+    if "today" in typed:
+        assert found.example == DEFAULT_CATALOG.by_keyword("reboot").example  # type: ignore[union-attr]
+    else:
+        assert found.example == "reboot web-07 at 14:00"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "reboot web-07, web-09 tomorrow 1400",
+        "reboot web-01 next friday 930",
+        "reboot web-01 tomorrow at 24:00",
+        "reboot web-07 web-09 at 1400",
+        "update web-01 with curl openssl tomorrow 1400",
+    ],
+)
+def test_an_example_never_drops_a_device_or_the_day_asked(typed: str) -> None:
+    # Each was offered `… at 14:00`: typed back, it ran today, or without web-09.
+    example = refused(typed).example
+    if not example.startswith(("reboot server-0", "update server-0")):  # not a general one
+        assert "web-09" in example or "web-09" not in typed
+        assert "tomorrow" in example or "friday" in example
 
 
 def test_a_zone_written_stays_in_the_example() -> None:
@@ -399,6 +421,16 @@ RESTART = "restart_service"
 UPDATE = "update"
 
 CORPUS = [
+    # a time put right never loses a device or the day asked for (a general example then)
+    case("reboot web-07 web-09 at 1400", m(REBOOT, "web-07, web-09", at=T14)),
+    case(
+        "reboot web-07, web-09 tomorrow 1400",
+        m(REBOOT, "web-07, web-09", at="2026-11-26T14:00:00+00:00"),
+    ),
+    case(
+        "update web-01 with curl openssl tomorrow 1400",
+        m(UPDATE, "web-01", package_list=["curl", "openssl"], at="2026-11-26T14:00:00+00:00"),
+    ),
     # grammar: a range or a group that does not read, put as surely meant (or a general one)
     case("reboot web-20..web-01 at 14:00", m(REBOOT, "web-01..web-20", at=T14)),
     case("reboot web-20..8, db-02 force", m(REBOOT, "web-8..web-20, db-02", force=True)),
@@ -664,6 +696,11 @@ def agrees(
     """What in `plan` (operations of `kind`) differs from what was meant: nothing, if it agrees.
     A general example (only placeholder devices) need not keep the time or the waves."""
     devices = named(meant.devices, naming)
+    kept = {
+        op.device_name.lower() for op in plan.operations if op.operation_type == kind.operation_type
+    }
+    if not general and devices - kept:
+        yield f"devices {sorted(devices - kept)} were dropped"
     for op in plan.operations:
         if op.operation_type != kind.operation_type:
             continue

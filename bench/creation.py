@@ -28,6 +28,9 @@ if str(ROOT) not in sys.path:
 from bench._fleet import ChildSimulator, Counted, NaivePoller, make_requests  # noqa: E402
 from bot.api import ZequenzeClient  # noqa: E402
 from bot.devices import DeviceBook  # noqa: E402
+from bot.policy.desk import PolicyDesk  # noqa: E402
+from bot.policy.gate import SendGate  # noqa: E402
+from bot.policy.rules import Policy  # noqa: E402
 from bot.poller import Poller  # noqa: E402
 from bot.sending import Sender  # noqa: E402
 from bot.service import precise_utcnow, utcnow  # noqa: E402
@@ -61,12 +64,16 @@ def run(name: str, args: argparse.Namespace, sim: ChildSimulator, tmp: Path) -> 
             ticker.join(60)
             poller.close()
 
+    # The open policy's gate, as a bot without a policy file has: every send is judged.
+    policy = Policy()
+    desk = PolicyDesk(store=store, policy=policy, look=api, clock=utcnow)
     sender = Sender(
         store=store,
         api=api,
         devices=DeviceBook(store=store, clock=utcnow),
         clock=utcnow,
         tuning=DEFAULT_TUNING,
+        gate=SendGate(store=store, policy=policy, desk=desk, clock=utcnow),
         on_submitted=wake,
     )
     sending = Ticker(name="sending", interval=1.0, job=sender.submit_pending)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot import text
 from bot.answers import Outcome
-from bot.clicks import Clicks
+from bot.clicks import Allowed, Clicks
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from store import RequestRecord, Store
@@ -36,12 +36,14 @@ class Approvals:
         """One person's approval; the last one needed sends the request, once, however many
         clicks race. The requester, and anyone the policy in force does not name, are
         refused."""
-        request = self._awaiting_approval(request_id, user=user, action="approve")
+        request = self._awaiting_approval(
+            request_id,
+            user=user,
+            action="approve",
+            allowed=lambda view: self._may_approve(view, user=user, action="approve"),
+        )
         if isinstance(request, Outcome):
             return request
-        refusal = self._may_approve(request, user=user, action="approve")
-        if refusal is not None:
-            return refusal
         now = self._clock()
         result = self._store.approve(
             request_id, user=user, now=now, run_at=now if request.immediate else None
@@ -59,14 +61,19 @@ class Approvals:
     def reject(self, request_id: str, *, user: str) -> Outcome:
         """Anyone who may approve may reject, and the requester may withdraw (a mistake seen
         after the Confirm): nothing is sent."""
-        request = self._awaiting_approval(request_id, user=user, action="reject")
+        request = self._awaiting_approval(
+            request_id,
+            user=user,
+            action="reject",
+            allowed=lambda view: (
+                None
+                if user == view.requester
+                else self._may_approve(view, user=user, action="reject")
+            ),
+        )
         if isinstance(request, Outcome):
             return request
         withdrawn = user == request.requester
-        if not withdrawn:
-            refusal = self._may_approve(request, user=user, action="reject")
-            if refusal is not None:
-                return refusal
         result = self._store.reject(
             request_id,
             user=user,
@@ -87,10 +94,12 @@ class Approvals:
         return ended
 
     def _awaiting_approval(
-        self, request_id: str, *, user: str, action: str
+        self, request_id: str, *, user: str, action: str, allowed: Allowed
     ) -> RequestRecord | Outcome:
         """The request, waiting for approval, as the policy file in force sees it at the click
-        (the approvers it names, how many); else why the click changes nothing."""
+        (the approvers it names, how many), when `allowed` lets this person click; else why
+        the click changes nothing. An Approve keeps the new file's verdict (which may find no
+        more approvals needed: it goes); a Reject never sends anything."""
         request = self._store.get_request(request_id)
         if request is None:
             return Outcome(reason="not_found")
@@ -100,7 +109,9 @@ class Approvals:
             return Outcome(reason="approval_expired", request=request)
         if request.state != "approving":
             return self._not_approved(request.state, request)
-        current = self._clicks.current(request, user=user, action=action)
+        current = self._clicks.as_judged_now(
+            request, user=user, action=action, forward=action == "approve", allowed=allowed
+        )
         if isinstance(current, Outcome):
             return current
         if current.state == "confirmed":

@@ -14,6 +14,8 @@ from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from store import RequestRecord, Store
 
+Allowed = Callable[[RequestRecord], "Outcome | None"]
+
 
 class Clicks:
     def __init__(
@@ -29,12 +31,26 @@ class Clicks:
         self._desk = desk
         self._clock = clock
 
-    def current(self, request: RequestRecord, *, user: str, action: str) -> RequestRecord | Outcome:
-        """The request as the file in force sees it (judged again if it was judged under
-        another); an Outcome when that file refuses it now, or nothing can be decided just
-        now (a user group Slack cannot read)."""
+    def as_judged_now(
+        self,
+        request: RequestRecord,
+        *,
+        user: str,
+        action: str,
+        forward: bool,
+        allowed: Allowed = lambda _: None,
+    ) -> RequestRecord | Outcome:
+        """The request as the policy file in force sees it at this click, if `allowed` (asked
+        of that view: its approvers, how many) lets `user` click; else why not.
+
+        Nothing changes before the click is allowed, but for a request the file in force
+        refuses: that one ends whoever clicks, as nothing more of it may be sent. Allowed, a
+        click that moves the request on (`forward`: Approve, Continue, Send again, Move)
+        keeps the new verdict, which may make it wait for more approvals or, needing no more
+        than it has, send it; one that stops it (Reject, Stop, Drop) keeps nothing, and only
+        stops it."""
         try:
-            current = self._desk.current(request)
+            judged = self._desk.judge_again(request)
         except GroupsUnavailable as exc:
             return self.refused(
                 request,
@@ -43,25 +59,40 @@ class Clicks:
                 reason="groups_unavailable_click",
                 detail=exc.reason,
             )
-        if not isinstance(current, Refused):
-            return current
-        ended = self._store.get_request(request.id) or request
-        return self.refused(
-            ended, user=user, action=action, reason="policy_refused", detail=current.reason
-        )
+        if isinstance(judged, Refused):
+            said = self._desk.end(request, judged)
+            ended = self._store.get_request(request.id) or request
+            return self.refused(
+                ended, user=user, action=action, reason="policy_refused", detail=said.reason
+            )
+        view = judged.request if judged is not None else request
+        refusal = allowed(view)
+        if refusal is not None:
+            return refusal
+        if judged is None or not forward:
+            return view
+        return self._desk.keep(judged, release=True)
 
     def to_steer(
-        self, request: RequestRecord | None, *, user: str, action: str, topic: str
+        self,
+        request: RequestRecord | None,
+        *,
+        user: str,
+        action: str,
+        topic: str,
+        forward: bool,
     ) -> RequestRecord | Outcome:
         """The request as the file in force sees it, when `user` may move it on or stop it
         (`may_steer`); else why not."""
         if request is None:
             return Outcome(reason="not_found")
-        current = self.current(request, user=user, action=action)
-        if isinstance(current, Outcome):
-            return current
-        refusal = self.may_steer(current, user=user, action=action, topic=topic)
-        return current if refusal is None else refusal
+        return self.as_judged_now(
+            request,
+            user=user,
+            action=action,
+            forward=forward,
+            allowed=lambda view: self.may_steer(view, user=user, action=action, topic=topic),
+        )
 
     def may_steer(
         self, request: RequestRecord, *, user: str, action: str, topic: str

@@ -47,6 +47,7 @@ class Halts:
             user=user,
             action="continue" if go_on else "stop",
             topic="waves",
+            forward=go_on,
         )
         if isinstance(current, Outcome):
             return current

@@ -33,11 +33,11 @@ from bot.text import escape
 from bot.when import both_times, humanize_delta, local_time, zone_for
 from store import (
     APPROVAL_NEEDED,
+    ASK_OUTSIDE,
     FINISHED,
     FOUND_AFTER_DROP,
     FOUND_LATE,
     OUTSIDE,
-    OUTSIDE_ASKED,
     OUTSIDE_DROPPED,
     OUTSIDE_MOVED,
     OUTSIDE_WARNED,
@@ -707,7 +707,7 @@ def thread_message(event: OutboxEvent, request: RequestRecord) -> dict[str, Any]
     line = clip(event_text(event, request))
     if event.kind == ASK_UNKNOWN:
         return {"text": line, "blocks": unknown_question(event, request)}
-    if event.kind == OUTSIDE_ASKED:
+    if event.kind == ASK_OUTSIDE:
         return {"text": line, "blocks": outside_question(event, request)}
     if event.kind == WAVE_HALTED:
         # Continue and Stop where the halt is read too (they stay on the public message
@@ -952,7 +952,7 @@ def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> s
 # --- judged again when the bot acts: the window and the file in force at the moment --------
 
 JUDGED_EVENTS = frozenset(
-    {OUTSIDE_ASKED, OUTSIDE_MOVED, OUTSIDE_DROPPED, OUTSIDE_WARNED, APPROVAL_NEEDED, POLICY_REFUSED}
+    {ASK_OUTSIDE, OUTSIDE_MOVED, OUTSIDE_DROPPED, OUTSIDE_WARNED, APPROVAL_NEEDED, POLICY_REFUSED}
 )
 
 
@@ -963,7 +963,7 @@ def judged_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str
     window = f"{escaped(str(data.get('when') or ''), NAME_SHOWN)}, {escape(str(data.get('tz')))}"
     at = slack_time(parse_api_time(data["at"])) if data.get("at") else ""
     device = _device(str(data.get("device") or ""))
-    if kind == OUTSIDE_ASKED:
+    if kind == ASK_OUTSIDE:
         outside = [op for op in request.operations if op.state == OUTSIDE]
         names = list(dict.fromkeys(op.device_name for op in outside)) or [data.get("device", "")]
         start = datetime.fromisoformat(str(data["next_start"]))

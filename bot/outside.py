@@ -44,6 +44,7 @@ class Outside:
             user=user,
             action="move_outside" if move else "drop_outside",
             topic="outside",
+            forward=move,
         )
         if isinstance(current, Outcome):
             return current

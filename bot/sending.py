@@ -34,7 +34,7 @@ class Sender:
         devices: DeviceBook,
         clock: Callable[[], datetime],
         tuning: Tuning,
-        gate: SendGate | None = None,
+        gate: SendGate,
         on_submitted: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
@@ -63,8 +63,7 @@ class Sender:
         """POST every confirmed operation whose time to be sent has come, a few at a time;
         returns how many were sent (whatever the API answered)."""
         due = self._store.operations_to_send(now=self._clock(), root_wait=self._tuning.root_wait)
-        if self._gate is not None:
-            due = self._gate.admit(due)
+        due = self._gate.admit(due)
         sent = sum(self._pool.map(self._claim_and_submit, due))
         if sent:
             self._on_submitted()
@@ -97,7 +96,7 @@ class Sender:
                 announce=operation.announce("unsent", error=text.too_late_to_send()),
             )
             return
-        if self._gate is not None and not self._gate.last_look(operation):
+        if not self._gate.last_look(operation):
             return  # put aside: outside its window at the moment it would run
         try:
             created = self._api.create_operation(operation.spec())

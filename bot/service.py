@@ -58,6 +58,9 @@ REQUEST_TTL = timedelta(minutes=15)
 # A time that passed while the request waited for its click is still honoured within this grace;
 # later than that, the person is asked again rather than the bot running it at a surprise hour.
 LATE_CONFIRM_GRACE = timedelta(minutes=2)
+# An operation kept outside its window waits this long for a person's Move or Drop; then it
+# ends unsent, so that its request (its later waves, its summary) is not held for ever.
+OUTSIDE_ANSWER_WAIT = timedelta(days=1)
 DEVICE_SEARCH = 1000  # `/ops list <device>` looks among this many of the newest operations
 DEVICE_SEARCH_PAGE = 100
 
@@ -340,6 +343,7 @@ class OpsService:
         if isinstance(approval, Refused):
             return Outcome(reason="refused", request=request, detail=escape(approval.reason))
         needed = int(approval.get("needed") or 0)
+        policy = {**request.policy, "approval": approval or None}
         if not self.store.confirm(
             request_id,
             user=user,
@@ -348,6 +352,7 @@ class OpsService:
             approvals_needed=needed,
             approver_sets=approval.get("approver_sets") or (),
             approval_expires_at=now + timedelta(seconds=approval.get("expires") or 0),
+            policy=policy,
         ):
             return self._why_not(request_id)
         failpoint("after_confirm")
@@ -446,7 +451,9 @@ class OpsService:
             return self.clicks.refused(
                 request, user=user, action=action, reason="not_yours_to_answer"
             )
-        current = self.clicks.current(request, user=user, action=action)
+        current = self.clicks.as_judged_now(
+            request, user=user, action=action, forward=action == "send_again"
+        )
         if isinstance(current, Outcome):
             return current
         op = next(o for o in current.operations if o.id == operation_id)
@@ -473,9 +480,15 @@ class OpsService:
 
     def expire_due(self) -> None:
         """What waited too long ends now, said and audited when it happens: requests nobody
-        clicked, and approvals that did not come (one that came too late must not send)."""
-        self.store.expire_pending(now=self.clock())
+        clicked, approvals that did not come (one that came too late must not send), and
+        operations kept outside their window that nobody moved or dropped within a day."""
+        now = self.clock()
+        self.store.expire_pending(now=now)
         self.approvals.expire()
+        if self.store.drop_unanswered_outside(
+            kept_before=now - OUTSIDE_ANSWER_WAIT, error=text.OUTSIDE_UNANSWERED, now=now
+        ):
+            self._on_confirmed()
 
     def _why_not(self, request_id: str) -> Outcome:
         request = self.store.get_request(request_id)

@@ -2003,7 +2003,15 @@ def outside_moved(*, who: str, count: int) -> str:
 
 def outside_dropped(*, who: str, count: int) -> str:
     what = "its operation waiting" if count == 1 else f"the {count} operations waiting"
+    if not who:
+        return (
+            f"🗑️ Nobody moved or dropped {what} outside the window within a day: never sent. "
+            "Ask again with `/ops` if it is still needed."
+        )
     return f"🗑️ {who} dropped {what} outside the window: never sent."
+
+
+OUTSIDE_UNANSWERED = "kept outside its maintenance window, and not moved within a day"
 
 
 def outside_warned(*, device: str, window: str, at: str) -> str:

@@ -87,6 +87,29 @@ _EVENTS = f"SELECT o.*, {_THREAD} AS thread FROM outbox o JOIN requests r ON r.i
 # SQLite's widest integer (64 bits, signed): no row id is larger, and a larger Python int is
 # refused with an OverflowError, so a number from outside is compared with this first.
 LARGEST_ID = 2**63 - 1
+
+
+# The state an operation goes to when released, sent again or moved by a person: due, or a
+# draft while its request waits for an approval (the file in force or a window asks one): it
+# goes with the approval.
+_TO_SEND = (
+    "CASE WHEN (SELECT state FROM requests WHERE id = operations.request_id) = 'approving' "
+    "THEN 'draft' ELSE 'new' END"
+)
+
+
+def _retimed(new: str) -> str:
+    """SQL that moves an operation to the time `new` (an SQL expression, written twice: give
+    its parameters twice). One a person sent again after an unknown outcome keeps the time it
+    had in `earlier_times`: a create call for that time may have reached the API, and is
+    still recognised in its list by it."""
+    return (
+        f"earlier_times = CASE WHEN answered_by IS NOT NULL AND scheduled_at != {new} "
+        "THEN json_insert(coalesce(earlier_times, '[]'), '$[#]', scheduled_at) "
+        f"ELSE earlier_times END, scheduled_at = {new}"
+    )
+
+
 BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
 AUDIT_PAGE = 500
 
@@ -526,11 +549,13 @@ class Store:
         approvals_needed: int = 0,
         approver_sets: Sequence[Sequence[str] | None] = (),
         approval_expires_at: datetime | None = None,
+        policy: dict[str, Any] | None = None,
     ) -> bool:
         """pending → confirmed, for the requester only and before expiry, in one transaction
         with everything that follows from it: the drafts become operations to send (at
         `run_at` if given: an immediate request runs when confirmed, not when typed), and the
         public message is queued as the request's first outbox message. True: you won.
+        `policy`: its policy snapshot as judged at the click, if given.
 
         With `approvals_needed`, pending → approving instead: the public message goes out asking
         for it, and the drafts wait for the last approval (`approve`)."""
@@ -548,9 +573,19 @@ class Store:
                 ]
             if not self._cas(
                 db,
-                f"UPDATE requests SET state = ?, confirmed_by = ?, confirmed_at = ?{extra} "
+                f"UPDATE requests SET state = ?, confirmed_by = ?, confirmed_at = ?{extra}, "
+                "policy = coalesce(?, policy) "
                 "WHERE id = ? AND state = 'pending' AND requester = ? AND expires_at > ?",
-                [state, user, _now_text(now), *extra_params, request_id, user, _now_text(now)],
+                [
+                    state,
+                    user,
+                    _now_text(now),
+                    *extra_params,
+                    json.dumps(policy) if policy is not None else None,
+                    request_id,
+                    user,
+                    _now_text(now),
+                ],
             ):
                 return False
             started = not approvals_needed and self._release(db, request_id, now=now, run_at=run_at)
@@ -578,10 +613,10 @@ class Store:
         current = "max(1, (SELECT wave FROM requests WHERE id = operations.request_id))"
         sets = f"state = CASE WHEN coalesce(wave, 1) <= {current} THEN 'new' ELSE '{WAITING}' END"
         moment = run_at if run_at is not None else now
-        sets += ", updated_at = ?, scheduled_at = " + ("?" if run_at else "max(scheduled_at, ?)")
+        sets += ", updated_at = ?, " + _retimed("?" if run_at else "max(scheduled_at, ?)")
         db.execute(
             f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
-            [_now_text(now), format_api_time(moment), request_id],
+            [_now_text(now), format_api_time(moment), format_api_time(moment), request_id],
         )
         return self._cas(
             db,
@@ -657,14 +692,11 @@ class Store:
             [request_id, wave, state, wave],
         ):
             return False
-        # A request waiting for an approval the file in force asks for (bot/policy/desk.py)
-        # releases its wave as drafts: they go with the approval.
         db.execute(
-            "UPDATE operations SET state = CASE WHEN (SELECT state FROM requests WHERE id = ?) "
-            "= 'approving' THEN 'draft' ELSE 'new' END, updated_at = ?, "
+            f"UPDATE operations SET state = {_TO_SEND}, updated_at = ?, "
             "scheduled_at = max(scheduled_at, ?) "
             f"WHERE request_id = ? AND wave = ? AND state = '{WAITING}'",
-            [request_id, _now_text(now), format_api_time(now), request_id, wave + 1],
+            [_now_text(now), format_api_time(now), request_id, wave + 1],
         )
         return True
 
@@ -775,10 +807,15 @@ class Store:
                 return request.state
             if request.approval_expires_at and request.approval_expires_at <= now:
                 return "expired"  # the loop that ends it says so in the thread
-            if any(v.user == user for v in request.votes):
+            if user in request.approvals:
                 return "again"
-            db["approvals"].insert(
-                {"request_id": request_id, "user": user, "verdict": APPROVE, "at": _now_text(now)}
+            # A voice that lapsed (given for another time, or under another file) may be given
+            # again; one that rejected has ended the request already.
+            db.execute(
+                "INSERT INTO approvals (request_id, user, verdict, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (request_id, user) DO UPDATE SET verdict = excluded.verdict, "
+                "at = excluded.at",
+                [request_id, user, APPROVE, _now_text(now)],
             )
             count = len(request.approvals) + 1
             self._audit_request(
@@ -889,37 +926,42 @@ class Store:
         self,
         request_id: str,
         *,
-        judged_under: str | None,
-        policy: dict[str, Any] | None,
+        judged_under: str,
+        policy: dict[str, Any],
         needed: int,
         approver_sets: Sequence[Sequence[str] | None],
         expires_at: datetime,
-        voided: Sequence[str] = (),
-        claimed: Sequence[int] = (),
-        why: dict[str, Any],
+        voided: Sequence[str],
+        claimed: Sequence[int],
+        release: bool,
+        rules: Sequence[str],
         now: datetime,
     ) -> str:
-        """What the file in force, or the clock, asks of a confirmed request (or one waiting
-        for approval), applied in one transaction: `needed` approvals from `approver_sets`,
-        the voices of `voided` people (the file in force no longer lets them approve) no
-        longer counted. `judged_under`: the fingerprint of the file the request was last
-        judged under, for a new file's verdict (a compare-and-set: another click may have
-        applied it first), with the request's new `policy` snapshot.
+        """A new policy file's verdict on a confirmed request (or one waiting for approval),
+        kept in one transaction: its `policy` snapshot, `needed` approvals from
+        `approver_sets`, the voices of `voided` people (the file no longer lets them approve)
+        no longer counted. A compare-and-set on `judged_under`, the fingerprint of the file it
+        was judged under: another click may have kept this verdict first ("stale").
 
         More approvals asked than it has: it waits for them ("approving"), its unsent
         operations drafts again (`claimed`: taken by the sender a moment ago, put back), its
-        public message showing Approve and Reject, its thread told why (`why`). Enough: a
-        request waiting for approval goes ("released"), one confirmed goes on ("ok").
-        "stale": the request is no longer what the verdict was about."""
+        public message showing Approve and Reject, its thread told why. Enough: one waiting
+        for approval goes ("released") if `release`, else waits for a click that moves it on
+        ("kept"); one confirmed goes on ("ok")."""
         with self._write() as db:
-            row = db.execute(
-                "SELECT state, json_extract(policy, '$.fingerprint') FROM requests WHERE id = ?",
-                [request_id],
-            ).fetchone()
-            if row is None or row[0] not in ("confirmed", "approving"):
-                return "stale"
-            state = row[0]
-            if policy is not None and (row[1] or "") != (judged_under or ""):
+            if not self._cas(
+                db,
+                "UPDATE requests SET approvals_needed = ?, approvers = ?, policy = ? "
+                "WHERE id = ? AND state IN ('confirmed', 'approving') "
+                "AND coalesce(json_extract(policy, '$.fingerprint'), '') = ?",
+                [
+                    needed,
+                    json.dumps([None if s is None else list(s) for s in approver_sets]),
+                    json.dumps(policy),
+                    request_id,
+                    judged_under,
+                ],
+            ):
                 return "stale"
             if voided:
                 marks = ", ".join("?" for _ in voided)
@@ -928,49 +970,109 @@ class Store:
                     f"AND verdict = '{APPROVE}' AND user IN ({marks})",
                     [request_id, *voided],
                 )
-            (count,) = db.execute(
-                f"SELECT count(*) FROM approvals WHERE request_id = ? AND verdict = '{APPROVE}'",
-                [request_id],
-            ).fetchone()
-            sets = json.dumps([None if s is None else list(s) for s in approver_sets])
-            db.execute(
-                "UPDATE requests SET approvals_needed = ?, approvers = ?, "
-                "policy = coalesce(?, policy) WHERE id = ?",
-                [needed, sets, json.dumps(policy) if policy is not None else None, request_id],
+            count = self._approvals(db, request_id)
+            detail = {"rules": list(rules), "needed": needed, "count": count}
+            self._audit_request(
+                db,
+                request_id,
+                event="rejudged",
+                actor=BOT_ACTOR,
+                now=now,
+                detail={**detail, "voided": list(voided)},
             )
-            detail = {**why, "needed": needed, "count": count, "voided": list(voided)}
+            (state,) = db.execute(
+                "SELECT state FROM requests WHERE id = ?", [request_id]
+            ).fetchone()
             if count < needed:
-                if state == "confirmed":
-                    db.execute(
-                        "UPDATE requests SET state = 'approving', approval_expires_at = ? "
-                        "WHERE id = ?",
-                        [_now_text(expires_at), request_id],
-                    )
-                ids = ", ".join(str(int(i)) for i in claimed)
-                db.execute(
-                    "UPDATE operations SET state = 'draft', held_since = NULL, held_by = NULL, "
-                    "updated_at = ? WHERE request_id = ? AND (state = 'new' "
-                    f"OR (state = 'sending' AND id IN ({ids or 'NULL'})))",
-                    [_now_text(now), request_id],
-                )
-                self._audit_request(
-                    db, request_id, event=APPROVAL_NEEDED, actor=BOT_ACTOR, now=now, detail=detail
+                self._wait_for_approval(
+                    db, request_id, expires_at=expires_at, claimed=claimed, now=now
                 )
                 self._enqueue(
                     db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now
                 )
                 return "approving"
-            if policy is not None:
-                self._audit_request(
-                    db, request_id, event="rejudged", actor=BOT_ACTOR, now=now, detail=detail
-                )
             if state == "confirmed":
                 return "ok"
+            if not release:
+                return "kept"
             db.execute("UPDATE requests SET state = 'confirmed' WHERE id = ?", [request_id])
             self._enqueue(db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
             if self._release(db, request_id, now=now, run_at=None):
                 self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
             return "released"
+
+    def ask_approval_for_window(
+        self,
+        request_id: str,
+        *,
+        needed: int,
+        approver_sets: Sequence[Sequence[str] | None],
+        expires_at: datetime,
+        claimed: Sequence[int],
+        about: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """A confirmed request an operation of which would now run outside a window whose
+        `outside` is "approve": it waits for `needed` approvals given now, for that time (any
+        given before were for another time and no longer count), its thread told why, once.
+        False: it was not confirmed (another operation of it asked first)."""
+        with self._write() as db:
+            if not self._cas(
+                db,
+                "UPDATE requests SET approvals_needed = ?, approvers = ?, "
+                "policy = json_set(coalesce(policy, '{}'), '$.approval', json(json_patch("
+                "coalesce(json_extract(policy, '$.approval'), '{}'), "
+                "'{\"covers_outside\": true}'))) WHERE id = ? AND state = 'confirmed'",
+                [
+                    needed,
+                    json.dumps([None if s is None else list(s) for s in approver_sets]),
+                    request_id,
+                ],
+            ):
+                return False
+            db.execute(
+                f"UPDATE approvals SET verdict = '{LAPSED}' WHERE request_id = ? "
+                f"AND verdict = '{APPROVE}'",
+                [request_id],
+            )
+            self._wait_for_approval(db, request_id, expires_at=expires_at, claimed=claimed, now=now)
+            detail = {"why": "window", **about, "needed": needed}
+            self._audit_request(
+                db, request_id, event=APPROVAL_NEEDED, actor=BOT_ACTOR, now=now, detail=detail
+            )
+            self._enqueue(db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
+            return True
+
+    def _wait_for_approval(
+        self,
+        db: Database,
+        request_id: str,
+        *,
+        expires_at: datetime,
+        claimed: Sequence[int],
+        now: datetime,
+    ) -> None:
+        """A request goes back to waiting for approval: its unsent operations are drafts
+        again (`claimed`: taken by the sender a moment ago, put back), released with it."""
+        db.execute(
+            "UPDATE requests SET state = 'approving', approval_expires_at = ? "
+            "WHERE id = ? AND state = 'confirmed'",
+            [_now_text(expires_at), request_id],
+        )
+        ids = ", ".join(str(int(i)) for i in claimed)
+        db.execute(
+            "UPDATE operations SET state = 'draft', held_since = NULL, held_by = NULL, "
+            "updated_at = ? WHERE request_id = ? AND (state = 'new' "
+            f"OR (state = 'sending' AND id IN ({ids or 'NULL'})))",
+            [_now_text(now), request_id],
+        )
+
+    def _approvals(self, db: Database, request_id: str) -> int:
+        (count,) = db.execute(
+            f"SELECT count(*) FROM approvals WHERE request_id = ? AND verdict = '{APPROVE}'",
+            [request_id],
+        ).fetchone()
+        return int(count)
 
     def refuse_by_policy(self, request_id: str, *, reason: str, now: datetime) -> bool:
         """The file in force no longer allows a request at all (its requester, its channel, a
@@ -1023,9 +1125,16 @@ class Store:
             moved = 0
             for operation_id, moment in times.items():
                 moved += db.execute(
-                    "UPDATE operations SET state = 'new', scheduled_at = ?, next_send_at = NULL, "
+                    f"UPDATE operations SET state = {_TO_SEND}, {_retimed('?')}, "
+                    "next_send_at = NULL, "
                     f"updated_at = ? WHERE id = ? AND request_id = ? AND state = '{OUTSIDE}'",
-                    [format_api_time(moment), _now_text(now), operation_id, request_id],
+                    [
+                        format_api_time(moment),
+                        format_api_time(moment),
+                        _now_text(now),
+                        operation_id,
+                        request_id,
+                    ],
                 ).rowcount
             if moved:
                 shown = sorted({format_api_time(m) for m in times.values()})
@@ -1063,6 +1172,41 @@ class Store:
                 )
                 self._maybe_finished(db, request_id, now)
             return dropped
+
+    def drop_unanswered_outside(
+        self, *, kept_before: datetime, error: str, now: datetime
+    ) -> list[str]:
+        """Operations kept outside their window since before `kept_before`, nobody having
+        moved or dropped them: never sent, each request's thread told once. Returns those
+        requests."""
+        with self._write() as db:
+            ended = [
+                row[0]
+                for row in db.execute(
+                    "SELECT DISTINCT request_id FROM operations INDEXED BY idx_operations_outside "
+                    f"WHERE state = '{OUTSIDE}' AND updated_at <= ?",
+                    [_now_text(kept_before)],
+                ).fetchall()
+            ]
+            for request_id in ended:
+                dropped = db.execute(
+                    "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
+                    f"updated_at = ? WHERE request_id = ? AND state = '{OUTSIDE}'",
+                    [error, _now_text(now), request_id],
+                ).rowcount
+                self._audit_request(
+                    db,
+                    request_id,
+                    event="dropped",
+                    actor=BOT_ACTOR,
+                    now=now,
+                    detail={"count": dropped, "unanswered": True},
+                )
+                self._enqueue(
+                    db, {"request_id": request_id, "kind": OUTSIDE_DROPPED, "count": dropped}, now
+                )
+                self._maybe_finished(db, request_id, now)
+            return ended
 
     def tell_once(self, announce: dict[str, Any], *, now: datetime) -> bool:
         """A notice its request's thread gets once, whichever operation meets it first (an
@@ -1271,9 +1415,9 @@ class Store:
             if not self._announced(
                 db,
                 "UPDATE operations SET held_since = NULL, held_by = NULL, "
-                "scheduled_at = max(scheduled_at, ?) "
+                f"{_retimed('max(scheduled_at, ?)')} "
                 "WHERE id = ? AND state = 'new' AND held_since IS NOT NULL",
-                [format_api_time(ended), operation_id],
+                [format_api_time(ended), format_api_time(ended), operation_id],
                 announce=announce,
                 now=now,
             ):
@@ -1799,13 +1943,13 @@ class Store:
         watch_until: datetime,
         announce: dict,
     ) -> bool:
-        """unknown → new, on a person's word (at `run_at` if given: a request for now runs
-        now); the first attempt is still looked for until `watch_until`, in case it reached
-        the API after all."""
+        """unknown → new (a draft while its request waits for an approval), on a person's
+        word (at `run_at` if given: a request for now runs now); the first attempt is still
+        looked for until `watch_until`, in case it reached the API after all."""
         with self._write() as db:
             if not self._announced(
                 db,
-                "UPDATE operations SET state = 'new', next_send_at = NULL, answered_by = ?, "
+                f"UPDATE operations SET state = {_TO_SEND}, next_send_at = NULL, answered_by = ?, "
                 "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ?, "
                 "earlier_times = CASE WHEN ? IS NULL THEN earlier_times ELSE "
                 "json_insert(coalesce(earlier_times, '[]'), '$[#]', scheduled_at) END, "
@@ -1872,7 +2016,13 @@ class Store:
         # State and order are sorted out here, not in SQL: asked there, SQLite reads every
         # operation ever (by the state index or by id) rather than the few still watched.
         return sorted(
-            (op for op in watched if op.state in ("new", "submitted", "rejected")),
+            # Sent again but waiting in the bot (for a freeze, an approval, a window): its
+            # first attempt, found, is taken for it, and it is never sent.
+            (
+                op
+                for op in watched
+                if op.state in ("new", "draft", OUTSIDE, "submitted", "rejected")
+            ),
             key=lambda op: op.id,
         )
 

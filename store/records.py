@@ -36,7 +36,7 @@ ROUTINE_KINDS = frozenset({"submitted", "status", "requeued"})
 TOLD_ONCE = {
     "held": "held_since IS NOT NULL",
     "released": "held_since IS NOT NULL",
-    "outside_window": "state = 'outside'",
+    "ask_outside": "state = 'outside'",
     "unreachable": "outage_announced = 1",
     "reachable": "outage_announced = 1",
     "overdue": "overdue_warned = 1",
@@ -58,7 +58,7 @@ WAVE_EVENTS = frozenset({WAVE_STARTED, WAVE_HALTED, WAVE_CONTINUED, WAVES_STOPPE
 # in force asks more approvals of than it has goes back to 'approving', its unsent operations
 # drafts again, its thread told why; one the file in force refuses sends nothing more.
 OUTSIDE = "outside"
-OUTSIDE_ASKED = "outside_window"
+ASK_OUTSIDE = "ask_outside"  # the question: Move into the window, or Drop
 OUTSIDE_MOVED = "outside_moved"
 OUTSIDE_DROPPED = "outside_dropped"
 OUTSIDE_WARNED = "outside_warned"

@@ -381,6 +381,11 @@ def judged_when_acting(db: Database) -> None:
     # never counts as lateness, and a freeze that ended while the bot was down is not mistaken
     # for one that ends now.
     db["operations"].add_column("held_by", int)
+    # Operations kept outside a window that blocks, waiting for a person's Move or Drop: the
+    # sending loop ends those nobody answered in time, found here by when they were kept.
+    db.execute(
+        "CREATE INDEX idx_operations_outside ON operations (updated_at) WHERE state = 'outside'"
+    )
 
 
 def migrate(db: Database) -> None:

@@ -292,10 +292,14 @@ def stop_bot(bot: Bot) -> None:
 def policy_bot(
     slack: FakeSlack, simulator: Simulator, tmp_path: Path
 ) -> Iterator[Callable[[str], Bot]]:
-    """Starts the bot with a policy file's text; stopped at the end of the test."""
+    """Starts the bot with a policy file's text; stopped at the end of the test. Started
+    again, it is a restart on the same database (the bot before stops first), as an admin
+    deploying a new file does."""
     started: list[Bot] = []
 
     def start(config: str, *, clock: Callable[[], datetime] = utcnow) -> Bot:
+        if started:
+            stop_bot(started.pop())
         started.append(
             start_bot(
                 slack=slack,

@@ -354,7 +354,7 @@ def test_the_window_is_judged_for_the_moment_the_operation_runs(
         return
     assert admitted == []
     assert current.state == "outside"  # kept here, unsent, for a person's Move or Drop
-    (asked,) = events(store, "outside_window")
+    (asked,) = events(store, "ask_outside")
     assert asked.data["next_start"] == next_window.isoformat()
     assert asked.data["at"] == format_api_time(max(at, now))
     # Kept, it is never read again by the sender, whatever the clock does.

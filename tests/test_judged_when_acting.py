@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from bot.api import Found
 from bot.console.chat import ConsoleChat, ConsoleNotifier
 from bot.console.terminal import Terminal
-from bot.model import OperationSpec
+from bot.model import OperationSpec, format_api_time
 from bot.policy.config import read_config
 from bot.policy.desk import PolicyDesk
 from bot.policy.gate import SendGate
@@ -30,8 +29,8 @@ from bot.policy.groups import StaticGroups
 from bot.policy.rules import Policy
 from bot.runtime import Runtime
 from bot.simulator.endpoint import Simulator
-from store import Store
-from tests.conftest import Bot, eventually, start_bot, stop_bot
+from store import OperationRecord, Store
+from tests.conftest import Bot, eventually
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
 
@@ -62,28 +61,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def run(slack: FakeSlack, simulator: Simulator, tmp_path: Path, clock: Clock) -> Iterator[Any]:
-    """Starts the bot on one database with a policy file's text; a second call is a restart
-    (the bot before it stopped first), as an admin deploying a new file does."""
-    running: list[Bot] = []
-
-    def start(config: str) -> Bot:
-        if running:
-            stop_bot(running.pop())
-        running.append(
-            start_bot(
-                slack=slack,
-                simulator=simulator,
-                db_path=tmp_path / "opsbot.db",
-                config=config,
-                clock=clock,
-            )
-        )
-        return running[-1]
-
-    yield start
-    for bot in running:
-        stop_bot(bot)
+def run(policy_bot: Any, clock: Clock) -> Any:
+    """The bot with a policy file's text, on the test's clock; called again, a restart."""
+    return lambda config: policy_bot(config, clock=clock)
 
 
 def ask(bot: Bot, typed: str, *, user: str = REQUESTER) -> str:
@@ -220,6 +200,25 @@ def test_kept_outside_its_window_a_drop_sends_nothing(run: Any, clock: Clock) ->
     assert posted(bot) == []
 
 
+def test_kept_outside_and_unanswered_for_a_day_it_ends_unsent(run: Any, clock: Clock) -> None:
+    bot = run(BLOCKED_AFTER_APPROVAL)
+    request_id = ask(bot, "reboot server-01 at 03:58 UTC")
+    root = confirm(bot, request_id)
+    clock.set(EARLY + timedelta(minutes=15))
+    click(bot, "ops_approve", request_id, user=APPROVER)
+    thread_has(bot, root, "outside the maintenance window")
+
+    clock.set(EARLY + timedelta(days=1, minutes=16))
+    thread_has(bot, root, "Nobody moved or dropped its operation waiting outside the window")
+    assert state_of(bot, request_id) == ["rejected"]
+    (line,) = audit(bot, "dropped")
+    assert (line["actor"], line["detail"]["unanswered"]) == ("opsbot", True)
+    assert "Nothing of this request waits outside" in click(
+        bot, "ops_move_outside", request_id, user=REQUESTER
+    )
+    assert posted(bot) == []
+
+
 # A freeze holds a confirmed operation past its window's end: released at 04:02, it runs
 # then. The window's word for that moment decides, not the time asked.
 WINDOW = """
@@ -277,6 +276,47 @@ def test_an_approve_window_closed_by_then_needs_its_approval_then(run: Any, cloc
     (sent,) = eventually(lambda: posted(bot), what="the operation sent once approved")
     # Never late for the time it waited: for the moment it was approved.
     assert sent["scheduled_at"] > "2026-12-10T04:02:00Z"
+
+
+RULE_AND_APPROVE_WINDOW = """
+[[rules]]
+devices = ["server-*"]
+approval = "peer"
+approvers = ["U0002"]
+
+[[windows]]
+devices = ["server-*"]
+when = "daily 02:00-04:00"
+outside = "approve"
+"""
+
+
+def test_an_approval_given_inside_the_window_does_not_cover_a_run_outside_it(
+    run: Any, clock: Clock
+) -> None:
+    # Approved at 03:52 for 03:58, inside: the approver saw a run inside the window. Held by
+    # a freeze until 04:12, it would run outside: it needs an approval then, for that time.
+    bot = run(RULE_AND_APPROVE_WINDOW)
+    request_id = ask(bot, "reboot server-01 at 03:58 UTC")
+    root = confirm(bot, request_id)
+    bot.runtime.store.add_freeze(
+        devices=("server-01",),
+        reason="rack move",
+        by="U0ADMIN",
+        channel=CHANNEL,
+        now=clock(),
+        until=EARLY + timedelta(minutes=22),
+    )
+    assert "Approved" in click(bot, "ops_approve", request_id, user=APPROVER)
+    thread_has(bot, root, "is frozen (rack move)")
+    clock.set(EARLY + timedelta(minutes=23))
+
+    thread_has(bot, root, "where the policy asks for an approval")
+    assert posted(bot) == []
+    # The approval given for 03:58 does not count for 04:12: the approver gives it again.
+    assert "Approved" in click(bot, "ops_approve", request_id, user=APPROVER)
+    (sent,) = eventually(lambda: posted(bot), what="the operation sent once approved again")
+    assert sent["scheduled_at"] >= "2026-12-10T04:12:00Z"
 
 
 def test_a_warn_window_closed_by_then_is_said_in_the_thread(run: Any, clock: Clock) -> None:
@@ -351,13 +391,15 @@ def test_after_a_restart_with_a_stricter_file_the_clicks_follow_it(run: Any) -> 
     # U0002 was an approver: the file in force no longer names them.
     refused = click(bot, "ops_approve", request_id, user=APPROVER)
     assert "Only <@U0003> or <@U0004> may approve or reject" in refused
-    thread_has(bot, root, "under the one in force it needs 2 approvals")
-    assert "2 approvals" not in " ".join(r["event"] for r in audit(bot, "approval_needed"))
-    (line,) = audit(bot, "approval_needed")
-    assert (line["detail"]["needed"], line["detail"]["count"]) == (2, 0)
+    # A refused click changes nothing: the new verdict is kept by a click that is allowed.
+    assert audit(bot, "rejudged") == []
 
     # One of two is not enough any more; the second sends it, once.
     assert "counted (1 of 2)" in click(bot, "ops_approve", request_id, user=OTHER_APPROVER)
+    said = all_text(thread_has(bot, root, "under the one in force it needs 2 approvals"))
+    assert "and has none that count" in said
+    (line,) = audit(bot, "rejudged")
+    assert (line["detail"]["needed"], line["detail"]["count"]) == (2, 0)
     assert posted(bot) == []
     assert "Approved" in click(bot, "ops_approve", request_id, user=BYSTANDER)
     eventually(lambda: len(posted(bot)) == 1, what="the request sent on its second approval")
@@ -388,6 +430,27 @@ def test_a_confirmed_request_not_yet_sent_is_judged_again_before_it_goes(
     assert posted(bot) == []
     assert "Approved" in click(bot, "ops_approve", request_id, user=APPROVER)
     eventually(lambda: len(posted(bot)) == 1, what="the request sent once approved")
+
+
+def test_after_a_restart_with_a_file_that_asks_no_approval_only_an_approve_sends(
+    run: Any,
+) -> None:
+    # Waiting for approval; the new file asks none. A withdraw must not send it on the way
+    # (judging it again before the click is read); an Approve may, as it needs no more.
+    bot = run(BEFORE)
+    withdrawn = ask(bot, "reboot server-01 now")
+    confirm(bot, withdrawn)
+    approved = ask(bot, "reboot server-02 now")
+    confirm(bot, approved)
+
+    bot = run("")
+    assert "Withdrawn" in click(bot, "ops_reject", withdrawn, user=REQUESTER)
+    assert state_of(bot, withdrawn) == ["rejected"]
+    answer = click(bot, "ops_approve", approved, user=BYSTANDER)
+    assert "asks for no more approvals of this request, so it goes" in answer
+    (sent,) = eventually(lambda: posted(bot), what="the approved request sent")
+    assert sent["device_name"] == "server-02"
+    assert state_of(bot, withdrawn) == ["rejected"]
 
 
 NOT_FOR_YOU = """
@@ -533,10 +596,144 @@ def test_a_later_wave_released_after_its_window_closed_is_kept_not_sent(tmp_path
         assert gate.admit(second) == []
         (kept,) = store.operations_in_state("outside")
         assert kept.device_name == "server-02"
-        assert [e.kind for e in store.pending_outbox()].count("outside_window") == 1
+        assert [e.kind for e in store.pending_outbox()].count("ask_outside") == 1
         # Not final: the request is not summed up, and nothing more is released.
         assert store.get_request(request.id).wave == 2  # type: ignore[union-attr]
         assert "finished" not in [e.kind for e in store.pending_outbox()]
+    finally:
+        store.close()
+
+
+def sent_again_outside(store: Store, clock: Clock) -> tuple[SendGate, PolicyDesk, int]:
+    """`reboot server-01 at 03:58`, its create call's outcome unknown at 03:50; sent again
+    by its requester at 04:05, when it would run outside its window: kept outside."""
+    policy = Policy(
+        config=read_config(WINDOW.format(outside="block"), source="opsbot.toml"),
+        members=StaticGroups({}),
+    )
+    desk = PolicyDesk(store=store, policy=policy, look=NoLook(), clock=clock)
+    gate = SendGate(store=store, policy=policy, desk=desk, clock=clock)
+    op = confirmed(store, policy, at=EARLY + timedelta(minutes=8), clock=clock)
+    unknown(store, op, clock)
+    clock.set(EARLY + timedelta(minutes=15))
+    assert store.send_again(
+        op.id,
+        user=REQUESTER,
+        now=clock(),
+        run_at=None,
+        watch_until=clock() + timedelta(hours=1),
+        announce=op.announce("sending_again", by=REQUESTER),
+    )
+    assert gate.admit(store.operations_in_state("new")) == []
+    return gate, desk, op.id
+
+
+def confirmed(store: Store, policy: Policy, *, at: datetime, clock: Clock) -> OperationRecord:
+    request = store.create_request(
+        specs=[OperationSpec(device_name="server-01", operation_type="reboot", scheduled_at=at)],
+        requester=REQUESTER,
+        surface="command",
+        text="reboot server-01",
+        tz="UTC",
+        immediate=False,
+        notes=[],
+        channel=CHANNEL,
+        thread_ts=None,
+        response_url=None,
+        now=clock(),
+        expires_at=clock() + timedelta(minutes=15),
+        policy={"fingerprint": policy.config.fingerprint},
+    )
+    assert store.confirm(request.id, user=REQUESTER, now=clock(), run_at=None)
+    (op,) = store.get_request(request.id).operations  # type: ignore[union-attr]
+    return op
+
+
+def unknown(store: Store, op: OperationRecord, clock: Clock) -> None:
+    """Its create call went, and its outcome is unknown (a timeout)."""
+    assert store.start_sending(op.id, now=clock())
+    assert store.record_unsent(
+        op.id,
+        state="unknown",
+        error="timed out",
+        now=clock(),
+        announce=op.announce("unsent", error="timed out", unknown=True),
+        answer={"http_status": None},
+    )
+
+
+def test_sent_again_and_kept_outside_its_first_attempt_is_still_looked_for(
+    tmp_path: Path,
+) -> None:
+    """Kept outside for hours after a Send again, its first attempt may still appear in the
+    API's list: it is still watched for (and taken, the resend never going), and a Move to
+    another time keeps the first attempt's time, by which it is recognised."""
+    store = Store(path=tmp_path / "opsbot.db")
+    try:
+        clock = Clock(EARLY)
+        _, desk, op_id = sent_again_outside(store, clock)
+        (kept,) = store.operations_in_state("outside")
+        assert [o.id for o in store.operations_watched(now=clock())] == [op_id]
+
+        request = store.get_request(kept.request_id)
+        assert request is not None
+        times = {kept.id: desk.into_window(kept, clock())}
+        assert store.move_outside(request.id, times=times, user=REQUESTER, now=clock()) == 1
+        (moved,) = store.operations_in_state("new")
+        assert format_api_time(moved.scheduled_at) == "2026-12-11T02:00:00Z"
+        assert [format_api_time(t) for t in moved.earlier_times] == ["2026-12-10T03:58:00Z"]
+    finally:
+        store.close()
+
+
+def test_sent_again_while_its_request_waits_for_approval_it_waits_too_and_is_not_late(
+    tmp_path: Path,
+) -> None:
+    """Sent again while its request waits for an approval (a window asked one): a draft, not
+    due, that goes with the approval, for the moment of the approval: never too late for
+    the time it waited."""
+    store = Store(path=tmp_path / "opsbot.db")
+    try:
+        clock = Clock(EARLY)
+        policy = Policy(config=read_config("", source="opsbot.toml"), members=StaticGroups({}))
+        op = confirmed(store, policy, at=EARLY + timedelta(minutes=8), clock=clock)
+        unknown(store, op, clock)
+        assert store.ask_approval_for_window(
+            op.request_id,
+            needed=1,
+            approver_sets=(None,),
+            expires_at=clock() + timedelta(hours=1),
+            claimed=(),
+            about={},
+            now=clock(),
+        )
+        assert store.send_again(
+            op.id,
+            user=REQUESTER,
+            now=clock(),
+            run_at=None,
+            watch_until=clock() + timedelta(hours=1),
+            announce=op.announce("sending_again", by=REQUESTER),
+        )
+        assert [o.state for o in store.get_request(op.request_id).operations] == ["draft"]  # type: ignore[union-attr]
+        clock.set(EARLY + timedelta(minutes=40))
+        assert store.approve(op.request_id, user=APPROVER, now=clock(), run_at=None) == "approved"
+        (due,) = store.operations_in_state("new")
+        assert due.scheduled_at == clock()  # not 03:58: waiting is not lateness
+        assert due.earlier_times == (EARLY + timedelta(minutes=8),)
+    finally:
+        store.close()
+
+
+def test_a_move_where_no_window_applies_any_more_goes_now_not_late(tmp_path: Path) -> None:
+    store = Store(path=tmp_path / "opsbot.db")
+    try:
+        clock = Clock(EARLY)
+        open_policy = Policy(config=read_config("", source="opsbot.toml"), members=StaticGroups({}))
+        op = confirmed(store, open_policy, at=EARLY + timedelta(minutes=8), clock=clock)
+        desk = PolicyDesk(store=store, policy=open_policy, look=NoLook(), clock=clock)
+        clock.set(EARLY + timedelta(hours=1))
+        assert desk.into_window(op, clock()) == clock()
     finally:
         store.close()
 
@@ -618,7 +815,7 @@ def test_a_channel_that_refuses_the_bot_stops_what_waits_outside_its_window(
         )
         assert store.confirm(request.id, user=REQUESTER, now=EARLY, run_at=None)
         (op,) = store.operations_in_state("new")
-        assert store.park_outside(op.id, now=EARLY, announce=op.announce("outside_window"))
+        assert store.park_outside(op.id, now=EARLY, announce=op.announce("ask_outside"))
         stopped = store.stop_unposted(
             CHANNEL,
             reason="not in channel",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import preflight, text
@@ -21,6 +21,18 @@ from bot.preflight import OperationSearch
 from bot.text import escape
 from bot.when import both_times, local_time
 from store import UNSENT, OperationRecord, RequestRecord, Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejudged:
+    """A request as the policy file in force sees it (its approvers, how many, the voices
+    that still count, its policy snapshot), judged but not yet kept."""
+
+    request: RequestRecord
+    judged_under: str  # the fingerprint of the file it was judged under before
+    expires: timedelta  # how long a new approval may wait
+    voided: tuple[str, ...]  # approvals the file in force no longer counts
+    rules: tuple[str, ...]  # why it needs approval ("rule at line 14")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,26 +131,23 @@ class PolicyDesk:
         never sent on the old file's word (a restart with a stricter file, say)."""
         return request.policy.get("fingerprint", "") == self._policy.config.fingerprint
 
-    def current(
+    def judge_again(
         self, request: RequestRecord, *, claimed: Sequence[int] = ()
-    ) -> RequestRecord | Refused:
-        """The request as the policy file in force sees it, asked at every click that moves
-        it on and before its operations are sent. One judged under another file (a restart
-        with a stricter one) is judged again now, its operations not yet sent at the time
-        each would run, and that verdict replaces the old: the approvers it names, how many,
-        the voices it still counts. Needing more approvals than it has, it waits for them,
-        its thread told why; needing no more than it has, it goes.
+    ) -> Rejudged | Refused | None:
+        """What the policy file in force says of a request judged under another (the bot
+        restarted with a stricter one), asked at every click on it and before its operations
+        are sent: its operations that may still go, each at the time it would run. Nothing is
+        changed here: `keep` keeps the verdict, `end` ends a request the file refuses.
 
-        Refused: the file in force refuses it (it is ended and its thread told). Raises
-        GroupsUnavailable when nothing can be decided just now (a user group Slack cannot
-        read): a check that cannot decide says no, and the caller asks again later.
-        `claimed`: operations the sender took a moment ago, put back if the request must
-        wait."""
+        None: judged under the file in force already, or not waiting to go. Refused: the file
+        in force refuses it. Raises GroupsUnavailable when nothing can be decided just now (a
+        user group Slack cannot read): a check that cannot decide says no, and the caller
+        asks again later. `claimed`: operations the sender took a moment ago."""
         if self.judged_under_this_policy(request) or request.state not in (
             "confirmed",
             "approving",
         ):
-            return request
+            return None
         now = self._clock()
         # What may still go: not sent yet, claimed a moment ago, or whose outcome is unknown
         # (a person may send it again).
@@ -150,38 +159,60 @@ class PolicyDesk:
             verdict = self._policy.judge(
                 requester=request.requester, channel=request.channel, specs=specs
             )
-            approval = verdict.approval
-            sets = approval.approver_sets if approval else ()
-            voided = [
-                user
-                for user in request.approvals
-                if self._policy.may_approve(
-                    user=user, requester=request.requester, approver_sets=sets
-                )
-                is not None
-            ]
         except PolicyRefused as refused:
             reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
-            self._store.refuse_by_policy(request.id, reason=reason, now=now)
-            return Refused(reason=text.policy_refused_now(reason), example="", markup=True)
-        expires = approval.expires if approval else DEFAULT_EXPIRES
+            return Refused(reason=reason, example="", markup=True)
+        approval = verdict.approval
+        sets = approval.approver_sets if approval else ()
+        voided = tuple(
+            user
+            for user in request.approvals
+            if self._policy.may_approve(user=user, requester=request.requester, approver_sets=sets)
+            is not None
+        )
+        policy = {**request.policy, **verdict.snapshot()}
+        return Rejudged(
+            request=replace(
+                request,
+                policy={**policy, "fingerprint": self._policy.config.fingerprint},
+                approvals_needed=approval.needed if approval else 0,
+                approver_sets=sets,
+                votes=tuple(v for v in request.votes if v.user not in voided),
+            ),
+            judged_under=request.policy.get("fingerprint", ""),
+            expires=approval.expires if approval else DEFAULT_EXPIRES,
+            voided=voided,
+            rules=approval.why if approval else (),
+        )
+
+    def keep(
+        self, judged: Rejudged, *, release: bool, claimed: Sequence[int] = ()
+    ) -> RequestRecord:
+        """The verdict of the file in force kept with its request: needing more approvals
+        than it has, it waits for them (`claimed` operations put back), its thread told why;
+        waiting for approval and needing no more, it goes only if `release` (a click that
+        moves it on, never one that stops it)."""
+        request, now = judged.request, self._clock()
         self._store.rejudge(
             request.id,
-            judged_under=request.policy.get("fingerprint", ""),
-            policy={
-                **request.policy,
-                **verdict.snapshot(),
-                "fingerprint": self._policy.config.fingerprint,
-            },
-            needed=approval.needed if approval else 0,
-            approver_sets=sets,
-            expires_at=now + expires,
-            voided=voided,
+            judged_under=judged.judged_under,
+            policy=request.policy,
+            needed=request.approvals_needed,
+            approver_sets=request.approver_sets,
+            expires_at=now + judged.expires,
+            voided=judged.voided,
             claimed=claimed,
-            why={"why": "policy", "rules": list(approval.why) if approval else []},
+            release=release,
+            rules=judged.rules,
             now=now,
         )
         return self._store.get_request(request.id) or request
+
+    def end(self, request: RequestRecord, refused: Refused) -> Refused:
+        """A request the file in force refuses sends nothing more, its thread told why.
+        Returns the refusal as the person who clicked reads it."""
+        self._store.refuse_by_policy(request.id, reason=refused.reason, now=self._clock())
+        return Refused(reason=text.policy_refused_now(refused.reason), example="", markup=True)
 
     def approval_at(self, request: RequestRecord, now: datetime) -> dict[str, Any] | Refused:
         """The approval the request needs, its windows read again for the time each operation
@@ -197,13 +228,15 @@ class PolicyDesk:
         blocked = next((c for c in checks if c.blocked), None)
         if blocked is not None:
             return Refused(reason=_blocked(blocked, tz=request.tz), example="")
-        outside = [c for c in checks if not c.inside]
-        if not approval and any(c.window.outside == OUTSIDE_APPROVE for c in outside):
-            approval = {
-                "needed": 1,
-                "approver_sets": [None],
-                "expires": DEFAULT_EXPIRES.total_seconds(),
-            }
+        if any(not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks):
+            if not approval:
+                approval = {
+                    "needed": 1,
+                    "approver_sets": [None],
+                    "expires": DEFAULT_EXPIRES.total_seconds(),
+                }
+            # Approved while its time is outside the window, it may run outside it.
+            approval["covers_outside"] = True
         return approval
 
     def moved(self, request: RequestRecord, *, user: str) -> Moved | Refused | None:
@@ -211,8 +244,10 @@ class PolicyDesk:
         now = self._clock()
         ops = request.operations
         specs = tuple(replace(op.spec(), scheduled_at=self.into_window(op, now)) for op in ops)
-        if [s.scheduled_at for s in specs] == [op.scheduled_at for op in ops]:
-            return None
+        if all(
+            s.scheduled_at == max(op.scheduled_at, now) for s, op in zip(specs, ops, strict=True)
+        ):
+            return None  # each runs inside its window already
         plan = Plan(operations=specs, tz=request.tz, immediate=False)
         verdict = self.judge(plan, requester=user, channel=request.channel)
         if isinstance(verdict, Refused):
@@ -235,11 +270,9 @@ class PolicyDesk:
     def into_window(self, op: OperationRecord, now: datetime) -> datetime:
         """When its window lets this operation run, judged for the moment it would run (its
         time, or now if that has gone by): then, if inside, else the window's next start."""
-        window = self._policy.window_for(op.device_name)
-        if window is None:
-            return op.scheduled_at
         at = max(op.scheduled_at, now)
-        if window.when.contains(at, tz=window.tz):
+        window = self._policy.window_for(op.device_name)
+        if window is None or window.when.contains(at, tz=window.tz):
             return at
         return window.when.next_start(at, tz=window.tz)
 

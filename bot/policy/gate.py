@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from enum import Enum
 from itertools import groupby
 
 from bot.answers import Refused
@@ -21,11 +22,18 @@ from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE, OUTSIDE_BLOCK, W
 from bot.policy.desk import PolicyDesk
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
-from store import OperationRecord, RequestRecord, Store
-from store.records import OUTSIDE_ASKED, OUTSIDE_WARNED
+from store import ASK_OUTSIDE, OUTSIDE_WARNED, OperationRecord, RequestRecord, Store
 
-GO, KEPT, WAIT = "go", "kept", "wait"
+# Asked again, after a pause, about a request whose verdict cannot be decided just now.
 UNDECIDED_PAUSE = timedelta(seconds=30)
+
+
+class ByWindow(Enum):
+    """What an operation's window says for the moment it would run."""
+
+    GO = "go"
+    KEPT = "kept"  # outside a window that blocks: kept here, for a person's Move or Drop
+    WAIT = "wait"  # outside a window that asks for approval: its request waits for one
 
 
 class SendGate:
@@ -65,29 +73,17 @@ class SendGate:
         admitted: list[OperationRecord] = []
         # One look at each request (its operations as they stand now), not one an operation.
         for request_id, ops in groupby(sorted(free, key=_by_request), key=_by_request):
-            request = self._store.get_request(request_id)
+            request = self._as_judged_now(request_id, now)
             if request is None:
                 continue
-            if self._undecided.get(request_id, now) > now:
-                continue
-            try:
-                request = self._desk.current(request)
-            except GroupsUnavailable:
-                # Nothing can be decided just now (Slack cannot say who is in a group): it
-                # waits, and is asked about again after a pause, not every round.
-                self._undecided[request_id] = now + UNDECIDED_PAUSE
-                continue
-            self._undecided.pop(request_id, None)
-            if isinstance(request, Refused) or request.state != "confirmed":
-                continue  # refused by the file in force (and ended), or waiting for approval
             wanted = {op.id for op in ops}
             for op in request.operations:
                 if op.id not in wanted or op.state != "new" or op.held_since is not None:
                     continue
                 verdict = self._by_window(op, request, now)
-                if verdict == WAIT:
+                if verdict is ByWindow.WAIT:
                     break  # its request now waits for an approval: nothing more of it goes
-                if verdict == GO:
+                if verdict is ByWindow.GO:
                     admitted.append(op)
         return sorted(admitted, key=lambda op: op.id)
 
@@ -99,16 +95,39 @@ class SendGate:
         if self._outside(op, now) is None:
             return True
         request = self._store.get_request(op.request_id)
-        return request is not None and self._by_window(op, request, now, claimed=True) == GO
+        return (
+            request is not None and self._by_window(op, request, now, claimed=True) is ByWindow.GO
+        )
+
+    def _as_judged_now(self, request_id: str, now: datetime) -> RequestRecord | None:
+        """The request, confirmed and allowed to go as the policy file in force sees it;
+        None when it may not go now (refused by that file, and ended; waiting for an approval
+        it now needs; or not decidable just now, asked again after a pause)."""
+        if self._undecided.get(request_id, now) > now:
+            return None
+        request = self._store.get_request(request_id)
+        if request is None or request.state != "confirmed":
+            return None
+        try:
+            judged = self._desk.judge_again(request)
+        except GroupsUnavailable:
+            # Slack cannot say who is in a group just now: nothing is sent on a guess.
+            self._undecided[request_id] = now + UNDECIDED_PAUSE
+            return None
+        self._undecided.pop(request_id, None)
+        if isinstance(judged, Refused):
+            self._desk.end(request, judged)
+            return None
+        if judged is not None:
+            request = self._desk.keep(judged, release=False)
+        return request if request.state == "confirmed" else None
 
     def _by_window(
         self, op: OperationRecord, request: RequestRecord, now: datetime, *, claimed: bool = False
-    ) -> str:
-        """What `op`'s window says for the time it runs: GO; KEPT here, unsent, for a person's
-        Move or Drop (block); or WAIT, its request now waiting for an approval (approve)."""
+    ) -> ByWindow:
         window = self._outside(op, now)
         if window is None:
-            return GO
+            return ByWindow.GO
         start = window.when.next_start(max(op.scheduled_at, now), tz=window.tz)
         about = {
             "device": op.device_name,
@@ -118,26 +137,25 @@ class SendGate:
             "next_start": start.isoformat(),
         }
         if window.outside == OUTSIDE_BLOCK:
-            self._store.park_outside(op.id, now=now, announce=op.announce(OUTSIDE_ASKED, **about))
-            return KEPT
+            self._store.park_outside(op.id, now=now, announce=op.announce(ASK_OUTSIDE, **about))
+            return ByWindow.KEPT
         if window.outside == OUTSIDE_APPROVE:
-            if request.approvals:
-                return GO  # approved already: its approvers saw the time
-            self._store.rejudge(
+            approval = request.policy.get("approval") or {}
+            if request.approvals and approval.get("covers_outside"):
+                return ByWindow.GO  # approved for a time outside the window
+            self._store.ask_approval_for_window(
                 request.id,
-                judged_under=None,
-                policy=None,
                 needed=max(1, request.approvals_needed),
                 approver_sets=request.approver_sets or (None,),
                 expires_at=now + DEFAULT_EXPIRES,
                 claimed=(op.id,) if claimed else (),
-                why={"why": "window", **about},
+                about=about,
                 now=now,
             )
-            return WAIT
+            return ByWindow.WAIT
         if _was_inside(request, op.device_name):
             self._store.tell_once(op.announce(OUTSIDE_WARNED, **about), now=now)
-        return GO
+        return ByWindow.GO
 
     def _outside(self, op: OperationRecord, now: datetime) -> Window | None:
         """The device's window, when the moment the operation runs falls outside it."""

@@ -88,12 +88,13 @@ class Sender:
     def _submit(self, operation: OperationRecord) -> None:
         if operation.scheduled_at < self._clock() - self._tuning.stale_send:
             # Sending it now would run it long after the time the person confirmed.
+            late = text.too_late_to_send(self._tuning.stale_send)
             self._store.record_unsent(
                 operation.id,
                 state="rejected",
-                error=text.too_late_to_send(),
+                error=late,
                 now=self._clock(),
-                announce=operation.announce("unsent", error=text.too_late_to_send()),
+                announce=operation.announce("unsent", error=late),
             )
             return
         if not self._gate.last_look(operation):

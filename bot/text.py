@@ -1387,10 +1387,12 @@ SEND_CRASHED = "The bot failed while sending this operation; it may or may not h
 ANSWER_NOT_RECORDED = "The API answered, but the bot could not record its answer."
 
 
-def too_late_to_send() -> str:
+def too_late_to_send(late: timedelta) -> str:
+    """Past due by more than `late` (the bot, the API or Slack unavailable, whatever the
+    cause: the time it waited for a person or a freeze is never counted)."""
     return (
-        "It could not be sent in time (the bot or the API was down), so it was not sent: "
-        "running it now would surprise you. Ask again with a new time."
+        f"It could not be sent within {span(int(late.total_seconds()))} of its time, so it "
+        "was not sent: running it now would surprise you. Ask again with a new time."
     )
 
 

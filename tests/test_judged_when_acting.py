@@ -364,6 +364,32 @@ def test_work_held_by_a_long_freeze_goes_when_it_ends(run: Any, clock: Clock) ->
     assert "could not be sent within" not in replies
 
 
+def test_a_freeze_that_ended_while_the_bot_was_down_still_counts_as_late(
+    run: Any, clock: Clock
+) -> None:
+    # Held by a freeze that ran out at 03:55; the bot was down from 03:51 until 06:50. Its
+    # wait for the freeze is not lateness, the bot's downtime is: not sent at a surprise hour.
+    bot = run("")
+    request_id = ask(bot, "reboot server-01 now")
+    bot.runtime.store.add_freeze(
+        devices=("server-01",),
+        reason="rack move",
+        by="U0ADMIN",
+        channel=CHANNEL,
+        now=clock(),
+        until=EARLY + timedelta(minutes=5),
+    )
+    root = confirm(bot, request_id)
+    thread_has(bot, root, "is frozen (rack move)")
+    clock.set(EARLY + timedelta(hours=3))
+    bot = run("")  # back three hours later
+
+    line = thread_has(bot, root, "could not be sent within 10 min of its time")
+    assert "running it now would surprise you" in all_text(line)
+    assert state_of(bot, request_id) == ["rejected"]
+    assert posted(bot) == []
+
+
 # -------------------------------------------------- a stricter file after a restart
 
 BEFORE = """

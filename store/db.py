@@ -1151,27 +1151,7 @@ class Store:
     def drop_outside(self, request_id: str, *, user: str, error: str, now: datetime) -> int:
         """A person's Drop: the operations waiting outside their window are never sent."""
         with self._write() as db:
-            dropped = db.execute(
-                "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
-                f"WHERE request_id = ? AND state = '{OUTSIDE}'",
-                [error, _now_text(now), request_id],
-            ).rowcount
-            if dropped:
-                self._audit_request(
-                    db, request_id, event="dropped", actor=user, now=now, detail={"count": dropped}
-                )
-                self._enqueue(
-                    db,
-                    {
-                        "request_id": request_id,
-                        "kind": OUTSIDE_DROPPED,
-                        "by": user,
-                        "count": dropped,
-                    },
-                    now,
-                )
-                self._maybe_finished(db, request_id, now)
-            return dropped
+            return self._drop_outside(db, request_id, by=user, error=error, now=now)
 
     def drop_unanswered_outside(
         self, *, kept_before: datetime, error: str, now: datetime
@@ -1189,24 +1169,29 @@ class Store:
                 ).fetchall()
             ]
             for request_id in ended:
-                dropped = db.execute(
-                    "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
-                    f"updated_at = ? WHERE request_id = ? AND state = '{OUTSIDE}'",
-                    [error, _now_text(now), request_id],
-                ).rowcount
-                self._audit_request(
-                    db,
-                    request_id,
-                    event="dropped",
-                    actor=BOT_ACTOR,
-                    now=now,
-                    detail={"count": dropped, "unanswered": True},
-                )
-                self._enqueue(
-                    db, {"request_id": request_id, "kind": OUTSIDE_DROPPED, "count": dropped}, now
-                )
-                self._maybe_finished(db, request_id, now)
+                self._drop_outside(db, request_id, by=None, error=error, now=now)
             return ended
+
+    def _drop_outside(
+        self, db: Database, request_id: str, *, by: str | None, error: str, now: datetime
+    ) -> int:
+        """What waits outside its window ends unsent: by a person's Drop, or (`by` None)
+        nobody having answered in time. Said in the thread, and summed up if it was the last."""
+        dropped = db.execute(
+            "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
+            f"WHERE request_id = ? AND state = '{OUTSIDE}'",
+            [error, _now_text(now), request_id],
+        ).rowcount
+        if not dropped:
+            return 0
+        detail = {"count": dropped, **({} if by else {"unanswered": True})}
+        self._audit_request(
+            db, request_id, event="dropped", actor=by or BOT_ACTOR, now=now, detail=detail
+        )
+        announce = {"request_id": request_id, "kind": OUTSIDE_DROPPED, "count": dropped}
+        self._enqueue(db, {**announce, **({"by": by} if by else {})}, now)
+        self._maybe_finished(db, request_id, now)
+        return dropped
 
     def tell_once(self, announce: dict[str, Any], *, now: datetime) -> bool:
         """A notice its request's thread gets once, whichever operation meets it first (an

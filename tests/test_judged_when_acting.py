@@ -132,17 +132,22 @@ def state_of(bot: Bot, request_id: str) -> list[str]:
 
 # ------------------------------------------------- a window, asked for the moment it runs
 
-BLOCKED_AFTER_APPROVAL = """
+# A nightly window for server-*, and what it says of a time outside it.
+WINDOW = """
+[[windows]]
+devices = ["server-*"]
+when = "daily 02:00-04:00"
+outside = "{outside}"
+"""
+# U0002's approval for any operation on server-*.
+RULE = """
 [[rules]]
 devices = ["server-*"]
 approval = "peer"
 approvers = ["U0002"]
-
-[[windows]]
-devices = ["server-*"]
-when = "daily 02:00-04:00"
-outside = "block"
+expires = "7d"
 """
+BLOCKED_AFTER_APPROVAL = RULE + WINDOW.format(outside="block")
 
 
 def test_approved_after_its_window_closed_it_is_kept_and_moved_into_the_next(
@@ -221,12 +226,6 @@ def test_kept_outside_and_unanswered_for_a_day_it_ends_unsent(run: Any, clock: C
 
 # A freeze holds a confirmed operation past its window's end: released at 04:02, it runs
 # then. The window's word for that moment decides, not the time asked.
-WINDOW = """
-[[windows]]
-devices = ["server-*"]
-when = "daily 02:00-04:00"
-outside = "{outside}"
-"""
 
 
 def held_past_the_window(bot: Bot, clock: Clock) -> tuple[str, str]:
@@ -278,17 +277,7 @@ def test_an_approve_window_closed_by_then_needs_its_approval_then(run: Any, cloc
     assert sent["scheduled_at"] > "2026-12-10T04:02:00Z"
 
 
-RULE_AND_APPROVE_WINDOW = """
-[[rules]]
-devices = ["server-*"]
-approval = "peer"
-approvers = ["U0002"]
-
-[[windows]]
-devices = ["server-*"]
-when = "daily 02:00-04:00"
-outside = "approve"
-"""
+RULE_AND_APPROVE_WINDOW = RULE + WINDOW.format(outside="approve")
 
 
 def test_an_approval_given_inside_the_window_does_not_cover_a_run_outside_it(
@@ -333,19 +322,11 @@ def test_a_warn_window_closed_by_then_is_said_in_the_thread(run: Any, clock: Clo
 
 # -------------------------------------------------------- held time is never lateness
 
-APPROVAL = """
-[[rules]]
-devices = ["server-*"]
-approval = "peer"
-approvers = ["U0002"]
-expires = "7d"
-"""
-
 
 def test_work_held_by_a_long_freeze_goes_when_it_ends(run: Any, clock: Clock) -> None:
     # Approved during a three-hour freeze: it waits, and goes when the freeze ends, not
     # refused as "could not be sent in time" (the bot refuses that past 10 minutes late).
-    bot = run(APPROVAL)
+    bot = run(RULE)
     request_id = ask(bot, "reboot server-01 now")
     root = confirm(bot, request_id)
     freeze = bot.runtime.store.add_freeze(
@@ -449,7 +430,7 @@ def test_a_confirmed_request_not_yet_sent_is_judged_again_before_it_goes(
     root = confirm(bot, request_id)
     thread_has(bot, root, "is frozen (upgrade)")
 
-    bot = run(APPROVAL)
+    bot = run(RULE)
     bot.runtime.store.lift_freezes([freeze.id], by="U0ADMIN", now=clock())
     thread_has(bot, root, "under the one in force it needs an approval")
     assert bot.runtime.store.get_request(request_id).state == "approving"  # type: ignore[union-attr]

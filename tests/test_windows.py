@@ -159,6 +159,8 @@ def test_times_must_be_aware() -> None:
         ("daily 02:00-04:00,", "empty range between commas"),
         ("daily 00:00-24:00", "covers the whole week"),
         ("sat 00:00-sat 00:00, daily 01:00-02:00", "starts and ends"),
+        # Another script's digits look like hours but are not read as such.
+        ("daily \u0660\u0662:\u0660\u0660-\u0660\u0664:\u0660\u0660", "can't read"),
     ],
 )
 def test_unreadable_schedules_say_why_and_show_one(when: str, fragment: str) -> None:

@@ -20,13 +20,14 @@ FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 WEEK = 7 * 24 * 60  # minutes
 EXAMPLE = '"sat 22:00-sun 06:00", "daily 02:00-04:00" or "mon-fri 01:00-03:00"'
 
+# ASCII digits and spaces only: another script's digits (٠٢:٠٠) are not read as hours.
 _TIME = r"(\d{1,2}:\d{2})"
 _DAY = r"([a-z]+)"
 _SHAPES = (
-    ("daily", re.compile(rf"^(?:daily|every day)\s+{_TIME}\s*-\s*{_TIME}$")),
-    ("span", re.compile(rf"^{_DAY}\s+{_TIME}\s*-\s*{_DAY}\s+{_TIME}$")),
-    ("days", re.compile(rf"^{_DAY}\s*-\s*{_DAY}\s+{_TIME}\s*-\s*{_TIME}$")),
-    ("day", re.compile(rf"^{_DAY}\s+{_TIME}\s*-\s*{_TIME}$")),
+    ("daily", re.compile(rf"^(?:daily|every day)\s+{_TIME}\s*-\s*{_TIME}$", re.ASCII)),
+    ("span", re.compile(rf"^{_DAY}\s+{_TIME}\s*-\s*{_DAY}\s+{_TIME}$", re.ASCII)),
+    ("days", re.compile(rf"^{_DAY}\s*-\s*{_DAY}\s+{_TIME}\s*-\s*{_TIME}$", re.ASCII)),
+    ("day", re.compile(rf"^{_DAY}\s+{_TIME}\s*-\s*{_TIME}$", re.ASCII)),
 )
 
 

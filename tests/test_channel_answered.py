@@ -21,7 +21,7 @@ import pytest
 from bot.answers import Proposed
 from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
-from bot.outbox import NOT_POSTED, OutboxSender
+from bot.outbox import NOT_POSTED, UNDELIVERED, OutboxSender
 from bot.pacing import ChannelPacer
 from bot.policy.gate import SendGate
 from bot.policy.rules import Policy
@@ -39,6 +39,20 @@ NO_ROOT_WAIT = Tuning(root_wait=timedelta(hours=1))
 BUSY = "CBUSY"
 
 
+class Turns:
+    """The channel pacer's clock, moved by the test: a channel's next public message gets its
+    turn when the test says a second has passed, never by itself."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def next(self) -> None:
+        self.now += 1.0
+
+
 @dataclass
 class Parts:
     store: Store
@@ -47,6 +61,7 @@ class Parts:
     sender: Sender
     slack: FakeSlack
     simulator: Simulator
+    turns: Turns
 
     def request(self, device: str, *, channel: str = BUSY) -> str:
         answer = self.service.handle_text(
@@ -80,9 +95,10 @@ class Parts:
         ]
 
 
-def assemble(tmp_path: Path, slack: FakeSlack, simulator: Simulator, *, gap: float) -> Parts:
-    """The bot's parts as the runtime assembles them, its loops not started. `gap`: the
-    channel pacer's, with a burst of one (3600: one public message per channel, then none)."""
+@pytest.fixture
+def parts(tmp_path: Path, slack: FakeSlack, simulator: Simulator) -> Iterator[Parts]:
+    """The bot's parts as the runtime assembles them, their loops not started: each round is
+    run by the test. One public message a second per channel, with no burst."""
     store = Store(path=tmp_path / "opsbot.db")
     api = ZequenzeClient(base_url=simulator.url, token=simulator.token, retry_base=0.01)
     devices = DeviceBook(store=store, clock=utcnow)
@@ -90,11 +106,12 @@ def assemble(tmp_path: Path, slack: FakeSlack, simulator: Simulator, *, gap: flo
     service = OpsService(
         store=store, api=api, devices=devices, policy=policy, clock=utcnow, tuning=NO_ROOT_WAIT
     )
+    turns = Turns()
     outbox = OutboxSender(
         store=store,
         notifier=SlackNotifier(client=web_client(token=BOT_TOKEN, base_url=slack.api_url)),
         clock=utcnow,
-        pacer=ChannelPacer(gap=gap, burst=1),
+        pacer=ChannelPacer(gap=1.0, burst=1, clock=turns),
     )
     sender = Sender(
         store=store,
@@ -104,33 +121,28 @@ def assemble(tmp_path: Path, slack: FakeSlack, simulator: Simulator, *, gap: flo
         tuning=NO_ROOT_WAIT,
         gate=SendGate(store=store, policy=policy, desk=service.desk, clock=utcnow),
     )
-    return Parts(store, service, outbox, sender, slack, simulator)
-
-
-@pytest.fixture
-def parts(tmp_path: Path, slack: FakeSlack, simulator: Simulator) -> Iterator[Parts]:
-    made = assemble(tmp_path, slack, simulator, gap=3600.0)
-    yield made
-    made.sender.close()
-    made.store.close()
+    yield Parts(store, service, outbox, sender, slack, simulator, turns)
+    sender.close()
+    api.close()
+    store.close()
 
 
 def test_requests_confirmed_before_a_post_in_their_channel_go_without_their_own(
     parts: Parts,
 ) -> None:
-    """Three requests confirmed in a busy channel: its pace lets one public message out now
-    and the next in an hour. The one Slack took answers for all three: the three operations
-    go, two of them long before their own messages (it was one a second per channel)."""
+    """Three requests confirmed in a busy channel, one public message a second: the first
+    one Slack takes answers for all three, and the three operations go, two of them before
+    their own messages had their turns (one and two seconds later)."""
     first, second, third = (parts.request(f"server-0{n}") for n in (1, 2, 3))
     elsewhere = parts.request("server-04", channel="CQUIET")
     for request_id in (first, second, third):
         parts.confirm(request_id)
+    assert parts.sender.submit_pending() == 0  # nothing goes before Slack has answered
 
     parts.outbox.deliver_pending()
     assert len(parts.roots()) == 1  # the first's; the others wait for their turns
-    assert parts.sent() == []  # nothing goes before Slack has answered
     assert parts.sender.submit_pending() == 3
-    assert parts.sent() == ["server-01", "server-02", "server-03"]
+    assert sorted(parts.sent()) == ["server-01", "server-02", "server-03"]
     assert [parts.loaded(r).status_ts is None for r in (first, second, third)] == [
         False,
         True,
@@ -143,35 +155,54 @@ def test_requests_confirmed_before_a_post_in_their_channel_go_without_their_own(
     assert len(parts.roots("CQUIET")) == 1
     assert parts.sender.submit_pending() == 1
     assert parts.sent()[-1] == "server-04"
+    for _ in range(2):  # the others' own messages, in their turns: nothing is sent twice
+        parts.turns.next()
+        parts.outbox.deliver_pending()
+    assert len(parts.roots()) == 3
+    assert parts.sender.submit_pending() == 0
+    assert len(parts.sent()) == 4
 
 
 def test_a_request_confirmed_after_the_channels_last_post_waits_for_a_later_one(
-    tmp_path: Path, slack: FakeSlack, simulator: Simulator
+    parts: Parts,
 ) -> None:
     """The bot posted in the channel a moment ago, then was removed. A request confirmed
     since is not sent on that old answer: it waits for a post tried after it, which Slack
     refuses, and that refusal stops it. Nothing of it reaches the API."""
-    parts = assemble(tmp_path, slack, simulator, gap=0.0)
-    try:
-        before = parts.request("server-01")
-        after = parts.request("server-02")
-        parts.confirm(before)
-        parts.outbox.deliver_pending()
-        assert parts.sender.submit_pending() == 1  # Slack took its message: in the channel
-        assert parts.sent() == ["server-01"]
+    before, after = parts.request("server-01"), parts.request("server-02")
+    parts.confirm(before)
+    parts.outbox.deliver_pending()
+    assert parts.sender.submit_pending() == 1  # Slack took its message: in the channel
+    assert parts.sent() == ["server-01"]
 
-        slack.fail("chat.postMessage", error="not_in_channel", times=None, channel=BUSY)
-        parts.confirm(after)
-        assert parts.sender.submit_pending() == 0  # the answer it has is older than it
-        parts.outbox.deliver_pending()  # its public message: refused
-        request = parts.loaded(after)
-        assert [op.state for op in request.operations] == ["rejected"]
-        assert parts.sender.submit_pending() == 0
-        assert parts.sent() == ["server-01"]
-        assert NOT_POSTED in told(parts.store, after)  # its requester is told why, privately
-    finally:
-        parts.sender.close()
-        parts.store.close()
+    parts.slack.fail("chat.postMessage", error="not_in_channel", times=None, channel=BUSY)
+    parts.confirm(after)
+    assert parts.sender.submit_pending() == 0  # the answer it has is older than it
+    parts.turns.next()
+    parts.outbox.deliver_pending()  # its public message: refused
+    assert [op.state for op in parts.loaded(after).operations] == ["rejected"]
+    assert NOT_POSTED in told(parts.store, after)  # its requester is told why, privately
+    assert parts.sender.submit_pending() == 0
+    assert parts.sent() == ["server-01"]
+
+
+def test_removed_between_the_answer_and_its_own_message_a_request_goes_on(
+    parts: Parts,
+) -> None:
+    """What no check catches, before as now: the bot removed after Slack took a message
+    that answered for a request, whose operation went. Its own message, refused, cannot
+    stop it any more; its requester is told privately that it could not be posted."""
+    first, second = parts.request("server-01"), parts.request("server-02")
+    parts.confirm(first)
+    parts.confirm(second)
+    parts.outbox.deliver_pending()
+    assert parts.sender.submit_pending() == 2
+    parts.slack.fail("chat.postMessage", error="not_in_channel", times=None, channel=BUSY)
+    parts.turns.next()
+    parts.outbox.deliver_pending()
+    request = parts.loaded(second)
+    assert request.status_ts is None and request.operations[0].state == "submitted"
+    assert UNDELIVERED in told(parts.store, second)
 
 
 def test_a_request_answered_for_by_another_post_still_meets_the_gate(parts: Parts) -> None:
@@ -190,10 +221,10 @@ def test_a_request_answered_for_by_another_post_still_meets_the_gate(parts: Part
     assert parts.sent() == ["server-01"]
     assert parts.loaded(frozen).operations[0].held_since is not None
 
-    # Its own message, when its turn comes, is refused (recorded as the outbox records it).
-    assert parts.store.stop_unposted(
-        BUSY, reason="invite me", error="not_in_channel", now=utcnow(), notice=NOT_POSTED
-    ) == [frozen]
+    parts.slack.fail("chat.postMessage", error="not_in_channel", times=None, channel=BUSY)
+    parts.turns.next()
+    parts.outbox.deliver_pending()  # its own message, in its turn: refused
+    assert [op.state for op in parts.loaded(frozen).operations] == ["rejected"]
     parts.store.lift_freezes(
         [f.id for f in parts.store.active_freezes(now=utcnow())], by=ALICE, now=utcnow()
     )

@@ -12,7 +12,7 @@ class Tuning:
     # message, or to any public message of the bot's in that channel tried after the click
     # (so that "not in channel" can still stop them), but never longer than this after the
     # click. Slack failing or slow answers at once or within its 10 s timeout; this covers a
-    # channel held by a 429, where no message is tried.
+    # channel held by a 429 (no message is tried there meanwhile) or an outbox far behind.
     root_wait: timedelta = timedelta(seconds=30)
     stale_send: timedelta = timedelta(minutes=10)  # never send an operation this far past due
     max_send_attempts: int = 5

@@ -6,7 +6,10 @@ confirmed request's public message is its thread's first event. Every post into 
 takes its turn at the channel's pacer (Slack allows about one message per second per channel),
 and a 429 holds that channel alone for as long as Slack asked. A message Slack will never take
 is given up and the requester is told once, privately; a public message refused because the
-bot is not in the channel stops its request if nothing of it was sent yet. Any other failure
+bot is not in the channel stops its request if nothing of it was sent yet, and every other
+request waiting there. A public message Slack took answers the same question for every request
+confirmed in its channel before it was tried: their operations go without waiting for their
+own messages' turns. Any other failure
 backs the thread off and is tried again. The public status message is re-rendered once per
 round, only when its request changed since it was last shown, at most once every
 `summary_gap` seconds per request (a request of many devices changes many times a second; its
@@ -128,6 +131,13 @@ class OutboxSender:
         if not private and not self._pacer.try_take(channel):
             self._paced.add(channel)
             return None
+        # A first try posts without looking for an earlier one: Slack's answer is news of the
+        # channel from now on, for every request confirmed there before it (queued by then),
+        # whose operations need not wait for their own message. A later try may find the
+        # message an earlier one left, posted before some of them.
+        covers = (
+            self._store.newest_event_id() if event.kind == ROOT and not event.attempts else None
+        )
         self._store.mark_attempt_started(event.id)
         try:
             if event.kind == ROOT:
@@ -136,7 +146,9 @@ class OutboxSender:
                 request = self._store.get_request(request.id) or request
                 ts = self._notifier.post_root(request, retry=event.attempts > 0)
                 failpoint("after_root_posted")
-                self._store.root_posted(event.id, status_ts=ts, now=self._clock(), version=version)
+                self._store.root_posted(
+                    event.id, status_ts=ts, now=self._clock(), version=version, covers=covers
+                )
                 self._edited[request.id] = self._monotonic()
                 self._threads.reset(event.thread)
                 self._on_root_answered()

@@ -9,9 +9,10 @@ from datetime import timedelta
 @dataclass(frozen=True, kw_only=True)
 class Tuning:
     # Sending. A confirmed request's operations wait for Slack's first answer to its public
-    # message (so that "not in channel" can still stop them), but never longer than this
-    # after the click. Slack failing or slow answers at once or within its 10 s timeout; this
-    # covers a public message still waiting for its turn in a busy or held channel.
+    # message, or to any public message of the bot's in that channel tried after the click
+    # (so that "not in channel" can still stop them), but never longer than this after the
+    # click. Slack failing or slow answers at once or within its 10 s timeout; this covers a
+    # channel held by a 429 (no message is tried there meanwhile) or an outbox far behind.
     root_wait: timedelta = timedelta(seconds=30)
     stale_send: timedelta = timedelta(minutes=10)  # never send an operation this far past due
     max_send_attempts: int = 5

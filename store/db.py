@@ -1709,7 +1709,8 @@ class Store:
 
     def operations_to_send(self, *, now: datetime, root_wait: timedelta) -> list[OperationRecord]:
         """Confirmed operations not yet sent whose (re)try time has come, once Slack has
-        answered their request's public message, or `root_wait` after the confirmation
+        answered their request's public message or taken a post in its channel tried since
+        the confirmation (`root_posted`'s `covers`), or `root_wait` after the confirmation
         whatever Slack is doing: only a definite "not in channel" may still stop them. In a
         channel that turned the bot away, they wait for that answer however long it takes."""
         with self._lock:
@@ -2326,11 +2327,25 @@ class Store:
             return row[0] if row else 0
 
     def root_posted(
-        self, event_id: int, *, status_ts: str, now: datetime, version: int = 0
+        self,
+        event_id: int,
+        *,
+        status_ts: str,
+        now: datetime,
+        version: int = 0,
+        covers: int | None = None,
     ) -> bool:
         """The request's public message is in the channel: its thread is known from now on.
         `version`: the root_version it was rendered at (read before): nothing to edit until
-        the request changes again."""
+        the request changes again.
+
+        `covers`: the newest outbox event when this post was tried (`newest_event_id()`, read
+        before the call to Slack). Slack took a post in the channel after every request whose
+        public message was queued by then had been confirmed: that answers, for each of them
+        still waiting there, whether the bot may post in the channel, as its own message would
+        have, and its operations need not wait for their own (paced) message any more. A
+        request confirmed after the post was tried waits for a later one: a refusal since then
+        can still stop it."""
         with self._write() as db:
             if not self._cas(
                 db,
@@ -2345,6 +2360,19 @@ class Store:
                 "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
                 [status_ts, _now_text(now), version, event_id],
             )
+            if covers is not None:
+                # Those still waiting in the channel (idx_requests_unposted), each confirmed
+                # before the post was tried: its public message queued by then. Ids order the
+                # confirmations exactly; the clock has whole seconds.
+                db.execute(
+                    "UPDATE requests SET root_tried_at = ? WHERE channel = "
+                    "(SELECT r.channel FROM requests r JOIN outbox o ON o.request_id = r.id "
+                    "WHERE o.id = ?) AND status_ts IS NULL "
+                    "AND state IN ('confirmed', 'approving') AND root_tried_at IS NULL "
+                    "AND EXISTS (SELECT 1 FROM outbox q WHERE q.request_id = requests.id "
+                    "AND q.kind = ? AND q.id <= ?)",
+                    [_now_text(now), event_id, ROOT, covers],
+                )
             # The bot posts there again: it was invited back.
             db.execute(
                 "DELETE FROM refused_channels WHERE channel = "

@@ -238,7 +238,9 @@ class RequestRecord:
     expires_at: datetime
     confirmed_at: datetime | None
     operations: tuple[OperationRecord, ...]
-    root_tried_at: datetime | None = None  # Slack first answered the public message
+    # Slack first answered the public message, or took a post in its channel tried after
+    # the confirmation: its operations need not wait for the message any more.
+    root_tried_at: datetime | None = None
     # What the policy said at the request (rule, approval, windows), as shown to the requester.
     policy: dict[str, Any] = field(default_factory=dict)
     # A request that needs others' approval: how many, who (each list must allow the approver;

@@ -164,12 +164,17 @@ class ZequenzeClient:
         retries: int = 3,
         retry_base: float = 0.5,
         calls: CallRecord | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.calls = calls or CallRecord()
         self._token = token
         self._retries = retries
         self._retry_base = retry_base
+        # Set when the bot stops: a failed GET is not tried again (a wait for its retry ends
+        # at once), and a list read stops between pages, cut short. The call in hand ends
+        # within its timeout, so a stop never waits out retries or a long walk.
+        self.stopping = stopping or threading.Event()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -327,7 +332,8 @@ class ZequenzeClient:
                 delay = self._retry_base * 2**attempt + random.uniform(0, self._retry_base)
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
-                time.sleep(delay)
+                if self.stopping.wait(delay):
+                    raise
         raise AssertionError("unreachable")
 
     def _send_once(
@@ -397,7 +403,7 @@ class _ListReader:
         self.latest = 0  # the count at the last read
         self.order: Order = "unknown"
         self.ended = False  # the walk reached the oldest end
-        self.truncated = False  # max_pages ran out
+        self.truncated = False  # max_pages ran out, or the bot is stopping
         self.unsure = False  # the list shrank while read: something may have been skipped
 
     @property
@@ -481,8 +487,8 @@ class _ListReader:
         return [] if other is None else other.results[::-1]
 
     def _get(self, *, offset: int, limit: int) -> Page | None:
-        if self.requests >= self._max_pages:
-            self.truncated = True
+        if self.requests >= self._max_pages or self._client.stopping.is_set():
+            self.truncated = True  # what is not read proves nothing
             return None
         self.requests += 1
         page = self._client._list_page(

@@ -21,6 +21,7 @@ holds every edit, and a message that is gone is left alone.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -57,8 +58,12 @@ class OutboxSender:
         edits: ChannelPacer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         on_request_changed: Callable[[RequestRecord], None] = lambda _: None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._store = store
+        # Set when the bot stops: a round ends between two messages (what is left is in the
+        # store, for the last flush or the next start), not after a whole backlog.
+        self._stopping = stopping or threading.Event()
         # A request whose change went out (a message, its status message edited): its
         # requester's Home tab follows.
         self._on_request_changed = on_request_changed
@@ -89,20 +94,32 @@ class OutboxSender:
         edit = max(0.0, self._next_edit - self._monotonic())
         return min((self._pacer.wait(channel) for channel in paced), default=edit)
 
-    def deliver_pending(self, *, final: bool = False) -> int:
+    def deliver_pending(self, *, within: float | None = None) -> int:
         """Send what may go out now, then re-render stale status messages; returns how many
-        messages were delivered. `final` (stopping): every stale status message is edited
-        now, however recently it was."""
+        messages were delivered. A round ends between two messages once the bot stops.
+        `within` (the last flush, when stopping): seconds it may take, again ending between
+        two messages; every stale status message is edited now, however recently it was."""
+        until = None if within is None else self._monotonic() + within
         delivered = 0
         # One event per thread per pass keeps each thread in order; passes repeat while they
         # settle something, so a burst still goes out in one round where pacing allows. The
         # status messages follow each pass, as soon as what they show has been announced.
         while True:
-            settled = [self._send(event) for event in self._store.next_in_each_thread()]
+            settled: list[Settled | None] = []
+            for event in self._store.next_in_each_thread():
+                if self._over(until):
+                    return delivered + settled.count("delivered")
+                settled.append(self._send(event))
             delivered += settled.count("delivered")
-            self._refresh_roots(final=final)
-            if not any(settled):
+            self._refresh_roots(until=until)
+            if not any(settled) or self._over(until):
                 return delivered
+
+    def _over(self, until: float | None) -> bool:
+        """A round's time is up: the bot is stopping, or the last flush's time has run out."""
+        if until is None:
+            return self._stopping.is_set()
+        return self._monotonic() >= until
 
     def _send(self, event: OutboxEvent) -> Settled | None:
         """Try one thread's next event: "delivered", "given up", or None (still waiting)."""
@@ -263,7 +280,9 @@ class OutboxSender:
             extra={"request_id": event.request_id},
         )
 
-    def _refresh_roots(self, *, final: bool = False) -> None:
+    def _refresh_roots(self, *, until: float | None) -> None:
+        """`until`: the last flush's end (see deliver_pending)."""
+        final = until is not None
         now = self._monotonic()
         self._next_edit = float("inf")
         if len(self._edited) > 1000:  # only those still within their gap matter
@@ -275,6 +294,8 @@ class OutboxSender:
             key=lambda root: (not root[2], self._edited.get(root[0], -float("inf"))),
         )
         for request_id, version, _ in stale:
+            if self._over(until):
+                return
             if not self._roots.ready(request_id):
                 continue
             due = self._edited.get(request_id, -float("inf")) + self._summary_gap

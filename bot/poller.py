@@ -85,8 +85,12 @@ class Poller:
         interval: float,
         on_change: Callable[[], None] = lambda: None,
         tuning: PollTuning | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._store = store
+        # Set when the bot stops: looks not yet asked are not asked (each stays due, for the
+        # next start), so a round over a backlog ends with the calls already in flight.
+        self._stopping = stopping or threading.Event()
         self._api = api
         self._devices = devices
         self._clock = clock
@@ -276,8 +280,11 @@ class Poller:
             self._on_change()
 
     def _check(self, op: OperationRecord, fresh: bool) -> bool:
-        """One look by id, recorded and its next look placed."""
+        """One look by id, recorded and its next look placed; none once the bot stops (it
+        stays due, untouched: not a failed look)."""
         assert op.api_id is not None
+        if self._stopping.is_set():
+            return False
         started = self._clock()
         try:
             item = self._api.get_operation(op.api_id, update_status=fresh)

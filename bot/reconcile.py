@@ -14,6 +14,7 @@ thread says the device now has two.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,8 +88,13 @@ class Reconciler:
         clock: Callable[[], datetime],
         tuning: Tuning,
         on_change: Callable[[], None] = lambda: None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._store = store
+        # Set when the bot stops: the client cuts the list read short, and the operations not
+        # yet weighed against it are left as they are (a read cut short proves nothing; the
+        # next start reads the list again).
+        self._stopping = stopping or threading.Event()
         self._api = api
         self._devices = devices
         self._clock = clock
@@ -136,6 +142,8 @@ class Reconciler:
         taken = self._store.api_ids_taken([str(item.get("id")) for item in recent.items])
         changed = 0
         for op in due:
+            if self._stopping.is_set():
+                break
             match = find_created(recent.items, op, since=since[op.id], taken=taken)
             if match is not None:
                 taken.add(str(match["id"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -32,9 +33,13 @@ OUTBOX_INTERVAL = 0.25  # short: a paced channel's next message goes out as soon
 SEND_INTERVAL = 1.0  # operations become due by the clock too (a retry time, the root wait)
 RECOVERY_INTERVAL = 2.0
 SEED_PAGE = 100  # device names learnt from the newest operations when the bot knows none
-# A round of the outbox during a Slack outage, or of the poller with retries, can take a while;
-# stopping waits this long for it rather than cut it off (a process manager kills us anyway).
-STOP_TIMEOUT = 60.0
+# Stopping, each loop's round ends between two items (no operation claimed, no look or
+# message begun, no GET retried once the stop is under way), after the call in hand: an API
+# or a Slack call, each within its timeout (10 s). The stop waits this long for them rather
+# than cut one off (a process manager kills us anyway), then flushes the outbox for at most
+# FLUSH_TIME (the rest goes after the next start).
+STOP_TIMEOUT = 15.0
+FLUSH_TIME = 5.0
 WAIT_NOTICE = 2.0  # a round still running after this is logged, so a slow stop is explained
 DEFAULT_POLL_TUNING = PollTuning()
 LOOK_TIMEOUT = 3.0
@@ -68,6 +73,8 @@ class Runtime:
     ) -> None:
         self.store = Store(path=db_path)
         self.started = False
+        # Set first when stopping: every loop's round, and the API client, end between items.
+        self._stopping = threading.Event()
         self.metrics = Metrics(
             store=self.store,
             next_check_due=self.store.next_check_due,
@@ -81,6 +88,7 @@ class Runtime:
             retry_base=api_retry_base,
             timeout=api_timeout,
             calls=self.api_calls,
+            stopping=self._stopping,
         )
         self.policy = Policy(config=config, members=groups)
         # A person waits for the pre-flight look: no retries, and a short wait.
@@ -103,8 +111,9 @@ class Runtime:
             summary_gap=tuning.summary_gap,
             edits=ChannelPacer(gap=edit_gap, burst=EDIT_BURST),
             on_request_changed=lambda request: self.service.request_changed(request),
+            stopping=self._stopping,
         )
-        self._flush = lambda: outbox.deliver_pending(final=True)
+        self._flush = lambda: outbox.deliver_pending(within=FLUSH_TIME)
         self.outbox = Ticker(
             name="outbox",
             interval=OUTBOX_INTERVAL,
@@ -121,6 +130,7 @@ class Runtime:
             interval=poll_interval,
             on_change=self.outbox.wake,
             tuning=poll_tuning,
+            stopping=self._stopping,
         )
         # The poller sleeps until its next look is due (each operation has its own time).
         self.poller = Ticker(
@@ -149,6 +159,7 @@ class Runtime:
                 store=self.store, policy=self.policy, desk=self.service.desk, clock=clock
             ),
             on_submitted=self._submitted,
+            stopping=self._stopping,
         )
         self.sending = Ticker(name="sending", interval=SEND_INTERVAL, job=self._send)
         self._reconciler = Reconciler(
@@ -158,6 +169,7 @@ class Runtime:
             clock=clock,
             tuning=tuning,
             on_change=self._submitted,
+            stopping=self._stopping,
         )
         self.recovery = Ticker(
             name="recovery",
@@ -199,7 +211,10 @@ class Runtime:
         return self
 
     def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop the loops, let the last round finish, deliver what can be, close the file."""
+        """Stop the loops, each round at its next item, deliver what can be, close the file.
+        What is left (operations not claimed, looks not taken, messages not sent) stays in
+        the store for the next start; a POST in flight is waited for and its answer kept."""
+        self._stopping.set()
         loops = self._loops
         for loop in loops:
             loop.stop()
@@ -215,6 +230,9 @@ class Runtime:
                 timeout,
             )
             return
+        # The poller's looks still in flight are recorded first, so the flush carries what
+        # they announce; none is begun now, and none waits for a retry.
+        self._poller.close()
         try:
             self._flush()
         except Exception:

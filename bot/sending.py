@@ -9,6 +9,7 @@ the reconciler settles it from the API's list, or by asking the requester.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -36,8 +37,12 @@ class Sender:
         tuning: Tuning,
         gate: SendGate,
         on_submitted: Callable[[], None] = lambda: None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._store = store
+        # Set when the bot stops: no operation is claimed after it, so a round over a backlog
+        # ends with the POSTs already in flight, and the rest stay new for the next start.
+        self._stopping = stopping or threading.Event()
         self._api = api
         self._devices = devices
         self._clock = clock
@@ -60,8 +65,8 @@ class Sender:
             log.warning("recovered after a restart: %d operation(s) to reconcile", unknown)
 
     def submit_pending(self) -> int:
-        """POST every confirmed operation whose time to be sent has come, a few at a time;
-        returns how many were sent (whatever the API answered)."""
+        """POST every confirmed operation whose time to be sent has come, a few at a time,
+        until the bot stops; returns how many were sent (whatever the API answered)."""
         due = self._store.operations_to_send(now=self._clock(), root_wait=self._tuning.root_wait)
         due = self._gate.admit(due)
         sent = sum(self._pool.map(self._claim_and_submit, due))
@@ -71,7 +76,10 @@ class Sender:
 
     def _claim_and_submit(self, operation: OperationRecord) -> bool:
         # Claimed right before its POST: a crash between the two leaves one operation whose
-        # outcome is unknown, not a batch of them.
+        # outcome is unknown, not a batch of them. Once the bot stops, none is claimed: one
+        # claimed is always sent, and its answer (or its unknown outcome) recorded.
+        if self._stopping.is_set():
+            return False
         if not self._store.start_sending(operation.id, now=self._clock()):
             return False
         failpoint("before_post")

@@ -52,7 +52,9 @@ class BotProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    def start(self, *, failpoint: str | None = None) -> BotProcess:
+    def start(
+        self, *, failpoint: str | None = None, env: dict[str, str] | None = None
+    ) -> BotProcess:
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -69,6 +71,7 @@ class BotProcess:
             "PORT": str(self.port),
             "PYTHONPATH": str(ROOT),
             "OPSBOT_FAILPOINT": failpoint or "",
+            **(env or {}),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],

@@ -18,6 +18,11 @@ class Backoff:
     def ready(self, key: Hashable) -> bool:
         return self._retry_at.get(key, 0.0) <= time.monotonic()
 
+    def waiting(self) -> list[Hashable]:
+        """The keys not ready now: a question can leave them out rather than ask each."""
+        now = time.monotonic()
+        return [key for key, at in self._retry_at.items() if at > now]
+
     def failed(self, key: Hashable, *, at_least: float = 0.0) -> float:
         """Count a failure; returns the delay before the next try (`at_least`: what the other
         side asked for, such as a Retry-After)."""

@@ -4,18 +4,22 @@ In order per thread: each round takes the oldest undelivered event of every thre
 never reads out of order and one thread whose messages cannot go out holds up only itself. A
 confirmed request's public message is its thread's first event. Every post into a channel
 takes its turn at the channel's pacer (Slack allows about one message per second per channel),
-and a 429 holds that channel alone for as long as Slack asked. A message Slack will never take
-is given up and the requester is told once, privately; a public message refused because the
-bot is not in the channel stops its request if nothing of it was sent yet, and every other
-request waiting there. A public message Slack took answers the same question for every request
-confirmed in its channel before it was tried: their operations go without waiting for their
-own messages' turns. Any other failure
-backs the thread off and is tried again. The public status message is re-rendered once per
-round, only when its request changed since it was last shown, at most once every
-`summary_gap` seconds per request (a request of many devices changes many times a second; its
-message is a live summary, not a log), and within the workspace's budget of edits, finished
-requests first; the last state is always shown. A failing edit backs off per request, a 429
-holds every edit, and a message that is gone is left alone.
+and a 429 holds that channel alone for as long as Slack asked. A pass reads only what may go:
+per channel, as many of its threads' next messages as it has turns for (none while it waits
+for its turn, however many wait there), and a message's request only as it is sent; so a
+backlog in one channel costs neither CPU nor the store's lock, and holds up no other channel.
+A message Slack will never take is given up and the requester is told once, privately; a public
+message refused because the bot is not in the channel stops its request if nothing of it was
+sent yet, and every other request waiting there. A public message Slack took answers the same
+question for every request confirmed in its channel before it was tried: their operations go
+without waiting for their own messages' turns. Any other failure backs the thread off and is
+tried again. The public status message is re-rendered once per round, only when its request
+changed since it was last shown, at most once every `summary_gap` seconds per request (a
+request of many devices changes many times a second; its message is a live summary, not a
+log), and within the workspace's budget of edits, finished requests first, then the one shown
+longest ago (read in that order, as many as there are turns); the last state is always shown.
+A failing edit backs off per request, a 429 holds every edit, and a message that is gone is
+left alone.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from math import inf
 from typing import Literal
 
 from bot.backoff import Backoff
@@ -41,6 +46,7 @@ UNDELIVERED = "private_undelivered"
 NOT_POSTED = "private_not_posted"  # the request stopped: its public message was refused
 NOT_TRIED = "not tried: the channel refused the bot"
 WORKSPACE = "chat.update"  # the edit budget's one key: Slack counts edits per workspace
+PER_PASS = 200  # events read at most per channel (or of private answers) in one pass
 
 Settled = Literal["delivered", "given up"]
 
@@ -85,7 +91,7 @@ class OutboxSender:
         self._edits = edits or ChannelPacer(gap=0.0)
         self._monotonic = monotonic
         self._edited: dict[str, float] = {}
-        self._next_edit = float("inf")
+        self._next_edit = inf
 
     def next_turn(self) -> float:
         """Seconds until a channel whose message waited for its turn has one: the loop runs
@@ -106,7 +112,7 @@ class OutboxSender:
         # status messages follow each pass, as soon as what they show has been announced.
         while True:
             settled: list[Settled | None] = []
-            for event in self._store.next_in_each_thread():
+            for event in self._next_events():
                 if self._over(until):
                     return delivered + settled.count("delivered")
                 settled.append(self._send(event))
@@ -121,13 +127,34 @@ class OutboxSender:
             return self._stopping.is_set()
         return self._monotonic() >= until
 
+    def _next_events(self) -> list[OutboxEvent]:
+        """The next event of each thread that may go out now, a request's public message
+        first. Only what a channel has turns for is read (and every private answer: they are
+        not paced), so a pass costs what can be sent, not what waits: a channel without a
+        turn is not read at all, however many messages wait in it."""
+        backing_off = self._threads.waiting()
+        events = self._store.next_in_each_thread(None, limit=PER_PASS, skip=backing_off)
+        for channel in self._store.waiting_channels():
+            refused = self._refused_channels.get(channel)
+            if refused is not None:
+                # What was queued before Slack turned the bot away is given up without a turn,
+                # a pass at a time. Once none of it is left, the channel is read as any other.
+                heads = self._store.next_in_each_thread(channel, limit=PER_PASS)
+                if len(heads) < PER_PASS and all(event.id > refused[0] for event in heads):
+                    del self._refused_channels[channel]
+                events += heads
+            elif turns := self._pacer.turns(channel):
+                events += self._store.next_in_each_thread(
+                    channel, limit=min(turns, PER_PASS), skip=backing_off
+                )
+            else:
+                self._paced.add(channel)
+        return sorted(events, key=lambda event: (event.kind != ROOT, event.id))
+
     def _send(self, event: OutboxEvent) -> Settled | None:
-        """Try one thread's next event: "delivered", "given up", or None (still waiting)."""
-        request = self._store.get_request(event.request_id)
-        if request is None:  # cannot happen with foreign keys on; never loop on it
-            self._store.mark_delivered(event.id, now=self._clock())
-            return "delivered"
-        channel = request.channel or ""
+        """Try one thread's next event: "delivered", "given up", or None (still waiting). Its
+        request is read only once the event goes out: what it shows is read as it is sent."""
+        channel = event.channel or ""
         private = event.kind.startswith("private")
         if not self._threads.ready(event.thread):
             return None
@@ -155,12 +182,15 @@ class OutboxSender:
         covers = (
             self._store.newest_event_id() if event.kind == ROOT and not event.attempts else None
         )
+        # Read before rendering: a change made meanwhile is still shown by an edit.
+        version = self._store.root_version(event.request_id) if event.kind == ROOT else 0
+        request = self._store.get_request(event.request_id)
+        if request is None:  # cannot happen with foreign keys on; never loop on it
+            self._store.mark_delivered(event.id, now=self._clock())
+            return "delivered"
         self._store.mark_attempt_started(event.id)
         try:
             if event.kind == ROOT:
-                # Read before rendering: a change made meanwhile is still shown by an edit.
-                version = self._store.root_version(request.id)
-                request = self._store.get_request(request.id) or request
                 ts = self._notifier.post_root(request, retry=event.attempts > 0)
                 failpoint("after_root_posted")
                 self._store.root_posted(
@@ -284,23 +314,20 @@ class OutboxSender:
         """`until`: the last flush's end (see deliver_pending)."""
         final = until is not None
         now = self._monotonic()
-        self._next_edit = float("inf")
-        if len(self._edited) > 1000:  # only those still within their gap matter
-            self._edited = {r: at for r, at in self._edited.items() if now - at < self._summary_gap}
-        # Finished requests first, then the one shown longest ago: with edits rationed, the
-        # first few requests by id would otherwise take every turn.
-        stale = sorted(
-            self._store.stale_roots(),
-            key=lambda root: (not root[2], self._edited.get(root[0], -float("inf"))),
+        # Only those still within their gap matter: they wait, and say when they may go.
+        self._edited = {r: at for r, at in self._edited.items() if at + self._summary_gap > now}
+        held: dict[str, float] = {} if final else self._edited
+        self._next_edit = min((at + self._summary_gap for at in held.values()), default=inf)
+        # Read in the order they are edited (finished requests first, then the one shown
+        # longest ago), as many as the workspace has turns for (one, to learn when the next
+        # turn is needed): what waits is not read.
+        stale = self._store.stale_roots(
+            limit=max(1, self._edits.turns(WORKSPACE)), skip=[*held, *self._roots.waiting()]
         )
         for request_id, version, _ in stale:
             if self._over(until):
                 return
             if not self._roots.ready(request_id):
-                continue
-            due = self._edited.get(request_id, -float("inf")) + self._summary_gap
-            if due > now and not final:
-                self._next_edit = min(self._next_edit, due)
                 continue
             if not self._edits.try_take(WORKSPACE):
                 # The rest wait for the workspace's next turn, the finished ones first.

@@ -18,6 +18,8 @@ from collections.abc import Callable
 # short; two keeps one post under a burst of three, so that the few milliseconds between the
 # bot taking its turn and the post reaching Slack never cross Slack's own count.
 BURST = 2
+# The turns of a channel with pacing off: more than any one pass sends.
+UNPACED = 1_000_000
 
 
 class ChannelPacer:
@@ -61,6 +63,16 @@ class ChannelPacer:
         """Seconds until `channel` has a turn free (0: now)."""
         with self._lock:
             return self._wait_needed(channel)
+
+    def turns(self, channel: str) -> int:
+        """How many posts `channel` may take now, without taking any (`UNPACED` with pacing
+        off): what to read of what waits there."""
+        with self._lock:
+            if self._gap <= 0:
+                return UNPACED
+            if self._wait_needed(channel) > 0.0:
+                return 0
+            return int(self._tokens[channel])
 
     def hold(self, channel: str, seconds: float) -> None:
         """Slack said 429: nothing more goes into `channel` for `seconds`."""

@@ -10,7 +10,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,15 +58,8 @@ def _now_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-# The conversation an outbox event belongs to (o: outbox, r: requests): the requester in
-# private, or the request's public thread. A request not yet in public has no thread of its
-# own, so its id stands in.
-_THREAD = (
-    "CASE WHEN substr(o.kind, 1, 7) = 'private' THEN 'private:' || o.request_id "
-    "ELSE 'thread:' || coalesce(r.channel, '') || ':' "
-    "|| coalesce(r.thread_ts, r.status_ts, o.request_id) END"
-)
 _TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
+_TO_DELIVER_ROW = "delivered_at IS NULL AND given_up_at IS NULL"
 # The freezes in force at a time (one parameter): two searches of the index by end, since
 # SQLite scans the whole index for an OR of them, and the freezes that ran out stay unlifted
 # for ever: they are never read again.
@@ -82,7 +75,8 @@ _FROZEN = (
     "AND (f.devices IS NULL OR EXISTS (SELECT 1 FROM json_each(f.devices) d "
     "WHERE lower(operations.device_name) GLOB replace(lower(d.value), '[!', '[^')))"
 )
-_EVENTS = f"SELECT o.*, {_THREAD} AS thread FROM outbox o JOIN requests r ON r.id = o.request_id"
+# A message's channel and thread are kept in its row by the database (migration 0011).
+_EVENTS = "SELECT o.* FROM outbox o"
 
 # SQLite's widest integer (64 bits, signed): no row id is larger, and a larger Python int is
 # refused with an OverflowError, so a number from outside is compared with this first.
@@ -2287,21 +2281,44 @@ class Store:
 
     def pending_outbox(self, *, limit: int = 200) -> list[OutboxEvent]:
         """Everything still to deliver, oldest first."""
-        return self._events(f"{_EVENTS} WHERE {_TO_DELIVER} ORDER BY o.id LIMIT ?", [limit])
-
-    def next_in_each_thread(self, *, limit: int = 200) -> list[OutboxEvent]:
-        """The oldest event still to deliver of each thread, oldest first: what may go out now.
-        A thread whose messages cannot go out holds up only itself, however many it has
-        waiting."""
-        heads = (
-            f"SELECT min(o.id) FROM outbox o JOIN requests r ON r.id = o.request_id "
-            f"WHERE {_TO_DELIVER} GROUP BY {_THREAD}"
-        )
-        # A request's public message goes before other threads' replies in its channel: it is
-        # the first sign in public that the request was confirmed.
         return self._events(
-            f"{_EVENTS} WHERE o.id IN ({heads}) ORDER BY o.kind != '{ROOT}', o.id LIMIT ?",
+            f"{_EVENTS} INDEXED BY idx_outbox_pending WHERE {_TO_DELIVER} ORDER BY o.id LIMIT ?",
             [limit],
+        )
+
+    def waiting_channels(self) -> list[str]:
+        """The channels a public message waits to be posted in. Skipped through from one
+        channel to the next in an index: the cost is a step or two per channel, however many
+        messages wait in each."""
+        with self._lock:
+            return [
+                row[0]
+                for row in self.db.execute(
+                    "WITH RECURSIVE lanes(channel) AS (SELECT min(channel) FROM outbox "
+                    f"WHERE channel IS NOT NULL AND {_TO_DELIVER_ROW} UNION ALL "
+                    "SELECT (SELECT min(channel) FROM outbox WHERE channel > lanes.channel "
+                    f"AND {_TO_DELIVER_ROW}) FROM lanes WHERE lanes.channel IS NOT NULL) "
+                    "SELECT channel FROM lanes WHERE channel IS NOT NULL"
+                )
+            ]
+
+    def next_in_each_thread(
+        self, channel: str | None, *, limit: int = 200, skip: Collection[str] = ()
+    ) -> list[OutboxEvent]:
+        """What may go out next into `channel` (None: the requesters' private messages): the
+        oldest event still to deliver of each of its threads, a request's public message
+        first (the first sign in public that the request was confirmed), then oldest first;
+        at most `limit`, and none of the threads in `skip` (those waiting after a failure).
+        A thread whose messages cannot go out holds up only itself, however many it has
+        waiting, and a channel only itself: the cost is the messages read up to the `limit`
+        (and past the skipped threads' ones), not what waits."""
+        return self._events(
+            f"{_EVENTS} INDEXED BY idx_outbox_channels WHERE o.channel IS ? AND {_TO_DELIVER} "
+            "AND o.thread NOT IN (SELECT value FROM json_each(?)) AND NOT EXISTS (SELECT 1 "
+            "FROM outbox p INDEXED BY idx_outbox_threads WHERE p.thread = o.thread "
+            "AND p.id < o.id AND p.delivered_at IS NULL AND p.given_up_at IS NULL) "
+            f"ORDER BY o.channel, o.kind <> '{ROOT}', o.id LIMIT ?",
+            [channel, json.dumps(list(skip)), limit],
         )
 
     def _events(self, sql: str, params: Sequence[Any]) -> list[OutboxEvent]:
@@ -2314,6 +2331,7 @@ class Store:
                     data=json.loads(r["data"]),
                     attempts=r["attempts"],
                     thread=r["thread"],
+                    channel=r["channel"],
                 )
                 for r in self.db.query(sql, params)
             ]
@@ -2356,16 +2374,17 @@ class Store:
                 return False
             db.execute(
                 "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?), "
-                "root_shown = max(root_shown, ?) "
+                "root_shown = max(root_shown, ?), root_shown_at = julianday('now') "
                 "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
                 [status_ts, _now_text(now), version, event_id],
             )
             if covers is not None:
-                # Those still waiting in the channel (idx_requests_unposted), each confirmed
-                # before the post was tried: its public message queued by then. Ids order the
-                # confirmations exactly; the clock has whole seconds.
+                # Those still waiting in the channel, not answered for yet (their index), each
+                # confirmed before the post was tried: its public message queued by then. Ids
+                # order the confirmations exactly; the clock has whole seconds.
                 db.execute(
-                    "UPDATE requests SET root_tried_at = ? WHERE channel = "
+                    "UPDATE requests INDEXED BY idx_requests_untried SET root_tried_at = ? "
+                    "WHERE channel = "
                     "(SELECT r.channel FROM requests r JOIN outbox o ON o.request_id = r.id "
                     "WHERE o.id = ?) AND status_ts IS NULL "
                     "AND state IN ('confirmed', 'approving') AND root_tried_at IS NULL "
@@ -2504,19 +2523,24 @@ class Store:
                 [_now_text(now), event_id],
             )
 
-    def stale_roots(self) -> list[tuple[str, int, bool]]:
-        """Requests whose public message is older than their state: (id, version to show,
-        finished), finished ones first."""
+    def stale_roots(
+        self, *, limit: int = 1000, skip: Collection[str] = ()
+    ) -> list[tuple[str, int, bool]]:
+        """Requests whose public message is older than their state, in the order they are
+        edited when edits are rationed: finished requests first (the end of a request is what
+        its readers wait for), then the one shown longest ago (or the first few by id would
+        take every turn). (id, version to show, finished), at most `limit`, none of `skip`
+        (those shown too recently, or waiting after a failure): read from an index in that
+        order, so the cost is what is read, not how many wait."""
         with self._lock:
             return [
-                (r["id"], r["root_version"], not r["unfinished"])
+                (r["id"], r["root_version"], not r["root_open"])
                 for r in self.db.query(
-                    # Finished requests first: when edits are rationed, the end of a request
-                    # is what its readers wait for.
-                    "SELECT id, root_version, EXISTS (SELECT 1 FROM operations o "
-                    "WHERE o.request_id = r.id AND o.final = 0) AS unfinished FROM requests r "
+                    "SELECT id, root_version, root_open FROM requests "
                     "WHERE root_version > root_shown AND status_ts IS NOT NULL "
-                    "AND root_given_up_at IS NULL ORDER BY unfinished, id"
+                    "AND root_given_up_at IS NULL AND id NOT IN (SELECT value FROM json_each(?)) "
+                    "ORDER BY root_open, root_shown_at LIMIT ?",
+                    [json.dumps(list(skip)), limit],
                 )
             ]
 
@@ -2531,7 +2555,8 @@ class Store:
     def root_shown(self, request_id: str, *, version: int) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE requests SET root_shown = max(root_shown, ?) WHERE id = ?",
+                "UPDATE requests SET root_shown = max(root_shown, ?), "
+                "root_shown_at = julianday('now') WHERE id = ?",
                 [version, request_id],
             )
 

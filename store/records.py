@@ -423,6 +423,8 @@ class OutboxEvent:
     # Where it goes: its request's public thread, or that request's requester in private.
     # Events of one thread go out one at a time, in order.
     thread: str
+    # The channel a public one is posted in ('' for a request with none); None: private.
+    channel: str | None = None
 
 
 def _parse_time(value: str) -> datetime:

@@ -79,6 +79,7 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
             "0008_home",
             "0009_costs",
             "0010_judged_when_acting",
+            "0011_outbox_by_channel",
         ]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
@@ -106,8 +107,9 @@ def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
 
     store = Store(path=path)
     try:
-        assert applied_migrations(store)[-1] == "0010_judged_when_acting"
-        (event,) = store.next_in_each_thread()
+        assert applied_migrations(store)[-1] == "0011_outbox_by_channel"
+        assert store.waiting_channels() == ["C1"]
+        (event,) = store.next_in_each_thread("C1")
         assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")
         assert [root[:2] for root in store.stale_roots()] == [("r_old", 1)]
     finally:
@@ -145,7 +147,7 @@ def asked(store: Store, question: Callable[[], object]) -> list[str]:
         question()
     finally:
         store.db.conn.set_trace_callback(None)
-    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    return [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
 
 
 def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Path) -> None:
@@ -157,7 +159,9 @@ def test_what_the_loops_ask_on_every_pass_is_answered_from_an_index(tmp_path: Pa
     try:
         for question, index in (
             (store.stale_roots, "idx_requests_stale_roots"),
-            (store.next_in_each_thread, "idx_outbox_pending"),
+            (lambda: store.next_in_each_thread("C1"), "idx_outbox_channels"),
+            (store.waiting_channels, "idx_outbox_channels"),
+            (store.pending_outbox, "idx_outbox_pending"),
             (lambda: store.operations_watched(now=now), "idx_operations_watched"),
         ):
             (sql,) = asked(store, question)

@@ -128,12 +128,15 @@ def test_each_thread_offers_only_its_oldest_event_so_none_fills_the_window(store
     store.enqueue({"request_id": busy.id, "kind": "private_note"}, now=NOW)
     store.enqueue({"request_id": quiet.id, "kind": "quiet"}, now=NOW)
     assert len(store.pending_outbox()) == 200  # the old window: only the busy thread
-    heads = store.next_in_each_thread(limit=200)
-    assert [e.kind for e in heads] == ["busy0", "private_note", "quiet"]
-    assert len({e.thread for e in heads}) == 3
+    assert store.waiting_channels() == ["C1"]
+    heads = store.next_in_each_thread("C1", limit=200)
+    assert [e.kind for e in heads] == ["busy0", "quiet"]
+    (private,) = store.next_in_each_thread(None, limit=200)
+    assert private.kind == "private_note"
+    assert len({e.thread for e in [*heads, private]}) == 3
 
     assert store.mark_delivered(heads[0].id, now=NOW)
-    assert [e.kind for e in store.next_in_each_thread()][0] == "busy1"  # still in order
+    assert [e.kind for e in store.next_in_each_thread("C1")][0] == "busy1"  # still in order
 
 
 def test_giving_up_is_stored_and_the_requester_notice_queued_once(store: Store) -> None:

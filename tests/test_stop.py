@@ -403,7 +403,7 @@ def test_an_outbox_round_over_a_backlog_ends_at_its_next_message_when_the_stop_c
         notifier = CountingNotifier(on_post=stopping.set)  # the stop comes during the first
         assert outbox_on(store, notifier, stopping).deliver_pending() == 1
         assert len(notifier.posted) == 1
-        assert len(store.next_in_each_thread()) == 9  # for the last flush, or the next start
+        assert len(store.pending_outbox()) == 9  # for the last flush, or the next start
     finally:
         store.close()
 
@@ -423,6 +423,6 @@ def test_the_last_flush_delivers_until_its_time_is_up(tmp_path: Path) -> None:
         notifier = CountingNotifier(on_post=a_second_each)
         outbox = outbox_on(store, notifier, stopping, monotonic=lambda: now[0])
         assert outbox.deliver_pending(within=2.5) == 3  # begun at 0, 1 and 2 s
-        assert len(store.next_in_each_thread()) == 7
+        assert len(store.pending_outbox()) == 7
     finally:
         store.close()

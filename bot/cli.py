@@ -687,7 +687,7 @@ def _checked(settings: Settings) -> _Ready:
     try:
         with _slack_quiet():
             app = bolt_app(  # Bolt checks SLACK_BOT_TOKEN here, with auth.test
-                client=client, signing_secret=settings.slack_signing_secret, workers=workers
+                client=client, signing_secret=settings.slack_signing_secret
             )
     except (BoltError, SlackApiError, OSError) as exc:
         raise _Refused(

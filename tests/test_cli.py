@@ -19,7 +19,7 @@ import pytest
 from bot.cli import main
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
-from bot.slack.app import Workers, bolt_app, socket_mode
+from bot.slack.app import bolt_app, socket_mode
 from bot.slack.notifier import web_client
 from store import Store
 from tests.conftest import SECRET, eventually
@@ -354,7 +354,7 @@ def test_a_socket_url_gone_stale_is_replaced_by_a_fresh_one(tmp_path: Path) -> N
     with FakeSlack() as slack, FakeSocketMode() as sm:
         slack.socket_mode_url = sm.url
         client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
-        app = bolt_app(client=client, signing_secret=SECRET, workers=Workers())
+        app = bolt_app(client=client, signing_secret=SECRET)
         stale = f"ws://127.0.0.1:{free_port()}/link/?ticket=expired"
         handler = socket_mode(app=app, app_token=APP_TOKEN, url=stale)
         try:

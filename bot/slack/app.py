@@ -27,9 +27,6 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-# A listener only acks and hands its work on, but a waitress thread waits for its ack: one
-# listener per waitress thread (HttpServer's `threads`), so no request waits for a listener.
-LISTENER_THREADS = 16
 # The work mostly waits: on the API (up to its 10 s timeout) or on Slack. Enough threads that
 # a burst of commands is answered in one round of the API's latency rather than two (issue 10:
 # 40 `/ops list` at once behind 32 threads waited 4 s): 64 covers 40 at once with room, and
@@ -39,18 +36,16 @@ WORK_THREADS = 64
 
 
 class Workers:
-    """The Slack side's two thread pools: Bolt's listeners, which ack and hand their work on,
-    and the work pool they hand it to. Bounded: beyond what they hold, requests queue instead
-    of opening more threads."""
+    """The pool the listeners hand their work to, after the ack. Bounded: beyond what it
+    holds, work queues instead of opening more threads."""
 
-    def __init__(self, *, listeners: int = LISTENER_THREADS, work: int = WORK_THREADS) -> None:
-        self.listeners = ThreadPoolExecutor(max_workers=listeners, thread_name_prefix="listener")
+    def __init__(self, *, work: int = WORK_THREADS) -> None:
         self.work = ThreadPoolExecutor(max_workers=work, thread_name_prefix="work")
 
     def shutdown(self) -> None:
-        """Wait for both to drain, listeners first: a listener that acked just before the stop
-        still hands its work on (an acked mention is never redelivered), and that work runs."""
-        self.listeners.shutdown(wait=True)
+        """Wait for the work to drain. Stop serving first (HttpServer.close, or Socket Mode's
+        close, which waits for the listeners running): a listener that acked has handed its
+        work on by then (an acked mention is never redelivered), and that work runs."""
         self.work.shutdown(wait=True)
 
 
@@ -65,19 +60,27 @@ def build_app(
     """The Bolt app with the bot's listeners: bolt_app() then add_listeners() in one step. Pass
     `workers` to be able to drain them at shutdown."""
     workers = workers or Workers()
-    app = bolt_app(client=client, signing_secret=signing_secret, workers=workers)
+    app = bolt_app(client=client, signing_secret=signing_secret)
     add_listeners(app, service=service, pacer=pacer, workers=workers)
     return app
 
 
-def bolt_app(*, client: WebClient, signing_secret: str, workers: Workers) -> App:
+def bolt_app(*, client: WebClient, signing_secret: str) -> App:
     """Bolt alone, with no listeners yet. Bolt checks the bot token here, with auth.test: so
     `opsbot run` builds it before it opens the database, which the service needs."""
     app = App(
         client=client,
         signing_secret=signing_secret,
-        process_before_response=False,  # ack first; the work goes on in the listener pool
-        listener_executor=workers.listeners,
+        # Listeners run in the thread that received the request, and Slack is answered when
+        # the listener returns. Every listener here only checks, acks and hands its work to
+        # the work pool (handlers.context.Deps.later), so it returns at once. Bolt's default
+        # (False) runs each listener in an executor while the request thread polls for its
+        # ack every 10 ms (slack_bolt/listener/thread_runner.py): an idle click took 12 ms
+        # instead of 2, and at 100 clicks at once the handoffs and polls were a third of the
+        # request threads' time. A listener must therefore never wait on Slack or the API
+        # before returning: that goes in its work. Socket Mode runs listeners the same way,
+        # in its client's threads, and sends the ack when the listener returns.
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
 
@@ -89,7 +92,7 @@ def bolt_app(*, client: WebClient, signing_secret: str, workers: Workers) -> App
 
 
 def add_listeners(app: App, *, service: OpsService, pacer: ChannelPacer, workers: Workers) -> None:
-    """The bot's listeners, on an app from bolt_app() built with the same `workers`; `pacer`
+    """The bot's listeners, on an app from bolt_app(), handing their work to `workers`; `pacer`
     is the outbox's, so that answers to mentions keep to the same pace per channel."""
     zones = ZoneLookup(client=app.client)
     deps = Deps(

@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import slack_bolt.request.request as bolt_request
 
+import bot.slack.guard as guard
 import handlers.context
 from bot import text
 from bot.simulator.endpoint import Simulator
@@ -61,6 +63,39 @@ def test_listeners_run_in_the_thread_that_received_the_request(
     assert all(name.startswith("waitress") for name in where_work_is_handed_on), (
         where_work_is_handed_on
     )
+
+
+def test_a_request_body_is_parsed_once(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed_by_guard: list[str] = []
+    parsed_by_bolt: list[str] = []
+    parse_qsl, parse_body = guard.parse_qsl, bolt_request.parse_body
+
+    def guard_parse(text_: str, **kwargs: Any) -> Any:
+        parsed_by_guard.append(text_)
+        return parse_qsl(text_, **kwargs)
+
+    def bolt_parse(body: str, content_type: str | None) -> Any:
+        if body:
+            parsed_by_bolt.append(body)
+        return parse_body(body, content_type)
+
+    monkeypatch.setattr(guard, "parse_qsl", guard_parse)
+    monkeypatch.setattr(bolt_request, "parse_body", bolt_parse)
+    bot.wait_response(bot.command("help"))
+    response, click = bot.click("ops_confirm", "r_000000000000")
+    assert response.status_code == 200
+    assert "does not exist" in bot.wait_response(click)["text"]
+    bot.mention("help", ts="1700000500.000100", thread_ts=None)
+    eventually(lambda: bot.slack.calls_to("chat.postMessage"), what="the mention's answer")
+    assert len(parsed_by_guard) == 2  # the two form bodies; the mention is JSON
+    assert parsed_by_bolt == []
+
+
+def test_a_command_that_says_payload_is_read_as_a_command(bot: Bot) -> None:
+    """Bolt's own parse takes any form body with "payload" in it for an interaction, and
+    found no command in `/ops reboot payload-01 now`: Slack showed an error."""
+    answer = bot.wait_response(bot.command("reboot payload-01 now"))
+    assert "Please confirm" in answer["text"] and "payload-01" in answer["text"]
 
 
 def test_an_ack_never_waits_for_the_work(bot: Bot) -> None:

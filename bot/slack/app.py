@@ -8,16 +8,17 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_sdk import WebClient
 from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.pacing import ChannelPacer
 from bot.service import OpsService
-from bot.slack.guard import MAX_BODY, WsgiApp, guarded_wsgi
+from bot.slack.guard import MAX_BODY, PARSED, WsgiApp, guarded_wsgi
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
 from handlers import Deps, register_all
@@ -104,6 +105,31 @@ def add_listeners(app: App, *, service: OpsService, pacer: ChannelPacer, workers
     )
     service.watchers.append(deps.home.request_changed)
     register_all(app, deps)
+
+
+def bolt_wsgi(app: App) -> WsgiApp:
+    """Bolt as a WSGI app behind guarded_wsgi, given the body the guard parsed (PARSED), so
+    that it is parsed once. Bolt's own WSGI adapter (slack_bolt.adapter.wsgi) would parse it
+    again: BoltRequest parses a text body in HTTP mode, and takes an already parsed one only
+    in Socket Mode. So the request is built as Socket Mode's, from the dict, then made an HTTP
+    request again, with its text: Bolt checks the signature of HTTP requests from that text
+    (the guard has checked it first)."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        text, body = environ[PARSED]
+        request = BoltRequest(
+            body=body,
+            query=environ.get("QUERY_STRING", ""),
+            headers=WsgiHttpRequest(environ).get_headers(),
+            mode="socket_mode",
+        )
+        request.mode, request.raw_body = "http", text
+        answer = app.dispatch(request)
+        response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
+        start_response(response.status, response.get_headers())
+        return response.get_body()
+
+    return wsgi
 
 
 class WsgiServer:
@@ -196,9 +222,7 @@ class HttpServer(WsgiServer):
         port: int = 3000,
         threads: int = 16,
     ) -> None:
-        guarded = guarded_wsgi(
-            SlackRequestHandler(app), signing_secret=signing_secret, path=EVENTS_PATH
-        )
+        guarded = guarded_wsgi(bolt_wsgi(app), signing_secret=signing_secret, path=EVENTS_PATH)
         super().__init__(guarded=guarded, host=host, port=port, threads=threads)
 
 

@@ -294,8 +294,11 @@ def start_run(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Running]]:
 
 def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path, start_run) -> None:
     with FakeSlack() as slack, Simulator(run_seconds=0.3) as simulator:
-        bot = start_run(bot_env(slack, simulator, tmp_path / "run.db"))
+        limits = {"OPSBOT_HTTP_THREADS": "4", "OPSBOT_HTTP_CONNECTIONS": "300"}
+        bot = start_run(bot_env(slack, simulator, tmp_path / "run.db", **limits))
         bot.wait_for("opsbot is listening")
+        # The server's limits are the settings' (the backlog its default).
+        assert "(4 threads, up to 300 connections open, 1024 more waiting)" in bot.output
         bot.answers(slack, "run")
         # Health and metrics on the same port, with no signature (see tests/test_health.py).
         port = bot.env["PORT"]

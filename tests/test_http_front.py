@@ -15,15 +15,18 @@ from urllib.parse import urlencode
 
 import pytest
 import slack_bolt.request.request as bolt_request
+from slack_bolt import App
 
 import bot.slack.guard as guard
 import handlers.context
 from bot import text
+from bot.settings import HTTP_BACKLOG
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
-from bot.slack.app import Workers
-from tests.conftest import Bot, eventually, start_bot, stop_bot
+from bot.slack.app import HttpServer, Workers
+from tests.conftest import SECRET, Bot, eventually, start_bot, stop_bot
 from tests.fakes import (
+    BOT_TOKEN,
     FakeSlack,
     app_home_opened_body,
     app_mention_body,
@@ -31,8 +34,49 @@ from tests.fakes import (
     block_actions_payload,
     slash_command_body,
 )
+from tests.fakes.burst import burst, signed_request
 
 BURST = 200
+
+
+def test_two_hundred_requests_at_once_on_connections_kept_open_are_all_answered(bot: Bot) -> None:
+    """Slack retries neither a slash command nor a click: a connection the server does not take
+    is a request lost. All 200 connections stay open (as kept-alive connections do) until the
+    last one is answered, so none can wait for another to close."""
+    keys = [f"burst-{n:03d}" for n in range(BURST)]
+    requests = [
+        signed_request(
+            bot.url,
+            slash_command_body(text="help", response_url=bot.slack.response_url(key)),
+            secret=SECRET,
+            keep_alive=True,
+        )
+        for key in keys
+    ]
+    answers = burst(bot.url, requests, timeout=30.0, hold=True)
+    failed = [(keys[n], a.failure or a.status) for n, a in enumerate(answers) if a.status != 200]
+    assert not failed, f"{len(failed)} of {BURST} not acknowledged, e.g. {failed[:3]}"
+
+    def answered() -> set[str]:
+        return {c.args["_key"] for c in bot.slack.calls_to("response_url")} & set(keys)
+
+    eventually(lambda: answered() == set(keys), what="every command's answer")
+    for key in keys:
+        assert "reboot" in bot.responses(key)[0]["text"]  # the help, not an error
+
+
+def test_the_server_keeps_to_the_limits_it_is_given() -> None:
+    app = App(signing_secret=SECRET, token=BOT_TOKEN, token_verification_enabled=False)
+    server = HttpServer(
+        app=app, signing_secret=SECRET, host="127.0.0.1", port=0, threads=3, connections=20
+    )
+    serving = threading.Thread(target=server.serve, daemon=True)
+    serving.start()
+    try:
+        assert server.limits == (3, 20, HTTP_BACKLOG)
+    finally:
+        server.close()
+        serving.join(10)
 
 
 @pytest.fixture

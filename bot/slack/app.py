@@ -18,6 +18,7 @@ from waitress.server import create_server
 
 from bot.pacing import ChannelPacer
 from bot.service import OpsService
+from bot.settings import HTTP_BACKLOG, HTTP_CONNECTIONS, HTTP_THREADS
 from bot.slack.guard import MAX_BODY, PARSED, WsgiApp, guarded_wsgi
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
@@ -137,7 +138,13 @@ class WsgiServer:
     connections under concurrency.
 
     `open_paths` (filled in later with open()): paths answered without the Slack signature
-    check (health, readiness, metrics: GET only); every other path goes to `guarded`."""
+    check (health, readiness, metrics: GET only); every other path goes to `guarded`.
+
+    `threads` answer requests; `connections` is how many connections it holds open at once
+    (idle ones kept alive included): beyond it, it stops accepting, and a connection waits in
+    the listen queue (`backlog` of them; past that the system refuses them) until one closes.
+    Slack retries neither a slash command nor a click, so one kept waiting past 3 s is lost:
+    see bot/settings.py for the defaults."""
 
     def __init__(
         self,
@@ -145,7 +152,9 @@ class WsgiServer:
         guarded: WsgiApp,
         host: str = "0.0.0.0",
         port: int = 3000,
-        threads: int = 16,
+        threads: int = HTTP_THREADS,
+        connections: int = HTTP_CONNECTIONS,
+        backlog: int = HTTP_BACKLOG,
     ) -> None:
         self._open_paths: dict[str, WsgiApp] = {}
         open_paths = self._open_paths
@@ -159,6 +168,12 @@ class WsgiServer:
             host=host,
             port=port,
             threads=threads,
+            connection_limit=connections,
+            backlog=backlog,
+            # poll(), not select(): select() cannot watch a descriptor numbered 1024 or more,
+            # which a connection limit near a thousand reaches (the API's and Slack's
+            # connections, the database and the log hold descriptors too).
+            asyncore_use_poll=True,
             ident="opsbot",
             max_request_body_size=MAX_BODY,
         )
@@ -170,6 +185,12 @@ class WsgiServer:
     @property
     def port(self) -> int:
         return int(self._server.effective_port)
+
+    @property
+    def limits(self) -> tuple[int, int, int]:
+        """(threads, connections, backlog), as waitress holds them."""
+        adj = self._server.adj
+        return adj.threads, adj.connection_limit, adj.backlog
 
     def open(self, paths: Mapping[str, WsgiApp]) -> None:
         """Serve `paths` unguarded from now on."""
@@ -220,10 +241,19 @@ class HttpServer(WsgiServer):
         signing_secret: str,
         host: str = "0.0.0.0",
         port: int = 3000,
-        threads: int = 16,
+        threads: int = HTTP_THREADS,
+        connections: int = HTTP_CONNECTIONS,
+        backlog: int = HTTP_BACKLOG,
     ) -> None:
         guarded = guarded_wsgi(bolt_wsgi(app), signing_secret=signing_secret, path=EVENTS_PATH)
-        super().__init__(guarded=guarded, host=host, port=port, threads=threads)
+        super().__init__(
+            guarded=guarded,
+            host=host,
+            port=port,
+            threads=threads,
+            connections=connections,
+            backlog=backlog,
+        )
 
 
 def _not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

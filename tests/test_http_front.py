@@ -23,7 +23,7 @@ from bot import text
 from bot.settings import HTTP_BACKLOG
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
-from bot.slack.app import HttpServer, Workers
+from bot.slack.app import HttpServer, Workers, _Channel
 from tests.conftest import SECRET, Bot, eventually, start_bot, stop_bot
 from tests.fakes import (
     BOT_TOKEN,
@@ -77,6 +77,35 @@ def test_the_server_keeps_to_the_limits_it_is_given() -> None:
     finally:
         server.close()
         serving.join(10)
+
+
+def test_the_loop_has_nothing_to_send_while_a_task_holds_the_buffer() -> None:
+    """waitress's loop found every connection whose task had written part of its answer
+    writable, while the task's own thread held the buffer to send it: the loop went round
+    and round with nothing to do (12,000 times in a burst of 100, up to a second of CPU under
+    the interpreter's lock). The state waitress keeps for such a connection, without a
+    socket."""
+    channel = object.__new__(_Channel)
+    channel.requests = ["a request being answered"]
+    channel.total_outbufs_len = 120
+    channel.will_close = channel.close_when_flushed = False
+    channel.outbuf_lock = threading.Condition()
+    held, done = threading.Event(), threading.Event()
+
+    def task_sending() -> None:
+        with channel.outbuf_lock:
+            held.set()
+            done.wait(10)
+
+    sender = threading.Thread(target=task_sending)
+    sender.start()
+    try:
+        assert held.wait(10)
+        assert not channel.writable()
+    finally:
+        done.set()
+        sender.join(10)
+    assert channel.writable()  # the buffer free and bytes left in it: the loop sends them
 
 
 @pytest.fixture

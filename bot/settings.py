@@ -19,12 +19,14 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ZEQUENZE_API_URL = "https://control.zequenze.com/api/v1"
 DEFAULT_DB = "opsbot.db"
 # HTTP mode's server (waitress). Its threads run the listeners, which only check, ack and hand
-# the work on (about 0.3 ms of CPU each, on one interpreter): more threads than requests
-# being read at once only queue for the interpreter's lock. Slack retries neither a slash
-# command nor a click, so every connection of a burst must be accepted: 500 holds 200 at
-# once with room for the idle connections a proxy keeps alive. The backlog is waitress's own
-# default (the system may cap it: net.core.somaxconn).
-HTTP_THREADS = 16
+# the work on (about 0.3 ms of CPU each, on one interpreter): threads beyond a few only take
+# turns at the interpreter's lock. At 100 clicks at once 8 acknowledged sooner than 16 or 32
+# (p99 106-116 ms against 120-126, bench/ack_latency.py), 4 no sooner than 8; 8 leave room
+# for a listener held up. Slack retries neither a slash command nor a click, so every
+# connection of a burst must be accepted: 500 holds 200 at once with room for the idle
+# connections a proxy keeps alive. The backlog is waitress's own default (the system may
+# cap it: net.core.somaxconn).
+HTTP_THREADS = 8
 HTTP_CONNECTIONS = 500
 HTTP_BACKLOG = 1024
 

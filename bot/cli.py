@@ -629,7 +629,15 @@ def _serve(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
             stop_serving = _serving(server, then=handler.close)
     else:
         assert server is not None
-        log.info("opsbot is listening on port %s at /slack/events", server.port)
+        threads, connections, backlog = server.limits
+        log.info(
+            "opsbot is listening on port %s at /slack/events "
+            "(%s threads, up to %s connections open, %s more waiting)",
+            server.port,
+            threads,
+            connections,
+            backlog,
+        )
         stop_serving = _serving(server)
 
     stopping.wait()
@@ -687,7 +695,7 @@ def _checked(settings: Settings) -> _Ready:
     try:
         with _slack_quiet():
             app = bolt_app(  # Bolt checks SLACK_BOT_TOKEN here, with auth.test
-                client=client, signing_secret=settings.slack_signing_secret, workers=workers
+                client=client, signing_secret=settings.slack_signing_secret
             )
     except (BoltError, SlackApiError, OSError) as exc:
         raise _Refused(
@@ -760,7 +768,12 @@ def _listening(
         )
     try:
         server = HttpServer(
-            app=app, signing_secret=settings.slack_signing_secret, port=settings.port
+            app=app,
+            signing_secret=settings.slack_signing_secret,
+            port=settings.port,
+            threads=settings.http_threads,
+            connections=settings.http_connections,
+            backlog=settings.http_backlog,
         )
     except OSError as exc:
         reason = exc.strerror or str(exc)

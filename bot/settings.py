@@ -18,6 +18,17 @@ from bot import text
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ZEQUENZE_API_URL = "https://control.zequenze.com/api/v1"
 DEFAULT_DB = "opsbot.db"
+# HTTP mode's server (waitress). Its threads run the listeners, which only check, ack and hand
+# the work on (about 0.3 ms of CPU each, on one interpreter): threads beyond a few only take
+# turns at the interpreter's lock. At 100 clicks at once 8 acknowledged sooner than 16 or 32
+# (p99 106-116 ms against 120-126, bench/ack_latency.py), 4 no sooner than 8; 8 leave room
+# for a listener held up. Slack retries neither a slash command nor a click, so every
+# connection of a burst must be accepted: 500 holds 200 at once with room for the idle
+# connections a proxy keeps alive. The backlog is waitress's own default (the system may
+# cap it: net.core.somaxconn).
+HTTP_THREADS = 8
+HTTP_CONNECTIONS = 500
+HTTP_BACKLOG = 1024
 
 
 class SettingsError(Exception):
@@ -48,6 +59,9 @@ class Settings:
     # OPSBOT_HEALTH_PORT: Socket Mode's listener for /healthz, /readyz and /metrics; None: none
     # (HTTP mode serves them on PORT).
     health_port: int | None = None
+    http_threads: int = HTTP_THREADS  # OPSBOT_HTTP_THREADS
+    http_connections: int = HTTP_CONNECTIONS  # OPSBOT_HTTP_CONNECTIONS
+    http_backlog: int = HTTP_BACKLOG  # OPSBOT_HTTP_BACKLOG
 
     @property
     def socket_mode(self) -> bool:
@@ -114,6 +128,15 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         config_path=env.optional("OPSBOT_CONFIG") or None,
         log_format=env.choice("OPSBOT_LOG_FORMAT", ("text", "json")),
         health_port=_whole(env.number("OPSBOT_HEALTH_PORT", 0, low=1, high=65535, whole=True)),
+        http_threads=int(
+            env.number("OPSBOT_HTTP_THREADS", HTTP_THREADS, low=1, high=256, whole=True)
+        ),
+        http_connections=int(
+            env.number("OPSBOT_HTTP_CONNECTIONS", HTTP_CONNECTIONS, low=10, high=10000, whole=True)
+        ),
+        http_backlog=int(
+            env.number("OPSBOT_HTTP_BACKLOG", HTTP_BACKLOG, low=1, high=65535, whole=True)
+        ),
     )
     if env.problems:
         raise SettingsError(*env.problems)

@@ -13,4 +13,4 @@ __all__ = ["Deps", "register_all"]
 def register_all(app: App, deps: Deps) -> None:
     for surface in (commands, actions, views, events):
         surface.register(app, deps)
-    actions.register_fallback(app)
+    actions.register_fallback(app, deps)

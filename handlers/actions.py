@@ -78,34 +78,36 @@ def register(app: App, deps: Deps) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
         ack()
-        # Runs in Bolt's listener pool after the ack: whatever the payload holds or Slack
-        # answers, it ends here, logged; the modal keeps its fields and its submit is checked.
         option = action.get("selected_option")
         view = body.get("view")
         user = (body.get("user") or {}).get("id", "")
-        kinds = deps.service.desk.kinds_for(user, channel=None)
-        offered = () if isinstance(kinds, Refused) else kinds
-        wanted = str(option.get("value", "")) if isinstance(option, dict) else ""
-        kind = next((k for k in offered if k.operation_type == wanted), None)
-        has_id = isinstance(view, dict) and bool(view.get("id"))
-        metadata = form_metadata(view.get("private_metadata")) if has_id else None
-        if kind is None or metadata is None:
-            log.warning("type change ignored: no known type, or no view the bot opened")
-            return
-        try:
-            client.views_update(
-                view_id=view["id"],
-                hash=view.get("hash"),
-                view=messages.request_modal(offered, kind=kind, metadata=metadata),
-            )
-        except SlackApiError as exc:
-            # hash_conflict: the person changed the modal again, and the newer change wins.
-            log.warning("modal not updated for a type change: %s", exc.response.get("error"))
-        except Exception:
-            log.exception("modal not updated for a type change")
+
+        def work() -> None:
+            # Whatever the payload holds or Slack answers, it ends here, logged; the modal
+            # keeps its fields and its submit is checked.
+            kinds = deps.service.desk.kinds_for(user, channel=None)
+            offered = () if isinstance(kinds, Refused) else kinds
+            wanted = str(option.get("value", "")) if isinstance(option, dict) else ""
+            kind = next((k for k in offered if k.operation_type == wanted), None)
+            has_id = isinstance(view, dict) and bool(view.get("id"))
+            metadata = form_metadata(view.get("private_metadata")) if has_id else None
+            if kind is None or metadata is None:
+                log.warning("type change ignored: no known type, or no view the bot opened")
+                return
+            try:
+                client.views_update(
+                    view_id=view["id"],
+                    hash=view.get("hash"),
+                    view=messages.request_modal(offered, kind=kind, metadata=metadata),
+                )
+            except SlackApiError as exc:
+                # hash_conflict: the person changed the modal again, and the newer change wins.
+                log.warning("modal not updated for a type change: %s", exc.response.get("error"))
+
+        deps.later(lambda _: log.warning("modal not updated for a type change"), work)
 
 
-def register_fallback(app: App) -> None:
+def register_fallback(app: App, deps: Deps) -> None:
     """Registered last: a click on anything the bot does not know (an old message, a forged
     payload) is acknowledged and answered privately, never a 404 and a Slack error icon."""
 
@@ -113,7 +115,12 @@ def register_fallback(app: App) -> None:
     def unknown_action(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         if body.get("response_url"):
-            respond(replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION)
+            deps.later(
+                lambda _: log.warning("could not answer a click on an unknown action"),
+                lambda: respond(
+                    replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION
+                ),
+            )
 
 
 def _on_click(

@@ -23,10 +23,9 @@ def register(app: App, deps: Deps) -> None:
         user, channel = event.get("user"), event.get("channel")
         if not user or not channel:
             return
-        # Slack redelivers an event it thinks was missed; its event_id stays the same.
+        # Slack redelivers an event it thinks was missed; its event_id stays the same. Asked in
+        # the work, not before the ack: the store may be busy, and the ack waits for nothing.
         key = str(body.get("event_id") or f"{channel}:{event.get('ts')}")
-        if not deps.service.first_time(key):
-            return
         thread_ts = event.get("thread_ts") or event.get("ts")
         typed = MENTION.sub(" ", event.get("text") or "").strip()
 
@@ -36,19 +35,20 @@ def register(app: App, deps: Deps) -> None:
         def public(message: dict[str, Any]) -> None:
             deps.poster.post(channel=channel, thread_ts=thread_ts, user=user, message=message)
 
-        deps.later(
-            private,
-            lambda: answer_text(
-                deps,
-                typed or "help",
-                user=user,
-                channel=channel,
-                surface="mention",
-                private=private,
-                public=public,
-                thread_ts=thread_ts,
-            ),
-        )
+        def work() -> None:
+            if deps.service.first_time(key):
+                answer_text(
+                    deps,
+                    typed or "help",
+                    user=user,
+                    channel=channel,
+                    surface="mention",
+                    private=private,
+                    public=public,
+                    thread_ts=thread_ts,
+                )
+
+        deps.later(private, work)
 
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any]) -> None:

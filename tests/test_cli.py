@@ -19,7 +19,7 @@ import pytest
 from bot.cli import main
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
-from bot.slack.app import Workers, bolt_app, socket_mode
+from bot.slack.app import bolt_app, socket_mode
 from bot.slack.notifier import web_client
 from store import Store
 from tests.conftest import SECRET, eventually
@@ -294,8 +294,11 @@ def start_run(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Running]]:
 
 def test_run_serves_http_and_stops_cleanly_on_sigterm(tmp_path: Path, start_run) -> None:
     with FakeSlack() as slack, Simulator(run_seconds=0.3) as simulator:
-        bot = start_run(bot_env(slack, simulator, tmp_path / "run.db"))
+        limits = {"OPSBOT_HTTP_THREADS": "4", "OPSBOT_HTTP_CONNECTIONS": "300"}
+        bot = start_run(bot_env(slack, simulator, tmp_path / "run.db", **limits))
         bot.wait_for("opsbot is listening")
+        # The server's limits are the settings' (the backlog its default).
+        assert "(4 threads, up to 300 connections open, 1024 more waiting)" in bot.output
         bot.answers(slack, "run")
         # Health and metrics on the same port, with no signature (see tests/test_health.py).
         port = bot.env["PORT"]
@@ -354,7 +357,7 @@ def test_a_socket_url_gone_stale_is_replaced_by_a_fresh_one(tmp_path: Path) -> N
     with FakeSlack() as slack, FakeSocketMode() as sm:
         slack.socket_mode_url = sm.url
         client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
-        app = bolt_app(client=client, signing_secret=SECRET, workers=Workers())
+        app = bolt_app(client=client, signing_secret=SECRET)
         stale = f"ws://127.0.0.1:{free_port()}/link/?ticket=expired"
         handler = socket_mode(app=app, app_token=APP_TOKEN, url=stale)
         try:

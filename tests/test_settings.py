@@ -9,6 +9,9 @@ import pytest
 from bot.settings import (
     DEFAULT_SLACK_API_URL,
     DEFAULT_ZEQUENZE_API_URL,
+    HTTP_BACKLOG,
+    HTTP_CONNECTIONS,
+    HTTP_THREADS,
     Settings,
     SettingsError,
     load,
@@ -107,6 +110,25 @@ def test_explicit_values(no_dotenv: Path) -> None:
     assert settings.port == 8080
 
 
+def test_http_server_limits(no_dotenv: Path) -> None:
+    """Enough for 200 requests at once by default (issue 16): Slack retries neither a slash
+    command nor a click, so a connection the server does not take is a request lost."""
+    defaults = load(base_env(), dotenv=no_dotenv)
+    assert (defaults.http_threads, defaults.http_connections, defaults.http_backlog) == (
+        HTTP_THREADS,
+        HTTP_CONNECTIONS,
+        HTTP_BACKLOG,
+    )
+    assert defaults.http_connections >= 200 + HTTP_THREADS
+    given = load(
+        base_env(
+            OPSBOT_HTTP_THREADS="8", OPSBOT_HTTP_CONNECTIONS="2000", OPSBOT_HTTP_BACKLOG="4096"
+        ),
+        dotenv=no_dotenv,
+    )
+    assert (given.http_threads, given.http_connections, given.http_backlog) == (8, 2000, 4096)
+
+
 def test_values_are_trimmed(no_dotenv: Path) -> None:
     settings = load(base_env(SLACK_BOT_TOKEN=f"  {BOT_TOKEN}\t", PORT=" 4000 "), dotenv=no_dotenv)
     assert settings.slack_bot_token == BOT_TOKEN
@@ -166,6 +188,25 @@ def test_malformed_value_is_named(no_dotenv: Path, name: str, value: str) -> Non
     assert name in str(error)
     for secret in (BOT_TOKEN, SIGNING_SECRET, API_TOKEN):
         assert secret not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("OPSBOT_HTTP_THREADS", "0", "must be between 1 and 256, not 0."),
+        ("OPSBOT_HTTP_THREADS", "1000", "must be between 1 and 256, not 1000."),
+        ("OPSBOT_HTTP_THREADS", "4.5", "must be a whole number, not '4.5'."),
+        ("OPSBOT_HTTP_CONNECTIONS", "5", "must be between 10 and 10000, not 5."),
+        ("OPSBOT_HTTP_CONNECTIONS", "100000", "must be between 10 and 10000, not 100000."),
+        ("OPSBOT_HTTP_CONNECTIONS", "many", "must be a whole number, not 'many'."),
+        ("OPSBOT_HTTP_BACKLOG", "0", "must be between 1 and 65535, not 0."),
+        ("OPSBOT_HTTP_BACKLOG", "-5", "must be between 1 and 65535, not -5."),
+    ],
+)
+def test_malformed_http_server_limit_is_named(
+    no_dotenv: Path, name: str, value: str, said: str
+) -> None:
+    assert refusal(base_env(**{name: value}), no_dotenv).problems == (f"{name} {said}",)
 
 
 @pytest.mark.parametrize(

@@ -280,7 +280,9 @@ def test_edits_keep_to_the_workspaces_budget(
             edit_gap=0.25 if budgeted else 0.0,
         )
         try:
-            simulator.run_seconds = 0.3
+            # Running longer than the twenty public messages take to go out (a public message
+            # posted later than the request finished shows its end at once: nothing to edit).
+            simulator.run_seconds = 1.5
             keys = [bot.command(f"reboot server-{n:02} now") for n in range(1, 21)]
             request_ids = [confirm_button(bot.wait_response(key))["value"] for key in keys]
             for request_id in request_ids:

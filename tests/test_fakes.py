@@ -545,6 +545,61 @@ def test_socket_mode_round_trip(fake: FakeSlack) -> None:
             handler.close()
 
 
+def _keeping_texts_in(kept: list[str]) -> Any:
+    # Bolt fills every argument of a listener by its name: the list is bound by a closure.
+    def on_ops(ack: Any, command: dict[str, Any]) -> None:
+        kept.append(command["text"])
+        ack()
+
+    return on_ops
+
+
+def test_socket_mode_gives_each_payload_to_one_of_the_open_connections(fake: FakeSlack) -> None:
+    # Two replicas, each with its own connection: Slack hands every payload to one of them,
+    # never to both, so a click may reach a replica other than the one that showed the button.
+    seen: dict[str, list[str]] = {"first": [], "second": []}
+    handlers = []
+    with FakeSocketMode() as sm:
+        fake.socket_mode_url = sm.url
+        try:
+            for number, name in enumerate(seen, start=1):
+                app = App(
+                    client=WebClient(token=BOT_TOKEN, base_url=fake.api_url),
+                    signing_secret=SECRET,
+                )
+
+                app.command("/ops")(_keeping_texts_in(seen[name]))
+
+                handler = SocketModeHandler(app, APP_TOKEN)
+                handlers.append(handler)
+                handler.connect()
+                sm.wait_connected(count=number)
+            sent = [
+                sm.send_envelope(
+                    type="slash_commands",
+                    payload=slash_command_payload(text=f"{n}", response_url=fake.response_url("r")),
+                )
+                for n in range(20)
+            ]
+            for envelope_id in sent:
+                sm.wait_ack(envelope_id)
+            assert sorted(seen["first"] + seen["second"], key=int) == [f"{n}" for n in range(20)]
+            assert seen["first"] and seen["second"]
+            assert {sm.delivered_to[e] for e in sent} == {1, 2}
+
+            chosen = sm.send_envelope(
+                type="slash_commands",
+                payload=slash_command_payload(text="to two", response_url=fake.response_url("r")),
+                connection=2,
+            )
+            sm.wait_ack(chosen)
+            assert seen["second"][-1] == "to two" and "to two" not in seen["first"]
+        finally:
+            sm.stop()
+            for handler in handlers:
+                handler.close()
+
+
 def test_chat_update_is_limited_for_the_whole_workspace() -> None:
     # Tier 3: edits in any channel count against one budget (here 1 a second, a burst of 2).
     with FakeSlack(update_rate=1.0, update_burst=2) as fake:

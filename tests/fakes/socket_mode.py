@@ -7,6 +7,7 @@ Wire it up through FakeSlack: ``fake.socket_mode_url = sm.url`` makes
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -43,6 +44,11 @@ class FakeSocketMode:
         self.connection_count = 0  # connections that got a hello, ever
         self._close_timeout = close_timeout
         self._open: list[ServerConnection] = []  # connections that got a hello, oldest first
+        self._warned: set[ServerConnection] = set()  # sent "disconnect": Slack sends them no more
+        # Seeded: which connection gets a payload is Slack's choice, but a failing test repeats.
+        self._choice = random.Random(0)
+        self.delivered_to: dict[str, int] = {}  # envelope id -> which connection (its hello number)
+        self._numbers: dict[ServerConnection, int] = {}
         self._acks: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self._server: Server | None = None
@@ -129,9 +135,13 @@ class FakeSocketMode:
         envelope_id: str | None = None,
         accepts_response_payload: bool | None = None,
         retry_attempt: int = 0,
+        connection: int | None = None,
     ) -> str:
-        """Send an envelope ("slash_commands", "interactive", "events_api") to the newest
-        connection. accepts_response_payload defaults to what Slack sets for the type."""
+        """Send an envelope ("slash_commands", "interactive", "events_api") to ONE of the open
+        connections, as Slack does with an app's several connections (replicas each open one):
+        picked at random among those not warned of a disconnect, or the one whose hello was
+        number `connection` (1 for the first ever greeted). accepts_response_payload defaults
+        to what Slack sets for the type."""
         envelope_id = envelope_id or str(uuid.uuid4())
         envelope: dict[str, Any] = {
             "envelope_id": envelope_id,
@@ -146,7 +156,10 @@ class FakeSocketMode:
         if type == "events_api":
             envelope["retry_attempt"] = retry_attempt
             envelope["retry_reason"] = "timeout" if retry_attempt else ""
-        self._send(envelope)
+        target = self._pick(connection)
+        with self._cond:
+            self.delivered_to[envelope_id] = self._numbers[target]
+        target.send(json.dumps(envelope))
         return envelope_id
 
     def send_disconnect(self, reason: str = "refresh_requested") -> None:
@@ -156,7 +169,12 @@ class FakeSocketMode:
         3 s recv timeout has run out: an envelope sent right after wait_connected(count=2)
         is acked about 3 s late.
         """
-        self._send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
+        current = self._current()
+        with self._cond:
+            self._warned.add(current)
+        current.send(
+            json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
+        )
 
     def drop(self, code: int = 1001) -> None:
         """Close the newest connection from the server side, as a Slack restart would.
@@ -173,8 +191,17 @@ class FakeSocketMode:
                 raise AssertionError("FakeSocketMode: no client connected")
             return self._open[-1]
 
-    def _send(self, message: dict[str, Any]) -> None:
-        self._current().send(json.dumps(message))
+    def _pick(self, number: int | None) -> ServerConnection:
+        with self._cond:
+            if number is not None:
+                for conn in self._open:
+                    if self._numbers[conn] == number:
+                        return conn
+                raise AssertionError(f"FakeSocketMode: connection {number} is not open")
+            live = [conn for conn in self._open if conn not in self._warned] or self._open
+            if not live:
+                raise AssertionError("FakeSocketMode: no client connected")
+            return self._choice.choice(live)
 
     # ---- server side of one connection (runs in the server's thread per connection)
 
@@ -186,6 +213,7 @@ class FakeSocketMode:
             with self._cond:
                 self._open.append(conn)
                 self.connection_count += 1
+                self._numbers[conn] = self.connection_count
                 self._cond.notify_all()
             for raw in conn:
                 self._record(raw)
@@ -195,6 +223,7 @@ class FakeSocketMode:
             with self._cond:
                 if conn in self._open:
                     self._open.remove(conn)
+                self._warned.discard(conn)
                 self._cond.notify_all()
 
     def _record(self, raw: str | bytes) -> None:

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
-import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from bot import waves as waves_of
 from bot.model import OperationSpec, format_api_time
+from store.dialect import Dialect
+from store.engine import SqliteEngine, Tx, insert_statement
 from store.records import (
     APPROVAL_NEEDED,
     APPROVE,
@@ -51,7 +48,9 @@ from store.records import (
     is_final,
     is_running,
 )
-from store.schema import migrate
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def _now_text(moment: datetime) -> str:
@@ -60,21 +59,27 @@ def _now_text(moment: datetime) -> str:
 
 _TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
 _TO_DELIVER_ROW = "delivered_at IS NULL AND given_up_at IS NULL"
-# The freezes in force at a time (one parameter): two searches of the index by end, since
-# SQLite scans the whole index for an OR of them, and the freezes that ran out stay unlifted
-# for ever: they are never read again.
-_ACTIVE_FREEZES = (
-    "SELECT id FROM freezes INDEXED BY idx_freezes_active WHERE lifted_at IS NULL AND until > ? "
-    "UNION ALL SELECT id FROM freezes INDEXED BY idx_freezes_active "
-    "WHERE lifted_at IS NULL AND until IS NULL"
-)
-# A freeze covering the operation being claimed (fnmatch's globs read as SQLite's GLOB, both
-# sides lower-cased, as device names are compared ignoring case).
-_FROZEN = (
-    f"SELECT 1 FROM freezes f WHERE f.id IN ({_ACTIVE_FREEZES}) "
-    "AND (f.devices IS NULL OR EXISTS (SELECT 1 FROM json_each(f.devices) d "
-    "WHERE lower(operations.device_name) GLOB replace(lower(d.value), '[!', '[^')))"
-)
+
+
+def active_freezes(dialect: Dialect) -> str:
+    """The freezes in force at a time (one parameter): two searches of the index by end, since
+    SQLite scans the whole index for an OR of them, and the freezes that ran out stay unlifted
+    for ever: they are never read again."""
+    freezes = f"freezes{dialect.indexed_by('idx_freezes_active')}"
+    return (
+        f"SELECT id FROM {freezes} WHERE lifted_at IS NULL AND until > ? "
+        f"UNION ALL SELECT id FROM {freezes} WHERE lifted_at IS NULL AND until IS NULL"
+    )
+
+
+def frozen(dialect: Dialect) -> str:
+    """A freeze covering the operation being claimed (one parameter: the time)."""
+    return (
+        f"SELECT 1 FROM freezes f WHERE f.id IN ({active_freezes(dialect)}) "
+        f"AND {dialect.frozen('operations.device_name', 'f.devices')}"
+    )
+
+
 # A message's channel and thread are kept in its row by the database (migration 0011).
 _EVENTS = "SELECT o.* FROM outbox o"
 
@@ -92,16 +97,29 @@ _TO_SEND = (
 )
 
 
-def _retimed(new: str) -> str:
+def _retimed(dialect: Dialect, new: str) -> str:
     """SQL that moves an operation to the time `new` (an SQL expression, written twice: give
     its parameters twice). One a person sent again after an unknown outcome keeps the time it
     had in `earlier_times`: a create call for that time may have reached the API, and is
     still recognised in its list by it."""
     return (
         f"earlier_times = CASE WHEN answered_by IS NOT NULL AND scheduled_at != {new} "
-        "THEN json_insert(coalesce(earlier_times, '[]'), '$[#]', scheduled_at) "
+        f"THEN {dialect.json_append('earlier_times', 'scheduled_at')} "
         f"ELSE earlier_times END, scheduled_at = {new}"
     )
+
+
+def null_safe_equal(column: str, value: Any) -> tuple[str, list[Any]]:
+    """`column IS ?`, written so that both engines can use an index and know the parameter's
+    type: `column IS NULL`, or `column = ?` with its parameter."""
+    return (f"{column} IS NULL", []) if value is None else (f"{column} = ?", [value])
+
+
+def shown_at() -> float:
+    """When a public message was shown, as SQLite's `julianday('now')` gave it (the column is
+    a Julian day number): the wall clock, not the bot's, as before; a parameter, so the SQL is
+    the same on every engine."""
+    return datetime.now(UTC).timestamp() / 86400 + 2440587.5
 
 
 BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
@@ -109,103 +127,76 @@ AUDIT_PAGE = 500
 
 
 class Store:
-    """One connection shared by the bot's threads behind a lock: one writer, no lock upgrades."""
+    """The bot's state over one engine (store/engine.py): every statement in a transaction
+    from `engine.write()` or a reading from `engine.read()`."""
 
     def __init__(self, *, path: str | Path, read_only: bool = False) -> None:
         """`read_only`: for looking only (`opsbot audit`): the file must exist, nothing is
         created or migrated, and a write fails."""
         self.path = str(path)
-        self._lock = threading.RLock()
-        if read_only:
-            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10.0)
-            self.db = Database(conn)
-            return
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
-        self.db = Database(conn)
-        with self._lock:
-            if self.path != ":memory:":
-                self.db.enable_wal()
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            migrate(self.db)
+        self.engine = SqliteEngine(path=path, read_only=read_only)
+        self.dialect = self.engine.dialect
+
+    @property
+    def db(self) -> Database:
+        """SQLite only: the sqlite-utils Database under the engine, for the tests and
+        benchmarks that are about SQLite itself (its migrations, its VM steps, its plans)."""
+        return self.engine.db
 
     def backup(self, path: str | Path) -> None:
         """A consistent copy of the live database (SQLite's online backup), safe while the
         bot runs."""
-        target = sqlite3.connect(str(path))
-        try:
-            with self._lock:
-                self.db.conn.backup(target)
-        finally:
-            target.close()
+        self.engine.backup(path)
 
     def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self.engine.close()
 
     def ping(self) -> None:
         """A trivial query: raises when the database does not answer (closed, unreadable)."""
-        with self._lock:
-            self.db.execute("SELECT 1").fetchone()
+        self.engine.ping()
 
     def audit_counts(self, events: Sequence[str]) -> dict[str, int]:
         """How many audit lines of each of `events` the trail holds: counted by the database
         as each line is written (migration 0009), so the answer costs a row per event, however
         long the trail."""
         marks = ", ".join("?" for _ in events)
-        with self._lock:
-            rows = self.db.execute(
+        with self.engine.read() as tx:
+            rows = tx.rows(
                 f"SELECT event, lines FROM audit_events WHERE event IN ({marks})", list(events)
-            ).fetchall()
-        return {event: int(n) for event, n in rows}
+            )
+        return {r["event"]: int(r["lines"]) for r in rows}
 
     def gauges(self) -> dict[str, Any]:
         """What the metrics read at each scrape, each from a small table or an index of what
         is unfinished: the operations sent by status word (counted as they change), the
         outbox's backlog and its oldest message's time, unknown outcomes and requests waiting
         for approval."""
-        with self._lock:
-            statuses = self.db.execute(
+        with self.engine.read() as tx:
+            statuses = tx.rows(
                 "SELECT word, operations FROM operation_statuses WHERE operations > 0"
-            ).fetchall()
-            backlog, oldest = self.db.execute(
-                "SELECT count(*), min(created_at) FROM outbox "
+            )
+            backlog = tx.row(
+                "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox "
                 "WHERE delivered_at IS NULL AND given_up_at IS NULL"
-            ).fetchone()
-            (unknown,) = self.db.execute(
-                "SELECT count(*) FROM operations WHERE state = 'unknown'"
-            ).fetchone()
-            (approving,) = self.db.execute(
-                "SELECT count(*) FROM requests WHERE state = 'approving'"
-            ).fetchone()
+            )
+            unknown = tx.value("SELECT count(*) FROM operations WHERE state = 'unknown'")
+            approving = tx.value("SELECT count(*) FROM requests WHERE state = 'approving'")
+        assert backlog is not None
+        oldest = backlog["oldest"]
         return {
-            "statuses": {word: int(n) for word, n in statuses},
-            "outbox_backlog": int(backlog),
+            "statuses": {r["word"]: int(r["operations"]) for r in statuses},
+            "outbox_backlog": int(backlog["n"]),
             "outbox_oldest": datetime.fromisoformat(oldest) if oldest else None,
             "unknown_outcomes": int(unknown),
             "approvals_waiting": int(approving),
         }
 
-    @contextmanager
-    def _write(self) -> Iterator[Database]:
-        # BEGIN IMMEDIATE takes the write lock up front: a read-then-write transaction under WAL
-        # would otherwise fail at once with "database is locked" if another process writes.
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.rollback()
-                raise
-            self.db.execute("COMMIT")
-
-    def _cas(self, db: Database, sql: str, params: Sequence[Any]) -> bool:
-        return db.execute(sql, params).rowcount == 1
+    def _cas(self, tx: Tx, sql: str, params: Sequence[Any]) -> bool:
+        return tx.execute(sql, params) == 1
 
     def _announced(
         self,
-        db: Database,
+        tx: Tx,
         sql: str,
         params: Sequence[Any],
         *,
@@ -215,18 +206,18 @@ class Store:
     ) -> bool:
         """A compare-and-set and, if it won, its announcement in the same transaction (and,
         when the change `ends` an operation, its request's summary if it was the last)."""
-        if not self._cas(db, sql, params):
+        if not self._cas(tx, sql, params):
             return False
-        self._enqueue(db, announce, now)
+        self._enqueue(tx, announce, now)
         if ends:
-            self._maybe_finished(db, announce["request_id"], now)
+            self._maybe_finished(tx, announce["request_id"], now)
         return True
 
     # --- the audit trail ------------------------------------------------------------------
 
     def _audit(
         self,
-        db: Database,
+        tx: Tx,
         *,
         event: str,
         actor: str,
@@ -240,7 +231,7 @@ class Store:
         """One line of the audit trail, in the caller's transaction: a change and its record
         are kept together or not at all. `detail` must never hold a secret (a token, a
         signing secret): the trail is read by people who may not see those."""
-        db.execute(
+        tx.execute(
             "INSERT INTO audit (at, event, actor, channel, request_id, device_name, api_id, "
             "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -257,7 +248,7 @@ class Store:
 
     def _audit_operation(
         self,
-        db: Database,
+        tx: Tx,
         operation_id: int,
         *,
         event: str,
@@ -270,29 +261,30 @@ class Store:
         """An audit line about one operation, with its request's channel. `post`: the line
         records an answer to the create call, so the call's body goes with it, rebuilt from
         the row the sender read it from (the same fields, formatted as the API takes them)."""
-        row = db.execute(
+        row = tx.row(
             "SELECT o.request_id, o.device_name, o.operation_type, o.scheduled_at, "
             "o.parameters, o.api_id, r.channel FROM operations o "
             "JOIN requests r ON r.id = o.request_id WHERE o.id = ?",
             [operation_id],
-        ).fetchone()
+        )
+        assert row is not None
         extra: dict[str, Any] = {"operation": operation_id}
         if post:
             extra["post"] = {
-                "device_name": row[1],
-                "operation_type": row[2],
-                "scheduled_at": row[3],
-                "parameters": json.loads(row[4] or "{}"),
+                "device_name": row["device_name"],
+                "operation_type": row["operation_type"],
+                "scheduled_at": row["scheduled_at"],
+                "parameters": json.loads(row["parameters"] or "{}"),
             }
         self._audit(
-            db,
+            tx,
             event=event,
             actor=actor,
             now=now,
-            request_id=row[0],
-            channel=row[6],
-            device_name=row[1],
-            api_id=api_id or row[5],
+            request_id=row["request_id"],
+            channel=row["channel"],
+            device_name=row["device_name"],
+            api_id=api_id or row["api_id"],
             detail={**extra, **(detail or {})},
         )
 
@@ -309,9 +301,9 @@ class Store:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """An audit line for an event that changes nothing else (a typed command refused)."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             self._audit(
-                db,
+                tx,
                 event=event,
                 actor=actor,
                 now=now,
@@ -332,35 +324,35 @@ class Store:
         With `since`, the `at` index finds where to start, so the cost follows the answer,
         not the months of trail before it; `at` is still checked on every line, as a clock
         may step back between two writers."""
-        with self._lock:
-            if "audit" not in self.db.table_names():
-                return  # a database no opsbot with an audit trail has opened yet
-            start = 0
-            if since is not None:
+        if not self.engine.has_table("audit"):
+            return  # a database no opsbot with an audit trail has opened yet
+        start = 0
+        if since is not None:
+            with self.engine.read() as tx:
                 # INDEXED BY: left to itself SQLite walks the ids from the first until one is
                 # recent enough (its min() shortcut), all the trail for a question about today.
-                first = self.db.execute(
-                    "SELECT min(id) FROM audit INDEXED BY idx_audit_at WHERE at >= ?",
+                first = tx.value(
+                    f"SELECT min(id) FROM audit{self.dialect.indexed_by('idx_audit_at')} "
+                    "WHERE at >= ?",
                     [_now_text(since)],
-                ).fetchone()[0]
-                if first is None:
-                    return
-                start = first - 1
+                )
+            if first is None:
+                return
+            start = first - 1
         floor = _now_text(since) if since is not None else ""
         left = limit
         while left is None or left > 0:
             page = AUDIT_PAGE if left is None else min(AUDIT_PAGE, left)
-            with self._lock:
-                rows = list(
-                    self.db.query(
-                        "SELECT a.*, r.channel AS request_channel, "
-                        "coalesce(r.thread_ts, r.status_ts) AS root_ts FROM audit a "
-                        "LEFT JOIN requests r ON r.id = a.request_id "
-                        # `+`: walked by id, never by the `at` index (that would sort each
-                        # page out of everything since).
-                        "WHERE a.id > ? AND +a.at >= ? ORDER BY a.id LIMIT ?",
-                        [start, floor, page],
-                    )
+            with self.engine.read() as tx:
+                rows = tx.rows(
+                    "SELECT a.*, r.channel AS request_channel, "
+                    "coalesce(r.thread_ts, r.status_ts) AS root_ts FROM audit a "
+                    "LEFT JOIN requests r ON r.id = a.request_id "
+                    # Walked by id, never by the `at` index (that would sort each page out of
+                    # everything since).
+                    f"WHERE a.id > ? AND {self.dialect.unindexed('a.at')} >= ? "
+                    "ORDER BY a.id LIMIT ?",
+                    [start, floor, page],
                 )
             for row in rows:
                 row["detail"] = json.loads(row["detail"] or "{}")
@@ -374,19 +366,18 @@ class Store:
     # --- facts learnt at start ------------------------------------------------------------
 
     def set_fact(self, key: str, value: str) -> None:
-        with self._write() as db:
-            db.execute(
+        with self.engine.write() as tx:
+            tx.execute(
                 "INSERT INTO facts (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [key, value],
             )
 
     def fact(self, key: str) -> str | None:
-        with self._lock:
-            if "facts" not in self.db.table_names():
-                return None
-            row = self.db.execute("SELECT value FROM facts WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        if not self.engine.has_table("facts"):
+            return None
+        with self.engine.read() as tx:
+            return tx.value("SELECT value FROM facts WHERE key = ?", [key])
 
     # --- requests -------------------------------------------------------------------------
 
@@ -413,46 +404,48 @@ class Store:
         (`wave_size`, `canary`), each operation carries its device's wave."""
         request_id = "r_" + secrets.token_hex(6)
         numbers = waves_of.numbers(specs, size=wave_size, canary=canary)
-        with self._write() as db:
-            db["requests"].insert(
-                {
-                    "id": request_id,
-                    "state": "pending",
-                    "requester": requester,
-                    "surface": surface,
-                    "text": text,
-                    "tz": tz,
-                    "immediate": int(immediate),
-                    "notes": json.dumps(list(notes)),
-                    "channel": channel,
-                    "thread_ts": thread_ts,
-                    "response_url": response_url,
-                    "created_at": _now_text(now),
-                    "expires_at": _now_text(expires_at),
-                    "policy": json.dumps(policy or {}),
-                    "wave_size": wave_size,
-                    "canary": int(canary),
-                    "waves": max(numbers) if numbers else 0,
-                }
-            )
-            db["operations"].insert_all(
-                {
-                    "request_id": request_id,
-                    "seq": seq,
-                    "device_name": spec.device_name,
-                    "operation_type": spec.operation_type,
-                    "parameters": json.dumps(spec.parameters),
-                    "scheduled_at": format_api_time(spec.scheduled_at),
-                    "state": "draft",
-                    "final": 0,
-                    "created_at": _now_text(now),
-                    "updated_at": _now_text(now),
-                    "wave": numbers[seq] if numbers else None,
-                }
-                for seq, spec in enumerate(specs)
+        with self.engine.write() as tx:
+            request = {
+                "id": request_id,
+                "state": "pending",
+                "requester": requester,
+                "surface": surface,
+                "text": text,
+                "tz": tz,
+                "immediate": int(immediate),
+                "notes": json.dumps(list(notes)),
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "response_url": response_url,
+                "created_at": _now_text(now),
+                "expires_at": _now_text(expires_at),
+                "policy": json.dumps(policy or {}),
+                "wave_size": wave_size,
+                "canary": int(canary),
+                "waves": max(numbers) if numbers else 0,
+            }
+            tx.execute(insert_statement("requests", list(request)), list(request.values()))
+            tx.insert_many(
+                "operations",
+                [
+                    {
+                        "request_id": request_id,
+                        "seq": seq,
+                        "device_name": spec.device_name,
+                        "operation_type": spec.operation_type,
+                        "parameters": json.dumps(spec.parameters),
+                        "scheduled_at": format_api_time(spec.scheduled_at),
+                        "state": "draft",
+                        "final": 0,
+                        "created_at": _now_text(now),
+                        "updated_at": _now_text(now),
+                        "wave": numbers[seq] if numbers else None,
+                    }
+                    for seq, spec in enumerate(specs)
+                ],
             )
             self._audit(
-                db,
+                tx,
                 event="requested",
                 actor=requester,
                 now=now,
@@ -480,25 +473,25 @@ class Store:
     ) -> bool:
         """A pending request's operations move to new times (into their maintenance window),
         by its requester, before it is confirmed."""
-        with self._write() as db:
-            request = self._request_in(db, request_id)
+        with self.engine.write() as tx:
+            request = self._request(tx, request_id)
             if request is None or request.state != "pending" or request.requester != user:
                 return False
             notes = [*request.notes, note] if note not in request.notes else list(request.notes)
             if not self._cas(
-                db,
+                tx,
                 "UPDATE requests SET immediate = 0, policy = ?, notes = ? "
                 "WHERE id = ? AND state = 'pending'",
                 [json.dumps(policy), json.dumps(notes), request_id],
             ):
                 return False
             for operation_id, moment in times.items():
-                db.execute(
+                tx.execute(
                     "UPDATE operations SET scheduled_at = ? WHERE id = ? AND state = 'draft'",
                     [format_api_time(moment), operation_id],
                 )
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="moved",
                 actor=user,
@@ -508,30 +501,32 @@ class Store:
             return True
 
     def get_request(self, request_id: str) -> RequestRecord | None:
-        with self._lock:
-            rows = list(self.db.query("SELECT * FROM requests WHERE id = ?", [request_id]))
-            if not rows:
-                return None
-            ops = [
-                OperationRecord.from_row(r)
-                for r in self.db.query(
-                    "SELECT * FROM operations WHERE request_id = ? ORDER BY seq", [request_id]
-                )
-            ]
-            votes = [
-                Vote(user=r["user"], verdict=r["verdict"], at=datetime.fromisoformat(r["at"]))
-                for r in self.db.query(
-                    "SELECT * FROM approvals WHERE request_id = ? ORDER BY at", [request_id]
-                )
-            ]
-        return RequestRecord.from_row(rows[0], ops, votes)
+        with self.engine.read() as tx:
+            return self._request(tx, request_id)
+
+    def _request(self, tx: Tx, request_id: str) -> RequestRecord | None:
+        """The request as the transaction `tx` sees it."""
+        row = tx.row("SELECT * FROM requests WHERE id = ?", [request_id])
+        if row is None:
+            return None
+        ops = [
+            OperationRecord.from_row(r)
+            for r in tx.rows(
+                "SELECT * FROM operations WHERE request_id = ? ORDER BY seq", [request_id]
+            )
+        ]
+        votes = [
+            Vote(user=r["user"], verdict=r["verdict"], at=datetime.fromisoformat(r["at"]))
+            for r in tx.rows(
+                "SELECT * FROM approvals WHERE request_id = ? ORDER BY at", [request_id]
+            )
+        ]
+        return RequestRecord.from_row(row, ops, votes)
 
     def request_of_operation(self, operation_id: int) -> RequestRecord | None:
-        with self._lock:
-            row = self.db.execute(
-                "SELECT request_id FROM operations WHERE id = ?", [operation_id]
-            ).fetchone()
-        return self.get_request(row[0]) if row else None
+        with self.engine.read() as tx:
+            request_id = tx.value("SELECT request_id FROM operations WHERE id = ?", [operation_id])
+            return None if request_id is None else self._request(tx, request_id)
 
     def confirm(
         self,
@@ -553,7 +548,7 @@ class Store:
 
         With `approvals_needed`, pending → approving instead: the public message goes out asking
         for it, and the drafts wait for the last approval (`approve`)."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not approvals_needed:
                 state, extra, extra_params = "confirmed", "", []
             else:
@@ -566,7 +561,7 @@ class Store:
                     _now_text(approval_expires_at),
                 ]
             if not self._cas(
-                db,
+                tx,
                 f"UPDATE requests SET state = ?, confirmed_by = ?, confirmed_at = ?{extra}, "
                 "policy = coalesce(?, policy) "
                 "WHERE id = ? AND state = 'pending' AND requester = ? AND expires_at > ?",
@@ -582,12 +577,12 @@ class Store:
                 ],
             ):
                 return False
-            started = not approvals_needed and self._release(db, request_id, now=now, run_at=run_at)
-            self._enqueue(db, {"request_id": request_id, "kind": ROOT}, now)
+            started = not approvals_needed and self._release(tx, request_id, now=now, run_at=run_at)
+            self._enqueue(tx, {"request_id": request_id, "kind": ROOT}, now)
             if started:  # after the public message: the thread's first reply
-                self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
+                self._enqueue(tx, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="confirmed",
                 actor=user,
@@ -596,24 +591,25 @@ class Store:
             )
             return True
 
-    def _release(
-        self, db: Database, request_id: str, *, now: datetime, run_at: datetime | None
-    ) -> bool:
+    def _release(self, tx: Tx, request_id: str, *, now: datetime, run_at: datetime | None) -> bool:
         """The drafts become operations to send; in waves, only those of the wave under way
         (the first, at the first release), the others waiting for theirs. Each goes for its
         time, or for `run_at` (a request for now runs when confirmed or approved), or for now
         if its time went by while it waited for a person: waiting never makes it late. True
         when waves started (the caller announces the first)."""
-        current = "max(1, (SELECT wave FROM requests WHERE id = operations.request_id))"
+        d = self.dialect
+        current = d.greatest("1", "(SELECT wave FROM requests WHERE id = operations.request_id)")
         sets = f"state = CASE WHEN coalesce(wave, 1) <= {current} THEN 'new' ELSE '{WAITING}' END"
         moment = run_at if run_at is not None else now
-        sets += ", updated_at = ?, " + _retimed("?" if run_at else "max(scheduled_at, ?)")
-        db.execute(
+        sets += ", updated_at = ?, " + _retimed(
+            d, "?" if run_at else d.greatest("scheduled_at", "?")
+        )
+        tx.execute(
             f"UPDATE operations SET {sets} WHERE request_id = ? AND state = 'draft'",
             [_now_text(now), format_api_time(moment), format_api_time(moment), request_id],
         )
         return self._cas(
-            db,
+            tx,
             "UPDATE requests SET wave = 1, wave_state = 'going' "
             "WHERE id = ? AND waves > 1 AND wave = 0",
             [request_id],
@@ -621,43 +617,44 @@ class Store:
 
     # --- waves ------------------------------------------------------------------------------
 
-    def _advance_waves(self, db: Database, request_id: str, now: datetime) -> None:
+    def _advance_waves(self, tx: Tx, request_id: str, now: datetime) -> None:
         """In the transaction of a change that may have ended an operation: once every
         operation of the current wave is final, the next wave is released (sent now) if none
         failed, and the request halts if one did (refused before the API, or a final status
         other than success). An operation whose outcome is unknown is not final: the next
         wave waits for it. The last wave releases nothing: the summary says how it ended."""
-        row = db.execute(
-            "SELECT waves, wave, wave_state FROM requests WHERE id = ?", [request_id]
-        ).fetchone()
-        if row is None or row[0] < 2 or row[2] != "going" or row[1] >= row[0]:
+        row = tx.row("SELECT waves, wave, wave_state FROM requests WHERE id = ?", [request_id])
+        if row is None or row["waves"] < 2 or row["wave_state"] != "going":
             return
-        waves, wave = row[0], row[1]
-        ops = db.execute(
+        waves, wave = row["waves"], row["wave"]
+        if wave >= waves:
+            return
+        ops = tx.rows(
             "SELECT id, state, final, status FROM operations WHERE request_id = ? AND wave = ?",
             [request_id, wave],
-        ).fetchall()
-        if any(not final for _, _, final, _ in ops):
+        )
+        if any(not op["final"] for op in ops):
             return
         failed = [
-            op_id
-            for op_id, state, _, status in ops
-            if state != "submitted" or (status or "").strip().lower() not in SUCCEEDED_STATUSES
+            op["id"]
+            for op in ops
+            if op["state"] != "submitted"
+            or (op["status"] or "").strip().lower() not in SUCCEEDED_STATUSES
         ]
         if not failed:
-            if self._next_wave(db, request_id, wave=wave, state="going", now=now):
+            if self._next_wave(tx, request_id, wave=wave, state="going", now=now):
                 self._enqueue(
-                    db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": wave + 1}, now
+                    tx, {"request_id": request_id, "kind": WAVE_STARTED, "wave": wave + 1}, now
                 )
             return
         if self._cas(
-            db,
+            tx,
             "UPDATE requests SET wave_state = 'halted', halted_at = ? "
             "WHERE id = ? AND wave_state = 'going' AND wave = ?",
             [_now_text(now), request_id, wave],
         ):
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="waves_halted",
                 actor=BOT_ACTOR,
@@ -665,20 +662,18 @@ class Store:
                 detail={"wave": wave, "waves": waves, "failed": failed},
             )
             self._enqueue(
-                db,
+                tx,
                 {"request_id": request_id, "kind": WAVE_HALTED, "wave": wave, "failed": failed},
                 now,
             )
 
-    def _next_wave(
-        self, db: Database, request_id: str, *, wave: int, state: str, now: datetime
-    ) -> bool:
+    def _next_wave(self, tx: Tx, request_id: str, *, wave: int, state: str, now: datetime) -> bool:
         """`wave` → the next, if the request is still at `wave` in `state` and every operation
         of `wave` has ended (one found in the API after all may have reopened it): its
         operations become due at the request's time, or now if that has passed (a wave
         released early, after a failure before the time, still waits for the time asked)."""
         if not self._cas(
-            db,
+            tx,
             "UPDATE requests SET wave = wave + 1, wave_state = 'going', halted_at = NULL "
             "WHERE id = ? AND wave = ? AND wave_state = ? AND wave < waves AND NOT EXISTS "
             "(SELECT 1 FROM operations o WHERE o.request_id = requests.id AND o.wave = ? "
@@ -686,9 +681,9 @@ class Store:
             [request_id, wave, state, wave],
         ):
             return False
-        db.execute(
+        tx.execute(
             f"UPDATE operations SET state = {_TO_SEND}, updated_at = ?, "
-            "scheduled_at = max(scheduled_at, ?) "
+            f"scheduled_at = {self.dialect.greatest('scheduled_at', '?')} "
             f"WHERE request_id = ? AND wave = ? AND state = '{WAITING}'",
             [_now_text(now), format_api_time(now), request_id, wave + 1],
         )
@@ -699,18 +694,16 @@ class Store:
         and only that one; the waves after it follow as usual. Whether this person may is the
         caller's to check first. Returns "continued", or why not: "not_found", "stale" (the
         request is halted after another wave: an older button), or its wave state."""
-        with self._write() as db:
-            row = db.execute(
-                "SELECT wave, wave_state FROM requests WHERE id = ?", [request_id]
-            ).fetchone()
+        with self.engine.write() as tx:
+            row = tx.row("SELECT wave, wave_state FROM requests WHERE id = ?", [request_id])
             if row is None:
                 return "not_found"
-            if row[1] != "halted" or row[0] != wave:
-                return "stale" if row[1] == "halted" else (row[1] or "none")
-            if not self._next_wave(db, request_id, wave=wave, state="halted", now=now):
+            if row["wave_state"] != "halted" or row["wave"] != wave:
+                return "stale" if row["wave_state"] == "halted" else (row["wave_state"] or "none")
+            if not self._next_wave(tx, request_id, wave=wave, state="halted", now=now):
                 return "stale"
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="waves_continued",
                 actor=user,
@@ -718,7 +711,7 @@ class Store:
                 detail={"wave": wave + 1},
             )
             self._enqueue(
-                db,
+                tx,
                 {"request_id": request_id, "kind": WAVE_CONTINUED, "by": user, "wave": wave + 1},
                 now,
             )
@@ -730,28 +723,26 @@ class Store:
         """A halted request ends: its waiting operations are never sent (state 'stopped',
         final, `error` saying who stopped them), said in its thread, then summed up.
         Returns "stopped" or why not (as continue_waves)."""
-        with self._write() as db:
-            row = db.execute(
-                "SELECT wave, wave_state FROM requests WHERE id = ?", [request_id]
-            ).fetchone()
+        with self.engine.write() as tx:
+            row = tx.row("SELECT wave, wave_state FROM requests WHERE id = ?", [request_id])
             if row is None:
                 return "not_found"
-            if row[1] != "halted" or row[0] != wave:
-                return "stale" if row[1] == "halted" else (row[1] or "none")
+            if row["wave_state"] != "halted" or row["wave"] != wave:
+                return "stale" if row["wave_state"] == "halted" else (row["wave_state"] or "none")
             if not self._cas(
-                db,
+                tx,
                 "UPDATE requests SET wave_state = 'stopped', stopped_by = ? "
                 "WHERE id = ? AND wave = ? AND wave_state = 'halted'",
                 [user, request_id, wave],
             ):
                 return "stale"
-            held = db.execute(
+            held = tx.execute(
                 f"UPDATE operations SET state = '{STOPPED}', final = 1, error = ?, "
                 f"updated_at = ? WHERE request_id = ? AND state = '{WAITING}'",
                 [error, _now_text(now), request_id],
-            ).rowcount
+            )
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="waves_stopped",
                 actor=user,
@@ -759,21 +750,21 @@ class Store:
                 detail={"wave": wave, "never_sent": held},
             )
             self._enqueue(
-                db,
+                tx,
                 {"request_id": request_id, "kind": WAVES_STOPPED, "by": user, "count": held},
                 now,
             )
-            self._maybe_finished(db, request_id, now)
+            self._maybe_finished(tx, request_id, now)
             return "stopped"
 
     def halted_requests(self) -> list[str]:
         """Requests halted after a failed wave, waiting for Continue or Stop, oldest first."""
-        with self._lock:
+        with self.engine.read() as tx:
             return [
-                row[0]
-                for row in self.db.execute(
-                    "SELECT id FROM requests INDEXED BY idx_requests_halted "
-                    "WHERE wave_state = 'halted' ORDER BY halted_at, id"
+                row["id"]
+                for row in tx.rows(
+                    f"SELECT id FROM requests{self.dialect.indexed_by('idx_requests_halted')} "
+                    "WHERE wave_state = 'halted' ORDER BY halted_at NULLS FIRST, id"
                 )
             ]
 
@@ -793,8 +784,8 @@ class Store:
         Returns "approved" (this was the last one needed), "counted" (more are needed),
         "again" (this person's voice is already counted), or, when the request is not waiting
         for approval, why ("expired", "not_found", or its state)."""
-        with self._write() as db:
-            request = self._request_in(db, request_id)
+        with self.engine.write() as tx:
+            request = self._request(tx, request_id)
             if request is None:
                 return "not_found"
             if request.state != "approving":
@@ -805,15 +796,15 @@ class Store:
                 return "again"
             # A voice that lapsed (given for another time, or under another file) may be given
             # again; one that rejected has ended the request already.
-            db.execute(
-                "INSERT INTO approvals (request_id, user, verdict, at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (request_id, user) DO UPDATE SET verdict = excluded.verdict, "
+            tx.execute(
+                'INSERT INTO approvals (request_id, "user", verdict, at) VALUES (?, ?, ?, ?) '
+                'ON CONFLICT (request_id, "user") DO UPDATE SET verdict = excluded.verdict, '
                 "at = excluded.at",
                 [request_id, user, APPROVE, _now_text(now)],
             )
             count = len(request.approvals) + 1
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="approved",
                 actor=user,
@@ -821,7 +812,7 @@ class Store:
                 detail={"count": count, "needed": request.approvals_needed},
             )
             self._enqueue(
-                db,
+                tx,
                 {
                     "request_id": request_id,
                     "kind": "approved",
@@ -834,18 +825,18 @@ class Store:
             if count < request.approvals_needed:
                 return "counted"
             self._cas(
-                db,
+                tx,
                 "UPDATE requests SET state = 'confirmed' WHERE id = ? AND state = 'approving'",
                 [request_id],
             )
-            if self._release(db, request_id, now=now, run_at=run_at):
-                self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
+            if self._release(tx, request_id, now=now, run_at=run_at):
+                self._enqueue(tx, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
             return "approved"
 
     def reject(self, request_id: str, *, user: str, now: datetime, error: str) -> str:
         """approving → rejected: nothing is sent. Returns "rejected" or why not (as approve)."""
-        with self._write() as db:
-            request = self._request_in(db, request_id)
+        with self.engine.write() as tx:
+            request = self._request(tx, request_id)
             if request is None:
                 return "not_found"
             if request.state != "approving":
@@ -853,66 +844,66 @@ class Store:
             if request.approval_expires_at and request.approval_expires_at <= now:
                 return "expired"
             self._cas(
-                db,
+                tx,
                 "UPDATE requests SET state = 'rejected' WHERE id = ? AND state = 'approving'",
                 [request_id],
             )
-            db.execute(
-                "INSERT INTO approvals (request_id, user, verdict, at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (request_id, user) DO UPDATE SET verdict = excluded.verdict, "
+            tx.execute(
+                'INSERT INTO approvals (request_id, "user", verdict, at) VALUES (?, ?, ?, ?) '
+                'ON CONFLICT (request_id, "user") DO UPDATE SET verdict = excluded.verdict, '
                 "at = excluded.at",
                 [request_id, user, REJECT, _now_text(now)],
             )
-            self._end_unsent(db, request_id, error=error, now=now)
-            self._audit_request(db, request_id, event="rejected", actor=user, now=now)
-            self._enqueue(db, {"request_id": request_id, "kind": "rejected", "by": user}, now)
+            self._end_unsent(tx, request_id, error=error, now=now)
+            self._audit_request(tx, request_id, event="rejected", actor=user, now=now)
+            self._enqueue(tx, {"request_id": request_id, "kind": "rejected", "by": user}, now)
             return "rejected"
 
     def expire_approvals(self, *, now: datetime, error: str) -> list[str]:
         """Requests whose approval did not come in time end as expired, each said in its
         thread. Returns them."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             ended = [
-                row[0]
-                for row in db.execute(
+                row["id"]
+                for row in tx.rows(
                     "SELECT id FROM requests WHERE state = 'approving' "
                     "AND approval_expires_at <= ?",
                     [_now_text(now)],
-                ).fetchall()
+                )
             ]
             for request_id in ended:
-                db.execute(
+                tx.execute(
                     "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'approving'",
                     [request_id],
                 )
-                self._end_unsent(db, request_id, error=error, now=now)
+                self._end_unsent(tx, request_id, error=error, now=now)
                 self._audit_request(
-                    db, request_id, event="approval_expired", actor=BOT_ACTOR, now=now
+                    tx, request_id, event="approval_expired", actor=BOT_ACTOR, now=now
                 )
-                self._enqueue(db, {"request_id": request_id, "kind": "approval_expired"}, now)
+                self._enqueue(tx, {"request_id": request_id, "kind": "approval_expired"}, now)
             return ended
 
-    def _end_unsent(self, db: Database, request_id: str, *, error: str, now: datetime) -> None:
+    def _end_unsent(self, tx: Tx, request_id: str, *, error: str, now: datetime) -> None:
         """Operations that will never be sent now (the request rejected, not approved in time,
         refused by the file in force), refused before the API: their lines say why. Its waves
         stop; a request some of whose operations went is summed up once they have ended."""
-        went = db.execute(
+        went = tx.value(
             "SELECT 1 FROM operations WHERE request_id = ? "
             "AND state IN ('sending', 'submitted', 'unknown') LIMIT 1",
             [request_id],
-        ).fetchone()
-        db.execute(
+        )
+        tx.execute(
             "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ?, "
             f"held_since = NULL, held_by = NULL WHERE request_id = ? AND state IN {UNSENT}",
             [error, _now_text(now), request_id],
         )
-        db.execute(
+        tx.execute(
             "UPDATE requests SET wave_state = 'stopped' "
             "WHERE id = ? AND wave_state IN ('going', 'halted')",
             [request_id],
         )
         if went is not None:
-            self._maybe_finished(db, request_id, now)
+            self._maybe_finished(tx, request_id, now)
 
     # --- judged again when the bot acts ------------------------------------------------------
 
@@ -942,12 +933,12 @@ class Store:
         public message showing Approve and Reject, its thread told why. Enough: one waiting
         for approval goes ("released") if `release`, else waits for a click that moves it on
         ("kept"); one confirmed goes on ("ok")."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE requests SET approvals_needed = ?, approvers = ?, policy = ? "
                 "WHERE id = ? AND state IN ('confirmed', 'approving') "
-                "AND coalesce(json_extract(policy, '$.fingerprint'), '') = ?",
+                f"AND coalesce({self.dialect.json_text('policy', 'fingerprint')}, '') = ?",
                 [
                     needed,
                     json.dumps([None if s is None else list(s) for s in approver_sets]),
@@ -959,40 +950,38 @@ class Store:
                 return "stale"
             if voided:
                 marks = ", ".join("?" for _ in voided)
-                db.execute(
+                tx.execute(
                     f"UPDATE approvals SET verdict = '{LAPSED}' WHERE request_id = ? "
-                    f"AND verdict = '{APPROVE}' AND user IN ({marks})",
+                    f"AND verdict = '{APPROVE}' AND \"user\" IN ({marks})",
                     [request_id, *voided],
                 )
-            count = self._approvals(db, request_id)
+            count = self._approvals(tx, request_id)
             detail = {"rules": list(rules), "needed": needed, "count": count}
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event="rejudged",
                 actor=BOT_ACTOR,
                 now=now,
                 detail={**detail, "voided": list(voided)},
             )
-            (state,) = db.execute(
-                "SELECT state FROM requests WHERE id = ?", [request_id]
-            ).fetchone()
+            state = tx.value("SELECT state FROM requests WHERE id = ?", [request_id])
             if count < needed:
                 self._wait_for_approval(
-                    db, request_id, expires_at=expires_at, claimed=claimed, now=now
+                    tx, request_id, expires_at=expires_at, claimed=claimed, now=now
                 )
                 self._enqueue(
-                    db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now
+                    tx, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now
                 )
                 return "approving"
             if state == "confirmed":
                 return "ok"
             if not release:
                 return "kept"
-            db.execute("UPDATE requests SET state = 'confirmed' WHERE id = ?", [request_id])
-            self._enqueue(db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
-            if self._release(db, request_id, now=now, run_at=None):
-                self._enqueue(db, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
+            tx.execute("UPDATE requests SET state = 'confirmed' WHERE id = ?", [request_id])
+            self._enqueue(tx, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
+            if self._release(tx, request_id, now=now, run_at=None):
+                self._enqueue(tx, {"request_id": request_id, "kind": WAVE_STARTED, "wave": 1}, now)
             return "released"
 
     def ask_approval_for_window(
@@ -1010,36 +999,46 @@ class Store:
         `outside` is "approve": it waits for `needed` approvals given now, for that time (any
         given before were for another time and no longer count), its thread told why, once.
         False: it was not confirmed (another operation of it asked first)."""
-        with self._write() as db:
+        with self.engine.write() as tx:
+            # Read and written back in one transaction, one writer at a time: the policy's
+            # approval now covers the time outside the window (JSON is changed in Python, the
+            # same on every engine).
+            policy = json.loads(
+                tx.value("SELECT policy FROM requests WHERE id = ?", [request_id]) or "{}"
+            )
+            approval = policy.get("approval")
+            policy["approval"] = {
+                **(approval if isinstance(approval, dict) else {}),
+                "covers_outside": True,
+            }
             if not self._cas(
-                db,
-                "UPDATE requests SET approvals_needed = ?, approvers = ?, "
-                "policy = json_set(coalesce(policy, '{}'), '$.approval', json(json_patch("
-                "coalesce(json_extract(policy, '$.approval'), '{}'), "
-                "'{\"covers_outside\": true}'))) WHERE id = ? AND state = 'confirmed'",
+                tx,
+                "UPDATE requests SET approvals_needed = ?, approvers = ?, policy = ? "
+                "WHERE id = ? AND state = 'confirmed'",
                 [
                     needed,
                     json.dumps([None if s is None else list(s) for s in approver_sets]),
+                    json.dumps(policy),
                     request_id,
                 ],
             ):
                 return False
-            db.execute(
+            tx.execute(
                 f"UPDATE approvals SET verdict = '{LAPSED}' WHERE request_id = ? "
                 f"AND verdict = '{APPROVE}'",
                 [request_id],
             )
-            self._wait_for_approval(db, request_id, expires_at=expires_at, claimed=claimed, now=now)
+            self._wait_for_approval(tx, request_id, expires_at=expires_at, claimed=claimed, now=now)
             detail = {"why": "window", **about, "needed": needed}
             self._audit_request(
-                db, request_id, event=APPROVAL_NEEDED, actor=BOT_ACTOR, now=now, detail=detail
+                tx, request_id, event=APPROVAL_NEEDED, actor=BOT_ACTOR, now=now, detail=detail
             )
-            self._enqueue(db, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
+            self._enqueue(tx, {"request_id": request_id, "kind": APPROVAL_NEEDED, **detail}, now)
             return True
 
     def _wait_for_approval(
         self,
-        db: Database,
+        tx: Tx,
         request_id: str,
         *,
         expires_at: datetime,
@@ -1048,40 +1047,40 @@ class Store:
     ) -> None:
         """A request goes back to waiting for approval: its unsent operations are drafts
         again (`claimed`: taken by the sender a moment ago, put back), released with it."""
-        db.execute(
+        tx.execute(
             "UPDATE requests SET state = 'approving', approval_expires_at = ? "
             "WHERE id = ? AND state = 'confirmed'",
             [_now_text(expires_at), request_id],
         )
         ids = ", ".join(str(int(i)) for i in claimed)
-        db.execute(
+        tx.execute(
             "UPDATE operations SET state = 'draft', held_since = NULL, held_by = NULL, "
             "updated_at = ? WHERE request_id = ? AND (state = 'new' "
             f"OR (state = 'sending' AND id IN ({ids or 'NULL'})))",
             [_now_text(now), request_id],
         )
 
-    def _approvals(self, db: Database, request_id: str) -> int:
-        (count,) = db.execute(
+    def _approvals(self, tx: Tx, request_id: str) -> int:
+        count = tx.value(
             f"SELECT count(*) FROM approvals WHERE request_id = ? AND verdict = '{APPROVE}'",
             [request_id],
-        ).fetchone()
+        )
         return int(count)
 
     def refuse_by_policy(self, request_id: str, *, reason: str, now: datetime) -> bool:
         """The file in force no longer allows a request at all (its requester, its channel, a
         rule): it ends as rejected by it (no vote of anyone's), nothing more of it sent; what
         it sent already is still followed."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE requests SET state = 'rejected' "
                 "WHERE id = ? AND state IN ('confirmed', 'approving')",
                 [request_id],
             ):
                 return False
             self._audit_request(
-                db,
+                tx,
                 request_id,
                 event=POLICY_REFUSED,
                 actor=BOT_ACTOR,
@@ -1089,17 +1088,17 @@ class Store:
                 detail={"reason": reason},
             )
             self._enqueue(
-                db, {"request_id": request_id, "kind": POLICY_REFUSED, "reason": reason}, now
+                tx, {"request_id": request_id, "kind": POLICY_REFUSED, "reason": reason}, now
             )
-            self._end_unsent(db, request_id, error=reason, now=now)
+            self._end_unsent(tx, request_id, error=reason, now=now)
             return True
 
     def park_outside(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
         """Due (or claimed a moment ago) but its time to run is outside a window that blocks:
         it waits for a person's Move or Drop, asked once in its thread while any waits."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._announced(
-                db,
+                tx,
                 f"UPDATE operations SET state = '{OUTSIDE}', held_since = NULL, held_by = NULL, "
                 "updated_at = ? WHERE id = ? AND state IN ('new', 'sending')",
                 [_now_text(now), operation_id],
@@ -1107,7 +1106,7 @@ class Store:
                 now=now,
             ):
                 return False
-            self._audit_operation(db, operation_id, event="outside_window", now=now)
+            self._audit_operation(tx, operation_id, event="outside_window", now=now)
             return True
 
     def move_outside(
@@ -1115,11 +1114,11 @@ class Store:
     ) -> int:
         """A person's Move: the operations waiting outside their window go, each for the time
         given (its window's next start, or now in an open one). Returns how many moved."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             moved = 0
             for operation_id, moment in times.items():
-                moved += db.execute(
-                    f"UPDATE operations SET state = {_TO_SEND}, {_retimed('?')}, "
+                moved += tx.execute(
+                    f"UPDATE operations SET state = {_TO_SEND}, {_retimed(self.dialect, '?')}, "
                     "next_send_at = NULL, "
                     f"updated_at = ? WHERE id = ? AND request_id = ? AND state = '{OUTSIDE}'",
                     [
@@ -1129,14 +1128,14 @@ class Store:
                         operation_id,
                         request_id,
                     ],
-                ).rowcount
+                )
             if moved:
                 shown = sorted({format_api_time(m) for m in times.values()})
                 self._audit_request(
-                    db, request_id, event="moved", actor=user, now=now, detail={"times": shown}
+                    tx, request_id, event="moved", actor=user, now=now, detail={"times": shown}
                 )
                 self._enqueue(
-                    db,
+                    tx,
                     {"request_id": request_id, "kind": OUTSIDE_MOVED, "by": user, "count": moved},
                     now,
                 )
@@ -1144,8 +1143,8 @@ class Store:
 
     def drop_outside(self, request_id: str, *, user: str, error: str, now: datetime) -> int:
         """A person's Drop: the operations waiting outside their window are never sent."""
-        with self._write() as db:
-            return self._drop_outside(db, request_id, by=user, error=error, now=now)
+        with self.engine.write() as tx:
+            return self._drop_outside(tx, request_id, by=user, error=error, now=now)
 
     def drop_unanswered_outside(
         self, *, kept_before: datetime, error: str, now: datetime
@@ -1153,55 +1152,53 @@ class Store:
         """Operations kept outside their window since before `kept_before`, nobody having
         moved or dropped them: never sent, each request's thread told once. Returns those
         requests."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             ended = [
-                row[0]
-                for row in db.execute(
-                    "SELECT DISTINCT request_id FROM operations INDEXED BY idx_operations_outside "
+                row["request_id"]
+                for row in tx.rows(
+                    "SELECT DISTINCT request_id FROM operations"
+                    f"{self.dialect.indexed_by('idx_operations_outside')} "
                     f"WHERE state = '{OUTSIDE}' AND updated_at <= ?",
                     [_now_text(kept_before)],
-                ).fetchall()
+                )
             ]
             for request_id in ended:
-                self._drop_outside(db, request_id, by=None, error=error, now=now)
+                self._drop_outside(tx, request_id, by=None, error=error, now=now)
             return ended
 
     def _drop_outside(
-        self, db: Database, request_id: str, *, by: str | None, error: str, now: datetime
+        self, tx: Tx, request_id: str, *, by: str | None, error: str, now: datetime
     ) -> int:
         """What waits outside its window ends unsent: by a person's Drop, or (`by` None)
         nobody having answered in time. Said in the thread, and summed up if it was the last."""
-        dropped = db.execute(
+        dropped = tx.execute(
             "UPDATE operations SET state = 'rejected', final = 1, error = ?, updated_at = ? "
             f"WHERE request_id = ? AND state = '{OUTSIDE}'",
             [error, _now_text(now), request_id],
-        ).rowcount
+        )
         if not dropped:
             return 0
         detail = {"count": dropped, **({} if by else {"unanswered": True})}
         self._audit_request(
-            db, request_id, event="dropped", actor=by or BOT_ACTOR, now=now, detail=detail
+            tx, request_id, event="dropped", actor=by or BOT_ACTOR, now=now, detail=detail
         )
         announce = {"request_id": request_id, "kind": OUTSIDE_DROPPED, "count": dropped}
-        self._enqueue(db, {**announce, **({"by": by} if by else {})}, now)
-        self._maybe_finished(db, request_id, now)
+        self._enqueue(tx, {**announce, **({"by": by} if by else {})}, now)
+        self._maybe_finished(tx, request_id, now)
         return dropped
 
     def tell_once(self, announce: dict[str, Any], *, now: datetime) -> bool:
         """A notice its request's thread gets once, whichever operation meets it first (an
         operation sent outside a window that only warns)."""
-        with self._write() as db:
-            told = db.execute(
+        with self.engine.write() as tx:
+            told = tx.value(
                 "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ? LIMIT 1",
                 [announce["request_id"], announce["kind"]],
-            ).fetchone()
+            )
             if told is not None:
                 return False
-            self._enqueue(db, announce, now)
+            self._enqueue(tx, announce, now)
             return True
-
-    def _request_in(self, db: Database, request_id: str) -> RequestRecord | None:
-        return self.get_request(request_id)  # the store's lock is re-entrant
 
     # --- freezes ----------------------------------------------------------------------------
 
@@ -1215,23 +1212,20 @@ class Store:
         now: datetime,
         until: datetime | None,
     ) -> Freeze:
-        with self._write() as db:
-            freeze_id = (
-                db["freezes"]
-                .insert(
-                    {
-                        "devices": json.dumps(list(devices)) if devices is not None else None,
-                        "reason": reason,
-                        "frozen_by": by,
-                        "channel": channel,
-                        "created_at": _now_text(now),
-                        "until": _now_text(until) if until else None,
-                    }
-                )
-                .last_pk
+        with self.engine.write() as tx:
+            freeze_id = tx.insert(
+                "freezes",
+                {
+                    "devices": json.dumps(list(devices)) if devices is not None else None,
+                    "reason": reason,
+                    "frozen_by": by,
+                    "channel": channel,
+                    "created_at": _now_text(now),
+                    "until": _now_text(until) if until else None,
+                },
             )
             self._audit(
-                db,
+                tx,
                 event="frozen",
                 actor=by,
                 now=now,
@@ -1246,11 +1240,12 @@ class Store:
         return self._freeze(freeze_id)
 
     def active_freezes(self, *, now: datetime) -> list[Freeze]:
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 Freeze.from_row(r)
-                for r in self.db.query(
-                    f"SELECT * FROM freezes WHERE id IN ({_ACTIVE_FREEZES}) ORDER BY id",
+                for r in tx.rows(
+                    f"SELECT * FROM freezes WHERE id IN ({active_freezes(self.dialect)}) "
+                    "ORDER BY id",
                     [_now_text(now)],
                 )
             ]
@@ -1261,59 +1256,60 @@ class Store:
         """Requests waiting for `requester`'s confirmation (not yet expired), newest first:
         found among the requests not yet expired, whoever asked, never in the person's
         history (the ones nobody clicked stay pending after their expiry)."""
-        with self._lock:
+        with self.engine.read() as tx:
             ids = [
-                row[0]
-                for row in self.db.execute(
-                    "SELECT id FROM requests INDEXED BY idx_requests_pending "
+                row["id"]
+                for row in tx.rows(
+                    f"SELECT id FROM requests{self.dialect.indexed_by('idx_requests_pending')} "
                     "WHERE state = 'pending' AND expires_at > ? AND requester = ? "
                     "ORDER BY created_at DESC LIMIT ?",
                     [_now_text(now), requester, limit],
                 )
             ]
-            return [r for r in map(self.get_request, ids) if r is not None]
+            return [r for r in (self._request(tx, i) for i in ids) if r is not None]
 
     def approving_requests(self, *, limit: int) -> list[RequestRecord]:
         """Requests waiting for approval, the soonest to expire first (who may approve each
         is the policy's question, asked by the caller)."""
-        with self._lock:
+        with self.engine.read() as tx:
             ids = [
-                row[0]
-                for row in self.db.execute(
-                    "SELECT id FROM requests INDEXED BY idx_requests_approving "
-                    "WHERE state = 'approving' ORDER BY approval_expires_at LIMIT ?",
+                row["id"]
+                for row in tx.rows(
+                    f"SELECT id FROM requests{self.dialect.indexed_by('idx_requests_approving')} "
+                    "WHERE state = 'approving' ORDER BY approval_expires_at NULLS FIRST LIMIT ?",
                     [limit],
                 )
             ]
-            return [r for r in map(self.get_request, ids) if r is not None]
+            return [r for r in (self._request(tx, i) for i in ids) if r is not None]
 
     def in_flight_of(self, requester: str, *, limit: int) -> tuple[list[OperationRecord], int]:
         """`requester`'s operations not yet ended, of requests confirmed or waiting for
         approval, the soonest first: up to `limit` of them, and how many in all. Found among
         the operations not yet ended and the requests waiting for approval, whoever asked:
         what is unfinished, never the person's history."""
+        d = self.dialect
         sent = (
-            "FROM operations o INDEXED BY idx_operations_live JOIN requests r "
+            f"FROM operations o{d.indexed_by('idx_operations_live')} JOIN requests r "
             "ON r.id = o.request_id WHERE o.final = 0 AND o.state <> 'draft' "
             "AND o.state NOT IN ('rejected', 'stopped') AND r.requester = ? "
             "AND r.state IN ('confirmed', 'approving')"
         )
         approving = (
-            "FROM requests r INDEXED BY idx_requests_approving JOIN operations o "
+            f"FROM requests r{d.indexed_by('idx_requests_approving')} JOIN operations o "
             "ON o.request_id = r.id WHERE r.state = 'approving' AND r.requester = ? "
             "AND o.final = 0 AND o.state = 'draft'"
         )
-        with self._lock:
-            rows = self.db.query(
+        with self.engine.read() as tx:
+            rows = tx.rows(
                 f"SELECT o.* {sent} UNION ALL SELECT o.* {approving} "
                 "ORDER BY scheduled_at, id LIMIT ?",
                 [requester, requester, limit],
             )
             ops = [OperationRecord.from_row(r) for r in rows]
-            (total,) = self.db.execute(
+            total = tx.value(
                 f"SELECT (SELECT count(*) {sent}) + (SELECT count(*) {approving})",
                 [requester, requester],
-            ).fetchone()
+            )
         return ops, total
 
     def scheduled_between(
@@ -1322,86 +1318,88 @@ class Store:
         """Operations of confirmed requests not yet ended whose time is in [start, end), the
         soonest first: up to `limit`, and how many in all."""
         where = (
-            "FROM operations o INDEXED BY idx_operations_live "
+            f"FROM operations o{self.dialect.indexed_by('idx_operations_live')} "
             "JOIN requests r ON r.id = o.request_id WHERE o.final = 0 AND o.state <> 'draft' "
             "AND o.scheduled_at >= ? AND o.scheduled_at < ? AND r.state = 'confirmed' "
             "AND o.state NOT IN ('rejected', 'stopped')"
         )
         window = [format_api_time(start), format_api_time(end)]
-        with self._lock:
-            rows = self.db.query(
+        with self.engine.read() as tx:
+            rows = tx.rows(
                 f"SELECT o.* {where} ORDER BY o.scheduled_at, o.id LIMIT ?", [*window, limit]
             )
             ops = [OperationRecord.from_row(r) for r in rows]
-            (total,) = self.db.execute(f"SELECT count(*) {where}", window).fetchone()
+            total = tx.value(f"SELECT count(*) {where}", window)
         return ops, total
 
     def lift_freezes(self, freeze_ids: Sequence[int], *, by: str, now: datetime) -> list[Freeze]:
         """Lift those still active; returns the ones this call lifted."""
         lifted = []
-        with self._write() as db:
+        with self.engine.write() as tx:
             for freeze_id in freeze_ids:
                 if self._cas(
-                    db,
+                    tx,
                     "UPDATE freezes SET lifted_at = ?, lifted_by = ? "
                     "WHERE id = ? AND lifted_at IS NULL",
                     [_now_text(now), by, freeze_id],
                 ):
                     lifted.append(freeze_id)
                     self._audit(
-                        db, event="unfrozen", actor=by, now=now, detail={"freeze": freeze_id}
+                        tx, event="unfrozen", actor=by, now=now, detail={"freeze": freeze_id}
                     )
         return [self._freeze(i) for i in lifted]
 
     def _freeze(self, freeze_id: int) -> Freeze:
-        with self._lock:
-            return Freeze.from_row(self.db["freezes"].get(freeze_id))
+        with self.engine.read() as tx:
+            row = tx.row("SELECT * FROM freezes WHERE id = ?", [freeze_id])
+        assert row is not None, freeze_id  # freezes are never deleted
+        return Freeze.from_row(row)
 
     def hold(
         self, operation_id: int, *, freeze: int, now: datetime, announce: dict[str, Any]
     ) -> bool:
         """A due operation waits for a freeze to end; its thread is told once. Held already
         (one freeze ended, another covers it): it now waits for that one, untold."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._announced(
-                db,
+                tx,
                 "UPDATE operations SET held_since = ?, held_by = ? "
                 "WHERE id = ? AND state = 'new' AND held_since IS NULL",
                 [_now_text(now), freeze, operation_id],
                 announce=announce,
                 now=now,
             ):
-                db.execute(
+                tx.execute(
                     "UPDATE operations SET held_by = ? WHERE id = ? AND state = 'new' "
                     "AND held_since IS NOT NULL",
                     [freeze, operation_id],
                 )
                 return False
-            self._audit_operation(db, operation_id, event="held", now=now)
+            self._audit_operation(tx, operation_id, event="held", now=now)
             return True
 
     def unhold(self, operation_id: int, *, now: datetime, announce: dict[str, Any]) -> bool:
         """The freeze ended: the operation goes, for its time or, if that went by while it was
         held, for the moment the freeze ended. The time held never counts as lateness; a
         freeze that ended while the bot was down still does (`stale_send`)."""
-        with self._write() as db:
-            row = db.execute(
+        with self.engine.write() as tx:
+            end = tx.value(
                 "SELECT coalesce(f.lifted_at, f.until) FROM operations o "
                 "JOIN freezes f ON f.id = o.held_by WHERE o.id = ?",
                 [operation_id],
-            ).fetchone()
-            ended = min(now, datetime.fromisoformat(row[0])) if row and row[0] else now
+            )
+            ended = min(now, datetime.fromisoformat(end)) if end else now
             if not self._announced(
-                db,
+                tx,
                 "UPDATE operations SET held_since = NULL, held_by = NULL, "
-                f"{_retimed('max(scheduled_at, ?)')} "
+                f"{_retimed(self.dialect, self.dialect.greatest('scheduled_at', '?'))} "
                 "WHERE id = ? AND state = 'new' AND held_since IS NOT NULL",
                 [format_api_time(ended), format_api_time(ended), operation_id],
                 announce=announce,
                 now=now,
             ):
                 return False
-            self._audit_operation(db, operation_id, event="released", now=now)
+            self._audit_operation(tx, operation_id, event="released", now=now)
             return True
 
     def end_request(self, request_id: str, *, to: str, user: str | None, now: datetime) -> bool:
@@ -1411,37 +1409,37 @@ class Store:
         if user is not None:
             sql += " AND requester = ?"
             params.append(user)
-        with self._write() as db:
-            if not self._cas(db, sql, params):
+        with self.engine.write() as tx:
+            if not self._cas(tx, sql, params):
                 return False
-            self._audit_request(db, request_id, event=to, actor=user or BOT_ACTOR, now=now)
+            self._audit_request(tx, request_id, event=to, actor=user or BOT_ACTOR, now=now)
             return True
 
     def expire_pending(self, *, now: datetime) -> list[str]:
         """Requests nobody clicked in time end as expired, each with its audit line now (not
         when someone clicks later): the trail and `opsbot_requests_total` count them as they
         happen. Found by their expiry among the pending ones alone (an index)."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             ended = [
-                row[0]
-                for row in db.execute(
-                    "SELECT id FROM requests INDEXED BY idx_requests_pending "
+                row["id"]
+                for row in tx.rows(
+                    f"SELECT id FROM requests{self.dialect.indexed_by('idx_requests_pending')} "
                     "WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at",
                     [_now_text(now)],
-                ).fetchall()
+                )
             ]
             for request_id in ended:
                 if self._cas(
-                    db,
+                    tx,
                     "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'pending'",
                     [request_id],
                 ):
-                    self._audit_request(db, request_id, event="expired", actor=BOT_ACTOR, now=now)
+                    self._audit_request(tx, request_id, event="expired", actor=BOT_ACTOR, now=now)
             return ended
 
     def _audit_request(
         self,
-        db: Database,
+        tx: Tx,
         request_id: str,
         *,
         event: str,
@@ -1449,14 +1447,14 @@ class Store:
         now: datetime,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        channel = db.execute("SELECT channel FROM requests WHERE id = ?", [request_id]).fetchone()
+        channel = tx.value("SELECT channel FROM requests WHERE id = ?", [request_id])
         self._audit(
-            db,
+            tx,
             event=event,
             actor=actor,
             now=now,
             request_id=request_id,
-            channel=channel[0] if channel else None,
+            channel=channel,
             detail=detail,
         )
 
@@ -1466,11 +1464,11 @@ class Store:
         """new → sending: only the winner may POST this operation, and never while a freeze
         covers its device. The freeze is checked in the claim's own transaction: a freeze
         committed before it wins, however long ago the sender picked the operation up."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             return self._cas(
-                db,
+                tx,
                 "UPDATE operations SET state = 'sending', updated_at = ? "
-                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({_FROZEN})",
+                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({frozen(self.dialect)})",
                 [_now_text(now), operation_id, _now_text(now)],
             )
 
@@ -1485,9 +1483,9 @@ class Store:
         announce: dict[str, Any],
     ) -> bool:
         """sending → submitted: the API answered the create call with its operation."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._submitted(
-                db,
+                tx,
                 operation_id,
                 where="state = 'sending'",
                 where_params=[],
@@ -1500,7 +1498,7 @@ class Store:
             ):
                 return False
             self._audit_operation(
-                db,
+                tx,
                 operation_id,
                 event="api_created",
                 now=now,
@@ -1529,19 +1527,17 @@ class Store:
         """sending → rejected | unknown, with the sentence that explains it. `answer`: what
         the API said to the create call, if it was made and said anything (its HTTP status);
         None for an operation given up before its call (too late to send)."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE operations SET state = ?, error = ?, final = ?, updated_at = ?, "
-                "unknown_since = CASE WHEN ? = 'unknown' THEN ? END, asked_at = NULL "
-                "WHERE id = ? AND state = 'sending'",
+                "unknown_since = ?, asked_at = NULL WHERE id = ? AND state = 'sending'",
                 [
                     state,
                     error,
                     int(state == "rejected"),
                     _now_text(now),
-                    state,
-                    _now_text(now),
+                    _now_text(now) if state == "unknown" else None,
                     operation_id,
                 ],
             ):
@@ -1551,15 +1547,15 @@ class Store:
             else:
                 event = "api_refused" if answer is not None else "not_sent"
             self._audit_operation(
-                db,
+                tx,
                 operation_id,
                 event=event,
                 now=now,
                 post=answer is not None,
                 detail={"error": error, **({"answer": answer} if answer is not None else {})},
             )
-            self._enqueue(db, announce, now)
-            self._maybe_finished(db, announce["request_id"], now)
+            self._enqueue(tx, announce, now)
+            self._maybe_finished(tx, announce["request_id"], now)
             return True
 
     def record_status(
@@ -1572,68 +1568,72 @@ class Store:
         announce: dict[str, Any],
     ) -> bool:
         """old → new as the API reported it, announced in the same transaction."""
-        with self._write() as db:
+        running = "coalesce(running_since, ?)" if is_running(new) else "running_since"
+        was, was_params = null_safe_equal("status", old)
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE operations SET status = ?, final = ?, updated_at = ?, "
                 # The API's error, kept: a halted wave names it.
-                "error = coalesce(?, error), "
-                "running_since = CASE WHEN ? THEN coalesce(running_since, ?) "
-                "ELSE running_since END "
-                "WHERE id = ? AND status IS ? AND state = 'submitted'",
+                f"error = coalesce(?, error), running_since = {running} "
+                f"WHERE id = ? AND {was} AND state = 'submitted'",
                 [
                     new,
                     int(is_final(new)),
                     _now_text(now),
                     announce.get("error") or None,
-                    int(is_running(new)),
-                    _now_text(now),
+                    *([_now_text(now)] if is_running(new) else []),
                     operation_id,
-                    old,
+                    *was_params,
                 ],
             ):
                 return False
-            db["status_changes"].insert(
+            tx.insert(
+                "status_changes",
                 {
                     "operation_id": operation_id,
                     "old_status": old,
                     "new_status": new,
                     "at": _now_text(now),
-                }
+                },
             )
             if is_final(new):
                 # Only the outcome: the steps on the way (scheduled, running) are in
                 # status_changes, and a line each would make the trail mostly polling noise.
                 error = announce.get("error")
                 self._audit_operation(
-                    db,
+                    tx,
                     operation_id,
                     event="api_status",
                     now=now,
                     detail={"old": old, "new": new, **({"error": error} if error else {})},
                 )
-            self._enqueue(db, announce, now)
-            self._maybe_finished(db, announce["request_id"], now)
+            self._enqueue(tx, announce, now)
+            self._maybe_finished(tx, announce["request_id"], now)
             return True
 
     def operations_to_poll(self) -> list[OperationRecord]:
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 OperationRecord.from_row(r)
-                for r in self.db.query(
+                for r in tx.rows(
                     "SELECT * FROM operations WHERE state = 'submitted' AND final = 0 ORDER BY id"
                 )
             ]
 
     # The poller's questions name their index: without statistics SQLite prefers the one on
     # (state, final), which walks every operation followed to find the few that are due.
+    @property
+    def _next_check(self) -> str:
+        return self.dialect.indexed_by("idx_operations_next_check")
+
     def operations_unplaced(self, *, limit: int = 1000) -> list[OperationRecord]:
         """Operations followed but not yet in the poller's schedule (just submitted)."""
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 OperationRecord.from_row(r)
-                for r in self.db.query(
-                    "SELECT * FROM operations INDEXED BY idx_operations_next_check "
+                for r in tx.rows(
+                    f"SELECT * FROM operations{self._next_check} "
                     "WHERE state = 'submitted' AND final = 0 "
                     "AND next_check_at IS NULL LIMIT ?",
                     [limit],
@@ -1643,11 +1643,11 @@ class Store:
     def operations_due(self, *, by: datetime, limit: int = 5000) -> list[OperationRecord]:
         """Operations followed whose next look is due by `by`, soonest first (the index on
         next_check_at answers it: the cost is what is due, not what is followed)."""
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 OperationRecord.from_row(r)
-                for r in self.db.query(
-                    "SELECT * FROM operations INDEXED BY idx_operations_next_check "
+                for r in tx.rows(
+                    f"SELECT * FROM operations{self._next_check} "
                     "WHERE state = 'submitted' AND final = 0 "
                     "AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
                     [_now_text(by), limit],
@@ -1657,28 +1657,28 @@ class Store:
     def next_check_due(self) -> datetime | None:
         """When the soonest look is due; the epoch if one is not yet placed; None: nothing
         is followed. Two index seeks, whatever the number followed."""
-        with self._lock:
-            unplaced = self.db.execute(
-                "SELECT 1 FROM operations INDEXED BY idx_operations_next_check "
+        with self.engine.read() as tx:
+            unplaced = tx.value(
+                f"SELECT 1 FROM operations{self._next_check} "
                 "WHERE state = 'submitted' AND final = 0 "
                 "AND next_check_at IS NULL LIMIT 1"
-            ).fetchone()
+            )
             if unplaced:
                 return datetime.fromtimestamp(0, UTC)
-            (soonest,) = self.db.execute(
-                "SELECT min(next_check_at) FROM operations INDEXED BY idx_operations_next_check "
+            soonest = tx.value(
+                f"SELECT min(next_check_at) FROM operations{self._next_check} "
                 "WHERE state = 'submitted' AND final = 0"
-            ).fetchone()
+            )
         return None if soonest is None else datetime.fromisoformat(soonest)
 
     def submitted_since(self, operation_id: int) -> int:
         """How many operations this bot created at the API since this one (itself included):
         roughly how far from the newest end of the API's list it is."""
-        with self._lock:
-            return self.db.execute(
+        with self.engine.read() as tx:
+            return tx.value(
                 "SELECT count(*) FROM operations WHERE id >= ? AND api_id IS NOT NULL",
                 [operation_id],
-            ).fetchone()[0]
+            )
 
     def schedule_checks(self, plans: Sequence[tuple[int, datetime | None, datetime, int]]) -> int:
         """(operation id, the next look it had, the next look, failed looks in a row) for
@@ -1686,18 +1686,16 @@ class Store:
         (the operation was sent again meanwhile) is dropped. One transaction for all.
         Returns how many were placed."""
         placed = 0
-        with self._write() as db:
+        with self.engine.write() as tx:
             for operation_id, was, at, failures in plans:
+                had, had_params = null_safe_equal(
+                    "next_check_at", None if was is None else _now_text(was)
+                )
                 placed += self._cas(
-                    db,
+                    tx,
                     "UPDATE operations SET next_check_at = ?, check_failures = ? "
-                    "WHERE id = ? AND next_check_at IS ? AND state = 'submitted' AND final = 0",
-                    [
-                        _now_text(at),
-                        failures,
-                        operation_id,
-                        None if was is None else _now_text(was),
-                    ],
+                    f"WHERE id = ? AND {had} AND state = 'submitted' AND final = 0",
+                    [_now_text(at), failures, operation_id, *had_params],
                 )
         return placed
 
@@ -1707,10 +1705,10 @@ class Store:
         the confirmation (`root_posted`'s `covers`), or `root_wait` after the confirmation
         whatever Slack is doing: only a definite "not in channel" may still stop them. In a
         channel that turned the bot away, they wait for that answer however long it takes."""
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 OperationRecord.from_row(r)
-                for r in self.db.query(
+                for r in tx.rows(
                     "SELECT o.* FROM operations o JOIN requests r ON r.id = o.request_id "
                     "WHERE o.state = 'new' AND r.state = 'confirmed' "
                     "AND (o.next_send_at IS NULL OR o.next_send_at <= ?) "
@@ -1721,12 +1719,10 @@ class Store:
             ]
 
     def operations_in_state(self, state: str) -> list[OperationRecord]:
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 OperationRecord.from_row(r)
-                for r in self.db.query(
-                    "SELECT * FROM operations WHERE state = ? ORDER BY id", [state]
-                )
+                for r in tx.rows("SELECT * FROM operations WHERE state = ? ORDER BY id", [state])
             ]
 
     def requeue(
@@ -1740,9 +1736,9 @@ class Store:
         answer: dict[str, Any] | None = None,
     ) -> bool:
         """sending → new, to be tried again later: the API surely did not create it."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._announced(
-                db,
+                tx,
                 "UPDATE operations SET state = 'new', error = ?, next_send_at = ?, "
                 "send_attempts = send_attempts + 1, updated_at = ? "
                 "WHERE id = ? AND state = 'sending'",
@@ -1752,7 +1748,7 @@ class Store:
             ):
                 return False
             self._audit_operation(
-                db,
+                tx,
                 operation_id,
                 event="api_retrying",
                 now=now,
@@ -1783,13 +1779,13 @@ class Store:
         again on a person's word but not yet gone: it never will) or 'rejected' (dropped, or
         refused when sent again). `end_watch` False: more than one attempt went, and another
         may still turn up."""
-        with self._write() as db:
-            db.execute(
+        with self.engine.write() as tx:
+            tx.execute(
                 "UPDATE operations SET scheduled_at = ? WHERE id = ? AND state = ?",
                 [format_api_time(scheduled_at), operation_id, was],
             )
             if not self._submitted(
-                db,
+                tx,
                 operation_id,
                 where="state = ? AND api_id IS NULL",
                 where_params=[was],
@@ -1803,7 +1799,7 @@ class Store:
                 return False
             # Found running after its wave had halted on it (a Drop, say): the halt is lifted,
             # and the wave decides again when this one ends.
-            db.execute(
+            tx.execute(
                 "UPDATE requests SET wave_state = 'going', halted_at = NULL "
                 "WHERE id = (SELECT request_id FROM operations WHERE id = ?) "
                 "AND wave_state = 'halted' AND wave = (SELECT wave FROM operations WHERE id = ?) "
@@ -1811,7 +1807,7 @@ class Store:
                 [operation_id, operation_id, operation_id],
             )
             self._audit_operation(
-                db,
+                tx,
                 operation_id,
                 event="adopted",
                 now=now,
@@ -1826,7 +1822,7 @@ class Store:
 
     def _submitted(
         self,
-        db: Database,
+        tx: Tx,
         operation_id: int,
         *,
         where: str,
@@ -1841,7 +1837,7 @@ class Store:
         """The operation is the API's `api_id` from now on, if it still is as `where` says:
         its first status recorded, announced, and its request summed up if it was the last."""
         if not self._cas(
-            db,
+            tx,
             "UPDATE operations SET state = 'submitted', api_id = ?, status = ?, final = ?, "
             # A new entry in the poller's schedule, placed by the poller without asking.
             "next_check_at = NULL, check_failures = 0, "
@@ -1858,9 +1854,9 @@ class Store:
             ],
         ):
             return False
-        self._record_first_status(db, operation_id, status, now)
-        self._enqueue(db, announce, now)
-        self._maybe_finished(db, announce["request_id"], now)
+        self._record_first_status(tx, operation_id, status, now)
+        self._enqueue(tx, announce, now)
+        self._maybe_finished(tx, announce["request_id"], now)
         return True
 
     def api_ids_taken(self, api_ids: Sequence[str]) -> set[str]:
@@ -1868,10 +1864,10 @@ class Store:
         if not api_ids:
             return set()
         marks = ", ".join("?" for _ in api_ids)
-        with self._lock:
+        with self.engine.read() as tx:
             return {
                 r["api_id"]
-                for r in self.db.query(
+                for r in tx.rows(
                     f"SELECT api_id FROM operations WHERE api_id IN ({marks})", list(api_ids)
                 )
             }
@@ -1879,18 +1875,18 @@ class Store:
     def recover_after_crash(self, *, now: datetime, error: str) -> int:
         """At start-up: a POST that was in flight has an unknown outcome; `error` says why, on
         each such operation. Returns how many."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             in_flight = [
-                row[0] for row in db.execute("SELECT id FROM operations WHERE state = 'sending'")
+                row["id"] for row in tx.rows("SELECT id FROM operations WHERE state = 'sending'")
             ]
-            db.execute(
+            tx.execute(
                 "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
                 "error = ?, asked_at = NULL WHERE state = 'sending'",
                 [_now_text(now), _now_text(now), error],
             )
             for operation_id in in_flight:
                 self._audit_operation(
-                    db,
+                    tx,
                     operation_id,
                     event="api_unknown",
                     now=now,
@@ -1903,9 +1899,9 @@ class Store:
 
     def ask_about_unknown(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
         """Once per unknown outcome: the requester is asked whether to send it again."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             return self._announced(
-                db,
+                tx,
                 "UPDATE operations SET asked_at = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'unknown' AND asked_at IS NULL",
                 [_now_text(now), _now_text(now), operation_id],
@@ -1926,20 +1922,24 @@ class Store:
         """unknown → new (a draft while its request waits for an approval), on a person's
         word (at `run_at` if given: a request for now runs now); the first attempt is still
         looked for until `watch_until`, in case it reached the API after all."""
-        with self._write() as db:
+        # Sent for a new time, it keeps the time it had in `earlier_times`.
+        retimed = (
+            f"earlier_times = {self.dialect.json_append('earlier_times', 'scheduled_at')}, "
+            "scheduled_at = ?, "
+            if run_at
+            else ""
+        )
+        with self.engine.write() as tx:
             if not self._announced(
-                db,
+                tx,
                 f"UPDATE operations SET state = {_TO_SEND}, next_send_at = NULL, answered_by = ?, "
-                "send_attempts = send_attempts + 1, watch_original_until = ?, updated_at = ?, "
-                "earlier_times = CASE WHEN ? IS NULL THEN earlier_times ELSE "
-                "json_insert(coalesce(earlier_times, '[]'), '$[#]', scheduled_at) END, "
-                "scheduled_at = coalesce(?, scheduled_at) WHERE id = ? AND state = 'unknown'",
+                f"send_attempts = send_attempts + 1, {retimed}watch_original_until = ?, "
+                "updated_at = ? WHERE id = ? AND state = 'unknown'",
                 [
                     user,
+                    *([format_api_time(run_at)] if run_at else []),
                     _now_text(watch_until),
                     _now_text(now),
-                    format_api_time(run_at) if run_at else None,
-                    format_api_time(run_at) if run_at else None,
                     operation_id,
                 ],
                 announce=announce,
@@ -1947,7 +1947,7 @@ class Store:
             ):
                 return False
             self._audit_operation(
-                db,
+                tx,
                 operation_id,
                 event="sent_again",
                 actor=user,
@@ -1968,9 +1968,9 @@ class Store:
     ) -> bool:
         """unknown → rejected, on a person's word: nothing more is sent for it; its attempt
         is still looked for until `watch_until`, in case it reached the API after all."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._announced(
-                db,
+                tx,
                 "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
                 "answered_by = ?, watch_original_until = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'unknown'",
@@ -1980,16 +1980,16 @@ class Store:
                 ends=True,
             ):
                 return False
-            self._audit_operation(db, operation_id, event="dropped", actor=user, now=now)
+            self._audit_operation(tx, operation_id, event="dropped", actor=user, now=now)
             return True
 
     def operations_watched(self, *, now: datetime) -> list[OperationRecord]:
         """Operations a person sent again or dropped whose first attempt may still appear in
         the API's list (one being sent right now is left for the next look)."""
-        with self._lock:
+        with self.engine.read() as tx:
             watched = [
                 OperationRecord.from_row(r)
-                for r in self.db.query(
+                for r in tx.rows(
                     "SELECT * FROM operations WHERE watch_original_until > ?", [_now_text(now)]
                 )
             ]
@@ -2020,47 +2020,41 @@ class Store:
         """The first attempt of an operation that was sent again reached the API after all:
         it becomes an operation of the request too, tracked like the others, and the
         watching ends."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE operations SET watch_original_until = NULL "
                 "WHERE id = ? AND watch_original_until IS NOT NULL AND state = 'submitted'",
                 [operation_id],
             ):
                 return False
-            row = db.execute(
+            row = tx.row(
                 "SELECT request_id, device_name, operation_type, parameters, wave "
                 "FROM operations WHERE id = ?",
                 [operation_id],
-            ).fetchone()
-            seq = db.execute(
-                "SELECT max(seq) + 1 FROM operations WHERE request_id = ?", [row[0]]
-            ).fetchone()[0]
-            twin = (
-                db["operations"]
-                .insert(
-                    {
-                        "request_id": row[0],
-                        "seq": seq,
-                        "device_name": row[1],
-                        "operation_type": row[2],
-                        "parameters": row[3],
-                        "wave": row[4],  # of its original's wave: the next waits for it too
-                        "scheduled_at": format_api_time(scheduled_at),
-                        "state": "submitted",
-                        "api_id": api_id,
-                        "status": status,
-                        "final": int(is_final(status)),
-                        "estimated_duration": estimated_duration,
-                        "created_at": _now_text(now),
-                        "updated_at": _now_text(now),
-                    }
-                )
-                .last_pk
             )
-            self._record_first_status(db, twin, status, now)
+            assert row is not None
+            seq = tx.value(
+                "SELECT max(seq) + 1 FROM operations WHERE request_id = ?", [row["request_id"]]
+            )
+            twin = tx.insert(
+                "operations",
+                {
+                    **row,  # of its original's wave too: the next waits for it
+                    "seq": seq,
+                    "scheduled_at": format_api_time(scheduled_at),
+                    "state": "submitted",
+                    "api_id": api_id,
+                    "status": status,
+                    "final": int(is_final(status)),
+                    "estimated_duration": estimated_duration,
+                    "created_at": _now_text(now),
+                    "updated_at": _now_text(now),
+                },
+            )
+            self._record_first_status(tx, twin, status, now)
             self._audit_operation(
-                db,
+                tx,
                 twin,
                 event="adopted",
                 now=now,
@@ -2071,10 +2065,10 @@ class Store:
                     "scheduled_at": format_api_time(scheduled_at),
                 },
             )
-            self._enqueue(db, {**announce, "operation_id": twin}, now)
+            self._enqueue(tx, {**announce, "operation_id": twin}, now)
             # A twin already failed ends its wave as any failure does; one still running
             # reopens a finished request, summed up again when it ends.
-            self._maybe_finished(db, announce["request_id"], now)
+            self._maybe_finished(tx, announce["request_id"], now)
             return True
 
     # --- the poller's bookkeeping -----------------------------------------------------------
@@ -2084,44 +2078,45 @@ class Store:
     ) -> bool:
         """Remember since when checks fail; announce once when that is longer than
         `announce_after` seconds. True when this call announced."""
-        with self._write() as db:
-            db.execute(
+        with self.engine.write() as tx:
+            tx.execute(
                 "UPDATE operations SET check_failing_since = coalesce(check_failing_since, ?) "
                 "WHERE id = ?",
                 [_now_text(now), operation_id],
             )
-            row = db.execute(
+            row = tx.row(
                 "SELECT check_failing_since, outage_announced FROM operations WHERE id = ?",
                 [operation_id],
-            ).fetchone()
-            since = datetime.fromisoformat(row[0])
-            if row[1] or (now - since).total_seconds() < announce_after:
+            )
+            assert row is not None
+            since = datetime.fromisoformat(row["check_failing_since"])
+            if row["outage_announced"] or (now - since).total_seconds() < announce_after:
                 return False
-            db.execute("UPDATE operations SET outage_announced = 1 WHERE id = ?", [operation_id])
-            self._enqueue(db, announce, now)
+            tx.execute("UPDATE operations SET outage_announced = 1 WHERE id = ?", [operation_id])
+            self._enqueue(tx, announce, now)
             return True
 
     def check_succeeded(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
         """Checks work again; if an outage was announced, say that contact is back."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             announced = self._cas(
-                db,
+                tx,
                 "UPDATE operations SET check_failing_since = NULL, outage_announced = 0 "
                 "WHERE id = ? AND outage_announced = 1",
                 [operation_id],
             )
             if announced:
-                self._enqueue(db, announce, now)
+                self._enqueue(tx, announce, now)
             else:
-                db.execute(
+                tx.execute(
                     "UPDATE operations SET check_failing_since = NULL WHERE id = ?", [operation_id]
                 )
             return announced
 
     def warn_overdue(self, operation_id: int, *, now: datetime, announce: dict) -> bool:
-        with self._write() as db:
+        with self.engine.write() as tx:
             return self._announced(
-                db,
+                tx,
                 "UPDATE operations SET overdue_warned = 1 WHERE id = ? AND overdue_warned = 0",
                 [operation_id],
                 announce=announce,
@@ -2130,25 +2125,23 @@ class Store:
 
     def first_time(self, key: str, *, now: datetime) -> bool:
         """True the first time `key` (a Slack event id) is seen; False for a redelivery."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             # Slack retries within minutes; a day of keys is plenty and keeps the table small.
-            db.execute("DELETE FROM seen_events WHERE at < ?", [_now_text(now - timedelta(days=1))])
+            tx.execute("DELETE FROM seen_events WHERE at < ?", [_now_text(now - timedelta(days=1))])
             return (
-                db.execute(
-                    "INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)",
+                tx.execute(
+                    "INSERT INTO seen_events (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     [key, _now_text(now)],
-                ).rowcount
+                )
                 == 1
             )
 
     def status_history(self, operation_id: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(
-                self.db.query(
-                    "SELECT old_status, new_status, at FROM status_changes "
-                    "WHERE operation_id = ? ORDER BY id",
-                    [operation_id],
-                )
+        with self.engine.read() as tx:
+            return tx.rows(
+                "SELECT old_status, new_status, at FROM status_changes "
+                "WHERE operation_id = ? ORDER BY id",
+                [operation_id],
             )
 
     # --- device names the API has shown -------------------------------------------------------
@@ -2158,8 +2151,8 @@ class Store:
         rows = {name.lower(): name for name in names if name}
         if not rows:
             return
-        with self._write() as db:
-            db.conn.executemany(
+        with self.engine.write() as tx:
+            tx.execute_many(
                 "INSERT INTO devices (key, name, seen_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at",
                 [(key, name, _now_text(now)) for key, name in rows.items()],
@@ -2167,51 +2160,53 @@ class Store:
 
     def known_devices(self) -> dict[str, str]:
         """Every device name the API has shown, by its lower-case form."""
-        with self._lock:
-            return {r["key"]: r["name"] for r in self.db.query("SELECT key, name FROM devices")}
+        with self.engine.read() as tx:
+            return {r["key"]: r["name"] for r in tx.rows("SELECT key, name FROM devices")}
 
     # --- outbox ---------------------------------------------------------------------------
 
-    def _record_first_status(
-        self, db: Database, operation_id: int, status: str, now: datetime
-    ) -> None:
-        db["status_changes"].insert(
+    def _record_first_status(self, tx: Tx, operation_id: int, status: str, now: datetime) -> None:
+        tx.insert(
+            "status_changes",
             {
                 "operation_id": operation_id,
                 "old_status": None,
                 "new_status": status,
                 "at": _now_text(now),
-            }
+            },
         )
 
-    def _maybe_finished(self, db: Database, request_id: str, now: datetime) -> None:
+    def _maybe_finished(self, tx: Tx, request_id: str, now: datetime) -> None:
         """Once every operation of a request of several has ended, its thread gets one line
         summing them up; written in the transaction of the change that ended the last one.
         Once per ending: a request reopened (an operation dropped, then found in the API after
         all) is summed up again when it ends again. A request in waves first moves on (or
         halts) when the change ended its current wave."""
-        self._advance_waves(db, request_id, now)
+        self._advance_waves(tx, request_id, now)
         # Asked on every status change, under the write lock: one indexed look while any
         # operation is unfinished (0.65 ms a change at 2,000 operations when it counted them).
-        unfinished = db.execute(
+        unfinished = tx.value(
             "SELECT 1 FROM operations WHERE request_id = ? AND final = 0 LIMIT 1", [request_id]
-        ).fetchone()
+        )
         if unfinished is not None:
             return
-        several = db.execute(
+        several = tx.value(
             "SELECT 1 FROM operations WHERE request_id = ? LIMIT 1 OFFSET 1", [request_id]
-        ).fetchone()
+        )
         if several is None:
             return
-        summed, reopened = db.execute(
-            "SELECT sum(kind = ?), sum(kind IN (?, ?, ?)) FROM outbox WHERE request_id = ?",
+        told = tx.row(
+            "SELECT sum(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS summed, "
+            "sum(CASE WHEN kind IN (?, ?, ?) THEN 1 ELSE 0 END) AS reopened "
+            "FROM outbox WHERE request_id = ?",
             [FINISHED, *sorted(REOPENING), request_id],
-        ).fetchone()
-        if (summed or 0) > (reopened or 0):
+        )
+        assert told is not None  # an aggregate: one row
+        if (told["summed"] or 0) > (told["reopened"] or 0):
             return
-        self._enqueue(db, {"request_id": request_id, "kind": FINISHED}, now)
+        self._enqueue(tx, {"request_id": request_id, "kind": FINISHED}, now)
 
-    def _routine(self, db: Database, announce: dict[str, Any]) -> bool:
+    def _routine(self, tx: Tx, announce: dict[str, Any]) -> bool:
         """An operation's routine step in a request on several devices: the live summary
         shows it, and its thread is not told. A step that is a failure (an operation the API
         answered already failed, a final status other than success) is always told."""
@@ -2220,8 +2215,8 @@ class Store:
         if condition is not None:
             # The change is made before it is announced: another operation of the request
             # still meeting the condition means the thread was told already (or will be).
-            return self._several_devices(db, announce) and self._met_elsewhere(
-                db, announce, condition
+            return self._several_devices(tx, announce) and self._met_elsewhere(
+                tx, announce, condition
             )
         if kind not in ROUTINE_KINDS:
             return False
@@ -2229,60 +2224,62 @@ class Store:
             if is_failure(str(announce.get("new") or "")):
                 return False
         else:
-            row = db.execute(
+            row = tx.row(
                 "SELECT status FROM operations WHERE id = ?", [announce.get("operation_id")]
-            ).fetchone()
-            if row is None or is_failure(row[0]):
+            )
+            if row is None or is_failure(row["status"]):
                 return False
-        return self._several_devices(db, announce)
+        return self._several_devices(tx, announce)
 
-    def _several_devices(self, db: Database, announce: dict[str, Any]) -> bool:
+    def _several_devices(self, tx: Tx, announce: dict[str, Any]) -> bool:
         """Several devices, not several operations: two services restarted on one device, or
         a device's second operation found after a Send again, are still told step by step.
         The first operation on another device ends the search (the request's index)."""
-        other = db.execute(
+        other = tx.value(
             "SELECT 1 FROM operations WHERE request_id = ? AND lower(device_name) != "
             "(SELECT lower(device_name) FROM operations WHERE id = ?) LIMIT 1",
             [announce["request_id"], announce.get("operation_id")],
-        ).fetchone()
+        )
         return other is not None
 
-    def _met_elsewhere(self, db: Database, announce: dict[str, Any], condition: str) -> bool:
+    def _met_elsewhere(self, tx: Tx, announce: dict[str, Any], condition: str) -> bool:
         return (
-            db.execute(
+            tx.value(
                 f"SELECT 1 FROM operations WHERE request_id = ? AND id != ? AND {condition} "
                 "LIMIT 1",
                 [announce["request_id"], announce.get("operation_id")],
-            ).fetchone()
+            )
             is not None
         )
 
-    def _enqueue(self, db: Database, announce: dict[str, Any], now: datetime) -> None:
+    def _enqueue(self, tx: Tx, announce: dict[str, Any], now: datetime) -> None:
         data = dict(announce)
-        db.execute(
+        tx.execute(
             "UPDATE requests SET root_version = root_version + 1 WHERE id = ?",
             [data["request_id"]],
         )
-        if self._routine(db, data):  # the public message is re-rendered, nothing more
+        if self._routine(tx, data):  # the public message is re-rendered, nothing more
             return
-        db["outbox"].insert(
+        tx.insert(
+            "outbox",
             {
                 "request_id": data.pop("request_id"),
                 "kind": data.pop("kind"),
                 "data": json.dumps(data),
                 "created_at": _now_text(now),
                 "attempts": 0,
-            }
+            },
         )
 
     def enqueue(self, announce: dict[str, Any], *, now: datetime) -> None:
-        with self._write() as db:
-            self._enqueue(db, announce, now)
+        with self.engine.write() as tx:
+            self._enqueue(tx, announce, now)
 
     def pending_outbox(self, *, limit: int = 200) -> list[OutboxEvent]:
         """Everything still to deliver, oldest first."""
         return self._events(
-            f"{_EVENTS} INDEXED BY idx_outbox_pending WHERE {_TO_DELIVER} ORDER BY o.id LIMIT ?",
+            f"{_EVENTS}{self.dialect.indexed_by('idx_outbox_pending')} WHERE {_TO_DELIVER} "
+            "ORDER BY o.id LIMIT ?",
             [limit],
         )
 
@@ -2290,10 +2287,10 @@ class Store:
         """The channels a public message waits to be posted in. Skipped through from one
         channel to the next in an index: the cost is a step or two per channel, however many
         messages wait in each."""
-        with self._lock:
+        with self.engine.read() as tx:
             return [
-                row[0]
-                for row in self.db.execute(
+                row["channel"]
+                for row in tx.rows(
                     "WITH RECURSIVE lanes(channel) AS (SELECT min(channel) FROM outbox "
                     f"WHERE channel IS NOT NULL AND {_TO_DELIVER_ROW} UNION ALL "
                     "SELECT (SELECT min(channel) FROM outbox WHERE channel > lanes.channel "
@@ -2312,17 +2309,20 @@ class Store:
         A thread whose messages cannot go out holds up only itself, however many it has
         waiting, and a channel only itself: the cost is the messages read up to the `limit`
         (and past the skipped threads' ones), not what waits."""
+        d = self.dialect
+        into, into_params = null_safe_equal("o.channel", channel)
         return self._events(
-            f"{_EVENTS} INDEXED BY idx_outbox_channels WHERE o.channel IS ? AND {_TO_DELIVER} "
-            "AND o.thread NOT IN (SELECT value FROM json_each(?)) AND NOT EXISTS (SELECT 1 "
-            "FROM outbox p INDEXED BY idx_outbox_threads WHERE p.thread = o.thread "
+            # o.channel is one value here (NULL or not): its NULLs' order does not matter.
+            f"{_EVENTS}{d.indexed_by('idx_outbox_channels')} WHERE {into} AND {_TO_DELIVER} "
+            f"AND o.thread NOT IN ({d.json_texts('?')}) AND NOT EXISTS (SELECT 1 "
+            f"FROM outbox p{d.indexed_by('idx_outbox_threads')} WHERE p.thread = o.thread "
             "AND p.id < o.id AND p.delivered_at IS NULL AND p.given_up_at IS NULL) "
             f"ORDER BY o.channel, o.kind <> '{ROOT}', o.id LIMIT ?",
-            [channel, json.dumps(list(skip)), limit],
+            [*into_params, json.dumps(list(skip)), limit],
         )
 
     def _events(self, sql: str, params: Sequence[Any]) -> list[OutboxEvent]:
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 OutboxEvent(
                     id=r["id"],
@@ -2333,16 +2333,14 @@ class Store:
                     thread=r["thread"],
                     channel=r["channel"],
                 )
-                for r in self.db.query(sql, params)
+                for r in tx.rows(sql, params)
             ]
 
     def root_version(self, request_id: str) -> int:
         """How many changes its public message has to show: read before rendering it."""
-        with self._lock:
-            row = self.db.execute(
-                "SELECT root_version FROM requests WHERE id = ?", [request_id]
-            ).fetchone()
-            return row[0] if row else 0
+        with self.engine.read() as tx:
+            version = tx.value("SELECT root_version FROM requests WHERE id = ?", [request_id])
+        return version or 0
 
     def root_posted(
         self,
@@ -2364,26 +2362,27 @@ class Store:
         have, and its operations need not wait for their own (paced) message any more. A
         request confirmed after the post was tried waits for a later one: a refusal since then
         can still stop it."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL "
                 "AND given_up_at IS NULL",
                 [_now_text(now), event_id],
             ):
                 return False
-            db.execute(
+            tx.execute(
                 "UPDATE requests SET status_ts = ?, root_tried_at = coalesce(root_tried_at, ?), "
-                "root_shown = max(root_shown, ?), root_shown_at = julianday('now') "
+                f"root_shown = {self.dialect.greatest('root_shown', '?')}, root_shown_at = ? "
                 "WHERE id = (SELECT request_id FROM outbox WHERE id = ?)",
-                [status_ts, _now_text(now), version, event_id],
+                [status_ts, _now_text(now), version, shown_at(), event_id],
             )
             if covers is not None:
                 # Those still waiting in the channel, not answered for yet (their index), each
                 # confirmed before the post was tried: its public message queued by then. Ids
                 # order the confirmations exactly; the clock has whole seconds.
-                db.execute(
-                    "UPDATE requests INDEXED BY idx_requests_untried SET root_tried_at = ? "
+                tx.execute(
+                    f"UPDATE requests{self.dialect.indexed_by('idx_requests_untried')} "
+                    "SET root_tried_at = ? "
                     "WHERE channel = "
                     "(SELECT r.channel FROM requests r JOIN outbox o ON o.request_id = r.id "
                     "WHERE o.id = ?) AND status_ts IS NULL "
@@ -2393,7 +2392,7 @@ class Store:
                     [_now_text(now), event_id, ROOT, covers],
                 )
             # The bot posts there again: it was invited back.
-            db.execute(
+            tx.execute(
                 "DELETE FROM refused_channels WHERE channel = "
                 "(SELECT r.channel FROM requests r JOIN outbox o ON o.request_id = r.id "
                 "WHERE o.id = ?)",
@@ -2404,8 +2403,8 @@ class Store:
     def root_tried(self, request_id: str, *, now: datetime) -> None:
         """Slack answered the public message with a passing failure (rate limit, outage): the
         operations need not wait for it any more."""
-        with self._write() as db:
-            db.execute(
+        with self.engine.write() as tx:
+            tx.execute(
                 "UPDATE requests SET root_tried_at = coalesce(root_tried_at, ?) WHERE id = ?",
                 [_now_text(now), request_id],
             )
@@ -2429,56 +2428,57 @@ class Store:
         `only`: a request whose public message was queued before a refusal already known:
         that one alone is looked at, and the channel is not marked again (the bot may have
         posted there since)."""
-        with self._write() as db:
+        one = "AND r.id = ? " if only is not None else ""
+        with self.engine.write() as tx:
             stopped = [
-                row[0]
-                for row in db.execute(
+                row["id"]
+                for row in tx.rows(
                     "SELECT r.id FROM requests r WHERE r.channel = ? "
                     "AND r.state IN ('confirmed', 'approving') "
-                    "AND r.status_ts IS NULL AND (? IS NULL OR r.id = ?) AND NOT EXISTS "
+                    f"AND r.status_ts IS NULL {one}AND NOT EXISTS "
                     "(SELECT 1 FROM operations o WHERE o.request_id = r.id "
                     # Back in 'new' on a person's Send again: its first attempt may have gone.
                     # A request waiting for approval has only drafts. A later wave's
                     # operations wait in 'waiting'; one kept outside its window in 'outside'.
                     f"AND (o.state NOT IN {UNSENT} OR o.answered_by IS NOT NULL))",
-                    [channel, only, only],
-                ).fetchall()
+                    [channel, *([only] if only is not None else [])],
+                )
             ]
             if only is None:
-                db.execute(
+                tx.execute(
                     "INSERT INTO refused_channels (channel, reason, since) VALUES (?, ?, ?) "
                     "ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason",
                     [channel, reason, _now_text(now)],
                 )
             for request_id in stopped:
-                db.execute(
+                tx.execute(
                     "UPDATE outbox SET given_up_at = ?, last_error = ? WHERE request_id = ? "
                     "AND kind = ? AND delivered_at IS NULL AND given_up_at IS NULL",
                     [_now_text(now), error[:500], request_id, ROOT],
                 )
-                db.execute(
+                tx.execute(
                     "UPDATE requests SET root_tried_at = coalesce(root_tried_at, ?) WHERE id = ?",
                     [_now_text(now), request_id],
                 )
-                db.execute(
+                tx.execute(
                     "UPDATE operations SET state = 'rejected', final = 1, error = ?, "
                     f"updated_at = ? WHERE request_id = ? AND state IN {UNSENT}",
                     [reason, _now_text(now), request_id],
                 )
                 # Nobody can approve a message that was never posted.
-                db.execute(
+                tx.execute(
                     "UPDATE requests SET state = 'expired' WHERE id = ? AND state = 'approving'",
                     [request_id],
                 )
                 self._audit_request(
-                    db,
+                    tx,
                     request_id,
                     event="stopped",
                     actor=BOT_ACTOR,
                     now=now,
                     detail={"reason": reason, "error": error},
                 )
-                self._enqueue(db, {"request_id": request_id, "kind": notice, "reason": reason}, now)
+                self._enqueue(tx, {"request_id": request_id, "kind": notice, "reason": reason}, now)
             return stopped
 
     def give_up_delivery(
@@ -2492,32 +2492,29 @@ class Store:
         """Never to be tried again: Slack will not take it. `notice`, an announcement for the
         requester, is queued in the same transaction, once per request and kind however many
         events are given up."""
-        with self._write() as db:
+        with self.engine.write() as tx:
             if not self._cas(
-                db,
+                tx,
                 "UPDATE outbox SET given_up_at = ?, last_error = ? "
                 "WHERE id = ? AND delivered_at IS NULL AND given_up_at IS NULL",
                 [_now_text(now), error[:500], event_id],
             ):
                 return False
-            if (
-                notice is not None
-                and not db.execute(
-                    "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ?",
-                    [notice["request_id"], notice["kind"]],
-                ).fetchone()
+            if notice is not None and not tx.value(
+                "SELECT 1 FROM outbox WHERE request_id = ? AND kind = ?",
+                [notice["request_id"], notice["kind"]],
             ):
-                self._enqueue(db, notice, now)
+                self._enqueue(tx, notice, now)
             return True
 
     def newest_event_id(self) -> int:
-        with self._lock:
-            return self.db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+        with self.engine.read() as tx:
+            return tx.value("SELECT coalesce(max(id), 0) FROM outbox")
 
     def mark_delivered(self, event_id: int, *, now: datetime) -> bool:
-        with self._write() as db:
+        with self.engine.write() as tx:
             return self._cas(
-                db,
+                tx,
                 "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL "
                 "AND given_up_at IS NULL",
                 [_now_text(now), event_id],
@@ -2532,45 +2529,47 @@ class Store:
         take every turn). (id, version to show, finished), at most `limit`, none of `skip`
         (those shown too recently, or waiting after a failure): read from an index in that
         order, so the cost is what is read, not how many wait."""
-        with self._lock:
+        with self.engine.read() as tx:
             return [
                 (r["id"], r["root_version"], not r["root_open"])
-                for r in self.db.query(
+                for r in tx.rows(
                     "SELECT id, root_version, root_open FROM requests "
                     "WHERE root_version > root_shown AND status_ts IS NOT NULL "
-                    "AND root_given_up_at IS NULL AND id NOT IN (SELECT value FROM json_each(?)) "
-                    "ORDER BY root_open, root_shown_at LIMIT ?",
+                    "AND root_given_up_at IS NULL "
+                    f"AND id NOT IN ({self.dialect.json_texts('?')}) "
+                    # Never shown (NULL) first, as SQLite orders them.
+                    "ORDER BY root_open, root_shown_at NULLS FIRST LIMIT ?",
                     [json.dumps(list(skip)), limit],
                 )
             ]
 
     def give_up_root(self, request_id: str, *, now: datetime) -> None:
         """The public status message can no longer be edited (deleted, channel gone): stop."""
-        with self._write() as db:
-            db.execute(
+        with self.engine.write() as tx:
+            tx.execute(
                 "UPDATE requests SET root_given_up_at = coalesce(root_given_up_at, ?) WHERE id = ?",
                 [_now_text(now), request_id],
             )
 
     def root_shown(self, request_id: str, *, version: int) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE requests SET root_shown = max(root_shown, ?), "
-                "root_shown_at = julianday('now') WHERE id = ?",
-                [version, request_id],
+        with self.engine.write() as tx:
+            tx.execute(
+                f"UPDATE requests SET root_shown = {self.dialect.greatest('root_shown', '?')}, "
+                "root_shown_at = ? WHERE id = ?",
+                [version, shown_at(), request_id],
             )
 
     def mark_attempt_started(self, event_id: int) -> None:
         """Counted before sending: after a crash mid-send, attempts > 0 says the message may
         have gone out, so the sender checks before sending it again."""
-        with self._write() as db:
-            db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [event_id])
+        with self.engine.write() as tx:
+            tx.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [event_id])
 
     def mark_attempt_failed(self, event_id: int, *, error: str, landed: bool = True) -> None:
         """`landed` False: Slack said the message was not posted (a 429), so this try does not
         count as one that may have gone out."""
-        with self._write() as db:
-            db.execute(
+        with self.engine.write() as tx:
+            tx.execute(
                 "UPDATE outbox SET last_error = ?, attempts = attempts - ? WHERE id = ?",
                 [error[:500], int(not landed), event_id],
             )

@@ -15,24 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 from bot import waves as waves_of
 from bot.model import OperationSpec, format_api_time
+from store.base import (
+    _TO_SEND,
+    BOT_ACTOR,
+    StoreBase,
+    _now_text,
+    _retimed,
+    null_safe_equal,
+    shown_at,
+)
 from store.dialect import Dialect
 from store.engine import SqliteEngine, Tx, insert_statement
 from store.records import (
     APPROVAL_NEEDED,
     APPROVE,
-    FINISHED,
     LAPSED,
     OUTSIDE,
     OUTSIDE_DROPPED,
     OUTSIDE_MOVED,
     POLICY_REFUSED,
     REJECT,
-    REOPENING,
     ROOT,
-    ROUTINE_KINDS,
     STOPPED,
     SUCCEEDED_STATUSES,
-    TOLD_ONCE,
     UNSENT,
     WAITING,
     WAVE_CONTINUED,
@@ -43,8 +48,6 @@ from store.records import (
     OperationRecord,
     OutboxEvent,
     RequestRecord,
-    Vote,
-    is_failure,
     is_final,
     is_running,
 )
@@ -53,15 +56,11 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
-def _now_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
 _TO_DELIVER = "o.delivered_at IS NULL AND o.given_up_at IS NULL"
 _TO_DELIVER_ROW = "delivered_at IS NULL AND given_up_at IS NULL"
 
 
-def active_freezes(dialect: Dialect) -> str:
+def freezes_in_force(dialect: Dialect) -> str:
     """The freezes in force at a time (one parameter): two searches of the index by end, since
     SQLite scans the whole index for an OR of them, and the freezes that ran out stay unlifted
     for ever: they are never read again."""
@@ -72,10 +71,10 @@ def active_freezes(dialect: Dialect) -> str:
     )
 
 
-def frozen(dialect: Dialect) -> str:
+def frozen_sql(dialect: Dialect) -> str:
     """A freeze covering the operation being claimed (one parameter: the time)."""
     return (
-        f"SELECT 1 FROM freezes f WHERE f.id IN ({active_freezes(dialect)}) "
+        f"SELECT 1 FROM freezes f WHERE f.id IN ({freezes_in_force(dialect)}) "
         f"AND {dialect.frozen('operations.device_name', 'f.devices')}"
     )
 
@@ -83,50 +82,11 @@ def frozen(dialect: Dialect) -> str:
 # A message's channel and thread are kept in its row by the database (migration 0011).
 _EVENTS = "SELECT o.* FROM outbox o"
 
-# SQLite's widest integer (64 bits, signed): no row id is larger, and a larger Python int is
-# refused with an OverflowError, so a number from outside is compared with this first.
-LARGEST_ID = 2**63 - 1
 
-
-# The state an operation goes to when released, sent again or moved by a person: due, or a
-# draft while its request waits for an approval (the file in force or a window asks one): it
-# goes with the approval.
-_TO_SEND = (
-    "CASE WHEN (SELECT state FROM requests WHERE id = operations.request_id) = 'approving' "
-    "THEN 'draft' ELSE 'new' END"
-)
-
-
-def _retimed(dialect: Dialect, new: str) -> str:
-    """SQL that moves an operation to the time `new` (an SQL expression, written twice: give
-    its parameters twice). One a person sent again after an unknown outcome keeps the time it
-    had in `earlier_times`: a create call for that time may have reached the API, and is
-    still recognised in its list by it."""
-    return (
-        f"earlier_times = CASE WHEN answered_by IS NOT NULL AND scheduled_at != {new} "
-        f"THEN {dialect.json_append('earlier_times', 'scheduled_at')} "
-        f"ELSE earlier_times END, scheduled_at = {new}"
-    )
-
-
-def null_safe_equal(column: str, value: Any) -> tuple[str, list[Any]]:
-    """`column IS ?`, written so that both engines can use an index and know the parameter's
-    type: `column IS NULL`, or `column = ?` with its parameter."""
-    return (f"{column} IS NULL", []) if value is None else (f"{column} = ?", [value])
-
-
-def shown_at() -> float:
-    """When a public message was shown, as SQLite's `julianday('now')` gave it (the column is
-    a Julian day number): the wall clock, not the bot's, as before; a parameter, so the SQL is
-    the same on every engine."""
-    return datetime.now(UTC).timestamp() / 86400 + 2440587.5
-
-
-BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
 AUDIT_PAGE = 500
 
 
-class Store:
+class Store(StoreBase):
     """The bot's state over one engine (store/engine.py): every statement in a transaction
     from `engine.write()` or a reading from `engine.read()`."""
 
@@ -191,102 +151,7 @@ class Store:
             "approvals_waiting": int(approving),
         }
 
-    def _cas(self, tx: Tx, sql: str, params: Sequence[Any]) -> bool:
-        return tx.execute(sql, params) == 1
-
-    def _announced(
-        self,
-        tx: Tx,
-        sql: str,
-        params: Sequence[Any],
-        *,
-        announce: dict[str, Any],
-        now: datetime,
-        ends: bool = False,
-    ) -> bool:
-        """A compare-and-set and, if it won, its announcement in the same transaction (and,
-        when the change `ends` an operation, its request's summary if it was the last)."""
-        if not self._cas(tx, sql, params):
-            return False
-        self._enqueue(tx, announce, now)
-        if ends:
-            self._maybe_finished(tx, announce["request_id"], now)
-        return True
-
     # --- the audit trail ------------------------------------------------------------------
-
-    def _audit(
-        self,
-        tx: Tx,
-        *,
-        event: str,
-        actor: str,
-        now: datetime,
-        request_id: str | None = None,
-        channel: str | None = None,
-        device_name: str | None = None,
-        api_id: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        """One line of the audit trail, in the caller's transaction: a change and its record
-        are kept together or not at all. `detail` must never hold a secret (a token, a
-        signing secret): the trail is read by people who may not see those."""
-        tx.execute(
-            "INSERT INTO audit (at, event, actor, channel, request_id, device_name, api_id, "
-            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                _now_text(now),
-                event,
-                actor,
-                channel,
-                request_id,
-                device_name,
-                api_id,
-                json.dumps(detail or {}, default=str, sort_keys=True),
-            ],
-        )
-
-    def _audit_operation(
-        self,
-        tx: Tx,
-        operation_id: int,
-        *,
-        event: str,
-        actor: str = BOT_ACTOR,
-        now: datetime,
-        api_id: str | None = None,
-        detail: dict[str, Any] | None = None,
-        post: bool = False,
-    ) -> None:
-        """An audit line about one operation, with its request's channel. `post`: the line
-        records an answer to the create call, so the call's body goes with it, rebuilt from
-        the row the sender read it from (the same fields, formatted as the API takes them)."""
-        row = tx.row(
-            "SELECT o.request_id, o.device_name, o.operation_type, o.scheduled_at, "
-            "o.parameters, o.api_id, r.channel FROM operations o "
-            "JOIN requests r ON r.id = o.request_id WHERE o.id = ?",
-            [operation_id],
-        )
-        assert row is not None
-        extra: dict[str, Any] = {"operation": operation_id}
-        if post:
-            extra["post"] = {
-                "device_name": row["device_name"],
-                "operation_type": row["operation_type"],
-                "scheduled_at": row["scheduled_at"],
-                "parameters": json.loads(row["parameters"] or "{}"),
-            }
-        self._audit(
-            tx,
-            event=event,
-            actor=actor,
-            now=now,
-            request_id=row["request_id"],
-            channel=row["channel"],
-            device_name=row["device_name"],
-            api_id=api_id or row["api_id"],
-            detail={**extra, **(detail or {})},
-        )
 
     def record_audit(
         self,
@@ -503,25 +368,6 @@ class Store:
     def get_request(self, request_id: str) -> RequestRecord | None:
         with self.engine.read() as tx:
             return self._request(tx, request_id)
-
-    def _request(self, tx: Tx, request_id: str) -> RequestRecord | None:
-        """The request as the transaction `tx` sees it."""
-        row = tx.row("SELECT * FROM requests WHERE id = ?", [request_id])
-        if row is None:
-            return None
-        ops = [
-            OperationRecord.from_row(r)
-            for r in tx.rows(
-                "SELECT * FROM operations WHERE request_id = ? ORDER BY seq", [request_id]
-            )
-        ]
-        votes = [
-            Vote(user=r["user"], verdict=r["verdict"], at=datetime.fromisoformat(r["at"]))
-            for r in tx.rows(
-                "SELECT * FROM approvals WHERE request_id = ? ORDER BY at", [request_id]
-            )
-        ]
-        return RequestRecord.from_row(row, ops, votes)
 
     def request_of_operation(self, operation_id: int) -> RequestRecord | None:
         with self.engine.read() as tx:
@@ -1244,7 +1090,7 @@ class Store:
             return [
                 Freeze.from_row(r)
                 for r in tx.rows(
-                    f"SELECT * FROM freezes WHERE id IN ({active_freezes(self.dialect)}) "
+                    f"SELECT * FROM freezes WHERE id IN ({freezes_in_force(self.dialect)}) "
                     "ORDER BY id",
                     [_now_text(now)],
                 )
@@ -1437,27 +1283,6 @@ class Store:
                     self._audit_request(tx, request_id, event="expired", actor=BOT_ACTOR, now=now)
             return ended
 
-    def _audit_request(
-        self,
-        tx: Tx,
-        request_id: str,
-        *,
-        event: str,
-        actor: str,
-        now: datetime,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        channel = tx.value("SELECT channel FROM requests WHERE id = ?", [request_id])
-        self._audit(
-            tx,
-            event=event,
-            actor=actor,
-            now=now,
-            request_id=request_id,
-            channel=channel,
-            detail=detail,
-        )
-
     # --- operations -----------------------------------------------------------------------
 
     def start_sending(self, operation_id: int, *, now: datetime) -> bool:
@@ -1468,7 +1293,7 @@ class Store:
             return self._cas(
                 tx,
                 "UPDATE operations SET state = 'sending', updated_at = ? "
-                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({frozen(self.dialect)})",
+                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({frozen_sql(self.dialect)})",
                 [_now_text(now), operation_id, _now_text(now)],
             )
 
@@ -2164,112 +1989,6 @@ class Store:
             return {r["key"]: r["name"] for r in tx.rows("SELECT key, name FROM devices")}
 
     # --- outbox ---------------------------------------------------------------------------
-
-    def _record_first_status(self, tx: Tx, operation_id: int, status: str, now: datetime) -> None:
-        tx.insert(
-            "status_changes",
-            {
-                "operation_id": operation_id,
-                "old_status": None,
-                "new_status": status,
-                "at": _now_text(now),
-            },
-        )
-
-    def _maybe_finished(self, tx: Tx, request_id: str, now: datetime) -> None:
-        """Once every operation of a request of several has ended, its thread gets one line
-        summing them up; written in the transaction of the change that ended the last one.
-        Once per ending: a request reopened (an operation dropped, then found in the API after
-        all) is summed up again when it ends again. A request in waves first moves on (or
-        halts) when the change ended its current wave."""
-        self._advance_waves(tx, request_id, now)
-        # Asked on every status change, under the write lock: one indexed look while any
-        # operation is unfinished (0.65 ms a change at 2,000 operations when it counted them).
-        unfinished = tx.value(
-            "SELECT 1 FROM operations WHERE request_id = ? AND final = 0 LIMIT 1", [request_id]
-        )
-        if unfinished is not None:
-            return
-        several = tx.value(
-            "SELECT 1 FROM operations WHERE request_id = ? LIMIT 1 OFFSET 1", [request_id]
-        )
-        if several is None:
-            return
-        told = tx.row(
-            "SELECT sum(CASE WHEN kind = ? THEN 1 ELSE 0 END) AS summed, "
-            "sum(CASE WHEN kind IN (?, ?, ?) THEN 1 ELSE 0 END) AS reopened "
-            "FROM outbox WHERE request_id = ?",
-            [FINISHED, *sorted(REOPENING), request_id],
-        )
-        assert told is not None  # an aggregate: one row
-        if (told["summed"] or 0) > (told["reopened"] or 0):
-            return
-        self._enqueue(tx, {"request_id": request_id, "kind": FINISHED}, now)
-
-    def _routine(self, tx: Tx, announce: dict[str, Any]) -> bool:
-        """An operation's routine step in a request on several devices: the live summary
-        shows it, and its thread is not told. A step that is a failure (an operation the API
-        answered already failed, a final status other than success) is always told."""
-        kind = announce.get("kind")
-        condition = TOLD_ONCE.get(str(kind))
-        if condition is not None:
-            # The change is made before it is announced: another operation of the request
-            # still meeting the condition means the thread was told already (or will be).
-            return self._several_devices(tx, announce) and self._met_elsewhere(
-                tx, announce, condition
-            )
-        if kind not in ROUTINE_KINDS:
-            return False
-        if kind == "status":
-            if is_failure(str(announce.get("new") or "")):
-                return False
-        else:
-            row = tx.row(
-                "SELECT status FROM operations WHERE id = ?", [announce.get("operation_id")]
-            )
-            if row is None or is_failure(row["status"]):
-                return False
-        return self._several_devices(tx, announce)
-
-    def _several_devices(self, tx: Tx, announce: dict[str, Any]) -> bool:
-        """Several devices, not several operations: two services restarted on one device, or
-        a device's second operation found after a Send again, are still told step by step.
-        The first operation on another device ends the search (the request's index)."""
-        other = tx.value(
-            "SELECT 1 FROM operations WHERE request_id = ? AND lower(device_name) != "
-            "(SELECT lower(device_name) FROM operations WHERE id = ?) LIMIT 1",
-            [announce["request_id"], announce.get("operation_id")],
-        )
-        return other is not None
-
-    def _met_elsewhere(self, tx: Tx, announce: dict[str, Any], condition: str) -> bool:
-        return (
-            tx.value(
-                f"SELECT 1 FROM operations WHERE request_id = ? AND id != ? AND {condition} "
-                "LIMIT 1",
-                [announce["request_id"], announce.get("operation_id")],
-            )
-            is not None
-        )
-
-    def _enqueue(self, tx: Tx, announce: dict[str, Any], now: datetime) -> None:
-        data = dict(announce)
-        tx.execute(
-            "UPDATE requests SET root_version = root_version + 1 WHERE id = ?",
-            [data["request_id"]],
-        )
-        if self._routine(tx, data):  # the public message is re-rendered, nothing more
-            return
-        tx.insert(
-            "outbox",
-            {
-                "request_id": data.pop("request_id"),
-                "kind": data.pop("kind"),
-                "data": json.dumps(data),
-                "created_at": _now_text(now),
-                "attempts": 0,
-            },
-        )
 
     def enqueue(self, announce: dict[str, Any], *, now: datetime) -> None:
         with self.engine.write() as tx:

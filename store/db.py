@@ -1,4 +1,6 @@
-"""The bot's state in one SQLite file, through sqlite-utils.
+"""The bot's state: `Store`, composed of the parts of store/ each keeping one kind of thing
+(requests, approvals, waves, operations, the outbox, the audit trail, freezes, …), over one
+engine (store/engine.py; SQLite today, in one file through sqlite-utils).
 
 Every state change is an atomic compare-and-set: `UPDATE … WHERE state = <expected>`, and the
 caller learns whether it won. That is what makes a double click create one operation.
@@ -12,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.approvals import Approvals
 from store.audit import Audit
-from store.base import (
-    StoreBase,
-)
+from store.base import StoreBase
 from store.engine import SqliteEngine
 from store.facts import Facts
 from store.freezes import Freezes
@@ -48,6 +48,8 @@ class Store(
 ):
     """The bot's state over one engine (store/engine.py): every statement in a transaction
     from `engine.write()` or a reading from `engine.read()`."""
+
+    engine: SqliteEngine
 
     def __init__(self, *, path: str | Path, read_only: bool = False) -> None:
         """`read_only`: for looking only (`opsbot audit`): the file must exist, nothing is

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot import waves as waves_of
 from bot.model import OperationSpec, format_api_time
 from store.base import (
     BOT_ACTOR,
@@ -24,6 +23,8 @@ from store.records import (
 
 
 class Requests(StoreBase):
+    """Requests and the records read back from them."""
+
     def create_request(
         self,
         *,
@@ -44,28 +45,47 @@ class Requests(StoreBase):
         canary: bool = False,
     ) -> RequestRecord:
         """A request waiting for its requester's click, its operations drafts. In waves
-        (`wave_size`, `canary`), each operation carries its device's wave."""
+        (`wave_size`, `canary`), each operation carries its device's wave.
+
+        What is recorded is `RequestRecord.preview` of the same arguments (the dry run), so
+        the two can never number waves or read an argument differently."""
+        plan = RequestRecord.preview(
+            specs=specs,
+            requester=requester,
+            surface=surface,
+            text=text,
+            tz=tz,
+            immediate=immediate,
+            notes=notes,
+            channel=channel,
+            thread_ts=thread_ts,
+            response_url=response_url,
+            now=now,
+            expires_at=expires_at,
+            policy=policy,
+            wave_size=wave_size,
+            canary=canary,
+        )
         request_id = "r_" + secrets.token_hex(6)
-        numbers = waves_of.numbers(specs, size=wave_size, canary=canary)
         with self.engine.write() as tx:
             request = {
                 "id": request_id,
                 "state": "pending",
-                "requester": requester,
-                "surface": surface,
-                "text": text,
-                "tz": tz,
-                "immediate": int(immediate),
-                "notes": json.dumps(list(notes)),
-                "channel": channel,
-                "thread_ts": thread_ts,
-                "response_url": response_url,
-                "created_at": _now_text(now),
-                "expires_at": _now_text(expires_at),
-                "policy": json.dumps(policy or {}),
-                "wave_size": wave_size,
-                "canary": int(canary),
-                "waves": max(numbers) if numbers else 0,
+                "requester": plan.requester,
+                "surface": plan.surface,
+                "text": plan.text,
+                "tz": plan.tz,
+                "immediate": int(plan.immediate),
+                "notes": json.dumps(list(plan.notes)),
+                "channel": plan.channel,
+                "thread_ts": plan.thread_ts,
+                "response_url": plan.response_url,
+                "created_at": _now_text(plan.created_at),
+                "expires_at": _now_text(plan.expires_at),
+                "policy": json.dumps(plan.policy),
+                "wave_size": plan.wave_size,
+                "canary": int(plan.canary),
+                "waves": plan.waves,
             }
             tx.execute(insert_statement("requests", list(request)), list(request.values()))
             tx.insert_many(
@@ -73,18 +93,18 @@ class Requests(StoreBase):
                 [
                     {
                         "request_id": request_id,
-                        "seq": seq,
-                        "device_name": spec.device_name,
-                        "operation_type": spec.operation_type,
-                        "parameters": json.dumps(spec.parameters),
-                        "scheduled_at": format_api_time(spec.scheduled_at),
+                        "seq": op.seq,
+                        "device_name": op.device_name,
+                        "operation_type": op.operation_type,
+                        "parameters": json.dumps(op.parameters),
+                        "scheduled_at": format_api_time(op.scheduled_at),
                         "state": "draft",
                         "final": 0,
                         "created_at": _now_text(now),
                         "updated_at": _now_text(now),
-                        "wave": numbers[seq] if numbers else None,
+                        "wave": op.wave,
                     }
-                    for seq, spec in enumerate(specs)
+                    for op in plan.operations
                 ],
             )
             self._audit(
@@ -99,7 +119,7 @@ class Requests(StoreBase):
                     "text": text,
                     "surface": surface,
                     "operations": [spec.to_api() for spec in specs],
-                    **({"waves": max(numbers)} if numbers else {}),
+                    **({"waves": plan.waves} if plan.waves else {}),
                 },
             )
         return self.get_request(request_id)  # type: ignore[return-value]

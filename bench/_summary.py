@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from bench._reading import reading
 from bot.policy.config import OPEN_POLICY, read_config
 from bot.poller import PollTuning
 from bot.runtime import EDIT_GAP, Runtime
@@ -164,9 +165,10 @@ def _by_method(methods: dict[str, int]) -> str:
 
 def pending(store: Store) -> tuple[int, int]:
     """Outbox messages still to deliver, and those given up."""
-    with store._lock:
-        row = store.db.execute(
-            "SELECT sum(delivered_at IS NULL AND given_up_at IS NULL), "
-            "sum(given_up_at IS NOT NULL) FROM outbox"
-        ).fetchone()
-    return row[0] or 0, row[1] or 0
+    with reading(store) as tx:
+        row = tx.row(
+            "SELECT sum(CASE WHEN delivered_at IS NULL AND given_up_at IS NULL THEN 1 ELSE 0 END) "
+            "AS waiting, sum(CASE WHEN given_up_at IS NOT NULL THEN 1 ELSE 0 END) AS given_up "
+            "FROM outbox"
+        )
+    return row["waiting"] or 0, row["given_up"] or 0

@@ -395,9 +395,7 @@ def _fire(
     return result
 
 
-def run_scenario(
-    name: str, repo: Path, args: argparse.Namespace, extra: dict[str, str]
-) -> Result:
+def run_scenario(name: str, repo: Path, args: argparse.Namespace, extra: dict[str, str]) -> Result:
     kind, _, size = name.partition("-")
     count = int(size or 0)
     people = max(count, IDLE_CLICKS)

@@ -41,6 +41,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from _reading import reading  # bench/, beside this script: the baseline has none
+
 HERE = Path(__file__).resolve().parent.parent
 BASELINE = "3596334"  # before a post in the channel answered for the requests confirmed there
 USER = "U123"
@@ -245,14 +247,13 @@ def _wait(runtime: Any, conn: Any, wanted: set[str], refusing: list[str], began:
         "SELECT count(*), sum(o.state = 'rejected') FROM operations o "
         f"JOIN requests r ON r.id = o.request_id WHERE r.channel IN ({marks})"
     )
-    with store._lock:
-        total = store.db.execute(count, refusing).fetchone()[0]
+    with reading(store) as tx:
+        total = tx.value(count, refusing)
     stopped = 0
     while time.monotonic() - began < 300:
-        with store._lock:
-            settled, stopped = store.db.execute(
-                f"{count} AND o.state IN ('rejected', 'submitted')", refusing
-            ).fetchone()
+        with reading(store) as tx:
+            settled = tx.value(f"{count} AND o.state IN ('rejected', 'submitted')", refusing)
+            stopped = tx.value(f"{count} AND o.state = 'rejected'", refusing)
         if settled == total and wanted <= set(_created(conn)):
             break
         time.sleep(0.05)

@@ -52,7 +52,15 @@ def main(argv: list[str] | None = None) -> None:
     from bot.health import Metrics
     from bot.policy.rules import Policy
     from store import Store
-    from store.db import _FROZEN, _now_text
+    try:
+        from store.base import _now_text
+        from store.dialect import SqliteDialect
+        from store.freezes import frozen_sql
+
+        claim_check = frozen_sql(SqliteDialect())
+    except ImportError:  # the code before the engine (issue 17), run as a baseline
+        from store.db import _FROZEN as claim_check
+        from store.db import _now_text
 
     spec = importlib.util.spec_from_file_location("history", HERE / "tests" / "history.py")
     assert spec is not None and spec.loader is not None
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"claim before a POST (freeze check): {measured(store, claim)}")
         # The claim's own question, without its two commits (whose time is the disk's).
-        check = f"SELECT 1 FROM operations WHERE id = ? AND NOT EXISTS ({_FROZEN})"
+        check = f"SELECT 1 FROM operations WHERE id = ? AND NOT EXISTS ({claim_check})"
 
         def frozen() -> None:
             assert store.db.execute(check, [op_id, _now_text(now)]).fetchone()

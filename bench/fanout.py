@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._reading import reading  # noqa: E402
 from bench._summary import (  # noqa: E402
     ChildSimulator,
     pending,
@@ -102,9 +103,9 @@ def _measure(name, args, names, channels, runtime, slack) -> None:  # noqa: ANN0
     ended = drained = None
     deadline = began + 900
     while time.monotonic() < deadline:
-        with store._lock:
-            finals = store.db.execute("SELECT count(*) FROM operations WHERE final = 1").fetchone()
-        if ended is None and finals[0] == len(names):
+        with reading(store) as tx:
+            finals = tx.value("SELECT count(*) FROM operations WHERE final = 1")
+        if ended is None and finals == len(names):
             ended = time.monotonic() - began
         if ended is not None and pending(store)[0] == 0 and not store.stale_roots():
             drained = time.monotonic() - began
@@ -129,12 +130,12 @@ def _measure(name, args, names, channels, runtime, slack) -> None:  # noqa: ANN0
         f"posts, {figures['updates'] * EDIT_GAP:.0f} for the edits (the run: x{args.speed:g})"
     )
     waiting, given_up = pending(store)
-    with store._lock:
-        changes = store.db.execute("SELECT count(*) FROM status_changes").fetchone()[0]
-        told = store.db.execute(
+    with reading(store) as tx:
+        changes = tx.value("SELECT count(*) FROM status_changes")
+        told = tx.value(
             "SELECT count(*) FROM outbox WHERE kind IN ('submitted', 'status') "
             "AND delivered_at IS NOT NULL"
-        ).fetchone()[0]
+        )
     every = figures["replies"] == told == changes and not waiting and not given_up
     print(
         f"{name} every change delivered: {'yes' if every else 'NO'} ({changes} changes "

@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from _reading import reading  # bench/, beside this script: the baseline has none
+
 HERE = Path(__file__).resolve().parent.parent
 BEFORE = "359633497be2962c5e89726d03cc3b88fd06dc88"  # before the outbox read by channel
 BUSY = "CBUSY"
@@ -227,10 +229,10 @@ def _child(args: argparse.Namespace) -> None:
         ticker.join(30)
         stop.set()
         feeder.join(10)
-        with store._lock:  # noqa: SLF001 - counted once the loops stopped
-            (left,) = store.db.execute(
+        with reading(store) as tx:  # counted once the loops stopped
+            left = tx.value(
                 "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND given_up_at IS NULL"
-            ).fetchone()
+            )
         store.close()
     print(f"cpu ms/s: {cpu * 1000 / args.seconds:.1f}")
     print(f"passes/s: {passes / args.seconds:.1f}")

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._reading import reading  # noqa: E402
 from bench._summary import (  # noqa: E402
     ChildSimulator,
     pending,
@@ -100,23 +101,22 @@ class Requester:
 
     def look(self) -> None:
         store = self._runtime.store
-        with store._lock:
-            wave, state = store.db.execute(
-                "SELECT wave, wave_state FROM requests WHERE id = ?", [self._request_id]
-            ).fetchone()
+        with reading(store) as tx:
+            row = tx.row("SELECT wave, wave_state FROM requests WHERE id = ?", [self._request_id])
+        wave, state = row["wave"], row["wave_state"]
         now = time.monotonic()
         if state != "halted":
             return
         if self._halted is None or self._halted[0] != wave:
             self._halted, self._said = (wave, now), None
         if self._said is None:
-            with store._lock:
-                row = store.db.execute(
+            with reading(store) as tx:
+                told = tx.value(
                     "SELECT count(*) FROM outbox WHERE request_id = ? AND kind = ? "
                     "AND delivered_at IS NOT NULL AND data LIKE ?",
                     [self._request_id, WAVE_HALTED, f'%"wave": {wave},%'],
-                ).fetchone()
-            if not row[0]:
+                )
+            if not told:
                 return
             self._said = now
         if now - self._said < self._think:

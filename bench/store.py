@@ -54,8 +54,8 @@ def fill(store: Store, requests: int, *, stale: int) -> None:
         )
         for n in range(requests)
     )
-    with store._write() as db:  # noqa: SLF001 - a benchmark fills the file as fast as it can
-        db.conn.executemany(
+    with store.engine.write() as tx:  # a benchmark fills the file as fast as it can
+        tx.execute_many(
             "INSERT INTO requests (id, state, requester, surface, created_at, expires_at, "
             "channel, status_ts, root_version, root_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
@@ -73,8 +73,8 @@ def fill_outbox(store: Store, requests: int, *, events: int, given_up: int) -> N
             given = None if n < events else "2026-11-26T00:00:01+00:00"
             yield (request_id, "status", "{}", "2026-11-26T00:00:00+00:00", delivered, given, 1)
 
-    with store._write() as db:  # noqa: SLF001
-        db.conn.executemany(
+    with store.engine.write() as tx:
+        tx.execute_many(
             "INSERT INTO outbox (request_id, kind, data, created_at, delivered_at, given_up_at, "
             "attempts) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows(),

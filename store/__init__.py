@@ -1,6 +1,7 @@
 """SQLite state of the bot: requests, operations, status history and the outbox."""
 
-from store.db import LARGEST_ID, Store
+from store.base import LARGEST_ID
+from store.db import Store
 from store.records import (
     APPROVAL_NEEDED,
     APPROVE,

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.model import OperationSpec
 from store import Store
+from store.engine import Tx
 
 PAST = "2026-01-01T00:00:00.000+00:00"
 PAST_API = "2026-01-01T00:00:00Z"
@@ -172,26 +173,25 @@ def kept_and_true_counts(store: Store) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the database keeps counted for the metrics (operations sent by status word, audit
     lines by event) beside the same counted the long way, read together under the store's
     lock: equal unless a change escaped the counting."""
-    with store._lock:  # noqa: SLF001 - one consistent reading while the bot's loops run
+
+    def pairs(tx: Tx, sql: str) -> dict[Any, Any]:
+        return {k: v for k, v in (tuple(r.values()) for r in tx.rows(sql))}
+
+    with store.engine.read() as tx:  # one consistent reading while the bot's loops run
         kept = {
-            "statuses": dict(
-                store.db.execute(
-                    "SELECT word, operations FROM operation_statuses WHERE operations <> 0"
-                ).fetchall()
+            "statuses": pairs(
+                tx, "SELECT word, operations FROM operation_statuses WHERE operations <> 0"
             ),
-            "events": dict(store.db.execute("SELECT event, lines FROM audit_events").fetchall()),
+            "events": pairs(tx, "SELECT event, lines FROM audit_events"),
         }
         true = {
-            "statuses": dict(
-                store.db.execute(
-                    "SELECT lower(trim(coalesce(status, ''))), count(*) FROM operations "
-                    "WHERE api_id IS NOT NULL GROUP BY 1"
-                ).fetchall()
+            "statuses": pairs(
+                tx,
+                "SELECT lower(trim(coalesce(status, ''))) AS word, count(*) AS n "
+                "FROM operations WHERE api_id IS NOT NULL GROUP BY 1",
             ),
-            "events": dict(
-                store.db.execute(
-                    "SELECT coalesce(event, ''), count(*) FROM audit GROUP BY 1"
-                ).fetchall()
+            "events": pairs(
+                tx, "SELECT coalesce(event, '') AS event, count(*) AS n FROM audit GROUP BY 1"
             ),
         }
     return kept, true

@@ -245,7 +245,7 @@ def test_a_request_stopped_by_its_channel_is_audited(store: Store) -> None:
 def test_since_starts_at_the_time_asked_and_pages_go_on(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("store.db.AUDIT_PAGE", 2)
+    monkeypatch.setattr("store.audit.AUDIT_PAGE", 2)
     for hour in range(5):
         new_request(store, now=T0 + timedelta(hours=hour))
     assert len(events(store)) == 5

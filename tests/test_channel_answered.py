@@ -233,10 +233,10 @@ def test_a_request_answered_for_by_another_post_still_meets_the_gate(parts: Part
 
 
 def told(store: Store, request_id: str) -> list[str]:
-    with store._lock:
+    with store.engine.read() as tx:
         return [
-            row[0]
-            for row in store.db.execute(
+            row["kind"]
+            for row in tx.rows(
                 "SELECT kind FROM outbox WHERE request_id = ? ORDER BY id", [request_id]
             )
         ]
@@ -254,8 +254,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def in_channel(store: Store, channel: str) -> RequestRecord:
     request = new_request(store)
-    with store._write() as db:
-        db.execute("UPDATE requests SET channel = ? WHERE id = ?", [channel, request.id])
+    with store.engine.write() as tx:
+        tx.execute("UPDATE requests SET channel = ? WHERE id = ?", [channel, request.id])
     return request
 
 

@@ -34,7 +34,7 @@ def _same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     among the others moves a join's steps by one or two a row, history or not."""
     numbers = itertools.count(1)
     ids = SimpleNamespace(token_hex=lambda _: f"{next(numbers):012x}")
-    monkeypatch.setattr("store.db.secrets", ids)
+    monkeypatch.setattr("store.requests.secrets", ids)
 
 
 def _request(store: Store, devices: list[str], *, requester: str = ME, minutes: int = 30) -> str:

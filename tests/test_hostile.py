@@ -149,9 +149,9 @@ def age(bot: Bot, request_id: str) -> None:
     """Push a pending request past its 15 minutes."""
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
     store = bot.runtime.store
-    # Under the store's lock: its connection is shared with the poller and the outbox.
-    with store._lock, store.db.conn:
-        store.db.execute("UPDATE requests SET expires_at = ? WHERE id = ?", [past, request_id])
+    # In a transaction of the store's: its connection is shared with the poller and the outbox.
+    with store.engine.write() as tx:
+        tx.execute("UPDATE requests SET expires_at = ? WHERE id = ?", [past, request_id])
 
 
 def thread_replies(bot: Bot, thread_ts: str) -> list[str]:

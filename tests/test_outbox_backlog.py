@@ -50,7 +50,7 @@ def same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     others moves an index search by a step or two, backlog or not."""
     numbers = itertools.count(1)
     monkeypatch.setattr(
-        "store.db.secrets", SimpleNamespace(token_hex=lambda _: f"{next(numbers):012x}")
+        "store.requests.secrets", SimpleNamespace(token_hex=lambda _: f"{next(numbers):012x}")
     )
 
 

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from bot import waves as waves_of
 from bot.model import OperationSpec, format_api_time
+from store.leases import LeaseStore
 from store.records import (
     APPROVAL_NEEDED,
     APPROVE,
@@ -108,7 +109,7 @@ BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send
 AUDIT_PAGE = 500
 
 
-class Store:
+class Store(LeaseStore):
     """One connection shared by the bot's threads behind a lock: one writer, no lock upgrades."""
 
     def __init__(self, *, path: str | Path, read_only: bool = False) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -105,6 +105,15 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StoreCollector(store, next_check_due=next_check_due, clock=clock))
+
+    def leading(self, leads: Callable[[], bool]) -> None:
+        """Whether this replica does the background work, read at each scrape."""
+        Gauge(
+            "opsbot_leading",
+            "1 on the replica that does the background work (sending, polling, the outbox), "
+            "0 on the others; always 1 on a SQLite database (one process).",
+            registry=self.registry,
+        ).set_function(lambda: float(leads()))
 
     def api_call(self, method: str, result: str, seconds: float) -> None:
         self.api_calls.labels(method=method, result=result).inc()

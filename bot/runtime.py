@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +15,7 @@ from typing import Any
 from bot.api import CallRecord, ZequenzeClient
 from bot.devices import DeviceBook
 from bot.health import Metrics
+from bot.leadership import Leadership
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
 from bot.policy.config import OPEN_POLICY, PolicyConfig
@@ -70,7 +74,11 @@ class Runtime:
         api_timeout: float = 10.0,
         config: PolicyConfig = OPEN_POLICY,
         groups: Groups | None = None,
+        shared: bool = False,
     ) -> None:
+        """`shared`: other replicas may use the same database, so the background rounds run
+        only while this one holds the lease (bot/leadership.py). A SQLite file is never
+        shared: its lock keeps a second process out."""
         self.store = Store(path=db_path)
         self.started = False
         # Set first when stopping: every loop's round, and the API client, end between items.
@@ -177,10 +185,31 @@ class Runtime:
             job=self._reconciler.reconcile,
         )
         self._loops = (self.recovery, self.sending, self.poller, self.outbox)
+        self.leadership = (
+            Leadership(
+                store=self.store,
+                holder=replica_name(),
+                settle=lambda term: self._sender.recover(),
+                on_leading=self._wake_all,
+            )
+            if shared
+            else None
+        )
+        for loop in self._loops:
+            loop.only_while(self.leading)
+        self.metrics.leading(self.leading)
 
     @property
     def loops(self) -> tuple[Ticker, ...]:
         return self._loops
+
+    def leading(self) -> bool:
+        """Whether this process does the background work now: always, on its own database."""
+        return self.leadership is None or self.leadership.leading
+
+    def _wake_all(self) -> None:
+        for loop in self._loops:
+            loop.wake()
 
     def _send(self) -> int:
         self.service.expire_due()
@@ -204,7 +233,11 @@ class Runtime:
 
     def start(self) -> Runtime:
         warm_up()
-        self._sender.recover()
+        if self.leadership is None:
+            self._sender.recover()
+        else:
+            # Not at every replica's start: a POST the leader has in flight is not unknown.
+            self.leadership.start()
         for loop in self._loops:
             loop.start()
         self.started = True
@@ -229,14 +262,20 @@ class Runtime:
                 ", ".join(running),
                 timeout,
             )
+            if self.leadership is not None:
+                self.leadership.stop(release=False)
             return
         # The poller's looks still in flight are recorded first, so the flush carries what
         # they announce; none is begun now, and none waits for a retry.
         self._poller.close()
-        try:
-            self._flush()
-        except Exception:
-            log.exception("could not flush the outbox while stopping")
+        if self.leading():
+            try:
+                self._flush()
+            except Exception:
+                log.exception("could not flush the outbox while stopping")
+        if self.leadership is not None:
+            # Only now that no round of ours runs: the next leader never overlaps with us.
+            self.leadership.stop()
         self.close()
 
     def close(self) -> None:
@@ -255,3 +294,9 @@ class Runtime:
             return True
         log.warning("stopping: waiting for the %s round to finish", loop.name)
         return loop.join(max(0.0, deadline - time.monotonic()))
+
+
+def replica_name() -> str:
+    """Who holds the lease, as an operator reads it: the machine, the process, and a random
+    part (a restarted process may get the same pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

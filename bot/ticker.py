@@ -30,6 +30,7 @@ class Ticker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._allowed: Callable[[], bool] = lambda: True
         # time.monotonic() when the last round ended (failed or not), or when the loop started:
         # health asks whether a loop still goes round. None: never started.
         self.last_round_at: float | None = None
@@ -43,6 +44,11 @@ class Ticker:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self
+
+    def only_while(self, allowed: Callable[[], bool]) -> None:
+        """Rounds run only while `allowed()` says so (a replica that does not lead skips them,
+        and still counts as going round for the health check)."""
+        self._allowed = allowed
 
     def wake(self) -> None:
         self._wake.set()
@@ -63,7 +69,8 @@ class Ticker:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                self._job()
+                if self._allowed():
+                    self._job()
             except Exception:
                 # One bad round must not end the loop: it is logged and the next round runs.
                 log.exception("%s: round failed", self.name)

@@ -19,6 +19,7 @@ from store.engine import SqliteEngine
 from store.facts import Facts
 from store.freezes import Freezes
 from store.home import Home
+from store.leases import Leases
 from store.operations import Operations
 from store.outbox import Outbox
 from store.polling import Polling
@@ -43,6 +44,7 @@ class Store(
     Home,
     Freezes,
     Facts,
+    Leases,
     Audit,
     StoreBase,
 ):

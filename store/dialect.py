@@ -30,6 +30,12 @@ from typing import Protocol
 
 
 class Dialect(Protocol):
+    def clock(self) -> str:
+        """The database's own now, as the store writes times: ISO-8601 text in UTC with
+        milliseconds (`2026-12-06T07:00:00.123+00:00`). What leases are judged by: replicas
+        on several machines disagree on the time a little, the database does not."""
+        ...
+
     def indexed_by(self, index: str) -> str:
         """A hint after a table name (` INDEXED BY idx`): the index the statement must use.
         SQLite's planner, without statistics, picks a worse one for the store's hot questions;
@@ -75,6 +81,9 @@ class Dialect(Protocol):
 
 
 class SqliteDialect:
+    def clock(self) -> str:
+        return "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
+
     def indexed_by(self, index: str) -> str:
         return f" INDEXED BY {index}"
 

@@ -464,5 +464,17 @@ def outbox_by_channel(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0012_leases")
+def leases(db: Database) -> None:
+    # Which replica runs the background work (sending, polling, recovery, the outbox): the one
+    # holding the lease, renewed every few seconds. `term` grows at every change of holder, so
+    # a holder can tell it was replaced even if it got the lease back later.
+    db["leases"].create(
+        {"name": str, "holder": str, "term": int, "expires_at": str, "taken_at": str},
+        pk="name",
+        not_null={"holder", "term", "expires_at", "taken_at"},
+    )
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

@@ -236,9 +236,12 @@ def start_bot(
     config: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     workers: Workers | None = None,
+    shared: bool = False,
 ) -> Bot:
     """`config`: a policy file's text (TOML); user groups are the fake Slack's. `workers`:
-    other pool sizes than the app's own (bench/ack_latency.py compares them)."""
+    other pool sizes than the app's own (bench/ack_latency.py compares them). `shared`: a
+    replica among others on the same database (only the lease's holder works in the
+    background)."""
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
         db_path=str(db_path),
@@ -255,6 +258,7 @@ def start_bot(
         config=read_config(config, source="test.toml") if config else OPEN_POLICY,
         clock=clock,
         groups=GroupMembers(client=client),
+        shared=shared,
     )
     app = build_app(
         client=client,

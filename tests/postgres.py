@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -37,11 +38,14 @@ class PostgresMissing(Exception):
 
 
 def find_bindir() -> Path:
-    """Where `initdb`, `pg_ctl` and `postgres` are: `pg_config --bindir` (Debian's
-    /usr/bin/pg_config answers for the newest installed), else the newest
-    /usr/lib/postgresql/*/bin. Raises PostgresMissing."""
+    """Where `initdb`, `pg_ctl` and `postgres` are: OPSBOT_TEST_PG_BINDIR if set (another
+    version, or none at all), else `pg_config --bindir` (Debian's /usr/bin/pg_config answers
+    for the newest installed), else the newest /usr/lib/postgresql/*/bin. Raises
+    PostgresMissing."""
     candidates: list[Path] = []
-    if pg_config := shutil.which("pg_config"):
+    if chosen := os.environ.get("OPSBOT_TEST_PG_BINDIR"):
+        candidates.append(Path(chosen))
+    elif pg_config := shutil.which("pg_config"):
         try:
             out = subprocess.run(
                 [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
@@ -49,7 +53,7 @@ def find_bindir() -> Path:
             candidates.append(Path(out.stdout.strip()))
         except (OSError, subprocess.SubprocessError):
             pass
-    versions = glob.glob("/usr/lib/postgresql/*/bin")
+    versions = [] if chosen else glob.glob("/usr/lib/postgresql/*/bin")
     candidates += sorted(
         (Path(d) for d in versions), key=lambda d: _version(d.parent.name), reverse=True
     )
@@ -200,6 +204,21 @@ def required() -> bool:
 
 # ---------------------------------------------------------------------------- fixtures
 # (made known to every test by tests/conftest.py's pytest_plugins)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """pytest shows a skip raised by a fixture at each test's own line, a line per test in
+    the summary: the tests skipped for want of PostgreSQL are shown at this file instead,
+    where the reason is, so that they fold into one line."""
+    report = yield
+    if (
+        report.skipped
+        and isinstance(report.longrepr, tuple)
+        and INSTALL_HINT in str(report.longrepr[2])
+    ):
+        report.longrepr = (__file__, None, report.longrepr[2])
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,11 @@ run once, however many replicas start together."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -403,3 +406,35 @@ def test_two_migrators_starting_together_migrate_once(pg_url: str) -> None:
             thread.join(timeout=30)
         assert sorted(results.values(), key=len) == [[], ["0011_outbox_by_channel"]], results
         assert holder.execute("SELECT count(*) FROM _opsbot_migrations").fetchone()[0] == 1
+
+
+# ---------------------------------------------------------------------------- no PostgreSQL
+
+
+def pytest_without_postgres(**env: str) -> subprocess.CompletedProcess[str]:
+    quiet = {k: v for k, v in os.environ.items() if k not in ("CI", "OPSBOT_REQUIRE_POSTGRES")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q"]
+        + [f"{__file__}::test_a_second_run_applies_nothing", f"{__file__}::test_the_same_triggers"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**quiet, "OPSBOT_TEST_PG_BINDIR": "/nonexistent", **env},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+def test_without_postgresql_its_tests_skip_with_one_line_saying_how_to_get_it() -> None:
+    done = pytest_without_postgres()
+    assert done.returncode == 0, done.stdout + done.stderr
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(skipped) == 1, done.stdout
+    assert "[2]" in skipped[0] and "no PostgreSQL server found" in skipped[0]
+    assert "apt-get install postgresql" in skipped[0]
+
+
+def test_on_ci_a_missing_postgresql_fails_the_run() -> None:
+    done = pytest_without_postgres(CI="true")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "CI runs these tests: they may not be skipped" in done.stdout
+    assert "2 errors" in done.stdout

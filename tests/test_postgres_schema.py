@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from store.schema import migrate
 from store.schema_postgres import MIGRATION_LOCK, MIGRATIONS, migrate_postgres
 from tests.conftest import eventually
+from tests.postgres import PostgresServer
 
 # TRUNCATE, which SQLite has not, is refused on PostgreSQL too (the audit is append-only).
 PG_ONLY_TRIGGERS = {("audit", "audit_no_truncate")}
@@ -406,6 +407,27 @@ def test_two_migrators_starting_together_migrate_once(pg_url: str) -> None:
             thread.join(timeout=30)
         assert sorted(results.values(), key=len) == [[], ["0011_outbox_by_channel"]], results
         assert holder.execute("SELECT count(*) FROM _opsbot_migrations").fetchone()[0] == 1
+
+
+def test_a_migrated_copy_is_up_to_date(pg_migrated_url: str) -> None:
+    with psycopg.connect(pg_migrated_url) as conn:
+        assert migrate_postgres(conn) == []
+        assert "operations" in pg_tables(conn)
+
+
+def test_the_server_stops_and_starts_again_keeping_its_data(
+    pg_server: PostgresServer, pg_url: str
+) -> None:
+    """What the replica tests do to take the database away for a while."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x bigint); INSERT INTO kept VALUES (7)")
+    pg_server.stop()
+    assert not pg_server.running
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(pg_url, connect_timeout=5)
+    pg_server.start()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchall() == [(7,)]
 
 
 # ---------------------------------------------------------------------------- no PostgreSQL

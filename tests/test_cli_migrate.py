@@ -12,9 +12,11 @@ import pytest
 from bot.cli import main
 from bot.settings import load, redact_url
 from store.schema import MIGRATIONS
+from store.schema_postgres import MIGRATIONS as PG_MIGRATIONS
 from tests.test_cli import free_port
 
 ALL_SQLITE = [m.name for m in MIGRATIONS._migrations]
+ALL_PG = [name for name, _ in PG_MIGRATIONS]
 
 
 @pytest.fixture(autouse=True)
@@ -37,15 +39,13 @@ def test_migrate_brings_postgres_up_to_date_once(
     shown = with_password(pg_url, "***")
     assert main(["migrate"]) == 0
     out = capsys.readouterr().out
-    assert out == (
-        f"migrated {shown} to schema 0011_outbox_by_channel, applying 1:\n"
-        "  0011_outbox_by_channel\n"
-    )
+    listed = "".join(f"  {name}\n" for name in ALL_PG)
+    assert out == f"migrated {shown} to schema {ALL_PG[-1]}, applying {len(ALL_PG)}:\n{listed}"
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM operations").fetchone() == (0,)
     assert main(["migrate"]) == 0
     out = capsys.readouterr().out
-    assert out == f"{shown} is up to date (schema 0011_outbox_by_channel); nothing to apply.\n"
+    assert out == f"{shown} is up to date (schema {ALL_PG[-1]}); nothing to apply.\n"
     assert "s3cret-pw" not in out
 
 

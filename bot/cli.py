@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -139,6 +140,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.set_defaults(func=_backup)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring the database's schema up to date, and name what was applied",
+        description="Applies the schema migrations the database has not had yet: "
+        "PostgreSQL's at OPSBOT_DATABASE_URL when it is set (under a lock, so that replicas "
+        "starting together migrate once), else the SQLite file --db, OPSBOT_DB or "
+        f"{DEFAULT_DB} (created if missing). A database already up to date is left as it is.",
+    )
+    migrate.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the SQLite file to migrate, whatever OPSBOT_DATABASE_URL says (default: "
+        f"OPSBOT_DB's, else {DEFAULT_DB})",
+    )
+    migrate.set_defaults(func=_migrate)
 
     audit = sub.add_parser(
         "audit",
@@ -391,6 +408,69 @@ def _backup(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(text.backed_up(source, args.path))
+    return 0
+
+
+# ---------------------------------------------------------------------------- migrate
+
+
+def _database_url() -> str | None:
+    """OPSBOT_DATABASE_URL as `opsbot run` finds it (the environment, then .env), or None.
+    Raises SettingsError for an unreadable .env or a value that is not a PostgreSQL URL."""
+    from bot.settings import check_database_url, read_dotenv
+
+    url = (
+        os.environ.get("OPSBOT_DATABASE_URL") or read_dotenv(".env").get("OPSBOT_DATABASE_URL")
+    ) or None
+    if url and (problem := check_database_url(url.strip())):
+        raise SettingsError(problem)
+    return url.strip() if url else None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    try:
+        url = None if args.db else _database_url()
+        path = args.db or _database_path()
+    except SettingsError as exc:
+        return _fail(text.settings_refused(exc.problems))
+    if url:
+        return _migrate_postgres(url)
+    from sqlite_utils import Database
+
+    from store.schema import MIGRATIONS, migrate
+
+    try:
+        db = Database(sqlite3.connect(path, timeout=10.0))
+        try:
+            pending = [m.name for m in MIGRATIONS.pending(db)]
+            migrate(db)
+            latest = MIGRATIONS.applied(db)[-1].name
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return _fail(text.migrate_failed(path, str(exc), "OPSBOT_DB"))
+    print(text.migrated(path, pending, latest))
+    return 0
+
+
+def _migrate_postgres(url: str) -> int:
+    import psycopg
+
+    from bot.settings import redact_url
+    from store.schema_postgres import MIGRATIONS, migrate_postgres
+
+    shown = redact_url(url)
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            applied = migrate_postgres(conn)
+    except psycopg.Error as exc:
+        # libpq's words name the host and the user, not the password; should they quote the
+        # URL, its password is taken out all the same.
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        if password := urlsplit(url).password:
+            reason = reason.replace(password, "***")
+        return _fail(text.migrate_failed(shown, reason, "OPSBOT_DATABASE_URL"))
+    print(text.migrated(shown, applied, MIGRATIONS[-1][0]))
     return 0
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot import text
 
@@ -62,6 +62,9 @@ class Settings:
     http_threads: int = HTTP_THREADS  # OPSBOT_HTTP_THREADS
     http_connections: int = HTTP_CONNECTIONS  # OPSBOT_HTTP_CONNECTIONS
     http_backlog: int = HTTP_BACKLOG  # OPSBOT_HTTP_BACKLOG
+    # OPSBOT_DATABASE_URL: PostgreSQL (postgresql://…); None: the SQLite file db_path. It may
+    # carry a password: shown only through redact_url().
+    database_url: str | None = field(default=None, repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -75,6 +78,7 @@ class Settings:
                 self.slack_signing_secret,
                 self.slack_app_token,
                 self.zequenze_api_token,
+                urlsplit(self.database_url).password if self.database_url else None,
             )
             if s
         )
@@ -137,10 +141,44 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
         http_backlog=int(
             env.number("OPSBOT_HTTP_BACKLOG", HTTP_BACKLOG, low=1, high=65535, whole=True)
         ),
+        database_url=env.database_url("OPSBOT_DATABASE_URL"),
     )
     if env.problems:
         raise SettingsError(*env.problems)
     return settings
+
+
+DATABASE_URL_SCHEMES = ("postgresql", "postgres")
+DATABASE_URL_EXAMPLE = "postgresql://opsbot:PASSWORD@db.example.com:5432/opsbot"
+
+
+def check_database_url(url: str) -> str | None:
+    """The problem with a value of OPSBOT_DATABASE_URL, or None when it is one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in DATABASE_URL_SCHEMES:
+        return text.setting_not_database_url("OPSBOT_DATABASE_URL", DATABASE_URL_EXAMPLE)
+    return None
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit to print or log: its password, in the user part or in the query
+    (`?password=`), replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    query = parts.query
+    if "password" in query.lower():
+        query = urlencode(
+            [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query)],
+            safe="*",
+        )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _whole(value: float) -> int | None:
@@ -179,6 +217,15 @@ class _Reader:
             return default
         if trailing_slash and not value.endswith("/"):
             value += "/"
+        return value
+
+    def database_url(self, name: str) -> str | None:
+        value = self.optional(name)
+        if not value:
+            return None
+        if problem := check_database_url(value):
+            self.problems.append(problem)
+            return None
         return value
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str:

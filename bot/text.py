@@ -1423,6 +1423,10 @@ def setting_not_url(name: str, example: str) -> str:
     return f"{name} must be an http(s) URL, like {example}."
 
 
+def setting_not_database_url(name: str, example: str) -> str:
+    return f"{name} must be a PostgreSQL URL, like {example}."
+
+
 def setting_not_number(name: str, raw: str, *, whole: bool) -> str:
     return f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}."
 
@@ -1573,6 +1577,18 @@ def backup_failed(path: str, reason: str) -> str:
 
 def backed_up(source: str, target: str) -> str:
     return f"backed up {source} to {target}"
+
+
+def migrated(database: str, applied: Sequence[str], latest: str) -> str:
+    """What `opsbot migrate` did to `database` (a path, or a URL without its password)."""
+    if not applied:
+        return f"{database} is up to date (schema {latest}); nothing to apply."
+    listed = "\n".join(f"  {name}" for name in applied)
+    return f"migrated {database} to schema {latest}, applying {len(applied)}:\n{listed}"
+
+
+def migrate_failed(database: str, reason: str, setting: str) -> str:
+    return f"could not migrate {database} ({reason}). Check {setting}."
 
 
 def parse_not_an_operation(typed: str, keywords: Sequence[str]) -> str:

@@ -39,6 +39,9 @@ from tests.fakes import (
 )
 from tests.history import kept_and_true_counts
 
+# The throwaway PostgreSQL's fixtures (pg_server, pg_url, pg_migrated_url).
+pytest_plugins = ["tests.postgres"]
+
 SECRET = "test-signing-secret"
 # Recovery on a test's time scale: reconcile unknown outcomes after 0.3 s and look again
 # every 0.2-0.5 s, retry sends after 0.1 s, tell a thread about an outage after 1 s.

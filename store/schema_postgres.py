@@ -296,8 +296,22 @@ CREATE TRIGGER requests_root_open BEFORE UPDATE OF root_version ON requests
     FOR EACH ROW EXECUTE FUNCTION requests_root_open();
 """
 
+# Which replica runs the background work (store/leases.py), as SQLite's 0012.
+LEASES = """
+CREATE TABLE leases (
+    name text COLLATE "C" PRIMARY KEY,
+    holder text COLLATE "C" NOT NULL,
+    term bigint NOT NULL,
+    expires_at text COLLATE "C" NOT NULL,
+    taken_at text COLLATE "C" NOT NULL
+);
+"""
+
 # (name, SQL), in order; a name is the one its SQLite twin has in store/schema.py.
-MIGRATIONS: list[tuple[str, str]] = [("0011_outbox_by_channel", BASELINE)]
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0011_outbox_by_channel", BASELINE),
+    ("0012_leases", LEASES),
+]
 
 
 def migrate_postgres(conn: psycopg.Connection) -> list[str]:

@@ -9,6 +9,8 @@ and for the example policy file's (which adds `set` and the groups @web and @db)
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -827,7 +829,7 @@ def understood(command: str, *, file: bool = True) -> object:
     return parse(command, tz="UTC", now=NOW, catalog=catalog, naming=naming)
 
 
-# Each example constant of bot/text.py, as it is used: a whole command, or the part of one.
+# Each example constant of bot/say/'s words, as it is used: a whole command, or the part of one.
 CONSTANTS = {
     "EXAMPLE_HELP": "{}",
     "EXAMPLE_LIST": "{}",
@@ -849,9 +851,21 @@ CONSTANTS = {
 }
 
 
+# Every module of what the bot says and shows, and the example constants its words define.
+SAY = ROOT / "bot" / "say"
+EXAMPLES = {
+    name: value
+    for module in [
+        importlib.import_module(f"bot.say.{info.name}") for info in pkgutil.iter_modules([str(SAY)])
+    ]
+    for name, value in vars(module).items()
+    if "EXAMPLE" in name and name.isupper()
+}
+
+
 @pytest.mark.parametrize("name", sorted(CONSTANTS))
 def test_each_example_constant_is_understood_as_written(name: str) -> None:
-    value = getattr(msg, name)
+    value = EXAMPLES[name]
     if name == "EXAMPLE_VALUES":
         values = [value["integer"]]  # the others' types are checked in tests/test_grammar.py
     elif isinstance(value, tuple):
@@ -863,19 +877,20 @@ def test_each_example_constant_is_understood_as_written(name: str) -> None:
 
 
 def test_every_example_constant_is_checked() -> None:
-    names = {name for name in dir(msg) if "EXAMPLE" in name and name.isupper()}
-    assert names == set(CONSTANTS)
+    assert set(EXAMPLES) == set(CONSTANTS)
 
 
 def test_every_command_quoted_in_the_bot_s_sentences_is_understood() -> None:
-    lines = Path(msg.__file__).read_text().splitlines()
-    source = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
-    commands = {
-        span
-        for span in re.findall(r"`(/ops [^`]+)`", source)
-        if "{" not in span and "<" not in span
-    }
-    commands |= set(re.findall(r"e\.g\.: ([^\\\n]+)\\n", source))  # the demo's greeting
+    commands: set[str] = set()
+    for path in sorted(SAY.glob("*.py")):
+        lines = path.read_text().splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+        commands |= {
+            span
+            for span in re.findall(r"`(/ops [^`]+)`", source)
+            if "{" not in span and "<" not in span
+        }
+        commands |= set(re.findall(r"e\.g\.: ([^\\\n]+)\\n", source))  # the demo's greeting
     assert len(commands) >= 4, commands
     for command in commands:
         understood(command)  # raises Refusal if it is not

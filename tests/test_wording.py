@@ -5,10 +5,10 @@ too long told as too long."""
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +22,8 @@ from tests.test_flow import request_and_confirm
 pytestmark = pytest.mark.xdist_group("ports")
 
 StartBot = Callable[[str], Bot]
+# Every module of what the bot says and shows, words and Block Kit alike.
+SAY = Path(__file__).resolve().parent.parent / "bot" / "say"
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 
 
@@ -98,7 +100,7 @@ def test_counts_are_said_in_words(said: str, expected: str) -> None:
 def test_no_sentence_counts_in_parentheses() -> None:
     """`1 device(s)`, `approval(s)`: the plural goes through `text.plural`. (A form's label,
     Device(s), counts nothing; "http(s)" is a URL's scheme.)"""
-    source = inspect.getsource(text)
+    source = "".join(path.read_text() for path in sorted(SAY.glob("*.py")))
     assert set(re.findall(r"\w+\(s\)", source)) == {"Device(s)", "http(s)"}, "use text.plural"
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
-from bot import text
+from bot import say
 from bot.model import OperationSpec, parse_api_time
 
 PATH = "inventory_device_name_headless_operation/"
@@ -198,7 +198,7 @@ class ZequenzeClient:
         data = _json_object(response)
         if not isinstance(data.get("id"), str | int):
             raise ApiError(
-                text.API_NO_ID,
+                say.api.API_NO_ID,
                 status=response.status_code,
                 outcome_unknown=True,
             )
@@ -218,7 +218,7 @@ class ZequenzeClient:
         if page.results:
             # Other operations instead: the filter was ignored, which says nothing about this
             # one. Only an empty answer means the API does not hold it.
-            raise ApiError(text.api_ignored_id_filter(operation_id))
+            raise ApiError(say.api.api_ignored_id_filter(operation_id))
         return None
 
     def recent_operations(
@@ -299,7 +299,7 @@ class ZequenzeClient:
             params["update_status"] = "true"
         page = self._page(PATH, params)
         if page.count < 0:
-            raise ApiError(text.API_NO_COUNT, retryable=True)
+            raise ApiError(say.api.API_NO_COUNT, retryable=True)
         return page
 
     def _page(self, url: str, params: dict[str, Any] | None) -> Page:
@@ -308,7 +308,7 @@ class ZequenzeClient:
         results = data.get("results")
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
             raise ApiError(
-                text.API_NO_RESULTS,
+                say.api.API_NO_RESULTS,
                 status=response.status_code,
                 retryable=True,
             )
@@ -348,19 +348,19 @@ class ZequenzeClient:
         except httpx.ConnectError as exc:
             result = UNREACHABLE
             raise ApiError(
-                text.API_UNREACHABLE,
+                say.api.API_UNREACHABLE,
                 retryable=True,
             ) from exc
         except httpx.TimeoutException as exc:
             result = TIMEOUT
             raise ApiError(
-                text.API_TIMEOUT,
+                say.api.API_TIMEOUT,
                 outcome_unknown=creating,
                 retryable=True,
             ) from exc
         except httpx.TransportError as exc:
             raise ApiError(
-                text.API_CONNECTION_BROKE,
+                say.api.API_CONNECTION_BROKE,
                 outcome_unknown=creating,
                 retryable=True,
             ) from exc
@@ -619,7 +619,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         kind = response.headers.get("content-type", "unknown content").split(";")[0]
         raise ApiError(
-            text.api_not_json(kind, response.status_code),
+            say.api.api_not_json(kind, response.status_code),
             status=response.status_code,
             retryable=True,
             outcome_unknown=response.request.method == "POST",
@@ -635,26 +635,26 @@ def _error_for(response: httpx.Response, *, device: str | None, creating: bool) 
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
     if status == 400:
-        return ApiError(text.api_refused_fields(_field_errors(body)), status=status)
+        return ApiError(say.api.api_refused_fields(_field_errors(body)), status=status)
     if status == 401:
-        return ApiError(text.API_TOKEN_INVALID, status=status)
+        return ApiError(say.api.API_TOKEN_INVALID, status=status)
     if status == 403:
-        return ApiError(text.API_TOKEN_FORBIDDEN, status=status)
+        return ApiError(say.api.API_TOKEN_FORBIDDEN, status=status)
     if status == 404:
         if creating and device:
-            return ApiError(text.api_unknown_device(device), status=status)
-        return ApiError(text.api_said(str(detail or "not found")), status=status)
+            return ApiError(say.api.api_unknown_device(device), status=status)
+        return ApiError(say.api.api_said(str(detail or "not found")), status=status)
     if status == 429:
         return ApiError(
-            text.API_RATE_LIMITED,
+            say.api.API_RATE_LIMITED,
             status=status,
             retryable=True,
             retry_after=_retry_after(response),
         )
     if status >= 500:
-        message = text.api_internal_error(status, creating=creating)
+        message = say.api.api_internal_error(status, creating=creating)
         return ApiError(message, status=status, outcome_unknown=creating, retryable=True)
-    return ApiError(text.api_refused(status, str(detail or "")), status=status)
+    return ApiError(say.api.api_refused(status, str(detail or "")), status=status)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -666,8 +666,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _field_errors(body: Any) -> str:
     if not isinstance(body, dict) or not body:
-        return text.API_INVALID_DATA
-    return " ".join(_said(body, path="")) or text.API_INVALID_DATA
+        return say.api.API_INVALID_DATA
+    return " ".join(_said(body, path="")) or say.api.API_INVALID_DATA
 
 
 def _said(errors: dict[Any, Any], *, path: str) -> Iterator[str]:

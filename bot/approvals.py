@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot import text
+from bot import say
 from bot.answers import Outcome
 from bot.clicks import Allowed, Clicks
 from bot.policy.rules import Policy
@@ -78,7 +78,7 @@ class Approvals:
             request_id,
             user=user,
             now=self._clock(),
-            error=text.WITHDRAWN if withdrawn else text.REJECTED_ERROR,
+            error=say.policy.WITHDRAWN if withdrawn else say.policy.REJECTED_ERROR,
         )
         current = self._store.get_request(request_id) or request
         if result == "rejected":
@@ -88,7 +88,7 @@ class Approvals:
 
     def expire(self) -> list[str]:
         """Requests nobody approved in time end, each said in its thread."""
-        ended = self._store.expire_approvals(now=self._clock(), error=text.APPROVAL_EXPIRED)
+        ended = self._store.expire_approvals(now=self._clock(), error=say.policy.APPROVAL_EXPIRED)
         if ended:
             self._on_change()
         return ended
@@ -132,7 +132,7 @@ class Approvals:
             if why is None:
                 return None
             named = [i for s in request.approver_sets if s is not None for i in s]
-            detail = text.mentions(named) if named else text.ANYONE_ELSE
+            detail = say.policy.mentions(named) if named else say.policy.ANYONE_ELSE
         reason = why if why == "groups_unavailable" else f"approve_{why}"
         return self._clicks.refused(request, user=user, action=action, reason=reason, detail=detail)
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from pythonjsonlogger.json import JsonFormatter
 
-from bot import grammar, text
+from bot import grammar, say
 from bot.model import Plan, Refusal
 from bot.settings import DEFAULT_DB, Settings, SettingsError
 from bot.when import zone_for
@@ -242,16 +242,16 @@ def _zone(value: str) -> str:
     try:
         zone_for(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(text.unknown_zone(value)) from None
+        raise argparse.ArgumentTypeError(say.time.unknown_zone(value)) from None
     return value
 
 
 def _share(value: str) -> float:
-    return _from_zero(value, to=1.0, refusal=text.not_a_share)
+    return _from_zero(value, to=1.0, refusal=say.terminal.not_a_share)
 
 
 def _seconds(value: str) -> float:
-    return _from_zero(value, to=math.inf, refusal=text.not_seconds)
+    return _from_zero(value, to=math.inf, refusal=say.terminal.not_seconds)
 
 
 def _from_zero(value: str, *, to: float, refusal: Callable[[str], str]) -> float:
@@ -272,13 +272,13 @@ def _group(value: str) -> tuple[str, tuple[str, ...]]:
     group, _, listed = value.partition("=")
     members = tuple(person(m.strip()) or "" for m in listed.split(","))
     if not re.fullmatch(r"S[A-Z0-9]+", group.strip()) or not all(members):
-        raise argparse.ArgumentTypeError(text.demo_bad_group(value))
+        raise argparse.ArgumentTypeError(say.terminal.demo_bad_group(value))
     return group.strip(), members
 
 
 def _port(value: str) -> int:
     if not value.isdigit() or int(value) > 65535:
-        raise argparse.ArgumentTypeError(text.not_a_port(value))
+        raise argparse.ArgumentTypeError(say.terminal.not_a_port(value))
     return int(value)
 
 
@@ -288,9 +288,9 @@ def _instant(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(text.now_not_iso(value)) from None
+        raise argparse.ArgumentTypeError(say.terminal.now_not_iso(value)) from None
     if moment.utcoffset() is None:
-        raise argparse.ArgumentTypeError(text.now_without_zone(value))
+        raise argparse.ArgumentTypeError(say.terminal.now_without_zone(value))
     return moment
 
 
@@ -310,11 +310,11 @@ def _parse(args: argparse.Namespace) -> int:
             or read_dotenv(".env").get("OPSBOT_CONFIG")
         )
     except SettingsError as exc:
-        return _fail(text.settings_refused(exc.problems))
+        return _fail(say.terminal.settings_refused(exc.problems))
     try:
         policy = load_config(path) if path else OPEN_POLICY
     except ConfigError as exc:
-        return _fail(text.config_refused(exc.problems))
+        return _fail(say.policy.config_refused(exc.problems))
     try:
         command = grammar.parse(
             args.text, tz=args.tz, now=now, catalog=policy.catalog, naming=policy.naming
@@ -324,7 +324,7 @@ def _parse(args: argparse.Namespace) -> int:
         return 2
     if not isinstance(command, Plan):
         keywords = [kind.keyword for kind in policy.catalog.kinds]
-        print(text.parse_not_an_operation(args.text, keywords), file=sys.stderr)
+        print(say.terminal.parse_not_an_operation(args.text, keywords), file=sys.stderr)
         return 2
     result = {
         "operations": [op.to_api() for op in command.operations],
@@ -350,17 +350,17 @@ def _check_config(args: argparse.Namespace) -> int:
             args.path or os.environ.get("OPSBOT_CONFIG") or read_dotenv(".env").get("OPSBOT_CONFIG")
         )
     except SettingsError as exc:
-        return _fail(text.settings_refused(exc.problems))
+        return _fail(say.terminal.settings_refused(exc.problems))
     if not path:
-        return _fail(text.config_no_path(), code=2)
+        return _fail(say.policy.config_no_path(), code=2)
     try:
         policy = load_config(path)
     except ConfigError as exc:
-        return _fail(text.config_refused(exc.problems))
+        return _fail(say.policy.config_refused(exc.problems))
     built_in = {kind.keyword: kind for kind in DEFAULT_CATALOG.kinds}
     kinds = policy.catalog.kinds
     print(
-        text.config_valid(
+        say.policy.config_valid(
             path,
             rules=len(policy.rules),
             windows=len(policy.windows),
@@ -392,22 +392,22 @@ def _backup(args: argparse.Namespace) -> int:
     try:
         source = _database_path()
     except SettingsError as exc:
-        return _fail(text.settings_refused(exc.problems))
+        return _fail(say.terminal.settings_refused(exc.problems))
     if not Path(source).is_file():
-        return _fail(text.backup_no_database(source), code=2)
+        return _fail(say.terminal.backup_no_database(source), code=2)
     if Path(args.path).exists():
-        return _fail(text.backup_target_exists(args.path), code=2)
+        return _fail(say.terminal.backup_target_exists(args.path), code=2)
     try:
         store = Store(path=source)
     except sqlite3.Error as exc:
-        return _fail(text.backup_source_unreadable(source, str(exc)))
+        return _fail(say.terminal.backup_source_unreadable(source, str(exc)))
     try:
         store.backup(args.path)
     except (sqlite3.Error, OSError) as exc:
-        return _fail(text.backup_failed(args.path, _path_problem(args.path, exc)))
+        return _fail(say.terminal.backup_failed(args.path, _path_problem(args.path, exc)))
     finally:
         store.close()
-    print(text.backed_up(source, args.path))
+    print(say.terminal.backed_up(source, args.path))
     return 0
 
 
@@ -432,7 +432,7 @@ def _migrate(args: argparse.Namespace) -> int:
         url = None if args.db else _database_url()
         path = args.db or _database_path()
     except SettingsError as exc:
-        return _fail(text.settings_refused(exc.problems))
+        return _fail(say.terminal.settings_refused(exc.problems))
     if url:
         return _migrate_postgres(url)
     from sqlite_utils import Database
@@ -448,8 +448,8 @@ def _migrate(args: argparse.Namespace) -> int:
         finally:
             db.close()
     except sqlite3.Error as exc:
-        return _fail(text.migrate_failed(path, str(exc), "OPSBOT_DB"))
-    print(text.migrated(path, pending, latest))
+        return _fail(say.terminal.migrate_failed(path, str(exc), "OPSBOT_DB"))
+    print(say.terminal.migrated(path, pending, latest))
     return 0
 
 
@@ -469,8 +469,8 @@ def _migrate_postgres(url: str) -> int:
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         if password := urlsplit(url).password:
             reason = reason.replace(password, "***")
-        return _fail(text.migrate_failed(shown, reason, "OPSBOT_DATABASE_URL"))
-    print(text.migrated(shown, applied, MIGRATIONS[-1][0]))
+        return _fail(say.terminal.migrate_failed(shown, reason, "OPSBOT_DATABASE_URL"))
+    print(say.terminal.migrated(shown, applied, MIGRATIONS[-1][0]))
     return 0
 
 
@@ -486,15 +486,15 @@ def _audit(args: argparse.Namespace) -> int:
         try:
             since = audit.parse_since(args.since, now=datetime.now(UTC))
         except (ValueError, OverflowError):
-            return _fail(text.audit_bad_since(args.since), code=2)
+            return _fail(say.terminal.audit_bad_since(args.since), code=2)
     try:
         path = _database_path()
     except SettingsError as exc:
-        return _fail(text.settings_refused(exc.problems))
+        return _fail(say.terminal.settings_refused(exc.problems))
     # Looked for first: opening a missing file read-only fails, but with SQLite's vaguest
     # words ("unable to open database file").
     if not Path(path).is_file():
-        return _fail(text.backup_no_database(path))
+        return _fail(say.terminal.backup_no_database(path))
     try:
         store = Store(path=path, read_only=True)
         try:
@@ -504,23 +504,23 @@ def _audit(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except sqlite3.Error as exc:
-        return _fail(text.audit_unreadable(path, str(exc)))
+        return _fail(say.terminal.audit_unreadable(path, str(exc)))
     except BrokenPipeError:
         # `opsbot audit | head`: the reader has what it wanted. Python would complain again
         # when it flushes stdout at exit, so stdout goes nowhere from here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if count == 0 and args.format == "text":
-        print(text.audit_empty(args.since), file=sys.stderr)
+        print(say.terminal.audit_empty(args.since), file=sys.stderr)
     return 0
 
 
 def _path_problem(path: str, exc: Exception) -> str:
     """SQLite says only "unable to open database file": name the usual causes when it is one."""
     if Path(path).is_dir():
-        return text.IS_A_FOLDER
+        return say.terminal.IS_A_FOLDER
     folder = Path(path).parent
-    return str(exc) if folder.is_dir() else text.folder_missing(str(folder))
+    return str(exc) if folder.is_dir() else say.terminal.folder_missing(str(folder))
 
 
 # ---------------------------------------------------------------------------- simulator
@@ -539,7 +539,9 @@ def _simulator(args: argparse.Namespace) -> int:
             run_seconds=args.run_seconds,
         )
     except OSError as exc:
-        return _fail(text.port_unavailable(args.port, exc.strerror or str(exc), setting="--port"))
+        return _fail(
+            say.terminal.port_unavailable(args.port, exc.strerror or str(exc), setting="--port")
+        )
     return 0
 
 
@@ -561,7 +563,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         policy = load_config(args.config) if args.config else OPEN_POLICY
     except ConfigError as exc:
-        return _fail(text.config_refused(exc.problems))
+        return _fail(say.policy.config_refused(exc.problems))
     groups: dict[str, tuple[str, ...]] = {}
     for group, members in args.group:
         groups[group] = tuple(dict.fromkeys((*groups.get(group, ()), *members)))
@@ -626,7 +628,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = settings_module.load()
     except SettingsError as exc:
-        return _fail(text.settings_refused(exc.problems), code=2)
+        return _fail(say.terminal.settings_refused(exc.problems), code=2)
     redact = _Redactor(secrets=settings.secrets())
     _configure_logging(redact, fmt=settings.log_format)
     # Bolt's App() also takes SLACK_BOT_TOKEN from the environment, and warns on every start
@@ -672,7 +674,7 @@ def _serve(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
         )
     except sqlite3.Error as exc:
         reason = _path_problem(settings.db_path, exc)
-        return _fail(redact(text.database_unusable(settings.db_path, reason)))
+        return _fail(redact(say.terminal.database_unusable(settings.db_path, reason)))
     if ready.workspace_url:
         # Kept in the database, so that `opsbot audit` can build permalinks offline.
         from bot.audit import SLACK_URL
@@ -786,13 +788,13 @@ def _checked(settings: Settings) -> _Ready:
 
     path = settings.db_path
     if Path(path).is_dir():  # before its lock file lands beside the folder
-        raise _Refused(text.database_unusable(path, text.IS_A_FOLDER))
+        raise _Refused(say.terminal.database_unusable(path, say.terminal.IS_A_FOLDER))
     try:
         lock = DatabaseLock(db_path=path)
     except DatabaseInUse as exc:
-        raise _Refused(text.database_in_use(path, exc.pid)) from None
+        raise _Refused(say.terminal.database_in_use(path, exc.pid)) from None
     except OSError as exc:
-        raise _Refused(text.database_unusable(path, _path_problem(path, exc))) from None
+        raise _Refused(say.terminal.database_unusable(path, _path_problem(path, exc))) from None
     try:
         return _listening(
             settings, client=client, app=app, workers=workers, lock=lock, policy=policy
@@ -832,7 +834,7 @@ def _listening(
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 raise _Refused(
-                    text.port_unavailable(
+                    say.terminal.port_unavailable(
                         settings.health_port, reason, setting="OPSBOT_HEALTH_PORT"
                     )
                 ) from None
@@ -857,7 +859,9 @@ def _listening(
         )
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise _Refused(text.port_unavailable(settings.port, reason, setting="PORT")) from None
+        raise _Refused(
+            say.terminal.port_unavailable(settings.port, reason, setting="PORT")
+        ) from None
     return _Ready(
         app=app,
         workers=workers,
@@ -880,7 +884,7 @@ def _policy(settings: Settings) -> PolicyConfig:
     try:
         return load_config(settings.config_path)
     except ConfigError as exc:
-        raise _Refused(text.config_refused(exc.problems)) from None
+        raise _Refused(say.policy.config_refused(exc.problems)) from None
 
 
 def _check_api(settings: Settings) -> None:
@@ -899,15 +903,17 @@ def _check_api(settings: Settings) -> None:
     except ApiError as exc:
         status = exc.status
         if status in (401, 403):
-            raise _Refused(text.api_token_refused(url, status)) from None
+            raise _Refused(say.terminal.api_token_refused(url, status)) from None
         if status is not None and status < 500 and status != 429:
-            answer = f"HTTP {status}" if status >= 400 else text.api_answer_not_a_list(status)
+            answer = (
+                f"HTTP {status}" if status >= 400 else say.terminal.api_answer_not_a_list(status)
+            )
             raise _Refused(
-                text.api_not_there(url, answer, example=DEFAULT_ZEQUENZE_API_URL)
+                say.terminal.api_not_there(url, answer, example=DEFAULT_ZEQUENZE_API_URL)
             ) from None
         cause = exc.__cause__  # the network's own words: "[Errno 111] Connection refused"
         reason = f"HTTP {status}" if status else str(cause or "") or exc.message
-        log.warning(text.api_unchecked(url, reason))
+        log.warning(say.terminal.api_unchecked(url, reason))
     finally:
         api.close()
 
@@ -950,16 +956,16 @@ def _slack_failure(exc: BaseException, *, token_name: str, settings: Settings) -
         response = api_error.response
         error = str(response.get("error") or f"HTTP {response.status_code}")
         if error in CREDENTIAL_ERRORS:
-            return text.slack_token_refused(token_name, error)
-        return text.slack_startup_error(error)
+            return say.terminal.slack_token_refused(token_name, error)
+        return say.terminal.slack_startup_error(error)
     if isinstance(exc, OSError):
         reason = getattr(exc, "reason", None) or exc.strerror or exc
-        return text.slack_unreachable(settings.slack_api_url, str(reason))
-    return text.slack_check_failed(token_name, str(exc))
+        return say.terminal.slack_unreachable(settings.slack_api_url, str(reason))
+    return say.terminal.slack_check_failed(token_name, str(exc))
 
 
 def _fail(message: str, *, code: int = 1) -> int:
-    print(text.cli_error(message), file=sys.stderr)
+    print(say.terminal.cli_error(message), file=sys.stderr)
     return code
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot import text
+from bot import say
 from bot.answers import Outcome, Refused
 from bot.policy.desk import PolicyDesk
 from bot.policy.rules import Policy
@@ -120,7 +120,7 @@ class Clicks:
         who = [f"<@{request.requester}>"]
         if request.approvals_needed:
             named = [i for s in request.approver_sets if s is not None for i in s]
-            who.append(text.mentions(named) if named else text.ANYONE_ELSE)
+            who.append(say.policy.mentions(named) if named else say.policy.ANYONE_ELSE)
         return self.refused(
             request, user=user, action=action, reason=f"{topic}_not_yours", detail=" or ".join(who)
         )

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot import text
+from bot import say
 from bot.api import ApiError
 from bot.model import Plan
 from store import Store
@@ -111,9 +111,9 @@ class DeviceBook:
             if spelled != op.device_name:
                 respelled[op.device_name] = spelled
             operations.append(replace(op, device_name=spelled))
-        notes = [text.device_respelled(typed, spelled) for typed, spelled in respelled.items()]
+        notes = [say.track.device_respelled(typed, spelled) for typed, spelled in respelled.items()]
         for name in unseen:
-            notes.append(text.device_unseen(name, _closest(name, known)))
+            notes.append(say.track.device_unseen(name, _closest(name, known)))
         if not notes:
             return plan
         return replace(plan, operations=tuple(operations), notes=(*plan.notes, *notes))

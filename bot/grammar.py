@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from bot import text as msg
+from bot import say
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 from bot.model import (
     Command,
@@ -146,12 +146,12 @@ def check_device_name(name: str) -> str | None:
     if name and not name[-1].isalnum():
         trimmed = name.rstrip(string.punctuation)
         if problem is None or (trimmed and _check_device_chars(trimmed) is None):
-            return msg.name_bad_end(msg.WHAT_DEVICE, name)
+            return say.grammar.name_bad_end(say.grammar.WHAT_DEVICE, name)
     return problem
 
 
 def _check_device_chars(name: str) -> str | None:
-    return _check_name(name, what=msg.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
+    return _check_name(name, what=say.grammar.WHAT_DEVICE, extra="._-", max_length=MAX_DEVICE_NAME)
 
 
 def parse(
@@ -196,7 +196,7 @@ def with_unread(reason: str, words: Sequence[str], value_words: frozenset[str]) 
         for c in unread(word)
     ]
     untold = [c for c in dict.fromkeys(chars) if f"U+{ord(c):04X}" not in reason]
-    return f"{reason} {msg.unread_characters(untold)}" if untold else reason
+    return f"{reason} {say.grammar.unread_characters(untold)}" if untold else reason
 
 
 def _string_value_words(catalog: Catalog) -> frozenset[str]:
@@ -214,7 +214,7 @@ def _read(
     if tokens and tokens[0].lower() == "/ops":
         tokens = tokens[1:]
     if not tokens:
-        raise Refusal(msg.empty_command(), example=msg.EXAMPLE_HELP)
+        raise Refusal(say.grammar.empty_command(), example=say.grammar.EXAMPLE_HELP)
     word, args = tokens[0].lower(), tokens[1:]
     if word == "help":
         return HelpQuery()
@@ -231,7 +231,9 @@ def _read(
         raise _cancel(tokens[0], args)
     if kind is None:
         keywords = [k.keyword for k in catalog.kinds]
-        raise Refusal(msg.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example)
+        raise Refusal(
+            say.grammar.unknown_operation(tokens[0], keywords), example=catalog.kinds[0].example
+        )
 
     def read_as_this(other: str, suggest: bool) -> Command:
         return _parse(other, tz=tz, now=now, catalog=catalog, naming=naming, suggest=suggest)
@@ -260,7 +262,7 @@ def plan_from_fields(
     zone_for(tz)
     kind = catalog.by_type(operation_type)
     if kind is None:
-        raise FieldErrors({"operation_type": msg.unknown_operation_type(operation_type)})
+        raise FieldErrors({"operation_type": say.grammar.unknown_operation_type(operation_type)})
 
     errors: dict[str, str] = {}
     reserved = RESERVED | catalog.words()
@@ -307,10 +309,10 @@ def _tokens(raw: str, *, example: str) -> list[str]:
     """Words and commas; refuses invisible characters and over-long text."""
     char = invisible(raw)
     if char is not None:
-        raise Refusal(msg.control_character(ord(char)), example=example)
+        raise Refusal(say.grammar.control_character(ord(char)), example=example)
     stripped = plain(raw).strip()
     if len(stripped) > MAX_TEXT:
-        raise Refusal(msg.too_long(len(stripped), MAX_TEXT), example=example)
+        raise Refusal(say.grammar.too_long(len(stripped), MAX_TEXT), example=example)
     return _TOKEN.findall(stripped)
 
 
@@ -323,11 +325,11 @@ def _list(args: list[str]) -> ListQuery:
     device = unquoted(args[0])
     problem = check_device_name(device)
     if problem:
-        raise Refusal(problem, example=msg.EXAMPLE_LIST)
+        raise Refusal(problem, example=say.grammar.EXAMPLE_LIST)
     if len(args) > 1 and args[1].lower() == PAGE_WORD:
-        raise Refusal(msg.list_device_page(device), example=msg.EXAMPLE_LIST_PAGE)
+        raise Refusal(say.grammar.list_device_page(device), example=say.grammar.EXAMPLE_LIST_PAGE)
     if len(args) > 1:
-        raise Refusal(msg.list_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST)
+        raise Refusal(say.grammar.list_extra(" ".join(args[1:])), example=say.grammar.EXAMPLE_LIST)
     return ListQuery(device_name=device)
 
 
@@ -347,32 +349,42 @@ def _cancel(word: str, args: list[str]) -> Refusal:
     """The API cannot cancel a scheduled operation: say so, and what can be done instead."""
     written = unquoted(args[0]) if len(args) == 1 else ""
     typed = written if _OPERATION_ID.fullmatch(written) else None
-    example = f"status {typed}" if typed else msg.EXAMPLE_STATUS
-    return Refusal(msg.cannot_cancel(word.lower(), typed), example=example)
+    example = f"status {typed}" if typed else say.grammar.EXAMPLE_STATUS
+    return Refusal(say.grammar.cannot_cancel(word.lower(), typed), example=example)
 
 
 def _page_number(args: list[str]) -> int:
     if not args:
-        raise Refusal(msg.list_page_missing(), example=msg.EXAMPLE_LIST_PAGE)
+        raise Refusal(say.grammar.list_page_missing(), example=say.grammar.EXAMPLE_LIST_PAGE)
     word = args[0]
     digits = word.lstrip("0")
     if not (word.isascii() and word.isdigit()) or not digits:
-        raise Refusal(msg.list_page_not_a_number(word), example=msg.EXAMPLE_LIST_PAGE)
+        raise Refusal(
+            say.grammar.list_page_not_a_number(word), example=say.grammar.EXAMPLE_LIST_PAGE
+        )
     if len(digits) > len(str(MAX_LIST_PAGE)) or int(digits) > MAX_LIST_PAGE:
-        raise Refusal(msg.list_page_too_far(MAX_LIST_PAGE), example=msg.EXAMPLE_LIST_PAGE)
+        raise Refusal(
+            say.grammar.list_page_too_far(MAX_LIST_PAGE), example=say.grammar.EXAMPLE_LIST_PAGE
+        )
     if len(args) > 1:
-        raise Refusal(msg.list_page_extra(" ".join(args[1:])), example=msg.EXAMPLE_LIST_PAGE)
+        raise Refusal(
+            say.grammar.list_page_extra(" ".join(args[1:])), example=say.grammar.EXAMPLE_LIST_PAGE
+        )
     return int(digits)
 
 
 def _status(args: list[str]) -> StatusQuery:
     if not args:
-        raise Refusal(msg.status_missing(), example=msg.EXAMPLE_STATUS)
+        raise Refusal(say.grammar.status_missing(), example=say.grammar.EXAMPLE_STATUS)
     operation_id = unquoted(args[0])
     if not _OPERATION_ID.fullmatch(operation_id):
-        raise Refusal(msg.status_bad_id(args[0], MAX_OPERATION_ID), example=msg.EXAMPLE_STATUS)
+        raise Refusal(
+            say.grammar.status_bad_id(args[0], MAX_OPERATION_ID), example=say.grammar.EXAMPLE_STATUS
+        )
     if len(args) > 1:
-        raise Refusal(msg.status_extra(" ".join(args[1:])), example=msg.EXAMPLE_STATUS)
+        raise Refusal(
+            say.grammar.status_extra(" ".join(args[1:])), example=say.grammar.EXAMPLE_STATUS
+        )
     return StatusQuery(operation_id=operation_id)
 
 
@@ -421,7 +433,7 @@ def _operation(
     check_device = _device_checker(naming)
     try:
         names, after_names = _take_names(
-            rest, what=msg.WHAT_DEVICE, check=check_device, reserved=reserved
+            rest, what=say.grammar.WHAT_DEVICE, check=check_device, reserved=reserved
         )
     except _Invalid as error:
         fix = _fixed_device_word(rest, naming)
@@ -435,8 +447,10 @@ def _operation(
         after = " ".join(_head(kind, values))
         found = rest[0] if rest and rest[0] not in SEPARATORS else None
         if found is not None and found.lower() in SENTENCE_WORDS:
-            raise Refusal(msg.missing_devices_not_a_name(after, found), example=kind.example)
-        raise Refusal(msg.missing_devices(after, found), example=kind.example)
+            raise Refusal(
+                say.grammar.missing_devices_not_a_name(after, found), example=kind.example
+            )
+        raise Refusal(say.grammar.missing_devices(after, found), example=kind.example)
     # The blast radius first: a request naming too many devices is refused with their count
     # before any other question is asked of it.
     try:
@@ -454,15 +468,15 @@ def _operation(
             try:
                 values[f.name] = _read_duration(f, " ".join(written))
             except _Invalid as error:
-                fix = Fix(drop=tuple(written), new=(msg.EXAMPLE_DURATION,))
-                general = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
+                fix = Fix(drop=tuple(written), new=(say.grammar.EXAMPLE_DURATION,))
+                general = _command(kind, [], {f.name: say.grammar.EXAMPLE_DURATION})
                 raise Refusal(error.reason, example=reading.mended(fix) or general) from None
         # Values are checked here, not where they were read, so the example keeps the devices.
         if f.name in value_problems:
             reason, fix = value_problems[f.name]
             raise Refusal(reason, example=reading.mended(fix) or kind.example)
         if f.kind == "value" and f.required and f.name not in values:
-            reason = msg.value_required(f.label, f.word, f.value_type, _value_sample(f))
+            reason = say.grammar.value_required(f.label, f.word, f.value_type, _value_sample(f))
             # before "on" as the syntax reads (`set <path> to 300 on …`), else after the devices
             where = connector or (rest[0] if rest else None)
             fix = Fix(at=where, new=(f.word, _value_sample(f)))
@@ -492,9 +506,9 @@ def _operation(
         for f in kind.fields:
             written = raw_durations.get(f.name, [])
             if unread and written and next_to(written[-1], word) and word.isalpha():
-                reason = msg.duration_unreadable(f.label, " ".join([*written, word]))
-                fix = Fix(drop=(*written, word), new=(msg.EXAMPLE_DURATION,))
-                general = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
+                reason = say.grammar.duration_unreadable(f.label, " ".join([*written, word]))
+                fix = Fix(drop=(*written, word), new=(say.grammar.EXAMPLE_DURATION,))
+                general = _command(kind, [], {f.name: say.grammar.EXAMPLE_DURATION})
                 raise Refusal(reason, example=reading.mended(fix) or general) from None
         # else it may be one more name, missing its comma
         check = check_device if follows is None else _item_checker(follows)
@@ -504,9 +518,9 @@ def _operation(
             else None
         )
         if comma and follows is None:
-            raise Refusal(msg.not_time_maybe_device(phrase, word), example=comma) from None
+            raise Refusal(say.grammar.not_time_maybe_device(phrase, word), example=comma) from None
         if comma and follows is not None:
-            reason = msg.not_time_maybe_item(phrase, word, follows.label)
+            reason = say.grammar.not_time_maybe_item(phrase, word, follows.label)
             raise Refusal(reason, example=comma) from None
         # The time put right, the rest of the line kept, unless that loses a device
         # (`web-09 at 1400`), or the day or zone the time was for without saying another
@@ -524,7 +538,7 @@ def _operation(
     extra = (
         ()
         if len(split(devices, size=wave_size, canary=canary)) > 1
-        else (msg.one_wave(len(devices)),)
+        else (say.waves.one_wave(len(devices)),)
     )
     return replace(plan, wave_size=wave_size, canary=canary, notes=(*plan.notes, *extra))
 
@@ -556,7 +570,7 @@ def _take_waves(kind: OperationKind, args: list[str]) -> tuple[list[str], int | 
             continue
         if tuple(lowered[i : i + 2]) == ("in", "waves"):
             raise Refusal(
-                msg.waves_need_size(" ".join(args[i : i + 3])), example=_waves_example(kind)
+                say.waves.waves_need_size(" ".join(args[i : i + 3])), example=_waves_example(kind)
             )
         skip = 2 if i + 1 < len(args) and lowered[i + 1] in DEVICE_WORDS else 1
         if _INTEGER.fullmatch(lowered[i]) and tuple(lowered[i + skip : i + skip + 3]) == AT_A_TIME:
@@ -570,21 +584,21 @@ def _take_waves(kind: OperationKind, args: list[str]) -> tuple[list[str], int | 
         kept.append(args[i])
         i += 1
     if len(sizes) > 1:
-        raise Refusal(msg.two_wave_sizes(sizes), example=_waves_example(kind))
+        raise Refusal(say.waves.two_wave_sizes(sizes), example=_waves_example(kind))
     return kept, (sizes[0] if sizes else None), canary
 
 
 def _wave_size(kind: OperationKind, phrase: str, number: str) -> int:
     if not (number.isascii() and number.isdigit()):
-        raise Refusal(msg.wave_size_not_a_number(phrase), example=_waves_example(kind))
+        raise Refusal(say.waves.wave_size_not_a_number(phrase), example=_waves_example(kind))
     digits = number.lstrip("0")
     if not digits:
-        raise Refusal(msg.wave_size_zero(phrase), example=_waves_example(kind))
+        raise Refusal(say.waves.wave_size_zero(phrase), example=_waves_example(kind))
     return int(digits[:MAX_WAVE_DIGITS]) if len(digits) <= MAX_WAVE_DIGITS else 10**MAX_WAVE_DIGITS
 
 
 def _waves_example(kind: OperationKind) -> str:
-    return msg.EXAMPLE_WAVES
+    return say.grammar.EXAMPLE_WAVES
 
 
 def _device_checker(naming: Naming) -> Callable[[str], str | None]:
@@ -596,21 +610,21 @@ def _device_checker(naming: Naming) -> Callable[[str], str | None]:
         if is_group(word):
             if word[1:].lower() in naming.groups:
                 return None
-            return msg.unknown_group(word, groups)
+            return say.grammar.unknown_group(word, groups)
         if is_range(word):
             try:
                 found = read_range(word)
             except BadRange as error:
                 return error.reason
             if found.count > naming.limits.max_devices:
-                return msg.range_too_wide(word, found.count, naming.limits.max_devices)
+                return say.grammar.range_too_wide(word, found.count, naming.limits.max_devices)
             return check_device_name(found.name(found.first)) or check_device_name(
                 found.name(found.last)
             )
         members = naming.groups.get(word.lower())
         if members is not None:
             # "reboot web" with a group called web: say which is meant rather than guess.
-            return msg.group_without_sigil(word, GROUP_SIGIL + word.lower(), len(members))
+            return say.grammar.group_without_sigil(word, GROUP_SIGIL + word.lower(), len(members))
         return check_device_name(word)
 
     return check
@@ -661,7 +675,7 @@ def _expand(written: list[str], naming: Naming) -> tuple[list[str], list[str]]:
         for w in written
     ]
     if sum(counts) > limit * REPEATS_READ:
-        raise _Invalid(msg.too_many_names(sum(counts), limit))
+        raise _Invalid(say.grammar.too_many_names(sum(counts), limit))
     named: list[tuple[str, bool]] = []  # each device, and whether a range or group named it
     notes: dict[str, str] = {}
     for word in written:
@@ -672,7 +686,7 @@ def _expand(written: list[str], naming: Naming) -> tuple[list[str], list[str]]:
             members = naming.groups[word[1:].lower()]
             named += [(name, True) for name in members]
             shown = _compact(members, GROUP_NOTE_SHOWN)
-            notes.setdefault(group, msg.group_members(group, len(members), shown))
+            notes.setdefault(group, say.grammar.group_members(group, len(members), shown))
         else:
             named.append((word, False))
     spellings: dict[str, list[tuple[str, bool]]] = {}
@@ -687,9 +701,9 @@ def _expand(written: list[str], naming: Naming) -> tuple[list[str], list[str]]:
         else:  # the same name typed twice: said as it is without ranges
             names = [name for name, _ in written_as]
             others = sorted(set(names[1:]) - {names[0]})
-            notes[names[0].lower()] = msg.duplicate(names[0], len(names), others=others)
+            notes[names[0].lower()] = say.grammar.duplicate(names[0], len(names), others=others)
     if again:
-        notes[""] = msg.named_again(len(again), _compact(again, GROUP_NOTE_SHOWN))
+        notes[""] = say.grammar.named_again(len(again), _compact(again, GROUP_NOTE_SHOWN))
     return [written_as[0][0] for written_as in spellings.values()], list(notes.values())
 
 
@@ -700,7 +714,7 @@ def _compact(names: Sequence[str], limit: int) -> str:
     pieces = compressed(names)
     for index, piece in enumerate(pieces):
         if shown and spent + len(piece) + 2 > limit:
-            return ", ".join([*shown, msg.more_items(len(pieces) - index)])
+            return ", ".join([*shown, say.track.more_items(len(pieces) - index)])
         shown.append(piece)
         spent += len(piece) + 2
     return ", ".join(shown)
@@ -731,9 +745,9 @@ def _group_refusal(
             items = []
         if items:
             example_values[list_field.name] = items
-    example = _command(kind, list(msg.EXAMPLE_DEVICES), example_values)
+    example = _command(kind, list(say.grammar.EXAMPLE_DEVICES), example_values)
     groups = [GROUP_SIGIL + name for name in naming.groups]
-    return Refusal(msg.no_device_groups(" ".join(shown), groups), example=example)
+    return Refusal(say.grammar.no_device_groups(" ".join(shown), groups), example=example)
 
 
 def _list_missing(
@@ -747,9 +761,9 @@ def _list_missing(
     if rest and _looks_like_name(rest[0], _item_checker(f), not_names):
         example = reading.mended(Fix(at=rest[0], new=(f.word,)))  # "update server-03 curl"
         if example:
-            return Refusal(msg.list_word_missing(rest[0], f.word, f.label), example=example)
+            return Refusal(say.grammar.list_word_missing(rest[0], f.word, f.label), example=example)
     example = reading.mended(Fix(at=rest[0] if rest else None, new=(f.word, _sample(f))))
-    reason = msg.list_required(f.label, f.word, kind.keyword)
+    reason = say.grammar.list_required(f.label, f.word, kind.keyword)
     return Refusal(reason, example=example or kind.example)
 
 
@@ -758,15 +772,15 @@ def _too_many(
 ) -> str | None:
     """Why these devices (× services) are more operations than one request may make, if so."""
     if len(devices) > limits.max_devices:
-        return msg.too_many_devices(len(devices), limits.max_devices)
+        return say.grammar.too_many_devices(len(devices), limits.max_devices)
     if len(devices) > limits.max_operations:
-        return msg.too_many_devices(len(devices), limits.max_operations)
+        return say.grammar.too_many_devices(len(devices), limits.max_operations)
     for f in kind.fields:
         chosen = values.get(f.name)
         if f.kind == "name" and isinstance(chosen, list) and len(chosen) > 1:
             count = len(chosen) * len(devices)
             if count > limits.max_operations:
-                return msg.too_many_operations(
+                return say.grammar.too_many_operations(
                     count, len(chosen), f.label, len(devices), limits.max_operations
                 )
     return None
@@ -781,7 +795,9 @@ def _refuse_foreign_options(kind: OperationKind, args: list[str], catalog: Catal
         # "set … to force": what follows a value's word is the value, whatever it spells
         if word.lower() in foreign and not (i and args[i - 1].lower() in value_words):
             options = sorted(f.word for f in kind.fields if f.word and f.kind != "name")
-            raise Refusal(msg.not_an_option(kind.keyword, word, options), example=kind.example)
+            raise Refusal(
+                say.grammar.not_an_option(kind.keyword, word, options), example=kind.example
+            )
 
 
 def _ends_with_word(kind: OperationKind, name: str, args: list[str]) -> bool:
@@ -824,12 +840,12 @@ def _take_options(
             # which value the person meant is clear only if they wrote it once, readably
             fix: Fix | None = Fix(after=word_typed, new=(_value_sample(f),))
             if f.name in values or f.name in problems:
-                problem, fix = msg.given_twice(f.word), None
+                problem, fix = say.grammar.given_twice(f.word), None
             elif begins_devices and f.value_type == "boolean":
-                problem = msg.value_not_boolean(f.label, args[i])
+                problem = say.grammar.value_not_boolean(f.label, args[i])
                 fix = Fix(after=word_typed, new=(_BOOLEAN_WORDS[CONNECTOR],))
             elif not has_value:
-                problem = msg.value_missing(f.word, f.value_type, _value_sample(f))
+                problem = say.grammar.value_missing(f.word, f.value_type, _value_sample(f))
             else:
                 try:
                     values[f.name] = _read_value(f, args[i], quoted=True)
@@ -844,11 +860,11 @@ def _take_options(
             i += has_value
         elif word in durations:
             f = durations[word]
-            example = _command(kind, [], {f.name: msg.EXAMPLE_DURATION})
+            example = _command(kind, [], {f.name: say.grammar.EXAMPLE_DURATION})
             if f.name in raw:
-                raise Refusal(msg.given_twice(f.word), example=example)
+                raise Refusal(say.grammar.given_twice(f.word), example=example)
             if i + 1 >= len(args) or args[i + 1] in SEPARATORS:
-                raise Refusal(msg.missing_value(f.word), example=example)
+                raise Refusal(say.grammar.missing_value(f.word), example=example)
             written = [args[i + 1]]
             i += 2
             # "timeout 10 min": the unit as a word of its own
@@ -884,7 +900,7 @@ def _take_name(
         i += 1  # "restart service on ..." is a service called "service"
     tokens = rest[i:]
     if not tokens or _reserved(tokens[0], reserved) or tokens[0] in SEPARATORS:
-        raise Refusal(msg.missing_name(f.label, kind.keyword), example=kind.example)
+        raise Refusal(say.grammar.missing_name(f.label, kind.keyword), example=kind.example)
     try:
         names, after = _take_names(
             tokens, what=f.label.lower(), check=_item_checker(f), reserved=reserved
@@ -912,7 +928,9 @@ def _connector_missing(
     # with no device of the person's, the example names one of its own (server-01)
     general = _command(kind, [], values)
     if not after:
-        return Refusal(msg.connector_missing_at_end(_joined(names), CONNECTOR), example=general)
+        return Refusal(
+            say.grammar.connector_missing_at_end(_joined(names), CONNECTOR), example=general
+        )
     word = after[0]
     lowered = [w.lower() for w in after]
     if lowered[1:2] == [CONNECTOR]:
@@ -925,17 +943,19 @@ def _connector_missing(
                     continue
                 example = reading.mended(Fix(at=word, new=(value_field.word,)))
                 if example:
-                    reason = msg.value_word_missing(word, value_field.word, value_field.label)
+                    reason = say.grammar.value_word_missing(
+                        word, value_field.word, value_field.label
+                    )
                     return Refusal(reason, example=example)
     if CONNECTOR in lowered and _looks_like_name(word, _item_checker(f), not_names):
         # "restart nginx apache on server-02": one more service, missing its comma
         example = reading.mended(Fix(at=word, new=(",",)))
         if example:
-            return Refusal(msg.not_connector_maybe_item(word, f.label), example=example)
+            return Refusal(say.grammar.not_connector_maybe_item(word, f.label), example=example)
     example = None
     if _looks_like_name(word, check_device_name, not_names):
         example = reading.mended(Fix(at=word, new=(CONNECTOR,)))  # "restart nginx server-01"
-    return Refusal(msg.connector_missing(CONNECTOR, f.label), example=example or general)
+    return Refusal(say.grammar.connector_missing(CONNECTOR, f.label), example=example or general)
 
 
 def _take_list_field(
@@ -956,7 +976,7 @@ def _take_list_field(
         raise Refusal(error.reason, example=kind.example) from None
     if not items:
         example = reading.mended(Fix(after=word, new=(_sample(f),)))
-        raise Refusal(msg.missing_list(f.word, f.label), example=example or kind.example)
+        raise Refusal(say.grammar.missing_list(f.word, f.label), example=example or kind.example)
     items, notes = _dedupe(items)
     return items, after, notes
 
@@ -986,7 +1006,7 @@ def _take_names(
         while i < len(tokens) and tokens[i].lower() in SEPARATORS:
             i += 1
         if i >= len(tokens) or _reserved(tokens[i], reserved):
-            raise _Invalid(msg.missing_after_separator(separator, what))
+            raise _Invalid(say.grammar.missing_after_separator(separator, what))
 
 
 def _reserved(word: str, reserved: frozenset[str]) -> bool:
@@ -999,7 +1019,9 @@ def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
     for name in names:
         spellings.setdefault(name.lower(), []).append(name)
     notes = [
-        msg.duplicate(written[0], len(written), others=sorted(set(written[1:]) - {written[0]}))
+        say.grammar.duplicate(
+            written[0], len(written), others=sorted(set(written[1:]) - {written[0]})
+        )
         for written in spellings.values()
         if len(written) > 1
     ]
@@ -1011,9 +1033,7 @@ def _names_a_device(
 ) -> bool:
     """Does `word` surely name a device (`web-09`, `cpe.eu`: letters with digits or
     punctuation), not a word of a time phrase (`idle`, `end`, `9.30`)?"""
-    return _looks_like_name(word, check, not_names) and any(
-        c.isdigit() or c in "-._" for c in word
-    )
+    return _looks_like_name(word, check, not_names) and any(c.isdigit() or c in "-._" for c in word)
 
 
 def _looks_like_name(
@@ -1036,7 +1056,7 @@ def _joined(names: object) -> str:
 
 def _sample(f: ParamField) -> str:
     """A name to show in an example for a list the person left out."""
-    return f.placeholder.split(",")[0].strip() or msg.EXAMPLE_NAME
+    return f.placeholder.split(",")[0].strip() or say.grammar.EXAMPLE_NAME
 
 
 def _item_checker(f: ParamField) -> Callable[[str], str | None]:
@@ -1051,39 +1071,39 @@ def _item_checker(f: ParamField) -> Callable[[str], str | None]:
 
 def _check_name(name: str, *, what: str, extra: str, max_length: int) -> str | None:
     if not name:
-        return msg.name_empty(what)
+        return say.grammar.name_empty(what)
     bad = [c for c in dict.fromkeys(name) if not (c.isascii() and (c.isalnum() or c in extra))]
     if bad:
-        allowed = msg.DEVICE_CHARS if extra == "._-" else msg.NAME_CHARS
-        return msg.name_bad_characters(what, name, bad, allowed)
+        allowed = say.grammar.DEVICE_CHARS if extra == "._-" else say.grammar.NAME_CHARS
+        return say.grammar.name_bad_characters(what, name, bad, allowed)
     if not name[0].isalnum():
-        return msg.name_bad_start(what, name)
+        return say.grammar.name_bad_start(what, name)
     if len(name) > max_length:
-        return msg.name_too_long(what, name, max_length)
+        return say.grammar.name_too_long(what, name, max_length)
     if _reserved(name, RESERVED):
-        return msg.name_reserved(what, name)
+        return say.grammar.name_reserved(what, name)
     return None
 
 
 def _read_duration(f: ParamField, raw: str) -> int:
     lowered = raw.strip().lower()
     if lowered.startswith("-") and _DURATION.fullmatch(lowered[1:]):
-        raise _Invalid(msg.duration_not_positive(f.label, raw))
+        raise _Invalid(say.grammar.duration_not_positive(f.label, raw))
     match = _DURATION.fullmatch(lowered)
     if not match or match[2] not in _DURATION_UNITS:
-        raise _Invalid(msg.duration_unreadable(f.label, raw))
+        raise _Invalid(say.grammar.duration_unreadable(f.label, raw))
     # More digits than the longest duration has is too long, whatever the unit: not read as a
     # number, which past 4,300 digits Python refuses with a ValueError.
     if len(match[1].lstrip("0")) > len(str(MAX_DURATION)):
-        raise _Invalid(msg.duration_too_long(f.label, raw, MAX_DURATION))
+        raise _Invalid(say.grammar.duration_too_long(f.label, raw, MAX_DURATION))
     return _check_duration(f, int(match[1]) * _DURATION_UNITS[match[2]], raw)
 
 
 def _check_duration(f: ParamField, seconds: int, shown: str) -> int:
     if seconds <= 0:
-        raise _Invalid(msg.duration_not_positive(f.label, shown))
+        raise _Invalid(say.grammar.duration_not_positive(f.label, shown))
     if seconds > MAX_DURATION:
-        raise _Invalid(msg.duration_too_long(f.label, shown, MAX_DURATION))
+        raise _Invalid(say.grammar.duration_too_long(f.label, shown, MAX_DURATION))
     return seconds
 
 
@@ -1093,23 +1113,23 @@ def _read_value(f: ParamField, raw: str, *, quoted: bool) -> object:
     if f.value_type == "string":
         if quoted and raw[:1] in _QUOTES:
             if len(raw) < 2 or raw[-1] != _QUOTES[raw[0]]:
-                raise _Invalid(msg.value_unclosed_quote(f.label))
+                raise _Invalid(say.grammar.value_unclosed_quote(f.label))
             raw = raw[1:-1]
         if len(raw) > MAX_VALUE:
-            raise _Invalid(msg.value_too_long(f.label, MAX_VALUE))
+            raise _Invalid(say.grammar.value_too_long(f.label, MAX_VALUE))
         return raw
     lowered = raw.strip().lower()
     if f.value_type == "boolean":
         if lowered not in _BOOLEANS:
-            raise _Invalid(msg.value_not_boolean(f.label, raw))
+            raise _Invalid(say.grammar.value_not_boolean(f.label, raw))
         return _BOOLEANS[lowered]
     if f.value_type == "integer" and not _INTEGER.fullmatch(lowered):
-        raise _Invalid(msg.value_not_whole(f.label, _value_sample(f)))
+        raise _Invalid(say.grammar.value_not_whole(f.label, _value_sample(f)))
     if f.value_type == "number" and not _DECIMAL.fullmatch(lowered):
-        raise _Invalid(msg.value_not_number(f.label, _value_sample(f)))
+        raise _Invalid(say.grammar.value_not_number(f.label, _value_sample(f)))
     digits = lowered.lstrip("+-").split(".")[0]
     if len(digits.lstrip("0")) > len(str(MAX_INTEGER)) or abs(int(digits or "0")) > MAX_INTEGER:
-        raise _Invalid(msg.value_too_large(f.label, MAX_INTEGER))
+        raise _Invalid(say.grammar.value_too_large(f.label, MAX_INTEGER))
     # Below MAX_INTEGER a float is finite; a whole number stays an int, as it was written.
     return float(lowered) if "." in lowered else int(lowered)
 
@@ -1126,7 +1146,7 @@ def _value_sample(f: ParamField) -> str:
         "boolean": sample.lower() in _BOOLEANS,
     }
     if not fits[f.value_type]:
-        return msg.EXAMPLE_VALUES[f.value_type]
+        return say.grammar.EXAMPLE_VALUES[f.value_type]
     return _shown_value(sample) if f.value_type == "string" else sample
 
 
@@ -1153,7 +1173,7 @@ def _shown_value(value: object) -> str:
 def _command(kind: OperationKind, devices: list[str], values: dict[str, object]) -> str:
     """The command text for these values: the refusal examples are built with it."""
     parts = _head(kind, values)
-    parts.append(", ".join(devices) or msg.EXAMPLE_DEVICE)
+    parts.append(", ".join(devices) or say.grammar.EXAMPLE_DEVICE)
     has_name = any(f.kind == "name" for f in kind.fields)
     for f in kind.fields:
         value = values.get(f.name)
@@ -1251,19 +1271,19 @@ def _devices_from_text(
     except Refusal as error:
         raise _Invalid(error.reason) from None
     names, rest = _take_names(
-        tokens, what=msg.WHAT_DEVICE, check=_device_checker(naming), reserved=reserved
+        tokens, what=say.grammar.WHAT_DEVICE, check=_device_checker(naming), reserved=reserved
     )
     group = next((name for name in [*names, *rest[:1]] if name.lower() in GROUP_WORDS), None)
     if group is not None:
         groups = [GROUP_SIGIL + name for name in naming.groups]
-        raise _Invalid(msg.no_device_groups(group, groups))
+        raise _Invalid(say.grammar.no_device_groups(group, groups))
     if rest:
-        raise _Invalid(msg.leftover_devices(" ".join(rest)))
+        raise _Invalid(say.grammar.leftover_devices(" ".join(rest)))
     if not names:
-        raise _Invalid(msg.devices_required())
+        raise _Invalid(say.grammar.devices_required())
     names, notes = _expand(names, naming)
     if len(names) > naming.limits.max_devices:
-        raise _Invalid(msg.too_many_devices(len(names), naming.limits.max_devices))
+        raise _Invalid(say.grammar.too_many_devices(len(names), naming.limits.max_devices))
     return names, notes
 
 
@@ -1272,11 +1292,11 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
     if isinstance(raw, str):
         char = invisible(raw)
         if char is not None:  # as in a command: a value too, however it is sent
-            raise _Invalid(msg.field_control_character(ord(char)))
+            raise _Invalid(say.grammar.field_control_character(ord(char)))
         raw = plain(raw).strip()
     if raw is None or (isinstance(raw, str | list | tuple) and not raw):
         if f.required:
-            raise _Invalid(msg.field_required(f.label))
+            raise _Invalid(say.grammar.field_required(f.label))
         return copy.deepcopy(f.default), []
     if f.kind == "flag" and isinstance(raw, bool):
         return raw, []
@@ -1294,7 +1314,7 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
             raise _Invalid(error.reason) from None
         items, rest = _take_names(tokens, what=f.label.lower(), check=check, reserved=reserved)
         if rest:
-            raise _Invalid(msg.leftover_items(" ".join(rest), f.label))
+            raise _Invalid(say.grammar.leftover_items(" ".join(rest), f.label))
         return _dedupe(items)
     if f.kind in ("name", "name_list") and isinstance(raw, list | tuple):
         items = [str(item).strip() for item in raw]
@@ -1303,7 +1323,7 @@ def _field_value(f: ParamField, raw: object, reserved: frozenset[str]) -> tuple[
             if problem:
                 raise _Invalid(problem)
         return _dedupe(items)
-    raise _Invalid(msg.field_wrong_type(f.label))
+    raise _Invalid(say.grammar.field_wrong_type(f.label))
 
 
 def _modal_value(f: ParamField, raw: object) -> object:
@@ -1316,4 +1336,4 @@ def _modal_value(f: ParamField, raw: object) -> object:
         return _read_value(f, str(raw), quoted=False)
     if f.value_type == "number" and isinstance(raw, float) and math.isfinite(raw):
         return raw
-    raise _Invalid(msg.field_wrong_type(f.label))
+    raise _Invalid(say.grammar.field_wrong_type(f.label))

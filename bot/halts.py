@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot import text
+from bot import say
 from bot.answers import Outcome
 from bot.clicks import Clicks
 from bot.typed import whole_number
@@ -56,7 +56,7 @@ class Halts:
             result = self._store.continue_waves(request_id, wave=wave, user=user, now=now)
         else:
             result = self._store.stop_waves(
-                request_id, wave=wave, user=user, now=now, error=text.STOPPED_ERROR
+                request_id, wave=wave, user=user, now=now, error=say.waves.STOPPED_ERROR
             )
         current = self._store.get_request(request_id) or current
         if result in ("continued", "stopped"):
@@ -65,5 +65,5 @@ class Halts:
         return Outcome(
             reason="waves_not_halted",
             request=current,
-            detail=text.wave_state(current.wave_state, wave=current.wave, waves=current.waves),
+            detail=say.waves.wave_state(current.wave_state, wave=current.wave, waves=current.waves),
         )

@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import messages, text
-from bot.messages import (
+from bot import say
+from bot.naming import compressed
+from bot.policy.config import Window
+from bot.policy.rules import Policy
+from bot.ports import GroupsUnavailable
+from bot.say import common_blocks, track_blocks
+from bot.say.common_blocks import (
     ACTION_APPROVE,
     ACTION_CANCEL,
     ACTION_CONFIRM,
@@ -26,10 +31,6 @@ from bot.messages import (
     escaped,
     section,
 )
-from bot.naming import compressed
-from bot.policy.config import Window
-from bot.policy.rules import Policy
-from bot.ports import GroupsUnavailable
 from bot.service import OpsService
 from bot.when import humanize_delta, local_time
 from store import Freeze, OperationRecord, RequestRecord
@@ -123,15 +124,15 @@ def home_view(data: HomeData, *, notice: str | None = None) -> dict[str, Any]:
     """The Home view; `notice`: one line on top (the answer to a click made here)."""
     at = _when(data, data.now)
     blocks: Blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": text.HOME_TITLE}},
-        context(text.home_zone(tz=data.tz, at=at, note=data.zone_note)),
+        {"type": "header", "text": {"type": "plain_text", "text": say.home.HOME_TITLE}},
+        context(say.home.home_zone(tz=data.tz, at=at, note=data.zone_note)),
     ]
     if notice:
         blocks.append(section(notice))
-    blocks += _titled(text.HOME_TO_CONFIRM, _to_confirm(data))
-    blocks += _titled(text.HOME_TO_APPROVE, _to_approve(data))
+    blocks += _titled(say.home.HOME_TO_CONFIRM, _to_confirm(data))
+    blocks += _titled(say.home.HOME_TO_APPROVE, _to_approve(data))
     blocks += _titled(
-        text.HOME_IN_FLIGHT,
+        say.home.HOME_IN_FLIGHT,
         _lines(
             [_in_flight_line(data, op) for op in data.in_flight],
             total=data.in_flight_total,
@@ -139,7 +140,7 @@ def home_view(data: HomeData, *, notice: str | None = None) -> dict[str, Any]:
         ),
     )
     blocks += _titled(
-        text.HOME_SCHEDULED,
+        say.home.HOME_SCHEDULED,
         _lines(
             [_scheduled_line(data, op) for op in data.scheduled],
             total=data.scheduled_total,
@@ -148,13 +149,13 @@ def home_view(data: HomeData, *, notice: str | None = None) -> dict[str, Any]:
     )
     freezes = [_freeze_line(data, f) for f in data.freezes]
     blocks += _titled(
-        text.HOME_FREEZES,
-        _lines(freezes, total=len(freezes), sections=1, empty=text.HOME_NO_FREEZE),
+        say.home.HOME_FREEZES,
+        _lines(freezes, total=len(freezes), sections=1, empty=say.home.HOME_NO_FREEZE),
     )
     windows = [_window_line(data, *w) for w in data.windows]
     blocks += _titled(
-        text.HOME_WINDOWS,
-        _lines(windows, total=len(windows), sections=1, empty=text.HOME_NO_WINDOW),
+        say.home.HOME_WINDOWS,
+        _lines(windows, total=len(windows), sections=1, empty=say.home.HOME_NO_WINDOW),
     )
     assert len(blocks) <= MAX_HOME_BLOCKS, len(blocks)  # each part is capped above
     return {"type": "home", "blocks": blocks}
@@ -172,7 +173,7 @@ def _to_confirm(data: HomeData) -> Blocks:
     blocks: Blocks = []
     for request in data.to_confirm[:REQUESTS_SHOWN]:
         ops = request.operations
-        line = text.home_request(
+        line = say.home.home_request(
             typed=escaped(request.text, TYPED_SHOWN),
             count=len(ops),
             first=_when(data, min(op.scheduled_at for op in ops)) if ops else "?",
@@ -182,21 +183,23 @@ def _to_confirm(data: HomeData) -> Blocks:
             section(line),
             _buttons(
                 f"home_confirm_{request.id}",
-                messages.button(text.CONFIRM, ACTION_CONFIRM, request.id, style="primary"),
-                messages.button(text.CANCEL, ACTION_CANCEL, request.id),
+                common_blocks.button(
+                    say.track.CONFIRM, ACTION_CONFIRM, request.id, style="primary"
+                ),
+                common_blocks.button(say.track.CANCEL, ACTION_CANCEL, request.id),
             ),
         ]
     more = len(data.to_confirm) - REQUESTS_SHOWN
     if more > 0:
-        blocks.append(context(text.home_more(more, text.HOME_MORE_REQUESTS)))
-    return blocks or [context(text.HOME_NOTHING)]
+        blocks.append(context(say.home.home_more(more, say.home.HOME_MORE_REQUESTS)))
+    return blocks or [context(say.home.HOME_NOTHING)]
 
 
 def _to_approve(data: HomeData) -> Blocks:
     blocks: Blocks = []
     for request in data.to_approve[:REQUESTS_SHOWN]:
         ops = request.operations
-        line = text.home_approval(
+        line = say.home.home_approval(
             requester=f"<@{request.requester}>",
             typed=escaped(request.text, TYPED_SHOWN),
             count=len(ops),
@@ -207,20 +210,22 @@ def _to_approve(data: HomeData) -> Blocks:
         )
         why = data.cannot_tell.get(request.id)
         if why is not None:
-            blocks += [section(line), context(text.home_cannot_tell(why))]
+            blocks += [section(line), context(say.home.home_cannot_tell(why))]
             continue
         blocks += [
             section(line),
             _buttons(
                 f"home_approve_{request.id}",
-                messages.button(text.APPROVE, ACTION_APPROVE, request.id, style="primary"),
-                messages.button(text.REJECT, ACTION_REJECT, request.id),
+                common_blocks.button(
+                    say.policy.APPROVE, ACTION_APPROVE, request.id, style="primary"
+                ),
+                common_blocks.button(say.policy.REJECT, ACTION_REJECT, request.id),
             ),
         ]
     more = data.to_approve_total - REQUESTS_SHOWN
     if more > 0:
-        blocks.append(context(text.home_more(more, text.HOME_MORE_REQUESTS)))
-    return blocks or [context(text.HOME_NOTHING)]
+        blocks.append(context(say.home.home_more(more, say.home.HOME_MORE_REQUESTS)))
+    return blocks or [context(say.home.HOME_NOTHING)]
 
 
 def _buttons(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
@@ -228,29 +233,31 @@ def _buttons(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lines(
-    lines: list[str], *, total: int, sections: int, empty: str = text.HOME_NOTHING
+    lines: list[str], *, total: int, sections: int, empty: str = say.home.HOME_NOTHING
 ) -> Blocks:
     """Lines packed into at most `sections` sections; the ones left out (and those not read)
     counted in a last line, with how to list them."""
     if not lines:
         return [context(empty)]
-    shown, rest = messages.fit_lines(lines, sections, budget=sections * messages.MAX_SECTION_TEXT)
+    shown, rest = common_blocks.fit_lines(
+        lines, sections, budget=sections * common_blocks.MAX_SECTION_TEXT
+    )
     blocks = [section(chunk) for chunk in shown]
     more = rest + max(total - len(lines), 0)
     if more:
-        blocks.append(context(text.home_more(more, text.HOME_MORE_OPERATIONS)))
+        blocks.append(context(say.home.home_more(more, say.home.HOME_MORE_OPERATIONS)))
     return blocks
 
 
 def _in_flight_line(data: HomeData, op: OperationRecord) -> str:
-    icon, word = messages.state_of(op)
+    icon, word = track_blocks.state_of(op)
     where = f" · `{escaped(op.api_id, NAME_SHOWN)}`" if op.api_id else ""
     status = escaped(word, NAME_SHOWN)
     return f"{icon} {_when(data, op.scheduled_at)} · {_summary(op)}{where} — *{status}*"
 
 
 def _scheduled_line(data: HomeData, op: OperationRecord) -> str:
-    icon, word = messages.state_of(op)
+    icon, word = track_blocks.state_of(op)
     return f"{icon} {_when(data, op.scheduled_at)} · {_summary(op)} — {escaped(word, NAME_SHOWN)}"
 
 
@@ -259,7 +266,7 @@ def _summary(op: OperationRecord) -> str:
 
 
 def _freeze_line(data: HomeData, freeze: Freeze) -> str:
-    return text.home_freeze(
+    return say.home.home_freeze(
         # A group's members, `db-01..db-40`, as one run.
         devices=_device_globs(None if freeze.devices is None else compressed(freeze.devices)),
         by=f"<@{freeze.frozen_by}>",
@@ -269,7 +276,7 @@ def _freeze_line(data: HomeData, freeze: Freeze) -> str:
 
 
 def _window_line(data: HomeData, window: Window, open_now: bool, start: datetime | None) -> str:
-    return text.home_window(
+    return say.home.home_window(
         devices=_device_globs(window.written or window.devices),  # `@db` as the file has it
         schedule=escaped(window.when.text, NAME_SHOWN),
         tz=window.tz,
@@ -280,8 +287,8 @@ def _window_line(data: HomeData, window: Window, open_now: bool, start: datetime
 
 def _device_globs(globs: Sequence[str] | None) -> str:
     if globs is None:
-        return text.ALL_DEVICES
-    return messages.joined([f"`{escaped(g, NAME_SHOWN)}`" for g in globs], 300)
+        return say.home.ALL_DEVICES
+    return common_blocks.joined([f"`{escaped(g, NAME_SHOWN)}`" for g in globs], 300)
 
 
 def _when(data: HomeData, moment: datetime) -> str:

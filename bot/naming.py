@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot import text as msg
+from bot import say
 
 RANGE_MARK = ".."
 GROUP_SIGIL = "@"
@@ -106,28 +106,28 @@ def read_range(word: str) -> Range:
     left, _, right = word.partition(RANGE_MARK)
     start = _NUMBERED.fullmatch(left)
     if start is None or not start[1] or right.startswith(".") or not right:
-        raise BadRange(msg.range_unreadable(word))
+        raise BadRange(say.grammar.range_unreadable(word))
     prefix, first_digits = start[1], start[2]
     if _DIGITS.fullmatch(right):
         last_digits, short = right, True  # server-08..10
     else:
         end = _NUMBERED.fullmatch(right)
         if end is None:
-            raise BadRange(msg.range_unreadable(word))
+            raise BadRange(say.grammar.range_unreadable(word))
         if end[1].lower() != prefix.lower():
-            raise BadRange(msg.range_mixed_prefix(word, left, right), _example(prefix))
+            raise BadRange(say.grammar.range_mixed_prefix(word, left, right), _example(prefix))
         last_digits, short = end[2], False
     first, last = int(first_digits), int(last_digits)
     if last < first:
         turned = f"{prefix}{last_digits}{RANGE_MARK}{prefix}{first_digits}"
-        raise BadRange(msg.range_reversed(word), turned)
+        raise BadRange(say.grammar.range_reversed(word), turned)
     padded = len(first_digits) > 1 and first_digits.startswith("0")
     width = len(first_digits) if padded else 1
     if f"{last:0{width}d}" != last_digits and not (short and not last_digits.startswith("0")):
         # server-1..server-010, server-001..server-20: which padding was meant is unclear.
         wide = max(len(first_digits), len(last_digits))
         fixed = Range(prefix=prefix, first=first, last=last, width=wide)
-        raise BadRange(msg.range_padding(word, left, f"{prefix}{last_digits}"), fixed.text)
+        raise BadRange(say.grammar.range_padding(word, left, f"{prefix}{last_digits}"), fixed.text)
     return Range(prefix=prefix, first=first, last=last, width=width)
 
 
@@ -174,7 +174,7 @@ def compressed(names: Sequence[str]) -> list[str]:
 def group_name_problem(name: str) -> str | None:
     """None if `name` can be a group's name in `[groups]`, else why not."""
     if name.startswith(GROUP_SIGIL):
-        return msg.group_name_sigil(name)
+        return say.grammar.group_name_sigil(name)
     if len(name) > MAX_GROUP_NAME or not GROUP_NAME.fullmatch(name.lower()):
-        return msg.group_name_bad(name, MAX_GROUP_NAME)
+        return say.grammar.group_name_bad(name, MAX_GROUP_NAME)
     return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot import text
+from bot import say
 from bot.answers import Outcome
 from bot.clicks import Clicks
 from bot.policy.desk import PolicyDesk
@@ -55,7 +55,7 @@ class Outside:
             done = self._store.move_outside(request_id, times=times, user=user, now=now)
         else:
             done = self._store.drop_outside(
-                request_id, user=user, error=text.DROPPED_OUTSIDE, now=now
+                request_id, user=user, error=say.policy.DROPPED_OUTSIDE, now=now
             )
         if not done:
             return Outcome(reason="nothing_outside", request=current)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot import text
+from bot import say
 from bot.api import PAGE_SIZE, ApiError, Found
 from bot.model import OperationSpec, parse_api_time
 from store import is_final, is_running
@@ -91,7 +91,7 @@ def find_conflicts(
         # `want` as large as the search: every clash among the newest `within`, not the first.
         found = api.find_newest(clashes, want=within, within=within, page_size=PAGE_SIZE)
     except ApiError as exc:
-        return Conflicts(unavailable=text.preflight_unavailable(exc.message))
+        return Conflicts(unavailable=say.preflight.preflight_unavailable(exc.message))
     conflicts = (_conflict(item) for item in found.items)
     return Conflicts(
         conflicts=tuple(sorted(conflicts, key=_order)),

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import text
+from bot import say
 from bot.api import ApiError, Recent, ZequenzeClient
 from bot.backoff import Backoff
 from bot.devices import DeviceBook
@@ -201,7 +201,7 @@ class Reconciler:
         # will now); rejected: dropped, or refused when sent again, yet it reached the API.
         sent_again = op.answered_by is not None and op.state == "unknown"
         if op.state == "rejected":
-            kind = FOUND_AFTER_DROP if op.error == text.DROPPED else FOUND_LATE
+            kind = FOUND_AFTER_DROP if op.error == say.recovery.DROPPED else FOUND_LATE
         else:
             kind = "adopted_again" if sent_again else "adopted"
         return int(

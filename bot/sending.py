@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import text
+from bot import say
 from bot.api import ApiError, ZequenzeClient
 from bot.devices import DeviceBook
 from bot.failpoints import failpoint
@@ -59,7 +59,7 @@ class Sender:
     def recover(self) -> None:
         """At start-up, after a crash: POSTs that were in flight have unknown outcomes."""
         unknown = self._store.recover_after_crash(
-            now=self._clock(), error=text.STOPPED_WHILE_SENDING
+            now=self._clock(), error=say.track.STOPPED_WHILE_SENDING
         )
         if unknown:
             log.warning("recovered after a restart: %d operation(s) to reconcile", unknown)
@@ -90,13 +90,13 @@ class Sender:
             log.exception(
                 "sending operation %s failed unexpectedly", operation.id, extra=operation.log_ids()
             )
-            self._not_created(operation, ApiError(text.SEND_CRASHED, outcome_unknown=True))
+            self._not_created(operation, ApiError(say.recovery.SEND_CRASHED, outcome_unknown=True))
         return True
 
     def _submit(self, operation: OperationRecord) -> None:
         if operation.scheduled_at < self._clock() - self._tuning.stale_send:
             # Sending it now would run it long after the time the person confirmed.
-            late = text.too_late_to_send(self._tuning.stale_send)
+            late = say.recovery.too_late_to_send(self._tuning.stale_send)
             self._store.record_unsent(
                 operation.id,
                 state="rejected",
@@ -134,7 +134,7 @@ class Sender:
             )
             self._not_created(
                 operation,
-                ApiError(text.ANSWER_NOT_RECORDED, outcome_unknown=True),
+                ApiError(say.recovery.ANSWER_NOT_RECORDED, outcome_unknown=True),
                 answer={"id": created["id"], "status": status},
             )
             return

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import grammar, text
+from bot import grammar, say
 from bot.answers import (
     LIST_PAGE,
     Answer,
@@ -46,8 +46,8 @@ from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from bot.preflight import OperationSearch
+from bot.say.common import escape
 from bot.suggestions import as_plan
-from bot.text import escape
 from bot.tuning import DEFAULT_TUNING, Tuning
 from bot.typed import plain, storable
 from store import OperationRecord, RequestRecord, Store
@@ -197,7 +197,7 @@ class OpsService:
                 naming=self.naming,
             )
             if dry_run and not isinstance(command, Plan):
-                raise Refusal(text.PLAN_NEEDS_OPERATION, example=text.PLAN_EXAMPLE)
+                raise Refusal(say.policy.PLAN_NEEDS_OPERATION, example=say.policy.PLAN_EXAMPLE)
             if isinstance(command, HelpQuery):
                 return Helped(
                     kinds=self.policy.kinds_for(requester),
@@ -223,7 +223,7 @@ class OpsService:
         except ApiError as exc:
             return Failed(message=exc.message)
         except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+            return Refused(reason=say.policy.groups_unavailable(exc.reason), example="")
         return command
 
     def _audit_refusal(
@@ -382,7 +382,7 @@ class OpsService:
             request_id,
             user=user,
             times=times,
-            note=text.MOVED_TO_WINDOW,
+            note=say.policy.MOVED_TO_WINDOW,
             now=self.clock(),
             policy=moved.policy,
         ):
@@ -429,7 +429,7 @@ class OpsService:
             operation_id,
             user=user,
             now=now,
-            error=text.DROPPED,
+            error=say.recovery.DROPPED,
             watch_until=now + self._tuning.watch_original,
             announce=op.announce("dropped", by=user),
         ):
@@ -486,7 +486,7 @@ class OpsService:
         self.store.expire_pending(now=now)
         self.approvals.expire()
         if self.store.drop_unanswered_outside(
-            kept_before=now - OUTSIDE_ANSWER_WAIT, error=text.OUTSIDE_UNANSWERED, now=now
+            kept_before=now - OUTSIDE_ANSWER_WAIT, error=say.policy.OUTSIDE_UNANSWERED, now=now
         ):
             self._on_confirmed()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bot import text
+from bot import say
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ZEQUENZE_API_URL = "https://control.zequenze.com/api/v1"
@@ -99,7 +99,7 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
             line = line[len("export ") :]
         key, sep, value = line.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise SettingsError(text.dotenv_bad_line(str(file), number))
+            raise SettingsError(say.terminal.dotenv_bad_line(str(file), number))
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -113,10 +113,12 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | Path = ".env
     """The environment wins over `.env`. Raises SettingsError naming every problem found."""
     env = _Reader({**read_dotenv(dotenv), **(environ if environ is not None else os.environ)})
     settings = Settings(
-        slack_bot_token=env.token("SLACK_BOT_TOKEN", prefix="xoxb-", hint=text.BOT_TOKEN_HINT),
+        slack_bot_token=env.token(
+            "SLACK_BOT_TOKEN", prefix="xoxb-", hint=say.terminal.BOT_TOKEN_HINT
+        ),
         slack_signing_secret=env.required("SLACK_SIGNING_SECRET"),
         slack_app_token=env.token(
-            "SLACK_APP_TOKEN", prefix="xapp-", hint=text.APP_TOKEN_HINT, optional=True
+            "SLACK_APP_TOKEN", prefix="xapp-", hint=say.terminal.APP_TOKEN_HINT, optional=True
         )
         or None,
         slack_api_url=env.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
@@ -160,7 +162,7 @@ def check_database_url(url: str) -> str | None:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in DATABASE_URL_SCHEMES:
-        return text.setting_not_database_url("OPSBOT_DATABASE_URL", DATABASE_URL_EXAMPLE)
+        return say.terminal.setting_not_database_url("OPSBOT_DATABASE_URL", DATABASE_URL_EXAMPLE)
     return None
 
 
@@ -200,20 +202,20 @@ class _Reader:
     def required(self, name: str) -> str:
         value = self.optional(name)
         if not value:
-            self.problems.append(text.setting_not_set(name))
+            self.problems.append(say.terminal.setting_not_set(name))
         return value
 
     def token(self, name: str, *, prefix: str, hint: str, optional: bool = False) -> str:
         value = self.optional(name) if optional else self.required(name)
         if value and not value.startswith(prefix):
-            self.problems.append(text.setting_wrong_prefix(name, prefix, hint))
+            self.problems.append(say.terminal.setting_wrong_prefix(name, prefix, hint))
         return value
 
     def url(self, name: str, default: str, *, trailing_slash: bool = False) -> str:
         value = self.optional(name) or default
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problems.append(text.setting_not_url(name, default))
+            self.problems.append(say.terminal.setting_not_url(name, default))
             return default
         if trailing_slash and not value.endswith("/"):
             value += "/"
@@ -234,7 +236,7 @@ class _Reader:
         if not raw:
             return choices[0]
         if raw.lower() not in choices:
-            self.problems.append(text.setting_not_choice(name, raw, choices))
+            self.problems.append(say.terminal.setting_not_choice(name, raw, choices))
             return choices[0]
         return raw.lower()
 
@@ -247,10 +249,10 @@ class _Reader:
         try:
             value = int(raw) if whole else float(raw)
         except ValueError:
-            self.problems.append(text.setting_not_number(name, raw, whole=whole))
+            self.problems.append(say.terminal.setting_not_number(name, raw, whole=whole))
             return default
         # `not low <= value <= high` also catches nan, which compares false with everything.
         if not low <= value <= high:
-            self.problems.append(text.setting_out_of_range(name, raw, low, high))
+            self.problems.append(say.terminal.setting_out_of_range(name, raw, low, high))
             return default
         return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot import text as msg
+from bot import say
 from bot.catalog import Catalog
 from bot.model import Command, Plan, Refusal
 
@@ -139,22 +139,22 @@ def refuse_several(reading: Reading) -> None:
     first = reading.catalog.by_keyword(_keyword_of(parts[0], reading.catalog))
     general = first.example if first else reading.catalog.kinds[0].example
     if len(parts) > MAX_REQUESTS_SHOWN:
-        reason = msg.several_requests_too_many(len(parts), MAX_REQUESTS_SHOWN)
+        reason = say.grammar.several_requests_too_many(len(parts), MAX_REQUESTS_SHOWN)
         raise Refusal(reason, example=general)
     timed: list[bool] = []
     for part, text in zip(parts, texts, strict=True):
         try:
             result = reading.parse(text, reading.suggest)
         except Refusal as refused:
-            reason = msg.several_requests_part(len(parts), text, refused.reason)
+            reason = say.grammar.several_requests_part(len(parts), text, refused.reason)
             raise Refusal(reason, example=refused.example) from None
         # each part begins with an operation's keyword, so it is a Plan
         immediate = not isinstance(result, Plan) or result.immediate
         timed.append(not immediate or any(w.lower() == "now" for w in part))
     # A time written once may be meant for all or for one: not a guess to make for them.
     if any(timed) and not all(timed):
-        raise Refusal(msg.several_requests_times(len(parts)), example=general)
-    raise SeveralRequests(msg.several_requests(texts), commands=tuple(texts))
+        raise Refusal(say.grammar.several_requests_times(len(parts)), example=general)
+    raise SeveralRequests(say.grammar.several_requests(texts), commands=tuple(texts))
 
 
 class SeveralRequests(Refusal):
@@ -171,7 +171,7 @@ def as_plan(refusal: Refusal, catalog: Catalog) -> Refusal:
     they show a plan, as asked, rather than make a request."""
     if isinstance(refusal, SeveralRequests):
         commands = tuple(f"{PLAN_WORD} {command}" for command in refusal.commands)
-        return SeveralRequests(msg.several_requests(commands), commands=commands)
+        return SeveralRequests(say.grammar.several_requests(commands), commands=commands)
     flags = _flags(catalog)
     first = refusal.example.split(" ", 1)[0].lower()
     if catalog.by_keyword(first) is None and first not in flags:

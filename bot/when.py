@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import dateparser
 
-from bot import text
+from bot import say
 from bot.model import Refusal
 from bot.typed import unread
 
@@ -42,7 +42,7 @@ class _NoColon(Refusal):
     with the colon put in."""
 
     def __init__(self, reason: str, *, written: str, fixed: str) -> None:
-        super().__init__(reason, example=text.EXAMPLE_TIME)
+        super().__init__(reason, example=say.grammar.EXAMPLE_TIME)
         self.written = written
         self.fixed = fixed
 
@@ -232,7 +232,9 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
         return When(at=now, immediate=True, notes=())
     odd = unread(phrase)
     if odd:  # "– now", "at １４:００": named, never guessed at (see bot/typed.py)
-        raise UnreadableTime(text.time_unread_characters(shown, odd), example=text.EXAMPLE_TIME)
+        raise UnreadableTime(
+            say.time.time_unread_characters(shown, odd), example=say.grammar.EXAMPLE_TIME
+        )
 
     words, named = _take_zone(words, tz=tz, now=now)
     try:
@@ -253,7 +255,9 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
         raise _in_zone(error, named, tz=tz, now=now) from None
     if named is not None:
         offset = at.astimezone(zone).utcoffset() or timedelta(0)  # at that moment, not now
-        notes.insert(0, text.zone_used(zone_label, text.utc_offset(offset), named.meaning))
+        notes.insert(
+            0, say.time.zone_used(zone_label, say.common.utc_offset(offset), named.meaning)
+        )
     return When(at=at, immediate=False, notes=tuple(notes))
 
 
@@ -266,14 +270,16 @@ def resolve_picker(moment: datetime | None, *, tz: str, now: datetime) -> When:
     at = utc_now(moment)
     local = at.astimezone(zone)
     if at < now:
-        shown = f"{text.clock(local)} {text.day(local.date(), today=now.astimezone(zone).date())}"
+        today = now.astimezone(zone).date()
+        shown = f"{say.common.clock(local)} {say.common.day(local.date(), today=today)}"
         raise Refusal(
-            text.picker_past(shown, text.now_in_zone(now.astimezone(zone), tz)),
-            example=text.EXAMPLE_TIME,
+            say.time.picker_past(shown, say.time.now_in_zone(now.astimezone(zone), tz)),
+            example=say.grammar.EXAMPLE_TIME,
         )
     if at - now > timedelta(days=MAX_AHEAD_DAYS):
         raise Refusal(
-            text.too_far(f"{local:%Y-%m-%d %H:%M}", MAX_AHEAD_DAYS), example=text.EXAMPLE_TIME
+            say.time.too_far(f"{local:%Y-%m-%d %H:%M}", MAX_AHEAD_DAYS),
+            example=say.grammar.EXAMPLE_TIME,
         )
     return When(at=at, immediate=False, notes=())
 
@@ -295,9 +301,9 @@ def humanize_delta(delta: timedelta) -> str:
     """`in 3 h 15 min`, `in 45 s`, `in 2 d 4 h`, `now` (under 30 s), `5 min ago`."""
     seconds = int(delta.total_seconds())
     if abs(seconds) < 30:
-        return text.DELTA_NOW
-    amount = text.span(abs(seconds))
-    return text.delta_future(amount) if seconds > 0 else text.delta_past(amount)
+        return say.time.DELTA_NOW
+    amount = say.time.span(abs(seconds))
+    return say.time.delta_future(amount) if seconds > 0 else say.time.delta_past(amount)
 
 
 def is_time_word(word: str) -> bool:
@@ -368,13 +374,15 @@ def _take_zone(words: list[str], *, tz: str, now: datetime) -> tuple[list[str], 
     for word in words:
         named = _named_zone(word, words, tz=tz, now=now)
         if named is None and _IANA_SHAPE.fullmatch(word):
-            raise Refusal(text.unknown_zone(word), example=text.EXAMPLE_TIME)
+            raise Refusal(say.time.unknown_zone(word), example=say.grammar.EXAMPLE_TIME)
         if named is None:
             rest.append(word)
         else:
             found.append((word, named))
     if len(found) > 1:
-        raise Refusal(text.two_zones(found[0][0], found[1][0]), example=text.EXAMPLE_TIME)
+        raise Refusal(
+            say.time.two_zones(found[0][0], found[1][0]), example=say.grammar.EXAMPLE_TIME
+        )
     return rest, (found[0][1] if found else None)
 
 
@@ -403,15 +411,16 @@ def _named_zone(word: str, words: list[str], *, tz: str, now: datetime) -> _Name
     if not chosen:
         return None
     candidates = [
-        text.zone_meaning(m.name, text.utc_offset(timedelta(minutes=m.minutes))) for m in chosen
+        say.time.zone_meaning(m.name, say.common.utc_offset(timedelta(minutes=m.minutes)))
+        for m in chosen
     ]
     zones = [m.zone for m in chosen]
     raise Refusal(
-        text.ambiguous_zone(label, candidates, zones),
+        say.time.ambiguous_zone(label, candidates, zones),
         example=_first_working(
             [
                 " ".join(zones[0] if w == word else w for w in words),
-                f"{text.EXAMPLE_TIME} {zones[0]}",
+                f"{say.grammar.EXAMPLE_TIME} {zones[0]}",
             ],
             tz=tz,
             now=now,
@@ -459,14 +468,14 @@ def _refuse_vague(words: list[str], shown: str, *, tz: str, now: datetime) -> No
     present = set(lowered)
     clock = _clock_in(words)
     if present & _PAST_WORDS:
-        raise Refusal(text.time_word_past(shown), example="now")
+        raise Refusal(say.time.time_word_past(shown), example="now")
     if present & _NOW_WORDS:
-        raise Refusal(text.time_word_asap(shown), example="now")
+        raise Refusal(say.time.time_word_asap(shown), example="now")
     if present & _REPEAT_WORDS:
         at = clock or time(3)
         raise Refusal(
-            text.time_word_repeat(shown),
-            example=_first_working([f"tomorrow at {text.clock(at)}"], tz=tz, now=now),
+            say.time.time_word_repeat(shown),
+            example=_first_working([f"tomorrow at {say.common.clock(at)}"], tz=tz, now=now),
         )
     joined = " ".join(lowered)
     end_of_day = _END_OF_DAY_PHRASE.search(joined)
@@ -474,11 +483,11 @@ def _refuse_vague(words: list[str], shown: str, *, tz: str, now: datetime) -> No
     if "day after tomorrow" in joined:
         conditions -= {"after"}
     if conditions and not (end_of_day or present & _END_OF_DAY_WORDS):  # "by eod" is eod
-        raise Refusal(text.time_word_condition(shown), example="in 2 hours")
+        raise Refusal(say.time.time_word_condition(shown), example="in 2 hours")
     if clock is not None:
         return
     if present & _VAGUE_WORDS:
-        raise Refusal(text.time_word_vague(shown), example="in 2 hours")
+        raise Refusal(say.time.time_word_vague(shown), example="in 2 hours")
     dated = [w for w, low in zip(words, lowered, strict=True) if low not in _FILLERS]
     if end_of_day:
         dated = (joined[: end_of_day.start()] + joined[end_of_day.end() :]).split()
@@ -486,7 +495,7 @@ def _refuse_vague(words: list[str], shown: str, *, tz: str, now: datetime) -> No
     if end_of_day or present & _END_OF_DAY_WORDS:
         day = [w for w in dated if w.lower() not in _END_OF_DAY_WORDS]
         raise Refusal(
-            text.time_word_end_of_day(shown, text.clock(_END_OF_DAY)),
+            say.time.time_word_end_of_day(shown, say.common.clock(_END_OF_DAY)),
             example=_at_time(day, _END_OF_DAY, tz=tz, now=now),
         )
     parts = [low for low in lowered if low in _PARTS_OF_DAY]
@@ -494,7 +503,7 @@ def _refuse_vague(words: list[str], shown: str, *, tz: str, now: datetime) -> No
         at = _PARTS_OF_DAY[parts[0]]
         day = [w for w in dated if w.lower() not in _PARTS_OF_DAY or w.lower() == "tonight"]
         raise Refusal(
-            text.time_word_part_of_day(shown, text.clock(at)),
+            say.time.time_word_part_of_day(shown, say.common.clock(at)),
             example=_at_time(day, at, tz=tz, now=now),
         )
 
@@ -509,7 +518,10 @@ def _clock_in(words: list[str]) -> time | None:
 def _at_time(day: list[str], at: time, *, tz: str, now: datetime) -> str:
     """`tomorrow at 09:00` for "tomorrow morning", or the nearest phrase that works now."""
     written = " ".join(day)
-    candidates = [f"{written} at {text.clock(at)}".strip(), f"tomorrow at {text.clock(at)}"]
+    candidates = [
+        f"{written} at {say.common.clock(at)}".strip(),
+        f"tomorrow at {say.common.clock(at)}",
+    ]
     if written.lower() == "tonight":
         candidates.insert(1, "tonight at midnight")
     return _first_working(candidates, tz=tz, now=now)
@@ -523,19 +535,19 @@ def _first_working(phrases: list[str], *, tz: str, now: datetime) -> str:
         except Refusal:
             continue
         return phrase
-    return text.EXAMPLE_TIME
+    return say.grammar.EXAMPLE_TIME
 
 
 def _relative(words: list[str], shown: str, now: datetime) -> datetime:
     seconds = 0
     for amount, unit in _RELATIVE_PART.findall(" ".join(words).lower().replace(" and ", " ")):
         if unit not in _UNIT_SECONDS:
-            raise UnreadableTime(text.not_a_time(shown), example="in 2 hours")
+            raise UnreadableTime(say.time.not_a_time(shown), example="in 2 hours")
         seconds += (1 if amount in ("a", "an") else int(amount)) * _UNIT_SECONDS[unit]
     if seconds == 0:
-        raise Refusal(text.relative_zero(shown), example="now")
+        raise Refusal(say.time.relative_zero(shown), example="now")
     if seconds > MAX_AHEAD_DAYS * 86400:
-        raise Refusal(text.too_far(shown, MAX_AHEAD_DAYS), example="in 2 hours")
+        raise Refusal(say.time.too_far(shown, MAX_AHEAD_DAYS), example="in 2 hours")
     return now + timedelta(seconds=seconds)
 
 
@@ -559,8 +571,10 @@ def _absolute(
         if date_words:
             _read_date(date_text, shown, local_now)  # an unreadable date is refused as such
             asked = " ".join(w for w in rest if w.lower() != "at")
-            raise Refusal(text.date_without_time(asked), example=f"{asked} at {text.EXAMPLE_CLOCK}")
-        raise UnreadableTime(text.not_a_time(shown), example=text.EXAMPLE_TIME)
+            raise Refusal(
+                say.time.date_without_time(asked), example=f"{asked} at {say.grammar.EXAMPLE_CLOCK}"
+            )
+        raise UnreadableTime(say.time.not_a_time(shown), example=say.grammar.EXAMPLE_TIME)
     day, notes = _read_date(date_text, shown, local_now) if date_words else (today, [])
     at_word = f"{date_text} at" if date_text else "at"
     clock, clock_notes = _twelve_hour_sense(clock, clock_word, date_text, at_word)
@@ -568,45 +582,49 @@ def _absolute(
     # "tomorrow" and "friday" count from a today, which is the named zone's when there is one.
     named_day = date_text.lower() in _DAY_WORDS or bool(_WEEKDAY_DATE.fullmatch(date_text.lower()))
     if named_day and today != home_today:
-        notes.append(text.day_in_zone(date_text, zone_label, text.day(day, today=today)))
+        notes.append(say.time.day_in_zone(date_text, zone_label, say.common.day(day, today=today)))
 
     wall = datetime.combine(day, clock)
     midnight = clock_word.lower() == "midnight"
     if midnight and date_text.lower() in ("today", "tonight"):
         wall += timedelta(days=1)
-        notes.append(text.midnight_tonight(text.day(wall.date(), today=today)))
+        notes.append(say.time.midnight_tonight(say.common.day(wall.date(), today=today)))
     elif midnight and named_day:
-        notes.append(text.midnight_starts(text.day(wall.date(), today=today)))
+        notes.append(say.time.midnight_starts(say.common.day(wall.date(), today=today)))
     elif not date_words and _passed(wall, zone, now, local_now):
         wall += timedelta(days=1)  # naive, so a wall-clock day even across a DST change
-        notes.append(text.passed_today(text.clock(clock), text.day(wall.date(), today=today)))
+        notes.append(
+            say.time.passed_today(say.common.clock(clock), say.common.day(wall.date(), today=today))
+        )
 
-    day_text = text.day(wall.date(), today=today)
+    day_text = say.common.day(wall.date(), today=today)
     repeated = _repeated(wall, zone)
     if repeated:
         first, second = repeated
         at = second if first < now <= second else first
-        which = text.dst_fold_second if at is second else text.dst_fold
-        shown_at = f"{text.clock(at)} {at.tzname()} ({text.utc_offset(at.utcoffset() or ZERO)})"
-        notes.append(which(text.clock(clock), day_text, zone_label, shown_at))
+        which = say.time.dst_fold_second if at is second else say.time.dst_fold
+        offset = say.common.utc_offset(at.utcoffset() or ZERO)
+        shown_at = f"{say.common.clock(at)} {at.tzname()} ({offset})"
+        notes.append(which(say.common.clock(clock), day_text, zone_label, shown_at))
     else:
         at = wall.replace(tzinfo=zone)
         landed = at.astimezone(UTC).astimezone(zone)
         if landed.replace(tzinfo=None) != wall:
             raise Refusal(
-                text.dst_gap(text.clock(clock), day_text, zone_label),
-                example=f"{at_word} {text.clock(landed)}",
+                say.time.dst_gap(say.common.clock(clock), day_text, zone_label),
+                example=f"{at_word} {say.common.clock(landed)}",
             )
 
     at = at.astimezone(UTC)
     if at < now:
         raise Refusal(
-            text.in_past(shown, text.now_in_zone(now.astimezone(zone), zone_label)),
-            example=f"tomorrow at {text.clock(clock)}",
+            say.time.in_past(shown, say.time.now_in_zone(now.astimezone(zone), zone_label)),
+            example=f"tomorrow at {say.common.clock(clock)}",
         )
     if at - now > timedelta(days=MAX_AHEAD_DAYS):
         raise Refusal(
-            text.too_far(shown, MAX_AHEAD_DAYS), example=f"tomorrow at {text.clock(clock)}"
+            say.time.too_far(shown, MAX_AHEAD_DAYS),
+            example=f"tomorrow at {say.common.clock(clock)}",
         )
     return at, notes
 
@@ -620,10 +638,10 @@ def _twelve_hour_sense(
         return clock, []
     if date_text.lower() == "tonight" and 1 <= clock.hour <= 11:
         evening = clock.replace(hour=clock.hour + 12)
-        return evening, [text.tonight_evening(word, text.clock(evening))]
+        return evening, [say.time.tonight_evening(word, say.common.clock(evening))]
     if _BARE_HOUR.fullmatch(word) and 1 <= clock.hour <= 12:
         suggested = "noon" if clock.hour == 12 else f"{clock.hour}am"
-        raise Refusal(text.bare_hour(word, clock.hour), example=f"{at_word} {suggested}")
+        raise Refusal(say.time.bare_hour(word, clock.hour), example=f"{at_word} {suggested}")
     return clock, []
 
 
@@ -669,7 +687,9 @@ def _take_clock(words: list[str]) -> tuple[time | None, str, list[str]]:
             rest.append(word)
         i += 1
     if len(found) > 1:
-        raise Refusal(text.two_times(found[0][1], found[1][1]), example=text.EXAMPLE_TIME)
+        raise Refusal(
+            say.time.two_times(found[0][1], found[1][1]), example=say.grammar.EXAMPLE_TIME
+        )
     if not found:
         return None, "", rest
     return found[0][0], found[0][1], rest
@@ -683,18 +703,18 @@ def _clock(match: re.Match[str], ampm: str | None, shown: str) -> time:
     problems = []
     if ampm:
         if not 1 <= hour <= 12 or len(hour_digits) > 2:
-            problems.append(text.PROBLEM_AMPM_HOUR)
+            problems.append(say.time.PROBLEM_AMPM_HOUR)
         hour = hour % 12 + (12 if ampm == "pm" else 0)
     elif minute_digits is None and len(hour_digits) in (3, 4):
         _refuse_without_colon(hour_digits, shown)
     elif hour > 23 or len(hour_digits) > 2:
-        problems.append(text.PROBLEM_HOUR)
+        problems.append(say.time.PROBLEM_HOUR)
     if minute > 59 or (minute_digits is not None and len(minute_digits) != 2):
-        problems.append(text.PROBLEM_MINUTE)
+        problems.append(say.time.PROBLEM_MINUTE)
     if second > 59 or (second_digits is not None and len(second_digits) != 2):
-        problems.append(text.PROBLEM_SECOND)
+        problems.append(say.time.PROBLEM_SECOND)
     if problems:
-        raise Refusal(text.bad_clock(shown, problems), example=text.EXAMPLE_TIME)
+        raise Refusal(say.time.bad_clock(shown, problems), example=say.grammar.EXAMPLE_TIME)
     return time(hour, minute, second)
 
 
@@ -702,16 +722,18 @@ def _refuse_without_colon(digits: str, shown: str) -> NoReturn:
     """`at 1400`, `at 0930`: a number is never taken as a time silently, but where it reads
     one way only the example is that time with its colon; never an impossible one (2400)."""
     hour, minute = int(digits[:-2]), int(digits[-2:])
-    problems = [text.PROBLEM_HOUR] if hour > 23 else []
-    problems += [text.PROBLEM_MINUTE] if minute > 59 else []
+    problems = [say.time.PROBLEM_HOUR] if hour > 23 else []
+    problems += [say.time.PROBLEM_MINUTE] if minute > 59 else []
     if problems:
-        raise Refusal(text.bad_clock(shown, problems), example=text.EXAMPLE_TIME)
+        raise Refusal(say.time.bad_clock(shown, problems), example=say.grammar.EXAMPLE_TIME)
     fixed = f"{hour:02d}:{minute:02d}"
     if len(digits) == 4 or hour == 0:
-        raise _NoColon(text.clock_without_colon(shown, fixed), written=shown, fixed=fixed)
+        raise _NoColon(say.time.clock_without_colon(shown, fixed), written=shown, fixed=fixed)
     # "930": 09:30 or 21:30, as "at 9" could be either
     evening = f"{hour + 12}:{minute:02d}"
-    raise Refusal(text.clock_without_colon_either(shown, fixed, evening), example=text.EXAMPLE_TIME)
+    raise Refusal(
+        say.time.clock_without_colon_either(shown, fixed, evening), example=say.grammar.EXAMPLE_TIME
+    )
 
 
 def _read_date(written: str, shown: str, local_now: datetime) -> tuple[date, list[str]]:
@@ -732,7 +754,7 @@ def _read_date(written: str, shown: str, local_now: datetime) -> tuple[date, lis
         _check_day(written, year, month, day_number)
         return date(year, month, day_number), notes
     if _NUMERIC_DATE.fullmatch(words):
-        raise Refusal(text.numeric_date(written), example=text.EXAMPLE_TIME)
+        raise Refusal(say.time.numeric_date(written), example=say.grammar.EXAMPLE_TIME)
     if day_month or month_day:
         if day_month:
             day_digits, month_word, year_digits = day_month.groups()
@@ -748,21 +770,25 @@ def _read_date(written: str, shown: str, local_now: datetime) -> tuple[date, lis
             if this_year is not None and this_year >= today:
                 parsed = this_year
             else:  # never a silent next year: it may be a typo for a later day
-                notes.append(text.date_next_year(written, text.day(parsed, today=today)))
+                notes.append(say.time.date_next_year(written, say.common.day(parsed, today=today)))
         return parsed, notes
     if weekday:
         which, name = weekday.groups()
         full = _WEEKDAY_NAMES[name]
         parsed = _parse_date(f"{which} {full}" if which else full, local_now)
         if full == f"{today:%A}".lower() and parsed != today:
-            notes.append(text.weekday_is_today(full.title(), text.day(parsed, today=today)))
+            notes.append(
+                say.time.weekday_is_today(full.title(), say.common.day(parsed, today=today))
+            )
         elif which == "next":
-            later = text.day(parsed + timedelta(days=7), today=today)
-            notes.append(text.next_weekday(full.title(), text.day(parsed, today=today), later))
+            later = say.common.day(parsed + timedelta(days=7), today=today)
+            notes.append(
+                say.time.next_weekday(full.title(), say.common.day(parsed, today=today), later)
+            )
         return parsed, notes
     if words in _DAY_WORDS:
         return _parse_date(words, local_now), notes
-    raise UnreadableTime(text.not_a_time(shown), example=text.EXAMPLE_TIME)
+    raise UnreadableTime(say.time.not_a_time(shown), example=say.grammar.EXAMPLE_TIME)
 
 
 def _parse_date(words: str, local_now: datetime) -> date:
@@ -776,7 +802,7 @@ def _parse_date(words: str, local_now: datetime) -> date:
         },
     )
     if parsed is None:
-        raise UnreadableTime(text.not_a_time(words), example=text.EXAMPLE_TIME)
+        raise UnreadableTime(say.time.not_a_time(words), example=say.grammar.EXAMPLE_TIME)
     return parsed.date()
 
 
@@ -790,13 +816,13 @@ def _valid(year: int, moment: date) -> bool:
 
 def _check_day(shown: str, year: int | None, month: int, day_number: int) -> None:
     if year is not None and year < 1:
-        raise Refusal(text.bad_year(shown), example=text.EXAMPLE_TIME)
+        raise Refusal(say.time.bad_year(shown), example=say.grammar.EXAMPLE_TIME)
     if not 1 <= month <= 12:
-        raise Refusal(text.bad_month(shown), example=text.EXAMPLE_TIME)
+        raise Refusal(say.time.bad_month(shown), example=say.grammar.EXAMPLE_TIME)
     # Without a year, February may have 29 days (2000 is a leap year).
     days = calendar.monthrange(year if year is not None else 2000, month)[1]
     if not 1 <= day_number <= days:
         raise Refusal(
-            text.bad_day(shown, calendar.month_name[month], days, year),
-            example=text.EXAMPLE_TIME,
+            say.time.bad_day(shown, calendar.month_name[month], days, year),
+            example=say.grammar.EXAMPLE_TIME,
         )

@@ -13,8 +13,9 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import messages, text
+from bot import say
 from bot.answers import Outcome, Proposed, Refused
+from bot.say import common_blocks, modal_blocks, track_blocks
 from bot.typed import whole_number
 from handlers.context import Deps, form_metadata
 from store import LARGEST_ID
@@ -24,36 +25,56 @@ log = logging.getLogger(__name__)
 
 def register(app: App, deps: Deps) -> None:
     service = deps.service
-    _on_click(app, deps, messages.ACTION_CONFIRM, service.confirm, _confirmed)
-    _on_click(app, deps, messages.ACTION_CANCEL, service.cancel, lambda _, __: text.CANCELLED)
+    _on_click(app, deps, common_blocks.ACTION_CONFIRM, service.confirm, _confirmed)
     _on_click(
-        app,
-        deps,
-        messages.ACTION_SEND_AGAIN,
-        lambda value, *, user: service.send_again(_operation_id(value), user=user),
-        lambda who, _: text.sent_again_answer(who),
+        app, deps, common_blocks.ACTION_CANCEL, service.cancel, lambda _, __: say.track.CANCELLED
     )
     _on_click(
         app,
         deps,
-        messages.ACTION_DROP,
+        common_blocks.ACTION_SEND_AGAIN,
+        lambda value, *, user: service.send_again(_operation_id(value), user=user),
+        lambda who, _: say.recovery.sent_again_answer(who),
+    )
+    _on_click(
+        app,
+        deps,
+        common_blocks.ACTION_DROP,
         lambda value, *, user: service.drop(_operation_id(value), user=user),
-        lambda who, _: text.dropped_answer(who),
+        lambda who, _: say.recovery.dropped_answer(who),
     )
 
     approvals = service.approvals
     public = _on_public_click
-    public(app, deps, messages.ACTION_APPROVE, approvals.approve, _voted(approve=True))
-    public(app, deps, messages.ACTION_REJECT, approvals.reject, _voted(approve=False))
+    public(app, deps, common_blocks.ACTION_APPROVE, approvals.approve, _voted(approve=True))
+    public(app, deps, common_blocks.ACTION_REJECT, approvals.reject, _voted(approve=False))
     public(
-        app, deps, messages.ACTION_CONTINUE, service.halts.go_on, lambda *_: text.CONTINUE_ANSWER
+        app,
+        deps,
+        common_blocks.ACTION_CONTINUE,
+        service.halts.go_on,
+        lambda *_: say.waves.CONTINUE_ANSWER,
     )
-    public(app, deps, messages.ACTION_STOP, service.halts.stop, lambda *_: text.STOP_ANSWER)
+    public(
+        app, deps, common_blocks.ACTION_STOP, service.halts.stop, lambda *_: say.waves.STOP_ANSWER
+    )
     outside = service.outside
-    public(app, deps, messages.ACTION_MOVE_OUTSIDE, outside.move, lambda *_: text.MOVED_ANSWER)
-    public(app, deps, messages.ACTION_DROP_OUTSIDE, outside.drop, lambda *_: text.DROPPED_ANSWER)
+    public(
+        app,
+        deps,
+        common_blocks.ACTION_MOVE_OUTSIDE,
+        outside.move,
+        lambda *_: say.policy.MOVED_ANSWER,
+    )
+    public(
+        app,
+        deps,
+        common_blocks.ACTION_DROP_OUTSIDE,
+        outside.drop,
+        lambda *_: say.policy.DROPPED_ANSWER,
+    )
 
-    @app.action(messages.ACTION_MOVE_TO_WINDOW)
+    @app.action(common_blocks.ACTION_MOVE_TO_WINDOW)
     def move(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
         user = (body.get("user") or {}).get("id", "")
@@ -61,7 +82,7 @@ def register(app: App, deps: Deps) -> None:
         def work() -> None:
             outcome = service.move_to_window(_value(action), user=user)
             if outcome.ok and outcome.request is not None:
-                reply = messages.answer(Proposed(request=outcome.request), now=service.clock())
+                reply = track_blocks.answer(Proposed(request=outcome.request), now=service.clock())
                 respond(replace_original=True, **reply.message)
             else:
                 _refuse(
@@ -73,7 +94,7 @@ def register(app: App, deps: Deps) -> None:
 
         deps.later(lambda m: respond(replace_original=False, response_type="ephemeral", **m), work)
 
-    @app.action(messages.ACTION_MODAL_TYPE)
+    @app.action(common_blocks.ACTION_MODAL_TYPE)
     def change_type(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
@@ -98,7 +119,7 @@ def register(app: App, deps: Deps) -> None:
                 client.views_update(
                     view_id=view["id"],
                     hash=view.get("hash"),
-                    view=messages.request_modal(offered, kind=kind, metadata=metadata),
+                    view=modal_blocks.request_modal(offered, kind=kind, metadata=metadata),
                 )
             except SlackApiError as exc:
                 # hash_conflict: the person changed the modal again, and the newer change wins.
@@ -118,7 +139,9 @@ def register_fallback(app: App, deps: Deps) -> None:
             deps.later(
                 lambda _: log.warning("could not answer a click on an unknown action"),
                 lambda: respond(
-                    replace_original=False, response_type="ephemeral", text=text.UNKNOWN_ACTION
+                    replace_original=False,
+                    response_type="ephemeral",
+                    text=say.recovery.UNKNOWN_ACTION,
                 ),
             )
 
@@ -186,7 +209,7 @@ def _on_public_click(
 def _voted(*, approve: bool) -> Callable[[str, Outcome], str]:
     def said(user: str, outcome: Outcome) -> str:
         withdrawn = outcome.request is not None and outcome.request.requester == user
-        return text.vote_answer(approve=approve, withdrawn=withdrawn)
+        return say.track.vote_answer(approve=approve, withdrawn=withdrawn)
 
     return said
 
@@ -194,8 +217,8 @@ def _voted(*, approve: bool) -> Callable[[str, Outcome], str]:
 def _confirmed(_: str, outcome: Outcome) -> str:
     request = outcome.request
     if request is not None and request.state == "approving":
-        return text.confirmed_awaiting(request.approvals_needed)
-    return text.CONFIRMED
+        return say.track.confirmed_awaiting(request.approvals_needed)
+    return say.track.CONFIRMED
 
 
 def _operation_id(value: str) -> int:
@@ -234,4 +257,4 @@ def _refuse(
     private: Callable[[dict[str, Any]], None], reason: str, request: Any, detail: str
 ) -> None:
     requester = f"<@{request.requester}>" if request is not None else "the requester"
-    private({"text": text.click_refusal(reason, requester=requester, detail=detail)})
+    private({"text": say.track.click_refusal(reason, requester=requester, detail=detail)})

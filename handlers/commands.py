@@ -8,8 +8,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import messages, text
+from bot import say
 from bot.answers import Refused
+from bot.say import modal_blocks, track_blocks
 from handlers.context import Deps, answer_text
 
 
@@ -18,7 +19,7 @@ def register(app: App, deps: Deps) -> None:
     def ops_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         user, channel = command.get("user_id"), command.get("channel_id")
         if not user or not channel:
-            ack(text=text.MALFORMED_COMMAND)
+            ack(text=say.recovery.MALFORMED_COMMAND)
             return
         ack()
         typed = (command.get("text") or "").strip()
@@ -31,10 +32,10 @@ def register(app: App, deps: Deps) -> None:
                 # Open first: the trigger expires in about 3 s. The zone is looked up on submit.
                 kinds = deps.service.desk.kinds_for(user, channel=channel)
                 if isinstance(kinds, Refused):
-                    private(messages.answer(kinds, now=deps.service.clock()).message)
+                    private(track_blocks.answer(kinds, now=deps.service.clock()).message)
                     return
                 metadata = {"channel": channel, "response_url": command.get("response_url")}
-                view = messages.request_modal(kinds, kind=kinds[0], metadata=metadata)
+                view = modal_blocks.request_modal(kinds, kind=kinds[0], metadata=metadata)
                 client.views_open(trigger_id=command.get("trigger_id", ""), view=view)
                 deps.zones(user)  # remembered: the submission words its errors in this zone
                 return

@@ -9,7 +9,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from bot import messages, text
+from bot import say
+from bot.say import common_blocks, track_blocks
 from bot.service import OpsService
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
@@ -60,7 +61,7 @@ def answer_text(
         response_url=response_url,
         notes=(zone.note,) if zone.note else (),
     )
-    reply = messages.answer(result, now=deps.service.clock())
+    reply = track_blocks.answer(result, now=deps.service.clock())
     if reply.announce:
         (announce or public)(reply.message)
     else:
@@ -88,6 +89,6 @@ def guarded(send: Send, work: Callable[[], None]) -> None:
     except Exception:
         log.exception("handler failed")
         try:
-            send(messages.notice(text.INTERNAL_ERROR))
+            send(common_blocks.notice(say.track.INTERNAL_ERROR))
         except Exception:
             log.exception("could not tell the user about the failure")

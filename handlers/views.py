@@ -10,9 +10,10 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import messages, text
+from bot import say
 from bot.grammar import FieldErrors
 from bot.model import Plan
+from bot.say import common_blocks, track_blocks
 from bot.slack.notifier import tell_privately
 from handlers.context import Deps, form_metadata
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.view(messages.MODAL_CALLBACK)
+    @app.view(common_blocks.MODAL_CALLBACK)
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user = body["user"]["id"]  # the guard lets no submission without one through
         metadata = form_metadata(view.get("private_metadata"))
@@ -31,7 +32,7 @@ def register(app: App, deps: Deps) -> None:
         fields = _values(view["state"]["values"])
         when = fields.pop("when", None)
         if when is not None and not isinstance(when, datetime):
-            ack(response_action="errors", errors={"when": text.PICKER_UNREADABLE})
+            ack(response_action="errors", errors={"when": say.time.PICKER_UNREADABLE})
             return
         # No users.info before the ack: the zone only words an error here, and the one
         # remembered from opening the form will do. The confirmation looks it up afresh.
@@ -70,7 +71,7 @@ def register(app: App, deps: Deps) -> None:
                 channel=metadata["channel"],
                 response_url=metadata["response_url"],
             )
-            reply(messages.answer(result, now=deps.service.clock()).message)
+            reply(track_blocks.answer(result, now=deps.service.clock()).message)
 
         deps.later(reply, work)
 
@@ -112,4 +113,4 @@ def _picked(stamp: object) -> object:
 def _summary(plan: Plan) -> str:
     """What the modal asked for, as the equivalent command would read."""
     devices = ", ".join(dict.fromkeys(op.device_name for op in plan.operations))
-    return text.form_summary(plan.operations[0].operation_type, devices)
+    return say.modal.form_summary(plan.operations[0].operation_type, devices)

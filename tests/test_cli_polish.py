@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import text
+from bot import say
 from bot.cli import _log_handler, _Redactor, _shut_down, main
 from bot.console.chat import ConsoleChat, ConsoleNotifier
 from bot.console.terminal import Terminal, compact_names, plain_text
@@ -483,7 +483,7 @@ def test_a_failure_in_the_console_is_a_sentence_and_the_demo_goes_on(
     console.runtime.store.close()  # every read or write now fails, as a broken disk would
     with caplog.at_level(logging.ERROR, logger="bot.console"):
         shown = console.type("reboot server-01 now")
-    assert shown.strip() == plain_text(text.INTERNAL_ERROR, zone=ZoneInfo("UTC"))
+    assert shown.strip() == plain_text(say.track.INTERNAL_ERROR, zone=ZoneInfo("UTC"))
     failure = next(r for r in caplog.records if r.name == "bot.console.chat")
     assert failure.exc_info is not None  # the details are in the log
     assert console.chat.handle("quit") is False  # and the chat still answers
@@ -585,7 +585,7 @@ def test_cancel_alone_drops_the_pending_request_and_cancel_an_id_says_the_api_ca
     console: Console,
 ) -> None:
     assert "Please confirm" in console.type("reboot server-01 now")
-    assert plain_text(text.CANCELLED, zone=ZoneInfo("UTC")) in console.type("cancel")
+    assert plain_text(say.track.CANCELLED, zone=ZoneInfo("UTC")) in console.type("cancel")
     answer = console.type("cancel txn_1001")
     assert "the Zequenze API offers no way to cancel a scheduled operation" in answer
     assert "/ops status txn_1001" in answer

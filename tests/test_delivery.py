@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot import messages
 from bot.answers import Listed, Looked, OperationList
 from bot.outbox import ROOT_BACKOFF, UNDELIVERED
+from bot.say import common_blocks, track_blocks
 from bot.simulator.endpoint import Simulator
 from store import RequestRecord, Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
@@ -62,17 +62,17 @@ def in_public(store: Store, typed: str, *, status_ts: str) -> RequestRecord:
 
 def test_an_over_long_line_never_leaves_an_empty_or_oversized_section(store: Store) -> None:
     request = make_request(store, LONG_UPDATE, tz="UTC")
-    sections_fit(messages.confirmation(request, now=NOW))
-    sections_fit(messages.status_message(request))
+    sections_fit(track_blocks.confirmation(request, now=NOW))
+    sections_fit(track_blocks.status_message(request))
     # An API error longer than a section, with characters that grow when escaped.
     error = "refused: " + "<&>" * 2000
     (op,) = request.operations
     for state in ("rejected", "unknown"):
         failed = replace(request, operations=(replace(op, state=state, error=error),))
-        sections_fit(messages.status_message(failed))
+        sections_fit(track_blocks.status_message(failed))
     several = make_request(store, "reboot server-01, server-02, server-03 now", tz="UTC")
     many_errors = tuple(replace(o, state="rejected", error=error) for o in several.operations)
-    blocks = messages.status_message(replace(several, operations=many_errors))
+    blocks = track_blocks.status_message(replace(several, operations=many_errors))
     sections_fit(blocks)
     # Each operation's error is shown (shortened to share the message's room).
     assert sum(b["text"]["text"].count("refused") for b in blocks if b["type"] == "section") == 3
@@ -91,8 +91,8 @@ def test_long_answers_and_listings_stay_within_limits() -> None:
     items = [item, {**item, "id": "txn_2"}]
     listing = Listed(listing=OperationList(items=items, total=2), device=None)
     for result in (listing, Looked(operation_id="txn_1", item=item)):
-        sections_fit(messages.answer(result, now=NOW).message["blocks"])
-    sections_fit(messages.notice("x" * 5000)["blocks"])
+        sections_fit(track_blocks.answer(result, now=NOW).message["blocks"])
+    sections_fit(common_blocks.notice("x" * 5000)["blocks"])
 
 
 def test_a_long_update_goes_through_to_a_valid_status_message(bot: Bot) -> None:

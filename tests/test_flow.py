@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk import WebClient
 
-from bot import text
+from bot import say
 from bot.simulator.faults import Fault
 from bot.slack.notifier import Zone, ZoneLookup
 from tests.conftest import Bot, eventually, start_bot, stop_bot
@@ -452,8 +452,8 @@ def test_a_failed_zone_lookup_is_utc_this_once_says_so_and_is_asked_again(
     else:
         slack.fail("users.info", **failure)
     failed = lookup("U123")
-    assert failed == Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
-    assert "no time zone" not in text.TZ_UNAVAILABLE
+    assert failed == Zone(tz="UTC", note=say.track.TZ_UNAVAILABLE)
+    assert "no time zone" not in say.track.TZ_UNAVAILABLE
     assert lookup.peek("U123") is None
     slack.down = False
     assert lookup("U123") == Zone(tz="America/Los_Angeles")
@@ -464,10 +464,10 @@ def test_only_a_definite_answer_is_remembered_as_no_zone(slack) -> None:
     lookup = ZoneLookup(
         client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[])
     )
-    assert lookup("U789") == Zone(tz="UTC", note=text.NO_TZ)  # a profile without one
-    assert lookup("U000") == Zone(tz="UTC", note=text.NO_TZ)  # user_not_found
+    assert lookup("U789") == Zone(tz="UTC", note=say.track.NO_TZ)  # a profile without one
+    assert lookup("U000") == Zone(tz="UTC", note=say.track.NO_TZ)  # user_not_found
     calls = len(slack.calls_to("users.info"))
-    assert lookup("U789") == Zone(tz="UTC", note=text.NO_TZ)
+    assert lookup("U789") == Zone(tz="UTC", note=say.track.NO_TZ)
     assert len(slack.calls_to("users.info")) == calls  # remembered
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import text
+from bot import say
 from bot.answers import Frozen
 from bot.api import Found
 from bot.catalog import DEFAULT_CATALOG
@@ -88,28 +88,28 @@ def test_read_freeze(
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        ("", text.FREEZE_NEEDS_REASON),
-        ("server-01", text.FREEZE_NEEDS_REASON),
-        ("server-01 for 2h", text.FREEZE_NEEDS_REASON),
-        ("until 18:00", text.FREEZE_NEEDS_REASON),
+        ("", say.policy.FREEZE_NEEDS_REASON),
+        ("server-01", say.policy.FREEZE_NEEDS_REASON),
+        ("server-01 for 2h", say.policy.FREEZE_NEEDS_REASON),
+        ("until 18:00", say.policy.FREEZE_NEEDS_REASON),
         # A device-like name alone is a device without a reason, never "freeze everything".
-        ("web-frontend", text.FREEZE_NEEDS_REASON),
-        ("for ever release", text.FREEZE_BAD_DURATION),
-        ("for 0h release", text.FREEZE_NO_LENGTH),
-        ("for 31d release", text.freeze_too_long("31d", 30)),
-        ("for 721h release", text.freeze_too_long("721h", 30)),
-        ("for 1.5h release", text.FREEZE_BAD_DURATION),
+        ("web-frontend", say.policy.FREEZE_NEEDS_REASON),
+        ("for ever release", say.policy.FREEZE_BAD_DURATION),
+        ("for 0h release", say.policy.FREEZE_NO_LENGTH),
+        ("for 31d release", say.policy.freeze_too_long("31d", 30)),
+        ("for 721h release", say.policy.freeze_too_long("721h", 30)),
+        ("for 1.5h release", say.policy.FREEZE_BAD_DURATION),
         # Units it does not know, never a shorter one it does: 2 months is not 2 minutes.
-        ("for 2months release", text.FREEZE_BAD_DURATION),
-        ("for 2mo release", text.FREEZE_BAD_DURATION),
-        ("for 2hx release", text.FREEZE_BAD_DURATION),
-        ("until 2026-03-09 08:00 upgrade", text.FREEZE_BAD_UNTIL),  # yesterday
-        ("until 10:30 upgrade", text.FREEZE_BAD_UNTIL),  # now
-        ("until now upgrade", text.FREEZE_BAD_UNTIL),
-        ("until someday upgrade", text.FREEZE_BAD_UNTIL),
-        ("until", text.FREEZE_BAD_UNTIL),
-        ("until in 31 days upgrade", text.freeze_too_long("in 31 days", 30)),
-        ("a+b for 1h upgrade", text.freeze_bad_device("a+b")),
+        ("for 2months release", say.policy.FREEZE_BAD_DURATION),
+        ("for 2mo release", say.policy.FREEZE_BAD_DURATION),
+        ("for 2hx release", say.policy.FREEZE_BAD_DURATION),
+        ("until 2026-03-09 08:00 upgrade", say.policy.FREEZE_BAD_UNTIL),  # yesterday
+        ("until 10:30 upgrade", say.policy.FREEZE_BAD_UNTIL),  # now
+        ("until now upgrade", say.policy.FREEZE_BAD_UNTIL),
+        ("until someday upgrade", say.policy.FREEZE_BAD_UNTIL),
+        ("until", say.policy.FREEZE_BAD_UNTIL),
+        ("until in 31 days upgrade", say.policy.freeze_too_long("in 31 days", 30)),
+        ("a+b for 1h upgrade", say.policy.freeze_bad_device("a+b")),
     ],
 )
 def test_read_freeze_refuses_with_a_sentence_and_an_example(args: str, reason: str) -> None:
@@ -117,11 +117,11 @@ def test_read_freeze_refuses_with_a_sentence_and_an_example(args: str, reason: s
         read_freeze(args, tz=TZ, now=NOW)
     assert refused.value.reason == reason
     assert refused.value.reason.endswith(".")
-    assert refused.value.example == text.FREEZE_EXAMPLE
+    assert refused.value.example == say.policy.FREEZE_EXAMPLE
 
 
 def test_the_example_reads() -> None:
-    words = text.FREEZE_EXAMPLE.split(maxsplit=1)
+    words = say.policy.FREEZE_EXAMPLE.split(maxsplit=1)
     assert words[0] == "freeze"
     order = read_freeze(words[1], tz=TZ, now=NOW)
     assert order.devices == ("server-01", "db-*")
@@ -148,8 +148,8 @@ def test_read_unfreeze(args: str, devices: tuple[str, ...] | None) -> None:
 def test_read_unfreeze_refuses_what_cannot_be_a_device() -> None:
     with pytest.raises(Refusal) as refused:
         read_unfreeze("server-01 a+b")
-    assert refused.value.reason == text.freeze_bad_device("a+b")
-    assert refused.value.example == text.FREEZE_EXAMPLE
+    assert refused.value.reason == say.policy.freeze_bad_device("a+b")
+    assert refused.value.example == say.policy.FREEZE_EXAMPLE
 
 
 def freeze(freeze_id: int, devices: tuple[str, ...] | None) -> Freeze:
@@ -364,10 +364,10 @@ def test_the_window_is_judged_for_the_moment_the_operation_runs(
 def test_help_tells_admins_which_words_are_devices() -> None:
     # The heuristic decides between one device and the whole fleet: help must say it.
     kinds = DEFAULT_CATALOG.kinds
-    assert "`freeze web upgrade` freezes every device" in text.help_text(
+    assert "`freeze web upgrade` freezes every device" in say.help.help_text(
         kinds, admin=True, max_devices=500
     )
-    assert "freeze web" not in text.help_text(kinds, admin=False, max_devices=500)
+    assert "freeze web" not in say.help.help_text(kinds, admin=False, max_devices=500)
 
 
 @pytest.mark.parametrize(
@@ -435,7 +435,7 @@ def test_a_freeze_names_the_create_calls_already_on_their_way(store: Store) -> N
     answer = desk.order("freeze", "server-* for 1h rack move", user=ADMIN, channel="C0OPS", tz=TZ)
     assert isinstance(answer, Frozen)
     assert [(i["device_name"], i["status"]) for i in answer.held] == [
-        ("server-01", text.BEING_SENT)
+        ("server-01", say.policy.BEING_SENT)
     ]
 
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot import text as msg
+from bot import say
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
 from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
 from bot.naming import DEFAULT_NAMING, Limits, Naming
-from bot.text import help_text
+from bot.say.help import help_text
 from bot.when import warm_up
 from tests.catalogs import LABEL_KIND, SET_KIND, TR069_CATALOG
 
@@ -1533,7 +1533,7 @@ def test_the_modal_reads_a_value_by_type(raw: object, value: int) -> None:
         (
             "set_label",
             {"text": "x", "weight": "many"},
-            {"weight": msg.value_not_number("Weight", "2.5")},
+            {"weight": say.grammar.value_not_number("Weight", "2.5")},
         ),
     ],
 )

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bot import text as bot_text
+from bot import say
 from bot.simulator.faults import Fault
 from bot.slack.guard import guarded_wsgi
 from tests.conftest import SECRET, Bot, eventually
@@ -298,7 +298,7 @@ def _unknown_action(bot: Bot) -> tuple[str, str, str]:
         pytest.param(_expired, "expired before it was confirmed", "expired", id="expired"),
         pytest.param(_confirmed, "already confirmed", None, id="already confirmed"),
         pytest.param(_cancelled, "was cancelled", None, id="already cancelled"),
-        pytest.param(_unknown_action, bot_text.UNKNOWN_ACTION, None, id="unknown action id"),
+        pytest.param(_unknown_action, say.recovery.UNKNOWN_ACTION, None, id="unknown action id"),
     ],
 )
 def test_a_forged_click_is_refused_privately_and_changes_nothing(
@@ -492,7 +492,7 @@ def test_an_unreadable_picker_value_is_refused_never_read_as_now(bot: Bot, picke
     response = bot.submit_view(REBOOT_FORM | {"when": when}, FORM_METADATA)
     assert response.json() == {
         "response_action": "errors",
-        "errors": {"when": bot_text.PICKER_UNREADABLE},
+        "errors": {"when": say.time.PICKER_UNREADABLE},
     }
     barrier(bot)
     assert counts(bot) == (0, 0)

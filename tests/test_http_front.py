@@ -19,7 +19,7 @@ from slack_bolt import App
 
 import bot.slack.guard as guard
 import handlers.context
-from bot import text
+from bot import say
 from bot.settings import HTTP_BACKLOG
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
@@ -247,4 +247,4 @@ def test_every_kind_of_request_is_acknowledged_while_slack_is_down(
 def test_an_unknown_button_is_still_answered(bot: Bot) -> None:
     response, key = bot.click("ops_unheard_of", "1")
     assert response.status_code == 200
-    assert bot.wait_response(key)["text"] == text.UNKNOWN_ACTION
+    assert bot.wait_response(key)["text"] == say.recovery.UNKNOWN_ACTION

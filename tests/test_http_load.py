@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from bot import text
+from bot import say
 from bot.simulator.faults import Fault
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import signed_headers, slash_command_body
@@ -76,7 +76,7 @@ def test_forty_concurrent_commands_are_all_acknowledged_and_answered(bot: Bot) -
         raise AssertionError(f"{exc}; no answer to {sorted(set(keys) - answered())}") from None
     for key in keys:
         for answer in bot.responses(key):
-            assert text.INTERNAL_ERROR not in (answer.get("text") or ""), answer
+            assert say.track.INTERNAL_ERROR not in (answer.get("text") or ""), answer
 
 
 def test_the_api_clients_pool_holds_everyone_who_may_call_at_once() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot import text
+from bot import say
 from bot.answers import Proposed
 from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
@@ -229,7 +229,7 @@ def test_an_answer_that_cannot_be_recorded_is_reconciled_not_left_sending(bot: B
         what="the operation to be adopted",
     )
     created = bot.simulator.operations()[1]["id"]
-    assert text.ANSWER_NOT_RECORDED in "\n".join(replies)
+    assert say.recovery.ANSWER_NOT_RECORDED in "\n".join(replies)
     assert any(f"`{created}`" in r for r in replies), replies
     assert bot.simulator.post_count == 2  # never sent a second time
     ops = bot.runtime.store.operations_in_state("submitted")
@@ -237,8 +237,8 @@ def test_an_answer_that_cannot_be_recorded_is_reconciled_not_left_sending(bot: B
 
 
 def test_the_internal_error_sentence_claims_nothing_it_cannot_know() -> None:
-    assert "nothing was sent" not in text.INTERNAL_ERROR
-    assert "`/ops list`" in text.INTERNAL_ERROR
+    assert "nothing was sent" not in say.track.INTERNAL_ERROR
+    assert "`/ops list`" in say.track.INTERNAL_ERROR
 
 
 # --- 4. reconciling: back off while the list fails; which item is ours ----------------------
@@ -469,7 +469,7 @@ def test_a_claim_that_loses_to_the_expiry_says_expired(
         clock.then(expiry - timedelta(milliseconds=1), expiry)
         outcome = service.confirm(proposed.request.id, user="U123")
         assert outcome.reason == "expired"
-        assert text.click_refusal(outcome.reason) == text.CLICK_REFUSALS["expired"]
+        assert say.track.click_refusal(outcome.reason) == say.track.CLICK_REFUSALS["expired"]
         assert store.get_request(proposed.request.id).state == "expired"  # type: ignore[union-attr]
         assert slack.calls_to("chat.postMessage") == []
         assert simulator.post_count == 0
@@ -480,5 +480,5 @@ def test_a_claim_that_loses_to_the_expiry_says_expired(
 
 def test_every_click_refusal_is_a_sentence_not_a_code() -> None:
     for state in ("pending", "confirmed", "cancelled", "expired", "found", "answered"):
-        sentence = text.click_refusal(f"already_{state}")
+        sentence = say.track.click_refusal(f"already_{state}")
         assert f"already_{state}" not in sentence, sentence

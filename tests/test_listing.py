@@ -15,10 +15,10 @@ import httpx
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot import messages
 from bot.answers import Listed, OperationList
 from bot.api import ZequenzeClient
 from bot.model import OperationSpec
+from bot.say import track_blocks
 from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
 from bot.simulator.faults import Fault
 from bot.tuning import Tuning
@@ -282,7 +282,7 @@ def item(n: int, device: str = "server-01") -> dict[str, Any]:
 
 
 def rendered(listing: OperationList, device: str | None = None) -> str:
-    reply = messages.answer(Listed(listing=listing, device=device), now=NOW)
+    reply = track_blocks.answer(Listed(listing=listing, device=device), now=NOW)
     for block in reply.message["blocks"]:
         Block.parse(block).validate_json()
     assert reply.public

@@ -12,11 +12,12 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import messages, text
+from bot import say
 from bot.answers import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
 from bot.catalog import DEFAULT_CATALOG
 from bot.grammar import FieldErrors, parse, plan_from_fields
 from bot.model import OperationSpec, Plan
+from bot.say import common_blocks, lists_blocks, modal_blocks, track_blocks
 from handlers import views
 from store import RequestRecord, Store
 from tests.catalogs import TR069_CATALOG
@@ -56,24 +57,26 @@ def make_request(store: Store, text: str, *, tz: str = "Europe/Madrid") -> Reque
 
 def test_confirmation_and_status_message_are_valid_block_kit(store: Store) -> None:
     request = make_request(store, "restart nginx on server-01, server-02 at 09:00")
-    blocks = messages.confirmation(request, now=NOW)
+    blocks = track_blocks.confirmation(request, now=NOW)
     valid(blocks)
     text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "09:00 (Europe/Madrid)" in text and "08:00 UTC" in text and "in 21 h 15 min" in text
-    valid(messages.status_message(request))
+    valid(track_blocks.status_message(request))
 
 
 def test_fifty_devices_fit_within_block_kit_limits(store: Store) -> None:
     devices = ", ".join(f"server-{i:02d}" for i in range(1, 51))
     request = make_request(store, f"update {devices} with openssl now")
-    valid(messages.confirmation(request, now=NOW))
-    valid(messages.status_message(request))
+    valid(track_blocks.confirmation(request, now=NOW))
+    valid(track_blocks.status_message(request))
 
 
 def test_typed_text_cannot_inject_markup(store: Store) -> None:
     request = make_request(store, "update server-01 with openssl now")
     request = request.__class__(**{**request.__dict__, "text": "<!channel> <https://evil|ok> & co"})
-    rendered = str(messages.confirmation(request, now=NOW)) + str(messages.status_message(request))
+    rendered = str(track_blocks.confirmation(request, now=NOW)) + str(
+        track_blocks.status_message(request)
+    )
     assert "<!channel>" not in rendered and "<https://evil" not in rendered
     assert "&lt;!channel&gt; &lt;https://evil|ok&gt; &amp; co" in rendered
 
@@ -101,19 +104,21 @@ def test_every_answer_is_valid() -> None:
         Looked(operation_id="txn_404", item=None),
     ]
     for result in answers:
-        valid(messages.answer(result, now=NOW).message["blocks"])
+        valid(track_blocks.answer(result, now=NOW).message["blocks"])
 
 
 def test_proposed_answer_is_private(store: Store) -> None:
     request = make_request(store, "reboot server-01 now")
-    reply = messages.answer(Proposed(request=request), now=NOW)
+    reply = track_blocks.answer(Proposed(request=request), now=NOW)
     assert reply.public is False
     valid(reply.message["blocks"])
 
 
 def test_modal_is_a_valid_view_for_every_operation_kind() -> None:
     for kind in DEFAULT_CATALOG.kinds:
-        view = messages.request_modal(DEFAULT_CATALOG.kinds, kind=kind, metadata={"channel": "C1"})
+        view = modal_blocks.request_modal(
+            DEFAULT_CATALOG.kinds, kind=kind, metadata={"channel": "C1"}
+        )
         View(**view).validate_json()
         block_ids = [b["block_id"] for b in view["blocks"]]
         assert block_ids[:2] == ["operation_type", "devices"] and block_ids[-1] == "when"
@@ -123,7 +128,9 @@ def test_modal_is_a_valid_view_for_every_operation_kind() -> None:
 def test_the_modal_of_a_value_field_is_a_valid_view_of_the_right_input() -> None:
     elements = {}
     for kind in TR069_CATALOG.kinds:
-        view = messages.request_modal(TR069_CATALOG.kinds, kind=kind, metadata={"channel": "C1"})
+        view = modal_blocks.request_modal(
+            TR069_CATALOG.kinds, kind=kind, metadata={"channel": "C1"}
+        )
         View(**view).validate_json()
         elements |= {b["block_id"]: (b["element"], b.get("optional")) for b in view["blocks"]}
     number, optional = elements["value"]  # set's integer: Slack checks it is a whole number
@@ -194,7 +201,9 @@ def test_the_form_says_its_service_and_packages_take_a_list() -> None:
     for keyword, field in (("restart", "service_name"), ("update", "package_list")):
         kind = DEFAULT_CATALOG.by_keyword(keyword)
         assert kind is not None
-        view = messages.request_modal(DEFAULT_CATALOG.kinds, kind=kind, metadata={"channel": "C1"})
+        view = modal_blocks.request_modal(
+            DEFAULT_CATALOG.kinds, kind=kind, metadata={"channel": "C1"}
+        )
         block = next(b for b in view["blocks"] if b["block_id"] == field)
         assert block["hint"]["text"].startswith("One or more, separated by commas")
         assert block["optional"] is False  # an update without packages is refused
@@ -267,9 +276,9 @@ def test_a_legal_update_of_50_devices_and_100_packages_says_each_thing_once(stor
     devices = ", ".join(f"server-{i:02d}" for i in range(1, 51))
     packages = ", ".join(f"package-with-a-long-name-{i:03d}" for i in range(100))
     request = make_request(store, f"update {devices} with {packages}")
-    blocks = messages.confirmation(request, now=NOW)
+    blocks = track_blocks.confirmation(request, now=NOW)
     shown = within_limits(blocks)  # it was 135,152 characters in 49 blocks
-    assert messages.message_size(blocks) < 4000
+    assert common_blocks.message_size(blocks) < 4000
     assert "*update* on 50 devices: `server-01..server-50` (50)" in shown  # as a range
     assert shown.count("package-with-a-long-name-000") == 1  # the quote stops before it
     assert "*Parameters (all 50 devices):* package_list=[package-with-a-long-name-000, " in shown
@@ -280,7 +289,7 @@ def test_the_largest_confirmation_keeps_every_device_its_heading_and_buttons(
     store: Store,
 ) -> None:
     request = record(store, [spec(d, package_list=LONG_PACKAGES) for d in LONG_DEVICES])
-    blocks = messages.confirmation(request, now=NOW)
+    blocks = track_blocks.confirmation(request, now=NOW)
     shown = within_limits(blocks)
     assert blocks[0]["text"]["text"].startswith("*Please confirm these 50 operations")
     assert "&lt;!channel&gt; &amp; &lt;https://evil|ok&gt;" in blocks[0]["text"]["text"]
@@ -303,11 +312,11 @@ def test_operations_that_differ_show_what_they_share_once_and_each_difference_on
         for d in LONG_DEVICES
     ]
     request = record(store, specs)
-    shown = within_limits(messages.confirmation(request, now=NOW))
+    shown = within_limits(track_blocks.confirmation(request, now=NOW))
     assert "*Parameters (all 100 operations):* verify_status=true" in shown
     assert "*On each device:*\n• service_name=nginx\n• service_name=apache" in shown
     assert all(shown.count(f"`{d}`") == 1 for d in LONG_DEVICES)
-    status = within_limits(messages.status_message(request))
+    status = within_limits(track_blocks.status_message(request))
     assert status.count("verify_status=true") == 1
     lines = status.count("· service_name=nginx") + status.count("· service_name=apache")
     left = re.search(r"…and (\d+) more\.", status)
@@ -320,9 +329,9 @@ def test_operations_that_each_differ_in_a_long_list_stay_within_limits(store: St
         for i, d in enumerate(LONG_DEVICES)
     ]
     request = record(store, specs)
-    shown = within_limits(messages.confirmation(request, now=NOW))
+    shown = within_limits(track_blocks.confirmation(request, now=NOW))
     assert "*Parameters (all 50 devices):* force=true" in shown and "*Per operation:*" in shown
-    within_limits(messages.status_message(request))
+    within_limits(track_blocks.status_message(request))
 
 
 def test_a_status_message_of_fifty_long_errors_names_every_device(store: Store) -> None:
@@ -334,13 +343,13 @@ def test_a_status_message_of_fifty_long_errors_names_every_device(store: Store) 
         {"state": "sending"},
     ]
     ops = tuple(replace(op, **states[i % 4]) for i, op in enumerate(base.operations))
-    blocks = messages.status_message(replace(base, operations=ops))
+    blocks = track_blocks.status_message(replace(base, operations=ops))
     shown = within_limits(blocks)
     assert all(shown.count(f"`{d}`") == 1 for d in LONG_DEVICES)
     assert shown.count("refused: &lt;&amp;&gt;") == 26  # every error, each in part
     assert "…and" not in shown.split("package_list=")[-1].split("]")[-1]  # no line left out
     every_error = replace(base, operations=tuple(replace(o, **states[0]) for o in ops))
-    assert within_limits(messages.status_message(every_error)).count("refused") == 50
+    assert within_limits(track_blocks.status_message(every_error)).count("refused") == 50
 
 
 def test_a_status_message_of_a_hundred_operations_says_how_many_it_left_out(
@@ -353,7 +362,7 @@ def test_a_status_message_of_a_hundred_operations_says_how_many_it_left_out(
     ]
     base = record(store, specs)
     ops = tuple(replace(op, state="rejected", error=ERROR) for op in base.operations)
-    shown = within_limits(messages.status_message(replace(base, operations=ops)))
+    shown = within_limits(track_blocks.status_message(replace(base, operations=ops)))
     lines = shown.count("— not scheduled:")
     left = re.search(r"…and (\d+) more\.", shown)
     assert lines + (int(left[1]) if left else 0) == 100
@@ -372,7 +381,7 @@ def test_a_list_of_sixty_long_items_shows_or_counts_every_one() -> None:
     ]
     for device, searched in ((None, None), ("<&>" * 40, 1000)):
         listing = OperationList(items=items, total=200, searched=searched)
-        shown = within_limits(messages.operation_list(listing, device=device))
+        shown = within_limits(lists_blocks.operation_list(listing, device=device))
         listed = sum(f"`txn_{i:02d}" in shown for i in range(60))
         left = re.search(r"…and (\d+) more\.", shown)
         assert listed + (int(left[1]) if left else 0) == 60
@@ -392,15 +401,15 @@ def test_the_detail_of_an_enormous_operation_fits() -> None:
         },
         "error": "&" * 5000,
     }
-    shown = within_limits(messages.operation_detail(item))
+    shown = within_limits(lists_blocks.operation_detail(item))
     assert "package_list=[p000-" in shown and "Error: &amp;" in shown
     assert re.search(r"…and \d+ more", shown)  # of the 301 parameters
 
 
 def test_every_answer_stays_within_limits_however_long_its_parts() -> None:
     long = Refused(reason="&" * 5000, example="<" * 5000)
-    within_limits(messages.answer(long, now=NOW).message["blocks"])
-    within_limits(messages.notice("&lt;" * 2000)["blocks"])
+    within_limits(track_blocks.answer(long, now=NOW).message["blocks"])
+    within_limits(common_blocks.notice("&lt;" * 2000)["blocks"])
 
 
 # --- the guard every builder passes through -------------------------------------------------
@@ -412,41 +421,43 @@ def actions() -> dict:
 
 
 def test_fit_cuts_the_longest_sections_and_never_the_heading_or_the_buttons() -> None:
-    heading = messages.section("*Heading* " + "h" * 2900)
-    short = messages.section("a short line that matters")
-    long = [messages.section("\n".join(f"line {i} " + "z" * 90 for i in range(29)))] * 8
-    blocks = messages.fit([heading, short, *long, actions(), messages.context("footer")])
+    heading = common_blocks.section("*Heading* " + "h" * 2900)
+    short = common_blocks.section("a short line that matters")
+    long = [common_blocks.section("\n".join(f"line {i} " + "z" * 90 for i in range(29)))] * 8
+    blocks = common_blocks.fit([heading, short, *long, actions(), common_blocks.context("footer")])
     shown = within_limits(blocks)
     assert blocks[0] == heading and actions() in blocks and short in blocks
-    assert messages.context("footer") == blocks[-1]
-    assert blocks[blocks.index(actions()) - 1] == messages.context(text.CUT_TO_FIT)
+    assert common_blocks.context("footer") == blocks[-1]
+    assert blocks[blocks.index(actions()) - 1] == common_blocks.context(say.track.CUT_TO_FIT)
     assert "line 28 " in shown  # the longest were cut at a line's end, not dropped wholesale
     assert all(not b["text"]["text"].endswith("z…") for b in blocks if b["type"] == "section")
 
 
 def test_fit_keeps_at_most_fifty_blocks() -> None:
-    blocks = messages.fit([messages.section(f"line {i}") for i in range(80)] + [actions()])
+    blocks = common_blocks.fit(
+        [common_blocks.section(f"line {i}") for i in range(80)] + [actions()]
+    )
     within_limits(blocks)
-    assert blocks[0] == messages.section("line 0") and actions() in blocks
-    assert messages.context(text.CUT_TO_FIT) in blocks and len(blocks) == 50
+    assert blocks[0] == common_blocks.section("line 0") and actions() in blocks
+    assert common_blocks.context(say.track.CUT_TO_FIT) in blocks and len(blocks) == 50
 
 
 def test_fit_leaves_a_message_within_limits_as_it_was() -> None:
-    blocks = [messages.section("x" * 2900) for _ in range(3)] + [actions()]
-    assert messages.fit(blocks) == blocks
+    blocks = [common_blocks.section("x" * 2900) for _ in range(3)] + [actions()]
+    assert common_blocks.fit(blocks) == blocks
 
 
 def test_fit_never_leaves_half_an_entity_or_a_section_too_long() -> None:
     oversized = {"type": "section", "text": {"type": "mrkdwn", "text": "&amp;" * 1000}}
-    blocks = messages.fit([messages.section("heading"), *[oversized] * 6])
+    blocks = common_blocks.fit([common_blocks.section("heading"), *[oversized] * 6])
     within_limits(blocks)
-    assert messages.context(text.CUT_TO_FIT) in blocks
+    assert common_blocks.context(say.track.CUT_TO_FIT) in blocks
 
 
 def test_clip_never_splits_an_entity_or_a_token() -> None:
     for value in ("a&amp;b" * 50, "<@U123> <!date^1^{time}|x> " * 20):
         for limit in range(5, 120):
-            cut = messages.clip(value, limit)
+            cut = common_blocks.clip(value, limit)
             assert len(cut) <= limit and cut.endswith("…")
             assert not re.search(r"&(?!amp;)|<[^>]*…$", cut), cut
 
@@ -460,24 +471,24 @@ def test_a_confirmation_of_500_devices_shows_them_as_ranges(store: Store) -> Non
     # 500 names: three runs and two alone
     names = [*FLEET[:200], "lb-01", *FLEET[250:500], "router-01", *FLEET[200:248]]
     request = record(store, [spec(d, package_list=["openssl"]) for d in names], typed="x")
-    blocks = messages.confirmation(request, now=NOW)
+    blocks = track_blocks.confirmation(request, now=NOW)
     shown = within_limits(blocks)
     assert (
         "*update* on 500 devices: `server-001..server-200` (200), `lb-01`, "
         "`server-251..server-500` (250), `router-01`, `server-201..server-248` (48)"
     ) in shown
     assert "…and" not in shown.split("*update* on 500 devices")[1].split("\n")[0]
-    assert messages.message_size(blocks) < 6000
+    assert common_blocks.message_size(blocks) < 6000
 
 
 def test_a_confirmation_of_500_scattered_devices_stays_within_limits(store: Store) -> None:
     # Nothing to write as a range: every other name, each 63 characters.
     names = [f"d{i:04d}-" + "x" * 57 for i in range(0, 1000, 2)]
     request = record(store, [spec(d, package_list=LONG_PACKAGES) for d in names])
-    shown = within_limits(messages.confirmation(request, now=NOW))
+    shown = within_limits(track_blocks.confirmation(request, now=NOW))
     more = re.search(r"…and (\d+) more\.", shown)
     assert more and shown.count("`d0") + int(more[1]) == 500
-    (actions,) = [b for b in messages.confirmation(request, now=NOW) if b["type"] == "actions"]
+    (actions,) = [b for b in track_blocks.confirmation(request, now=NOW) if b["type"] == "actions"]
     assert [e["action_id"] for e in actions["elements"]] == ["ops_confirm", "ops_cancel"]
 
 
@@ -487,7 +498,7 @@ def test_two_services_on_500_devices_say_each_difference_with_ranges(store: Stor
         for d in FLEET
         for s in ("nginx", "apache")
     ]
-    shown = within_limits(messages.confirmation(record(store, specs, typed="x"), now=NOW))
+    shown = within_limits(track_blocks.confirmation(record(store, specs, typed="x"), now=NOW))
     assert "`server-001..server-500` (500)" in shown
     assert "*On each device:*\n• service_name=nginx\n• service_name=apache" in shown
 
@@ -511,7 +522,7 @@ def test_the_public_message_of_500_devices_counts_them_and_shows_what_went_wrong
         )
         for i, op in enumerate(base.operations)
     )
-    blocks = messages.status_message(replace(base, operations=ops))
+    blocks = track_blocks.status_message(replace(base, operations=ops))
     shown = within_limits(blocks)
     assert "*500 operations:* 🕒 497 scheduled · ❌ 2 failed · ❌ 1 not scheduled" in shown
     lines = [line for line in shown.split("\n") if "`server-" in line]

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from bot import audit, messages
-from bot import text as msg
+from bot import audit, say
 from bot.answers import Frozen, Refused
 from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
 from bot.model import ListQuery, Plan, Refusal, StatusQuery
 from bot.policy import freezes
 from bot.policy.freezes import read_freeze, read_unfreeze
+from bot.say import common_blocks
 from bot.when import warm_up
 from tests.catalogs import TR069_CATALOG
 from tests.conftest import Bot, eventually
@@ -222,14 +222,16 @@ def test_a_long_name_is_refused_reason_first_with_the_echo_clipped() -> None:
     found = refused("restart " + "n" * 3000 + " on server-01")
     assert found.reason == (
         "A service name can be at most 128 characters; this one is 3,000: "
-        f'"{"n" * msg.ECHO_LIMIT}…".'
+        f'"{"n" * say.common.ECHO_LIMIT}…".'
     )
     assert found.example == "restart nginx on server-02 at 14:00"
 
 
 def test_every_echo_of_a_long_word_is_clipped_with_its_length() -> None:
     found = refused("reboot server-01 " + "x" * 3000)
-    assert found.reason.startswith(f'"{"x" * msg.ECHO_LIMIT}…" (3,000 characters) is not a time')
+    assert found.reason.startswith(
+        f'"{"x" * say.common.ECHO_LIMIT}…" (3,000 characters) is not a time'
+    )
     assert len(found.reason) < 400
     found = refused("reboot " + "é" * 3000)
     assert len(found.reason) < 400 and "U+00E9" in found.reason
@@ -296,7 +298,7 @@ def test_a_freeze_too_long_to_count_is_refused_with_a_sentence() -> None:
     with pytest.raises(Refusal) as caught:
         read_freeze("server-01 for 9999999999 days migration", tz="UTC", now=NOW)
     # Read and counted in whole seconds, never an OverflowError: over the limit, said so.
-    assert caught.value.reason == msg.freeze_too_long("9999999999 days", 30)
+    assert caught.value.reason == say.policy.freeze_too_long("9999999999 days", 30)
 
 
 @pytest.mark.parametrize(
@@ -342,12 +344,12 @@ def test_a_long_freeze_reads_only_a_time_long_phrase_after_until(
     monkeypatch.setattr(freezes, "resolve", counted)
     with pytest.raises(Refusal) as caught:
         read_freeze("until " + "a " * 1990, tz="UTC", now=NOW)
-    assert caught.value.reason == msg.FREEZE_BAD_UNTIL
+    assert caught.value.reason == say.policy.FREEZE_BAD_UNTIL
     assert len(calls) == freezes.UNTIL_WORDS
     args = "until " + "a " * 30_000
     with pytest.raises(Refusal) as caught:
         read_freeze(args, tz="UTC", now=NOW)
-    assert caught.value.reason == msg.too_long(len(args.strip()), 4000)
+    assert caught.value.reason == say.grammar.too_long(len(args.strip()), 4000)
 
 
 # ---- the service: every surface's text
@@ -464,22 +466,22 @@ def forged_click(bot: Bot, action_id: str, value: str) -> str:
 @pytest.mark.parametrize(
     ("action_id", "value"),
     [
-        (messages.ACTION_SEND_AGAIN, "9" * 20),
-        (messages.ACTION_DROP, "18446744073709551616"),  # 2**64
-        (messages.ACTION_DROP, "9223372036854775808"),  # 2**63
-        (messages.ACTION_CONFIRM, "r_\ud800"),
-        (messages.ACTION_CANCEL, "\udfff"),
-        (messages.ACTION_APPROVE, "r_\ud800"),
-        (messages.ACTION_MOVE_TO_WINDOW, "r_\ud800"),
-        (messages.ACTION_CONTINUE, "r_\ud800:1"),
-        (messages.ACTION_STOP, "r_1:" + "9" * 20),
+        (common_blocks.ACTION_SEND_AGAIN, "9" * 20),
+        (common_blocks.ACTION_DROP, "18446744073709551616"),  # 2**64
+        (common_blocks.ACTION_DROP, "9223372036854775808"),  # 2**63
+        (common_blocks.ACTION_CONFIRM, "r_\ud800"),
+        (common_blocks.ACTION_CANCEL, "\udfff"),
+        (common_blocks.ACTION_APPROVE, "r_\ud800"),
+        (common_blocks.ACTION_MOVE_TO_WINDOW, "r_\ud800"),
+        (common_blocks.ACTION_CONTINUE, "r_\ud800:1"),
+        (common_blocks.ACTION_STOP, "r_1:" + "9" * 20),
     ],
 )
 def test_a_forged_button_value_is_refused_as_not_found(
     bot: Bot, action_id: str, value: str
 ) -> None:
     said = forged_click(bot, action_id, value)
-    assert said == msg.click_refusal("not_found")
+    assert said == say.track.click_refusal("not_found")
     assert bot.simulator.post_count == 0
 
 
@@ -491,10 +493,10 @@ def test_a_forged_wave_number_on_a_real_request_is_refused_as_not_found(bot: Bot
         for b in shown["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
-        if e["action_id"] == messages.ACTION_CONFIRM
+        if e["action_id"] == common_blocks.ACTION_CONFIRM
     )
-    for action_id in (messages.ACTION_CONTINUE, messages.ACTION_STOP):
+    for action_id in (common_blocks.ACTION_CONTINUE, common_blocks.ACTION_STOP):
         said = forged_click(bot, action_id, f"{request_id}:{'9' * 20}")
-        assert said == msg.click_refusal("not_found")
+        assert said == say.track.click_refusal("not_found")
     request = bot.runtime.store.get_request(request_id)
     assert request is not None and request.state == "pending"

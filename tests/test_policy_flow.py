@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.messages import ACTION_APPROVE, ACTION_CONFIRM, ACTION_MOVE_TO_WINDOW
+from bot.say.common_blocks import ACTION_APPROVE, ACTION_CONFIRM, ACTION_MOVE_TO_WINDOW
 from tests.conftest import Bot, eventually
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, request_and_confirm, thread_replies

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
-from bot import text
+from bot import say
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
 from bot.slack.notifier import Zone, ZoneLookup
@@ -204,7 +204,7 @@ def test_a_users_info_slower_than_the_timeout_is_utc_this_once(slack: FakeSlack)
         client=WebClient(token=BOT_TOKEN, base_url=slack.api_url, timeout=1, retry_handlers=[])
     )
     slack.fail("users.info", delay=1.5)
-    assert lookup("U123") == Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
+    assert lookup("U123") == Zone(tz="UTC", note=say.track.TZ_UNAVAILABLE)
     assert lookup("U123") == Zone(tz="America/Los_Angeles")
 
 

@@ -9,6 +9,8 @@ and for the example policy file's (which adds `set` and the groups @web and @db)
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,8 +21,7 @@ from types import FrameType
 
 import pytest
 
-from bot import grammar, suggestions
-from bot import text as msg
+from bot import grammar, say, suggestions
 from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 from bot.grammar import SENTENCE_WORDS, parse
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
@@ -656,17 +657,17 @@ def static_examples() -> set[str]:
     """The examples written once, that no one's words change: general ones."""
     kinds = [*DEFAULT_CATALOG.kinds, *POLICY.catalog.kinds]
     return {k.example for k in kinds} | {
-        msg.EXAMPLE_HELP,
-        msg.EXAMPLE_LIST,
-        msg.EXAMPLE_LIST_PAGE,
-        msg.EXAMPLE_STATUS,
-        msg.EXAMPLE_WAVES,
+        say.grammar.EXAMPLE_HELP,
+        say.grammar.EXAMPLE_LIST,
+        say.grammar.EXAMPLE_LIST_PAGE,
+        say.grammar.EXAMPLE_STATUS,
+        say.grammar.EXAMPLE_WAVES,
     }
 
 
 def placeholder_devices() -> set[str]:
     """The devices of general examples: server-01, server-02 and those of the catalogs'."""
-    found = {msg.EXAMPLE_DEVICE, *msg.EXAMPLE_DEVICES}
+    found = {say.grammar.EXAMPLE_DEVICE, *say.grammar.EXAMPLE_DEVICES}
     for file in (False, True):
         for kind in setting(file)[0].kinds:
             found |= {op.device_name for op in read(kind.example, file=file).operations}
@@ -676,16 +677,16 @@ def placeholder_devices() -> set[str]:
 def stand_ins(f: ParamField) -> list[object]:
     """What an example may put for a parameter the person did not give (readably): its
     default or the sample a general example shows. Never a flag they did not type."""
-    sample = f.placeholder.split(",")[0].strip() or msg.EXAMPLE_NAME
+    sample = f.placeholder.split(",")[0].strip() or say.grammar.EXAMPLE_NAME
     if f.kind == "name":
         return [sample]
     if f.kind == "name_list":
         return [[sample]]
     if f.kind == "duration":
-        return [f.default, int(msg.EXAMPLE_DURATION)]
+        return [f.default, int(say.grammar.EXAMPLE_DURATION)]
     if f.kind == "value":
         readers = {"integer": int, "number": float, "boolean": lambda v: v == "true", "string": str}
-        typed = [f.placeholder.strip().strip('"'), msg.EXAMPLE_VALUES[f.value_type]]
+        typed = [f.placeholder.strip().strip('"'), say.grammar.EXAMPLE_VALUES[f.value_type]]
         return [f.default, *(readers[f.value_type](v) for v in typed if v)]
     return [f.default]
 
@@ -827,7 +828,7 @@ def understood(command: str, *, file: bool = True) -> object:
     return parse(command, tz="UTC", now=NOW, catalog=catalog, naming=naming)
 
 
-# Each example constant of bot/text.py, as it is used: a whole command, or the part of one.
+# Each example constant of bot/say/'s words, as it is used: a whole command, or the part of one.
 CONSTANTS = {
     "EXAMPLE_HELP": "{}",
     "EXAMPLE_LIST": "{}",
@@ -849,9 +850,21 @@ CONSTANTS = {
 }
 
 
+# Every module of what the bot says and shows, and the example constants its words define.
+SAY = ROOT / "bot" / "say"
+EXAMPLES = {
+    name: value
+    for module in [
+        importlib.import_module(f"bot.say.{info.name}") for info in pkgutil.iter_modules([str(SAY)])
+    ]
+    for name, value in vars(module).items()
+    if "EXAMPLE" in name and name.isupper()
+}
+
+
 @pytest.mark.parametrize("name", sorted(CONSTANTS))
 def test_each_example_constant_is_understood_as_written(name: str) -> None:
-    value = getattr(msg, name)
+    value = EXAMPLES[name]
     if name == "EXAMPLE_VALUES":
         values = [value["integer"]]  # the others' types are checked in tests/test_grammar.py
     elif isinstance(value, tuple):
@@ -863,19 +876,20 @@ def test_each_example_constant_is_understood_as_written(name: str) -> None:
 
 
 def test_every_example_constant_is_checked() -> None:
-    names = {name for name in dir(msg) if "EXAMPLE" in name and name.isupper()}
-    assert names == set(CONSTANTS)
+    assert set(EXAMPLES) == set(CONSTANTS)
 
 
 def test_every_command_quoted_in_the_bot_s_sentences_is_understood() -> None:
-    lines = Path(msg.__file__).read_text().splitlines()
-    source = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
-    commands = {
-        span
-        for span in re.findall(r"`(/ops [^`]+)`", source)
-        if "{" not in span and "<" not in span
-    }
-    commands |= set(re.findall(r"e\.g\.: ([^\\\n]+)\\n", source))  # the demo's greeting
+    commands: set[str] = set()
+    for path in sorted(SAY.glob("*.py")):
+        lines = path.read_text().splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+        commands |= {
+            span
+            for span in re.findall(r"`(/ops [^`]+)`", source)
+            if "{" not in span and "<" not in span
+        }
+        commands |= set(re.findall(r"e\.g\.: ([^\\\n]+)\\n", source))  # the demo's greeting
     assert len(commands) >= 4, commands
     for command in commands:
         understood(command)  # raises Refusal if it is not
@@ -890,7 +904,7 @@ def test_every_example_in_help_is_understood_as_written(file: bool) -> None:
     catalog, naming = setting(file)
     kinds = catalog.kinds
     limit = naming.limits.max_devices
-    spans = re.findall(r"`([^`]+)`", msg.help_text(kinds, admin=True, max_devices=limit))
+    spans = re.findall(r"`([^`]+)`", say.help.help_text(kinds, admin=True, max_devices=limit))
     readings = [
         "{}",  # a whole command
         "reboot server-01 {}",  # a time, or an option of reboot
@@ -913,7 +927,7 @@ def test_every_example_in_help_is_understood_as_written(file: bool) -> None:
         else:
             not_read.append(span)
     assert not_read == []
-    assert any("e.g." in line for line in msg.help_text(kinds, max_devices=limit).splitlines())
+    assert any("e.g." in line for line in say.help.help_text(kinds, max_devices=limit).splitlines())
 
 
 def test_the_examples_of_the_catalogs_do_their_own_operation() -> None:
@@ -924,6 +938,6 @@ def test_the_examples_of_the_catalogs_do_their_own_operation() -> None:
 
 
 def test_queries_typed_back_are_queries() -> None:
-    assert understood(msg.EXAMPLE_HELP) == HelpQuery()
-    assert understood(msg.EXAMPLE_LIST) == ListQuery(device_name="server-01")
-    assert understood(msg.EXAMPLE_STATUS) == StatusQuery(operation_id="txn_1001")
+    assert understood(say.grammar.EXAMPLE_HELP) == HelpQuery()
+    assert understood(say.grammar.EXAMPLE_LIST) == ListQuery(device_name="server-01")
+    assert understood(say.grammar.EXAMPLE_STATUS) == StatusQuery(operation_id="txn_1001")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import messages
+from bot.say import track_blocks
 from bot.simulator.endpoint import Simulator
 from store import Store
 from tests.conftest import FAST_RECOVERY, POST_RATE, Bot, eventually, start_bot, stop_bot
@@ -248,7 +248,7 @@ def test_the_counts_go_from_waiting_to_ended_with_held_and_no_wave_line(tmp_path
         dataclasses.replace(b, state="submitted", api_id="txn_2", status="running"),
         dataclasses.replace(c, held_since=T0),
     )
-    shown = messages.summary_lines(dataclasses.replace(request, operations=ops))
+    shown = track_blocks.summary_lines(dataclasses.replace(request, operations=ops))
     assert shown == ["*3 operations:* ⏸️ 1 held by a freeze · ▶️ 1 running · ✅ 1 completed"]
 
 
@@ -259,10 +259,10 @@ def test_a_request_with_waves_shows_where_its_waves_stand(tmp_path: Path) -> Non
     finally:
         store.close()
     going = dataclasses.replace(request, waves=20, wave=3, wave_state="going")
-    assert messages.summary_lines(going)[1].startswith("🌊 *Wave 3 of 20*")
+    assert track_blocks.summary_lines(going)[1].startswith("🌊 *Wave 3 of 20*")
     halted = dataclasses.replace(request, waves=20, wave=3, wave_state="halted")
-    assert messages.summary_lines(halted)[1].startswith("⏸️ *Halted after wave 3 of 20:*")
-    assert len(messages.summary_lines(request)) == 1
+    assert track_blocks.summary_lines(halted)[1].startswith("⏸️ *Halted after wave 3 of 20:*")
+    assert len(track_blocks.summary_lines(request)) == 1
 
 
 @pytest.mark.parametrize("budgeted", [True, False])

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import text
+from bot import say
 from bot.answers import Proposed
 from bot.api import ZequenzeClient
 from bot.devices import DeviceBook
@@ -293,7 +293,7 @@ def test_a_send_again_after_the_operations_time_has_gone_by_is_refused(tmp_path:
     moment[0] = datetime(2030, 1, 1, 12, 33, tzinfo=UTC)  # 12:30 was 3 minutes ago
     outcome = service.send_again(op.id, user="U123")
     assert outcome.reason == "too_late_to_resend"
-    assert "not sent again" in text.click_refusal(outcome.reason)
+    assert "not sent again" in say.track.click_refusal(outcome.reason)
     (still,) = store.get_request(proposed.request.id).operations  # type: ignore[union-attr]
     assert still.state == "unknown"  # Drop is still open to the requester
     assert service.drop(op.id, user="U123").ok

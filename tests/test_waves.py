@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import grammar, messages
+from bot import grammar
 from bot.model import OperationSpec, Plan, Refusal
+from bot.say import common_blocks, track_blocks
 from bot.simulator.endpoint import Simulator
 from store import (
     FINISHED,
@@ -337,18 +338,18 @@ def test_a_failure_halts_and_holds_the_later_waves(store: Store) -> None:
     assert store.halted_requests() == [request.id]
     (event,) = [e for e in store.pending_outbox() if e.kind == WAVE_HALTED]
     assert devices_of(store, event.data["failed"]) == ["server-04"]
-    said = messages.event_text(event, halted)
+    said = track_blocks.event_text(event, halted)
     assert "Wave 2 of 3 failed" in said
     assert "`server-04`: disk full" in said
     assert "Held, not sent: `server-05`, `server-06`" in said
     # No summary: the request has not ended.
     assert FINISHED not in kinds(store, request.id)
     # The public message shows the halt and its buttons, valued with the wave that failed.
-    blocks = messages.status_message(halted)
+    blocks = track_blocks.status_message(halted)
     (actions,) = [b for b in blocks if b.get("block_id") == "ops_waves"]
     assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
-        (messages.ACTION_CONTINUE, f"{request.id}:2"),
-        (messages.ACTION_STOP, f"{request.id}:2"),
+        (common_blocks.ACTION_CONTINUE, f"{request.id}:2"),
+        (common_blocks.ACTION_STOP, f"{request.id}:2"),
     ]
 
 
@@ -429,8 +430,8 @@ def test_stop_ends_the_held_operations_unsent_and_sums_up(store: Store) -> None:
     assert sendable(store) == []
     assert kinds(store, request.id)[-2:] == [WAVES_STOPPED, FINISHED]
     (summary,) = [e for e in store.pending_outbox() if e.kind == FINISHED]
-    assert "4 never sent (stopped)" in messages.event_text(summary, after)
-    assert "did not (`server-01`)" in messages.event_text(summary, after)
+    assert "4 never sent (stopped)" in track_blocks.event_text(summary, after)
+    assert "did not (`server-01`)" in track_blocks.event_text(summary, after)
     assert store.halted_requests() == []
 
 
@@ -595,9 +596,9 @@ def test_a_failed_wave_halts_and_the_requester_continues(bot: Bot) -> None:
     ]
     assert values == [f"{request_id}:2", f"{request_id}:2"]
 
-    refused = click(bot, messages.ACTION_CONTINUE, f"{request_id}:2", user=BOB)
+    refused = click(bot, common_blocks.ACTION_CONTINUE, f"{request_id}:2", user=BOB)
     assert "Only <@U123> may continue or stop" in refused
-    assert "Only <@U123>" in click(bot, messages.ACTION_STOP, f"{request_id}:2", user=BOB)
+    assert "Only <@U123>" in click(bot, common_blocks.ACTION_STOP, f"{request_id}:2", user=BOB)
     # Both refusals are in the audit trail, as a refused Approve is.
     refusals = [
         (r["actor"], r["detail"]["action"], r["detail"]["reason"])
@@ -605,12 +606,12 @@ def test_a_failed_wave_halts_and_the_requester_continues(bot: Bot) -> None:
         if r["event"] == "click_refused"
     ]
     assert refusals == [(BOB, "continue", "waves_not_yours"), (BOB, "stop", "waves_not_yours")]
-    assert "Continued" in click(bot, messages.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)
+    assert "Continued" in click(bot, common_blocks.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)
     said(bot, ts, "<@U123> continued: wave 3 of 3 goes", "the continue in the thread")
     said(bot, ts, "🏁 All 6 finished", "the summary")
     assert posted(bot) == [f"server-{n:02}" for n in range(1, 7)]
     # A second click on the old button changes nothing.
-    again = click(bot, messages.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)
+    again = click(bot, common_blocks.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)
     assert "not halted" in again
 
 
@@ -633,7 +634,7 @@ def test_a_failed_canary_stopped_never_sends_the_others_across_a_restart(
     bot = start_bot(slack=slack, simulator=simulator, db_path=db)
     try:
         assert bot.runtime.store.halted_requests() == [request_id]
-        assert "Stopped" in click(bot, messages.ACTION_STOP, f"{request_id}:1", user=ALICE)
+        assert "Stopped" in click(bot, common_blocks.ACTION_STOP, f"{request_id}:1", user=ALICE)
         stop = said(bot, ts, "stopped the request", "the stop in the thread")
         assert stop == "⏹️ <@U123> stopped the request: `server-02..server-05` (4) never sent."
         said(bot, ts, "4 never sent (stopped)", "the summary")
@@ -665,9 +666,9 @@ def test_under_approval_its_approvers_may_continue_and_nobody_else(
     assert "Approved" in click(bot, "ops_approve", request_id, user=BOB)
     halt = said(bot, ts, "failed, so the request is halted", "the halt")
     assert "<@U123> or <@U456>: *Continue*" in halt
-    refused = click(bot, messages.ACTION_STOP, f"{request_id}:1", user="U789")
+    refused = click(bot, common_blocks.ACTION_STOP, f"{request_id}:1", user="U789")
     assert "Only <@U123> or <@U456> may continue or stop" in refused
-    assert "Continued" in click(bot, messages.ACTION_CONTINUE, f"{request_id}:1", user=BOB)
+    assert "Continued" in click(bot, common_blocks.ACTION_CONTINUE, f"{request_id}:1", user=BOB)
     said(bot, ts, "<@U456> continued: wave 2 of 2 goes", "the continue")
     eventually(lambda: bot.simulator.post_count == 4, what="the second wave sent")
 
@@ -681,11 +682,11 @@ def test_the_halt_is_valid_block_kit_on_the_public_message_and_in_the_thread(
     run_wave(store, request.id, fail={f"server-{n:02}" for n in range(1, 101)})
     halted = loaded(store, request.id)
     (event,) = [e for e in store.pending_outbox(limit=1000) if e.kind == WAVE_HALTED]
-    thread = messages.thread_message(event, halted)
-    for blocks in (messages.status_message(halted), thread["blocks"]):
+    thread = track_blocks.thread_message(event, halted)
+    for blocks in (track_blocks.status_message(halted), thread["blocks"]):
         for block in blocks:
             Block.parse(block).validate_json()  # type: ignore[union-attr]
-        assert messages.message_size(blocks) <= messages.MAX_MESSAGE_TEXT
+        assert common_blocks.message_size(blocks) <= common_blocks.MAX_MESSAGE_TEXT
     assert "…and" in thread["text"]  # 100 failures: the first ones, and how many more
     assert "`server-101..server-300` (200)" in thread["text"]
 

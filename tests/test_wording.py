@@ -5,14 +5,14 @@ too long told as too long."""
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from bot import text
+from bot import say
 from bot.console.terminal import plain_text
 from bot.model import Refusal
 from bot.policy.freezes import read_freeze
@@ -22,6 +22,8 @@ from tests.test_flow import request_and_confirm
 pytestmark = pytest.mark.xdist_group("ports")
 
 StartBot = Callable[[str], Bot]
+# Every module of what the bot says and shows, words and Block Kit alike.
+SAY = Path(__file__).resolve().parent.parent / "bot" / "say"
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 
 
@@ -37,36 +39,42 @@ def ask(bot: Bot, typed: str, *, user: str = "U123") -> dict:
     [(0, "0 devices"), (1, "1 device"), (2, "2 devices"), (1500, "1,500 devices")],
 )
 def test_plural(count: int, said: str) -> None:
-    assert text.plural(count, "device") == said
+    assert say.common.plural(count, "device") == said
 
 
 @pytest.mark.parametrize(
     ("said", "expected"),
     [
-        (text.list_past_the_end(3, 1, 20), "There is no page 3: 1 operation makes 1 page of 20."),
         (
-            text.list_past_the_end(3, 5, 20),
+            say.lists.list_past_the_end(3, 1, 20),
+            "There is no page 3: 1 operation makes 1 page of 20.",
+        ),
+        (
+            say.lists.list_past_the_end(3, 5, 20),
             "There is no page 3: the 5 operations make 1 page of 20.",
         ),
-        (text.list_past_the_end(9, 45, 20), "the 45 operations make 3 pages of 20."),
-        (text.shared_parameters("force=true", 2, per_device=True), "(both devices):"),
-        (text.shared_parameters("force=true", 3, per_device=False), "(all 3 operations):"),
+        (say.lists.list_past_the_end(9, 45, 20), "the 45 operations make 3 pages of 20."),
+        (say.track.shared_parameters("force=true", 2, per_device=True), "(both devices):"),
+        (say.track.shared_parameters("force=true", 3, per_device=False), "(all 3 operations):"),
         (
-            text.finished(total=2, succeeded=2, failed=[], did_not=0),
+            say.recovery.finished(total=2, succeeded=2, failed=[], did_not=0),
             "🏁 Both finished: 2 completed.",
         ),
-        (text.finished(total=1, succeeded=1, failed=[], did_not=0), "🏁 Finished: 1 completed."),
-        (text.finished(total=7, succeeded=7, failed=[], did_not=0), "🏁 All 7 finished:"),
-        (text.wave_status(wave=1, waves=3, state="halted", waiting=1), ":* 1 device held."),
-        (text.wave_status(wave=1, waves=3, state=None, waiting=1), "· 1 device waiting for"),
-        (text.wave_status(wave=1, waves=3, state=None, waiting=4), "· 4 devices waiting for"),
-        (text.one_wave(1), "1 device makes a single wave"),
-        (text.conflicts_heading(1), "the API holds an operation on these devices"),
-        (text.conflicts_heading(3), "the API holds 3 operations on these devices"),
-        (text.operation_on("reboot", 1), "*reboot* on 1 device"),
-        (text.freeze_held(1), "The API already holds 1 unfinished operation for them"),
         (
-            text.home_approval(
+            say.recovery.finished(total=1, succeeded=1, failed=[], did_not=0),
+            "🏁 Finished: 1 completed.",
+        ),
+        (say.recovery.finished(total=7, succeeded=7, failed=[], did_not=0), "🏁 All 7 finished:"),
+        (say.waves.wave_status(wave=1, waves=3, state="halted", waiting=1), ":* 1 device held."),
+        (say.waves.wave_status(wave=1, waves=3, state=None, waiting=1), "· 1 device waiting for"),
+        (say.waves.wave_status(wave=1, waves=3, state=None, waiting=4), "· 4 devices waiting for"),
+        (say.waves.one_wave(1), "1 device makes a single wave"),
+        (say.preflight.conflicts_heading(1), "the API holds an operation on these devices"),
+        (say.preflight.conflicts_heading(3), "the API holds 3 operations on these devices"),
+        (say.track.operation_on("reboot", 1), "*reboot* on 1 device"),
+        (say.policy.freeze_held(1), "The API already holds 1 unfinished operation for them"),
+        (
+            say.home.home_approval(
                 requester="<@U1>",
                 typed="reboot db-01",
                 count=1,
@@ -78,7 +86,7 @@ def test_plural(count: int, said: str) -> None:
             "1 operation, first at 14:00 · 0 of 1 approval · until 15:00",
         ),
         (
-            text.home_approval(
+            say.home.home_approval(
                 requester="<@U1>",
                 typed="reboot db-01",
                 count=2,
@@ -96,10 +104,10 @@ def test_counts_are_said_in_words(said: str, expected: str) -> None:
 
 
 def test_no_sentence_counts_in_parentheses() -> None:
-    """`1 device(s)`, `approval(s)`: the plural goes through `text.plural`. (A form's label,
+    """`1 device(s)`, `approval(s)`: the plural goes through `say.common.plural`. (A form's label,
     Device(s), counts nothing; "http(s)" is a URL's scheme.)"""
-    source = inspect.getsource(text)
-    assert set(re.findall(r"\w+\(s\)", source)) == {"Device(s)", "http(s)"}, "use text.plural"
+    source = "".join(path.read_text() for path in sorted(SAY.glob("*.py")))
+    assert set(re.findall(r"\w+\(s\)", source)) == {"Device(s)", "http(s)"}, "use say.common.plural"
 
 
 # ---------------------------------------------------------------- a label said once
@@ -108,19 +116,22 @@ def test_no_sentence_counts_in_parentheses() -> None:
 @pytest.mark.parametrize(
     ("said", "expected"),
     [
-        (text.value_not_whole("Value", "300"), "The value must be a whole number, like 300."),
         (
-            text.value_not_whole("Interval", "300"),
+            say.grammar.value_not_whole("Value", "300"),
+            "The value must be a whole number, like 300.",
+        ),
+        (
+            say.grammar.value_not_whole("Interval", "300"),
             "The value for Interval must be a whole number, like 300.",
         ),
-        (text.value_not_whole("New value", "300"), "The new value must be a whole number"),
-        (text.value_too_long("Value", 10), "The value is longer than 10 characters."),
+        (say.grammar.value_not_whole("New value", "300"), "The new value must be a whole number"),
+        (say.grammar.value_too_long("Value", 10), "The value is longer than 10 characters."),
         (
-            text.value_word_missing("300", "to", "Value"),
+            say.grammar.value_word_missing("300", "to", "Value"),
             'If "300" is the value, put "to" before it.',
         ),
         (
-            text.value_required("Value", "to", "integer", "300"),
+            say.grammar.value_required("Value", "to", "integer", "300"),
             'The value is missing: put a whole number after "to", like 300.',
         ),
     ],

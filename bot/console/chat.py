@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
-from bot import messages, text
+from bot import say
 from bot.answers import Outcome, Proposed
 from bot.console.terminal import Terminal, compact_names, local_time
 from bot.policy.config import PolicyConfig
+from bot.say import track_blocks
 from bot.service import OpsService
 from store import (
     FINISHED,
@@ -44,7 +45,7 @@ class ConsoleNotifier:
 
     def post_root(self, request: RequestRecord, *, retry: bool) -> str:
         self._terminal.say("── posted in #console ──")
-        self._terminal.show({"blocks": messages.status_message(request)}, prefix="│ ")
+        self._terminal.show({"blocks": track_blocks.status_message(request)}, prefix="│ ")
         return f"console-{request.id}"
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
@@ -55,7 +56,7 @@ class ConsoleNotifier:
             # The counts the end sums up come before it, not after it as the edit that
             # follows in Slack would print them: the end is the request's last line.
             self._summary(request)
-        self._terminal.show(messages.thread_message(event, request), prefix=prefix)
+        self._terminal.show(track_blocks.thread_message(event, request), prefix=prefix)
 
     def refresh(self, request: RequestRecord) -> None:
         """The terminal has no message to edit. One operation: the thread lines already said
@@ -67,7 +68,7 @@ class ConsoleNotifier:
     def _summary(self, request: RequestRecord) -> None:
         if len({op.device_name.lower() for op in request.operations}) <= 1:
             return
-        line = f"{request.id}: {' · '.join(messages.summary_lines(request))}"
+        line = f"{request.id}: {' · '.join(track_blocks.summary_lines(request))}"
         if self._summaries.get(request.id) != line:
             self._summaries[request.id] = line
             self._terminal.show({"text": line}, prefix="│ ")
@@ -97,12 +98,12 @@ class ConsoleChat:
         self.started: list[str] = []  # request ids confirmed in this session
 
     def _greet(self, devices: Sequence[str]) -> str:
-        parts = [text.demo_greeting(compact_names(devices))]
+        parts = [say.terminal.demo_greeting(compact_names(devices))]
         config = self._service.policy.config
         if config.source:  # a policy file was given: show how to be its other people
             approvers = [i for rule in config.rules for i in rule.approvers or ()]
             parts.append(
-                text.demo_policy(
+                say.terminal.demo_policy(
                     source=config.source,
                     you=USER,
                     approver=next(iter(self._people(approvers)), "U0002"),
@@ -111,7 +112,7 @@ class ConsoleChat:
             )
             unknown = [group for group in _groups_named(config) if group not in self._groups]
             if self._groups or unknown:
-                parts.append(text.demo_groups(self._groups, unknown))
+                parts.append(say.terminal.demo_groups(self._groups, unknown))
         return "\n".join(parts)
 
     def _people(self, ids: Iterable[str]) -> list[str]:
@@ -133,7 +134,7 @@ class ConsoleChat:
             return self._handle(line)
         except Exception:
             log.exception("the console could not handle %r", line)
-            self._terminal.say(self._terminal.text(text.INTERNAL_ERROR))
+            self._terminal.say(self._terminal.text(say.track.INTERNAL_ERROR))
             return True
 
     def _handle(self, line: str) -> bool:
@@ -145,10 +146,10 @@ class ConsoleChat:
         if words[0].lower() == "as":
             user = person(words[1]) if len(words) > 1 else USER
             if len(words) > 1 and not user:
-                self._terminal.say(text.demo_not_a_user(words[1], you=USER))
+                self._terminal.say(say.terminal.demo_not_a_user(words[1], you=USER))
                 return True
             if len(words) < 3:
-                self._terminal.say(text.DEMO_AS_NOTHING)
+                self._terminal.say(say.terminal.DEMO_AS_NOTHING)
                 return True
             typed = words[2]
         word = typed.lower()
@@ -175,14 +176,14 @@ class ConsoleChat:
             )
             if isinstance(result, Proposed) and not result.dry_run:  # a dry run is not kept
                 self._pending[user] = result.request.id
-            reply = messages.answer(result, now=self._service.clock())
+            reply = track_blocks.answer(result, now=self._service.clock())
             self._terminal.show(reply.message)
         return True
 
     def _click(self, user: str, *, confirm: bool) -> None:
         request_id = self._pending.pop(user, None)
         if request_id is None:
-            self._terminal.say(text.DEMO_NOTHING_PENDING)
+            self._terminal.say(say.terminal.DEMO_NOTHING_PENDING)
             return
         if confirm:
             outcome = self._service.confirm(request_id, user=user)
@@ -193,7 +194,7 @@ class ConsoleChat:
         else:
             outcome = self._service.cancel(request_id, user=user)
             if outcome.ok:
-                self._terminal.say(self._terminal.text(text.CANCELLED))
+                self._terminal.say(self._terminal.text(say.track.CANCELLED))
         if not outcome.ok:
             self._refuse(outcome)
 
@@ -205,20 +206,20 @@ class ConsoleChat:
         someone = next((p for p in self._people(named) if p != requester), None)
         if someone is None:  # anyone may approve, or only an unknown group's members
             someone = "U0002" if requester != "U0002" else "U0003"
-        self._terminal.say(text.demo_approval_hint(someone))
+        self._terminal.say(say.terminal.demo_approval_hint(someone))
 
     def _vote(self, user: str, *, approve: bool, request_id: str) -> None:
         """The public message's Approve and Reject: for the request named, or the newest
         one waiting for approval."""
         target = request_id or self._awaiting_approval()
         if target is None:
-            self._terminal.say(text.DEMO_NOTHING_TO_APPROVE)
+            self._terminal.say(say.terminal.DEMO_NOTHING_TO_APPROVE)
             return
         approvals = self._service.approvals
         outcome = (approvals.approve if approve else approvals.reject)(target, user=user)
         if outcome.ok:
             withdrawn = outcome.request is not None and outcome.request.requester == user
-            said = text.vote_answer(approve=approve, withdrawn=withdrawn)
+            said = say.track.vote_answer(approve=approve, withdrawn=withdrawn)
             self._terminal.say(self._terminal.text(said))
         else:
             self._refuse(outcome)
@@ -236,13 +237,13 @@ class ConsoleChat:
         target = request_id or self._halted()
         request = self._service.store.get_request(target) if target else None
         if request is None:
-            self._terminal.say(text.DEMO_NOTHING_HALTED)
+            self._terminal.say(say.waves.DEMO_NOTHING_HALTED)
             return
         value = f"{request.id}:{request.wave}"
         act = self._service.halts.go_on if go_on else self._service.halts.stop
         outcome = act(value, user=user)
         if outcome.ok:
-            said = text.CONTINUE_ANSWER if go_on else text.STOP_ANSWER
+            said = say.waves.CONTINUE_ANSWER if go_on else say.waves.STOP_ANSWER
             self._terminal.say(self._terminal.text(said))
         else:
             self._refuse(outcome)
@@ -258,12 +259,12 @@ class ConsoleChat:
         request_id = self._pending.get(user)
         if request_id is None:
             if not self._answer_outside(user, move=True):
-                self._terminal.say(text.DEMO_NOTHING_PENDING)
+                self._terminal.say(say.terminal.DEMO_NOTHING_PENDING)
             return
         outcome = self._service.move_to_window(request_id, user=user)
         if outcome.ok and outcome.request is not None:
             moved = Proposed(request=outcome.request)
-            self._terminal.show(messages.answer(moved, now=self._service.clock()).message)
+            self._terminal.show(track_blocks.answer(moved, now=self._service.clock()).message)
         else:
             self._refuse(outcome)
 
@@ -275,7 +276,7 @@ class ConsoleChat:
         ]
         if not asked:
             if send_again or not self._answer_outside(user, move=False):
-                self._terminal.say(text.DEMO_NO_QUESTION)
+                self._terminal.say(say.terminal.DEMO_NO_QUESTION)
             return
         answer = self._service.send_again if send_again else self._service.drop
         outcome = answer(asked[0].id, user=user)
@@ -292,7 +293,7 @@ class ConsoleChat:
         outside = self._service.outside
         outcome = (outside.move if move else outside.drop)(request_id, user=user)
         if outcome.ok:
-            said = text.MOVED_ANSWER if move else text.DROPPED_ANSWER
+            said = say.policy.MOVED_ANSWER if move else say.policy.DROPPED_ANSWER
             self._terminal.say(self._terminal.text(said))
         else:
             self._refuse(outcome)
@@ -300,7 +301,9 @@ class ConsoleChat:
 
     def _refuse(self, outcome: Outcome) -> None:
         requester = f"<@{outcome.request.requester}>" if outcome.request else "the requester"
-        refusal = text.click_refusal(outcome.reason, requester=requester, detail=outcome.detail)
+        refusal = say.track.click_refusal(
+            outcome.reason, requester=requester, detail=outcome.detail
+        )
         self._terminal.say(self._terminal.text(refusal))
 
     def run(self, lines: Iterable[str], *, interactive: bool) -> None:
@@ -341,11 +344,11 @@ class ConsoleChat:
         if not self.started:
             return
         if wait > 0:
-            self._terminal.say(text.DEMO_WAITING)
+            self._terminal.say(say.terminal.DEMO_WAITING)
         left = self._settle(wait=wait)
         if left:
             lines = [
-                text.demo_operation(
+                say.terminal.demo_operation(
                     device=op.device_name,
                     api_id=op.api_id,
                     status=op.status or _waiting(op) or op.state,
@@ -353,7 +356,9 @@ class ConsoleChat:
                 )
                 for op in left
             ]
-            self._terminal.say(text.demo_unfinished(lines, waited=round(wait) if wait else None))
+            self._terminal.say(
+                say.terminal.demo_unfinished(lines, waited=round(wait) if wait else None)
+            )
         everything = self.operations()
         # A request an approver rejected, or nobody approved in time, did not fail: its
         # thread said why, and nothing of it was meant to run.
@@ -365,8 +370,10 @@ class ConsoleChat:
         }
         failed = [op for op in everything if _failed(op) and op.request_id not in declined]
         if failed:
-            names = [text.demo_failed(device=op.device_name, api_id=op.api_id) for op in failed]
-            self._terminal.say(text.demo_failures(names, total=len(everything)))
+            names = [
+                say.terminal.demo_failed(device=op.device_name, api_id=op.api_id) for op in failed
+            ]
+            self._terminal.say(say.terminal.demo_failures(names, total=len(everything)))
 
     def _settle(self, *, wait: float) -> list[OperationRecord]:
         """Those still unfinished once the thread has said everything it knows, and all have
@@ -401,13 +408,13 @@ def _failed(operation: OperationRecord) -> bool:
 def _waiting(operation: OperationRecord) -> str | None:
     """What an operation waits for when only a person can end the wait; None otherwise."""
     if operation.state == "draft":  # confirmed, not yet approved
-        return text.WAITING_FOR_APPROVAL
+        return say.policy.WAITING_FOR_APPROVAL
     if operation.state == "new" and operation.held_since is not None:
-        return text.HELD_BY_FREEZE
+        return say.policy.HELD_BY_FREEZE
     if operation.state == "waiting":  # its wave waits for the one before, or a person
-        return text.WAITING_FOR_WAVE
+        return say.waves.WAITING_FOR_WAVE
     if operation.state == OUTSIDE:  # Move or Drop
-        return text.OUTSIDE_WINDOW
+        return say.policy.OUTSIDE_WINDOW
     return None
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import messages, text
+from bot import say
+from bot.say import common_blocks
 
 # Slack's markup, in the order it is undone: `<…>` tokens first (their `|` and `_` are not
 # formatting), then code, then emphasis, and the escaped &, <, > last, so that text a person
@@ -32,15 +33,15 @@ NUMBERED = re.compile(r"(.*?)(\d+)")
 # A button is the word typed in its place. Most are their label in lower case; Move's label
 # carries a date ("Move to Sat 22:00 Europe/Madrid"), which nobody should have to type.
 BUTTON_WORDS = {
-    messages.ACTION_CONFIRM: "confirm",
-    messages.ACTION_CANCEL: "cancel",
-    messages.ACTION_SEND_AGAIN: "send again",
-    messages.ACTION_DROP: "drop",
-    messages.ACTION_APPROVE: "approve",
-    messages.ACTION_REJECT: "reject",
-    messages.ACTION_MOVE_TO_WINDOW: "move",
-    messages.ACTION_MOVE_OUTSIDE: "move",
-    messages.ACTION_DROP_OUTSIDE: "drop",
+    common_blocks.ACTION_CONFIRM: "confirm",
+    common_blocks.ACTION_CANCEL: "cancel",
+    common_blocks.ACTION_SEND_AGAIN: "send again",
+    common_blocks.ACTION_DROP: "drop",
+    common_blocks.ACTION_APPROVE: "approve",
+    common_blocks.ACTION_REJECT: "reject",
+    common_blocks.ACTION_MOVE_TO_WINDOW: "move",
+    common_blocks.ACTION_MOVE_OUTSIDE: "move",
+    common_blocks.ACTION_DROP_OUTSIDE: "drop",
 }
 
 
@@ -120,7 +121,7 @@ class Terminal:
             elif block["type"] == "actions":
                 labels = [e["text"]["text"] for e in block["elements"]]
                 buttons = "  ".join(f"[ {label} ]" for label in labels)
-                words = text.or_list(
+                words = say.common.or_list(
                     [
                         BUTTON_WORDS.get(e.get("action_id", ""), label.lower())
                         for e, label in zip(block["elements"], labels, strict=True)

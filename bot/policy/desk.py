@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import preflight, text
+from bot import preflight, say
 from bot.answers import Refused
 from bot.catalog import OperationKind
 from bot.model import OperationSpec, Plan, format_api_time
@@ -18,7 +18,7 @@ from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
 from bot.policy.rules import Policy, PolicyRefused, Verdict, WindowCheck
 from bot.ports import GroupsUnavailable
 from bot.preflight import OperationSearch
-from bot.text import escape
+from bot.say.common import escape
 from bot.when import both_times, local_time
 from store import UNSENT, OperationRecord, RequestRecord, Store
 
@@ -65,13 +65,13 @@ class PolicyDesk:
         access = self._policy.config.access
         try:
             if channel is not None and not self._policy.channel_allowed(channel):
-                reason = text.policy_refusal("channel", access.channels or ())
+                reason = say.policy.policy_refusal("channel", access.channels or ())
                 return Refused(reason=reason, example="", markup=True)
             kinds = self._policy.kinds_for(user)
         except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+            return Refused(reason=say.policy.groups_unavailable(exc.reason), example="")
         if not kinds:
-            reason = text.policy_refusal("requester", access.requesters or ())
+            reason = say.policy.policy_refusal("requester", access.requesters or ())
             return Refused(reason=reason, example="", markup=True)
         return kinds
 
@@ -91,7 +91,7 @@ class PolicyDesk:
             freeze = freezes.covering(frozen, spec.device_name)
             if freeze is not None:
                 until = f"{local_time(freeze.until, plan.tz)} ({plan.tz})" if freeze.until else None
-                reason = text.frozen_refusal(
+                reason = say.policy.frozen_refusal(
                     escape(spec.device_name),
                     by=freeze.frozen_by,
                     reason=escape(freeze.reason),
@@ -103,10 +103,10 @@ class PolicyDesk:
                 requester=requester, channel=channel, specs=plan.operations
             )
         except PolicyRefused as refused:
-            reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
+            reason = say.policy.policy_refusal(refused.why, refused.who, needed=refused.needed)
             return Refused(reason=reason, example="", markup=True)
         except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+            return Refused(reason=say.policy.groups_unavailable(exc.reason), example="")
         if verdict.blocked:
             return Refused(reason=_blocked(verdict.blocked[0], tz=plan.tz), example="")
         return verdict
@@ -160,7 +160,7 @@ class PolicyDesk:
                 requester=request.requester, channel=request.channel, specs=specs
             )
         except PolicyRefused as refused:
-            reason = text.policy_refusal(refused.why, refused.who, needed=refused.needed)
+            reason = say.policy.policy_refusal(refused.why, refused.who, needed=refused.needed)
             return Refused(reason=reason, example="", markup=True)
         approval = verdict.approval
         sets = approval.approver_sets if approval else ()
@@ -212,7 +212,9 @@ class PolicyDesk:
         """A request the file in force refuses sends nothing more, its thread told why.
         Returns the refusal as the person who clicked reads it."""
         self._store.refuse_by_policy(request.id, reason=refused.reason, now=self._clock())
-        return Refused(reason=text.policy_refused_now(refused.reason), example="", markup=True)
+        return Refused(
+            reason=say.policy.policy_refused_now(refused.reason), example="", markup=True
+        )
 
     def approval_at(self, request: RequestRecord, now: datetime) -> dict[str, Any] | Refused:
         """The approval the request needs, its windows read again for the time each operation
@@ -259,7 +261,7 @@ class PolicyDesk:
         if looked.get("times") == _times(specs):
             conflicts = looked["found"]
         else:
-            conflicts = {"conflicts_unavailable": text.NOT_LOOKED_AGAIN}
+            conflicts = {"conflicts_unavailable": say.policy.NOT_LOOKED_AGAIN}
         policy = {
             **verdict.snapshot(),
             **conflicts,
@@ -283,7 +285,7 @@ class PolicyDesk:
 
 def _blocked(check: WindowCheck, *, tz: str) -> str:
     assert check.next_start is not None
-    return text.outside_window_refusal(
+    return say.policy.outside_window_refusal(
         check.device_name,
         when=check.window.when.text,
         tz=check.window.tz,

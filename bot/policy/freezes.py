@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import text
+from bot import say
 from bot.answers import Frozen, Refused
 from bot.api import ApiError, ZequenzeClient
 from bot.grammar import MAX_TEXT, with_unread
@@ -67,7 +67,7 @@ def read_freeze(args: str, *, tz: str, now: datetime) -> FreezeOrder:
         devices, until, reason = words[:n], None, " ".join(words[n:])
     names = _names(devices)
     if not reason.strip():
-        raise Refusal(text.FREEZE_NEEDS_REASON, example=text.FREEZE_EXAMPLE)
+        raise Refusal(say.policy.FREEZE_NEEDS_REASON, example=say.policy.FREEZE_EXAMPLE)
     return FreezeOrder(devices=names, until=until, reason=reason.strip())
 
 
@@ -92,7 +92,7 @@ def with_groups(
         members = groups.get(name[len(GROUP_SIGIL) :].lower())
         if members is None:
             known = [f"{GROUP_SIGIL}{group}" for group in groups]
-            raise Refusal(text.unknown_group(name, known), example=example)
+            raise Refusal(say.grammar.unknown_group(name, known), example=example)
         resolved.extend(members)
     return tuple(dict.fromkeys(resolved))
 
@@ -115,9 +115,11 @@ def _words(args: str) -> list[str]:
     over-long text refused, non-breaking spaces read as spaces."""
     char = invisible(args)
     if char is not None:
-        raise Refusal(text.control_character(ord(char)), example=text.FREEZE_EXAMPLE)
+        raise Refusal(say.grammar.control_character(ord(char)), example=say.policy.FREEZE_EXAMPLE)
     if len(args.strip()) > MAX_TEXT:
-        raise Refusal(text.too_long(len(args.strip()), MAX_TEXT), example=text.FREEZE_EXAMPLE)
+        raise Refusal(
+            say.grammar.too_long(len(args.strip()), MAX_TEXT), example=say.policy.FREEZE_EXAMPLE
+        )
     return plain(args).replace(",", " , ").split()
 
 
@@ -129,8 +131,8 @@ def _names(words: Sequence[str]) -> tuple[str, ...] | None:
         if not (
             _DEVICE_LIKE.fullmatch(name) or (name.isascii() and name.replace("-", "").isalnum())
         ):
-            reason = with_unread(text.freeze_bad_device(name), [name], frozenset())
-            raise Refusal(reason, example=text.FREEZE_EXAMPLE)
+            reason = with_unread(say.policy.freeze_bad_device(name), [name], frozenset())
+            raise Refusal(reason, example=say.policy.FREEZE_EXAMPLE)
     return names or None
 
 
@@ -139,13 +141,13 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
     keyword, rest = words[0].lower(), words[1:]
     odd = unread(rest[0]) if rest else []
     if odd:  # "for ２h", "until １８:００": named, as the grammar names them
-        reason = text.FREEZE_BAD_DURATION if keyword == "for" else text.FREEZE_BAD_UNTIL
-        raise Refusal(with_unread(reason, rest[:1], frozenset()), example=text.FREEZE_EXAMPLE)
+        reason = say.policy.FREEZE_BAD_DURATION if keyword == "for" else say.policy.FREEZE_BAD_UNTIL
+        raise Refusal(with_unread(reason, rest[:1], frozenset()), example=say.policy.FREEZE_EXAMPLE)
     if keyword == "for":
         joined = " ".join(rest)
         match = _DURATION.match(joined)
         if not match:
-            raise Refusal(text.FREEZE_BAD_DURATION, example=text.FREEZE_EXAMPLE)
+            raise Refusal(say.policy.FREEZE_BAD_DURATION, example=say.policy.FREEZE_EXAMPLE)
         # Whole seconds compared before a timedelta is made: "9999999999 days" is too long,
         # not an OverflowError.
         seconds = sum(
@@ -153,11 +155,11 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
             for amount, unit in _DURATION_PART.findall(match.group(0))
         )
         if not seconds:
-            raise Refusal(text.FREEZE_NO_LENGTH, example=text.FREEZE_EXAMPLE)
+            raise Refusal(say.policy.FREEZE_NO_LENGTH, example=say.policy.FREEZE_EXAMPLE)
         if seconds > MAX_FREEZE.total_seconds():
             raise Refusal(
-                text.freeze_too_long(match.group(0).strip(), MAX_FREEZE.days),
-                example=text.FREEZE_EXAMPLE,
+                say.policy.freeze_too_long(match.group(0).strip(), MAX_FREEZE.days),
+                example=say.policy.FREEZE_EXAMPLE,
             )
         return now + timedelta(seconds=seconds), joined[match.end() :]
     # The longest run of words that reads as a time, of a time's length at most (each run is
@@ -171,11 +173,11 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
             break
         if when.at - now > MAX_FREEZE:
             raise Refusal(
-                text.freeze_too_long(" ".join(rest[:n]), MAX_FREEZE.days),
-                example=text.FREEZE_EXAMPLE,
+                say.policy.freeze_too_long(" ".join(rest[:n]), MAX_FREEZE.days),
+                example=say.policy.FREEZE_EXAMPLE,
             )
         return when.at, " ".join(rest[n:])
-    raise Refusal(text.FREEZE_BAD_UNTIL, example=text.FREEZE_EXAMPLE)
+    raise Refusal(say.policy.FREEZE_BAD_UNTIL, example=say.policy.FREEZE_EXAMPLE)
 
 
 # A freeze lists what the API already holds for its devices (it cannot stop those), looked
@@ -211,30 +213,30 @@ class FreezeDesk:
         try:
             if not self._policy.is_admin(user):
                 admins = self._policy.config.access.admins
-                return Refused(reason=text.not_admin(admins), example="", markup=True)
+                return Refused(reason=say.policy.not_admin(admins), example="", markup=True)
         except GroupsUnavailable as exc:
-            return Refused(reason=text.groups_unavailable(exc.reason), example="")
+            return Refused(reason=say.policy.groups_unavailable(exc.reason), example="")
         now = self._clock()
         groups = self._policy.config.groups  # the policy file in force says what @db is
         if word == "unfreeze":
             try:
                 typed = read_unfreeze(args)
-                devices = with_groups(typed, groups, example=text.UNFREEZE_EXAMPLE)
+                devices = with_groups(typed, groups, example=say.policy.UNFREEZE_EXAMPLE)
             except Refusal as refusal:
-                return Refused(reason=refusal.reason, example=text.UNFREEZE_EXAMPLE)
+                return Refused(reason=refusal.reason, example=say.policy.UNFREEZE_EXAMPLE)
             active = self._store.active_freezes(now=now)
             lifted = self._store.lift_freezes(
                 [f.id for f in lifted_by(active, devices)], by=user, now=now
             )
             if not lifted:
-                shown = None if typed is None else [f"`{text.escape(d)}`" for d in typed]
-                reason = text.nothing_frozen(shown)
-                return Refused(reason=reason, example=text.UNFREEZE_EXAMPLE, markup=True)
+                shown = None if typed is None else [f"`{say.common.escape(d)}`" for d in typed]
+                reason = say.policy.nothing_frozen(shown)
+                return Refused(reason=reason, example=say.policy.UNFREEZE_EXAMPLE, markup=True)
             self._on_change()  # held operations may go now
             return Frozen(lifted=tuple(lifted))
         try:
             order = read_freeze(args, tz=tz, now=now)
-            devices = with_groups(order.devices, groups, example=text.FREEZE_EXAMPLE)
+            devices = with_groups(order.devices, groups, example=say.policy.FREEZE_EXAMPLE)
         except Refusal as refusal:
             return Refused(reason=refusal.reason, example=refusal.example)
         freeze = self._store.add_freeze(
@@ -264,11 +266,11 @@ class FreezeDesk:
         not yet in its list."""
         return tuple(
             {
-                "id": op.api_id or text.NO_ID_YET,
+                "id": op.api_id or say.policy.NO_ID_YET,
                 "device_name": op.device_name,
                 "operation_type": op.operation_type,
                 "scheduled_at": format_api_time(op.scheduled_at),
-                "status": text.BEING_SENT,
+                "status": say.policy.BEING_SENT,
             }
             for op in self._store.operations_in_state("sending")
             if covering([freeze], op.device_name) is not None

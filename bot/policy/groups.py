@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from bot import text
+from bot import say
 from bot.ports import GroupsUnavailable, member_of
 
 
@@ -19,7 +19,7 @@ class StaticGroups:
         try:
             return self._groups[group_id]
         except KeyError:
-            raise GroupsUnavailable(group_id, text.group_unknown(group_id)) from None
+            raise GroupsUnavailable(group_id, say.policy.group_unknown(group_id)) from None
 
     def is_member(self, user: str, ids: Sequence[str]) -> bool:
         return member_of(self, user, ids)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import text
+from bot import say
 from bot.ports import GroupsUnavailable, member_of
 from bot.slack.notifier import CREDENTIAL_ERRORS, _error_code, _rate_limited
 
@@ -68,7 +68,7 @@ class GroupMembers:
                 with self._lock:
                     self._cache[group_id] = known
         if known.members is None:
-            raise GroupsUnavailable(group_id, known.reason or text.group_unknown(group_id))
+            raise GroupsUnavailable(group_id, known.reason or say.policy.group_unknown(group_id))
         return known.members
 
     def is_member(self, user: str, ids: Sequence[str]) -> bool:
@@ -85,18 +85,18 @@ class GroupMembers:
             log.warning("usergroups.users.list for %s failed: %s", group_id, code or exc)
             until = self._clock() + self._ttl
             if code in NO_SUCH_GROUP:
-                return _Known(until=until, reason=text.group_unknown(group_id))
+                return _Known(until=until, reason=say.policy.group_unknown(group_id))
             if code in NOT_ON_PLAN:
-                return _Known(until=until, reason=text.groups_not_on_plan(group_id))
+                return _Known(until=until, reason=say.policy.groups_not_on_plan(group_id))
             raise GroupsUnavailable(group_id, _passing_reason(group_id, exc)) from exc
         except OSError as exc:
             # Slack unreachable or slow (a timeout is an OSError too).
             log.warning("usergroups.users.list for %s failed: %s", group_id, exc)
-            raise GroupsUnavailable(group_id, text.groups_unreachable(group_id)) from exc
+            raise GroupsUnavailable(group_id, say.policy.groups_unreachable(group_id)) from exc
         users = response.get("users")
         if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
             log.warning("usergroups.users.list for %s: no list of users", group_id)
-            raise GroupsUnavailable(group_id, text.groups_unreachable(group_id))
+            raise GroupsUnavailable(group_id, say.policy.groups_unreachable(group_id))
         return _Known(until=self._clock() + self._ttl, members=frozenset(users))
 
 
@@ -105,11 +105,11 @@ def _passing_reason(group_id: str, exc: SlackApiError) -> str:
     code = _error_code(exc)
     status = exc.response.status_code if exc.response is not None else 0
     if _rate_limited(exc):
-        return text.groups_busy(group_id)
+        return say.policy.groups_busy(group_id)
     if code in NOT_ALLOWED:
-        return text.groups_not_allowed(group_id)
+        return say.policy.groups_not_allowed(group_id)
     if code in CREDENTIAL_ERRORS:
-        return text.groups_token_refused(group_id)
+        return say.policy.groups_token_refused(group_id)
     if status >= 500 or code in {"internal_error", "fatal_error", "service_unavailable"}:
-        return text.groups_unreachable(group_id)
-    return text.groups_refused(group_id, code or f"HTTP {status}")
+        return say.policy.groups_unreachable(group_id)
+    return say.policy.groups_refused(group_id, code or f"HTTP {status}")

@@ -15,9 +15,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import messages, text
+from bot import say
 from bot.pacing import ChannelPacer
 from bot.ports import CannotPost, NotInChannel, RateLimited
+from bot.say import common_blocks, track_blocks
 from store import OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class SlackNotifier:
             found = self._find_root(request)
             if found is not None:
                 return found
-        blocks = messages.status_message(request)
+        blocks = track_blocks.status_message(request)
         with _refused_for_good():
             response = self._client.chat_postMessage(
                 channel=request.channel or "",
@@ -116,7 +117,7 @@ class SlackNotifier:
         return str(response["ts"])
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
-        message = messages.thread_message(event, request)
+        message = track_blocks.thread_message(event, request)
         with _refused_for_good():
             if event.kind.startswith("private"):
                 tell_privately(
@@ -131,7 +132,7 @@ class SlackNotifier:
             if request.reply_thread is None:
                 # The request's public message was never posted: its news has no thread to go
                 # to, and the channel is no place for it on its own.
-                raise CannotPost(text.NO_THREAD)
+                raise CannotPost(say.recovery.NO_THREAD)
             # `attempts` counts the tries before this one: any earlier try may have landed.
             if event.attempts > 0 and self._already_posted(event, request):
                 return
@@ -208,7 +209,7 @@ class SlackNotifier:
                 return
 
     def refresh(self, request: RequestRecord) -> None:
-        blocks = messages.status_message(request)
+        blocks = track_blocks.status_message(request)
         with _refused_for_good():
             self._client.chat_update(
                 channel=request.channel or "",
@@ -296,8 +297,8 @@ def _refused_for_good() -> Iterator[None]:
             raise
         code = _error_code(exc)
         if code in NOT_IN_CHANNEL_ERRORS:
-            raise NotInChannel(text.slack_refused(code)) from exc
-        raise CannotPost(text.slack_refused(code)) from exc
+            raise NotInChannel(say.recovery.slack_refused(code)) from exc
+        raise CannotPost(say.recovery.slack_refused(code)) from exc
 
 
 def _passing(exc: SlackApiError) -> Exception:
@@ -334,11 +335,11 @@ def _tag(event: OutboxEvent) -> dict[str, str]:
     return {"request_id": event.request_id, "outbox_id": str(event.id)}
 
 
-def _fallback(blocks: messages.Blocks) -> str:
+def _fallback(blocks: common_blocks.Blocks) -> str:
     """The notification text: the first section, which always says what this is about."""
     for block in blocks:
         if block.get("type") == "section":
-            return messages.clip(block["text"]["text"], 300)
+            return common_blocks.clip(block["text"]["text"], 300)
     return "opsbot"
 
 
@@ -388,17 +389,17 @@ class ZoneLookup:
                 # Passing (a rate limit, an outage) or the bot's own (a missing scope): not the
                 # person's profile, which is asked again next time.
                 log.warning("users.info for %s failed: %s", user_id, _error_code(exc) or exc)
-                return Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
+                return Zone(tz="UTC", note=say.track.TZ_UNAVAILABLE)
             log.warning("users.info for %s: %s", user_id, _error_code(exc))
-            zone = Zone(tz="UTC", note=text.NO_TZ)
+            zone = Zone(tz="UTC", note=say.track.NO_TZ)
         except OSError as exc:
             # Slack unreachable or slow (a timeout is an OSError too).
             log.warning("users.info for %s failed: %s", user_id, exc)
-            return Zone(tz="UTC", note=text.TZ_UNAVAILABLE)
+            return Zone(tz="UTC", note=say.track.TZ_UNAVAILABLE)
         else:
             tz = user.get("tz")
             known = isinstance(tz, str) and _known_zone(tz)
-            zone = Zone(tz=tz) if known else Zone(tz="UTC", note=text.NO_TZ)  # type: ignore[arg-type]
+            zone = Zone(tz=tz) if known else Zone(tz="UTC", note=say.track.NO_TZ)  # type: ignore[arg-type]
         with self._lock:
             self._cache[user_id] = (time.monotonic() + self._ttl, zone)
         return zone

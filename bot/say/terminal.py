@@ -1,0 +1,324 @@
+"""The opsbot command in a terminal (plain text, not mrkdwn): settings and start-up checks,
+backup and audit, `parse`, and the demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot.say.common import or_list, plural, quote
+
+# --- the opsbot command, in a terminal (plain text, not mrkdwn) -----------------------------
+
+
+def cli_error(message: str) -> str:
+    return f"opsbot: {message}"
+
+
+def setting_not_set(name: str) -> str:
+    return f"{name} is not set."
+
+
+def setting_wrong_prefix(name: str, prefix: str, hint: str) -> str:
+    return f"{name} should start with {prefix!r}: {hint}"
+
+
+BOT_TOKEN_HINT = "check you copied the Bot User OAuth Token."
+APP_TOKEN_HINT = "an app-level token with connections:write."
+
+
+def setting_not_url(name: str, example: str) -> str:
+    return f"{name} must be an http(s) URL, like {example}."
+
+
+def setting_not_database_url(name: str, example: str) -> str:
+    return f"{name} must be a PostgreSQL URL, like {example}."
+
+
+def setting_not_number(name: str, raw: str, *, whole: bool) -> str:
+    return f"{name} must be a {'whole ' if whole else ''}number, not {raw!r}."
+
+
+def setting_out_of_range(name: str, raw: str, low: float, high: float) -> str:
+    return f"{name} must be between {low:g} and {high:g}, not {raw}."
+
+
+def setting_not_choice(name: str, raw: str, choices: Sequence[str]) -> str:
+    quoted = [repr(c) for c in choices]
+    allowed = ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    return f"{name} must be {allowed}, not {raw!r}."
+
+
+def dotenv_bad_line(path: str, number: int) -> str:
+    return f"{path}: line {number} is not KEY=value."
+
+
+def settings_refused(problems: Sequence[str]) -> str:
+    """Every problem found, so one fix-and-retry round is enough."""
+    if len(problems) == 1:
+        return f"{problems[0]} See the Settings section of the README."
+    listed = "\n".join(f"  - {problem}" for problem in problems)
+    return (
+        f"{len(problems)} settings need fixing (see the Settings section of the README):\n{listed}"
+    )
+
+
+def folder_missing(folder: str) -> str:
+    return f"the folder {folder} does not exist"
+
+
+IS_A_FOLDER = "it is a folder, not a file"
+
+
+def database_unusable(path: str, reason: str) -> str:
+    return (
+        f"cannot open the database OPSBOT_DB={path} ({reason}). Check that its folder exists "
+        "and that opsbot may write there, or set OPSBOT_DB to another file."
+    )
+
+
+def slack_token_refused(name: str, error: str) -> str:
+    where = (
+        "Create a new one under Basic Information → App-Level Tokens (scope connections:write)."
+        if name == "SLACK_APP_TOKEN"
+        else "Copy the Bot User OAuth Token (xoxb-…) again from the app's Install App page, "
+        "and check that the app is still installed in the workspace."
+    )
+    return f"Slack refused {name} ({error}). {where}"
+
+
+def slack_startup_error(error: str) -> str:
+    return (
+        f"Slack answered {error} when opsbot started. Try again in a minute; if it goes on, "
+        "check https://status.slack.com."
+    )
+
+
+def slack_check_failed(name: str, reason: str) -> str:
+    return f"checking {name} with Slack failed ({reason}). Check the Slack settings."
+
+
+def slack_unreachable(url: str, reason: str) -> str:
+    return (
+        f"could not reach Slack at {url} ({reason}). Check the network and any proxy, "
+        "and SLACK_API_URL if you set it."
+    )
+
+
+def port_unavailable(port: int, reason: str, *, setting: str) -> str:
+    return (
+        f"cannot listen on port {port} ({reason}). Stop whatever uses it, or set {setting} to "
+        "a free port."
+    )
+
+
+def database_in_use(path: str, pid: int | None) -> str:
+    who = f"another opsbot (process {pid})" if pid else "another opsbot"
+    return (
+        f"{who} is already running with OPSBOT_DB={path}; two would take each other's work "
+        "in hand. Stop that one first, or set OPSBOT_DB to another file."
+    )
+
+
+def api_token_refused(url: str, status: int) -> str:
+    allowed = ", and that it may list and create headless operations" if status == 403 else ""
+    return (
+        f"the control API at {url} refused ZEQUENZE_API_TOKEN (HTTP {status}). "
+        f"Check the token{allowed}."
+    )
+
+
+def api_not_there(url: str, answer: str, *, example: str) -> str:
+    return (
+        f"ZEQUENZE_API_URL={url} does not look like the control API: asked for its operations, "
+        f"it answered {answer}. Set ZEQUENZE_API_URL to the API's base, e.g. {example}"
+    )
+
+
+def api_answer_not_a_list(status: int) -> str:
+    return f"HTTP {status} without the list of operations"
+
+
+def api_unchecked(url: str, reason: str) -> str:
+    return (
+        f"could not check the control API at {url} ({reason}); starting anyway. "
+        "Check ZEQUENZE_API_URL and the network if this goes on."
+    )
+
+
+def backup_no_database(path: str) -> str:
+    return f"no database at {path} (set OPSBOT_DB)."
+
+
+def audit_bad_since(value: str) -> str:
+    return (
+        f"{quote(value)} is not a date or a time ago: write it like 2026-11-20 (from midnight "
+        "UTC), 2026-11-20T09:00:00+01:00, 7d or 24h."
+    )
+
+
+def audit_unreadable(path: str, reason: str) -> str:
+    return f"cannot read the audit trail in {path} ({reason}). Check OPSBOT_DB."
+
+
+AUDIT_EMPTY = "No audit lines"  # followed by " since <time>" or "."
+
+
+def audit_empty(since: str | None) -> str:
+    return f"{AUDIT_EMPTY} since {since}." if since else f"{AUDIT_EMPTY}."
+
+
+def backup_target_exists(path: str) -> str:
+    return f"{path} exists already; choose a new file."
+
+
+def backup_source_unreadable(path: str, reason: str) -> str:
+    return f"cannot read the database {path} ({reason}). Check OPSBOT_DB."
+
+
+def backup_failed(path: str, reason: str) -> str:
+    return (
+        f"could not write a backup to {path} ({reason}). Check that its folder exists and "
+        "that you may write there."
+    )
+
+
+def backed_up(source: str, target: str) -> str:
+    return f"backed up {source} to {target}"
+
+
+def migrated(database: str, applied: Sequence[str], latest: str) -> str:
+    """What `opsbot migrate` did to `database` (a path, or a URL without its password)."""
+    if not applied:
+        return f"{database} is up to date (schema {latest}); nothing to apply."
+    listed = "\n".join(f"  {name}" for name in applied)
+    return f"migrated {database} to schema {latest}, applying {len(applied)}:\n{listed}"
+
+
+def migrate_failed(database: str, reason: str, setting: str) -> str:
+    return f"could not migrate {database} ({reason}). Check {setting}."
+
+
+def parse_not_an_operation(typed: str, keywords: Sequence[str]) -> str:
+    return (
+        f"{quote(typed)} is a question for the bot, not an operation: parse only explains "
+        f"operations ({or_list(list(keywords))}). list, status and help are answered by the "
+        "bot itself: type them after /ops in Slack, or try them in opsbot demo."
+    )
+
+
+def now_not_iso(value: str) -> str:
+    return f"{quote(value)} is not ISO 8601: write it like 2026-11-25T10:45:00Z."
+
+
+def now_without_zone(value: str) -> str:
+    return (
+        f"{quote(value)} has no time zone: add Z for UTC or an offset, like "
+        "2026-11-25T10:45:00Z or 2026-11-25T11:45:00+01:00."
+    )
+
+
+def not_a_share(value: str) -> str:
+    return f"{quote(value)} is not a share: give a number from 0 to 1, like 0.3."
+
+
+def not_seconds(value: str) -> str:
+    return f"{quote(value)} is not a number of seconds: give 0 or more, like 3."
+
+
+def not_a_port(value: str) -> str:
+    return f"{quote(value)} is not a port: give a whole number from 0 to 65535 (0: any free one)."
+
+
+def demo_greeting(devices: str) -> str:
+    return (
+        "Type what you would type after /ops, e.g.: restart nginx on server-02 now\n"
+        "then confirm or cancel. Also: list, status txn_1001, help, ? (this text), quit.\n"
+        f"Devices in the simulator: {devices}.\n"
+        "(/ops alone opens a form in Slack only; here, type the whole request.)"
+    )
+
+
+def demo_policy(*, source: str, you: str, approver: str, admin: str | None) -> str:
+    """The greeting's part for `--config`: whose lines these are, and the policy's words."""
+    freeze = f", as {admin} freeze server-* for 1h patching" if admin else ""
+    return (
+        f"Policy: {source}. What you type is said by {quote(you)}; start a line with as and "
+        f"someone's id to say it as them, e.g. as {approver} approve{freeze}.\n"
+        "Also: plan <request> (a dry run: nothing recorded), approve or reject (the newest "
+        "request waiting for approval; approve r_… names one), move (into the maintenance "
+        "window a confirmation offers)."
+    )
+
+
+def demo_groups(known: Mapping[str, Sequence[str]], unknown: Sequence[str]) -> str:
+    """The user groups of the demo: no Slack to ask, only --group."""
+    lines = []
+    if known:
+        listed = "; ".join(f"{group} = {', '.join(users)}" for group, users in known.items())
+        lines.append(f"User groups (from --group): {listed}.")
+    if unknown:
+        example = f"--group {unknown[0]}=U0002,U0003"
+        lines.append(
+            f"Unknown here, as there is no Slack to ask: {', '.join(unknown)}. A rule naming "
+            f"them refuses; give their members with {example}."
+        )
+    return "\n".join(lines)
+
+
+def demo_approval_hint(approver: str) -> str:
+    return (
+        f"(It waits for someone else's approval: type as {approver} approve, or "
+        f"as {approver} reject.)"
+    )
+
+
+def demo_not_a_user(word: str, *, you: str) -> str:
+    return (
+        f"{quote(word)} is not a Slack user id (U… or W…, like U0002), nor {you}: "
+        "nothing was done. For example: as U0002 approve"
+    )
+
+
+def demo_bad_group(value: str) -> str:
+    return (
+        f"{quote(value)} is not a user group with its members: give an S… id, =, and U… or "
+        "W… ids separated by commas, like S0DBA=U0002,U0003."
+    )
+
+
+DEMO_AS_NOTHING = "Say what they type after their id, e.g. as U0002 approve"
+DEMO_NOTHING_PENDING = "Nothing is waiting for confirmation. Type a request first."
+DEMO_NOTHING_TO_APPROVE = (
+    "Nothing is waiting for approval: a request that needs it waits once its requester "
+    "has typed confirm."
+)
+DEMO_NO_QUESTION = "No question is waiting for an answer."
+DEMO_WAITING = "(waiting for the operations to finish…)"
+
+
+def demo_unfinished(lines: Sequence[str], *, waited: int | None) -> str:
+    """`waited`: the seconds the demo waited at most, after piped input; None if you quit."""
+    why = (
+        f" (it waits at most {waited} s, and not for what cannot finish by then)"
+        if waited is not None
+        else ""
+    )
+    listed = "\n".join(f"  {line}" for line in lines)
+    return (
+        f"Not finished when the demo ended{why}:\n{listed}\n"
+        "Those sent stay scheduled in the simulator, which is stopping now: nothing tracks "
+        "them further."
+    )
+
+
+def demo_operation(*, device: str, api_id: str | None, status: str, when: str) -> str:
+    return f"{device} · {api_id or 'not sent yet'} · {status} · {when}"
+
+
+def demo_failed(*, device: str, api_id: str | None) -> str:
+    return f"{device} ({api_id or 'not scheduled'})"
+
+
+def demo_failures(failed: Sequence[str], *, total: int) -> str:
+    return f"{len(failed)} of {plural(total, 'operation')} failed: {', '.join(failed)}."

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from store.approvals import Approvals
 from store.audit import Audit
 from store.base import StoreBase
-from store.engine import SqliteEngine
+from store.engine import Engine, SqliteEngine
 from store.facts import Facts
 from store.freezes import Freezes
 from store.home import Home
@@ -51,24 +51,40 @@ class Store(
     """The bot's state over one engine (store/engine.py): every statement in a transaction
     from `engine.write()` or a reading from `engine.read()`."""
 
-    engine: SqliteEngine
+    engine: Engine
 
-    def __init__(self, *, path: str | Path, read_only: bool = False) -> None:
-        """`read_only`: for looking only (`opsbot audit`): the file must exist, nothing is
-        created or migrated, and a write fails."""
-        self.path = str(path)
-        self.engine = SqliteEngine(path=path, read_only=read_only)
+    def __init__(
+        self, *, path: str | Path | None = None, url: str | None = None, read_only: bool = False
+    ) -> None:
+        """A SQLite file at `path`, or the PostgreSQL database at `url` (brought up to date
+        first). `read_only`, SQLite only: for looking only (`opsbot audit`): the file must
+        exist, nothing is created or migrated, and a write fails."""
+        if (path is None) == (url is None):
+            raise TypeError("Store takes a path (SQLite) or a url (PostgreSQL)")
+        if url is not None:
+            # Imported here: psycopg loads its C parts, which SQLite's users never need.
+            from store.postgres import PostgresEngine
+
+            self.engine = PostgresEngine(url)
+        else:
+            self.path = str(path)
+            self.engine = SqliteEngine(path=path, read_only=read_only)
+        # Other processes may use this database at once (replicas), where a SQLite file is
+        # kept to one process by its lock.
+        self.shared = url is not None
         self.dialect = self.engine.dialect
 
     @property
     def db(self) -> Database:
         """SQLite only: the sqlite-utils Database under the engine, for the tests and
         benchmarks that are about SQLite itself (its migrations, its VM steps, its plans)."""
+        assert isinstance(self.engine, SqliteEngine), "a SQLite store only"
         return self.engine.db
 
     def backup(self, path: str | Path) -> None:
         """A consistent copy of the live database (SQLite's online backup), safe while the
         bot runs."""
+        assert isinstance(self.engine, SqliteEngine), "a SQLite store only"
         self.engine.backup(path)
 
     def close(self) -> None:

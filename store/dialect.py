@@ -107,3 +107,38 @@ class SqliteDialect:
             f"({devices} IS NULL OR EXISTS (SELECT 1 FROM json_each({devices}) d "
             f"WHERE lower({device}) GLOB replace(lower(d.value), '[!', '[^')))"
         )
+
+
+class PostgresDialect:
+    def clock(self) -> str:
+        return (
+            "to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+            '\'YYYY-MM-DD"T"HH24:MI:SS.MS"+00:00"\')'
+        )
+
+    def indexed_by(self, index: str) -> str:
+        return ""  # PostgreSQL's planner keeps statistics, and takes no hints
+
+    def unindexed(self, expression: str) -> str:
+        return expression
+
+    def greatest(self, a: str, b: str) -> str:
+        # Each side written once (a side may be a parameter): the store never passes a NULL,
+        # where GREATEST would differ from SQLite's max(a, b).
+        return f"GREATEST({a}, {b})"
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"(({column})::jsonb ->> '{key}')"
+
+    def json_append(self, array: str, value: str) -> str:
+        return f"((coalesce({array}, '[]')::jsonb || to_jsonb(({value})::text))::text)"
+
+    def json_texts(self, array: str) -> str:
+        return f"SELECT jsonb_array_elements_text(({array})::jsonb)"
+
+    def frozen(self, device: str, devices: str) -> str:
+        return (
+            f"({devices} IS NULL OR EXISTS (SELECT 1 FROM "
+            f"jsonb_array_elements_text(({devices})::jsonb) AS d(value) "
+            f"WHERE lower({device}) ~ opsbot_glob(lower(d.value))))"
+        )

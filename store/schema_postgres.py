@@ -294,6 +294,51 @@ BEGIN
 END $$;
 CREATE TRIGGER requests_root_open BEFORE UPDATE OF root_version ON requests
     FOR EACH ROW EXECUTE FUNCTION requests_root_open();
+
+"""
+
+# A freeze's device pattern (fnmatch's globs, as SQLite's GLOB reads them) as an anchored
+# regular expression, for store/dialect.py's `frozen`: `*` any run, `?` one character, `[…]`
+# a set and `[!…]` or `[^…]` its complement, every other character itself. Part of the
+# baseline: it is how PostgreSQL reads the freezes SQLite's 0005 already matched with GLOB.
+GLOB = r"""
+CREATE FUNCTION opsbot_glob(pattern text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    out text := '^';
+    i int := 1;
+    n int := length(pattern);
+    c text;
+    close int;
+    inside text;
+BEGIN
+    WHILE i <= n LOOP
+        c := substr(pattern, i, 1);
+        IF c = '*' THEN
+            out := out || '.*';
+        ELSIF c = '?' THEN
+            out := out || '.';
+        ELSIF c = '[' THEN
+            -- The set ends at the first ']' after its first character (a ']' first is a
+            -- member, as in GLOB); without one, '[' is itself.
+            close := strpos(substr(pattern, i + 2), ']');
+            IF close = 0 THEN
+                out := out || '\[';
+            ELSE
+                inside := substr(pattern, i + 1, close);
+                IF left(inside, 1) IN ('!', '^') THEN
+                    inside := '^' || substr(inside, 2);
+                END IF;
+                out := out || '[' || replace(inside, '\', '\\') || ']';
+                i := i + close + 1;
+            END IF;
+        ELSE
+            out := out || regexp_replace(c, '([.^$*+?(){}|\\\[\]])', '\\\1');
+        END IF;
+        i := i + 1;
+    END LOOP;
+    RETURN out || '$';
+END $$;
 """
 
 # Which replica runs the background work (store/leases.py), as SQLite's 0012.
@@ -309,7 +354,7 @@ CREATE TABLE leases (
 
 # (name, SQL), in order; a name is the one its SQLite twin has in store/schema.py.
 MIGRATIONS: list[tuple[str, str]] = [
-    ("0011_outbox_by_channel", BASELINE),
+    ("0011_outbox_by_channel", BASELINE + GLOB),
     ("0012_leases", LEASES),
 ]
 

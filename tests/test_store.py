@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,13 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "opsbot.db"
 
 
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    opened = Store(path=db_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Store]:
+    """The store's behaviour, on each engine: a SQLite file, and a PostgreSQL database."""
+    if request.param == "postgresql":
+        opened = Store(url=request.getfixturevalue("pg_migrated_url"))
+    else:
+        opened = Store(path=db_path)
     yield opened
     opened.close()
 
@@ -102,8 +106,37 @@ def submitted(store: Store, *, status: str = "scheduled") -> OperationRecord:
     return operation(store, op.id)
 
 
+def read(store: Store, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Rows of the store's own tables, on whichever engine it runs."""
+    with store.engine.read() as tx:
+        return tx.rows(sql, params)
+
+
+def reopened(store: Store) -> Store:
+    """The same database opened again, as another process would (its own connections)."""
+    return Store(url=store.engine.url) if store.shared else Store(path=store.path)
+
+
+def nothing_held(store: Store) -> bool:
+    """No transaction left open by a step that failed: another connection can write at once
+    (the writers' lock, SQLite's or the advisory one, is free)."""
+    done = threading.Event()
+    other = reopened(store)
+
+    def write() -> None:
+        with other.engine.write() as tx:
+            tx.execute("DELETE FROM facts WHERE key = ?", ["nothing_held"])
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    try:
+        return done.wait(timeout=15)
+    finally:
+        other.close()
+
+
 def operation(store: Store, operation_id: int) -> OperationRecord:
-    rows = list(store.db.query("SELECT * FROM operations WHERE id = ?", [operation_id]))
+    rows = read(store, "SELECT * FROM operations WHERE id = ?", [operation_id])
     assert len(rows) == 1
     return OperationRecord.from_row(rows[0])
 
@@ -119,12 +152,12 @@ def states(store: Store, request_id: str) -> list[str]:
 
 
 def count(store: Store, table: str) -> int:
-    return store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return read(store, f"SELECT count(*) AS n FROM {table}")[0]["n"]
 
 
 def announced(store: Store) -> int:
     """Outbox rows besides the public message every confirmation queues."""
-    return store.db.execute("SELECT count(*) FROM outbox WHERE kind != 'root'").fetchone()[0]
+    return read(store, "SELECT count(*) AS n FROM outbox WHERE kind != 'root'")[0]["n"]
 
 
 # ---------------------------------------------------------------------------- requests
@@ -159,7 +192,7 @@ def test_create_and_get_request_round_trip(store: Store) -> None:
         assert op.scheduled_at.utcoffset() == timedelta(0)
     assert ops[0].scheduled_at == datetime(2024, 1, 15, 14, 0, tzinfo=UTC)  # whole seconds
 
-    raw = list(store.db.query("SELECT parameters, scheduled_at FROM operations ORDER BY seq"))
+    raw = read(store, "SELECT parameters, scheduled_at FROM operations ORDER BY seq")
     assert json.loads(raw[1]["parameters"]) == ops[1].parameters
     assert [r["scheduled_at"] for r in raw] == ["2024-01-15T14:00:00Z"] * 3
 
@@ -214,9 +247,9 @@ def test_confirm_not_after_expiry(store: Store, late: float) -> None:
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
-def test_confirm_race_has_one_winner(store: Store, db_path: Path, shared: bool) -> None:
+def test_confirm_race_has_one_winner(store: Store, shared: bool) -> None:
     request = new_request(store)
-    stores = [store] * 8 if shared else [Store(path=db_path) for _ in range(8)]
+    stores = [store] * 8 if shared else [reopened(store) for _ in range(8)]
     barrier = threading.Barrier(8)
     results: list[bool] = []
     errors: list[BaseException] = []
@@ -409,7 +442,7 @@ def test_failing_enqueue_rolls_the_submit_back(store: Store, missing: str) -> No
     assert (saved.state, saved.api_id, saved.status) == ("sending", None, None)
     assert count(store, "status_changes") == 0
     assert announced(store) == 0
-    assert not store.db.conn.in_transaction
+    assert nothing_held(store)
     # Nothing is left half-done or locked: the same step works with a good announce.
     assert store.record_submitted(
         op.id,
@@ -422,7 +455,7 @@ def test_failing_enqueue_rolls_the_submit_back(store: Store, missing: str) -> No
     assert count(store, "status_changes") == 1 and announced(store) == 1
 
 
-def test_failing_enqueue_is_invisible_to_another_connection(store: Store, db_path: Path) -> None:
+def test_failing_enqueue_is_invisible_to_another_connection(store: Store) -> None:
     op = confirmed_request(store).operations[0]
     assert store.start_sending(op.id, now=T0)
     with pytest.raises(KeyError):
@@ -434,11 +467,14 @@ def test_failing_enqueue_is_invisible_to_another_connection(store: Store, db_pat
             now=T0,
             announce={"kind": "submitted"},
         )
-    with sqlite3.connect(db_path) as other:
-        state = other.execute("SELECT state FROM operations WHERE id = ?", [op.id]).fetchone()
-        changes = other.execute("SELECT count(*) FROM status_changes").fetchone()
-    assert state == ("sending",)
-    assert changes == (0,)
+    other = reopened(store)  # another connection (SQLite), another pool (PostgreSQL)
+    try:
+        (state,) = read(other, "SELECT state FROM operations WHERE id = ?", [op.id])
+        (changes,) = read(other, "SELECT count(*) AS n FROM status_changes")
+    finally:
+        other.close()
+    assert state == {"state": "sending"}
+    assert changes == {"n": 0}
 
 
 def test_record_unsent(store: Store) -> None:
@@ -492,7 +528,7 @@ def test_final_status_is_no_longer_polled(store: Store, final: str) -> None:
     )
     done = operation(store, op.id)
     assert done.final and done.status == final
-    row = store.db.execute("SELECT final FROM operations WHERE id = ?", [op.id]).fetchone()
+    row = tuple(read(store, "SELECT final FROM operations WHERE id = ?", [op.id])[0].values())
     assert row == (1,)
     assert [o.id for o in store.operations_to_poll()] == [other.id]
 
@@ -544,7 +580,7 @@ def test_outbox_attempts_count_up(store: Store) -> None:
     store.mark_attempt_failed(event.id, error="x" * 2000)
     (again,) = store.pending_outbox()
     assert again.id == event.id and again.attempts == 2
-    row = store.db.execute("SELECT last_error FROM outbox WHERE id = ?", [event.id]).fetchone()
+    row = tuple(read(store, "SELECT last_error FROM outbox WHERE id = ?", [event.id])[0].values())
     assert row == ("x" * 500,)
     assert store.mark_delivered(event.id, now=T0)
     assert store.pending_outbox() == []
@@ -555,14 +591,16 @@ def test_enqueue_without_keys_writes_nothing(store: Store) -> None:
     with pytest.raises(KeyError):
         store.enqueue({"request_id": request.id}, now=T0)
     assert count(store, "outbox") == 0
-    assert not store.db.conn.in_transaction
+    assert nothing_held(store)
 
 
 # -------------------------------------------------------------------------------- file
 
 
-def test_file_is_in_wal_mode(store: Store, db_path: Path) -> None:
+def test_file_is_in_wal_mode(db_path: Path) -> None:
+    store = Store(path=db_path)
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
     with sqlite3.connect(db_path) as other:  # persistent: any connection sees it
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -13,6 +13,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from store import Store
 
 # Posts a quiet channel may take at once. Slack tolerates short bursts without saying how
 # short; two keeps one post under a burst of three, so that the few milliseconds between the
@@ -21,10 +26,63 @@ BURST = 2
 # The turns of a channel with pacing off: more than any one pass sends.
 UNPACED = 1_000_000
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One key's turns: `tokens` as of `filled_at`, and a 429's hold (times on the pacer's
+    clock, in seconds)."""
+
+    tokens: float
+    filled_at: float
+    held_until: float = 0.0
+
+
+# A change of one bucket: given it as it stands (None: never used) and the clock's now, what
+# to answer and the bucket to keep.
+Change = Callable[[Bucket | None, float], tuple[T, Bucket]]
+
+
+class Buckets(Protocol):
+    def change(self, key: str, change: Change[T], now: float) -> T:
+        """Apply `change` to `key`'s bucket, alone: no other change of it comes between."""
+        ...
+
+
+class LocalBuckets:
+    """This process's buckets, in memory (the pacer's lock keeps the changes apart)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, Bucket] = {}
+
+    def change(self, key: str, change: Change[T], now: float) -> T:
+        answer, self._buckets[key] = change(self._buckets.get(key), now)
+        return answer
+
+
+class SharedBuckets:
+    """The buckets in the database the replicas share (store/pacing.py), on the wall clock
+    (`time.time`): the monotonic clocks of two machines have nothing in common, and their wall
+    clocks, kept by NTP, differ by milliseconds where a turn is a second."""
+
+    def __init__(self, store: Store, kind: str) -> None:
+        self._store = store
+        self._kind = kind  # what is paced: a channel's posts, the workspace's edits
+
+    def change(self, key: str, change: Change[T], now: float) -> T:
+        def kept(found: tuple[float, float, float] | None) -> tuple[T, tuple[float, float, float]]:
+            answer, bucket = change(None if found is None else Bucket(*found), now)
+            return answer, (bucket.tokens, bucket.filled_at, bucket.held_until)
+
+        return self._store.change_turns(f"{self._kind}:{key}", kept)
+
 
 class ChannelPacer:
     """Per channel: a token bucket of `burst` posts refilled one per `gap` seconds, and a hold
-    set by a 429. `gap` 0 turns pacing off (a terminal has no rate limit)."""
+    set by a 429. `gap` 0 turns pacing off (a terminal has no rate limit). `buckets`: where
+    the turns are kept; replicas sharing a database share them there (store/pacing.py), as
+    Slack counts a channel's posts whichever process makes them."""
 
     def __init__(
         self,
@@ -32,28 +90,26 @@ class ChannelPacer:
         gap: float = 1.0,
         burst: int = BURST,
         clock: Callable[[], float] = time.monotonic,
+        buckets: Buckets | None = None,
     ) -> None:
         self._gap = gap
         self._burst = burst
         self._clock = clock
         self._lock = threading.Condition()
-        self._tokens: dict[str, float] = {}
-        self._filled_at: dict[str, float] = {}
-        self._held_until: dict[str, float] = {}
+        self._buckets = buckets or LocalBuckets()
 
     def try_take(self, channel: str) -> bool:
         """Take a turn in `channel` if one is free now; never waits."""
-        with self._lock:
-            return self._wait_needed(channel) == 0.0 and self._take(channel)
+        return self._try(channel) == 0.0
 
     def take(self, channel: str, *, timeout: float) -> bool:
         """Wait (at most `timeout` seconds) for a turn in `channel`; False if none came."""
         deadline = self._clock() + timeout
         with self._lock:
             while True:
-                needed = self._wait_needed(channel)
+                needed = self._try(channel)
                 if needed == 0.0:
-                    return self._take(channel)
+                    return True
                 left = deadline - self._clock()
                 if left <= 0:
                     return False
@@ -61,46 +117,61 @@ class ChannelPacer:
 
     def wait(self, channel: str) -> float:
         """Seconds until `channel` has a turn free (0: now)."""
-        with self._lock:
-            return self._wait_needed(channel)
+        if self._gap <= 0:
+            return 0.0
+        return self._change(channel, lambda bucket, now: (self._needed(bucket, now), bucket))
 
     def turns(self, channel: str) -> int:
         """How many posts `channel` may take now, without taking any (`UNPACED` with pacing
         off): what to read of what waits there."""
-        with self._lock:
-            if self._gap <= 0:
-                return UNPACED
-            if self._wait_needed(channel) > 0.0:
-                return 0
-            return int(self._tokens[channel])
+        if self._gap <= 0:
+            return UNPACED
+
+        def count(bucket: Bucket, now: float) -> tuple[int, Bucket]:
+            return (0 if self._needed(bucket, now) > 0.0 else int(bucket.tokens)), bucket
+
+        return self._change(channel, count)
 
     def hold(self, channel: str, seconds: float) -> None:
         """Slack said 429: nothing more goes into `channel` for `seconds`."""
-        with self._lock:
-            until = self._clock() + max(0.0, seconds)
-            self._held_until[channel] = max(until, self._held_until.get(channel, 0.0))
-            self._tokens[channel] = 0.0
-            self._filled_at[channel] = until
 
-    def _wait_needed(self, channel: str) -> float:
+        def held(bucket: Bucket, now: float) -> tuple[None, Bucket]:
+            until = max(now + max(0.0, seconds), bucket.held_until)
+            return None, Bucket(tokens=0.0, filled_at=until, held_until=until)
+
+        self._change(channel, held)
+
+    def _try(self, channel: str) -> float:
+        """Take a turn if one is free (0.0), else the seconds until one is."""
         if self._gap <= 0:
             return 0.0
-        now = self._clock()
-        held = self._held_until.get(channel, 0.0) - now
+
+        def take(bucket: Bucket, now: float) -> tuple[float, Bucket]:
+            needed = self._needed(bucket, now)
+            if needed > 0.0:
+                return needed, bucket
+            return 0.0, replace(bucket, tokens=bucket.tokens - 1.0)
+
+        return self._change(channel, take)
+
+    def _change(self, channel: str, change: Callable[[Bucket, float], tuple[T, Bucket]]) -> T:
+        """`change` of the channel's bucket refilled to now."""
+
+        def refilled(bucket: Bucket | None, now: float) -> tuple[T, Bucket]:
+            if bucket is None:
+                bucket = Bucket(tokens=float(self._burst), filled_at=now)
+            elif now > bucket.filled_at:
+                gained = (now - bucket.filled_at) / self._gap
+                bucket = replace(
+                    bucket, tokens=min(float(self._burst), bucket.tokens + gained), filled_at=now
+                )
+            return change(bucket, now)
+
+        with self._lock:
+            return self._buckets.change(channel, refilled, self._clock())
+
+    def _needed(self, bucket: Bucket, now: float) -> float:
+        held = bucket.held_until - now
         if held > 0:
             return held
-        tokens = self._refill(channel, now)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * self._gap
-
-    def _refill(self, channel: str, now: float) -> float:
-        tokens = self._tokens.get(channel, float(self._burst))
-        filled_at = self._filled_at.get(channel, now)
-        tokens = min(float(self._burst), tokens + max(0.0, now - filled_at) / self._gap)
-        self._tokens[channel] = tokens
-        self._filled_at[channel] = now
-        return tokens
-
-    def _take(self, channel: str) -> bool:
-        if self._gap > 0:
-            self._tokens[channel] -= 1.0
-        return True
+        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) * self._gap

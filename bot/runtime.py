@@ -17,7 +17,7 @@ from bot.devices import DeviceBook
 from bot.health import Metrics
 from bot.leadership import Leadership
 from bot.outbox import OutboxSender
-from bot.pacing import ChannelPacer
+from bot.pacing import BURST, ChannelPacer, SharedBuckets
 from bot.policy.config import OPEN_POLICY, PolicyConfig
 from bot.policy.gate import SendGate
 from bot.policy.rules import Policy
@@ -109,7 +109,7 @@ class Runtime:
         )
         self.devices = DeviceBook(store=self.store, clock=clock, fetch=self._newest_operations)
         # Shared with the Slack app's own posts (answers to mentions): one pace per channel.
-        self.pacer = ChannelPacer(gap=channel_gap)
+        self.pacer = self._pacer(shared, "post", gap=channel_gap)
         outbox = OutboxSender(
             store=self.store,
             notifier=notifier,
@@ -117,7 +117,7 @@ class Runtime:
             pacer=self.pacer,
             on_root_answered=self._root_answered,
             summary_gap=tuning.summary_gap,
-            edits=ChannelPacer(gap=edit_gap, burst=EDIT_BURST),
+            edits=self._pacer(shared, "edit", gap=edit_gap, burst=EDIT_BURST),
             on_request_changed=lambda request: self.service.request_changed(request),
             stopping=self._stopping,
         )
@@ -202,6 +202,15 @@ class Runtime:
     @property
     def loops(self) -> tuple[Ticker, ...]:
         return self._loops
+
+    def _pacer(self, shared: bool, kind: str, *, gap: float, burst: int = BURST) -> ChannelPacer:
+        """Slack's pace, per channel (`post`) or for the workspace (`edit`): in this process,
+        or, with replicas, in the database they share (Slack counts every process's calls)."""
+        if not shared:
+            return ChannelPacer(gap=gap, burst=burst)
+        return ChannelPacer(
+            gap=gap, burst=burst, clock=time.time, buckets=SharedBuckets(self.store, kind)
+        )
 
     def leading(self) -> bool:
         """Whether this process does the background work now: always, on its own database."""

@@ -22,6 +22,7 @@ from store.home import Home
 from store.leases import Leases
 from store.operations import Operations
 from store.outbox import Outbox
+from store.pacing import Pacing
 from store.polling import Polling
 from store.requests import Requests
 from store.unknown import UnknownOutcomes
@@ -40,6 +41,7 @@ class Store(
     Operations,
     UnknownOutcomes,
     Outbox,
+    Pacing,
     Polling,
     Home,
     Freezes,

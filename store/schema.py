@@ -476,5 +476,16 @@ def leases(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0013_channel_turns")
+def channel_turns(db: Database) -> None:
+    # Each channel's turns to post (and the workspace's to edit), shared by the replicas of
+    # one database: Slack counts a channel's posts whichever process makes them.
+    db["channel_turns"].create(
+        {"key": str, "tokens": float, "filled_at": float, "held_until": float},
+        pk="key",
+        not_null={"tokens", "filled_at", "held_until"},
+    )
+
+
 def migrate(db: Database) -> None:
     MIGRATIONS.apply(db)

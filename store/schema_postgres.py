@@ -352,10 +352,21 @@ CREATE TABLE leases (
 );
 """
 
+# Each channel's turns to post, shared by the replicas (store/pacing.py), as SQLite's 0013.
+CHANNEL_TURNS = """
+CREATE TABLE channel_turns (
+    key text COLLATE "C" PRIMARY KEY,
+    tokens double precision NOT NULL,
+    filled_at double precision NOT NULL,
+    held_until double precision NOT NULL
+);
+"""
+
 # (name, SQL), in order; a name is the one its SQLite twin has in store/schema.py.
 MIGRATIONS: list[tuple[str, str]] = [
     ("0011_outbox_by_channel", BASELINE + GLOB),
     ("0012_leases", LEASES),
+    ("0013_channel_turns", CHANNEL_TURNS),
 ]
 
 

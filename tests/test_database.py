@@ -81,6 +81,7 @@ def test_a_file_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) ->
             "0010_judged_when_acting",
             "0011_outbox_by_channel",
             "0012_leases",
+            "0013_channel_turns",
         ]
         (op,) = store.operations_to_poll()
         assert (op.api_id, op.status, op.send_attempts) == ("txn_1", "running", 0)
@@ -108,7 +109,7 @@ def test_a_file_made_before_giving_up_existed_is_upgraded_and_its_outbox_kept(
 
     store = Store(path=path)
     try:
-        assert applied_migrations(store)[-1] == "0012_leases"
+        assert applied_migrations(store)[-1] == "0013_channel_turns"
         assert store.waiting_channels() == ["C1"]
         (event,) = store.next_in_each_thread("C1")
         assert (event.kind, event.attempts, event.thread) == ("status", 2, "thread:C1:1.2")

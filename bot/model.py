@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.waves import split
+
 
 @dataclass(frozen=True, kw_only=True)
 class OperationSpec:
@@ -47,8 +49,6 @@ class Plan:
         """The devices wave by wave, when waves were asked for; None otherwise."""
         if not self.wave_size and not self.canary:
             return None
-        from bot.waves import split
-
         names = [spec.device_name for spec in self.operations]
         return split(names, size=self.wave_size, canary=self.canary)
 

@@ -1,12 +1,10 @@
 """Waves: a request's devices sent a wave at a time, each wave only once the one before has
 ended with no failure. Pure functions of the devices and the size asked; the store keeps each
-operation's wave number and each request's progress (store/db.py `_advance_waves`)."""
+operation's wave number and each request's progress (store/waves.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from bot.model import OperationSpec
 
 
 def split(devices: Sequence[str], *, size: int | None, canary: bool) -> list[list[str]]:
@@ -22,13 +20,14 @@ def split(devices: Sequence[str], *, size: int | None, canary: bool) -> list[lis
     return waves
 
 
-def numbers(specs: Sequence[OperationSpec], *, size: int | None, canary: bool) -> list[int] | None:
-    """Each operation's wave, from 1, by its device's wave (every operation on a device goes
-    in that device's wave); None when the request is not in waves or makes only one."""
+def numbers(devices: Sequence[str], *, size: int | None, canary: bool) -> list[int] | None:
+    """Each operation's wave, from 1, by its device's wave (`devices`: each operation's, in
+    order; every operation on a device goes in that device's wave); None when the request is
+    not in waves or makes only one."""
     if not size and not canary:
         return None
-    waves = split([s.device_name for s in specs], size=size, canary=canary)
+    waves = split(devices, size=size, canary=canary)
     if len(waves) < 2:
         return None
     of = {name: index for index, wave in enumerate(waves, start=1) for name in wave}
-    return [of[s.device_name] for s in specs]
+    return [of[name] for name in devices]

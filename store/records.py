@@ -335,7 +335,7 @@ class RequestRecord:
     ) -> RequestRecord:
         """What Store.create_request would record, as a value, recording nothing (a dry
         run)."""
-        numbers = waves_of.numbers(specs, size=wave_size, canary=canary)
+        numbers = waves_of.numbers([s.device_name for s in specs], size=wave_size, canary=canary)
         ops = [
             OperationRecord(
                 id=-seq - 1,

@@ -20,6 +20,11 @@ Scenarios (each on a freshly started bot with its own database):
 - commands-N: slows the API, fires N `/ops` commands at once (half `list`, half `reboot
   server-01 now`); times each acknowledgement and the moment every command was answered.
 
+--deployments runs every scenario on each way of running the bot, side by side: `sqlite` (one
+process on its SQLite file, the default), `postgresql` (one process on a throwaway PostgreSQL
+started from the machine's own binaries), `postgresql-2` (two replicas on one database, the
+generator sending each request to them in turn, as a load balancer does).
+
 --baseline PATH runs every scenario against the checkout at PATH too (its `bot/`, `handlers/`
 and `store/`; e.g. `git archive <commit> | tar -x -C /tmp/before`), alternating with this
 checkout run by run, so that both see the same machine. Each figure is then printed as
@@ -60,6 +65,7 @@ from tests.fakes import (  # noqa: E402
     slash_command_body,
 )
 from tests.fakes.burst import Answer, burst, signed_request  # noqa: E402
+from tests.postgres import PostgresServer, throwaway_server  # noqa: E402
 
 SECRET = "bench-signing-secret"
 SLACK_ACK_LIMIT = 3.0  # seconds Slack waits for the HTTP answer before showing an error
@@ -159,7 +165,15 @@ def free_port() -> int:
 class BotProcess:
     """`opsbot run` from the checkout at `repo`, in HTTP mode against the fakes."""
 
-    def __init__(self, *, repo: Path, fakes: Fakes, folder: Path, extra: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        repo: Path,
+        fakes: Fakes,
+        folder: Path,
+        extra: dict[str, str],
+        database_url: str | None = None,
+    ) -> None:
         port = free_port()
         inherited = {
             k: v
@@ -177,6 +191,7 @@ class BotProcess:
             "ZEQUENZE_API_TOKEN": fakes.api_token,
             "OPSBOT_DB": str(folder / "opsbot.db"),
             "PORT": str(port),
+            **({"OPSBOT_DATABASE_URL": database_url} if database_url else {}),
             **extra,
         }
         self.url = f"http://127.0.0.1:{port}/slack/events"
@@ -227,6 +242,38 @@ class BotProcess:
                 self.process.wait(10)
 
 
+class Deployment:
+    """The bot as deployed: one process, or several replicas on one database. The generator
+    sends each request of a burst to the replicas in turn, as a load balancer would."""
+
+    def __init__(self, replicas: list[BotProcess]) -> None:
+        self.replicas = replicas
+        self.urls = [r.url for r in replicas]
+        self.url = self.urls[0]  # what a request is signed for (every replica's path)
+
+    def cpu(self) -> float:
+        return sum(r.cpu() for r in self.replicas)
+
+    def wait_idle(self) -> bool:
+        return all(r.wait_idle() for r in self.replicas)
+
+    def log_text(self) -> str:
+        return "".join(r.log_text() for r in self.replicas)
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            replica.stop()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a scenario runs on: a checkout, its database, and how many replicas."""
+
+    repo: Path
+    database: str = "sqlite"  # or "postgresql"
+    replicas: int = 1
+
+
 # ----------------------------------------------------------------------------- scenarios
 
 
@@ -261,7 +308,7 @@ def ack_figures(result: Result, answers: list[Answer]) -> list[int]:
 
 
 def propose(
-    bot: BotProcess, fakes: Fakes, *, count: int, devices: int, tag: str
+    bot: Deployment, fakes: Fakes, *, count: int, devices: int, tag: str
 ) -> list[tuple[str, str, str]]:
     """`count` requests of `reboot server-01..server-NN now`, each by its own person in their
     own channel, PROPOSE_AT_ONCE at a time: (person, channel, request id) for each."""
@@ -283,7 +330,7 @@ def propose(
             )
             for n in batch
         ]
-        refused = [a for a in burst(bot.url, requests, timeout=REQUEST_TIMEOUT) if a.status != 200]
+        refused = [a for a in burst(bot.urls, requests, timeout=REQUEST_TIMEOUT) if a.status != 200]
         if refused:
             raise RuntimeError(f"a proposal was not acknowledged: {refused[0]}")
         fakes.wait_answers([keys[n] for n in batch], deadline=time.monotonic() + ANSWER_DEADLINE)
@@ -299,7 +346,7 @@ def propose(
     return proposed
 
 
-def click_request(bot: BotProcess, fakes: Fakes, proposal: tuple[str, str, str], key: str):
+def click_request(bot: Deployment, fakes: Fakes, proposal: tuple[str, str, str], key: str):
     person, channel, request_id = proposal
     body = block_actions_body(
         action_id="ops_confirm",
@@ -311,7 +358,7 @@ def click_request(bot: BotProcess, fakes: Fakes, proposal: tuple[str, str, str],
     return signed_request(bot.url, body, secret=SECRET)
 
 
-def idle(bot: BotProcess, fakes: Fakes, args: argparse.Namespace) -> Result:
+def idle(bot: Deployment, fakes: Fakes, args: argparse.Namespace) -> Result:
     result = Result()
     proposed = propose(bot, fakes, count=IDLE_CLICKS, devices=args.devices, tag="idle")
     acks = []
@@ -319,7 +366,7 @@ def idle(bot: BotProcess, fakes: Fakes, args: argparse.Namespace) -> Result:
         if not bot.wait_idle():
             result.notes.append("the bot was not idle before a click")
         key = f"idle-click-{n:03d}"
-        (answer,) = burst(bot.url, [click_request(bot, fakes, proposal, key)])
+        (answer,) = burst(bot.urls[n % len(bot.urls)], [click_request(bot, fakes, proposal, key)])
         if answer.status != 200:
             result.notes.append(f"an idle click failed: {answer.failure or answer.status}")
             continue
@@ -331,7 +378,7 @@ def idle(bot: BotProcess, fakes: Fakes, args: argparse.Namespace) -> Result:
     return result
 
 
-def clicks(bot: BotProcess, fakes: Fakes, args: argparse.Namespace, count: int) -> Result:
+def clicks(bot: Deployment, fakes: Fakes, args: argparse.Namespace, count: int) -> Result:
     result = Result()
     proposed = propose(bot, fakes, count=count, devices=args.devices, tag=f"clicks{count}")
     if not bot.wait_idle():
@@ -342,7 +389,7 @@ def clicks(bot: BotProcess, fakes: Fakes, args: argparse.Namespace, count: int) 
     return _fire(bot, fakes, result, requests, keys, said="Confirmed")
 
 
-def commands(bot: BotProcess, fakes: Fakes, args: argparse.Namespace, count: int) -> Result:
+def commands(bot: Deployment, fakes: Fakes, args: argparse.Namespace, count: int) -> Result:
     result = Result()
     if not bot.wait_idle():
         result.notes.append("the bot was not idle before the burst")
@@ -365,7 +412,7 @@ def commands(bot: BotProcess, fakes: Fakes, args: argparse.Namespace, count: int
 
 
 def _fire(
-    bot: BotProcess,
+    bot: Deployment,
     fakes: Fakes,
     result: Result,
     requests: list[bytes],
@@ -375,7 +422,7 @@ def _fire(
 ) -> Result:
     cpu = bot.cpu()
     started = time.monotonic()
-    answers = burst(bot.url, requests, timeout=REQUEST_TIMEOUT)
+    answers = burst(bot.urls, requests, timeout=REQUEST_TIMEOUT)
     # The bot's CPU until its last acknowledgement (to the clock's tick, 10 ms): what the
     # acks waited for, whatever else the machine was doing meanwhile.
     result.figures["bot CPU until the last ack ms"] = (bot.cpu() - cpu) * 1000
@@ -395,15 +442,36 @@ def _fire(
     return result
 
 
-def run_scenario(name: str, repo: Path, args: argparse.Namespace, extra: dict[str, str]) -> Result:
+def run_scenario(
+    name: str,
+    setup: Setup,
+    args: argparse.Namespace,
+    extra: dict[str, str],
+    postgres: PostgresServer | None,
+) -> Result:
     kind, _, size = name.partition("-")
     count = int(size or 0)
     people = max(count, IDLE_CLICKS)
-    with tempfile.TemporaryDirectory(prefix="opsbot-ack-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbot-ack-")))
+        url = None
+        if setup.database == "postgresql":
+            assert postgres is not None
+            url = stack.enter_context(postgres.database())
         fakes = Fakes(people=people)
         bot = None
         try:
-            bot = BotProcess(repo=repo, fakes=fakes, folder=Path(tmp), extra=extra)
+            replicas = []
+            for n in range(setup.replicas):
+                folder = tmp / f"replica-{n}"
+                folder.mkdir()
+                replicas.append(
+                    BotProcess(
+                        repo=setup.repo, fakes=fakes, folder=folder, extra=extra, database_url=url
+                    )
+                )
+                bot = Deployment(replicas)
+            assert bot is not None
             if kind == "idle":
                 result = idle(bot, fakes, args)
             elif kind == "clicks":
@@ -454,6 +522,12 @@ def main(argv: list[str] | None = None) -> None:
         default=list(DEFAULT_SCENARIOS),
         help="idle, clicks-N, commands-N (default: %(default)s)",
     )
+    parser.add_argument(
+        "--deployments",
+        nargs="+",
+        default=["sqlite"],
+        help="sqlite, postgresql, postgresql-N (N replicas); default: %(default)s",
+    )
     parser.add_argument("--devices", type=int, default=20, help="devices in each clicked request")
     parser.add_argument("--api-latency", type=float, default=2.0)
     parser.add_argument(
@@ -467,25 +541,45 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.scenarios:
         if not re.fullmatch(r"idle|(clicks|commands)-[1-9]\d*", name):
             parser.error(f"not a scenario: {name}")
+    for deployment in args.deployments:
+        if not re.fullmatch(r"sqlite|postgresql(-[1-9]\d*)?", deployment):
+            parser.error(f"not a deployment: {deployment}")
     extra = dict(item.split("=", 1) for item in args.set)
-    versions = {"current": ROOT}
+    versions: dict[str, Setup] = {}
     if args.baseline is not None:
-        versions = {"baseline": args.baseline.resolve(), **versions}
+        versions["baseline"] = Setup(repo=args.baseline.resolve())
+    for deployment in args.deployments:
+        database, _, replicas = deployment.partition("-")
+        name = "current" if args.deployments == ["sqlite"] else deployment
+        versions[name] = Setup(repo=ROOT, database=database, replicas=int(replicas or 1))
+    postgres = None
+    with contextlib.ExitStack() as stack:
+        if any(setup.database == "postgresql" for setup in versions.values()):
+            postgres = stack.enter_context(throwaway_server())
+        report(args, extra, versions, postgres)
+
+
+def report(
+    args: argparse.Namespace,
+    extra: dict[str, str],
+    versions: dict[str, Setup],
+    postgres: PostgresServer | None,
+) -> None:
 
     print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
     print(f"cores: {os.cpu_count()}")
     print(f"devices per request: {args.devices}")
     print(f"api latency during a burst s: {args.api_latency}")
     print(f"settings: {extra or 'defaults'}")
-    for version, repo in versions.items():
-        print(f"{version}: {repo}")
+    for version, setup in versions.items():
+        print(f"{version}: {setup.repo} on {setup.database}, {setup.replicas} replica(s)")
     print(flush=True)
     results: dict[tuple[str, str], list[Result]] = {}
     for run in range(1, args.runs + 1):
         with section(f"run {run}"):
             for name in args.scenarios:
-                for version, repo in versions.items():
-                    result = run_scenario(name, repo, args, extra)
+                for version, setup in versions.items():
+                    result = run_scenario(name, setup, args, extra, postgres)
                     results.setdefault((name, version), []).append(result)
                     shown = ", ".join(
                         f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"

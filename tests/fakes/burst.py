@@ -14,6 +14,7 @@ import os
 import selectors
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -59,15 +60,23 @@ class _Connection:
 
 
 def burst(
-    url: str, requests: list[bytes], *, timeout: float = 10.0, hold: bool = False
+    url: str | Sequence[str],
+    requests: list[bytes],
+    *,
+    timeout: float = 10.0,
+    hold: bool = False,
 ) -> list[Answer]:
     """Open a connection for each of `requests` (from signed_request()) at once, send each as
     soon as its connection opens, and wait for every answer, at most `timeout` seconds from
     the start. `hold`: keep every connection open until every request has its answer (or the
     time is up), as clients that keep their connections alive do; else each is closed as soon
-    as its answer is in."""
-    parts = urlsplit(url)
-    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    as its answer is in. Several URLs (replicas behind a load balancer): the requests go to
+    each in turn."""
+    urls = [url] if isinstance(url, str) else list(url)
+    addresses = [
+        ((parts.hostname or "127.0.0.1"), (parts.port or 80))
+        for parts in (urlsplit(u) for u in urls)
+    ]
     answers: list[Answer | None] = [None] * len(requests)
     selector = selectors.DefaultSelector()
     held: list[socket.socket] = []
@@ -87,7 +96,7 @@ def burst(
     for index, request in enumerate(requests):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
-        code = sock.connect_ex(address)
+        code = sock.connect_ex(addresses[index % len(addresses)])
         conn = _Connection(index, sock, request)
         selector.register(sock, selectors.EVENT_WRITE, conn)
         if code not in (0, errno.EINPROGRESS):

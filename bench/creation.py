@@ -1,6 +1,7 @@
 """Benchmark 2: creation throughput, polling by need against the naive poller in one run.
 
     python bench/creation.py [--operations 1000] [--per-request 20] [--interval 15]
+                             [--databases sqlite postgresql]
 
 The simulator runs in a child process on the second core and answers at once; the bot's
 process is pinned to the first core (one core, as the goal says). --operations are confirmed
@@ -8,12 +9,15 @@ as requests of --per-request, one after another as fast as the store takes them 
 Confirm), each waking the sender as the runtime does; each sending round wakes the poller.
 Measured from the first confirmation to the last operation recorded as submitted: POSTs per
 second and the GETs the poller made meanwhile, first with the naive poller (a full round over
-every operation not final on each wake, as before), then with polling by need.
+every operation not final on each wake, as before), then with polling by need; with
+`--databases ... postgresql`, polling by need on a throwaway PostgreSQL too (started from the
+machine's own binaries), as replicas run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -37,13 +41,18 @@ from bot.service import precise_utcnow, utcnow  # noqa: E402
 from bot.ticker import Ticker  # noqa: E402
 from bot.tuning import DEFAULT_TUNING  # noqa: E402
 from store import Store  # noqa: E402
+from tests.postgres import throwaway_server  # noqa: E402
+
+DATABASES = ("sqlite", "postgresql")
 
 
-def run(name: str, args: argparse.Namespace, sim: ChildSimulator, tmp: Path) -> None:
-    store = Store(path=tmp / f"{name}.db")
+def run(
+    name: str, args: argparse.Namespace, sim: ChildSimulator, tmp: Path, url: str | None
+) -> None:
+    store = Store(url=url) if url else Store(path=tmp / f"{name}.db")
     api = ZequenzeClient(base_url=sim.url, token=sim.token)
     counted = Counted(api)
-    if name == "naive":
+    if name.startswith("naive"):
         naive = NaivePoller(store=store, api=api, clock=utcnow, interval=args.interval)
         wake, start, stop = naive.wake, naive.start, naive.stop
     else:
@@ -107,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--operations", type=int, default=1000)
     parser.add_argument("--per-request", type=int, default=20)
     parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--databases", nargs="+", default=["sqlite"], choices=DATABASES)
     args = parser.parse_args(argv)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(name, None)
@@ -118,9 +128,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"operations: {args.operations} in requests of {args.per_request}")
     print(f"bot process on core {cores[0]}, simulator on {cores[-1]}")
     try:
-        with tempfile.TemporaryDirectory(prefix="opsbot-creation-") as tmp_name:
-            for name in ("naive", "by need"):
-                run(name, args, sim, Path(tmp_name))
+        with contextlib.ExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbot-creation-")))
+            if "sqlite" in args.databases:
+                run("naive", args, sim, tmp, None)
+                run("by need", args, sim, tmp, None)
+            if "postgresql" in args.databases:
+                server = stack.enter_context(throwaway_server())
+                with server.database() as url:
+                    run("by need on postgresql", args, sim, tmp, url)
     finally:
         sim.stop()
 

@@ -29,6 +29,12 @@ from store.schema_postgres import migrate_postgres
 # The key every writer locks ("opsbot" in ASCII, then 2; 1 is the migrations').
 WRITER_LOCK = int.from_bytes(b"opsbot", "big") << 16 | 2
 
+# A write: READ COMMITTED, each statement seeing what was committed before it, under the one
+# lock every writer takes. A read: one snapshot for all its statements (REPEATABLE READ), as a
+# read under SQLite's process lock sees no write between two of its statements.
+BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
+BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
 # A literal, a placeholder or a percent sign: what the translation looks at.
 _MARKS = re.compile(r"'(?:[^']|'')*'|\?|%")
 
@@ -97,7 +103,9 @@ class PostgresEngine:
             url,
             min_size=1,
             max_size=connections,
-            kwargs={"row_factory": dict_row},
+            # Transactions are begun and ended by hand (_transaction), each begun in one round
+            # trip, which psycopg's own transaction() takes two for.
+            kwargs={"row_factory": dict_row, "autocommit": True},
             open=True,
             name="opsbot",
         )
@@ -120,16 +128,22 @@ class PostgresEngine:
         current: _Current | None = getattr(self._local, "current", None)
         if current is not None:
             if writing and not current.writing:
-                current.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-                current.writing = True
+                raise RuntimeError("a write inside a read: open the write first")
             yield current.tx
             return
-        with self._pool.connection() as conn, conn.transaction():
-            if writing:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+        with self._pool.connection() as conn:
+            # Each begun in one round trip (a write with its lock): every round trip may wait
+            # for the interpreter's lock once the answer is in, while the writers' lock is held.
+            conn.execute(BEGIN_WRITE if writing else BEGIN_READ)
             self._local.current = _Current(conn, PostgresTx(conn), writing)
             try:
                 yield self._local.current.tx
+            except BaseException:
+                if not conn.closed:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
             finally:
                 self._local.current = None
 

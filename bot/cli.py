@@ -157,6 +157,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(func=_migrate)
 
+    copy_db = sub.add_parser(
+        "copy-db",
+        help="copy the SQLite database, every row, into a new PostgreSQL database",
+        description="Copies every request, operation, wave, approval, freeze, outbox message, "
+        "audit line and the rest of the SQLite file --db, OPSBOT_DB or "
+        f"{DEFAULT_DB} into the PostgreSQL database --to (migrated first; it must hold no "
+        "opsbot data), in one transaction, ids kept; then counts every table on both sides "
+        "and prints the counts. Stop the bot first: a running one is refused, since what it "
+        "did after the copy would not be in PostgreSQL. The file is only read. Then set "
+        "OPSBOT_DATABASE_URL to the same URL and start the bot.",
+    )
+    copy_db.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the PostgreSQL database, like postgresql://opsbot@db.example.com/opsbot; its "
+        "password may be left out and given in PGPASSWORD, away from the process list",
+    )
+    copy_db.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"the SQLite file to copy (default: OPSBOT_DB's, else {DEFAULT_DB})",
+    )
+    copy_db.set_defaults(func=_copy_db)
+
     audit = sub.add_parser(
         "audit",
         help="print the audit trail: requests, refusals, confirmations, API calls and answers",
@@ -464,13 +489,58 @@ def _migrate_postgres(url: str) -> int:
         with psycopg.connect(url, connect_timeout=10) as conn:
             applied = migrate_postgres(conn)
     except psycopg.Error as exc:
-        # libpq's words name the host and the user, not the password; should they quote the
-        # URL, its password is taken out all the same.
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        if password := urlsplit(url).password:
-            reason = reason.replace(password, "***")
-        return _fail(say.terminal.migrate_failed(shown, reason, "OPSBOT_DATABASE_URL"))
+        return _fail(
+            say.terminal.migrate_failed(shown, _postgres_reason(exc, url), "OPSBOT_DATABASE_URL")
+        )
     print(say.terminal.migrated(shown, applied, MIGRATIONS[-1][0]))
+    return 0
+
+
+def _postgres_reason(exc: Exception, url: str) -> str:
+    """psycopg's first line about a failure. libpq's words name the host and the user, not
+    the password; should they quote the URL, its password is taken out all the same."""
+    reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    if password := urlsplit(url).password:
+        reason = reason.replace(password, "***")
+    return reason
+
+
+# ---------------------------------------------------------------------------- copy-db
+
+
+def _copy_db(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from bot.settings import check_database_url, redact_url
+    from store import copy
+
+    url = args.to.strip()
+    if problem := check_database_url(url, name="--to"):
+        return _fail(problem, code=2)
+    try:
+        path = args.db or _database_path()
+    except SettingsError as exc:
+        return _fail(say.terminal.settings_refused(exc.problems))
+    shown = redact_url(url)
+    try:
+        done = copy.copy_to_postgres(path, url)
+    except copy.SourceMissing:
+        return _fail(say.terminal.copy_no_database(path), code=2)
+    except copy.SourceNotOpsbot as exc:
+        return _fail(say.terminal.copy_not_opsbot(path, exc.reason), code=2)
+    except copy.SourceBehind as exc:
+        return _fail(say.terminal.copy_source_behind(path, exc.schema, exc.latest))
+    except copy.SourceInUse as exc:
+        return _fail(say.terminal.copy_source_in_use(path, exc.pid))
+    except copy.TargetNotEmpty as exc:
+        return _fail(say.terminal.copy_target_not_empty(shown, exc.tables))
+    except copy.CountsDiffer as exc:
+        return _fail(say.terminal.copy_counts_differ(exc.table, exc.source, exc.target))
+    except sqlite3.Error as exc:
+        return _fail(say.terminal.copy_source_unreadable(path, str(exc)))
+    except psycopg.Error as exc:
+        return _fail(say.terminal.copy_failed(shown, _postgres_reason(exc, url)))
+    print(say.terminal.copied(path, shown, done.counts, done.seconds))
     return 0
 
 

@@ -154,15 +154,16 @@ DATABASE_URL_SCHEMES = ("postgresql", "postgres")
 DATABASE_URL_EXAMPLE = "postgresql://opsbot:PASSWORD@db.example.com:5432/opsbot"
 
 
-def check_database_url(url: str) -> str | None:
-    """The problem with a value of OPSBOT_DATABASE_URL, or None when it is one."""
+def check_database_url(url: str, *, name: str = "OPSBOT_DATABASE_URL") -> str | None:
+    """The problem with a value of OPSBOT_DATABASE_URL (or of the setting `name`), or None
+    when it is one."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in DATABASE_URL_SCHEMES:
-        return say.terminal.setting_not_database_url("OPSBOT_DATABASE_URL", DATABASE_URL_EXAMPLE)
+        return say.terminal.setting_not_database_url(name, DATABASE_URL_EXAMPLE)
     return None
 
 

@@ -72,7 +72,8 @@ def test_a_request_is_recorded_as_its_preview_shows_it_waves_included(store: Sto
 def test_only_the_engine_touches_sqlite() -> None:
     """The store's parts speak to a Tx; sqlite3 and sqlite-utils are the engine's (and the
     migrations'), so a second engine needs no change to them."""
-    allowed = {"engine.py", "schema.py", "lock.py"}
+    # copy.py reads a whole SQLite file into PostgreSQL: it is the one meant to touch both.
+    allowed = {"engine.py", "schema.py", "lock.py", "copy.py"}
     touching = []
     for path in sorted(STORE.glob("*.py")):
         tree = ast.parse(path.read_text())

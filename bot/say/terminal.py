@@ -199,6 +199,64 @@ def migrate_failed(database: str, reason: str, setting: str) -> str:
     return f"could not migrate {database} ({reason}). Check {setting}."
 
 
+def copy_no_database(path: str) -> str:
+    return f"no database at {path} (set OPSBOT_DB or give --db)."
+
+
+def copy_not_opsbot(path: str, reason: str) -> str:
+    return f"{path} is not an opsbot database ({reason}). Check OPSBOT_DB or --db."
+
+
+def copy_source_behind(path: str, schema: str, latest: str) -> str:
+    return (
+        f"{path} is at schema {schema}, older than this opsbot's {latest}: bring it up to "
+        f"date first with `opsbot migrate --db {path}`, then copy it."
+    )
+
+
+def copy_source_in_use(path: str, pid: int | None) -> str:
+    who = f"process {pid}" if pid else "another process"
+    return (
+        f"{path} is in use by opsbot ({who}): stop it first, then copy (what it does after "
+        "the copy would not reach PostgreSQL)."
+    )
+
+
+def copy_target_not_empty(database: str, tables: Sequence[str]) -> str:
+    return (
+        f"{database} already holds opsbot data ({', '.join(tables)}); nothing was copied. "
+        "copy-db fills only a new, empty database: create one (e.g. `createdb opsbot`) and "
+        "give its URL to --to."
+    )
+
+
+def copy_counts_differ(table: str, source: int, target: int) -> str:
+    return (
+        f"the copy was rolled back: {table} has {source} rows in the file but {target} in "
+        "PostgreSQL after the copy. Nothing was copied; please report this."
+    )
+
+
+def copy_source_unreadable(path: str, reason: str) -> str:
+    return f"cannot read {path} ({reason}); nothing was copied. Check OPSBOT_DB or --db."
+
+
+def copy_failed(database: str, reason: str) -> str:
+    return f"could not copy to {database} ({reason}); nothing was copied. Check --to."
+
+
+def copied(source: str, database: str, counts: Sequence[tuple[str, int]], seconds: float) -> str:
+    """What `opsbot copy-db` copied, table by table, as counted on both sides."""
+    width = max(len(table) for table, _ in counts)
+    listed = "\n".join(f"  {table:<{width}}  {rows:>9}" for table, rows in counts)
+    total = sum(n for _, n in counts)
+    return (
+        f"copied {source} to {database}, counted on both sides:\n{listed}\n"
+        f"{total} rows in {seconds:.1f} s. Point the bot at it with OPSBOT_DATABASE_URL; "
+        f"{source} is left as it was."
+    )
+
+
 def parse_not_an_operation(typed: str, keywords: Sequence[str]) -> str:
     return (
         f"{quote(typed)} is a question for the bot, not an operation: parse only explains "

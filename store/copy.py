@@ -48,6 +48,7 @@ TABLES = (
     "operation_statuses",
     "audit_events",
     "leases",
+    "channel_turns",
 )
 # The tables whose `id` is an identity on PostgreSQL.
 IDENTITIES = ("operations", "status_changes", "outbox", "freezes", "audit")

@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT)",
         description="Run the Slack bot with the settings from the environment or .env "
-        "(see the README). With SLACK_APP_TOKEN it connects over Socket Mode; without it, "
+        "(see docs/running.md). With SLACK_APP_TOKEN it connects over Socket Mode; without it, "
         "it serves HTTP on PORT (default 3000) at /slack/events. First it checks every "
         "setting, the Slack tokens, the control API's token, that no other opsbot runs on "
         "the same OPSBOT_DB, and the port, and stops with one line if one is wrong.",
@@ -393,7 +393,7 @@ def _check_config(args: argparse.Namespace) -> int:
             added=[k.keyword for k in kinds if k.keyword not in built_in],
             replaced=[k.keyword for k in kinds if built_in.get(k.keyword, k) != k],
             groups=len(policy.groups),
-            # told only when the file sets it: the default is the README's
+            # told only when the file sets it: the default is the one docs/policy.md gives
             max_devices=policy.limits.max_devices if policy.limits != DEFAULT_LIMITS else None,
         )
     )

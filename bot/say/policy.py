@@ -429,9 +429,7 @@ def config_refused(problems: Sequence[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     listed = "\n".join(f"  - {problem}" for problem in problems)
-    return (
-        f"{len(problems)} problems in the policy file (see the README's Policy section):\n{listed}"
-    )
+    return f"{len(problems)} problems in the policy file (see docs/policy.md):\n{listed}"
 
 
 def config_no_path() -> str:

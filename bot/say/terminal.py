@@ -56,11 +56,9 @@ def dotenv_bad_line(path: str, number: int) -> str:
 def settings_refused(problems: Sequence[str]) -> str:
     """Every problem found, so one fix-and-retry round is enough."""
     if len(problems) == 1:
-        return f"{problems[0]} See the Settings section of the README."
+        return f"{problems[0]} See Settings in docs/running.md."
     listed = "\n".join(f"  - {problem}" for problem in problems)
-    return (
-        f"{len(problems)} settings need fixing (see the Settings section of the README):\n{listed}"
-    )
+    return f"{len(problems)} settings need fixing (see Settings in docs/running.md):\n{listed}"
 
 
 def folder_missing(folder: str) -> str:

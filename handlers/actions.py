@@ -4,6 +4,7 @@ operation-type select."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -45,7 +46,7 @@ def register(app: App, deps: Deps) -> None:
     )
 
     approvals = service.approvals
-    public = _on_public_click
+    public = functools.partial(_on_click, public=True)
     public(app, deps, common_blocks.ACTION_APPROVE, approvals.approve, _voted(approve=True))
     public(app, deps, common_blocks.ACTION_REJECT, approvals.reject, _voted(approve=False))
     public(
@@ -152,10 +153,16 @@ def _on_click(
     action_id: str,
     act: Callable[..., Outcome],
     said: Callable[[str, Outcome], str],
+    *,
+    public: bool = False,
 ) -> None:
-    """A button whose click changes the store: `act(value, user=…)` gives the outcome; a click
-    that did what it says replaces the message with `said(clicker, outcome)`, any other is
-    answered privately with the reason."""
+    """A button whose click changes the store: `act(value, user=…)` gives the outcome, and a
+    click it refused is answered privately with the reason. On the requester's own message
+    (Confirm, Cancel, Send again, Drop), a click that did what it says replaces the message with
+    `said(<@clicker>, outcome)`. A `public` button, on the public message or its thread
+    (Approve, Reject, Continue, Stop, Move, Drop), anyone may click and the act decides who may;
+    the answer, `said(clicker, outcome)`, is private, and the public message and thread follow
+    from the store through the outbox."""
 
     @app.action(action_id)
     def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -167,41 +174,15 @@ def _on_click(
             outcome = act(_value(action), user=user)
             if not outcome.ok:
                 _refuse(private, outcome.reason, outcome.request, outcome.detail)
+            elif public:
+                private({"text": said(user, outcome)})
+                if not _in_home(body):
+                    deps.home.changed(user)
             elif _in_home(body):
                 private({"text": said(f"<@{user}>", outcome)})
             else:
                 respond(replace_original=True, text=said(f"<@{user}>", outcome))
                 deps.home.changed(user)
-
-        deps.later(private, work)
-
-
-def _on_public_click(
-    app: App,
-    deps: Deps,
-    action_id: str,
-    act: Callable[..., Outcome],
-    said: Callable[[str, Outcome], str],
-) -> None:
-    """A button on the public message or its thread (Approve, Reject, Continue, Stop, Move,
-    Drop): anyone may click, and the act decides who may; the answer is private, and the
-    public message and thread follow from the store through the outbox."""
-
-    @app.action(action_id)
-    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-
-        private = _private(deps, body, respond, user)
-
-        def work() -> None:
-            outcome = act(_value(action), user=user)
-            if outcome.ok:
-                private({"text": said(user, outcome)})
-                if not _in_home(body):
-                    deps.home.changed(user)
-            else:
-                _refuse(private, outcome.reason, outcome.request, outcome.detail)
 
         deps.later(private, work)
 

@@ -583,7 +583,7 @@ def _demo(args: argparse.Namespace) -> int:
             Simulator(failure_rate=args.failure_rate, run_seconds=args.run_seconds)
         )
         runtime = Runtime(
-            db_path=str(Path(tmp) / "demo.db"),
+            database=str(Path(tmp) / "demo.db"),
             api_url=simulator.url,
             api_token=simulator.token,
             poll_interval=0.5,

@@ -621,7 +621,7 @@ def test_a_failed_canary_stopped_never_sends_the_others_across_a_restart(
 ) -> None:
     simulator.failing = {"server-01"}
     db = tmp_path / "opsbot.db"
-    bot = start_bot(slack=slack, simulator=simulator, db_path=db)
+    bot = start_bot(slack=slack, simulator=simulator, database=db)
     try:
         shown, request_id, ts = ask_and_confirm(
             bot, "reboot server-01..server-05 in waves of 2 with a canary"
@@ -631,7 +631,7 @@ def test_a_failed_canary_stopped_never_sends_the_others_across_a_restart(
         said(bot, ts, "failed, so the request is halted", "the halt")
     finally:
         stop_bot(bot)
-    bot = start_bot(slack=slack, simulator=simulator, db_path=db)
+    bot = start_bot(slack=slack, simulator=simulator, database=db)
     try:
         assert bot.runtime.store.halted_requests() == [request_id]
         assert "Stopped" in click(bot, common_blocks.ACTION_STOP, f"{request_id}:1", user=ALICE)

@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 
 from store import Store
+from store.base import BACKGROUND_LEASE as BACKGROUND
 
 log = logging.getLogger(__name__)
-
-BACKGROUND = "background"
 LEASE_SECONDS = 10.0
 RENEW_EVERY = 3.0
 # A leader stops counting itself one this long before its lease runs out by its own clock:

@@ -20,14 +20,28 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store.dialect import PostgresDialect
-from store.engine import insert_statement
+from store.engine import StoreUnavailable, insert_statement
 from store.schema_postgres import migrate_postgres
 
 # The key every writer locks ("opsbot" in ASCII, then 2; 1 is the migrations').
 WRITER_LOCK = int.from_bytes(b"opsbot", "big") << 16 | 2
+# How long a transaction waits for a connection before the database counts as not answering
+# (StoreUnavailable). A click is acknowledged before its store work, so this delays only the
+# answer that says "try again", which goes through the response_url (valid 30 minutes). A
+# healthy pool hands one over in well under a millisecond even with every worker busy.
+POOL_WAIT = 5.0
+# /healthz and /readyz must answer within a probe's timeout (Kubernetes: 1 s by default).
+PING_WAIT = 0.8
+# A connection that cannot be made in this long is not coming (a partition, not a refusal).
+CONNECT_TIMEOUT = 5
+# psycopg-pool retries a failed connection with a doubling delay until this long has passed,
+# then gives that attempt up and starts afresh at the next request. Without a bound the delay
+# after a 30 s outage would reach 16 s, and the bot would come back that much later than its
+# database; with it, within a few seconds.
+RECONNECT_WITHIN = 5.0
 
 # A literal, a placeholder or a percent sign: what the translation looks at.
 _MARKS = re.compile(r"'(?:[^']|'')*'|\?|%")
@@ -43,6 +57,17 @@ def to_psycopg(sql: str) -> str:
         return "%s" if mark == "?" else mark.replace("%", "%%")
 
     return _MARKS.sub(swap, sql)
+
+
+def unavailable(exc: psycopg.OperationalError) -> bool:
+    """Whether `exc` says the database is out of reach, not that it answered: no connection in
+    the pool's wait, none made (libpq's own errors carry no SQLSTATE), one cut off (class 08),
+    the server shutting down or starting (57P01-57P03), or out of connections (class 53). A
+    deadlock, a cancelled statement or a serialization failure is an answer, and stays one."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "53")) or state in ("57P01", "57P02", "57P03")
 
 
 class PostgresTx:
@@ -88,16 +113,26 @@ class _Current:
 class PostgresEngine:
     dialect = PostgresDialect()
 
-    def __init__(self, url: str, *, connections: int = 10) -> None:
+    def __init__(self, url: str, *, connections: int = 10, read_only: bool = False) -> None:
+        """Migrated first (under the migrations' advisory lock), unless `read_only`: for
+        looking only (`opsbot audit`), every transaction read-only, the schema as it is."""
         self.url = url
         self._local = threading.local()
-        with psycopg.connect(url, autocommit=True) as conn:
-            migrate_postgres(conn)
+        if not read_only:
+            with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+                migrate_postgres(conn)
+        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=connections,
-            kwargs={"row_factory": dict_row},
+            kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT, **options},
+            # Each connection is tried before it is handed over (an empty query, about 50 us
+            # on loopback): after the server restarts, the pool's idle connections are dead,
+            # and without the check each would fail one transaction before being replaced.
+            check=ConnectionPool.check_connection,
+            timeout=POOL_WAIT,
+            reconnect_timeout=RECONNECT_WITHIN,
             open=True,
             name="opsbot",
         )
@@ -113,7 +148,17 @@ class PostgresEngine:
             yield tx
 
     @contextmanager
-    def _transaction(self, *, writing: bool) -> Iterator[PostgresTx]:
+    def _transaction(self, *, writing: bool, wait: float = POOL_WAIT) -> Iterator[PostgresTx]:
+        try:
+            with self._in_transaction(writing=writing, wait=wait) as tx:
+                yield tx
+        except psycopg.OperationalError as exc:
+            if not unavailable(exc):
+                raise
+            raise StoreUnavailable(f"the database does not answer: {exc}") from exc
+
+    @contextmanager
+    def _in_transaction(self, *, writing: bool, wait: float) -> Iterator[PostgresTx]:
         # A thread already in a transaction goes on in it, as on SQLite's one connection: a
         # read inside a write sees what the write changed, and a write inside a write does not
         # wait for the lock its own transaction holds.
@@ -124,7 +169,7 @@ class PostgresEngine:
                 current.writing = True
             yield current.tx
             return
-        with self._pool.connection() as conn, conn.transaction():
+        with self._pool.connection(timeout=wait) as conn, conn.transaction():
             if writing:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
             self._local.current = _Current(conn, PostgresTx(conn), writing)
@@ -138,7 +183,7 @@ class PostgresEngine:
             return tx.value("SELECT to_regclass(?) IS NOT NULL", [name])
 
     def ping(self) -> None:
-        with self.read() as tx:
+        with self._transaction(writing=False, wait=PING_WAIT) as tx:
             tx.value("SELECT 1")
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from bot import say
 from bot.simulator.endpoint import Simulator
-from store import StoreUnavailable
+from store import Store, StoreUnavailable
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.postgres import PostgresServer
@@ -108,3 +108,19 @@ def test_an_answer_lost_with_the_database_is_settled_by_the_apis_list(
     )
     assert not any(failing.values())
     assert bot.simulator.post_count == 1
+
+
+def test_after_a_restart_no_transaction_fails_on_a_dead_pooled_connection(
+    pg_server: PostgresServer, pg_migrated_url: str
+) -> None:
+    """The server restarted between two transactions: the pool's idle connections are dead,
+    and the next transaction (a person's click) still works, on a new one."""
+    store = Store(url=pg_migrated_url)
+    try:
+        store.set_fact("before", "1")
+        pg_server.stop()
+        pg_server.start()
+        store.set_fact("after", "1")
+        assert store.fact("before") == "1" and store.fact("after") == "1"
+    finally:
+        store.close()

@@ -47,8 +47,9 @@ def test_postgres_down_then_back(pg_bot: Bot, pg_server: PostgresServer) -> None
 
     pg_server.stop()
     try:
-        # A command while the database is away: acknowledged at once, then told plainly.
-        answered = bot.wait_response(bot.command("list"))
+        # A command while the database is away (a new request is kept in the store):
+        # acknowledged at once, then told plainly.
+        answered = bot.wait_response(bot.command("reboot server-02 at 23:59"))
         assert say.track.DATABASE_UNAVAILABLE in all_text(answered)
         asked = time.monotonic()
         ready = readyz(bot)

@@ -97,7 +97,7 @@ def start_runtime(
     *,
     slack: FakeSlack,
     sim: ChildSimulator,
-    db_path: str,
+    database: str,
     channel_gap: float,
     poll_interval: float,
     summary_gap: float,
@@ -106,7 +106,7 @@ def start_runtime(
 ) -> Runtime:
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     return Runtime(
-        db_path=db_path,
+        database=database,
         api_url=sim.url,
         api_token=sim.token,
         poll_interval=poll_interval,

@@ -29,6 +29,7 @@ the first.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import multiprocessing
 import os
@@ -171,8 +172,10 @@ def child(args: argparse.Namespace) -> None:
     with FakeSlack(users={USER: {"name": "alice", "tz": "UTC"}}) as slack:
         for channel in refusing:
             slack.fail("chat.postMessage", error="not_in_channel", times=None, channel=channel)
+        # A --baseline checkout from before Runtime took `database` names it `db_path`.
+        named = "database" if "database" in inspect.signature(Runtime).parameters else "db_path"
         runtime = Runtime(
-            db_path=str(Path(tmp.name) / "opsbot.db"),
+            **{named: str(Path(tmp.name) / "opsbot.db")},
             api_url=url,
             api_token=token,
             poll_interval=15.0,

@@ -16,6 +16,7 @@ imported instead of this one's): `git worktree add /tmp/before 4644c74` then
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import sys
 import tempfile
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> None:
             Simulator(run_seconds=60) as simulator,
             FakeSlack(users={"U123": {"name": "alice", "tz": "UTC"}}) as slack,
         ):
-            bot = start_bot(slack=slack, simulator=simulator, db_path=Path(tmp) / "b.db")
+            # A --repo checkout from before start_bot took `database` names it `db_path`.
+            keywords = inspect.signature(start_bot).parameters
+            named = "database" if "database" in keywords else "db_path"
+            bot = start_bot(slack=slack, simulator=simulator, **{named: Path(tmp) / "b.db"})
             try:
                 request_id = confirm_value(bot.wait_response(bot.command(f"reboot {devices} now")))
                 simulator.faults.add(

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     from bot.health import Metrics
     from bot.policy.rules import Policy
     from store import Store
+
     try:
         from store.base import _now_text
         from store.dialect import SqliteDialect

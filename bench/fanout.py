@@ -71,7 +71,7 @@ def run(name: str, args: argparse.Namespace, tmp: Path) -> None:
         runtime = start_runtime(
             slack=slack,
             sim=sim,
-            db_path=str(tmp / f"{name}.db"),
+            database=str(tmp / f"{name}.db"),
             channel_gap=1.0 / args.speed,
             edit_gap=EDIT_GAP / args.speed,
             poll_interval=args.interval,

@@ -75,7 +75,7 @@ def run(
         runtime = start_runtime(
             slack=slack,
             sim=sim,
-            db_path=str(tmp / f"{name}.db"),
+            database=str(tmp / f"{name}.db"),
             channel_gap=1.0,
             poll_interval=args.interval,
             summary_gap=0.0 if name == "baseline" else 3.0,

@@ -136,7 +136,8 @@ def _parser() -> argparse.ArgumentParser:
         "backup",
         help="copy the bot's database to PATH, safely while the bot runs",
         description=f"Copies OPSBOT_DB (default {DEFAULT_DB}) to PATH with SQLite's online "
-        "backup: a consistent snapshot even while `opsbot run` is writing.",
+        "backup: a consistent snapshot even while `opsbot run` is writing. A bot on "
+        "PostgreSQL (OPSBOT_DATABASE_URL) is backed up with pg_dump instead.",
     )
     backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.set_defaults(func=_backup)
@@ -185,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser(
         "audit",
         help="print the audit trail: requests, refusals, confirmations, API calls and answers",
-        description=f"Prints the audit trail of OPSBOT_DB (default {DEFAULT_DB}), oldest "
+        description="Prints the audit trail of the PostgreSQL database at "
+        f"OPSBOT_DATABASE_URL when it is set, else of OPSBOT_DB (default {DEFAULT_DB}), oldest "
         "first, without changing the database (safe while the bot runs). JSON and CSV lines "
         "carry the Slack permalink of their request where there is one.",
     )
@@ -415,9 +417,14 @@ def _backup(args: argparse.Namespace) -> int:
     from store import Store
 
     try:
+        url = _database_url()
         source = _database_path()
     except SettingsError as exc:
         return _fail(say.terminal.settings_refused(exc.problems))
+    if url:
+        from bot.settings import redact_url
+
+        return _fail(say.terminal.backup_use_pg_dump(redact_url(url)), code=2)
     if not Path(source).is_file():
         return _fail(say.terminal.backup_no_database(source), code=2)
     if Path(args.path).exists():
@@ -558,9 +565,12 @@ def _audit(args: argparse.Namespace) -> int:
         except (ValueError, OverflowError):
             return _fail(say.terminal.audit_bad_since(args.since), code=2)
     try:
+        url = _database_url()
         path = _database_path()
     except SettingsError as exc:
         return _fail(say.terminal.settings_refused(exc.problems))
+    if url:
+        return _audit_postgres(args, url, since)
     # Looked for first: opening a missing file read-only fails, but with SQLite's vaguest
     # words ("unable to open database file").
     if not Path(path).is_file():
@@ -578,6 +588,37 @@ def _audit(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # `opsbot audit | head`: the reader has what it wanted. Python would complain again
         # when it flushes stdout at exit, so stdout goes nowhere from here.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if count == 0 and args.format == "text":
+        print(say.terminal.audit_empty(args.since), file=sys.stderr)
+    return 0
+
+
+def _audit_postgres(args: argparse.Namespace, url: str, since: datetime | None) -> int:
+    """The audit trail read from PostgreSQL, in read-only transactions (safe while replicas
+    run; the schema is not brought up to date by a look)."""
+    import psycopg
+
+    from bot import audit
+    from bot.settings import redact_url
+    from store import Store, StoreUnavailable
+
+    shown = redact_url(url)
+    try:
+        store = Store(url=url, read_only=True)
+        try:
+            rows = store.audit_rows(since=since)
+            items = audit.lines(rows, workspace_url=store.fact(audit.SLACK_URL))
+            count = audit.WRITERS[args.format](sys.stdout, items)
+        finally:
+            store.close()
+    except (psycopg.Error, StoreUnavailable) as exc:
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        if password := urlsplit(url).password:
+            reason = reason.replace(password, "***")
+        return _fail(say.terminal.audit_unreadable(shown, reason, "OPSBOT_DATABASE_URL"))
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if count == 0 and args.format == "text":
@@ -653,7 +694,7 @@ def _demo(args: argparse.Namespace) -> int:
             Simulator(failure_rate=args.failure_rate, run_seconds=args.run_seconds)
         )
         runtime = Runtime(
-            db_path=str(Path(tmp) / "demo.db"),
+            database=str(Path(tmp) / "demo.db"),
             api_url=simulator.url,
             api_token=simulator.token,
             poll_interval=0.5,
@@ -714,37 +755,69 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return _serve(settings, ready, redact)
     finally:
-        ready.lock.release()
+        if ready.lock is not None:
+            ready.lock.release()
 
 
 def _serve(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
     """The bot, from its database opened to its stop."""
+    if settings.database_url:
+        return _serve_postgres(settings, ready, redact)
+    try:
+        runtime = _runtime(settings, ready, database=settings.db_path)
+    except sqlite3.Error as exc:
+        reason = _path_problem(settings.db_path, exc)
+        return _fail(redact(say.terminal.database_unusable(settings.db_path, reason)))
+    return _serve_runtime(runtime, settings, ready)
+
+
+def _runtime(settings: Settings, ready: _Ready, *, database: str) -> Runtime:
     from bot.poller import PollTuning
     from bot.runtime import Runtime
-    from bot.slack.app import add_listeners, socket_mode
     from bot.slack.groups import GroupMembers
     from bot.slack.notifier import SlackNotifier
     from bot.tuning import Tuning
 
+    return Runtime(
+        database=database,
+        api_url=settings.zequenze_api_url,
+        api_token=settings.zequenze_api_token,
+        poll_interval=settings.poll_interval,
+        notifier=SlackNotifier(client=ready.app.client),
+        channel_gap=settings.channel_gap,
+        tuning=Tuning(
+            reconcile_delay=timedelta(seconds=settings.reconcile_delay),
+            ask_after=timedelta(seconds=settings.ask_after),
+        ),
+        poll_tuning=PollTuning(outage_notice=settings.outage_notice),
+        config=ready.policy,
+        groups=GroupMembers(client=ready.app.client),
+    )
+
+
+def _serve_postgres(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
+    """The bot on PostgreSQL: no file lock (replicas share the database, and lead by its
+    lease); the schema brought up to date first, under the migrations' lock."""
+    import psycopg
+
+    from bot.settings import redact_url
+    from store import StoreUnavailable
+
+    url = settings.database_url or ""
+    shown = redact_url(url)
     try:
-        runtime = Runtime(
-            db_path=settings.db_path,
-            api_url=settings.zequenze_api_url,
-            api_token=settings.zequenze_api_token,
-            poll_interval=settings.poll_interval,
-            notifier=SlackNotifier(client=ready.app.client),
-            channel_gap=settings.channel_gap,
-            tuning=Tuning(
-                reconcile_delay=timedelta(seconds=settings.reconcile_delay),
-                ask_after=timedelta(seconds=settings.ask_after),
-            ),
-            poll_tuning=PollTuning(outage_notice=settings.outage_notice),
-            config=ready.policy,
-            groups=GroupMembers(client=ready.app.client),
-        )
-    except sqlite3.Error as exc:
-        reason = _path_problem(settings.db_path, exc)
-        return _fail(redact(say.terminal.database_unusable(settings.db_path, reason)))
+        runtime = _runtime(settings, ready, database=url)
+    except (psycopg.Error, StoreUnavailable) as exc:
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        return _fail(redact(say.terminal.database_url_unusable(shown, reason)))
+    log.info("opsbot keeps its state in PostgreSQL at %s", shown)
+    return _serve_runtime(runtime, settings, ready)
+
+
+def _serve_runtime(runtime: Runtime, settings: Settings, ready: _Ready) -> int:
+    """The bot, from its runtime assembled to its stop."""
+    from bot.slack.app import add_listeners, socket_mode
+
     if ready.workspace_url:
         # Kept in the database, so that `opsbot audit` can build permalinks offline.
         from bot.audit import SLACK_URL
@@ -823,7 +896,7 @@ class _Ready:
 
     app: App
     workers: Workers
-    lock: DatabaseLock
+    lock: DatabaseLock | None  # None on PostgreSQL
     server: HttpServer | None
     socket_url: str
     health_server: WsgiServer | None  # Socket Mode's, with OPSBOT_HEALTH_PORT
@@ -856,6 +929,10 @@ def _checked(settings: Settings) -> _Ready:
 
     _check_api(settings)
 
+    if settings.database_url:  # replicas share it: no lock, the lease decides who leads
+        return _listening(
+            settings, client=client, app=app, workers=workers, lock=None, policy=policy
+        )
     path = settings.db_path
     if Path(path).is_dir():  # before its lock file lands beside the folder
         raise _Refused(say.terminal.database_unusable(path, say.terminal.IS_A_FOLDER))
@@ -880,7 +957,7 @@ def _listening(
     client: BotClient,
     app: App,
     workers: Workers,
-    lock: DatabaseLock,
+    lock: DatabaseLock | None,
     policy: PolicyConfig,
 ) -> _Ready:
     """The Socket Mode URL or the HTTP port, asked for with the database's lock held: a second

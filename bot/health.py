@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from store import Store
+from store import Store, StoreUnavailable
 from store.records import FINAL_STATUSES, RUNNING_STATUSES, SUCCEEDED_STATUSES, WAITING_STATUSES
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class _StoreCollector(Collector):
             gauges = self._store.gauges()
             due = self._next_check_due()
             outcomes = self._count_outcomes()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, StoreUnavailable) as error:
             log.warning("metrics: the database did not answer: %r", error)
             return
         now = self._clock()

@@ -16,11 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from store import Store
+from store import Store, StoreUnavailable
+from store.base import BACKGROUND_LEASE as BACKGROUND
 
 log = logging.getLogger(__name__)
-
-BACKGROUND = "background"
 LEASE_SECONDS = 10.0
 RENEW_EVERY = 3.0
 # A leader stops counting itself one this long before its lease runs out by its own clock:
@@ -72,6 +71,9 @@ class Leadership:
         asked = time.monotonic()
         try:
             term = self._store.take_lease(BACKGROUND, holder=self.holder, seconds=self._seconds)
+        except StoreUnavailable as exc:
+            log.warning("could not renew the lease: %s", exc)
+            return self.leading
         except Exception:
             # The database does not answer: we lead until our lease would have run out, no
             # longer (another replica may take it then).

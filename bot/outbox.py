@@ -188,7 +188,8 @@ class OutboxSender:
         if request is None:  # cannot happen with foreign keys on; never loop on it
             self._store.mark_delivered(event.id, now=self._clock())
             return "delivered"
-        self._store.mark_attempt_started(event.id)
+        if not self._store.mark_attempt_started(event.id):
+            return None  # another replica leads now: its outbox sends this
         try:
             if event.kind == ROOT:
                 ts = self._notifier.post_root(request, retry=event.attempts > 0)

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bot.api import CallRecord, ZequenzeClient
@@ -60,7 +61,7 @@ class Runtime:
     def __init__(
         self,
         *,
-        db_path: str,
+        database: str | Path,
         api_url: str,
         api_token: str,
         poll_interval: float,
@@ -74,12 +75,16 @@ class Runtime:
         api_timeout: float = 10.0,
         config: PolicyConfig = OPEN_POLICY,
         groups: Groups | None = None,
-        shared: bool = False,
+        shared: bool | None = None,
     ) -> None:
-        """`shared`: other replicas may use the same database, so the background rounds run
-        only while this one holds the lease (bot/leadership.py). A SQLite file is never
-        shared: its lock keeps a second process out."""
-        self.store = Store(path=db_path)
+        """`database`: a SQLite file's path, or a PostgreSQL URL (store.Store.open). `shared`:
+        other replicas may use the same database, so the background rounds run only while
+        this one holds the lease (bot/leadership.py), and its claims are fenced by it; by
+        default, on PostgreSQL. A SQLite file is kept to one process by its lock (the tests
+        force `shared` to run replicas in one process)."""
+        self.store = Store.open(database)
+        if shared is None:
+            shared = self.store.shared
         self.started = False
         # Set first when stopping: every loop's round, and the API client, end between items.
         self._stopping = threading.Event()
@@ -185,16 +190,16 @@ class Runtime:
             job=self._reconciler.reconcile,
         )
         self._loops = (self.recovery, self.sending, self.poller, self.outbox)
-        self.leadership = (
-            Leadership(
+        self.leadership: Leadership | None = None
+        if shared:
+            self.leadership = Leadership(
                 store=self.store,
                 holder=replica_name(),
                 settle=lambda term: self._sender.recover(),
                 on_leading=self._wake_all,
             )
-            if shared
-            else None
-        )
+            # POSTs and messages are claimed only while the lease is ours, by the database.
+            self.store.fence = self.leadership.holder
         for loop in self._loops:
             loop.only_while(self.leading)
         self.metrics.leading(self.leading)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ class Sender:
         self._tuning = tuning
         self._gate = gate
         self._on_submitted = on_submitted
+        self._left_claimed = False  # a failed round may have left operations `sending`
         self._pool = ThreadPoolExecutor(
             max_workers=tuning.send_concurrency, thread_name_prefix="send"
         )
@@ -56,20 +57,31 @@ class Sender:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def recover(self) -> None:
+    def recover(self, error: str = say.track.STOPPED_WHILE_SENDING) -> None:
         """At start-up, after a crash: POSTs that were in flight have unknown outcomes."""
-        unknown = self._store.recover_after_crash(
-            now=self._clock(), error=say.track.STOPPED_WHILE_SENDING
-        )
+        unknown = self._store.recover_after_crash(now=self._clock(), error=error)
         if unknown:
             log.warning("recovered after a restart: %d operation(s) to reconcile", unknown)
 
     def submit_pending(self) -> int:
         """POST every confirmed operation whose time to be sent has come, a few at a time,
         until the bot stops; returns how many were sent (whatever the API answered)."""
+        if self._left_claimed:
+            # The last round failed (its database stopped answering) after claiming: a POST
+            # it made may have no answer kept, its operation still `sending`. No round of ours
+            # runs now and only the lease's holder claims, so each such one is an unknown
+            # outcome, settled by the API's list, never sent again on a guess.
+            self.recover(say.track.DATABASE_LOST_WHILE_SENDING)
+            self._left_claimed = False
         due = self._store.operations_to_send(now=self._clock(), root_wait=self._tuning.root_wait)
         due = self._gate.admit(due)
-        sent = sum(self._pool.map(self._claim_and_submit, due))
+        # Every claim ends before the round does, failed or not: the next round's recovery
+        # must not take a POST still in flight for one whose answer was lost.
+        claims = [self._pool.submit(self._claim_and_submit, operation) for operation in due]
+        wait(claims)
+        if any(claim.exception() is not None for claim in claims):
+            self._left_claimed = True
+        sent = sum(claim.result() for claim in claims)  # raises the first failure
         if sent:
             self._on_submitted()
         return sent

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from store import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +73,9 @@ class Ticker:
             try:
                 if self._allowed():
                     self._job()
+            except StoreUnavailable as exc:
+                # The database is out of reach: one line, no traceback; tried again next round.
+                log.warning("%s: round failed: %s", self.name, exc)
             except Exception:
                 # One bad round must not end the loop: it is logged and the next round runs.
                 log.exception("%s: round failed", self.name)

@@ -14,6 +14,7 @@ from bot.say import common_blocks, track_blocks
 from bot.service import OpsService
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
+from store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,12 @@ def guarded(send: Send, work: Callable[[], None]) -> None:
     """Run a handler's work; whatever breaks, the person gets a sentence, never a traceback."""
     try:
         work()
+    except StoreUnavailable as exc:  # the database is out of reach: no traceback for this
+        log.warning("handler could not reach the database: %s", exc)
+        try:
+            send(common_blocks.notice(say.track.DATABASE_UNAVAILABLE))
+        except Exception:
+            log.exception("could not tell the user the database is not answering")
     except Exception:
         log.exception("handler failed")
         try:

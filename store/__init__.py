@@ -1,7 +1,9 @@
-"""SQLite state of the bot: requests, operations, status history and the outbox."""
+"""The bot's state (SQLite, or PostgreSQL for replicas): requests, operations, status
+history and the outbox."""
 
 from store.base import LARGEST_ID
-from store.db import Store
+from store.db import Store, is_database_url
+from store.engine import StoreUnavailable
 from store.records import (
     APPROVAL_NEEDED,
     APPROVE,
@@ -67,7 +69,9 @@ __all__ = [
     "OutboxEvent",
     "RequestRecord",
     "Store",
+    "StoreUnavailable",
     "Vote",
+    "is_database_url",
     "is_final",
     "is_running",
 ]

@@ -70,6 +70,9 @@ def shown_at() -> float:
     return datetime.now(UTC).timestamp() / 86400 + 2440587.5
 
 
+# The lease whose holder does the background work (bot/leadership.py, store/leases.py).
+BACKGROUND_LEASE = "background"
+
 BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)
 
 
@@ -80,6 +83,22 @@ class StoreBase:
 
     engine: Engine
     dialect: Dialect
+    fence: str | None = None
+
+    def _fenced(self) -> tuple[str, list[Any]]:
+        """The condition (` AND EXISTS …`, and its parameters) a claim that leads to an outside
+        call which is not idempotent (a POST, a message) adds to its compare-and-set: that this
+        process still holds the background lease, unexpired by the database's clock, judged
+        in the claim's own transaction. Writers go one at a time, so a replica whose lease ran
+        out and was taken over claims nothing, even with a round of its still going. Nothing
+        when `fence` is None (one process on its own database)."""
+        if self.fence is None:
+            return "", []
+        return (
+            " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? "
+            f"AND expires_at > {self.dialect.clock()})",
+            [BACKGROUND_LEASE, self.fence],
+        )
 
     def _advance_waves(self, tx: Tx, request_id: str, now: datetime) -> None:
         raise NotImplementedError  # store/waves.py

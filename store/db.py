@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
+def is_database_url(database: str) -> bool:
+    """Whether `database` names a PostgreSQL database rather than a SQLite file."""
+    return database.startswith(("postgresql://", "postgres://"))
+
+
 class Store(
     Requests,
     Approvals,
@@ -59,15 +64,15 @@ class Store(
         self, *, path: str | Path | None = None, url: str | None = None, read_only: bool = False
     ) -> None:
         """A SQLite file at `path`, or the PostgreSQL database at `url` (brought up to date
-        first). `read_only`, SQLite only: for looking only (`opsbot audit`): the file must
-        exist, nothing is created or migrated, and a write fails."""
+        first). `read_only`: for looking only (`opsbot audit`): nothing is created or
+        migrated, and a write fails (SQLite: the file must exist)."""
         if (path is None) == (url is None):
             raise TypeError("Store takes a path (SQLite) or a url (PostgreSQL)")
         if url is not None:
             # Imported here: psycopg loads its C parts, which SQLite's users never need.
             from store.postgres import PostgresEngine
 
-            self.engine = PostgresEngine(url)
+            self.engine = PostgresEngine(url, read_only=read_only)
         else:
             self.path = str(path)
             self.engine = SqliteEngine(path=path, read_only=read_only)
@@ -75,6 +80,16 @@ class Store(
         # kept to one process by its lock.
         self.shared = url is not None
         self.dialect = self.engine.dialect
+        # The holder of the background lease this process claims work under (set by the
+        # runtime when replicas share the database), or None: no fencing (store/leases.py).
+        self.fence: str | None = None
+
+    @classmethod
+    def open(cls, database: str | Path) -> Store:
+        """`database`: a PostgreSQL URL (postgresql://, postgres://) or a SQLite file's path."""
+        if is_database_url(str(database)):
+            return cls(url=str(database))
+        return cls(path=database)
 
     @property
     def db(self) -> Database:

@@ -22,6 +22,13 @@ from store.dialect import Dialect, SqliteDialect
 from store.schema import migrate
 
 
+class StoreUnavailable(Exception):
+    """The database does not answer (PostgreSQL down or unreachable, no connection free within
+    the engine's wait): nothing of the transaction was kept, or its commit is unknown. The
+    caller tells the person to try again in a moment; a background round is tried again at its
+    next turn. The engine reconnects by itself."""
+
+
 class Tx(Protocol):
     """One transaction (or, from `Engine.read()`, a reading). Rows are dicts by column name."""
 
@@ -67,7 +74,8 @@ class Engine(Protocol):
         ...
 
     def ping(self) -> None:
-        """A trivial query: raises when the database does not answer."""
+        """A trivial query: raises when the database does not answer (StoreUnavailable for a
+        database out of reach, soon: health checks have short timeouts)."""
         ...
 
     def close(self) -> None: ...

@@ -25,15 +25,18 @@ from store.records import (
 
 class Operations(StoreBase):
     def start_sending(self, operation_id: int, *, now: datetime) -> bool:
-        """new → sending: only the winner may POST this operation, and never while a freeze
-        covers its device. The freeze is checked in the claim's own transaction: a freeze
-        committed before it wins, however long ago the sender picked the operation up."""
+        """new → sending: only the winner may POST this operation, never while a freeze
+        covers its device, and, among replicas, only while this one holds the background lease
+        (`_fenced`). Both are checked in the claim's own transaction: a freeze committed
+        before it wins, however long ago the sender picked the operation up."""
+        fence, fence_params = self._fenced()
         with self.engine.write() as tx:
             return self._cas(
                 tx,
                 "UPDATE operations SET state = 'sending', updated_at = ? "
-                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({frozen_sql(self.dialect)})",
-                [_now_text(now), operation_id, _now_text(now)],
+                f"WHERE id = ? AND state = 'new' AND NOT EXISTS ({frozen_sql(self.dialect)})"
+                + fence,
+                [_now_text(now), operation_id, _now_text(now), *fence_params],
             )
 
     def record_submitted(

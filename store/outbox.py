@@ -321,11 +321,17 @@ class Outbox(StoreBase):
                 [version, shown_at(), request_id],
             )
 
-    def mark_attempt_started(self, event_id: int) -> None:
+    def mark_attempt_started(self, event_id: int) -> bool:
         """Counted before sending: after a crash mid-send, attempts > 0 says the message may
-        have gone out, so the sender checks before sending it again."""
+        have gone out, so the sender checks before sending it again. False: not to be sent
+        by this process (another replica took the background lease over, `_fenced`)."""
+        fence, fence_params = self._fenced()
         with self.engine.write() as tx:
-            tx.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [event_id])
+            return self._cas(
+                tx,
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?" + fence,
+                [event_id, *fence_params],
+            )
 
     def mark_attempt_failed(self, event_id: int, *, error: str, landed: bool = True) -> None:
         """`landed` False: Slack said the message was not posted (a 429), so this try does not

@@ -1,5 +1,6 @@
 """The bot assembled from real parts over loopback: Bolt over HTTP (waitress) verifying real
-signatures, the fake Slack Web API, the API simulator, and a real SQLite file."""
+signatures, the fake Slack Web API, the API simulator, and a real SQLite file (or a throwaway
+PostgreSQL: `either_database`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
+from psycopg_pool import PoolClosed
 
 from bot.health import observe
 from bot.policy.config import OPEN_POLICY, read_config
@@ -229,7 +231,7 @@ def start_bot(
     *,
     slack: FakeSlack,
     simulator: Simulator,
-    db_path: Path,
+    database: Path | str,
     poll_interval: float = 0.1,
     channel_gap: float = CHANNEL_GAP,
     edit_gap: float = EDIT_GAP,
@@ -239,15 +241,16 @@ def start_bot(
     config: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     workers: Workers | None = None,
-    shared: bool = False,
+    shared: bool | None = None,
 ) -> Bot:
-    """`config`: a policy file's text (TOML); user groups are the fake Slack's. `workers`:
-    other pool sizes than the app's own (bench/ack_latency.py compares them). `shared`: a
-    replica among others on the same database (only the lease's holder works in the
-    background)."""
+    """`database`: a SQLite file, or a PostgreSQL URL (`pg_migrated_url`). `config`: a policy
+    file's text (TOML); user groups are the fake Slack's. `workers`: other pool sizes than the
+    app's own (bench/ack_latency.py compares them). `shared`: a replica among others on the
+    same database (only the lease's holder works in the background); by default, on
+    PostgreSQL."""
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
-        db_path=str(db_path),
+        database=str(database),
         api_url=simulator.url,
         api_token=simulator.token,
         poll_interval=poll_interval,
@@ -289,7 +292,7 @@ def stop_bot(bot: Bot) -> None:
     # (migration 0009's triggers): a change that escaped them would show here.
     try:
         kept, true = kept_and_true_counts(bot.runtime.store)
-    except sqlite3.ProgrammingError:  # the test closed the database itself
+    except (sqlite3.ProgrammingError, PoolClosed):  # the test closed the database itself
         kept = true = {}
     bot.runtime.stop()
     assert kept == true, (kept, true)
@@ -311,7 +314,7 @@ def policy_bot(
             start_bot(
                 slack=slack,
                 simulator=simulator,
-                db_path=tmp_path / "opsbot.db",
+                database=tmp_path / "opsbot.db",
                 config=config,
                 clock=clock,
             )
@@ -323,8 +326,17 @@ def policy_bot(
         stop_bot(running)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The bot's database on each engine in turn: a SQLite file, then a PostgreSQL database
+    with the schema up to date (skipped, in one line, where PostgreSQL is not installed)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "opsbot.db")
+    return request.getfixturevalue("pg_migrated_url")
+
+
 @pytest.fixture
 def bot(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Bot]:
-    running = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "opsbot.db")
+    running = start_bot(slack=slack, simulator=simulator, database=tmp_path / "opsbot.db")
     yield running
     stop_bot(running)

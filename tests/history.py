@@ -177,7 +177,9 @@ def kept_and_true_counts(store: Store) -> tuple[dict[str, Any], dict[str, Any]]:
     def pairs(tx: Tx, sql: str) -> dict[Any, Any]:
         return {k: v for k, v in (tuple(r.values()) for r in tx.rows(sql))}
 
-    with store.engine.read() as tx:  # one consistent reading while the bot's loops run
+    # One consistent reading while the bot's loops run: as a writer, so that no change lands
+    # between two of its questions (PostgreSQL's reads see each statement's own snapshot).
+    with store.engine.write() as tx:
         kept = {
             "statuses": pairs(
                 tx, "SELECT word, operations FROM operation_statuses WHERE operations <> 0"

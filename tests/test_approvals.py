@@ -262,13 +262,13 @@ def test_a_request_judged_under_another_policy_is_asked_again(
 ) -> None:
     # Typed under an open file; the bot restarts with a stricter one before the Confirm.
     first = start_bot(
-        slack=slack, simulator=simulator, db_path=tmp_path / "o.db", config="[access]\n"
+        slack=slack, simulator=simulator, database=tmp_path / "o.db", config="[access]\n"
     )
     try:
         _, request_id = ask(first, "reboot server-06 now")
     finally:
         stop_bot(first)
-    second = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "o.db", config=POLICY)
+    second = start_bot(slack=slack, simulator=simulator, database=tmp_path / "o.db", config=POLICY)
     try:
         _, key = second.click("ops_confirm", request_id, user=REQUESTER)
         assert "The policy changed since you asked" in second.wait_response(key)["text"]

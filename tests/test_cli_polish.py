@@ -446,7 +446,7 @@ def console(tmp_path: Path) -> Iterator[Console]:
     terminal = Terminal(out=out, tz="Europe/Madrid")
     with Simulator(run_seconds=0.2) as simulator:
         runtime = Runtime(
-            db_path=str(tmp_path / "demo.db"),
+            database=str(tmp_path / "demo.db"),
             api_url=simulator.url,
             api_token=simulator.token,
             poll_interval=0.1,
@@ -710,7 +710,7 @@ outside = "warn"
     groups = {"S0DBA": ["U0002"]}
     with Simulator(run_seconds=0.2) as simulator:
         runtime = Runtime(
-            db_path=str(tmp_path / "demo.db"),
+            database=str(tmp_path / "demo.db"),
             api_url=simulator.url,
             api_token=simulator.token,
             poll_interval=0.1,

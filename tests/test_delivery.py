@@ -273,7 +273,7 @@ def quick(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Bo
     """A bot and a Slack ten times faster than the others (250 posts in 2.5 s, not 15 s)."""
     slack.post_rate = 200.0
     running = start_bot(
-        slack=slack, simulator=simulator, db_path=tmp_path / "quick.db", channel_gap=0.01
+        slack=slack, simulator=simulator, database=tmp_path / "quick.db", channel_gap=0.01
     )
     yield running
     stop_bot(running)

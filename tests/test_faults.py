@@ -49,7 +49,7 @@ def test_an_operation_created_despite_a_lost_answer_is_adopted_not_sent_twice(
     slack: FakeSlack, simulator: Simulator, tmp_path: Path, fault: Fault
 ) -> None:
     simulator.faults.add(fault)
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "f.db", api_timeout=0.5)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "f.db", api_timeout=0.5)
     try:
         _, root_ts = request_and_confirm(bot, "reboot server-01 now")
         replies = finished(bot, root_ts)
@@ -77,7 +77,7 @@ def test_429_on_create_is_retried_after_its_delay_and_says_so(bot: Bot) -> None:
 def test_connection_refused_on_create_is_retried(
     slack: FakeSlack, simulator: Simulator, tmp_path: Path
 ) -> None:
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "r.db")
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "r.db")
     try:
         port = simulator._server.server_address[1]  # noqa: SLF001 - restart on the same port
         simulator.stop()
@@ -117,7 +117,7 @@ def test_polling_survives_get_faults_and_announces_each_change_once(
     slack: FakeSlack, simulator: Simulator, tmp_path: Path, fault: Fault
 ) -> None:
     simulator.run_seconds = 1.0
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "g.db", api_timeout=0.5)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "g.db", api_timeout=0.5)
     try:
         _, root_ts = request_and_confirm(bot, "restart nginx on server-04 now")
         simulator.faults.add(fault)
@@ -145,7 +145,7 @@ def test_an_outage_is_told_once_and_its_end_too(
     bot = start_bot(
         slack=slack,
         simulator=simulator,
-        db_path=tmp_path / "o.db",
+        database=tmp_path / "o.db",
         poll_tuning=PollTuning(max_backoff=0.3, outage_notice=0.6),
     )
     try:
@@ -181,7 +181,7 @@ def test_running_far_longer_than_expected_is_warned_once(
     bot = start_bot(
         slack=slack,
         simulator=simulator,
-        db_path=tmp_path / "w.db",
+        database=tmp_path / "w.db",
         poll_tuning=PollTuning(overdue_factor=0.0, overdue_grace=0.5),
     )
     try:
@@ -247,7 +247,7 @@ def test_every_post_into_a_channel_is_paced_roots_and_mention_answers_included(
     # Slack's own numbers at twice its speed: the fake takes 2 posts a second with a burst of
     # 3, and the bot paces itself as in production, one per gap with a burst of 2.
     slack.post_rate = 2.0
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "p.db", channel_gap=0.5)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "p.db", channel_gap=0.5)
     try:
         # Two requests of one device each: every step of each is a reply in its thread.
         _, first_ts = request_and_confirm(bot, "reboot server-10 now")

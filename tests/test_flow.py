@@ -1,9 +1,12 @@
-"""The whole path over loopback: /ops → confirmation → click → API → status in the thread."""
+"""The whole path over loopback: /ops → confirmation → click → API → status in the thread, on
+each engine (a SQLite file, and PostgreSQL where the bot leads by the lease and its claims are
+fenced by it)."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -12,10 +15,24 @@ import pytest
 from slack_sdk import WebClient
 
 from bot import say
+from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
 from bot.slack.notifier import Zone, ZoneLookup
+from store import Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
-from tests.fakes import BOT_TOKEN, block_actions_payload
+from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_payload
+
+
+@pytest.fixture
+def bot(slack: FakeSlack, simulator: Simulator, either_database: str) -> Iterator[Bot]:
+    running = start_bot(slack=slack, simulator=simulator, database=either_database)
+    yield running
+    stop_bot(running)
+
+
+def requests_kept(store: Store) -> int:
+    with store.engine.read() as tx:
+        return tx.value("SELECT count(*) FROM requests")
 
 
 def confirm_button(response: dict) -> dict:
@@ -156,7 +173,7 @@ def test_a_bad_signature_gets_401_and_does_nothing(bot: Bot) -> None:
     stale = bot.send(body, timestamp=int(datetime.now(UTC).timestamp()) - 6 * 60)
     assert stale.status_code == 401
     assert bot.slack.calls_to("response_url") == []
-    assert bot.runtime.store.db["requests"].count == 0
+    assert requests_kept(bot.runtime.store) == 0
 
 
 def test_double_click_makes_exactly_one_operation(bot: Bot) -> None:
@@ -223,7 +240,7 @@ def test_each_refusal_says_what_was_wrong_and_shows_an_example(
     assert "For example: `/ops " in answer["text"]
     assert said.replace("<", "&lt;").replace(">", "&gt;") in answer["text"]
     assert "<!channel>" not in answer["text"]
-    assert bot.runtime.store.db["requests"].count == 0
+    assert requests_kept(bot.runtime.store) == 0
 
 
 @pytest.mark.parametrize(
@@ -403,10 +420,12 @@ def test_modal_round_trip(bot: Bot) -> None:
     assert "*Parameters (both devices):* force=true, timeout=600" in all_text(shown)
 
 
-def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, tmp_path) -> None:
+def test_restart_mid_flight_resumes_polling_without_reposting(
+    slack, simulator, either_database: str
+) -> None:
     simulator.run_seconds = 1.5
-    db = tmp_path / "opsbot.db"
-    first = start_bot(slack=slack, simulator=simulator, db_path=db)
+    db = either_database
+    first = start_bot(slack=slack, simulator=simulator, database=db)
     _, root_ts = request_and_confirm(first, "reboot server-08 now")
     eventually(
         lambda: any("scheduled as" in r for r in thread_replies(first, root_ts)), what="submitted"
@@ -414,7 +433,7 @@ def test_restart_mid_flight_resumes_polling_without_reposting(slack, simulator, 
     stop_bot(first)
     seen = len(thread_replies(first, root_ts))
 
-    second = start_bot(slack=slack, simulator=simulator, db_path=db)
+    second = start_bot(slack=slack, simulator=simulator, database=db)
     try:
         replies = eventually(
             lambda: (r := thread_replies(second, root_ts)) and "completed" in r[-1] and r,

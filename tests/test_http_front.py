@@ -219,7 +219,9 @@ def test_every_kind_of_request_is_acknowledged_while_slack_is_down(
     """A listener answers Slack when it returns: one that called Slack first and failed would
     answer 500 (and Slack show an error) for something it could have acknowledged."""
     workers = Workers()
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "down.db", workers=workers)
+    bot = start_bot(
+        slack=slack, simulator=simulator, database=tmp_path / "down.db", workers=workers
+    )
     try:
         type_change = _type_change(bot)
         gone = slack.response_url("down")

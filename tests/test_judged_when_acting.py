@@ -761,7 +761,7 @@ def test_the_demo_answers_the_threads_move_and_drop(tmp_path: Path) -> None:
     terminal = Terminal(out=out, tz="UTC")
     with Simulator(run_seconds=0.2) as simulator:
         runtime = Runtime(
-            db_path=str(tmp_path / "demo.db"),
+            database=str(tmp_path / "demo.db"),
             api_url=simulator.url,
             api_token=simulator.token,
             poll_interval=0.1,

@@ -82,7 +82,7 @@ def held(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[Hel
         SlackNotifier(client=web_client(token=BOT_TOKEN, base_url=slack.api_url))
     )
     runtime = Runtime(
-        db_path=str(tmp_path / "held.db"),
+        database=str(tmp_path / "held.db"),
         api_url=simulator.url,
         api_token=simulator.token,
         poll_interval=0.1,
@@ -151,7 +151,7 @@ def test_a_mention_acked_just_before_shutdown_is_still_answered(
 ) -> None:
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
-        db_path=str(tmp_path / "drain.db"),
+        database=str(tmp_path / "drain.db"),
         api_url=simulator.url,
         api_token=simulator.token,
         poll_interval=0.1,
@@ -255,7 +255,7 @@ def test_reconcile_backs_off_while_the_list_fails(
     )
     simulator.faults.add(Fault(method="POST", kind="status_after_work", status=500))
     simulator.faults.add(Fault(method="GET", kind="status", status=503, times=None))
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "b.db", tuning=tuning)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "b.db", tuning=tuning)
 
     def list_calls() -> int:
         return sum(m == "GET" and "id=" not in path for m, path in simulator.requests)

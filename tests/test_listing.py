@@ -147,7 +147,7 @@ def read_while_creating(simulator: Simulator, ids: list[str]) -> None:
 def bot(
     seeded: tuple[Simulator, list[str], list[str]], slack: FakeSlack, tmp_path: Path
 ) -> Iterator[Bot]:
-    running = start_bot(slack=slack, simulator=seeded[0], db_path=tmp_path / "list.db")
+    running = start_bot(slack=slack, simulator=seeded[0], database=tmp_path / "list.db")
     yield running
     stop_bot(running)
 
@@ -216,7 +216,7 @@ def test_an_unknown_outcome_at_100000_operations_is_found_in_a_few_gets(
     with Simulator(run_seconds=0.4, seed=7, order=order) as simulator:  # type: ignore[arg-type]
         simulator.seed(HISTORY)  # the newest 300 created within the last 5 minutes
         simulator.faults.add(Fault(method="POST", kind="status_after_work", status=500))
-        bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "r.db")
+        bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "r.db")
         try:
             _, root = request_and_confirm(bot, "reboot server-01 now")
             # A new bot learns the usual device names from the newest page, once; the
@@ -251,7 +251,7 @@ def test_a_list_too_busy_to_read_back_to_the_confirmation_never_causes_a_second_
             look_every=0.2,
         )
         bot = start_bot(
-            slack=slack, simulator=simulator, db_path=tmp_path / "busy.db", tuning=tuning
+            slack=slack, simulator=simulator, database=tmp_path / "busy.db", tuning=tuning
         )
         caplog.set_level(logging.INFO, logger="bot.reconcile")
         try:

@@ -23,7 +23,7 @@ from tests.test_health import samples
 @pytest.fixture
 def replicas(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[list[Bot]]:
     started = [
-        start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "shared.db", shared=True)
+        start_bot(slack=slack, simulator=simulator, database=tmp_path / "shared.db", shared=True)
         for _ in range(2)
     ]
     yield started

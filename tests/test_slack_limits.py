@@ -100,7 +100,7 @@ def test_slack_down_does_not_hold_the_operations_past_the_root_wait(
     slack: FakeSlack, simulator: Simulator, tmp_path: Path
 ) -> None:
     tuning = Tuning(**{**FAST_RECOVERY.__dict__, "root_wait": timedelta(seconds=0.5)})
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "d.db", tuning=tuning)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "d.db", tuning=tuning)
     try:
         request_id = confirmation(bot, "reboot server-02 now")
         slack.fail("chat.postMessage", status=503, delay=3.0, times=None)  # hanging, then 503
@@ -216,7 +216,7 @@ def test_a_channel_the_bot_is_not_in_stops_every_request_waiting_there(
     them (2 s here). The first refusal stops every request there of which nothing was sent,
     the channel is remembered as refusing, and each requester is told why."""
     slack.post_rate = 4.0
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "n.db", channel_gap=0.5)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "n.db", channel_gap=0.5)
     try:
         slack.fail("chat.postMessage", error="not_in_channel", times=None, channel="CNOT")
         users = [f"U{n:03d}" for n in range(12)]

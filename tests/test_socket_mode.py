@@ -25,7 +25,7 @@ def test_command_confirm_and_thread_updates_over_socket_mode(
 ) -> None:
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtime = Runtime(
-        db_path=str(tmp_path / "sm.db"),
+        database=str(tmp_path / "sm.db"),
         api_url=simulator.url,
         api_token=simulator.token,
         poll_interval=0.1,

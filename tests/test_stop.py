@@ -133,7 +133,7 @@ def test_sigterm_with_a_backlog_behind_a_slow_api_ends_soon_and_a_restart_sends_
 
 def runtime_on(slack: FakeSlack, simulator: Simulator, db: Path) -> Runtime:
     return Runtime(
-        db_path=str(db),
+        database=str(db),
         api_url=simulator.url,
         api_token=simulator.token,
         poll_interval=0.1,

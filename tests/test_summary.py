@@ -83,7 +83,7 @@ def test_the_summary_is_edited_at_most_once_a_gap_and_shows_the_end(
     gap = 1.0
     tuning = dataclasses.replace(FAST_RECOVERY, summary_gap=gap)
     simulator.run_seconds = 2.0
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "s.db", tuning=tuning)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "s.db", tuning=tuning)
     try:
         _, root_ts = request_and_confirm(bot, TWENTY)
         sent(bot, request_id_of(bot, root_ts))
@@ -276,7 +276,7 @@ def test_edits_keep_to_the_workspaces_budget(
         bot = start_bot(
             slack=slack,
             simulator=simulator,
-            db_path=tmp_path / "o.db",
+            database=tmp_path / "o.db",
             edit_gap=0.25 if budgeted else 0.0,
         )
         try:

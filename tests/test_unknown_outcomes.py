@@ -45,7 +45,7 @@ def asking(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[B
     running = start_bot(
         slack=slack,
         simulator=simulator,
-        db_path=tmp_path / "unknown.db",
+        database=tmp_path / "unknown.db",
         tuning=ASKING,
         api_timeout=0.5,
     )
@@ -186,7 +186,7 @@ def test_an_adopted_operation_that_already_ended_is_told_with_its_error(
     simulator.run_seconds = 0.0
     simulator.faults.add(Fault(method="POST", kind="status_after_work", status=500))
     tuning = Tuning(reconcile_delay=timedelta(seconds=1.5), look_every=0.2, ask_after=timedelta(1))
-    bot = start_bot(slack=slack, simulator=simulator, db_path=tmp_path / "a.db", tuning=tuning)
+    bot = start_bot(slack=slack, simulator=simulator, database=tmp_path / "a.db", tuning=tuning)
     try:
         _, root_ts = request_and_confirm(bot, "reboot server-06 now")
         (created,) = simulator.operations()

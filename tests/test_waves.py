@@ -540,15 +540,26 @@ def said(bot: Bot, ts: str, words: str, what: str) -> str:
 def final_at(bot: Bot, request_id: str) -> dict[int, tuple[str, str | None]]:
     """Each operation's wave, and when it was created at the API / reached a final status,
     from the store's own records."""
-    rows = bot.runtime.store.db.execute(
-        "SELECT o.id, o.wave, "
-        "(SELECT min(at) FROM audit a WHERE a.event = 'api_created' "
-        " AND json_extract(a.detail, '$.operation') = o.id), "
-        "(SELECT max(at) FROM status_changes s WHERE s.operation_id = o.id) "
-        "FROM operations o WHERE o.request_id = ?",
-        [request_id],
-    ).fetchall()
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+    store = bot.runtime.store
+    operation = store.dialect.json_text("a.detail", "operation")
+    with store.engine.read() as tx:
+        rows = tx.rows(
+            "SELECT o.id, o.wave, "
+            "(SELECT min(at) FROM audit a WHERE a.event = 'api_created' "
+            f" AND CAST({operation} AS BIGINT) = o.id) AS created, "
+            "(SELECT max(at) FROM status_changes s WHERE s.operation_id = o.id) AS ended "
+            "FROM operations o WHERE o.request_id = ?",
+            [request_id],
+        )
+    return {row["id"]: (row["wave"], row["created"], row["ended"]) for row in rows}
+
+
+@pytest.fixture
+def bot(slack: FakeSlack, simulator: Simulator, either_database: str) -> Iterator[Bot]:
+    """The waves' whole path on each engine."""
+    running = start_bot(slack=slack, simulator=simulator, database=either_database)
+    yield running
+    stop_bot(running)
 
 
 @pytest.mark.xdist_group("ports")
@@ -617,11 +628,11 @@ def test_a_failed_wave_halts_and_the_requester_continues(bot: Bot) -> None:
 
 @pytest.mark.xdist_group("ports")
 def test_a_failed_canary_stopped_never_sends_the_others_across_a_restart(
-    slack: FakeSlack, simulator: Simulator, tmp_path: Path
+    slack: FakeSlack, simulator: Simulator, either_database: str
 ) -> None:
     simulator.failing = {"server-01"}
-    db = tmp_path / "opsbot.db"
-    bot = start_bot(slack=slack, simulator=simulator, db_path=db)
+    db = either_database
+    bot = start_bot(slack=slack, simulator=simulator, database=db)
     try:
         shown, request_id, ts = ask_and_confirm(
             bot, "reboot server-01..server-05 in waves of 2 with a canary"
@@ -631,7 +642,7 @@ def test_a_failed_canary_stopped_never_sends_the_others_across_a_restart(
         said(bot, ts, "failed, so the request is halted", "the halt")
     finally:
         stop_bot(bot)
-    bot = start_bot(slack=slack, simulator=simulator, db_path=db)
+    bot = start_bot(slack=slack, simulator=simulator, database=db)
     try:
         assert bot.runtime.store.halted_requests() == [request_id]
         assert "Stopped" in click(bot, common_blocks.ACTION_STOP, f"{request_id}:1", user=ALICE)

@@ -75,6 +75,14 @@ def database_unusable(path: str, reason: str) -> str:
     )
 
 
+def database_url_unusable(url: str, reason: str) -> str:
+    """`url` without its password (bot.settings.redact_url)."""
+    return (
+        f"cannot open the database OPSBOT_DATABASE_URL={url} ({reason}). Check that PostgreSQL "
+        "is running and answers there, and the user, password and database name in the URL."
+    )
+
+
 def slack_token_refused(name: str, error: str) -> str:
     where = (
         "Create a new one under Basic Information → App-Level Tokens (scope connections:write)."
@@ -155,8 +163,8 @@ def audit_bad_since(value: str) -> str:
     )
 
 
-def audit_unreadable(path: str, reason: str) -> str:
-    return f"cannot read the audit trail in {path} ({reason}). Check OPSBOT_DB."
+def audit_unreadable(path: str, reason: str, setting: str = "OPSBOT_DB") -> str:
+    return f"cannot read the audit trail in {path} ({reason}). Check {setting}."
 
 
 AUDIT_EMPTY = "No audit lines"  # followed by " since <time>" or "."
@@ -178,6 +186,16 @@ def backup_failed(path: str, reason: str) -> str:
     return (
         f"could not write a backup to {path} ({reason}). Check that its folder exists and "
         "that you may write there."
+    )
+
+
+def backup_use_pg_dump(url: str) -> str:
+    """`url` without its password (bot.settings.redact_url)."""
+    return (
+        f"opsbot backup copies a SQLite file, and this bot keeps its state in PostgreSQL "
+        f"(OPSBOT_DATABASE_URL={url}). Back that up with PostgreSQL's own tools, safely while "
+        f"the bot runs: pg_dump --format=custom --file=opsbot.dump '{url}' (give the password "
+        "in PGPASSWORD or ~/.pgpass), or your provider's snapshots."
     )
 
 

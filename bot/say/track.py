@@ -186,6 +186,14 @@ def device_unseen(name: str, close: Sequence[str]) -> str:
     )
 
 
+# A click or a command while the bot's database does not answer (PostgreSQL down or out of
+# reach): the click was acknowledged, nothing of it was kept, and doing it again is safe.
+DATABASE_UNAVAILABLE = (
+    "My database is not answering right now, so I could not handle that. Try again in a "
+    "moment: sending the same command or clicking the same button again is safe, it is never "
+    "done twice."
+)
+
 INTERNAL_ERROR = (
     "Something went wrong on my side while handling that. Before trying again, check "
     "`/ops list` to see whether it reached the API; if this keeps happening, tell an admin "
@@ -224,3 +232,7 @@ CUT_TO_FIT = "✂️ Part of this message was left out: Slack limits how long a 
 
 # What the store records when the bot died while a create call was in flight.
 STOPPED_WHILE_SENDING = "The bot stopped while sending this operation."
+# ... and when its database stopped answering before the API's answer could be kept.
+DATABASE_LOST_WHILE_SENDING = (
+    "The bot's database stopped answering while this operation was being sent."
+)

@@ -366,10 +366,12 @@ def test_the_database_away_for_30_seconds_is_told_and_the_bot_carries_on(
             else:
                 response = replica.command("reboot server-06 now", key=key)
             assert response is not None and response.status_code == 200, response
-            assert TRY_AGAIN in all_text(answered(slack, key)), answers(slack, key)
+            assert TRY_AGAIN in all_text(answered(slack, key)).lower(), answers(slack, key)
             n += 1
-            time.sleep(max(0.0, min(OUTAGE / 6, back_at - time.monotonic())))  # the outage
-        assert n >= 4, "the outage passed before the requests were answered"
+            time.sleep(max(0.0, min(OUTAGE / 10, back_at - time.monotonic())))  # the outage
+        print(f"requests answered while the database was away: {n}")
+        # A command to each replica and a click, at least.
+        assert n >= 3, f"the outage passed with only {n} requests answered"
     finally:
         pg_server.start()
 

@@ -17,7 +17,7 @@ from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import FakeSlack
-from tests.processes import FAST_SETTINGS, BotProcess
+from tests.processes import FAST_SETTINGS, ROOT, BotProcess
 
 # These tests pick free ports for processes that bind them later: in one group, the suite's
 # parallel workers never race each other for a port between picking and binding.
@@ -26,17 +26,25 @@ pytestmark = pytest.mark.xdist_group("ports")
 STEPS = ("is now *running*", "is now *completed*")
 
 
-@pytest.fixture
-def crashable(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[BotProcess]:
-    bot = BotProcess(
-        folder=tmp_path,
+def bot_process(
+    slack: FakeSlack, simulator: Simulator, db: Path, *, repo: Path = ROOT
+) -> BotProcess:
+    """`opsbot run` on the SQLite file `db` (its log beside it), on the tests' time scale."""
+    return BotProcess(
+        folder=db.parent,
         slack_url=slack.base_url,
         api_url=simulator.url,
         api_token=simulator.token,
         secret=SECRET,
-        database=tmp_path / "crash.db",
+        database=db,
         env={**FAST_SETTINGS, "OPSBOT_CHANNEL_GAP": str(CHANNEL_GAP)},
+        repo=repo,
     )
+
+
+@pytest.fixture
+def crashable(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[BotProcess]:
+    bot = bot_process(slack, simulator, tmp_path / "crash.db")
     yield bot
     bot.close()
 

@@ -38,10 +38,7 @@ import contextlib
 import multiprocessing
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,13 +56,13 @@ if str(ROOT) not in sys.path:
 from bot.simulator.endpoint import Simulator  # noqa: E402
 from bot.simulator.faults import Fault  # noqa: E402
 from tests.fakes import (  # noqa: E402
-    BOT_TOKEN,
     FakeSlack,
     block_actions_body,
     slash_command_body,
 )
 from tests.fakes.burst import Answer, burst, signed_request  # noqa: E402
 from tests.postgres import PostgresServer, throwaway_server  # noqa: E402
+from tests.processes import BotProcess  # noqa: E402
 
 SECRET = "bench-signing-secret"
 SLACK_ACK_LIMIT = 3.0  # seconds Slack waits for the HTTP answer before showing an error
@@ -80,7 +77,6 @@ DEFAULT_SCENARIOS = ("idle", "clicks-100", "clicks-200", "commands-100", "comman
 QUIET_CPU = 0.015
 QUIET_WINDOW = 0.5
 QUIET_DEADLINE = 30.0
-LISTENING = "opsbot is listening"
 QUEUE_DEPTH = re.compile(r"Task queue depth is (\d+)")
 CONNECTION_LIMIT = "reached the connection limit"
 
@@ -156,90 +152,16 @@ class Fakes:
 # ------------------------------------------------------------------------------- the bot
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class BotProcess:
-    """`opsbot run` from the checkout at `repo`, in HTTP mode against the fakes."""
-
-    def __init__(
-        self,
-        *,
-        repo: Path,
-        fakes: Fakes,
-        folder: Path,
-        extra: dict[str, str],
-        database_url: str | None = None,
-    ) -> None:
-        port = free_port()
-        inherited = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SLACK_", "ZEQUENZE_", "OPSBOT_"))
-            and k.lower() not in ("port", "http_proxy", "https_proxy", "all_proxy")
-        }
-        env = {
-            **inherited,
-            "PYTHONPATH": str(repo),
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": f"{fakes.slack_url}/api/",
-            "ZEQUENZE_API_URL": fakes.api_url,
-            "ZEQUENZE_API_TOKEN": fakes.api_token,
-            "OPSBOT_DB": str(folder / "opsbot.db"),
-            "PORT": str(port),
-            **({"OPSBOT_DATABASE_URL": database_url} if database_url else {}),
-            **extra,
-        }
-        self.url = f"http://127.0.0.1:{port}/slack/events"
-        self.log = folder / "opsbot.log"
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                cwd=folder,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while LISTENING not in self.log_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"opsbot run did not start:\n{self.log_text()[-3000:]}")
-            time.sleep(0.05)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def cpu(self) -> float:
-        """CPU seconds the bot's process has used (user and system)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def wait_idle(self) -> bool:
-        deadline = time.monotonic() + QUIET_DEADLINE
-        quiet = 0
-        while time.monotonic() < deadline:
-            before = self.cpu()
-            time.sleep(QUIET_WINDOW)
-            quiet = quiet + 1 if self.cpu() - before < QUIET_CPU else 0
-            if quiet >= 2:
-                return True
-        return False
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL: a bot with thousands of operations still to send may take
-        a minute to stop, and its database is thrown away."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+def wait_idle(bot: BotProcess) -> bool:
+    deadline = time.monotonic() + QUIET_DEADLINE
+    quiet = 0
+    while time.monotonic() < deadline:
+        before = bot.cpu()
+        time.sleep(QUIET_WINDOW)
+        quiet = quiet + 1 if bot.cpu() - before < QUIET_CPU else 0
+        if quiet >= 2:
+            return True
+    return False
 
 
 class Deployment:
@@ -255,14 +177,16 @@ class Deployment:
         return sum(r.cpu() for r in self.replicas)
 
     def wait_idle(self) -> bool:
-        return all(r.wait_idle() for r in self.replicas)
+        return all(wait_idle(r) for r in self.replicas)
 
     def log_text(self) -> str:
-        return "".join(r.log_text() for r in self.replicas)
+        return "".join(r.output() for r in self.replicas)
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL: a bot with thousands of operations still to send may take
+        a minute to stop, and its database is thrown away."""
         for replica in self.replicas:
-            replica.stop()
+            replica.close(grace=5.0)
 
 
 @dataclass(frozen=True)
@@ -467,9 +391,18 @@ def run_scenario(
                 folder.mkdir()
                 replicas.append(
                     BotProcess(
-                        repo=setup.repo, fakes=fakes, folder=folder, extra=extra, database_url=url
+                        folder=folder,
+                        slack_url=fakes.slack_url,
+                        api_url=fakes.api_url,
+                        api_token=fakes.api_token,
+                        secret=SECRET,
+                        database=url or folder / "opsbot.db",
+                        env=extra,
+                        repo=setup.repo,
                     )
                 )
+                bot = Deployment(replicas)
+                replicas[-1].start()
                 bot = Deployment(replicas)
             assert bot is not None
             if kind == "idle":

@@ -43,8 +43,9 @@ if str(ROOT) not in sys.path:
 from bot.simulator.endpoint import Simulator  # noqa: E402
 from bot.simulator.faults import Fault  # noqa: E402
 from tests.conftest import POST_RATE, UPDATE_RATE, eventually  # noqa: E402
-from tests.fakes import FakeSlack, slash_command_body  # noqa: E402
-from tests.test_crash import BotProcess, click, free_port  # noqa: E402
+from tests.fakes import FakeSlack  # noqa: E402
+from tests.processes import BotProcess  # noqa: E402
+from tests.test_crash import bot_process, click  # noqa: E402
 
 FINAL_AT_RESTART = {"submitted", "rejected"}
 
@@ -64,10 +65,10 @@ def posts_begun(sim: Simulator) -> int:
     return sum(method == "POST" for method, _ in list(sim.requests))
 
 
-def propose(bot: BotProcess, typed: str) -> str:
+def propose(bot: BotProcess, slack: FakeSlack, typed: str) -> str:
     """`/ops TYPED`; the request id from its Confirm button (a long request takes a while)."""
-    bot.send(slash_command_body(text=typed, response_url=bot.slack.response_url("cmd")))
-    calls = bot.slack.wait_for(
+    bot.command(typed, key="cmd")
+    calls = slack.wait_for(
         lambda cs: any(c.method == "response_url" and c.args.get("_key") == "cmd" for c in cs),
         timeout=120,
     )
@@ -97,13 +98,14 @@ def run(name: str, code: Path, args: argparse.Namespace) -> None:
     ):
         config = Path(tmp) / "policy.toml"
         config.write_text(f"[limits]\nmax_devices = {args.operations}\n")
-        env = {"OPSBOT_CONFIG": str(config), "PYTHONPATH": str(code)}
-        bot = BotProcess(slack=slack, simulator=sim, db=Path(tmp) / "stop.db", port=free_port())
+        env = {"OPSBOT_CONFIG": str(config)}
+        db = Path(tmp) / "stop.db"
+        bot = bot_process(slack, sim, db, repo=code)
         bot.start(env=env)
         process = bot.process
         assert process is not None
         try:
-            request_id = propose(bot, f"reboot {names[0]}..{names[-1]} now")
+            request_id = propose(bot, slack, f"reboot {names[0]}..{names[-1]} now")
             sim.faults.add(Fault(kind="latency", seconds=args.api_latency, times=None))
             click(bot, request_id, "click")
             eventually(lambda: sim.post_count >= 1, timeout=120, what="the first POST answered")
@@ -113,17 +115,18 @@ def run(name: str, code: Path, args: argparse.Namespace) -> None:
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
             try:
-                output, _ = process.communicate(timeout=args.cap)
+                process.wait(timeout=args.cap)
                 took = f"{time.monotonic() - started:.2f}"
             except subprocess.TimeoutExpired:
                 process.kill()
-                output, _ = process.communicate()
+                process.wait()
                 took = f"> {args.cap:.0f} (still running: killed)"
             print(f"{name} stop s: {took}")
+            output = bot.output()
             print(f"{name} POSTs begun after SIGTERM: {posts_begun(sim) - begun}")
-            left = ", ".join(f"{k} {v}" for k, v in sorted(states(bot.db).items()))
+            left = ", ".join(f"{k} {v}" for k, v in sorted(states(db).items()))
             print(f"{name} states at the exit: {left}")
-            print(f"{name} messages not delivered at the exit: {undelivered(bot.db)}")
+            print(f"{name} messages not delivered at the exit: {undelivered(db)}")
             unflushed = "without flushing or closing" in output
             print(f"{name} said it stopped without flushing or closing: {unflushed}")
 
@@ -131,7 +134,7 @@ def run(name: str, code: Path, args: argparse.Namespace) -> None:
             restarted = time.monotonic()
             bot.start(env=env)
             eventually(
-                lambda: set(states(bot.db)) <= FINAL_AT_RESTART,
+                lambda: set(states(db)) <= FINAL_AT_RESTART,
                 timeout=600,
                 what="every operation sent after the restart",
             )
@@ -142,9 +145,7 @@ def run(name: str, code: Path, args: argparse.Namespace) -> None:
             print(f"{name} POSTs in all: {sim.post_count} for {args.operations} operations")
             bot.stop()
         finally:
-            if bot.process is not None and bot.process.poll() is None:
-                bot.process.kill()
-                bot.process.wait()
+            bot.close()
 
 
 def main(argv: list[str] | None = None) -> None:

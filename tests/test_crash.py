@@ -7,130 +7,52 @@ message to the requester; every status change is announced once, in order.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
-from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_body, post, slash_command_body
+from tests.fakes import FakeSlack
+from tests.processes import FAST_SETTINGS, ROOT, BotProcess
 
 # These tests pick free ports for processes that bind them later: in one group, the suite's
 # parallel workers never race each other for a port between picking and binding.
 pytestmark = pytest.mark.xdist_group("ports")
 
-ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("is now *running*", "is now *completed*")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class BotProcess:
-    slack: FakeSlack
-    simulator: Simulator
-    db: Path
-    port: int
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-    def start(
-        self, *, failpoint: str | None = None, env: dict[str, str] | None = None
-    ) -> BotProcess:
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_APP_TOKEN": "",
-            "SLACK_API_URL": self.slack.api_url,
-            "ZEQUENZE_API_URL": self.simulator.url,
-            "ZEQUENZE_API_TOKEN": self.simulator.token,
-            "OPSBOT_DB": str(self.db),
-            "OPSBOT_POLL_INTERVAL": "0.2",
-            "OPSBOT_RECONCILE_DELAY": "0.3",
-            "OPSBOT_ASK_AFTER": "1",
-            "OPSBOT_CHANNEL_GAP": str(CHANNEL_GAP),
-            "PORT": str(self.port),
-            "PYTHONPATH": str(ROOT),
-            "OPSBOT_FAILPOINT": failpoint or "",
-            **(env or {}),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=self.db.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-        def listening() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        eventually(listening, timeout=20, what="the bot to listen")
-        return self
-
-    def send(self, body: str) -> None:
-        # A SIGKILL mid-request breaks the connection: what matters is what the bot did before.
-        with contextlib.suppress(httpx.TransportError):
-            post(self.url, body, secret=SECRET, timeout=5)
-
-    def died(self) -> str:
-        assert self.process is not None
-        output, _ = self.process.communicate(timeout=20)
-        assert self.process.returncode == -signal.SIGKILL, output
-        return self._checked(output)
-
-    def stop(self) -> str:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        output, _ = self.process.communicate(timeout=30)
-        return self._checked(output)
-
-    def _checked(self, output: str) -> str:
-        """Whatever the bot printed, dying or not, holds none of its secrets."""
-        for secret in (BOT_TOKEN, SECRET, self.simulator.token):
-            assert secret not in output
-        assert "Traceback" not in output, output
-        return output
+def bot_process(
+    slack: FakeSlack, simulator: Simulator, db: Path, *, repo: Path = ROOT
+) -> BotProcess:
+    """`opsbot run` on the SQLite file `db` (its log beside it), on the tests' time scale."""
+    return BotProcess(
+        folder=db.parent,
+        slack_url=slack.base_url,
+        api_url=simulator.url,
+        api_token=simulator.token,
+        secret=SECRET,
+        database=db,
+        env={**FAST_SETTINGS, "OPSBOT_CHANNEL_GAP": str(CHANNEL_GAP)},
+        repo=repo,
+    )
 
 
 @pytest.fixture
 def crashable(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[BotProcess]:
-    bot = BotProcess(slack=slack, simulator=simulator, db=tmp_path / "crash.db", port=free_port())
+    bot = bot_process(slack, simulator, tmp_path / "crash.db")
     yield bot
-    if bot.process is not None and bot.process.poll() is None:
-        bot.process.kill()
-        bot.process.wait()
+    bot.close()
 
 
-def propose(bot: BotProcess, text: str, key: str) -> str:
+def propose(bot: BotProcess, slack: FakeSlack, text: str, key: str) -> str:
     """Sends `/ops TEXT`, returns the request id from the confirmation."""
-    bot.send(slash_command_body(text=text, response_url=bot.slack.response_url(key)))
-    shown = bot.slack.wait_for(
+    bot.command(text, key=key)
+    shown = slack.wait_for(
         lambda cs: any(c.method == "response_url" and c.args.get("_key") == key for c in cs),
         timeout=10,
     )
@@ -145,11 +67,8 @@ def propose(bot: BotProcess, text: str, key: str) -> str:
 
 
 def click(bot: BotProcess, request_id: str, key: str) -> None:
-    bot.send(
-        block_actions_body(
-            action_id="ops_confirm", value=request_id, response_url=bot.slack.response_url(key)
-        )
-    )
+    # A SIGKILL mid-request breaks the connection: what matters is what the bot did before.
+    bot.click("ops_confirm", request_id, key=key)
 
 
 def replies(slack: FakeSlack) -> list[str]:
@@ -188,68 +107,70 @@ def roots(slack: FakeSlack) -> list[str]:
 
 @pytest.mark.parametrize("failpoint", ["after_confirm", "after_root_posted"])
 def test_killed_after_the_click_posts_once_and_sends_once(
-    crashable: BotProcess, failpoint: str
+    crashable: BotProcess, slack: FakeSlack, simulator: Simulator, failpoint: str
 ) -> None:
     """The click confirmed the request in one transaction; the bot dies before its public
     message went out, or after it went out but before its id was kept. After the restart
     there is one public message (found by its tag, not posted again) and one operation."""
-    crashable.simulator.run_seconds = 1.0
+    simulator.run_seconds = 1.0
     crashable.start(failpoint=failpoint)
-    click(crashable, propose(crashable, "reboot server-01 now", "cmd"), "click")
+    click(crashable, propose(crashable, slack, "reboot server-01 now", "cmd"), "click")
     crashable.died()
-    assert crashable.simulator.operations() == []
+    assert simulator.operations() == []
     if failpoint == "after_root_posted":
-        assert len(roots(crashable.slack)) == 1
+        assert len(roots(slack)) == 1
 
     crashable.start()
-    eventually(lambda: len(crashable.simulator.operations()) == 1, what="the operation")
-    lines = assert_finished_once_in_order(crashable.slack)
-    assert len(roots(crashable.slack)) == 1, "the public message was posted twice"
-    (root,) = roots(crashable.slack)
+    eventually(lambda: len(simulator.operations()) == 1, what="the operation")
+    lines = assert_finished_once_in_order(slack)
+    assert len(roots(slack)) == 1, "the public message was posted twice"
+    (root,) = roots(slack)
     assert all(
         c.args.get("thread_ts") == root
-        for c in crashable.slack.calls_to("chat.postMessage")
+        for c in slack.calls_to("chat.postMessage")
         if c.args.get("thread_ts")
     ), lines
-    assert crashable.simulator.post_count == 1
+    assert simulator.post_count == 1
     crashable.stop()
 
 
-def test_killed_after_the_post_adopts_what_the_api_created(crashable: BotProcess) -> None:
-    crashable.simulator.run_seconds = 1.0
+def test_killed_after_the_post_adopts_what_the_api_created(
+    crashable: BotProcess, slack: FakeSlack, simulator: Simulator
+) -> None:
+    simulator.run_seconds = 1.0
     crashable.start(failpoint="after_post")
-    click(crashable, propose(crashable, "restart nginx on server-02 now", "cmd"), "click")
+    click(crashable, propose(crashable, slack, "restart nginx on server-02 now", "cmd"), "click")
     crashable.died()
 
     crashable.start()
-    lines = assert_finished_once_in_order(crashable.slack)
-    assert len(crashable.simulator.operations()) == 1
+    lines = assert_finished_once_in_order(slack)
+    assert len(simulator.operations()) == 1
     assert any("the API did create it" in line for line in lines), lines
     crashable.stop()
 
 
 def test_killed_before_the_post_asks_the_requester_rather_than_guess(
-    crashable: BotProcess,
+    crashable: BotProcess, slack: FakeSlack, simulator: Simulator
 ) -> None:
     """Claimed but not sent when the bot died: it cannot know that, so the list is read, and
     the requester is asked; only their Send again sends it."""
-    crashable.simulator.run_seconds = 1.0
+    simulator.run_seconds = 1.0
     crashable.start(failpoint="before_post")
-    click(crashable, propose(crashable, "restart nginx on server-02 now", "cmd"), "click")
+    click(crashable, propose(crashable, slack, "restart nginx on server-02 now", "cmd"), "click")
     crashable.died()
 
     crashable.start()
-    question = asked(crashable)
-    assert crashable.simulator.operations() == []
+    question = asked(slack)
+    assert simulator.operations() == []
     send_again(crashable, question)
-    assert_finished_once_in_order(crashable.slack)
-    assert crashable.simulator.post_count == 1
+    assert_finished_once_in_order(slack)
+    assert simulator.post_count == 1
     crashable.stop()
 
 
-def asked(crashable: BotProcess) -> dict:
+def asked(slack: FakeSlack) -> dict:
     """The question to the requester about an unknown outcome, once it is in the thread."""
-    calls = crashable.slack.wait_for(
+    calls = slack.wait_for(
         lambda cs: any(
             b.get("block_id") == "ops_unknown"
             for c in cs
@@ -273,67 +194,61 @@ def send_again(crashable: BotProcess, question: dict) -> None:
         for e in b["elements"]
         if e["action_id"] == "ops_send_again"
     ]
-    crashable.send(
-        block_actions_body(
-            action_id="ops_send_again",
-            value=button["value"],
-            response_url=crashable.slack.response_url("answer"),
-        )
-    )
+    crashable.click("ops_send_again", button["value"], key="answer")
 
 
 def test_killed_right_after_a_send_again_reached_the_api_sends_nothing_more(
-    crashable: BotProcess,
+    crashable: BotProcess, slack: FakeSlack, simulator: Simulator
 ) -> None:
     """The first create call fails (502: nothing made); the requester says Send again; the bot
     dies right after the API created it, before keeping its answer. After the restart the
     list shows it: adopted, and no third call."""
-    crashable.simulator.run_seconds = 1.0
-    crashable.simulator.faults.add(Fault(method="POST", kind="status", status=502))
+    simulator.run_seconds = 1.0
+    simulator.faults.add(Fault(method="POST", kind="status", status=502))
     crashable.start(failpoint="after_post")
-    click(crashable, propose(crashable, "reboot server-05 now", "cmd"), "click")
-    send_again(crashable, asked(crashable))
+    click(crashable, propose(crashable, slack, "reboot server-05 now", "cmd"), "click")
+    send_again(crashable, asked(slack))
     crashable.died()
-    assert len(crashable.simulator.operations()) == 1
+    assert len(simulator.operations()) == 1
 
     crashable.start()
-    lines = assert_finished_once_in_order(crashable.slack)
+    lines = assert_finished_once_in_order(slack)
     assert any("the API did create it" in line for line in lines), lines
-    assert crashable.simulator.post_count == 1
+    assert simulator.post_count == 1
     crashable.stop()
 
 
 def test_killed_between_a_status_change_and_its_message_announces_it_once(
-    crashable: BotProcess,
+    crashable: BotProcess, slack: FakeSlack, simulator: Simulator
 ) -> None:
-    crashable.simulator.run_seconds = 1.5
+    simulator.run_seconds = 1.5
     crashable.start(failpoint="after_status_recorded")
-    click(crashable, propose(crashable, "reboot server-03 now", "cmd"), "click")
+    click(crashable, propose(crashable, slack, "reboot server-03 now", "cmd"), "click")
     crashable.died()  # at the first status change the poller recorded
 
     crashable.start()
-    lines = assert_finished_once_in_order(crashable.slack)
-    assert len(crashable.simulator.operations()) == 1
+    lines = assert_finished_once_in_order(slack)
+    assert len(simulator.operations()) == 1
     assert sum("scheduled as" in line for line in lines) == 1
     output = crashable.stop()
     assert "opsbot stopped" in output
 
 
-def test_sigterm_finishes_in_flight_work_and_flushes_before_exiting(crashable: BotProcess) -> None:
+def test_sigterm_finishes_in_flight_work_and_flushes_before_exiting(
+    crashable: BotProcess, slack: FakeSlack, simulator: Simulator
+) -> None:
     crashable.start()
-    crashable.simulator.faults.add(Fault(method="POST", kind="latency", seconds=1.5))
-    click(crashable, propose(crashable, "reboot server-04 in 1 hour", "cmd"), "click")
+    simulator.faults.add(Fault(method="POST", kind="latency", seconds=1.5))
+    click(crashable, propose(crashable, slack, "reboot server-04 in 1 hour", "cmd"), "click")
     eventually(
-        lambda: any(method == "POST" for method, _ in crashable.simulator.requests),
+        lambda: any(method == "POST" for method, _ in simulator.requests),
         what="the create call to be in flight",
     )
     output = crashable.stop()  # SIGTERM while the API is still answering
     assert crashable.process is not None and crashable.process.returncode == 0, output
     assert "opsbot stopped" in output
-    assert len(crashable.simulator.operations()) == 1
-    assert any(
-        "scheduled as" in line for line in replies(crashable.slack)
-    )  # flushed on the way out
-    db = sqlite3.connect(crashable.db)
+    assert len(simulator.operations()) == 1
+    assert any("scheduled as" in line for line in replies(slack))  # flushed on the way out
+    db = sqlite3.connect(crashable.database)
     assert db.execute("SELECT state FROM operations").fetchall() == [("submitted",)]
     assert db.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone() == (0,)

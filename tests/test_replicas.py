@@ -13,9 +13,27 @@ from pathlib import Path
 import pytest
 
 from bot.leadership import BACKGROUND
+from bot.runtime import Runtime
 from bot.simulator.endpoint import Simulator
-from tests.conftest import Bot, eventually, start_bot, stop_bot
-from tests.fakes import FakeSlack
+from bot.slack.app import build_app, socket_mode
+from bot.slack.notifier import SlackNotifier, web_client
+from tests.conftest import (
+    CHANNEL_GAP,
+    FAST_RECOVERY,
+    SECRET,
+    Bot,
+    eventually,
+    start_bot,
+    stop_bot,
+)
+from tests.fakes import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    FakeSlack,
+    FakeSocketMode,
+    block_actions_payload,
+    slash_command_payload,
+)
 from tests.test_flow import confirm_button
 from tests.test_health import samples
 
@@ -38,8 +56,9 @@ def leader(replicas: list[Bot]) -> Bot:
     )
 
 
-def finished(bot: Bot, request_id: str) -> bool:
-    request = bot.runtime.store.get_request(request_id)
+def finished(bot: Bot | Runtime, request_id: str) -> bool:
+    runtime = bot if isinstance(bot, Runtime) else bot.runtime
+    request = runtime.store.get_request(request_id)
     assert request is not None
     return bool(request.operations) and all(op.final for op in request.operations)
 
@@ -81,3 +100,82 @@ def test_when_the_leader_stops_the_other_replica_carries_on(replicas: list[Bot])
     eventually(other.runtime.leading, what="the other replica to lead")
     eventually(lambda: finished(other, request_id), what="the operation to finish")
     assert other.simulator.post_count == 1
+
+
+def test_over_socket_mode_a_click_given_to_each_replicas_connection_sends_once(
+    slack: FakeSlack, simulator: Simulator, tmp_path: Path
+) -> None:
+    """Each replica opens its own Socket Mode connection and Slack gives a payload to one of
+    them: the same Confirm click, given once to each connection (as a redelivery that lands
+    on the other replica), sends one operation and posts one public message."""
+    client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
+    runtimes = [
+        Runtime(
+            db_path=str(tmp_path / "shared.db"),
+            api_url=simulator.url,
+            api_token=simulator.token,
+            poll_interval=0.1,
+            notifier=SlackNotifier(client=client),
+            channel_gap=CHANNEL_GAP,
+            tuning=FAST_RECOVERY,
+            shared=True,
+        ).start()
+        for _ in range(2)
+    ]
+    handlers = []
+    with FakeSocketMode() as sm:
+        slack.socket_mode_url = sm.url
+        try:
+            for number, runtime in enumerate(runtimes, start=1):
+                app = build_app(
+                    client=client,
+                    signing_secret=SECRET,
+                    service=runtime.service,
+                    pacer=runtime.pacer,
+                )
+                handlers.append(socket_mode(app=app, app_token=APP_TOKEN))
+                handlers[-1].connect()
+                sm.wait_connected(count=number)
+
+            shown = sm.send_envelope(
+                type="slash_commands",
+                payload=slash_command_payload(
+                    text="reboot server-04 now", response_url=slack.response_url("sm")
+                ),
+                connection=1,
+            )
+            sm.wait_ack(shown)
+            request_id = confirm_button(
+                eventually(
+                    lambda: [c.args for c in slack.calls_to("response_url")],
+                    what="the confirmation",
+                )[0]
+            )["value"]
+            payload = block_actions_payload(
+                action_id="ops_confirm", value=request_id, response_url=slack.response_url("c")
+            )
+            clicks = [
+                sm.send_envelope(type="interactive", payload=payload, connection=number)
+                for number in (1, 2)
+            ]
+            for envelope_id in clicks:
+                sm.wait_ack(envelope_id)
+            assert [sm.delivered_to[e] for e in clicks] == [1, 2]
+            said = eventually(
+                lambda: (
+                    len(a := [c.args["text"] for c in slack.calls_to("response_url")][1:]) == 2
+                    and a
+                ),
+                what="each replica to answer its click",
+            )
+            assert sum("Confirmed" in text for text in said) == 1, said
+            eventually(lambda: finished(runtimes[0], request_id), what="the operation to end")
+            assert simulator.post_count == 1
+            roots = [c for c in slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
+            assert len(roots) == 1
+        finally:
+            sm.stop()  # first: the built-in client's close() otherwise waits out a recv timeout
+            for handler in handlers:
+                handler.close()
+            for runtime in runtimes:
+                runtime.stop()

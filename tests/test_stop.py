@@ -40,7 +40,8 @@ from store import OutboxEvent, RequestRecord, Store
 from store.lock import lock_path
 from tests.conftest import CHANNEL_GAP, FAST_POLLING, FAST_RECOVERY, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack
-from tests.test_crash import BotProcess, click, free_port, propose
+from tests.processes import BotProcess
+from tests.test_crash import bot_process, click, propose
 from tests.test_polling import INTERVAL, T0, Clock, Harness
 
 pytestmark = pytest.mark.xdist_group("ports")
@@ -56,11 +57,9 @@ STOP_BOUND = 15.0
 
 @pytest.fixture
 def stoppable(slack: FakeSlack, simulator: Simulator, tmp_path: Path) -> Iterator[BotProcess]:
-    bot = BotProcess(slack=slack, simulator=simulator, db=tmp_path / "stop.db", port=free_port())
+    bot = bot_process(slack, simulator, tmp_path / "stop.db")
     yield bot
-    if bot.process is not None and bot.process.poll() is None:
-        bot.process.kill()
-        bot.process.wait()
+    bot.close()
 
 
 def posts_begun(simulator: Simulator) -> int:
@@ -74,15 +73,14 @@ def states(db_path: Path) -> dict[str, str]:
 
 
 def test_sigterm_with_a_backlog_behind_a_slow_api_ends_soon_and_a_restart_sends_each_once(
-    stoppable: BotProcess, tmp_path: Path
+    stoppable: BotProcess, slack: FakeSlack, simulator: Simulator, tmp_path: Path
 ) -> None:
     names = [f"server-{n:04d}" for n in range(1, DEVICES + 1)]
-    simulator = stoppable.simulator
     simulator.inventory = set(names)
     config = tmp_path / "policy.toml"
     config.write_text(f"[limits]\nmax_devices = {DEVICES}\n")
     stoppable.start(env={"OPSBOT_CONFIG": str(config)})
-    request_id = propose(stoppable, f"reboot {names[0]}..{names[-1]} now", "cmd")
+    request_id = propose(stoppable, slack, f"reboot {names[0]}..{names[-1]} now", "cmd")
     simulator.faults.add(Fault(kind="latency", seconds=API_LATENCY, times=None))
     click(stoppable, request_id, "click")
     # Under way: one round of POSTs answered, the next in flight.
@@ -93,20 +91,21 @@ def test_sigterm_with_a_backlog_behind_a_slow_api_ends_soon_and_a_restart_sends_
     begun = posts_begun(simulator)
     process.send_signal(signal.SIGTERM)
     try:
-        output, _ = process.communicate(timeout=STOP_BOUND)
+        process.wait(timeout=STOP_BOUND)
     except subprocess.TimeoutExpired:
         pytest.fail(f"still running {STOP_BOUND:.0f} s after SIGTERM, with a backlog")
+    output = stoppable.output()
     assert process.returncode == 0, output
     assert "opsbot stopped" in output
     assert "without flushing or closing" not in output, output
-    assert not lock_path(stoppable.db).exists()  # the lock went with the process, as always
-    stoppable._checked(output)
+    assert not lock_path(stoppable.database).exists()  # the lock went with the process, as always
+    stoppable.checked(output)
     # No POST began once the stop was under way: at most the sender's pool, busy when the
     # signal came, took one more each before the runtime heard of it.
     assert posts_begun(simulator) <= begun + DEFAULT_TUNING.send_concurrency
     sent = Counter(op["device_name"] for op in simulator.operations())
     assert sent and max(sent.values()) == 1
-    after_stop = states(stoppable.db)
+    after_stop = states(Path(stoppable.database))
     assert "sending" not in after_stop.values(), "a POST left in flight by the stop"
     # Each POST that reached the API is recorded, as sent or as an unknown outcome (its
     # answer lost, for the reconciler); those not sent are unclaimed and go after the restart.
@@ -117,7 +116,7 @@ def test_sigterm_with_a_backlog_behind_a_slow_api_ends_soon_and_a_restart_sends_
     simulator.faults.clear()
     stoppable.start(env={"OPSBOT_CONFIG": str(config)})
     eventually(
-        lambda: set(states(stoppable.db).values()) == {"submitted"},
+        lambda: set(states(Path(stoppable.database)).values()) == {"submitted"},
         timeout=60,
         what="every operation sent after the restart",
     )

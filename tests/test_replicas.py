@@ -111,7 +111,7 @@ def test_over_socket_mode_a_click_given_to_each_replicas_connection_sends_once(
     client = web_client(token=BOT_TOKEN, base_url=slack.api_url)
     runtimes = [
         Runtime(
-            db_path=str(tmp_path / "shared.db"),
+            database=str(tmp_path / "shared.db"),
             api_url=simulator.url,
             api_token=simulator.token,
             poll_interval=0.1,

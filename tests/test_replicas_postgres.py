@@ -19,9 +19,7 @@ from typing import Any
 
 import pytest
 
-import store
 from bot.leadership import LEASE_SECONDS, RENEW_EVERY
-from bot.settings import DEFAULT_DB
 from bot.simulator.endpoint import Simulator
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import FakeSlack, app_mention_body, block_actions_body
@@ -35,8 +33,6 @@ from tests.test_flow import all_text
 # for 30 s), and run one after another on one worker while the other goes through the rest.
 pytestmark = pytest.mark.xdist_group("replicas")
 
-PG_RUN = "needs opsbot run on PostgreSQL (branch pg-run)"
-DB_DOWN = "needs the database-down handling (branch pg-run)"
 DEVICES = [f"server-{n:03d}" for n in range(1, 201)]
 COMPLETED = "is now *completed*"
 # The issue's goal for the background work to pass on after a kill -9: the lease's 10 s
@@ -44,19 +40,6 @@ COMPLETED = "is now *completed*"
 TAKEOVER_GOAL = 15.0
 OUTAGE = 30.0
 TRY_AGAIN = "try again in a moment"
-
-
-_ignored_url: list[bool] = []  # once seen, the other tests skip without starting a process
-
-
-def require_pg_run(replica: BotProcess | None) -> None:
-    """`opsbot run` before pg-run ignores OPSBOT_DATABASE_URL and opens its SQLite file in its
-    folder: these tests then have nothing to test. Remove this check's call once pg-run is
-    merged."""
-    if replica is not None and (replica.folder / DEFAULT_DB).exists():
-        _ignored_url.append(True)
-    if _ignored_url:
-        pytest.skip(PG_RUN)
 
 
 @pytest.fixture
@@ -80,7 +63,7 @@ def replicas(
 
     group = Replicas(make)
     try:
-        require_pg_run(None if _ignored_url else group.start(2)[0])
+        group.start(2)
         yield group
     finally:
         group.close()
@@ -337,7 +320,6 @@ def test_a_rolling_restart_under_load_answers_every_request_and_loses_nothing(
         replica.stop()
 
 
-@pytest.mark.skipif(not hasattr(store, "StoreUnavailable"), reason=DB_DOWN)  # until pg-run
 def test_the_database_away_for_30_seconds_is_told_and_the_bot_carries_on(
     replicas: Replicas, slack: FakeSlack, simulator: Simulator, pg_server: PostgresServer
 ) -> None:

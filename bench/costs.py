@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(args.repo.resolve()))
 
     from bot import home
-    from bot.health import Metrics
+    from bot.metrics import Metrics
     from bot.policy.rules import Policy
     from store import Store
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from bot.api import CallRecord, ZequenzeClient
 from bot.devices import DeviceBook
-from bot.health import Metrics
 from bot.leadership import Leadership
+from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.pacing import BURST, ChannelPacer, SharedBuckets
 from bot.policy.config import OPEN_POLICY, PolicyConfig

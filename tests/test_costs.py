@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlite_utils import Database
 
 from bot import home
-from bot.health import Metrics
+from bot.metrics import Metrics
 from bot.policy.rules import Policy
 from store import Store
 from store.schema import MIGRATIONS

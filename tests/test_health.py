@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot import settings
 from bot.api import CallRecord
-from bot.health import Health, observe, status_bucket
+from bot.health import Health, observe
+from bot.metrics import status_bucket
 from bot.slack.app import health_server
 from bot.slack.notifier import web_client
 from bot.ticker import Ticker

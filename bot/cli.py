@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 
 from pythonjsonlogger.json import JsonFormatter
 
-from bot import grammar, say
+from bot import say
 from bot.model import Plan, Refusal
 from bot.settings import DEFAULT_DB, Settings, SettingsError
-from bot.when import zone_for
+from bot.understand import grammar
+from bot.understand.when import zone_for
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -367,10 +368,10 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.catalog import DEFAULT_CATALOG
-    from bot.naming import DEFAULT_LIMITS
     from bot.policy.config import ConfigError, load_config
     from bot.settings import read_dotenv
+    from bot.understand.catalog import DEFAULT_CATALOG
+    from bot.understand.naming import DEFAULT_LIMITS
 
     try:
         path = (

@@ -29,7 +29,7 @@ from bot.sending import Sender
 from bot.service import OpsService, precise_utcnow, utcnow
 from bot.ticker import Ticker
 from bot.tuning import DEFAULT_TUNING, Tuning
-from bot.when import warm_up
+from bot.understand.when import warm_up
 from store import Store
 
 log = logging.getLogger(__name__)

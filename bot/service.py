@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import grammar, say
+from bot import say
 from bot.answers import (
     LIST_PAGE,
     Answer,
@@ -45,11 +45,12 @@ from bot.policy.desk import PolicyDesk
 from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
-from bot.preflight import OperationSearch
 from bot.say.common import escape
-from bot.suggestions import as_plan
 from bot.tuning import DEFAULT_TUNING, Tuning
-from bot.typed import plain, storable
+from bot.understand import grammar
+from bot.understand.preflight import OperationSearch
+from bot.understand.suggestions import as_plan
+from bot.understand.typed import plain, storable
 from store import OperationRecord, RequestRecord, Store
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from bot.api import ApiError
 from bot.devices import DeviceBook
-from bot.grammar import parse
 from bot.model import Plan
 from bot.simulator.endpoint import Simulator
+from bot.understand.grammar import parse
 from store import Store
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, request_and_confirm, thread_replies

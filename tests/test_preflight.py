@@ -11,9 +11,9 @@ import pytest
 
 from bot.api import Found, ZequenzeClient
 from bot.model import OperationSpec
-from bot.preflight import Conflict, find_conflicts
 from bot.simulator.endpoint import Simulator
 from bot.simulator.faults import Fault
+from bot.understand.preflight import Conflict, find_conflicts
 from tests.test_listing import HISTORY, ORDERS, list_gets
 
 BEFORE = timedelta(minutes=10)  # this request's operations run that long from now

@@ -79,7 +79,7 @@ from bot.say.policy_blocks import (
 )
 from bot.say.recovery_blocks import unknown_line, unknown_question
 from bot.say.waves_blocks import halt_buttons, wave_blocks, wave_event, wave_line, wave_plan
-from bot.when import humanize_delta, local_time
+from bot.understand.when import humanize_delta, local_time
 from store import (
     ASK_OUTSIDE,
     FINISHED,

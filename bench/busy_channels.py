@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(conn: Any, repo: str, inventory: list[str]) -> None:
     sys.path.insert(0, repo)
-    from bot.simulator.endpoint import Simulator
+    from bot.zequenze.simulator.endpoint import Simulator
 
     class Timed(Simulator):
         """Keeps the moment each device's operation was created (time.monotonic is one

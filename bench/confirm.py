@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.repo.resolve()))
 
-    from bot.simulator.endpoint import Simulator
-    from bot.simulator.faults import Fault
+    from bot.zequenze.simulator.endpoint import Simulator
+    from bot.zequenze.simulator.faults import Fault
     from tests.conftest import eventually, start_bot, stop_bot
     from tests.fakes import FakeSlack
 

@@ -44,12 +44,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._fleet import ChildSimulator, Counted, NaivePoller, make_requests, submit  # noqa: E402
-from bot.api import ZequenzeClient  # noqa: E402
-from bot.devices import DeviceBook  # noqa: E402
 from bot.leadership import Leadership  # noqa: E402
 from bot.poller import Poller, PollTuning  # noqa: E402
 from bot.service import precise_utcnow  # noqa: E402
 from bot.ticker import Ticker  # noqa: E402
+from bot.zequenze.api import ZequenzeClient  # noqa: E402
+from bot.zequenze.devices import DeviceBook  # noqa: E402
 from store import Store  # noqa: E402
 from tests.postgres import throwaway_server  # noqa: E402
 

@@ -639,7 +639,7 @@ def _path_problem(path: str, exc: Exception) -> str:
 
 
 def _simulator(args: argparse.Namespace) -> int:
-    from bot.simulator.endpoint import serve
+    from bot.zequenze.simulator.endpoint import serve
 
     try:
         serve(
@@ -668,7 +668,7 @@ def _demo(args: argparse.Namespace) -> int:
     from bot.policy.config import OPEN_POLICY, ConfigError, load_config
     from bot.policy.groups import StaticGroups
     from bot.runtime import Runtime
-    from bot.simulator.endpoint import Simulator
+    from bot.zequenze.simulator.endpoint import Simulator
 
     # First, before anything starts: a file that is not valid is refused as `opsbot run`
     # and `check-config` refuse it, every problem named.
@@ -1039,8 +1039,8 @@ def _check_api(settings: Settings) -> None:
     """One GET of the operations list. A token refused, or an address that is not the API,
     stops the start (_Refused); an API that is down or failing is only warned about: it may
     well be back before anyone asks for an operation."""
-    from bot.api import ApiError, ZequenzeClient
     from bot.settings import DEFAULT_ZEQUENZE_API_URL
+    from bot.zequenze.api import ApiError, ZequenzeClient
 
     url = settings.zequenze_api_url
     api = ZequenzeClient(

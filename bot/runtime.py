@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.api import CallRecord, ZequenzeClient
-from bot.devices import DeviceBook
 from bot.leadership import Leadership
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
@@ -30,6 +28,8 @@ from bot.service import OpsService, precise_utcnow, utcnow
 from bot.ticker import Ticker
 from bot.tuning import DEFAULT_TUNING, Tuning
 from bot.understand.when import warm_up
+from bot.zequenze.api import CallRecord, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import Store
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,8 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.api import ApiError, ZequenzeClient
 from bot.approvals import Approvals
 from bot.clicks import Clicks
-from bot.devices import DeviceBook
 from bot.failpoints import failpoint
 from bot.halts import Halts
 from bot.model import (
@@ -51,6 +49,8 @@ from bot.understand import grammar
 from bot.understand.preflight import OperationSearch
 from bot.understand.suggestions import as_plan
 from bot.understand.typed import plain, storable
+from bot.zequenze.api import ApiError, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import OperationRecord, RequestRecord, Store
 
 log = logging.getLogger(__name__)

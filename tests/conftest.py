@@ -25,11 +25,11 @@ from bot.policy.config import OPEN_POLICY, read_config
 from bot.poller import PollTuning
 from bot.runtime import Runtime
 from bot.service import utcnow
-from bot.simulator.endpoint import Simulator
 from bot.slack.app import HttpServer, Workers, build_app
 from bot.slack.groups import GroupMembers
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.tuning import Tuning
+from bot.zequenze.simulator.endpoint import Simulator
 from tests.fakes import (
     BOT_TOKEN,
     FakeSlack,

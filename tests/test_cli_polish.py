@@ -27,8 +27,8 @@ from bot.policy.config import read_config
 from bot.policy.groups import StaticGroups
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load
-from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
-from bot.simulator.faults import Fault
+from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store
 from tests.conftest import SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack

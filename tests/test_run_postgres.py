@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from bot.cli import main
-from bot.simulator.endpoint import Simulator
+from bot.zequenze.simulator.endpoint import Simulator
 from store import Store
 from tests.fakes import FakeSlack
 from tests.test_cli import Running, bot_env, free_port

@@ -13,8 +13,8 @@ import pytest
 
 from bot.model import OperationSpec, Plan, Refusal
 from bot.say import common_blocks, track_blocks
-from bot.simulator.endpoint import Simulator
 from bot.understand import grammar
+from bot.zequenze.simulator.endpoint import Simulator
 from store import (
     FINISHED,
     WAVE_CONTINUED,

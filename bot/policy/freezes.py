@@ -15,7 +15,6 @@ from typing import Any
 
 from bot import say
 from bot.answers import Frozen, Refused
-from bot.api import ApiError, ZequenzeClient
 from bot.model import Refusal, format_api_time
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
@@ -23,6 +22,7 @@ from bot.understand.grammar import MAX_TEXT, with_unread
 from bot.understand.naming import GROUP_SIGIL, is_group
 from bot.understand.typed import invisible, plain, unquoted, unread
 from bot.understand.when import UnreadableTime, resolve
+from bot.zequenze.api import ApiError, ZequenzeClient
 from store import Freeze, Store, is_final
 
 MAX_FREEZE = timedelta(days=30)

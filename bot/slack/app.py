@@ -33,8 +33,8 @@ EVENTS_PATH = "/slack/events"
 # The work mostly waits: on the API (up to its 10 s timeout) or on Slack. Enough threads that
 # a burst of commands is answered in one round of the API's latency rather than two (issue 10:
 # 40 `/ops list` at once behind 32 threads waited 4 s): 64 covers 40 at once with room, and
-# stays well under what the API client's pool holds (bot.api.API_LIMITS), so no thread queues
-# for a connection. Bounded: past 64, work queues instead of opening threads.
+# stays well under what the API client's pool holds (bot.zequenze.api.API_LIMITS), so no
+# thread queues for a connection. Bounded: past 64, work queues instead of opening threads.
 WORK_THREADS = 64
 
 

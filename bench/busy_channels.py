@@ -147,10 +147,10 @@ def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, repo)
     from bot.answers import Proposed
     from bot.policy.config import OPEN_POLICY
-    from bot.poller import PollTuning
     from bot.runtime import Runtime
     from bot.slack.notifier import SlackNotifier, web_client
-    from bot.tuning import Tuning
+    from bot.track.poller import PollTuning
+    from bot.track.tuning import Tuning
     from tests.fakes import BOT_TOKEN, FakeSlack
 
     name = args.name

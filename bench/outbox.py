@@ -115,11 +115,11 @@ def _child(args: argparse.Namespace) -> None:
     from datetime import UTC, datetime, timedelta
 
     from bot.model import OperationSpec
-    from bot.outbox import OutboxSender
-    from bot.pacing import ChannelPacer
     from bot.runtime import EDIT_BURST, EDIT_GAP, OUTBOX_INTERVAL
     from bot.slack.notifier import SlackNotifier, web_client
-    from bot.ticker import Ticker
+    from bot.track.outbox import OutboxSender
+    from bot.track.pacing import ChannelPacer
+    from bot.track.ticker import Ticker
     from store import Store
     from tests.fakes import BOT_TOKEN, FakeSlack
     from tests.fakes.slack import SLACK_UPDATE_BURST, SLACK_UPDATE_RATE

@@ -773,11 +773,11 @@ def _serve(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
 
 
 def _runtime(settings: Settings, ready: _Ready, *, database: str) -> Runtime:
-    from bot.poller import PollTuning
     from bot.runtime import Runtime
     from bot.slack.groups import GroupMembers
     from bot.slack.notifier import SlackNotifier
-    from bot.tuning import Tuning
+    from bot.track.poller import PollTuning
+    from bot.track.tuning import Tuning
 
     return Runtime(
         database=database,

@@ -1,7 +1,7 @@
 """The one path every surface shares: a request is understood and proposed; a person's click
 confirms or cancels it, or answers the bot's question about an operation whose outcome it
 cannot know. A click changes the store and answers: sending, posting and tracking follow in
-the loops (bot/sending.py, bot/outbox.py, bot/poller.py, bot/reconcile.py).
+the loops (bot/track/sending.py, bot/track/outbox.py, bot/track/poller.py, bot/track/reconcile.py).
 
 The Slack handlers and the console demo both call this; neither knows how the other talks.
 """
@@ -30,7 +30,6 @@ from bot.answers import (
 from bot.approvals import Approvals
 from bot.clicks import Clicks
 from bot.failpoints import failpoint
-from bot.halts import Halts
 from bot.model import (
     HelpQuery,
     ListQuery,
@@ -44,7 +43,8 @@ from bot.policy.freezes import FreezeDesk
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from bot.say.common import escape
-from bot.tuning import DEFAULT_TUNING, Tuning
+from bot.track.halts import Halts
+from bot.track.tuning import DEFAULT_TUNING, Tuning
 from bot.understand import grammar
 from bot.understand.preflight import OperationSearch
 from bot.understand.suggestions import as_plan

@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from bot.answers import Proposed
-from bot.outbox import NOT_POSTED, UNDELIVERED, OutboxSender
-from bot.pacing import ChannelPacer
 from bot.policy.gate import SendGate
 from bot.policy.rules import Policy
-from bot.sending import Sender
 from bot.service import OpsService, utcnow
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import Tuning
+from bot.track.outbox import NOT_POSTED, UNDELIVERED, OutboxSender
+from bot.track.pacing import ChannelPacer
+from bot.track.sending import Sender
+from bot.track.tuning import Tuning
 from bot.zequenze.api import ZequenzeClient
 from bot.zequenze.devices import DeviceBook
 from bot.zequenze.simulator.endpoint import Simulator

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.poller import PollTuning
+from bot.track.poller import PollTuning
 from bot.zequenze.simulator.endpoint import Simulator
 from bot.zequenze.simulator.faults import Fault
 from tests.conftest import Bot, eventually, start_bot, stop_bot

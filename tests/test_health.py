@@ -16,7 +16,7 @@ from bot.health import Health, observe
 from bot.metrics import status_bucket
 from bot.slack.app import health_server
 from bot.slack.notifier import web_client
-from bot.ticker import Ticker
+from bot.track.ticker import Ticker
 from bot.zequenze.api import CallRecord
 from tests.conftest import Bot, eventually
 from tests.fakes import BOT_TOKEN, slash_command_body

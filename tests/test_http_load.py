@@ -82,9 +82,9 @@ def test_forty_concurrent_commands_are_all_acknowledged_and_answered(bot: Bot) -
 def test_the_api_clients_pool_holds_everyone_who_may_call_at_once() -> None:
     # The work pool, the poller and the sender share Runtime.api: a thread that queued for a
     # connection would wait behind another's slow answer.
-    from bot.poller import PollTuning
     from bot.slack.app import WORK_THREADS
-    from bot.tuning import DEFAULT_TUNING
+    from bot.track.poller import PollTuning
+    from bot.track.tuning import DEFAULT_TUNING
     from bot.zequenze.api import API_LIMITS
 
     callers = WORK_THREADS + PollTuning().concurrency + DEFAULT_TUNING.send_concurrency

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bot.model import OperationSpec
-from bot.poller import Poller, PollTuning
+from bot.track.poller import Poller, PollTuning
 from bot.zequenze.api import ZequenzeClient
 from bot.zequenze.devices import DeviceBook
 from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator

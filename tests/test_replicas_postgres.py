@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.leadership import LEASE_SECONDS, RENEW_EVERY
+from bot.track.leadership import LEASE_SECONDS, RENEW_EVERY
 from bot.zequenze.simulator.endpoint import Simulator
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import FakeSlack, app_mention_body, block_actions_body

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot import say
 from bot.slack.notifier import Zone, ZoneLookup
-from bot.tuning import Tuning
+from bot.track.tuning import Tuning
 from bot.zequenze.simulator.endpoint import Simulator
 from bot.zequenze.simulator.faults import Fault
 from tests.conftest import FAST_RECOVERY, Bot, eventually, start_bot, stop_bot

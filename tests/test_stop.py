@@ -24,14 +24,14 @@ import pytest
 
 from bot.answers import Proposed
 from bot.model import OperationSpec
-from bot.outbox import OutboxSender
-from bot.pacing import ChannelPacer
-from bot.poller import Poller, PollTuning
-from bot.reconcile import Reconciler
 from bot.runtime import Runtime
 from bot.service import OpsService
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import DEFAULT_TUNING, Tuning
+from bot.track.outbox import OutboxSender
+from bot.track.pacing import ChannelPacer
+from bot.track.poller import Poller, PollTuning
+from bot.track.reconcile import Reconciler
+from bot.track.tuning import DEFAULT_TUNING, Tuning
 from bot.zequenze.api import ApiError, ZequenzeClient
 from bot.zequenze.devices import DeviceBook
 from bot.zequenze.simulator.endpoint import Simulator

@@ -18,7 +18,7 @@ import pytest
 from bot import say
 from bot.answers import Proposed
 from bot.service import OpsService
-from bot.tuning import Tuning
+from bot.track.tuning import Tuning
 from bot.zequenze.api import ZequenzeClient
 from bot.zequenze.devices import DeviceBook
 from bot.zequenze.simulator.endpoint import Simulator

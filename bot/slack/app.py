@@ -17,12 +17,12 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
-from bot.pacing import ChannelPacer
 from bot.service import OpsService
 from bot.settings import HTTP_BACKLOG, HTTP_CONNECTIONS, HTTP_THREADS
 from bot.slack.guard import MAX_BODY, PARSED, WsgiApp, guarded_wsgi
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
+from bot.track.pacing import ChannelPacer
 from handlers import Deps, register_all
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 from bot import say
 from bot.failpoints import failpoint
 from bot.policy.gate import SendGate
-from bot.tuning import Tuning
+from bot.track.tuning import Tuning
 from bot.zequenze.api import ApiError, ZequenzeClient
 from bot.zequenze.devices import DeviceBook
 from store import OperationRecord, Store

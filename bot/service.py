@@ -27,8 +27,6 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.approvals import Approvals
-from bot.clicks import Clicks
 from bot.failpoints import failpoint
 from bot.model import (
     HelpQuery,
@@ -37,9 +35,11 @@ from bot.model import (
     Refusal,
     StatusQuery,
 )
-from bot.outside import Outside
+from bot.policy.approvals import Approvals
+from bot.policy.clicks import Clicks
 from bot.policy.desk import PolicyDesk
 from bot.policy.freezes import FreezeDesk
+from bot.policy.outside import Outside
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from bot.say.common import escape

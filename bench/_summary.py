@@ -13,7 +13,7 @@ from typing import Any
 
 from bench._reading import reading
 from bot.policy.config import OPEN_POLICY, read_config
-from bot.runtime import EDIT_GAP, Runtime
+from bot.run.runtime import EDIT_GAP, Runtime
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.track.poller import PollTuning
 from bot.track.tuning import Tuning

@@ -147,7 +147,7 @@ def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, repo)
     from bot.answers import Proposed
     from bot.policy.config import OPEN_POLICY
-    from bot.runtime import Runtime
+    from bot.run.runtime import Runtime
     from bot.slack.notifier import SlackNotifier, web_client
     from bot.track.poller import PollTuning
     from bot.track.tuning import Tuning

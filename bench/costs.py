@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(args.repo.resolve()))
 
     from bot import home
-    from bot.metrics import Metrics
     from bot.policy.rules import Policy
+    from bot.run.metrics import Metrics
     from store import Store
 
     try:

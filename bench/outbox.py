@@ -115,7 +115,7 @@ def _child(args: argparse.Namespace) -> None:
     from datetime import UTC, datetime, timedelta
 
     from bot.model import OperationSpec
-    from bot.runtime import EDIT_BURST, EDIT_GAP, OUTBOX_INTERVAL
+    from bot.run.runtime import EDIT_BURST, EDIT_GAP, OUTBOX_INTERVAL
     from bot.slack.notifier import SlackNotifier, web_client
     from bot.track.outbox import OutboxSender
     from bot.track.pacing import ChannelPacer

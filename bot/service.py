@@ -27,7 +27,6 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.failpoints import failpoint
 from bot.model import (
     HelpQuery,
     ListQuery,
@@ -42,6 +41,7 @@ from bot.policy.freezes import FreezeDesk
 from bot.policy.outside import Outside
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
+from bot.run.failpoints import failpoint
 from bot.say.common import escape
 from bot.track.halts import Halts
 from bot.track.tuning import DEFAULT_TUNING, Tuning

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from psycopg_pool import PoolClosed
 
-from bot.health import observe
 from bot.policy.config import OPEN_POLICY, read_config
-from bot.runtime import Runtime
+from bot.run.health import observe
+from bot.run.runtime import Runtime
 from bot.service import utcnow
 from bot.slack.app import HttpServer, Workers, build_app
 from bot.slack.groups import GroupMembers

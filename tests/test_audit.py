@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.audit import SLACK_URL, parse_since, permalink
-from bot.cli import main
 from bot.model import OperationSpec
+from bot.run.audit import SLACK_URL, parse_since, permalink
+from bot.run.cli import main
 from bot.zequenze.simulator.faults import Fault
 from store import RequestRecord, Store
 from tests.conftest import Bot, eventually

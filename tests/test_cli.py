@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli import main
+from bot.run.cli import main
 from bot.slack.app import bolt_app, socket_mode
 from bot.slack.notifier import web_client
 from bot.zequenze.simulator.endpoint import Simulator

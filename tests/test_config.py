@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.model import Plan, Refusal
 from bot.policy.config import (
     APPROVAL_PEER,
@@ -22,6 +21,7 @@ from bot.policy.config import (
     read_config,
 )
 from bot.policy.rules import matches
+from bot.run.cli import main
 from bot.understand import grammar
 from bot.understand.catalog import DEFAULT_CATALOG
 from bot.understand.grammar import parse

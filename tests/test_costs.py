@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlite_utils import Database
 
 from bot import home
-from bot.metrics import Metrics
 from bot.policy.rules import Policy
+from bot.run.metrics import Metrics
 from store import Store
 from store.schema import MIGRATIONS
 from tests import history

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import settings
-from bot.health import Health, observe
-from bot.metrics import status_bucket
+from bot.run import settings
+from bot.run.health import Health, observe
+from bot.run.metrics import status_bucket
 from bot.slack.app import health_server
 from bot.slack.notifier import web_client
 from bot.track.ticker import Ticker

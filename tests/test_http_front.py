@@ -20,7 +20,7 @@ from slack_bolt import App
 import bot.slack.guard as guard
 import handlers.context
 from bot import say
-from bot.settings import HTTP_BACKLOG
+from bot.run.settings import HTTP_BACKLOG
 from bot.slack.app import HttpServer, Workers, _Channel
 from bot.zequenze.simulator.endpoint import Simulator
 from bot.zequenze.simulator.faults import Fault

@@ -26,7 +26,7 @@ from bot.policy.desk import PolicyDesk
 from bot.policy.gate import SendGate
 from bot.policy.groups import StaticGroups
 from bot.policy.rules import Policy
-from bot.runtime import Runtime
+from bot.run.runtime import Runtime
 from bot.zequenze.api import Found
 from bot.zequenze.simulator.endpoint import Simulator
 from store import OperationRecord, Store

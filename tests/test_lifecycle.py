@@ -20,7 +20,7 @@ import pytest
 
 from bot import say
 from bot.answers import Proposed
-from bot.runtime import Runtime
+from bot.run.runtime import Runtime
 from bot.service import OpsService
 from bot.slack.app import HttpServer, Workers, build_app
 from bot.slack.notifier import SlackNotifier, web_client

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.cli import _log_handler, _Redactor
-from bot.settings import SettingsError, load
+from bot.run.cli import _log_handler, _Redactor
+from bot.run.settings import SettingsError, load
 from tests.test_polling import make_harness
 
 SECRETS = {

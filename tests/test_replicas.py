@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.runtime import Runtime
+from bot.run.runtime import Runtime
 from bot.slack.app import build_app, socket_mode
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.track.leadership import BACKGROUND

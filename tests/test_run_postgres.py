@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.cli import main
+from bot.run.cli import main
 from bot.zequenze.simulator.endpoint import Simulator
 from store import Store
 from tests.fakes import FakeSlack

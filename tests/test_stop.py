@@ -24,7 +24,7 @@ import pytest
 
 from bot.answers import Proposed
 from bot.model import OperationSpec
-from bot.runtime import Runtime
+from bot.run.runtime import Runtime
 from bot.service import OpsService
 from bot.slack.notifier import SlackNotifier, web_client
 from bot.track.outbox import OutboxSender

@@ -17,8 +17,8 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
+from bot.run.settings import HTTP_BACKLOG, HTTP_CONNECTIONS, HTTP_THREADS
 from bot.service import OpsService
-from bot.settings import HTTP_BACKLOG, HTTP_CONNECTIONS, HTTP_THREADS
 from bot.slack.guard import MAX_BODY, PARSED, WsgiApp, guarded_wsgi
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
@@ -165,7 +165,7 @@ class WsgiServer:
     (idle ones kept alive included): beyond it, it stops accepting, and a connection waits in
     the listen queue (`backlog` of them; past that the system refuses them) until one closes.
     Slack retries neither a slash command nor a click, so one kept waiting past 3 s is lost:
-    see bot/settings.py for the defaults."""
+    see bot/run/settings.py for the defaults."""
 
     def __init__(
         self,

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import say
-from bot.failpoints import failpoint
 from bot.policy.gate import SendGate
+from bot.run.failpoints import failpoint
 from bot.track.tuning import Tuning
 from bot.zequenze.api import ApiError, ZequenzeClient
 from bot.zequenze.devices import DeviceBook

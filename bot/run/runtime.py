@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.metrics import Metrics
 from bot.policy.config import OPEN_POLICY, PolicyConfig
 from bot.policy.gate import SendGate
 from bot.policy.rules import Policy
 from bot.ports import Groups, Notifier
+from bot.run.metrics import Metrics
 from bot.service import OpsService, precise_utcnow, utcnow
 from bot.track.leadership import Leadership
 from bot.track.outbox import OutboxSender

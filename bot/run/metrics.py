@@ -1,6 +1,6 @@
 """Prometheus metrics: the runtime's own registry (never the process-wide default one), its
 counters moved where things happen (API and Slack calls) and the rest read from the store at
-each scrape. The runtime builds it; bot/health.py serves it beside the health checks."""
+each scrape. The runtime builds it; bot/run/health.py serves it beside the health checks."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 `GET /healthz`: the database answers and each background loop has gone round lately.
 `GET /readyz`: that, and Slack accepted the token at start and the control API is answering
 (or has been failing only a short while, being retried). `GET /metrics`: prometheus-client's
-exposition of the runtime's own registry (bot/metrics.py).
+exposition of the runtime's own registry (bot/run/metrics.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.metrics import Metrics
+from bot.run.metrics import Metrics
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.run.runtime import Runtime
     from bot.slack.notifier import BotClient
 
 HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")

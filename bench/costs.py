@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+from _moved import old_names_too  # bench/, beside this script
+
 HERE = Path(__file__).resolve().parent.parent
 
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repo", type=Path, default=HERE)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.repo.resolve()))
+    old_names_too()  # a checkout from before issue 18's moves, too
 
     from bot.policy.rules import Policy
     from bot.run.metrics import Metrics

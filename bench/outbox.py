@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from _moved import old_names_too  # bench/, beside this script
 from _reading import reading  # bench/, beside this script: the baseline has none
 
 HERE = Path(__file__).resolve().parent.parent
@@ -112,6 +113,7 @@ def _run_child(args: argparse.Namespace, repo: Path, waiting: int) -> dict[str, 
 
 def _child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(args.repo))
+    old_names_too()  # a checkout from before issue 18's moves, too
     from datetime import UTC, datetime, timedelta
 
     from bot.model import OperationSpec

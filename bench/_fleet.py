@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from bot.api import ZequenzeClient
 from bot.model import OperationSpec
 from bot.policy.config import OPEN_POLICY
-from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
-from bot.simulator.faults import Fault
+from bot.zequenze.api import ZequenzeClient
+from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store
 
 USER = "U123"

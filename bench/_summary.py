@@ -13,11 +13,11 @@ from typing import Any
 
 from bench._reading import reading
 from bot.policy.config import OPEN_POLICY, read_config
-from bot.poller import PollTuning
-from bot.runtime import EDIT_GAP, Runtime
-from bot.simulator.endpoint import Simulator
+from bot.run.runtime import EDIT_GAP, Runtime
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import Tuning
+from bot.track.poller import PollTuning
+from bot.track.tuning import Tuning
+from bot.zequenze.simulator.endpoint import Simulator
 from store import Store
 from tests.fakes import BOT_TOKEN, FakeSlack
 

@@ -53,8 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.simulator.endpoint import Simulator  # noqa: E402
-from bot.simulator.faults import Fault  # noqa: E402
+from bot.zequenze.simulator.endpoint import Simulator  # noqa: E402
+from bot.zequenze.simulator.faults import Fault  # noqa: E402
 from tests.fakes import (  # noqa: E402
     FakeSlack,
     block_actions_body,

@@ -42,6 +42,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from _moved import old_names_too  # bench/, beside this script
 from _reading import reading  # bench/, beside this script: the baseline has none
 
 HERE = Path(__file__).resolve().parent.parent
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(conn: Any, repo: str, inventory: list[str]) -> None:
     sys.path.insert(0, repo)
-    from bot.simulator.endpoint import Simulator
+    old_names_too()  # a checkout from before issue 18's moves, too
+    from bot.zequenze.simulator.endpoint import Simulator
 
     class Timed(Simulator):
         """Keeps the moment each device's operation was created (time.monotonic is one
@@ -145,12 +147,13 @@ def child(args: argparse.Namespace) -> None:
     logging.getLogger("bot").setLevel(logging.ERROR)
     repo = str(args.repo)
     sys.path.insert(0, repo)
+    old_names_too()  # a checkout from before issue 18's moves, too
     from bot.answers import Proposed
     from bot.policy.config import OPEN_POLICY
-    from bot.poller import PollTuning
-    from bot.runtime import Runtime
+    from bot.run.runtime import Runtime
     from bot.slack.notifier import SlackNotifier, web_client
-    from bot.tuning import Tuning
+    from bot.track.poller import PollTuning
+    from bot.track.tuning import Tuning
     from tests.fakes import BOT_TOKEN, FakeSlack
 
     name = args.name

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _moved import old_names_too  # bench/, beside this script
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,9 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.repo.resolve()))
+    old_names_too()  # a checkout from before issue 18's moves, too
 
-    from bot.simulator.endpoint import Simulator
-    from bot.simulator.faults import Fault
+    from bot.zequenze.simulator.endpoint import Simulator
+    from bot.zequenze.simulator.faults import Fault
     from tests.conftest import eventually, start_bot, stop_bot
     from tests.fakes import FakeSlack
 

@@ -13,7 +13,7 @@ as the bot leaves them) beside one active. Then, each timed (median and worst of
 counted in SQLite virtual machine steps (the cost whatever the machine's load):
 
 - a scrape: the first after a start (a new registry), then the next ones;
-- the Home tab's reading of that person (`bot.home.gather`);
+- the Home tab's reading of that person (`bot.slack.home_tab.gather`);
 - the claim before a POST (`Store.start_sending`, which checks the freezes in its
   transaction) and `Store.active_freezes`.
 
@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+from _moved import old_names_too  # bench/, beside this script
+
 HERE = Path(__file__).resolve().parent.parent
 
 
@@ -47,10 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repo", type=Path, default=HERE)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.repo.resolve()))
+    old_names_too()  # a checkout from before issue 18's moves, too
 
-    from bot import home
-    from bot.health import Metrics
     from bot.policy.rules import Policy
+    from bot.run.metrics import Metrics
+    from bot.slack import home_tab
     from store import Store
 
     try:
@@ -125,11 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  of which Store.gauges: {measured(store, store.gauges)}")
 
         service = SimpleNamespace(store=store, policy=Policy(), clock=lambda: now)
-        data = home.gather(service, user=person, tz="UTC")  # type: ignore[arg-type]
+        data = home_tab.gather(service, user=person, tz="UTC")  # type: ignore[arg-type]
         assert (data.in_flight_total, len(data.to_confirm)) == (20, 3)
 
         def gather() -> None:
-            home.gather(service, user=person, tz="UTC")  # type: ignore[arg-type]
+            home_tab.gather(service, user=person, tz="UTC")  # type: ignore[arg-type]
 
         print(f"Home tab's reading: {measured(store, gather)}")
 

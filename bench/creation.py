@@ -30,16 +30,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._fleet import ChildSimulator, Counted, NaivePoller, make_requests  # noqa: E402
-from bot.api import ZequenzeClient  # noqa: E402
-from bot.devices import DeviceBook  # noqa: E402
 from bot.policy.desk import PolicyDesk  # noqa: E402
 from bot.policy.gate import SendGate  # noqa: E402
 from bot.policy.rules import Policy  # noqa: E402
-from bot.poller import Poller  # noqa: E402
-from bot.sending import Sender  # noqa: E402
 from bot.service import precise_utcnow, utcnow  # noqa: E402
-from bot.ticker import Ticker  # noqa: E402
-from bot.tuning import DEFAULT_TUNING  # noqa: E402
+from bot.track.poller import Poller  # noqa: E402
+from bot.track.sending import Sender  # noqa: E402
+from bot.track.ticker import Ticker  # noqa: E402
+from bot.track.tuning import DEFAULT_TUNING  # noqa: E402
+from bot.zequenze.api import ZequenzeClient  # noqa: E402
+from bot.zequenze.devices import DeviceBook  # noqa: E402
 from store import Store  # noqa: E402
 from tests.postgres import throwaway_server  # noqa: E402
 

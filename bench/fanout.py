@@ -48,7 +48,7 @@ from bench._summary import (  # noqa: E402
     start_runtime,
 )
 from bot.answers import Proposed  # noqa: E402
-from bot.runtime import EDIT_GAP  # noqa: E402
+from bot.run.runtime import EDIT_GAP  # noqa: E402
 from tests.fakes import FakeSlack  # noqa: E402
 from tests.fakes.slack import SLACK_UPDATE_BURST, SLACK_UPDATE_RATE  # noqa: E402
 

@@ -9,7 +9,7 @@ POST, record_submitted), in random order: --running of them scheduled in the las
 running, each finishing at a random moment of the next two windows; the rest scheduled at
 random over the next 24 h. The store file is copied, then:
 
-1. polling by need (bot.poller.Poller on its Ticker, as the runtime runs it) for --window s;
+1. polling by need (bot.track.poller.Poller on its Ticker, as the runtime runs it) for --window s;
 2. the naive poller (every operation not final, by id with update_status, every --interval;
    bench/_fleet.py) for --window s, on the copy.
 
@@ -44,12 +44,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._fleet import ChildSimulator, Counted, NaivePoller, make_requests, submit  # noqa: E402
-from bot.api import ZequenzeClient  # noqa: E402
-from bot.devices import DeviceBook  # noqa: E402
-from bot.leadership import Leadership  # noqa: E402
-from bot.poller import Poller, PollTuning  # noqa: E402
 from bot.service import precise_utcnow  # noqa: E402
-from bot.ticker import Ticker  # noqa: E402
+from bot.track.leadership import Leadership  # noqa: E402
+from bot.track.poller import Poller, PollTuning  # noqa: E402
+from bot.track.ticker import Ticker  # noqa: E402
+from bot.zequenze.api import ZequenzeClient  # noqa: E402
+from bot.zequenze.devices import DeviceBook  # noqa: E402
 from store import Store  # noqa: E402
 from tests.postgres import throwaway_server  # noqa: E402
 

@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from _moved import old_names_too  # bench/, beside this script
 from _reading import reading  # bench/, beside this script: the baseline has none
 
 HERE = Path(__file__).resolve().parent.parent
@@ -112,14 +113,15 @@ def _run_child(args: argparse.Namespace, repo: Path, waiting: int) -> dict[str, 
 
 def _child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(args.repo))
+    old_names_too()  # a checkout from before issue 18's moves, too
     from datetime import UTC, datetime, timedelta
 
     from bot.model import OperationSpec
-    from bot.outbox import OutboxSender
-    from bot.pacing import ChannelPacer
-    from bot.runtime import EDIT_BURST, EDIT_GAP, OUTBOX_INTERVAL
+    from bot.run.runtime import EDIT_BURST, EDIT_GAP, OUTBOX_INTERVAL
     from bot.slack.notifier import SlackNotifier, web_client
-    from bot.ticker import Ticker
+    from bot.track.outbox import OutboxSender
+    from bot.track.pacing import ChannelPacer
+    from bot.track.ticker import Ticker
     from store import Store
     from tests.fakes import BOT_TOKEN, FakeSlack
     from tests.fakes.slack import SLACK_UPDATE_BURST, SLACK_UPDATE_RATE

@@ -51,7 +51,7 @@ from bench._summary import (  # noqa: E402
     start_runtime,
 )
 from bot.answers import Proposed  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
+from bot.run.runtime import Runtime  # noqa: E402
 from store import WAVE_HALTED  # noqa: E402
 from tests.fakes import FakeSlack  # noqa: E402
 

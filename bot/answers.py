@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.catalog import OperationKind
-from bot.naming import DEFAULT_MAX_DEVICES
+from bot.understand.catalog import OperationKind
+from bot.understand.naming import DEFAULT_MAX_DEVICES
 from store import Freeze, RequestRecord
 
 LIST_PAGE = 20  # operations on one page of `/ops list`

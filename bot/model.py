@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.waves import split
+from bot.understand.waves import split
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +40,7 @@ class Plan:
     tz: str = "UTC"  # the zone the time was understood in (the requester's)
     immediate: bool = False  # no time given, or "now": scheduled at confirmation time
     # `in waves of 10` / `10 at a time`: that many devices at a time (None: all at once);
-    # `with a canary`: one device first, alone (bot/waves.py).
+    # `with a canary`: one device first, alone (bot/understand/waves.py).
     wave_size: int | None = None
     canary: bool = False
 

@@ -1,7 +1,7 @@
 """The one path every surface shares: a request is understood and proposed; a person's click
 confirms or cancels it, or answers the bot's question about an operation whose outcome it
 cannot know. A click changes the store and answers: sending, posting and tracking follow in
-the loops (bot/sending.py, bot/outbox.py, bot/poller.py, bot/reconcile.py).
+the loops (bot/track/sending.py, bot/track/outbox.py, bot/track/poller.py, bot/track/reconcile.py).
 
 The Slack handlers and the console demo both call this; neither knows how the other talks.
 """
@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import grammar, say
+from bot import say
 from bot.answers import (
     LIST_PAGE,
     Answer,
@@ -27,12 +27,6 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.api import ApiError, ZequenzeClient
-from bot.approvals import Approvals
-from bot.clicks import Clicks
-from bot.devices import DeviceBook
-from bot.failpoints import failpoint
-from bot.halts import Halts
 from bot.model import (
     HelpQuery,
     ListQuery,
@@ -40,16 +34,23 @@ from bot.model import (
     Refusal,
     StatusQuery,
 )
-from bot.outside import Outside
+from bot.policy.approvals import Approvals
+from bot.policy.clicks import Clicks
 from bot.policy.desk import PolicyDesk
 from bot.policy.freezes import FreezeDesk
+from bot.policy.outside import Outside
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
-from bot.preflight import OperationSearch
+from bot.run.failpoints import failpoint
 from bot.say.common import escape
-from bot.suggestions import as_plan
-from bot.tuning import DEFAULT_TUNING, Tuning
-from bot.typed import plain, storable
+from bot.track.halts import Halts
+from bot.track.tuning import DEFAULT_TUNING, Tuning
+from bot.understand import grammar
+from bot.understand.preflight import OperationSearch
+from bot.understand.suggestions import as_plan
+from bot.understand.typed import plain, storable
+from bot.zequenze.api import ApiError, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import OperationRecord, RequestRecord, Store
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from bot import say
 from bot.answers import Outcome, Proposed, Refused
 from bot.say import common_blocks, modal_blocks, track_blocks
-from bot.typed import whole_number
+from bot.understand.typed import whole_number
 from handlers.context import Deps, form_metadata
 from store import LARGEST_ID
 

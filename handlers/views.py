@@ -11,10 +11,10 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import say
-from bot.grammar import FieldErrors
 from bot.model import Plan
 from bot.say import common_blocks, track_blocks
 from bot.slack.notifier import tell_privately
+from bot.understand.grammar import FieldErrors
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)

@@ -70,7 +70,7 @@ def shown_at() -> float:
     return datetime.now(UTC).timestamp() / 86400 + 2440587.5
 
 
-# The lease whose holder does the background work (bot/leadership.py, store/leases.py).
+# The lease whose holder does the background work (bot/track/leadership.py, store/leases.py).
 BACKGROUND_LEASE = "background"
 
 BOT_ACTOR = "opsbot"  # the audit's actor for what the bot does on its own (send, poll, expire)

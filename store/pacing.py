@@ -1,5 +1,5 @@
 """The turns each Slack channel has left, kept where every replica sees them: Slack counts a
-channel's posts whichever process makes them (bot/pacing.py does the arithmetic)."""
+channel's posts whichever process makes them (bot/track/pacing.py does the arithmetic)."""
 
 from __future__ import annotations
 

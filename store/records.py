@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot import waves as waves_of
 from bot.model import OperationSpec
+from bot.understand import waves as waves_of
 
 # The bot's own status word for an operation the API answered about but no longer holds (asked
 # by id, it returns an empty list): nothing more can be learnt about it, so it is final.
@@ -249,8 +249,8 @@ class RequestRecord:
     approver_sets: tuple[tuple[str, ...] | None, ...] = ()
     approval_expires_at: datetime | None = None
     votes: tuple[Vote, ...] = ()
-    # Waves (bot/waves.py): the size asked, a canary first, how many in all (0: not in waves),
-    # the one released last (0: none yet), and 'going', 'halted' or 'stopped'.
+    # Waves (bot/understand/waves.py): the size asked, a canary first, how many in all (0: not
+    # in waves), the one released last (0: none yet), and 'going', 'halted' or 'stopped'.
     wave_size: int | None = None
     canary: bool = False
     waves: int = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
+from bot.understand.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 
 # TR-069's SetParameterValues, as a site would describe it: one value of a given type.
 SET_KIND = OperationKind(

@@ -20,16 +20,16 @@ import pytest
 from hypothesis import HealthCheck, settings
 from psycopg_pool import PoolClosed
 
-from bot.health import observe
 from bot.policy.config import OPEN_POLICY, read_config
-from bot.poller import PollTuning
-from bot.runtime import Runtime
+from bot.run.health import observe
+from bot.run.runtime import Runtime
 from bot.service import utcnow
-from bot.simulator.endpoint import Simulator
 from bot.slack.app import HttpServer, Workers, build_app
 from bot.slack.groups import GroupMembers
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import Tuning
+from bot.track.poller import PollTuning
+from bot.track.tuning import Tuning
+from bot.zequenze.simulator.endpoint import Simulator
 from tests.fakes import (
     BOT_TOKEN,
     FakeSlack,
@@ -61,7 +61,7 @@ FAST_RECOVERY = Tuning(
 FAST_POLLING = PollTuning(max_backoff=0.5, outage_notice=1.0, idle_look=0.5)
 # Slack's per-channel limit on the tests' time scale: the fake takes 20 posts a second with a
 # burst of 3 (as Slack's 1 a second), and the bot paces itself as in production, a little
-# slower (and one post short of the burst, as bot/pacing.py says why).
+# slower (and one post short of the burst, as bot/track/pacing.py says why).
 POST_RATE = 20.0
 CHANNEL_GAP = 0.06
 # chat.update's workspace limit on the same scale: Slack's 50 a minute, twenty times faster;

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from bot.api import ApiError, ZequenzeClient
 from bot.model import OperationSpec
-from bot.simulator.endpoint import RESOURCE_PATH, Simulator
-from bot.simulator.faults import Fault
+from bot.zequenze.api import ApiError, ZequenzeClient
+from bot.zequenze.simulator.endpoint import RESOURCE_PATH, Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import eventually
 
 # These tests pick free ports for processes that bind them later: in one group, the suite's

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.service import utcnow
-from bot.simulator.endpoint import Simulator
+from bot.zequenze.simulator.endpoint import Simulator
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies

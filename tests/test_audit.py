@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.audit import SLACK_URL, parse_since, permalink
-from bot.cli import main
 from bot.model import OperationSpec
-from bot.simulator.faults import Fault
+from bot.run.audit import SLACK_URL, parse_since, permalink
+from bot.run.cli import main
+from bot.zequenze.simulator.faults import Fault
 from store import RequestRecord, Store
 from tests.conftest import Bot, eventually
 from tests.test_flow import confirm_button, request_and_confirm

@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 
 from bot.answers import Proposed
-from bot.api import ZequenzeClient
-from bot.devices import DeviceBook
-from bot.outbox import NOT_POSTED, UNDELIVERED, OutboxSender
-from bot.pacing import ChannelPacer
 from bot.policy.gate import SendGate
 from bot.policy.rules import Policy
-from bot.sending import Sender
 from bot.service import OpsService, utcnow
-from bot.simulator.endpoint import Simulator
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import Tuning
+from bot.track.outbox import NOT_POSTED, UNDELIVERED, OutboxSender
+from bot.track.pacing import ChannelPacer
+from bot.track.sending import Sender
+from bot.track.tuning import Tuning
+from bot.zequenze.api import ZequenzeClient
+from bot.zequenze.devices import DeviceBook
+from bot.zequenze.simulator.endpoint import Simulator
 from store import ROOT, RequestRecord, Store
 from tests.fakes import BOT_TOKEN, FakeSlack
 from tests.test_store import ALICE, T0, new_request

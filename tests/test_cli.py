@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli import main
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
+from bot.run.cli import main
 from bot.slack.app import bolt_app, socket_mode
 from bot.slack.notifier import web_client
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store
 from tests.conftest import SECRET, eventually
 from tests.fakes import (

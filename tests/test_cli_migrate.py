@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.cli import main
-from bot.settings import load, redact_url
+from bot.run.cli import main
+from bot.run.settings import load, redact_url
 from store.schema import MIGRATIONS
 from store.schema_postgres import MIGRATIONS as PG_MIGRATIONS
 from tests.test_cli import free_port

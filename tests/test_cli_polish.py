@@ -20,15 +20,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import say
-from bot.cli import _log_handler, _Redactor, _shut_down, main
 from bot.console.chat import ConsoleChat, ConsoleNotifier
 from bot.console.terminal import Terminal, compact_names, plain_text
 from bot.policy.config import read_config
 from bot.policy.groups import StaticGroups
-from bot.runtime import Runtime
-from bot.settings import SettingsError, load
-from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
-from bot.simulator.faults import Fault
+from bot.run.cli import _log_handler, _Redactor, _shut_down, main
+from bot.run.runtime import Runtime
+from bot.run.settings import SettingsError, load
+from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store
 from tests.conftest import SECRET, eventually
 from tests.fakes import BOT_TOKEN, FakeSlack

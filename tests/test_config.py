@@ -11,10 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot import grammar
-from bot.catalog import DEFAULT_CATALOG
-from bot.cli import main
-from bot.grammar import parse
 from bot.model import Plan, Refusal
 from bot.policy.config import (
     APPROVAL_PEER,
@@ -25,6 +21,10 @@ from bot.policy.config import (
     read_config,
 )
 from bot.policy.rules import matches
+from bot.run.cli import main
+from bot.understand import grammar
+from bot.understand.catalog import DEFAULT_CATALOG
+from bot.understand.grammar import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "opsbot.example.toml"

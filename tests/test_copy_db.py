@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from bot.cli import main
 from bot.model import OperationSpec
+from bot.run.cli import main
 from store import Store
 from store.copy import TABLES, SourceBehind, SourceNotOpsbot, TargetNotEmpty, copy_to_postgres
 from store.schema import MIGRATIONS

@@ -17,9 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlite_utils import Database
 
-from bot import home
-from bot.health import Metrics
 from bot.policy.rules import Policy
+from bot.run.metrics import Metrics
+from bot.slack import home_tab
 from store import Store
 from store.schema import MIGRATIONS
 from tests import history
@@ -195,7 +195,7 @@ def test_a_home_tab_costs_the_same_at_20_and_20000_requests_of_its_person(
         _unfinished(store)
         service: Any = SimpleNamespace(store=store, policy=Policy(), clock=lambda: NOW)
         with history.Steps(store) as steps:
-            data = home.gather(service, user=ME, tz="UTC")
+            data = home_tab.gather(service, user=ME, tz="UTC")
         costs[size] = steps.count
         assert len(data.to_confirm) == 3
         assert data.in_flight_total == 21  # 20 sent, and the one waiting for approval

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import FakeSlack
 from tests.processes import FAST_SETTINGS, ROOT, BotProcess

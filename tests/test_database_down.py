@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot import say
-from bot.simulator.endpoint import Simulator
+from bot.zequenze.simulator.endpoint import Simulator
 from store import Store, StoreUnavailable
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack

@@ -18,9 +18,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.answers import Listed, Looked, OperationList
-from bot.outbox import ROOT_BACKOFF, UNDELIVERED
 from bot.say import common_blocks, track_blocks
-from bot.simulator.endpoint import Simulator
+from bot.track.outbox import ROOT_BACKOFF, UNDELIVERED
+from bot.zequenze.simulator.endpoint import Simulator
 from store import RequestRecord, Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack

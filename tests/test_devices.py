@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.api import ApiError
-from bot.devices import DeviceBook
-from bot.grammar import parse
 from bot.model import Plan
-from bot.simulator.endpoint import Simulator
+from bot.understand.grammar import parse
+from bot.zequenze.api import ApiError
+from bot.zequenze.devices import DeviceBook
+from bot.zequenze.simulator.endpoint import Simulator
 from store import Store
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, request_and_confirm, thread_replies

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.poller import PollTuning
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
+from bot.track.poller import PollTuning
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import request_and_confirm, thread_replies

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.leadership import BACKGROUND
-from bot.simulator.endpoint import Simulator
+from bot.track.leadership import BACKGROUND
+from bot.zequenze.simulator.endpoint import Simulator
 from store import ROOT, Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack

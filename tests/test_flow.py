@@ -15,9 +15,9 @@ import pytest
 from slack_sdk import WebClient
 
 from bot import say
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
 from bot.slack.notifier import Zone, ZoneLookup
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_payload

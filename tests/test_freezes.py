@@ -12,8 +12,6 @@ import pytest
 
 from bot import say
 from bot.answers import Frozen
-from bot.api import Found
-from bot.catalog import DEFAULT_CATALOG
 from bot.model import OperationSpec, Refusal, format_api_time
 from bot.policy.config import read_config
 from bot.policy.desk import PolicyDesk
@@ -28,6 +26,8 @@ from bot.policy.freezes import (
 from bot.policy.gate import SendGate
 from bot.policy.groups import StaticGroups
 from bot.policy.rules import Policy
+from bot.understand.catalog import DEFAULT_CATALOG
+from bot.zequenze.api import Found
 from store import Freeze, OperationRecord, OutboxEvent, Store
 
 # Tuesday 10 March 2026, 10:30 in Madrid (CET, UTC+1; summer time starts on the 29th).

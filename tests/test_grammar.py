@@ -1,4 +1,5 @@
-"""bot.grammar (command text and modal fields to a Command), bot.catalog and the help text."""
+"""bot.understand.grammar (command text and modal fields to a Command), bot.understand.catalog
+and the help text."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bot import say
-from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
-from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
 from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
-from bot.naming import DEFAULT_NAMING, Limits, Naming
 from bot.say.help import help_text
-from bot.when import warm_up
+from bot.understand.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
+from bot.understand.grammar import FieldErrors, check_device_name, parse, plan_from_fields
+from bot.understand.naming import DEFAULT_NAMING, Limits, Naming
+from bot.understand.when import warm_up
 from tests.catalogs import LABEL_KIND, SET_KIND, TR069_CATALOG
 
 # Wednesday 25 Nov 2026: 10:45 in UTC, 02:45 in Los Angeles (PST), 11:45 in Madrid (CET).

@@ -11,12 +11,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import settings
-from bot.api import CallRecord
-from bot.health import Health, observe, status_bucket
+from bot.run import settings
+from bot.run.health import Health, observe
+from bot.run.metrics import status_bucket
 from bot.slack.app import health_server
 from bot.slack.notifier import web_client
-from bot.ticker import Ticker
+from bot.track.ticker import Ticker
+from bot.zequenze.api import CallRecord
 from tests.conftest import Bot, eventually
 from tests.fakes import BOT_TOKEN, slash_command_body
 from tests.test_flow import request_and_confirm

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot import home
 from bot.model import OperationSpec
 from bot.policy.config import read_config
 from bot.policy.rules import Policy
+from bot.slack import home_tab
 from bot.slack.home import HOME_GAP
 from store import Store
 from tests.conftest import Bot, eventually
@@ -190,7 +190,7 @@ def test_home_confirm_and_cancel_work_from_the_home_tab(policy_bot) -> None:
 
 
 def _service(store: Store, now: datetime, config: str = "") -> Any:
-    """What `home.gather` may use: the store, the policy and the clock; no API client, so a
+    """What `home_tab.gather` may use: the store, the policy and the clock; no API client, so a
     call to the API would fail the test."""
     policy = Policy(config=read_config(config, source="test.toml")) if config else Policy()
     return SimpleNamespace(store=store, policy=policy, clock=lambda: now)
@@ -235,10 +235,10 @@ def test_home_view_validates_with_0_1_and_500_scheduled(tmp_path: Path, count: i
         config = (
             '[[windows]]\ndevices = ["server-*"]\nwhen = "sat 02:00-06:00"\ntz = "Asia/Tokyo"\n'
         )
-        data = home.gather(_service(store, now, config), user=ALICE, tz="Europe/Madrid")
-        view = home.home_view(data, notice="Approved.")
+        data = home_tab.gather(_service(store, now, config), user=ALICE, tz="Europe/Madrid")
+        view = home_tab.home_view(data, notice="Approved.")
         View(**view).validate_json()
-        assert len(view["blocks"]) <= home.MAX_HOME_BLOCKS
+        assert len(view["blocks"]) <= home_tab.MAX_HOME_BLOCKS
         assert all(len(b["text"]["text"]) <= 3000 for b in view["blocks"] if "text" in b)
         shown = home_text(view)
         assert data.scheduled_total == 2 * count and data.in_flight_total == count

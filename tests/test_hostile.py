@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from bot import say
-from bot.simulator.faults import Fault
 from bot.slack.guard import guarded_wsgi
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import (
     BOT_TOKEN,

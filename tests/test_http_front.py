@@ -20,10 +20,10 @@ from slack_bolt import App
 import bot.slack.guard as guard
 import handlers.context
 from bot import say
-from bot.settings import HTTP_BACKLOG
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
+from bot.run.settings import HTTP_BACKLOG
 from bot.slack.app import HttpServer, Workers, _Channel
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import SECRET, Bot, eventually, start_bot, stop_bot
 from tests.fakes import (
     BOT_TOKEN,

@@ -13,7 +13,7 @@ import time
 import httpx
 
 from bot import say
-from bot.simulator.faults import Fault
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import signed_headers, slash_command_body
 
@@ -82,10 +82,10 @@ def test_forty_concurrent_commands_are_all_acknowledged_and_answered(bot: Bot) -
 def test_the_api_clients_pool_holds_everyone_who_may_call_at_once() -> None:
     # The work pool, the poller and the sender share Runtime.api: a thread that queued for a
     # connection would wait behind another's slow answer.
-    from bot.api import API_LIMITS
-    from bot.poller import PollTuning
     from bot.slack.app import WORK_THREADS
-    from bot.tuning import DEFAULT_TUNING
+    from bot.track.poller import PollTuning
+    from bot.track.tuning import DEFAULT_TUNING
+    from bot.zequenze.api import API_LIMITS
 
     callers = WORK_THREADS + PollTuning().concurrency + DEFAULT_TUNING.send_concurrency
     assert API_LIMITS.max_connections is not None

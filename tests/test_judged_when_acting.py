@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from bot.api import Found
 from bot.console.chat import ConsoleChat, ConsoleNotifier
 from bot.console.terminal import Terminal
 from bot.model import OperationSpec, format_api_time
@@ -27,8 +26,9 @@ from bot.policy.desk import PolicyDesk
 from bot.policy.gate import SendGate
 from bot.policy.groups import StaticGroups
 from bot.policy.rules import Policy
-from bot.runtime import Runtime
-from bot.simulator.endpoint import Simulator
+from bot.run.runtime import Runtime
+from bot.zequenze.api import Found
+from bot.zequenze.simulator.endpoint import Simulator
 from store import OperationRecord, Store
 from tests.conftest import Bot, eventually
 from tests.fakes import FakeSlack

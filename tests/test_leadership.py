@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.leadership import BACKGROUND, Leadership
-from bot.ticker import Ticker
+from bot.track.leadership import BACKGROUND, Leadership
+from bot.track.ticker import Ticker
 from store import Store
 from tests.conftest import eventually
 

@@ -20,16 +20,16 @@ import pytest
 
 from bot import say
 from bot.answers import Proposed
-from bot.api import ZequenzeClient
-from bot.devices import DeviceBook
-from bot.reconcile import find_created
-from bot.runtime import Runtime
+from bot.run.runtime import Runtime
 from bot.service import OpsService
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
 from bot.slack.app import HttpServer, Workers, build_app
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import Tuning
+from bot.track.reconcile import find_created
+from bot.track.tuning import Tuning
+from bot.zequenze.api import ZequenzeClient
+from bot.zequenze.devices import DeviceBook
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import VANISHED, OperationRecord, OutboxEvent, RequestRecord, Store
 from tests.conftest import (
     CHANNEL_GAP,

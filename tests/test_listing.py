@@ -16,12 +16,12 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.answers import Listed, OperationList
-from bot.api import ZequenzeClient
 from bot.model import OperationSpec
 from bot.say import track_blocks
-from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
-from bot.simulator.faults import Fault
-from bot.tuning import Tuning
+from bot.track.tuning import Tuning
+from bot.zequenze.api import ZequenzeClient
+from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, request_and_confirm, thread_replies
@@ -253,7 +253,7 @@ def test_a_list_too_busy_to_read_back_to_the_confirmation_never_causes_a_second_
         bot = start_bot(
             slack=slack, simulator=simulator, database=tmp_path / "busy.db", tuning=tuning
         )
-        caplog.set_level(logging.INFO, logger="bot.reconcile")
+        caplog.set_level(logging.INFO, logger="bot.track.reconcile")
         try:
             request_and_confirm(bot, "reboot server-01 now")
             eventually(

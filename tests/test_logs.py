@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.cli import _log_handler, _Redactor
-from bot.settings import SettingsError, load
+from bot.run.cli import _log_handler, _Redactor
+from bot.run.settings import SettingsError, load
 from tests.test_polling import make_harness
 
 SECRETS = {
@@ -182,7 +182,7 @@ def test_the_pollers_failed_check_carries_its_ids_and_no_token(tmp_path: Path) -
             fail_with(token)
 
         harness.api.get_operation = broken  # type: ignore[method-assign]
-        with captured("json", [token], name="bot.poller") as (_logger, out):
+        with captured("json", [token], name="bot.track.poller") as (_logger, out):
             harness.poller._check(op, False)
         (record,) = json_lines(out.getvalue())
         assert record["message"] == f"could not check {op.api_id}"

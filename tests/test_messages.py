@@ -14,10 +14,10 @@ from slack_sdk.models.views import View
 
 from bot import say
 from bot.answers import Failed, Helped, Listed, Looked, OperationList, Proposed, Refused
-from bot.catalog import DEFAULT_CATALOG
-from bot.grammar import FieldErrors, parse, plan_from_fields
 from bot.model import OperationSpec, Plan
 from bot.say import common_blocks, lists_blocks, modal_blocks, track_blocks
+from bot.understand.catalog import DEFAULT_CATALOG
+from bot.understand.grammar import FieldErrors, parse, plan_from_fields
 from handlers import views
 from store import RequestRecord, Store
 from tests.catalogs import TR069_CATALOG

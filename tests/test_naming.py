@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.grammar import FieldErrors, parse, plan_from_fields
 from bot.model import Plan, Refusal
-from bot.naming import DEFAULT_NAMING, Limits, Naming, Range, compress, compressed
+from bot.understand.grammar import FieldErrors, parse, plan_from_fields
+from bot.understand.naming import DEFAULT_NAMING, Limits, Naming, Range, compress, compressed
 
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
 WEB = tuple(f"web-{n:02d}" for n in range(1, 13)) + ("lb-01",)

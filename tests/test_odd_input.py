@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 
-from bot import audit, say
+from bot import say
 from bot.answers import Frozen, Refused
-from bot.grammar import FieldErrors, check_device_name, parse, plan_from_fields
 from bot.model import ListQuery, Plan, Refusal, StatusQuery
 from bot.policy import freezes
 from bot.policy.freezes import read_freeze, read_unfreeze
+from bot.run import audit
 from bot.say import common_blocks
-from bot.when import warm_up
+from bot.understand.grammar import FieldErrors, check_device_name, parse, plan_from_fields
+from bot.understand.when import warm_up
 from tests.catalogs import TR069_CATALOG
 from tests.conftest import Bot, eventually
 from tests.fakes import app_mention_body, block_actions_body

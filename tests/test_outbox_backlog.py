@@ -16,9 +16,9 @@ from types import SimpleNamespace
 import pytest
 
 from bot.model import OperationSpec
-from bot.outbox import UNDELIVERED, OutboxSender
-from bot.pacing import ChannelPacer
 from bot.slack.notifier import SlackNotifier, web_client
+from bot.track.outbox import UNDELIVERED, OutboxSender
+from bot.track.pacing import ChannelPacer
 from store import RequestRecord, Store
 from tests import history
 from tests.fakes import BOT_TOKEN, FakeSlack

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.pacing import BURST, Buckets, ChannelPacer, LocalBuckets, SharedBuckets
+from bot.track.pacing import BURST, Buckets, ChannelPacer, LocalBuckets, SharedBuckets
 from store import Store
 
 

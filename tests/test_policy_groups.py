@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.grammar import check_device_name
 from bot.policy import config
 from bot.policy.config import ConfigError, read_config
 from bot.policy.rules import matches
+from bot.run.cli import main
 from bot.say.common_blocks import ACTION_APPROVE, ACTION_CONFIRM
+from bot.understand.grammar import check_device_name
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, confirm_button
 from tests.test_policy_flow import WINDOW_TZ, window_ahead

@@ -12,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.api import ZequenzeClient
-from bot.devices import DeviceBook
 from bot.model import OperationSpec
-from bot.poller import Poller, PollTuning
-from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator
-from bot.simulator.faults import Fault
+from bot.track.poller import Poller, PollTuning
+from bot.zequenze.api import ZequenzeClient
+from bot.zequenze.devices import DeviceBook
+from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store, is_final
 
 INTERVAL = 10.0  # seconds of the test's clock

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.api import Found, ZequenzeClient
 from bot.model import OperationSpec
-from bot.preflight import Conflict, find_conflicts
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
+from bot.understand.preflight import Conflict, find_conflicts
+from bot.zequenze.api import Found, ZequenzeClient
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.test_listing import HISTORY, ORDERS, list_gets
 
 BEFORE = timedelta(minutes=10)  # this request's operations run that long from now

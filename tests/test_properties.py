@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from bot.grammar import FieldErrors, parse, plan_from_fields
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
-from bot.naming import BadRange, Limits, Naming, Range, compress, compressed, read_range
 from bot.policy.freezes import MAX_FREEZE, read_freeze, read_unfreeze
 from bot.policy.windows import UnreadableSchedule, parse_schedule
-from bot.waves import split
+from bot.understand.grammar import FieldErrors, parse, plan_from_fields
+from bot.understand.naming import BadRange, Limits, Naming, Range, compress, compressed, read_range
+from bot.understand.waves import split
 from tests.catalogs import TR069_CATALOG
 
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)

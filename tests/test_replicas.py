@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.leadership import BACKGROUND
-from bot.runtime import Runtime
-from bot.simulator.endpoint import Simulator
+from bot.run.runtime import Runtime
 from bot.slack.app import build_app, socket_mode
 from bot.slack.notifier import SlackNotifier, web_client
+from bot.track.leadership import BACKGROUND
+from bot.zequenze.simulator.endpoint import Simulator
 from tests.conftest import (
     CHANNEL_GAP,
     FAST_RECOVERY,

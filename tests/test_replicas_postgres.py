@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bot.leadership import LEASE_SECONDS, RENEW_EVERY
-from bot.simulator.endpoint import Simulator
+from bot.track.leadership import LEASE_SECONDS, RENEW_EVERY
+from bot.zequenze.simulator.endpoint import Simulator
 from tests.conftest import CHANNEL_GAP, SECRET, eventually
 from tests.fakes import FakeSlack, app_mention_body, block_actions_body
 from tests.fakes.burst import burst, signed_request

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.cli import main
-from bot.simulator.endpoint import Simulator
+from bot.run.cli import main
+from bot.zequenze.simulator.endpoint import Simulator
 from store import Store
 from tests.fakes import FakeSlack
 from tests.test_cli import Running, bot_env, free_port

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import (
+from bot.run.settings import (
     DEFAULT_SLACK_API_URL,
     DEFAULT_ZEQUENZE_API_URL,
     HTTP_BACKLOG,

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.api import ApiError, ZequenzeClient
 from bot.model import OperationSpec
-from bot.simulator.endpoint import DEFAULT_INVENTORY, Simulator, format_time
-from bot.simulator.faults import Fault
+from bot.zequenze.api import ApiError, ZequenzeClient
+from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator, format_time
+from bot.zequenze.simulator.faults import Fault
 
 PATH = "/inventory_device_name_headless_operation/"
 TOKEN = "sim-token"
@@ -753,8 +753,8 @@ def test_stop_closes_idle_connections_and_refuses_new_ones() -> None:
 
 def test_serve_prints_its_url_and_stops_on_sigterm() -> None:
     code = (
-        "from bot.simulator.endpoint import serve; serve(host='127.0.0.1', port=0, token='t0k',"
-        " inventory=None, failure_rate=0.0, run_seconds=1.0)"
+        "from bot.zequenze.simulator.endpoint import serve; serve(host='127.0.0.1', port=0,"
+        " token='t0k', inventory=None, failure_rate=0.0, run_seconds=1.0)"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True

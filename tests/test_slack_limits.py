@@ -14,10 +14,10 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from bot import say
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
 from bot.slack.notifier import Zone, ZoneLookup
-from bot.tuning import Tuning
+from bot.track.tuning import Tuning
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from tests.conftest import FAST_RECOVERY, Bot, eventually, start_bot, stop_bot
 from tests.fakes import BOT_TOKEN, FakeSlack
 from tests.test_flow import all_text, confirm_button, sent, thread_replies

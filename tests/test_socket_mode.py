@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.runtime import Runtime
-from bot.simulator.endpoint import Simulator
+from bot.run.runtime import Runtime
 from bot.slack.app import build_app, socket_mode
 from bot.slack.notifier import SlackNotifier, web_client
+from bot.zequenze.simulator.endpoint import Simulator
 from tests.conftest import SECRET, eventually
 from tests.fakes import (
     APP_TOKEN,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import store.lock
-from bot.simulator.endpoint import Simulator
+from bot.zequenze.simulator.endpoint import Simulator
 from store.lock import DatabaseInUse, DatabaseLock, lock_path
 from tests.fakes import FakeSlack
 from tests.test_cli import Running, bot_env

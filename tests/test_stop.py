@@ -23,19 +23,19 @@ from pathlib import Path
 import pytest
 
 from bot.answers import Proposed
-from bot.api import ApiError, ZequenzeClient
-from bot.devices import DeviceBook
 from bot.model import OperationSpec
-from bot.outbox import OutboxSender
-from bot.pacing import ChannelPacer
-from bot.poller import Poller, PollTuning
-from bot.reconcile import Reconciler
-from bot.runtime import Runtime
+from bot.run.runtime import Runtime
 from bot.service import OpsService
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
 from bot.slack.notifier import SlackNotifier, web_client
-from bot.tuning import DEFAULT_TUNING, Tuning
+from bot.track.outbox import OutboxSender
+from bot.track.pacing import ChannelPacer
+from bot.track.poller import Poller, PollTuning
+from bot.track.reconcile import Reconciler
+from bot.track.tuning import DEFAULT_TUNING, Tuning
+from bot.zequenze.api import ApiError, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import OutboxEvent, RequestRecord, Store
 from store.lock import lock_path
 from tests.conftest import CHANNEL_GAP, FAST_POLLING, FAST_RECOVERY, eventually

@@ -2,8 +2,8 @@
 
 Every "For example" the grammar offers, typed back, must do what the person evidently meant
 (the operation, devices, parameters, waves and time they gave), or be a general example that
-names none of their devices. The corpus below walks each refusal of bot/grammar.py and
-bot/when.py whose example is built from the person's own words, for the built-in catalog
+names none of their devices. The corpus below walks each refusal of bot/understand/grammar.py and
+bot/understand/when.py whose example is built from the person's own words, for the built-in catalog
 and for the example policy file's (which adds `set` and the groups @web and @db).
 """
 
@@ -21,15 +21,16 @@ from types import FrameType
 
 import pytest
 
-from bot import grammar, say, suggestions
-from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
-from bot.grammar import SENTENCE_WORDS, parse
+from bot import say
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
-from bot.naming import DEFAULT_NAMING, Naming, is_group, is_range, read_range
 from bot.policy.config import load_config
 from bot.policy.freezes import read_freeze, read_unfreeze
-from bot.suggestions import SeveralRequests
-from bot.when import is_time_word, warm_up
+from bot.understand import grammar, suggestions
+from bot.understand.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
+from bot.understand.grammar import SENTENCE_WORDS, parse
+from bot.understand.naming import DEFAULT_NAMING, Naming, is_group, is_range, read_range
+from bot.understand.suggestions import SeveralRequests
+from bot.understand.when import is_time_word, warm_up
 from tests.conftest import Bot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -780,8 +781,9 @@ def test_every_example_offered_does_what_was_meant(c: Case) -> None:
 
 
 def test_the_corpus_reaches_every_place_a_suggestion_is_made(monkeypatch) -> None:
-    """Each place in bot/grammar.py that mends the person's text into an example is reached,
-    and offers its mend, by some input of the corpus: a new place needs its inputs here."""
+    """Each place in bot/understand/grammar.py that mends the person's text into an example is
+    reached, and offers its mend, by some input of the corpus: a new place needs its inputs
+    here."""
     original = suggestions.Reading.mended
     reached: set[int] = set()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.say import track_blocks
-from bot.simulator.endpoint import Simulator
+from bot.zequenze.simulator.endpoint import Simulator
 from store import Store
 from tests.conftest import FAST_RECOVERY, POST_RATE, Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack

@@ -17,12 +17,12 @@ import pytest
 
 from bot import say
 from bot.answers import Proposed
-from bot.api import ZequenzeClient
-from bot.devices import DeviceBook
 from bot.service import OpsService
-from bot.simulator.endpoint import Simulator
-from bot.simulator.faults import Fault
-from bot.tuning import Tuning
+from bot.track.tuning import Tuning
+from bot.zequenze.api import ZequenzeClient
+from bot.zequenze.devices import DeviceBook
+from bot.zequenze.simulator.endpoint import Simulator
+from bot.zequenze.simulator.faults import Fault
 from store import Store
 from tests.conftest import Bot, eventually, start_bot, stop_bot
 from tests.fakes import FakeSlack

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import grammar
 from bot.model import OperationSpec, Plan, Refusal
 from bot.say import common_blocks, track_blocks
-from bot.simulator.endpoint import Simulator
+from bot.understand import grammar
+from bot.zequenze.simulator.endpoint import Simulator
 from store import (
     FINISHED,
     WAVE_CONTINUED,

@@ -1,4 +1,4 @@
-"""bot.when: time phrases to UTC moments, the modal's picker, and humanize_delta."""
+"""bot.understand.when: time phrases to UTC moments, the modal's picker, and humanize_delta."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import pytest
 
 from bot.model import Refusal
-from bot.when import (
+from bot.understand.when import (
     ZONE_ABBREVIATIONS,
     ZONE_MEANINGS,
     UnreadableTime,

@@ -19,7 +19,9 @@ from difflib import get_close_matches
 from pathlib import Path
 from zoneinfo import available_timezones
 
-from bot.catalog import (
+from bot.policy.windows import Schedule, UnreadableSchedule, parse_schedule
+from bot.ports import is_group as is_user_group
+from bot.understand.catalog import (
     BUILT_IN_COMMANDS,
     DEFAULT_CATALOG,
     FIELD_KINDS,
@@ -28,8 +30,8 @@ from bot.catalog import (
     OperationKind,
     ParamField,
 )
-from bot.grammar import MAX_DEVICE_NAME, check_device_name
-from bot.naming import (
+from bot.understand.grammar import MAX_DEVICE_NAME, check_device_name
+from bot.understand.naming import (
     CEILING_DEVICES,
     CEILING_OPERATIONS,
     DEFAULT_LIMITS,
@@ -43,9 +45,7 @@ from bot.naming import (
     is_range,
     read_range,
 )
-from bot.policy.windows import Schedule, UnreadableSchedule, parse_schedule
-from bot.ports import is_group as is_user_group
-from bot.when import zone_for
+from bot.understand.when import zone_for
 
 APPROVAL_NONE = "none"
 APPROVAL_PEER = "peer"

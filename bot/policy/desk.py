@@ -9,17 +9,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import preflight, say
+from bot import say
 from bot.answers import Refused
-from bot.catalog import OperationKind
 from bot.model import OperationSpec, Plan, format_api_time
 from bot.policy import freezes
 from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
 from bot.policy.rules import Policy, PolicyRefused, Verdict, WindowCheck
 from bot.ports import GroupsUnavailable
-from bot.preflight import OperationSearch
 from bot.say.common import escape
-from bot.when import both_times, local_time
+from bot.understand import preflight
+from bot.understand.catalog import OperationKind
+from bot.understand.preflight import OperationSearch
+from bot.understand.when import both_times, local_time
 from store import UNSENT, OperationRecord, RequestRecord, Store
 
 

@@ -15,14 +15,14 @@ from typing import Any
 
 from bot import say
 from bot.answers import Frozen, Refused
-from bot.api import ApiError, ZequenzeClient
-from bot.grammar import MAX_TEXT, with_unread
 from bot.model import Refusal, format_api_time
-from bot.naming import GROUP_SIGIL, is_group
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
-from bot.typed import invisible, plain, unquoted, unread
-from bot.when import UnreadableTime, resolve
+from bot.understand.grammar import MAX_TEXT, with_unread
+from bot.understand.naming import GROUP_SIGIL, is_group
+from bot.understand.typed import invisible, plain, unquoted, unread
+from bot.understand.when import UnreadableTime, resolve
+from bot.zequenze.api import ApiError, ZequenzeClient
 from store import Freeze, Store, is_final
 
 MAX_FREEZE = timedelta(days=30)
@@ -111,8 +111,8 @@ def lifted_by(freezes: Sequence[Freeze], devices: tuple[str, ...] | None) -> lis
 
 
 def _words(args: str) -> list[str]:
-    """The words, as the grammar reads a command's (bot/typed.py): invisible characters and
-    over-long text refused, non-breaking spaces read as spaces."""
+    """The words, as the grammar reads a command's (bot/understand/typed.py): invisible
+    characters and over-long text refused, non-breaking spaces read as spaces."""
     char = invisible(args)
     if char is not None:
         raise Refusal(say.grammar.control_character(ord(char)), example=say.policy.FREEZE_EXAMPLE)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.catalog import OperationKind
 from bot.model import OperationSpec
 from bot.policy.config import (
     APPROVAL_PEER,
@@ -27,6 +26,7 @@ from bot.policy.config import (
 )
 from bot.policy.groups import StaticGroups
 from bot.ports import Groups, is_group
+from bot.understand.catalog import OperationKind
 
 
 def matches(name: str, globs: Sequence[str] | None) -> bool:

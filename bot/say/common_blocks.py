@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import say
-from bot.naming import Range, compress
 from bot.say.common import escape
+from bot.understand.naming import Range, compress
 from store import (
     SUCCEEDED_STATUSES,
     WAITING_STATUSES,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from difflib import get_close_matches
 
 from bot.say.common import and_list, clipped, or_list, plural, quote
-from bot.typed import shows_itself
+from bot.understand.typed import shows_itself
 
 # --- grammar ---
 

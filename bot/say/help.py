@@ -9,7 +9,7 @@ from bot.say.common import escape, plural
 from bot.say.grammar import EXAMPLE_WAVES
 
 if TYPE_CHECKING:
-    from bot.catalog import OperationKind
+    from bot.understand.catalog import OperationKind
 
 
 # --- help ---

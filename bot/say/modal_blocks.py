@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import say
-from bot.catalog import OperationKind, ParamField
 from bot.say.common_blocks import ACTION_MODAL_TYPE, MODAL_CALLBACK, VALUE, Blocks
+from bot.understand.catalog import OperationKind, ParamField
 
 # --- the modal -----------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from bot.say.common_blocks import (
     slack_time,
 )
 from bot.say.lists_blocks import listed
-from bot.when import both_times, local_time, zone_for
+from bot.understand.when import both_times, local_time, zone_for
 from store import (
     APPROVAL_NEEDED,
     ASK_OUTSIDE,

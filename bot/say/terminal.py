@@ -76,7 +76,7 @@ def database_unusable(path: str, reason: str) -> str:
 
 
 def database_url_unusable(url: str, reason: str) -> str:
-    """`url` without its password (bot.settings.redact_url)."""
+    """`url` without its password (bot.run.settings.redact_url)."""
     return (
         f"cannot open the database OPSBOT_DATABASE_URL={url} ({reason}). Check that PostgreSQL "
         "is running and answers there, and the user, password and database name in the URL."
@@ -190,7 +190,7 @@ def backup_failed(path: str, reason: str) -> str:
 
 
 def backup_use_pg_dump(url: str) -> str:
-    """`url` without its password (bot.settings.redact_url)."""
+    """`url` without its password (bot.run.settings.redact_url)."""
     return (
         f"opsbot backup copies a SQLite file, and this bot keeps its state in PostgreSQL "
         f"(OPSBOT_DATABASE_URL={url}). Back that up with PostgreSQL's own tools, safely while "

@@ -21,8 +21,6 @@ from bot.answers import (
     Proposed,
     Refused,
 )
-from bot.outbox import NOT_POSTED, UNDELIVERED
-from bot.reconcile import ASK_UNKNOWN
 from bot.say.common import escape
 from bot.say.common_blocks import (
     ACTION_CANCEL,
@@ -79,7 +77,9 @@ from bot.say.policy_blocks import (
 )
 from bot.say.recovery_blocks import unknown_line, unknown_question
 from bot.say.waves_blocks import halt_buttons, wave_blocks, wave_event, wave_line, wave_plan
-from bot.when import humanize_delta, local_time
+from bot.track.outbox import NOT_POSTED, UNDELIVERED
+from bot.track.reconcile import ASK_UNKNOWN
+from bot.understand.when import humanize_delta, local_time
 from store import (
     ASK_OUTSIDE,
     FINISHED,

@@ -17,12 +17,12 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
-from bot.pacing import ChannelPacer
+from bot.run.settings import HTTP_BACKLOG, HTTP_CONNECTIONS, HTTP_THREADS
 from bot.service import OpsService
-from bot.settings import HTTP_BACKLOG, HTTP_CONNECTIONS, HTTP_THREADS
 from bot.slack.guard import MAX_BODY, PARSED, WsgiApp, guarded_wsgi
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
+from bot.track.pacing import ChannelPacer
 from handlers import Deps, register_all
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ EVENTS_PATH = "/slack/events"
 # The work mostly waits: on the API (up to its 10 s timeout) or on Slack. Enough threads that
 # a burst of commands is answered in one round of the API's latency rather than two (issue 10:
 # 40 `/ops list` at once behind 32 threads waited 4 s): 64 covers 40 at once with room, and
-# stays well under what the API client's pool holds (bot.api.API_LIMITS), so no thread queues
-# for a connection. Bounded: past 64, work queues instead of opening threads.
+# stays well under what the API client's pool holds (bot.zequenze.api.API_LIMITS), so no
+# thread queues for a connection. Bounded: past 64, work queues instead of opening threads.
 WORK_THREADS = 64
 
 
@@ -165,7 +165,7 @@ class WsgiServer:
     (idle ones kept alive included): beyond it, it stops accepting, and a connection waits in
     the listen queue (`backlog` of them; past that the system refuses them) until one closes.
     Slack retries neither a slash command nor a click, so one kept waiting past 3 s is lost:
-    see bot/settings.py for the defaults."""
+    see bot/run/settings.py for the defaults."""
 
     def __init__(
         self,

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import home
 from bot.service import OpsService
+from bot.slack import home_tab
 from bot.slack.notifier import ZoneLookup
 from store import RequestRecord
 
@@ -53,9 +53,9 @@ class HomePublisher:
         if timer is not None:
             timer.cancel()
         zone = self._zones(user)
-        data = home.gather(self._service, user=user, tz=zone.tz, zone_note=zone.note)
+        data = home_tab.gather(self._service, user=user, tz=zone.tz, zone_note=zone.note)
         try:
-            self._client.views_publish(user_id=user, view=home.home_view(data, notice=notice))
+            self._client.views_publish(user_id=user, view=home_tab.home_view(data, notice=notice))
         except SlackApiError as exc:
             log.warning("Home tab not published: %s", exc.response.get("error"))
 
@@ -100,9 +100,9 @@ class HomePublisher:
 
     def publish_quietly(self, user: str) -> None:
         zone = self._zones.peek(user) or self._zones(user)
-        data = home.gather(self._service, user=user, tz=zone.tz, zone_note=zone.note)
+        data = home_tab.gather(self._service, user=user, tz=zone.tz, zone_note=zone.note)
         try:
-            self._client.views_publish(user_id=user, view=home.home_view(data))
+            self._client.views_publish(user_id=user, view=home_tab.home_view(data))
         except SlackApiError as exc:
             log.warning("Home tab not refreshed: %s", exc.response.get("error"))
 

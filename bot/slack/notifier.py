@@ -16,9 +16,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import say
-from bot.pacing import ChannelPacer
 from bot.ports import CannotPost, NotInChannel, RateLimited
 from bot.say import common_blocks, track_blocks
+from bot.track.pacing import ChannelPacer
 from store import OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)

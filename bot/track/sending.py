@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import say
-from bot.api import ApiError, ZequenzeClient
-from bot.devices import DeviceBook
-from bot.failpoints import failpoint
 from bot.policy.gate import SendGate
-from bot.tuning import Tuning
+from bot.run.failpoints import failpoint
+from bot.track.tuning import Tuning
+from bot.zequenze.api import ApiError, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import OperationRecord, Store
 
 log = logging.getLogger(__name__)

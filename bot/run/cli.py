@@ -28,16 +28,17 @@ from urllib.parse import urlsplit
 
 from pythonjsonlogger.json import JsonFormatter
 
-from bot import grammar, say
+from bot import say
 from bot.model import Plan, Refusal
-from bot.settings import DEFAULT_DB, Settings, SettingsError
-from bot.when import zone_for
+from bot.run.settings import DEFAULT_DB, Settings, SettingsError
+from bot.understand import grammar
+from bot.understand.when import zone_for
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.policy.config import PolicyConfig
-    from bot.runtime import Runtime
+    from bot.run.runtime import Runtime
     from bot.slack.app import HttpServer, Workers, WsgiServer
     from bot.slack.notifier import BotClient
     from store.lock import DatabaseLock
@@ -326,7 +327,7 @@ def _instant(value: str) -> datetime:
 
 def _parse(args: argparse.Namespace) -> int:
     from bot.policy.config import OPEN_POLICY, ConfigError, load_config
-    from bot.settings import read_dotenv
+    from bot.run.settings import read_dotenv
 
     now = args.now or datetime.now(UTC).replace(microsecond=0)
     try:
@@ -367,10 +368,10 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.catalog import DEFAULT_CATALOG
-    from bot.naming import DEFAULT_LIMITS
     from bot.policy.config import ConfigError, load_config
-    from bot.settings import read_dotenv
+    from bot.run.settings import read_dotenv
+    from bot.understand.catalog import DEFAULT_CATALOG
+    from bot.understand.naming import DEFAULT_LIMITS
 
     try:
         path = (
@@ -408,7 +409,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _database_path() -> str:
     """OPSBOT_DB as `opsbot run` finds it: the environment, then .env, then the default.
     Raises SettingsError for an unreadable .env."""
-    from bot.settings import read_dotenv
+    from bot.run.settings import read_dotenv
 
     return os.environ.get("OPSBOT_DB") or read_dotenv(".env").get("OPSBOT_DB") or DEFAULT_DB
 
@@ -422,7 +423,7 @@ def _backup(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _fail(say.terminal.settings_refused(exc.problems))
     if url:
-        from bot.settings import redact_url
+        from bot.run.settings import redact_url
 
         return _fail(say.terminal.backup_use_pg_dump(redact_url(url)), code=2)
     if not Path(source).is_file():
@@ -449,7 +450,7 @@ def _backup(args: argparse.Namespace) -> int:
 def _database_url() -> str | None:
     """OPSBOT_DATABASE_URL as `opsbot run` finds it (the environment, then .env), or None.
     Raises SettingsError for an unreadable .env or a value that is not a PostgreSQL URL."""
-    from bot.settings import check_database_url, read_dotenv
+    from bot.run.settings import check_database_url, read_dotenv
 
     url = (
         os.environ.get("OPSBOT_DATABASE_URL") or read_dotenv(".env").get("OPSBOT_DATABASE_URL")
@@ -488,7 +489,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _migrate_postgres(url: str) -> int:
     import psycopg
 
-    from bot.settings import redact_url
+    from bot.run.settings import redact_url
     from store.schema_postgres import MIGRATIONS, migrate_postgres
 
     shown = redact_url(url)
@@ -518,7 +519,7 @@ def _postgres_reason(exc: Exception, url: str) -> str:
 def _copy_db(args: argparse.Namespace) -> int:
     import psycopg
 
-    from bot.settings import check_database_url, redact_url
+    from bot.run.settings import check_database_url, redact_url
     from store import copy
 
     url = args.to.strip()
@@ -555,7 +556,7 @@ def _copy_db(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from bot import audit
+    from bot.run import audit
     from store import Store
 
     since: datetime | None = None
@@ -600,8 +601,8 @@ def _audit_postgres(args: argparse.Namespace, url: str, since: datetime | None) 
     run; the schema is not brought up to date by a look)."""
     import psycopg
 
-    from bot import audit
-    from bot.settings import redact_url
+    from bot.run import audit
+    from bot.run.settings import redact_url
     from store import Store, StoreUnavailable
 
     shown = redact_url(url)
@@ -638,7 +639,7 @@ def _path_problem(path: str, exc: Exception) -> str:
 
 
 def _simulator(args: argparse.Namespace) -> int:
-    from bot.simulator.endpoint import serve
+    from bot.zequenze.simulator.endpoint import serve
 
     try:
         serve(
@@ -666,8 +667,8 @@ def _demo(args: argparse.Namespace) -> int:
     from bot.console.terminal import Terminal
     from bot.policy.config import OPEN_POLICY, ConfigError, load_config
     from bot.policy.groups import StaticGroups
-    from bot.runtime import Runtime
-    from bot.simulator.endpoint import Simulator
+    from bot.run.runtime import Runtime
+    from bot.zequenze.simulator.endpoint import Simulator
 
     # First, before anything starts: a file that is not valid is refused as `opsbot run`
     # and `check-config` refuse it, every problem named.
@@ -734,7 +735,7 @@ def _prompted() -> Iterator[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot import settings as settings_module
+    from bot.run import settings as settings_module
 
     try:
         settings = settings_module.load()
@@ -772,11 +773,11 @@ def _serve(settings: Settings, ready: _Ready, redact: _Redactor) -> int:
 
 
 def _runtime(settings: Settings, ready: _Ready, *, database: str) -> Runtime:
-    from bot.poller import PollTuning
-    from bot.runtime import Runtime
+    from bot.run.runtime import Runtime
     from bot.slack.groups import GroupMembers
     from bot.slack.notifier import SlackNotifier
-    from bot.tuning import Tuning
+    from bot.track.poller import PollTuning
+    from bot.track.tuning import Tuning
 
     return Runtime(
         database=database,
@@ -800,7 +801,7 @@ def _serve_postgres(settings: Settings, ready: _Ready, redact: _Redactor) -> int
     lease); the schema brought up to date first, under the migrations' lock."""
     import psycopg
 
-    from bot.settings import redact_url
+    from bot.run.settings import redact_url
     from store import StoreUnavailable
 
     url = settings.database_url or ""
@@ -820,7 +821,7 @@ def _serve_runtime(runtime: Runtime, settings: Settings, ready: _Ready) -> int:
 
     if ready.workspace_url:
         # Kept in the database, so that `opsbot audit` can build permalinks offline.
-        from bot.audit import SLACK_URL
+        from bot.run.audit import SLACK_URL
 
         runtime.store.set_fact(SLACK_URL, ready.workspace_url)
     # Before the bot says it is ready: a SIGTERM that follows at once must stop it cleanly,
@@ -836,7 +837,7 @@ def _serve_runtime(runtime: Runtime, settings: Settings, ready: _Ready) -> int:
     add_listeners(ready.app, service=runtime.service, pacer=runtime.pacer, workers=ready.workers)
     runtime.start()
     # /healthz, /readyz and /metrics: on PORT, or in Socket Mode on OPSBOT_HEALTH_PORT if set.
-    from bot.health import observe
+    from bot.run.health import observe
 
     server = ready.server or ready.health_server
     if server is not None:
@@ -1038,8 +1039,8 @@ def _check_api(settings: Settings) -> None:
     """One GET of the operations list. A token refused, or an address that is not the API,
     stops the start (_Refused); an API that is down or failing is only warned about: it may
     well be back before anyone asks for an operation."""
-    from bot.api import ApiError, ZequenzeClient
-    from bot.settings import DEFAULT_ZEQUENZE_API_URL
+    from bot.run.settings import DEFAULT_ZEQUENZE_API_URL
+    from bot.zequenze.api import ApiError, ZequenzeClient
 
     url = settings.zequenze_api_url
     api = ZequenzeClient(

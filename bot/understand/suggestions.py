@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import say
-from bot.catalog import Catalog
 from bot.model import Command, Plan, Refusal
+from bot.understand.catalog import Catalog
 
 PLAN_WORD = "plan"  # plan reboot server-01: shown, never recorded or sent
 

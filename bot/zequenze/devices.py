@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from bot import say
-from bot.api import ApiError
 from bot.model import Plan
+from bot.zequenze.api import ApiError
 from store import Store
 
 log = logging.getLogger(__name__)

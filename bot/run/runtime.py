@@ -13,23 +13,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.api import CallRecord, ZequenzeClient
-from bot.devices import DeviceBook
-from bot.health import Metrics
-from bot.leadership import Leadership
-from bot.outbox import OutboxSender
-from bot.pacing import BURST, ChannelPacer, SharedBuckets
 from bot.policy.config import OPEN_POLICY, PolicyConfig
 from bot.policy.gate import SendGate
 from bot.policy.rules import Policy
-from bot.poller import Poller, PollTuning
 from bot.ports import Groups, Notifier
-from bot.reconcile import Reconciler
-from bot.sending import Sender
+from bot.run.metrics import Metrics
 from bot.service import OpsService, precise_utcnow, utcnow
-from bot.ticker import Ticker
-from bot.tuning import DEFAULT_TUNING, Tuning
-from bot.when import warm_up
+from bot.track.leadership import Leadership
+from bot.track.outbox import OutboxSender
+from bot.track.pacing import BURST, ChannelPacer, SharedBuckets
+from bot.track.poller import Poller, PollTuning
+from bot.track.reconcile import Reconciler
+from bot.track.sending import Sender
+from bot.track.ticker import Ticker
+from bot.track.tuning import DEFAULT_TUNING, Tuning
+from bot.understand.when import warm_up
+from bot.zequenze.api import CallRecord, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import Store
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Runtime:
     ) -> None:
         """`database`: a SQLite file's path, or a PostgreSQL URL (store.Store.open). `shared`:
         other replicas may use the same database, so the background rounds run only while
-        this one holds the lease (bot/leadership.py), and its claims are fenced by it; by
+        this one holds the lease (bot/track/leadership.py), and its claims are fenced by it; by
         default, on PostgreSQL. A SQLite file is kept to one process by its lock (the tests
         force `shared` to run replicas in one process)."""
         self.store = Store.open(database)

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bot.simulator.faults import Fault, FaultPlan
+from bot.zequenze.simulator.faults import Fault, FaultPlan
 
 API_PREFIX = "/api/v1"
 RESOURCE_PATH = f"{API_PREFIX}/inventory_device_name_headless_operation/"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot import say
 from bot.answers import Outcome
-from bot.clicks import Clicks
+from bot.policy.clicks import Clicks
 from bot.policy.desk import PolicyDesk
 from store import OUTSIDE, Store
 

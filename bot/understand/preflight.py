@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot import say
-from bot.api import PAGE_SIZE, ApiError, Found
 from bot.model import OperationSpec, parse_api_time
+from bot.zequenze.api import PAGE_SIZE, ApiError, Found
 from store import is_final, is_running
 
 WITHIN = 500  # the newest operations looked at: 5 GETs of 100 (6 when listed oldest first)

@@ -17,7 +17,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from bot import say
-from bot.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
 from bot.model import (
     Command,
     HelpQuery,
@@ -27,7 +26,8 @@ from bot.model import (
     Refusal,
     StatusQuery,
 )
-from bot.naming import (
+from bot.understand.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
+from bot.understand.naming import (
     DEFAULT_NAMING,
     GROUP_SIGIL,
     RANGE_MARK,
@@ -39,10 +39,10 @@ from bot.naming import (
     is_range,
     read_range,
 )
-from bot.suggestions import Fix, Reading, next_to, placed, refuse_several
-from bot.typed import invisible, is_quoted, plain, unquoted, unread
-from bot.waves import split
-from bot.when import (
+from bot.understand.suggestions import Fix, Reading, next_to, placed, refuse_several
+from bot.understand.typed import invisible, is_quoted, plain, unquoted, unread
+from bot.understand.waves import split
+from bot.understand.when import (
     CONDITION_WORDS,
     VAGUE_TIME_WORDS,
     UnreadableTime,
@@ -994,7 +994,7 @@ def _take_names(
     if not tokens or _reserved(tokens[0], reserved) or tokens[0] in SEPARATORS:
         return names, tokens
     while True:
-        name = unquoted(tokens[i])  # “server-01”: see bot/typed.py
+        name = unquoted(tokens[i])  # “server-01”: see bot/understand/typed.py
         problem = check(name)
         if problem:
             raise _Invalid(problem)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot import say
 from bot.answers import Outcome
-from bot.clicks import Allowed, Clicks
+from bot.policy.clicks import Allowed, Clicks
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from store import RequestRecord, Store

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import say
-from bot.api import ApiError, Recent, ZequenzeClient
-from bot.backoff import Backoff
-from bot.devices import DeviceBook
 from bot.model import format_api_time, parse_api_time
-from bot.tuning import Tuning
+from bot.track.backoff import Backoff
+from bot.track.tuning import Tuning
+from bot.zequenze.api import ApiError, Recent, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import FOUND_AFTER_DROP, FOUND_LATE, OperationRecord, Store
 
 log = logging.getLogger(__name__)

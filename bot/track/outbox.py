@@ -32,10 +32,10 @@ from datetime import datetime
 from math import inf
 from typing import Literal
 
-from bot.backoff import Backoff
-from bot.failpoints import failpoint
-from bot.pacing import ChannelPacer
 from bot.ports import CannotPost, Notifier, NotInChannel, RateLimited
+from bot.run.failpoints import failpoint
+from bot.track.backoff import Backoff
+from bot.track.pacing import ChannelPacer
 from store import ROOT, OutboxEvent, RequestRecord, Store
 
 log = logging.getLogger(__name__)

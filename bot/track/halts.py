@@ -7,8 +7,8 @@ from datetime import datetime
 
 from bot import say
 from bot.answers import Outcome
-from bot.clicks import Clicks
-from bot.typed import whole_number
+from bot.policy.clicks import Clicks
+from bot.understand.typed import whole_number
 from store import LARGEST_ID, Store
 
 

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import say
-from bot.naming import compressed
 from bot.policy.config import Window
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
@@ -32,7 +31,8 @@ from bot.say.common_blocks import (
     section,
 )
 from bot.service import OpsService
-from bot.when import humanize_delta, local_time
+from bot.understand.naming import compressed
+from bot.understand.when import humanize_delta, local_time
 from store import Freeze, OperationRecord, RequestRecord
 
 MAX_HOME_BLOCKS = 100  # Slack's limit for a Home view

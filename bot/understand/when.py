@@ -20,7 +20,7 @@ import dateparser
 
 from bot import say
 from bot.model import Refusal
-from bot.typed import unread
+from bot.understand.typed import unread
 
 MAX_AHEAD_DAYS = 366
 ZERO = timedelta(0)
@@ -231,7 +231,7 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
     if not words or [w.lower() for w in words] in (["now"], ["right", "now"]):
         return When(at=now, immediate=True, notes=())
     odd = unread(phrase)
-    if odd:  # "– now", "at １４:００": named, never guessed at (see bot/typed.py)
+    if odd:  # "– now", "at １４:００": named, never guessed at (see bot/understand/typed.py)
         raise UnreadableTime(
             say.time.time_unread_characters(shown, odd), example=say.grammar.EXAMPLE_TIME
         )

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.api import PAGE_SIZE, ApiError, ZequenzeClient
-from bot.devices import DeviceBook
-from bot.failpoints import failpoint
+from bot.run.failpoints import failpoint
+from bot.zequenze.api import PAGE_SIZE, ApiError, ZequenzeClient
+from bot.zequenze.devices import DeviceBook
 from store import VANISHED, OperationRecord, Store, is_running
 from store.records import WAITING_STATUSES
 

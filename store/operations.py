@@ -353,14 +353,18 @@ class Operations(StoreBase):
             }
 
     def recover_after_crash(self, *, now: datetime, error: str) -> int:
-        """At start-up: a POST that was in flight has an unknown outcome; `error` says why, on
-        each such operation. Returns how many."""
+        """At start-up, or when this replica takes the lead: a POST that was in flight has an
+        unknown outcome; `error` says why, on each such operation. Returns how many. Unknown
+        since it was claimed, right before its POST: the wait before the API's list is read
+        counts from the POST, not from the restart or the takeover (which came 10 s or more
+        after it), and whatever the list shows, however late, is still adopted."""
         with self.engine.write() as tx:
             in_flight = [
                 row["id"] for row in tx.rows("SELECT id FROM operations WHERE state = 'sending'")
             ]
             tx.execute(
-                "UPDATE operations SET state = 'unknown', unknown_since = ?, updated_at = ?, "
+                "UPDATE operations SET state = 'unknown', "
+                "unknown_since = coalesce(updated_at, ?), updated_at = ?, "
                 "error = ?, asked_at = NULL WHERE state = 'sending'",
                 [_now_text(now), _now_text(now), error],
             )

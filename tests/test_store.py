@@ -375,6 +375,16 @@ def test_start_sending_is_won_once(store: Store) -> None:
     assert operation(store, op.id).state == "sending"
 
 
+def test_a_post_in_flight_when_the_bot_went_is_unknown_since_its_claim(store: Store) -> None:
+    # A restart, or a replica taking the lead 10 s or more later: the wait before the API's
+    # list is read counts from the POST, not from the moment its fate was taken up again.
+    op = confirmed_request(store).operations[0]
+    assert store.start_sending(op.id, now=T0)
+    assert store.recover_after_crash(now=T0 + timedelta(minutes=5), error="stopped") == 1
+    recovered = operation(store, op.id)
+    assert (recovered.state, recovered.unknown_since) == ("unknown", T0)
+
+
 def test_record_submitted_writes_history_and_outbox_together(store: Store) -> None:
     op = confirmed_request(store).operations[0]
     assert store.start_sending(op.id, now=T0)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
 import os
 import re
 import statistics
@@ -46,17 +45,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.zequenze.simulator.endpoint import Simulator  # noqa: E402
-from bot.zequenze.simulator.faults import Fault  # noqa: E402
+from bench._fakes import Fakes  # noqa: E402
 from tests.fakes import (  # noqa: E402
-    FakeSlack,
     block_actions_body,
     slash_command_body,
 )
@@ -84,69 +79,12 @@ CONNECTION_LIMIT = "reached the connection limit"
 # ----------------------------------------------------------------------------- the fakes
 
 
-def _serve_fakes(conn: Any, users: dict[str, dict[str, Any]]) -> None:
-    """The fake Slack and the simulator, in their own process, answering the generator's
-    questions over a pipe."""
-    slack = FakeSlack(
-        users=users,
-        post_rate=None,
-        update_rate=None,
-        response_url_uses=None,
-        response_url_lifetime=None,
-    )
-    with slack, Simulator(run_seconds=0.4, seed=7) as simulator:
-        conn.send((slack.base_url, simulator.url, simulator.token))
-        while True:
-            what, arg = conn.recv()
-            if what == "stop":
-                return
-            if what == "latency":
-                simulator.faults.clear()
-                if arg:
-                    simulator.faults.add(Fault(kind="latency", seconds=arg, times=None))
-                conn.send(None)
-            elif what == "answers":  # the first answer to each of these response_url keys
-                wanted, first = set(arg), {}
-                for call in slack.calls_to("response_url"):
-                    key = call.args.get("_key")
-                    if key in wanted and key not in first:
-                        first[key] = (call.at, call.args)
-                conn.send(first)
-
-
-class Fakes:
-    def __init__(self, *, people: int) -> None:
-        users = {"U123": {"name": "alice", "tz": "America/Los_Angeles"}}
-        users |= {f"U{CLICKERS + n}": {"name": f"user{n}", "tz": "UTC"} for n in range(people)}
-        context = multiprocessing.get_context("fork")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_fakes, args=(child, users), daemon=True)
-        self._process.start()
-        self.slack_url, self.api_url, self.api_token = self._conn.recv()
-
-    def response_url(self, key: str) -> str:
-        return f"{self.slack_url}/response_url/{quote(key, safe='')}"
-
-    def api_latency(self, seconds: float) -> None:
-        self._conn.send(("latency", seconds))
-        self._conn.recv()
-
-    def answers(self, keys: list[str]) -> dict[str, tuple[float, dict[str, Any]]]:
-        self._conn.send(("answers", keys))
-        return self._conn.recv()
-
-    def wait_answers(
-        self, keys: list[str], *, deadline: float
-    ) -> dict[str, tuple[float, dict[str, Any]]]:
-        while True:
-            found = self.answers(keys)
-            if len(found) == len(keys) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self._conn.send(("stop", None))
-        self._process.join(10)
+def clickers_fakes(people: int) -> Fakes:
+    """The fakes for `people` clickers: Slack without rate limits (the acknowledgements are
+    measured, not the outbox), the simulator's operations running 0.4 s."""
+    users = {"U123": {"name": "alice", "tz": "America/Los_Angeles"}}
+    users |= {f"U{CLICKERS + n}": {"name": f"user{n}", "tz": "UTC"} for n in range(people)}
+    return Fakes(users=users)
 
 
 # ------------------------------------------------------------------------------- the bot
@@ -382,7 +320,7 @@ def run_scenario(
         if setup.database == "postgresql":
             assert postgres is not None
             url = stack.enter_context(postgres.database())
-        fakes = Fakes(people=people)
+        fakes = clickers_fakes(people)
         bot = None
         try:
             replicas = []

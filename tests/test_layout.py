@@ -5,6 +5,7 @@ inside a function counts as much as one at the top: each is a dependency a reade
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,12 +50,18 @@ def _imported(name: str, path: Path) -> Iterator[str]:
                 yield whole if whole in MODULES else base
 
 
+@functools.cache
+def _imports_of(name: str) -> tuple[str, ...]:
+    """`_imported` of one of the code's modules, each file parsed once per run."""
+    return tuple(_imported(name, MODULES[name]))
+
+
 def _edges(name: str) -> set[str]:
     """The code's modules that importing `name` runs first: each one it imports, and the
     packages above those (Python runs a package's __init__ before its modules) that are not
     its own."""
     edges = set()
-    for target in _imported(name, MODULES[name]):
+    for target in _imports_of(name):
         parts = target.split(".")
         for depth in range(1, len(parts) + 1):
             step = ".".join(parts[:depth])
@@ -130,7 +137,7 @@ def _reached(start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
         name = todo.pop()
-        names.update(_imported(name, MODULES[name]))
+        names.update(_imports_of(name))
         for step in _edges(name) - seen:
             seen.add(step)
             todo.append(step)

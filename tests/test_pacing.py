@@ -125,3 +125,25 @@ def test_replicas_sharing_a_database_share_each_channels_turns(
     clock.now += 1.0
     first.hold("C1", 5)
     assert not second.try_take("C1") and second.wait("C1") == 5
+
+
+def test_asking_how_long_to_wait_or_how_many_turns_writes_nothing(
+    shared: Callable[[], Buckets],
+) -> None:
+    # The outbox asks several times a second per waiting channel: only a turn taken or a hold
+    # changes what is kept.
+    clock = Clock()
+    buckets = shared()
+    assert isinstance(buckets, SharedBuckets)
+    pacer = ChannelPacer(gap=1.0, clock=clock, buckets=buckets)
+    assert pacer.try_take("C1")
+
+    def kept() -> list[dict[str, object]]:
+        with buckets._store.engine.read() as tx:
+            return tx.rows("SELECT * FROM channel_turns ORDER BY key")
+
+    before = kept()
+    clock.now += 0.4
+    assert pacer.turns("C1") == 1 and pacer.wait("C1") == 0.0
+    assert kept() == before
+    assert pacer.try_take("C1") and kept() != before

@@ -155,9 +155,13 @@ class ChannelPacer:
         return self._change(channel, take)
 
     def _change(self, channel: str, change: Callable[[Bucket, float], tuple[T, Bucket]]) -> T:
-        """`change` of the channel's bucket refilled to now."""
+        """`change` of the channel's bucket refilled to now. A question that changes nothing
+        (how long to wait, how many turns) keeps the bucket as it was: its refill is the same
+        arithmetic next time, so the outbox asking several times a second writes nothing
+        (with replicas, nothing to the database)."""
 
-        def refilled(bucket: Bucket | None, now: float) -> tuple[T, Bucket]:
+        def refilled(stored: Bucket | None, now: float) -> tuple[T, Bucket]:
+            bucket = stored
             if bucket is None:
                 bucket = Bucket(tokens=float(self._burst), filled_at=now)
             elif now > bucket.filled_at:
@@ -165,7 +169,8 @@ class ChannelPacer:
                 bucket = replace(
                     bucket, tokens=min(float(self._burst), bucket.tokens + gained), filled_at=now
                 )
-            return change(bucket, now)
+            answer, kept = change(bucket, now)
+            return answer, (stored if stored is not None and kept is bucket else kept)
 
         with self._lock:
             return self._buckets.change(channel, refilled, self._clock())

@@ -1,0 +1,142 @@
+"""People's own phrasing (issue 19): a summer time's abbreviation used out of season is
+refused with the zone to write, never read at the summer offset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.model import Plan, Refusal
+from bot.understand.grammar import parse
+from bot.understand.naming import DEFAULT_NAMING
+from bot.understand.when import SUMMER_TIMES, ZONE_ABBREVIATIONS, resolve, warm_up
+
+# Wednesday 25 Nov 2026, 10:45 UTC: winter in the north, summer in the south.
+NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def setup_module() -> None:
+    warm_up()
+
+
+def read(text: str, *, tz: str = "UTC", now: datetime = NOW, catalog: object = None) -> object:
+    kwargs = {"catalog": catalog} if catalog is not None else {}
+    return parse(text, tz=tz, now=now, naming=DEFAULT_NAMING, **kwargs)
+
+
+def refused(text: str, *, tz: str = "UTC", now: datetime = NOW) -> Refusal:
+    with pytest.raises(Refusal) as caught:
+        read(text, tz=tz, now=now)
+    assert isinstance(read(caught.value.example, tz=tz, now=now), Plan)  # the example works
+    return caught.value
+
+
+# --- a summer time out of season ---
+
+
+@pytest.mark.parametrize(
+    ("tz", "now", "phrase", "meant"),
+    [
+        # the person's own zone's summer time
+        ("Europe/London", "2026-12-01T10:45:00Z", "at 14:00 BST", "2026-12-01T14:00:00Z"),
+        ("Europe/Dublin", "2026-11-25T10:45:00Z", "at 16:00 IST", "2026-11-25T16:00:00Z"),
+        ("America/New_York", "2026-01-10T10:45:00Z", "at 14:00 EDT", "2026-01-10T19:00:00Z"),
+        ("Europe/Berlin", "2026-12-01T10:45:00Z", "at 14:00 CEST", "2026-12-01T13:00:00Z"),
+        ("America/Los_Angeles", "2026-12-01T10:45:00Z", "at 14:00 PDT", "2026-12-01T22:00:00Z"),
+        ("Australia/Sydney", "2026-07-01T00:45:00Z", "at 14:00 AEDT", "2026-07-01T04:00:00Z"),
+        ("Pacific/Auckland", "2026-07-01T00:45:00Z", "at 14:00 NZDT", "2026-07-01T02:00:00Z"),
+        # another zone's, as the table or the person's region reads it
+        ("UTC", "2026-12-10T10:45:00Z", "at 14:00 CEST", "2026-12-10T13:00:00Z"),
+        ("Asia/Tokyo", "2026-01-10T10:45:00Z", "tomorrow at 9am EDT", "2026-01-11T14:00:00Z"),
+        ("Europe/Madrid", "2026-12-01T10:45:00Z", "on 20 dec at 00:30 BST", "2026-12-20T00:30:00Z"),
+        ("America/Chicago", "2026-12-01T10:45:00Z", "at 14:00 CDT", "2026-12-01T20:00:00Z"),
+    ],
+)
+def test_a_summer_time_out_of_season_is_refused_with_the_zone_to_write(
+    tz: str, now: str, phrase: str, meant: str
+) -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve(phrase, tz=tz, now=utc(now))
+    reason, example = caught.value.reason, caught.value.example
+    label = phrase.split()[-1]
+    assert f'"{label}" is ' in reason and "which is not in force on" in reason
+    assert "could mean two times. For " in reason
+    # The example is the wall clock there, the reading the sentence offers first...
+    keeper = example.split()[-1]
+    assert keeper in reason and example.replace(keeper, label) == phrase
+    assert resolve(example, tz=tz, now=utc(now)).at == utc(meant)
+    # ...and what the offset itself would be is said too.
+    assert " at UTC" in reason.rsplit(";", 1)[-1] and reason.endswith(" there.")
+
+
+def test_the_refusal_says_both_readings_in_plain_words() -> None:
+    with pytest.raises(Refusal) as caught:
+        resolve("at 14:00 BST", tz="Europe/London", now=utc("2026-12-01T10:45:00Z"))
+    assert caught.value.reason == (
+        '"BST" is British Summer Time (UTC+01:00), which is not in force on Tue 1 Dec: '
+        "Europe/London is on GMT (UTC+00:00) then, so 14:00 BST could mean two times. For "
+        "14:00 on the clocks in Europe/London, write 14:00 Europe/London (or 14:00 GMT); "
+        "14:00 at UTC+01:00 is 13:00 there."
+    )
+    assert caught.value.example == "at 14:00 Europe/London"
+    # The other day, when the offset's hour is on the day before there.
+    with pytest.raises(Refusal) as caught:
+        resolve("on 20 dec at 00:30 BST", tz="Europe/Madrid", now=utc("2026-12-01T10:45:00Z"))
+    assert "not in force on Sun 20 Dec" in caught.value.reason
+    assert "00:30 at UTC+01:00 is 23:30 on Sat 19 Dec there." in caught.value.reason
+
+
+def test_the_season_is_the_target_date_s() -> None:
+    london = "Europe/London"  # British Summer Time 29 Mar - 25 Oct 2026
+    march = utc("2026-03-20T10:45:00Z")
+    when = resolve("on 2 april at 14:00 BST", tz=london, now=march)
+    assert when.at == utc("2026-04-02T13:00:00Z")
+    assert when.notes == ("The time is in BST, British Summer Time (UTC+01:00), as written.",)
+    with pytest.raises(Refusal):
+        resolve("on 28 march at 14:00 BST", tz=london, now=march)
+    october = utc("2026-10-20T10:45:00Z")
+    assert resolve("on 2026-10-24 at 14:00 BST", tz=london, now=october).at == utc(
+        "2026-10-24T13:00:00Z"
+    )
+    with pytest.raises(Refusal):
+        resolve("on 2026-10-26 at 14:00 BST", tz=london, now=october)
+    # In season, the abbreviation works as before, from anywhere in its region.
+    assert resolve("at 16:00 IST", tz="Europe/Dublin", now=utc("2026-06-01T10:00:00Z")).at == utc(
+        "2026-06-01T15:00:00Z"
+    )
+
+
+def test_a_standard_time_in_summer_is_still_read_at_its_offset() -> None:
+    # `at 16:00 CET` is in the help's examples: an example offered is a promise, all year.
+    july = utc("2026-07-01T10:00:00Z")
+    when = resolve("at 16:00 CET", tz="Europe/Berlin", now=july)
+    assert when.at == utc("2026-07-01T15:00:00Z")
+    assert when.notes == ("The time is in CET (UTC+01:00), as written.",)
+    assert resolve("at 16:00 GMT", tz="Europe/London", now=july).at == utc("2026-07-01T16:00:00Z")
+
+
+def test_the_grammar_offers_the_whole_command_with_the_zone_to_write() -> None:
+    december = utc("2026-12-01T10:45:00Z")
+    refusal = refused("reboot server-01 at 14:00 BST", tz="Europe/London", now=december)
+    assert refusal.example == "reboot server-01 at 14:00 Europe/London"
+    typed_back = read(refusal.example, tz="Europe/London", now=december)
+    assert isinstance(typed_back, Plan)
+    assert typed_back.operations[0].scheduled_at == utc("2026-12-01T14:00:00Z")
+
+
+def test_each_summer_time_is_its_zone_s_and_only_in_summer() -> None:
+    """SUMMER_TIMES against the installed tzdata: each zone writes the abbreviation, at the
+    table's offset, for part of the year only; the rest of the year its clocks are behind."""
+    moments = [datetime(2026, month, 15, 12, tzinfo=UTC) for month in range(1, 13)]
+    for abbreviation, (_, zone) in SUMMER_TIMES.items():
+        minutes = ZONE_ABBREVIATIONS[abbreviation]
+        local = [moment.astimezone(ZoneInfo(zone)) for moment in moments]
+        seen = {(t.tzname(), int(t.utcoffset().total_seconds()) // 60) for t in local}  # type: ignore[union-attr]
+        assert (abbreviation.upper(), minutes) in seen, abbreviation
+        assert all(offset < minutes for name, offset in seen if name != abbreviation.upper())

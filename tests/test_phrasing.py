@@ -1,5 +1,6 @@
-"""People's own phrasing (issue 19): a summer time's abbreviation used out of season is
-refused with the zone to write, never read at the summer offset."""
+"""People's own phrasing (issue 19): a range typed with an ellipsis is answered with the range
+to write, and a summer time's abbreviation used out of season is refused with the zone to
+write, never read at the summer offset."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.model import Plan, Refusal
-from bot.understand.grammar import parse
+from bot.understand.grammar import FieldErrors, parse, plan_from_fields
 from bot.understand.naming import DEFAULT_NAMING
 from bot.understand.when import SUMMER_TIMES, ZONE_ABBREVIATIONS, resolve, warm_up
 
@@ -35,6 +36,49 @@ def refused(text: str, *, tz: str = "UTC", now: datetime = NOW) -> Refusal:
         read(text, tz=tz, now=now)
     assert isinstance(read(caught.value.example, tz=tz, now=now), Plan)  # the example works
     return caught.value
+
+
+# --- a range typed with an ellipsis ---
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant", "example"),
+    [
+        ("reboot server-01…20", "server-01..20", "reboot server-01..20"),
+        (
+            "restart nginx on “web-1…web-3” tomorrow at 3am",
+            "web-1..web-3",
+            "restart nginx on web-1..web-3 tomorrow at 3am",
+        ),
+        ("reboot server-01…05 at 14:00", "server-01..05", "reboot server-01..05 at 14:00"),
+    ],
+)
+def test_a_range_typed_with_an_ellipsis_is_answered_with_two_dots(
+    typed: str, meant: str, example: str
+) -> None:
+    refusal = refused(typed)
+    assert f"write a range with two plain dots, {meant}." in refusal.reason
+    assert refusal.reason.count("U+2026") == 1  # named once, not again by the unread check
+    assert refusal.example == example
+    first, _, last = meant.partition("..")
+    devices = [op.device_name for op in read(example).operations]  # typed back: the range
+    assert devices[0] == first and devices[-1].endswith(last.rsplit("-", 1)[-1])
+
+
+def test_an_ellipsis_that_makes_no_range_is_named_as_a_character() -> None:
+    # Counting down, or no second end: not a range with two dots either, so no promise of one.
+    for typed in ("reboot server-20…01", "reboot server-01…", "reboot server-01……20"):
+        refusal = refused(typed)
+        assert "two plain dots" not in refusal.reason
+        assert "U+2026" in refusal.reason
+
+
+def test_the_form_answers_an_ellipsis_in_its_devices_field_too() -> None:
+    with pytest.raises(FieldErrors) as caught:
+        plan_from_fields(
+            operation_type="reboot", devices="server-01…05", values={}, when=None, tz="UTC", now=NOW
+        )
+    assert "two plain dots, server-01..05" in caught.value.errors["devices"]
 
 
 # --- a summer time out of season ---

@@ -38,6 +38,7 @@ from bot.understand.naming import (
     is_group,
     is_range,
     read_range,
+    with_two_dots,
 )
 from bot.understand.suggestions import Fix, Reading, next_to, placed, refuse_several
 from bot.understand.typed import invisible, is_quoted, plain, unquoted, unread
@@ -611,6 +612,9 @@ def _device_checker(naming: Naming) -> Callable[[str], str | None]:
             if word[1:].lower() in naming.groups:
                 return None
             return say.grammar.unknown_group(word, groups)
+        meant = with_two_dots(word)
+        if meant is not None:
+            return say.grammar.range_ellipsis(word, meant)
         if is_range(word):
             try:
                 found = read_range(word)
@@ -638,6 +642,9 @@ def _fixed_device_word(words: list[str], naming: Naming) -> Fix | None:
     Quotes around a name are read, but the fix replaces the word as it was typed."""
     for typed in words:
         word = unquoted(typed)
+        meant = with_two_dots(word)
+        if meant is not None:  # server-01…20: the same range, with two dots
+            return Fix(drop=(typed,), new=(meant,))
         if is_range(word):
             try:
                 read_range(word)

@@ -1,18 +1,22 @@
-"""People's own phrasing (issue 19): a range typed with an ellipsis is answered with the range
-to write, and a summer time's abbreviation used out of season is refused with the zone to
-write, never read at the summer offset."""
+"""People's own phrasing (issue 19): politeness around a request is read past, a range typed
+with an ellipsis is answered with the range to write, and a summer time's abbreviation used
+out of season is refused with the zone to write, never read at the summer offset."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.model import Plan, Refusal
+from bot.answers import Frozen, Refused
+from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
 from bot.understand.grammar import FieldErrors, parse, plan_from_fields
 from bot.understand.naming import DEFAULT_NAMING
 from bot.understand.when import SUMMER_TIMES, ZONE_ABBREVIATIONS, resolve, warm_up
+from tests.catalogs import TR069_CATALOG
+from tests.conftest import Bot
 
 # Wednesday 25 Nov 2026, 10:45 UTC: winter in the north, summer in the south.
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)
@@ -36,6 +40,122 @@ def refused(text: str, *, tz: str = "UTC", now: datetime = NOW) -> Refusal:
         read(text, tz=tz, now=now)
     assert isinstance(read(caught.value.example, tz=tz, now=now), Plan)  # the example works
     return caught.value
+
+
+# --- politeness ---
+
+
+@pytest.mark.parametrize(
+    ("polite", "plain"),
+    [
+        ("please restart nginx on server-02", "restart nginx on server-02"),
+        ("Please restart nginx on server-02", "restart nginx on server-02"),
+        ("can you reboot server-03 at 14:00", "reboot server-03 at 14:00"),
+        ("can you reboot server-03 at 14:00?", "reboot server-03 at 14:00"),
+        ("Could you please reboot server-03 at 14:00 ?", "reboot server-03 at 14:00"),
+        ("would you kindly reboot server-03 tomorrow at 3am?", "reboot server-03 tomorrow at 3am"),
+        ("will u reboot server-03", "reboot server-03"),
+        ("pls reboot server-03 pls", "reboot server-03"),
+        ("kindly update server-01 with curl", "update server-01 with curl"),
+        ("restart nginx on server-02, thanks", "restart nginx on server-02"),
+        ("restart nginx on server-02 thanks!", "restart nginx on server-02"),
+        ("restart nginx on server-02, thank you", "restart nginx on server-02"),
+        ("restart nginx on server-02. Thank you.", "restart nginx on server-02."),
+        ("reboot server-02 please", "reboot server-02"),
+        ("reboot server-02 at 14:00, please.", "reboot server-02 at 14:00"),
+        ("update server-01 with curl, openssl, cheers", "update server-01 with curl, openssl"),
+        ("hey opsbot, reboot server-01 now", "reboot server-01 now"),
+        ("Hi, can you please restart nginx on server-02? Thanks!", "restart nginx on server-02"),
+        ("/ops please reboot server-01 thx", "reboot server-01"),
+        ("PLEASE REBOOT server-01, THANK YOU!", "REBOOT server-01"),
+        ("can you help?", "help"),
+        ("could you list page 2, please", "list page 2"),
+        ("please status txn_1001", "status txn_1001"),
+    ],
+)
+def test_politeness_around_a_request_is_read_past(polite: str, plain: str) -> None:
+    try:
+        expected: object = read(plain)
+    except Refusal as refusal:  # "server-02." is refused however politely: so is the request
+        with pytest.raises(Refusal) as caught:
+            read(polite)
+        assert caught.value.reason == refusal.reason
+        return
+    assert isinstance(expected, Plan | HelpQuery | ListQuery | StatusQuery)
+    assert read(polite) == expected
+
+
+@pytest.mark.parametrize("typed", ["please", "thanks", "Thank you!", "can you", "hey opsbot,"])
+def test_politeness_alone_asks_what_to_do(typed: str) -> None:
+    with pytest.raises(Refusal) as caught:
+        read(typed)
+    assert caught.value.reason.startswith("Tell me what to do")
+
+
+def test_a_polite_line_with_two_requests_gives_the_two_commands_without_it() -> None:
+    with pytest.raises(Refusal) as caught:
+        read("please restart nginx on server-02 and reboot server-03, thanks")
+    assert "`/ops restart nginx on server-02`, then `/ops reboot server-03`" in caught.value.reason
+
+
+def test_a_polite_request_s_example_leaves_the_politeness_out() -> None:
+    refusal = refused("can you please reboot server-01 at 1400?")
+    assert refusal.example == "reboot server-01 at 14:00"
+
+
+def test_a_courtesy_word_is_never_a_name() -> None:
+    # Until issue 19 "…, thanks" rebooted a machine called "thanks", and "reboot server-02
+    # please" offered "reboot server-02, please": a machine called "please".
+    assert [op.device_name for op in read("reboot server-01, thanks").operations] == ["server-01"]
+    assert refused("reboot thanks").reason.startswith("Which devices?")
+    reason = refused("reboot please, server-01").reason
+    assert reason.startswith('Which devices? "please" is not a device name')
+    assert "A device name should follow" in refused("reboot server-01, thanks, server-02").reason
+    # A name with the word in it is a name, as a word in a position of its own is not filler.
+    assert [op.device_name for op in read("please reboot please-01").operations] == ["please-01"]
+    assert [op.device_name for op in read("reboot thanks-02 thanks").operations] == ["thanks-02"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [
+        ("label cpe-1 as please", "please"),  # a value is read as typed
+        ("label cpe-1 as thank you", None),  # refused: one word, or words between quotes
+        ('can you label cpe-1 as "rack 4"?', "rack 4"),
+        ("can you label cpe-1 as rack4?", "rack4?"),  # not a guess at what the value is
+        ('please label cpe-1 as "rack 4", thanks', "rack 4"),
+    ],
+)
+def test_a_value_is_read_as_typed_even_a_courtesy_word(typed: str, value: str | None) -> None:
+    if value is None:
+        with pytest.raises(Refusal):
+            read(typed, catalog=TR069_CATALOG)
+        return
+    result = read(typed, catalog=TR069_CATALOG)
+    assert isinstance(result, Plan)
+    assert result.operations[0].parameters["text"] == value
+
+
+def test_politeness_before_plan_and_freeze_is_read_past(policy_bot: Callable[..., Bot]) -> None:
+    bot = policy_bot('[access]\nadmins = ["U123"]\n')
+
+    def typed(text: str) -> object:
+        return bot.runtime.service.handle_text(
+            text, requester="U123", tz="UTC", surface="command", channel="C1"
+        )
+
+    for text in ("please plan reboot server-01", "can you plan reboot server-01?"):
+        answer = typed(text)
+        assert not isinstance(answer, Refused), (text, answer)
+        assert answer.dry_run and [o.device_name for o in answer.request.operations] == [
+            "server-01"
+        ]
+    frozen = typed("hey opsbot, please freeze server-01 for 2h migration")
+    assert isinstance(frozen, Frozen) and frozen.freeze is not None
+    assert frozen.freeze.devices == ("server-01",) and frozen.freeze.reason == "migration"
+    # A control character in the politeness is refused as anywhere else.
+    answer = typed("please\x1cfreeze server-01 for 2h migration")
+    assert isinstance(answer, Refused) and "U+001C" in answer.reason
 
 
 # --- a range typed with an ellipsis ---

@@ -145,10 +145,15 @@ class OpsService:
         is audited."""
         # The first word ends at any space, a non-breaking one too, as the grammar reads it;
         # the rest keeps what followed it, so a control character there is still refused.
+        # It is the request's first word, past any politeness ("can you plan …?"), which a
+        # plan's text keeps, for the grammar to read past as well.
         stripped = plain(typed).strip()
-        word = stripped.split(None, 1)[0] if stripped else ""
-        rest = stripped[len(word) :]
+        start = grammar.request_start(stripped, self.catalog)
+        word = stripped[start:].split(None, 1)[0] if stripped[start:] else ""
+        rest = stripped[start + len(word) :]
         dry_run = word.lower() == "plan"
+        if dry_run:
+            rest = stripped[:start] + rest
         result = self._understand(
             typed,
             word=word.lower(),

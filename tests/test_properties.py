@@ -163,6 +163,41 @@ def test_quotes_around_names_and_non_breaking_spaces_change_nothing(
     assert read(spaced) == original, spaced
 
 
+# Politeness as people type it before and after a request (issue 19), in any case.
+OPENINGS = ("please", "pls", "kindly", "hey opsbot,", "hi,", "hello opsbot")
+ASKINGS = ("can you", "could you", "would you please", "will u", "hey, can you kindly")
+CLOSINGS = (", thanks", " thanks!", ", thank you", " thank you.", " please", ", pls", " thx")
+CLOSINGS += (", cheers", ", please.")
+# Requests that read, of every catalog's kinds, values last and quoted ones included.
+POLITE_REQUESTS = (
+    *(text for text, _ in VALID),
+    "status txn_1001",
+    "help",
+    "list page 2",
+    "set Device.WiFi.SSID to 300 on cpe-1 at 14:00",
+    'label cpe-1, cpe-2 as "rack 4"',
+    "label cpe-1 as rack4 weight 2.5 tomorrow at 3pm",
+    "enable Device.WiFi.Radio.1.Enable to false on cpe-1..cpe-3",
+)
+
+
+def cased(data: st.DataObject, text: str) -> str:
+    return data.draw(st.sampled_from([text, text.upper(), text.title()]), label="case")
+
+
+@given(st.sampled_from(POLITE_REQUESTS), st.data())
+def test_politeness_around_any_accepted_request_changes_nothing(
+    text: str, data: st.DataObject
+) -> None:
+    original = read(text, catalog=TR069_CATALOG)
+    asked = data.draw(st.booleans(), label="asked")
+    before = data.draw(st.sampled_from(ASKINGS if asked else ("", *OPENINGS)), label="before")
+    after = data.draw(st.sampled_from(("", *CLOSINGS)), label="after")
+    question = asked and data.draw(st.sampled_from(["", "?", " ?"]), label="question")
+    polite = f"{cased(data, before)} {text}{cased(data, after)}{question or ''}".strip()
+    assert read(polite, catalog=TR069_CATALOG) == original, polite
+
+
 # ---------------------------------------------------------------------------- the modal
 
 FIELD_VALUE = st.one_of(

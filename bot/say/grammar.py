@@ -244,6 +244,14 @@ def range_unreadable(written: str) -> str:
     )
 
 
+def range_ellipsis(written: str, meant: str) -> str:
+    """`server-01…20`: an ellipsis, one character, where a range has two dots."""
+    return (
+        f"{quote(written)} is written with {character(chr(0x2026))}, one character that "
+        f"keyboards make of typed dots: write a range with two plain dots, {meant}."
+    )
+
+
 def range_mixed_prefix(written: str, left: str, right: str) -> str:
     return (
         f"{quote(written)} is not a range: {quote(left)} and {quote(right)} differ before "

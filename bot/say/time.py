@@ -206,6 +206,33 @@ def zone_used(zone_label: str, offset_text: str, meaning: str = "") -> str:
     return f"The time is in {zone_label} ({offset_text}), as written."
 
 
+def zone_out_of_season(
+    label: str,
+    name: str,
+    offset_text: str,
+    *,
+    day_text: str,
+    keeper: str,
+    current: str,
+    current_offset: str,
+    clock_text: str,
+    also: str,
+    offset_clock: str,
+    offset_day: str,
+) -> str:
+    """`14:00 BST` in December: the wall clock in Europe/London, or UTC+01:00? Both said."""
+    what = f"{quote(label)} is " + (f"{name} ({offset_text})" if name else offset_text)
+    on = f"{current} ({current_offset})" if current else current_offset
+    alternative = f" (or {clock_text} {also})" if also else ""
+    offset_at = f"{offset_clock} on {offset_day}" if offset_day else offset_clock
+    return (
+        f"{what}, which is not in force on {day_text}: {keeper} is on {on} then, so "
+        f"{clock_text} {label} could mean two times. For {clock_text} on the clocks in "
+        f"{keeper}, write {clock_text} {keeper}{alternative}; {clock_text} at {offset_text} "
+        f"is {offset_at} there."
+    )
+
+
 def zone_meaning(name: str, offset_text: str) -> str:
     """`China Standard Time (UTC+08:00)`."""
     return f"{name} ({offset_text})"

@@ -38,6 +38,7 @@ from bot.understand.naming import (
     is_group,
     is_range,
     read_range,
+    with_two_dots,
 )
 from bot.understand.suggestions import Fix, Reading, next_to, placed, refuse_several
 from bot.understand.typed import invisible, is_quoted, plain, unquoted, unread
@@ -75,6 +76,20 @@ WEEKDAY_ABBREVIATIONS = ("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "f
 # Words that order or join sentences ("…then update…", "after the update", "reboot it"): never
 # names, so "reboot server-01 and then" reboots no machine called "then".
 SENTENCE_WORDS = frozenset({"then", "also", "plus", "afterwards", "it", "them"}) | CONDITION_WORDS
+# Politeness around a request, as people type it ("please restart nginx on web-01", "can you
+# reboot web-02 at 14:00?", "…, thanks"): read past, never refused. Only whole words, only
+# before the operation or after the request; the closing ones are never names either
+# (RESERVED), so "reboot web-01, thanks" cannot reboot a machine called "thanks".
+GREETINGS = frozenset({"hey", "hi", "hello"})
+BOT_NAMES = frozenset({"opsbot", "bot"})  # "hey opsbot, …"
+PLEASE = frozenset({"please", "pls", "plz", "kindly"})
+ASKING = frozenset({"can", "could", "would", "will"})  # "can you …", "could u …"
+YOU = frozenset({"you", "u"})
+THANKS = frozenset({"please", "pls", "plz", "thanks", "thx", "cheers"})
+THANK = "thank"  # "thank you"
+COURTESY_WORDS = THANKS | {THANK}  # never names
+COURTESY_ENDS = "!."  # "thanks!", "please."
+QUESTION_MARK = "?"  # "can you reboot web-02?"
 # Words of times and options are never device or package names: "reboot fri at 10:00" must not
 # reboot a machine called "fri" because the device was left out.
 RESERVED = frozenset(
@@ -92,6 +107,7 @@ RESERVED = frozenset(
     }
     | VAGUE_TIME_WORDS
     | SENTENCE_WORDS
+    | COURTESY_WORDS
 )
 # Groups are written @web: "reboot all servers" must not reboot a machine called "all".
 GROUP_WORDS = frozenset({"all", "every", "everything", "each", "any"})
@@ -213,6 +229,7 @@ def _read(
 ) -> Command:
     if tokens and tokens[0].lower() == "/ops":
         tokens = tokens[1:]
+    tokens = without_courtesy(tokens, catalog)
     if not tokens:
         raise Refusal(say.grammar.empty_command(), example=say.grammar.EXAMPLE_HELP)
     word, args = tokens[0].lower(), tokens[1:]
@@ -314,6 +331,73 @@ def _tokens(raw: str, *, example: str) -> list[str]:
     if len(stripped) > MAX_TEXT:
         raise Refusal(say.grammar.too_long(len(stripped), MAX_TEXT), example=example)
     return _TOKEN.findall(stripped)
+
+
+def without_courtesy(tokens: list[str], catalog: Catalog) -> list[str]:
+    """The words of the request without the politeness around it: `please`, `kindly`, `can
+    you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!` (and a comma before them)
+    after it, and the `?` that ends a question (`can you reboot web-01?`)."""
+    start, end, last = _courtesy(tokens, catalog)
+    words = tokens[start:end]
+    if last is not None:
+        words[-1] = last
+    return words
+
+
+def request_start(text: str, catalog: Catalog) -> int:
+    """Where in `text` the request begins, past the politeness before it (`please plan
+    reboot …`: at `plan`). A character read nowhere there keeps it: the whole text is read."""
+    spans = [(m.start(), m.group()) for m in _TOKEN.finditer(text)]
+    start, _, _ = _courtesy([word for _, word in spans], catalog)
+    if start >= len(spans) or invisible(text[: spans[start][0]]) is not None:
+        return 0
+    return spans[start][0]
+
+
+def _courtesy(tokens: list[str], catalog: Catalog) -> tuple[int, int, str | None]:
+    """Where the request lies among the words: its first word, the one after its last, and
+    that last word without the question's `?` if one was taken off (else None).
+
+    Only whole words are taken, and never a word that is read as something there: the
+    operation's keyword, or a value, which is read as typed (`label web-01 as please`)."""
+    start, asked = 0, False
+    while start < len(tokens) and catalog.by_keyword(tokens[start]) is None:
+        word = tokens[start].lower()
+        after = tokens[start + 1].lower() if start + 1 < len(tokens) else ""
+        if word in GREETINGS:
+            start += 2 if after in BOT_NAMES else 1
+        elif word in PLEASE or (word == "," and start):
+            start += 1
+        elif word in ASKING and after in YOU:
+            start, asked = start + 2, True
+        else:
+            break
+    values = {f.word for k in catalog.kinds for f in k.fields if f.kind == "value"}
+
+    def a_value(at: int) -> bool:
+        return at > start and tokens[at - 1].lower() in values
+
+    end, last = len(tokens), None
+    while end > start and not a_value(end - 1):
+        word = tokens[end - 1] if last is None else last
+        if asked and word.endswith(QUESTION_MARK) and not is_quoted(word):
+            last = word.rstrip(QUESTION_MARK) or None
+            if last is None:  # "?" on its own
+                end -= 1
+            continue
+        bare = word.lower().rstrip(COURTESY_ENDS)
+        if bare in THANKS:
+            end -= 1
+        elif bare in YOU and end - 2 >= start and tokens[end - 2].lower() == THANK:
+            if a_value(end - 2):
+                break
+            end -= 2
+        else:
+            break
+        last = None
+        if end > start and tokens[end - 1] == ",":
+            end -= 1
+    return start, end, last
 
 
 def _list(args: list[str]) -> ListQuery:
@@ -446,7 +530,7 @@ def _operation(
     if not names:
         after = " ".join(_head(kind, values))
         found = rest[0] if rest and rest[0] not in SEPARATORS else None
-        if found is not None and found.lower() in SENTENCE_WORDS:
+        if found is not None and found.lower() in SENTENCE_WORDS | COURTESY_WORDS:
             raise Refusal(
                 say.grammar.missing_devices_not_a_name(after, found), example=kind.example
             )
@@ -611,6 +695,9 @@ def _device_checker(naming: Naming) -> Callable[[str], str | None]:
             if word[1:].lower() in naming.groups:
                 return None
             return say.grammar.unknown_group(word, groups)
+        meant = with_two_dots(word)
+        if meant is not None:
+            return say.grammar.range_ellipsis(word, meant)
         if is_range(word):
             try:
                 found = read_range(word)
@@ -638,6 +725,9 @@ def _fixed_device_word(words: list[str], naming: Naming) -> Fix | None:
     Quotes around a name are read, but the fix replaces the word as it was typed."""
     for typed in words:
         word = unquoted(typed)
+        meant = with_two_dots(word)
+        if meant is not None:  # server-01…20: the same range, with two dots
+            return Fix(drop=(typed,), new=(meant,))
         if is_range(word):
             try:
                 read_range(word)

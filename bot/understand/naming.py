@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from bot import say
 
 RANGE_MARK = ".."
+# "…" (U+2026): what keyboards and autocorrect make of typed dots. Never read as RANGE_MARK,
+# since nothing else is mended (bot/understand/typed.py), but a range written with it is
+# answered with the range to write.
+ELLIPSIS = "\u2026"
 GROUP_SIGIL = "@"
 DEFAULT_MAX_DEVICES = 500
 # Each operation is one POST and one row, so operations are bounded too: by default twice the
@@ -94,6 +98,19 @@ class Range:
 
 def is_range(word: str) -> bool:
     return RANGE_MARK in word
+
+
+def with_two_dots(word: str) -> str | None:
+    """`server-01..20` for `server-01…20`: the range a word with one ellipsis was meant to
+    be, if it reads as one once the ellipsis is two dots; else None."""
+    if word.count(ELLIPSIS) != 1:
+        return None
+    meant = word.replace(ELLIPSIS, RANGE_MARK)
+    try:
+        read_range(meant)
+    except BadRange:
+        return None
+    return meant
 
 
 def is_group(word: str) -> bool:

@@ -70,6 +70,18 @@ ZONE_ABBREVIATIONS = {
 }
 
 
+# Summer times in the table above: their names, and the zone whose summer each is. Out of
+# season (CEST in December) one is refused, not read at its offset: see `_out_of_season`.
+SUMMER_TIMES = {
+    "cest": ("Central European Summer Time", "Europe/Berlin"),
+    "eest": ("Eastern European Summer Time", "Europe/Athens"),
+    "edt": ("Eastern Daylight Time", "America/New_York"),
+    "mdt": ("Mountain Daylight Time", "America/Denver"),
+    "pdt": ("Pacific Daylight Time", "America/Los_Angeles"),
+    "aedt": ("Australian Eastern Daylight Time", "Australia/Sydney"),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ZoneMeaning:
     """One reading of an abbreviation that has several: "China Standard Time", UTC+08:00."""
@@ -236,6 +248,7 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
             say.time.time_unread_characters(shown, odd), example=say.grammar.EXAMPLE_TIME
         )
 
+    all_words = words
     words, named = _take_zone(words, tz=tz, now=now)
     try:
         _refuse_vague(words, shown, tz=tz, now=now)
@@ -254,6 +267,7 @@ def resolve(phrase: str, *, tz: str, now: datetime) -> When:
             raise
         raise _in_zone(error, named, tz=tz, now=now) from None
     if named is not None:
+        _refuse_out_of_season(at, named, all_words, tz=tz, now=now)
         offset = at.astimezone(zone).utcoffset() or timedelta(0)  # at that moment, not now
         notes.insert(
             0, say.time.zone_used(zone_label, say.common.utc_offset(offset), named.meaning)
@@ -356,6 +370,62 @@ class _Named:
     zone: tzinfo
     label: str  # as the notes show it: "Europe/Berlin", "CST"
     meaning: str = ""  # "China Standard Time", when the abbreviation has several
+    word: str = ""  # as written: "cst"
+    minutes: int | None = None  # an abbreviation's offset: UTC+01:00 for BST is 60
+    keeper: str = ""  # the zone whose clocks it names (Europe/London for BST), if one
+
+
+def _refuse_out_of_season(
+    at: datetime, named: _Named, words: list[str], *, tz: str, now: datetime
+) -> None:
+    """Refuses an abbreviation read at an offset its zone's clocks are not on at `at`, as a
+    summer time's is out of season (`14:00 BST` in December, `IST` in Dublin in November): the
+    person may mean the wall clock there or the offset, an hour apart, and a guess could
+    reboot at the wrong hour. Judged at the moment the time refers to, by tzdata's rules for
+    the zone that keeps it. A standard time in summer (`CET` in July) is read at its offset,
+    with the note that says it."""
+    if named.minutes is None or not named.keeper:
+        return
+    keeper = ZoneInfo(named.keeper)
+    there = at.astimezone(keeper)
+    in_force = int((there.utcoffset() or ZERO).total_seconds()) // 60
+    if in_force >= named.minutes:
+        return
+    written = at.astimezone(named.zone)
+    place = " ".join(named.keeper if w == named.word else w for w in words)
+    example = _first_working([place], tz=tz, now=now)
+    # The zone's own abbreviation then ("GMT"), offered if it reads back as the place does.
+    current = there.tzname() or ""
+    instead = " ".join(current if w == named.word else w for w in words)
+    same = current.isalpha() and _reads_as(instead, place, tz=tz, now=now)
+    name = named.meaning or SUMMER_TIMES.get(named.word.lower(), ("", ""))[0]
+    today = now.astimezone(keeper).date()
+    raise Refusal(
+        say.time.zone_out_of_season(
+            named.label,
+            name,
+            say.common.utc_offset(timedelta(minutes=named.minutes)),
+            day_text=say.common.day(written.date(), today=today),
+            keeper=named.keeper,
+            current=current if current.isalpha() else "",
+            current_offset=say.common.utc_offset(timedelta(minutes=in_force)),
+            clock_text=say.common.clock(written),
+            also=current if same else "",
+            offset_clock=say.common.clock(there),
+            offset_day=(
+                say.common.day(there.date(), today=today) if there.date() != written.date() else ""
+            ),
+        ),
+        example=example,
+    )
+
+
+def _reads_as(phrase: str, other: str, *, tz: str, now: datetime) -> bool:
+    """Do both phrases read, as the same moment?"""
+    try:
+        return resolve(phrase, tz=tz, now=now).at == resolve(other, tz=tz, now=now).at
+    except Refusal:
+        return False
 
 
 def _in_zone(error: Refusal, named: _Named, *, tz: str, now: datetime) -> Refusal:
@@ -400,14 +470,16 @@ def _named_zone(word: str, words: list[str], *, tz: str, now: datetime) -> _Name
     own = _own_abbreviations(tz, now.year).get(lowered)
     if own is not None:
         meaning = next((m.name for m in meanings if m.minutes == own), "")
-        return _Named(zone=_fixed(own, label), label=label, meaning=meaning)
+        return _abbreviation(word, label, own, meaning=meaning, keeper=tz)
     if lowered in ZONE_ABBREVIATIONS:
-        return _Named(zone=_fixed(ZONE_ABBREVIATIONS[lowered], label), label=label)
+        keeper = SUMMER_TIMES.get(lowered, ("", ""))[1]
+        return _abbreviation(word, label, ZONE_ABBREVIATIONS[lowered], keeper=keeper)
     if not meanings:
         return None
     chosen = _meanings_for(meanings, tz)
     if len(chosen) == 1:
-        return _Named(zone=_fixed(chosen[0].minutes, label), label=label, meaning=chosen[0].name)
+        only = chosen[0]
+        return _abbreviation(word, label, only.minutes, meaning=only.name, keeper=only.zone)
     if not chosen:
         return None
     candidates = [
@@ -425,6 +497,15 @@ def _named_zone(word: str, words: list[str], *, tz: str, now: datetime) -> _Name
             tz=tz,
             now=now,
         ),
+    )
+
+
+def _abbreviation(
+    word: str, label: str, minutes: int, *, meaning: str = "", keeper: str = ""
+) -> _Named:
+    zone = _fixed(minutes, label)
+    return _Named(
+        zone=zone, label=label, meaning=meaning, word=word, minutes=minutes, keeper=keeper
     )
 
 

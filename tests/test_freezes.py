@@ -120,6 +120,32 @@ def test_read_freeze_refuses_with_a_sentence_and_an_example(args: str, reason: s
     assert refused.value.example == say.policy.FREEZE_EXAMPLE
 
 
+@pytest.mark.parametrize(
+    ("args", "tz", "words"),
+    [
+        # BST is summer time, not in force on 10 March: "14:00" alone would be GMT's.
+        ("until 14:00 BST patching", "Europe/London", ("BST", "Europe/London")),
+        # CST has several meanings: "16:00" alone would be Madrid's.
+        ("until 16:00 CST patching", "Europe/Madrid", ("CST",)),
+    ],
+)
+def test_a_zone_refused_after_until_is_refused_not_dropped(
+    args: str, tz: str, words: tuple[str, ...]
+) -> None:
+    """A zone the time reader refuses is never left out of the time and taken for the
+    reason's first word: the freeze would end an hour or more off."""
+    with pytest.raises(Refusal) as refused:
+        read_freeze(args, tz=tz, now=NOW)
+    assert all(word in refused.value.reason for word in words)
+    assert refused.value.example == say.policy.FREEZE_EXAMPLE
+
+
+def test_a_reason_after_a_time_is_still_the_reason() -> None:
+    order = read_freeze("until 16:00 CET patching", tz=TZ, now=NOW)
+    assert order.until == utc(10, 15)
+    assert order.reason == "patching"
+
+
 def test_the_example_reads() -> None:
     words = say.policy.FREEZE_EXAMPLE.split(maxsplit=1)
     assert words[0] == "freeze"

@@ -21,7 +21,7 @@ from bot.ports import GroupsUnavailable
 from bot.understand.grammar import MAX_TEXT, with_unread
 from bot.understand.naming import GROUP_SIGIL, is_group
 from bot.understand.typed import invisible, plain, unquoted, unread
-from bot.understand.when import UnreadableTime, resolve
+from bot.understand.when import UnreadableTime, resolve, says_which_day_or_zone
 from bot.zequenze.api import ApiError, ZequenzeClient
 from store import Freeze, Store, is_final
 
@@ -164,11 +164,20 @@ def _read_end(words: list[str], *, tz: str, now: datetime) -> tuple[datetime, st
         return now + timedelta(seconds=seconds), joined[match.end() :]
     # The longest run of words that reads as a time, of a time's length at most (each run is
     # read afresh: a whole long reason would cost seconds); what follows is the reason.
+    refused: tuple[int, Refusal] | None = None  # the longest run read as a time, but refused
     for n in range(min(len(rest), UNTIL_WORDS), 0, -1):
         try:
             when = resolve(" ".join(rest[:n]), tz=tz, now=now)
-        except (UnreadableTime, Refusal):
+        except UnreadableTime:
             continue
+        except Refusal as refusal:
+            refused = refused or (n, refusal)
+            continue
+        if refused and any(says_which_day_or_zone(w) for w in rest[n : refused[0]]):
+            # "until 14:00 BST patching" in December: BST was refused (out of season), and
+            # "14:00" alone would read in the admin's zone, an hour off, with "BST" taken
+            # for the reason. A day or a zone dropped from the end is refused, not guessed.
+            raise Refusal(refused[1].reason, example=say.policy.FREEZE_EXAMPLE)
         if when.immediate or when.at <= now:
             break
         if when.at - now > MAX_FREEZE:

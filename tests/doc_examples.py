@@ -99,81 +99,48 @@ def metadata_example(which: str) -> None:
     """The metadata the bot builds for a sample request of three devices, one failed and one
     running: its public message's (`request`), or its thread's line telling the failure
     (`failed`); written as the JSON sent."""
-    import dataclasses
     import json
-    from datetime import UTC, datetime, timedelta
 
     from bot.slack import metadata
-    from store import OperationRecord, OutboxEvent, RequestRecord
+    from store import OutboxEvent
+    from tests.test_metadata import operation, request
 
-    at = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
-    first = OperationRecord(
-        id=41,
-        request_id="r_7f3a9c",
-        seq=0,
-        device_name="server-01",
-        operation_type="update",
-        parameters={"package_list": "openssl"},
-        scheduled_at=at,
-        state="submitted",
-        api_id="txn_1001",
-        status="completed",
-        final=True,
-        estimated_duration=120,
-        error=None,
-    )
-    ops = (
-        first,
-        dataclasses.replace(
-            first,
-            id=42,
-            seq=1,
-            device_name="server-02",
-            api_id="txn_1002",
-            status="failed",
-            error="Package openssl not found in repository",
-        ),
-        dataclasses.replace(
-            first,
-            id=43,
-            seq=2,
-            device_name="server-03",
-            api_id="txn_1003",
-            status="running",
-            final=False,
-        ),
-    )
-    request = RequestRecord(
+    ops = [
+        operation(
+            n,
+            request_id="r_7f3a9c",
+            device_name=f"server-0{n - 40}",
+            api_id=f"txn_10{n - 40:02d}",
+            status=status,
+            final=status != "running",
+            error=error,
+        )
+        for n, status, error in (
+            (41, "completed", None),
+            (42, "failed", "Package openssl not found in repository"),
+            (43, "running", None),
+        )
+    ]
+    sample = request(
+        ops,
         id="r_7f3a9c",
-        state="confirmed",
         requester="U0ALICE",
         confirmed_by="U0ALICE",
-        surface="command",
         text="update server-01..03 with openssl at 14:00",
-        tz="America/Los_Angeles",
-        immediate=False,
-        notes=(),
         channel="C0OPS",
-        thread_ts=None,
-        status_ts="1764108000.000100",
-        response_url=None,
-        created_at=at - timedelta(minutes=20),
-        expires_at=at,
-        confirmed_at=at - timedelta(minutes=19),
-        operations=ops,
     )
     if which == "request":
-        built = metadata.request_metadata(request)
+        built = metadata.request_metadata(sample)
     else:
         event = OutboxEvent(
             id=318,
-            request_id=request.id,
+            request_id=sample.id,
             kind="status",
             data={"operation_id": 42, "old": "running", "new": "failed", "error": ops[1].error},
             attempts=0,
-            thread=request.id,
+            thread=sample.id,
         )
-        built = metadata.line_metadata(event, request)
+        built = metadata.line_metadata(event, sample)
     cog.outl("```json")
     cog.outl(json.dumps(built, indent=2, ensure_ascii=False))
     cog.outl("```")

@@ -1,5 +1,5 @@
-"""`/ops …`: understand the text and answer privately (a freeze, or its end, in the channel);
-`/ops` alone opens the modal."""
+"""`/ops …`: understand the text and answer privately (a freeze, or its end, in the channel,
+with its metadata); `/ops` alone opens the modal."""
 
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ def register(app: App, deps: Deps) -> None:
                 channel=channel,
                 surface="command",
                 private=private,
-                public=private,
                 response_url=command.get("response_url"),
                 announce=lambda message: respond(
                     response_type="in_channel", replace_original=False, **message

@@ -12,6 +12,7 @@ from typing import Any
 from bot import say
 from bot.say import common_blocks, track_blocks
 from bot.service import OpsService
+from bot.slack import metadata
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import ChannelPoster, ZoneLookup
 from store import StoreUnavailable
@@ -44,13 +45,15 @@ def answer_text(
     channel: str,
     surface: str,
     private: Send,
-    public: Send,
+    public: Send | None = None,
     thread_ts: str | None = None,
     response_url: str | None = None,
     announce: Send | None = None,
 ) -> None:
     """Understand what was typed and answer it: a confirmation, a list, a status or a refusal.
-    `announce` (by default `public`) takes what the whole channel must see, a freeze."""
+    `public` takes what may be answered in public (without it, privately), and `announce`
+    (by default `public`) what the whole channel must see, a freeze; both carry the answer's
+    metadata, for other apps."""
     zone = deps.zones(user)
     result = deps.service.handle_text(
         typed,
@@ -63,10 +66,12 @@ def answer_text(
         notes=(zone.note,) if zone.note else (),
     )
     reply = track_blocks.answer(result, now=deps.service.clock())
-    if reply.announce:
-        (announce or public)(reply.message)
-    else:
-        (public if reply.public else private)(reply.message)
+    shown = (announce or public) if reply.announce else public if reply.public else None
+    if shown is None:
+        private(reply.message)
+        return
+    tag = metadata.answer_metadata(result, user=user)
+    shown({**reply.message, **({"metadata": tag} if tag else {})})
 
 
 def form_metadata(raw: object) -> dict[str, str] | None:

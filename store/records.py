@@ -66,6 +66,14 @@ APPROVAL_NEEDED = "approval_needed"
 POLICY_REFUSED = "policy_refused"
 # Not sent, and not for ever: what ends unsent when a request is rejected, expires or is refused.
 UNSENT = ("draft", "new", WAITING, OUTSIDE)
+# An operation's phase (OperationRecord.phase) for the states that are one phase each.
+_PHASES = {
+    WAITING: "waiting_for_wave",
+    OUTSIDE: "outside_window",
+    STOPPED: "stopped",
+    "rejected": "not_scheduled",
+    "unknown": "outcome_unknown",
+}
 
 # The API invents status words (the issue: "or any status the API invents"); these are the
 # ones the bot knows the meaning of. Any other word is shown as it is and polled on.
@@ -165,6 +173,19 @@ class OperationRecord:
         if self.state in ("rejected", "unknown"):
             return True
         return self.state not in ("draft", "new", "sending", WAITING) and is_failure(self.status)
+
+    @property
+    def phase(self) -> str | None:
+        """Where it stands while the bot holds it, in one machine word (the messages' metadata
+        carries it for other apps; the status lines put it in words); None once the API holds
+        it, whose status then says."""
+        if self.state == "draft":
+            return "awaiting_approval"
+        if self.held_since is not None and self.state == "new":
+            return "held"
+        if self.state in ("new", "sending"):
+            return "sending"
+        return _PHASES.get(self.state)
 
     @property
     def settled(self) -> bool:

@@ -32,6 +32,7 @@ from bot.track.tuning import Tuning
 from bot.zequenze.simulator.endpoint import Simulator
 from tests.fakes import (
     BOT_TOKEN,
+    Call,
     FakeSlack,
     app_mention_body,
     block_actions_body,
@@ -99,6 +100,16 @@ def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def is_root_post(call: Call, request_id: str) -> bool:
+    """The public message of this request, as the bot posted it and Slack took it."""
+    metadata = call.args.get("metadata") or {}
+    return (
+        call.response.get("ok") is True
+        and metadata.get("event_type") == "opsbot_request"
+        and (metadata.get("event_payload") or {}).get("request_id") == request_id
+    )
 
 
 class _Everything(logging.Handler):

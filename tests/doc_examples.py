@@ -85,6 +85,67 @@ def show_file(name: str, text: str, lang: str = "toml") -> None:
     cog.outl("```")
 
 
+def metadata_types() -> None:
+    """The event types the bot's messages carry, and when (bot/slack/metadata.py)."""
+    from bot.slack import metadata
+
+    cog.outl("| event type | posted when |")
+    cog.outl("| --- | --- |")
+    for event_type, when in metadata.EVENT_TYPES.items():
+        cog.outl(f"| `{event_type}` | {when} |")
+
+
+def metadata_example(which: str) -> None:
+    """The metadata the bot builds for a sample request of three devices, one failed and one
+    running: its public message's (`request`), or its thread's line telling the failure
+    (`failed`); written as the JSON sent."""
+    import json
+
+    from bot.slack import metadata
+    from store import OutboxEvent
+    from tests.test_metadata import operation, request
+
+    ops = [
+        operation(
+            n,
+            request_id="r_7f3a9c",
+            device_name=f"server-0{n - 40}",
+            api_id=f"txn_10{n - 40:02d}",
+            status=status,
+            final=status != "running",
+            error=error,
+        )
+        for n, status, error in (
+            (41, "completed", None),
+            (42, "failed", "Package openssl not found in repository"),
+            (43, "running", None),
+        )
+    ]
+    sample = request(
+        ops,
+        id="r_7f3a9c",
+        requester="U0ALICE",
+        confirmed_by="U0ALICE",
+        text="update server-01..03 with openssl at 14:00",
+        channel="C0OPS",
+    )
+    if which == "request":
+        built = metadata.request_metadata(sample)
+    else:
+        event = OutboxEvent(
+            id=318,
+            request_id=sample.id,
+            kind="status",
+            data={"operation_id": 42, "old": "running", "new": "failed", "error": ops[1].error},
+            attempts=0,
+            thread=sample.id,
+        )
+        built = metadata.line_metadata(event, sample)
+    cog.outl("```json")
+    cog.outl(json.dumps(built, indent=2, ensure_ascii=False))
+    cog.outl("```")
+
+
 # The folders whose modules the tree names one by one; under the others, folders only.
 MODULES_NAMED = ("bot", "handlers", "store")
 TREE = ("bot", "handlers", "store", "tests", "bench", "scripts", "docs")

@@ -13,7 +13,7 @@ import pytest
 
 from bot.service import utcnow
 from bot.zequenze.simulator.endpoint import Simulator
-from tests.conftest import Bot, eventually, start_bot, stop_bot
+from tests.conftest import Bot, eventually, is_root_post, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
 
@@ -58,12 +58,7 @@ def confirm(bot: Bot, request_id: str, *, user: str = REQUESTER) -> tuple[str, s
     _, key = bot.click("ops_confirm", request_id, user=user)
     answer = bot.wait_response(key)["text"]
     (root,) = eventually(
-        lambda: [
-            c
-            for c in bot.slack.calls_to("chat.postMessage")
-            if c.response.get("ok")
-            and (c.args.get("metadata") or {}).get("event_payload") == {"request_id": request_id}
-        ],
+        lambda: [c for c in bot.slack.calls_to("chat.postMessage") if is_root_post(c, request_id)],
         what="the public message asking for approval",
     )
     return answer, root.response["ts"]

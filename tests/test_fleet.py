@@ -3,8 +3,10 @@ and a request for 500 devices whose messages Slack takes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
+from bot.slack import metadata
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, confirm_button, request_and_confirm
 
@@ -70,9 +72,21 @@ def test_500_devices_go_to_the_api_and_their_messages_fit_in_slack(
         what="the public message to count the operations",
     )
     assert "…and 450 more." in all_text(public)
+    # Its metadata counts all 500 and lists a few, within what Slack takes.
+    payload = public["metadata"]["event_payload"]
+    assert payload["total"] == 500 and sum(payload["counts"].values()) == 500
+    assert payload["truncated"] is True
+    assert 0 < len(payload["operations"]) <= metadata.OPERATIONS_SHOWN
+    sent = [
+        json.dumps(c.args["metadata"])
+        for c in bot.slack.calls
+        if c.method in ("chat.postMessage", "chat.update") and "metadata" in c.args
+    ]
+    assert sent and max(map(len, sent)) <= metadata.MAX_BYTES
     too_long = [
         c
         for c in bot.slack.calls
-        if isinstance(c.response, dict) and c.response.get("error") == "msg_blocks_too_long"
+        if isinstance(c.response, dict)
+        and c.response.get("error") in ("msg_blocks_too_long", "metadata_too_large")
     ]
     assert too_long == []

@@ -19,7 +19,7 @@ from bot.slack.notifier import Zone, ZoneLookup
 from bot.zequenze.simulator.endpoint import Simulator
 from bot.zequenze.simulator.faults import Fault
 from store import Store
-from tests.conftest import Bot, eventually, start_bot, stop_bot
+from tests.conftest import Bot, eventually, is_root_post, start_bot, stop_bot
 from tests.fakes import BOT_TOKEN, FakeSlack, block_actions_payload
 
 
@@ -69,12 +69,7 @@ def request_and_confirm(bot: Bot, text: str, *, user: str = "U123") -> tuple[dic
     assert response.status_code == 200
     assert "Confirmed" in bot.wait_response(key)["text"]
     (root,) = eventually(
-        lambda: [
-            c
-            for c in bot.slack.calls_to("chat.postMessage")
-            if c.response.get("ok")
-            and (c.args.get("metadata") or {}).get("event_payload") == {"request_id": request_id}
-        ],
+        lambda: [c for c in bot.slack.calls_to("chat.postMessage") if is_root_post(c, request_id)],
         what="this request's public status message",
     )
     sent(bot, request_id)

@@ -30,7 +30,7 @@ from bot.run.runtime import Runtime
 from bot.zequenze.api import Found
 from bot.zequenze.simulator.endpoint import Simulator
 from store import OperationRecord, Store
-from tests.conftest import Bot, eventually
+from tests.conftest import Bot, eventually, is_root_post
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
 
@@ -81,12 +81,7 @@ def confirm(bot: Bot, request_id: str) -> str:
     """Confirm as the requester; the ts of the request's public message."""
     assert "Confirmed" in click(bot, "ops_confirm", request_id, user=REQUESTER)
     (root,) = eventually(
-        lambda: [
-            c
-            for c in bot.slack.calls_to("chat.postMessage")
-            if c.response.get("ok")
-            and (c.args.get("metadata") or {}).get("event_payload") == {"request_id": request_id}
-        ],
+        lambda: [c for c in bot.slack.calls_to("chat.postMessage") if is_root_post(c, request_id)],
         what="the request's public message",
     )
     return str(root.response["ts"])

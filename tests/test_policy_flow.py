@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.say.common_blocks import ACTION_APPROVE, ACTION_CONFIRM, ACTION_MOVE_TO_WINDOW
-from tests.conftest import Bot, eventually
+from tests.conftest import Bot, eventually, is_root_post
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, request_and_confirm, thread_replies
+from tests.test_metadata import posted_types
 
 pytestmark = pytest.mark.xdist_group("ports")
 
@@ -44,12 +45,7 @@ def audit(bot: Bot) -> list[dict[str, Any]]:
 def public_message(bot: Bot, request_id: str) -> dict[str, Any]:
     """The latest text of a request's public message, as Slack holds it."""
     (root,) = eventually(
-        lambda: [
-            c
-            for c in bot.slack.calls_to("chat.postMessage")
-            if c.response.get("ok")
-            and (c.args.get("metadata") or {}).get("event_payload") == {"request_id": request_id}
-        ],
+        lambda: [c for c in bot.slack.calls_to("chat.postMessage") if is_root_post(c, request_id)],
         what="the request's public message",
     )
     message = bot.slack.message(root.args["channel"], root.response["ts"])
@@ -251,11 +247,14 @@ def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lift
     waiting = ask(bot, "reboot server-02 in 20 minutes")
     request_id = confirm_button(waiting)["value"]
     assert "Confirmed" in click(bot, ACTION_CONFIRM, request_id)["text"]
-    public_message(bot, request_id)
+    asking = public_message(bot, request_id)["metadata"]["event_payload"]
+    assert asking["state"] == "approving"
+    assert {k: asking["approvals"][k] for k in ("needed", "given")} == {"needed": 1, "given": 0}
 
     refused = ask(bot, "freeze server-* for 1h release night", user="U123")
     assert refused["response_type"] == "ephemeral"
     assert "Only <!subteam^S0LEADS> may freeze or unfreeze" in refused["text"]
+    assert "metadata" not in refused  # only its asker sees it
 
     frozen = ask(bot, "freeze server-* for 1h release night", user="U789")
     assert frozen["response_type"] == "in_channel"  # the channel is told, not only the admin
@@ -263,6 +262,14 @@ def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lift
     assert "release night" in frozen["text"]
     assert at_api["id"] in frozen["text"]
     assert "The API already holds 1 unfinished operation" in frozen["text"]
+    assert frozen["metadata"]["event_type"] == "opsbot_freeze_started"
+    told = frozen["metadata"]["event_payload"]
+    assert (told["frozen_by"], told["reason"], told["already_at_api"]) == (
+        "U789",
+        "release night",
+        1,
+    )
+    assert told["devices"] == [{"device": "server-*"}] and told["every_device"] is False
 
     new = ask(bot, "reboot server-01 now")
     assert "`server-01` is frozen by <@U789>" in new["text"] and "release night" in new["text"]
@@ -286,6 +293,9 @@ def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lift
     lifted = ask(bot, "unfreeze server-*", user="U789")
     assert lifted["response_type"] == "in_channel"
     assert "<@U789> lifted the freeze on `server-*`" in lifted["text"]
+    ended = lifted["metadata"]
+    assert ended["event_type"] == "opsbot_freeze_ended"
+    assert ended["event_payload"]["freezes"][0]["freeze_id"] == told["freeze_id"]
     eventually(lambda: bot.simulator.post_count == 2, what="the held operation to go")
     assert [o["device_name"] for o in bot.simulator.operations()] == ["server-01", "server-02"]
     eventually(
@@ -295,6 +305,15 @@ def test_a_freeze_refuses_new_work_holds_approved_work_and_releases_it_when_lift
     events = [row["event"] for row in audit(bot)]
     assert events.count("frozen") == 1 and events.count("unfrozen") == 1
     assert "held" in events
+    # The thread's lines, as other apps read them: approved, held by the freeze, released.
+    lines = [(t, p["event"], p.get("detail", {})) for t, p in posted_types(bot, root_ts)]
+    assert lines[0] == (
+        "opsbot_request_approved",
+        "approved",
+        {"by": "U456", "count": 1, "needed": 1},
+    )
+    assert ("opsbot_operation_updated", "held") in [(t, e) for t, e, _ in lines]
+    assert ("opsbot_operation_updated", "released") in [(t, e) for t, e, _ in lines]
 
 
 # --- 4 and 5. conflicts, and dry runs --------------------------------------------------

@@ -24,9 +24,10 @@ from store import (
     RequestRecord,
     Store,
 )
-from tests.conftest import Bot, eventually, start_bot, stop_bot
+from tests.conftest import Bot, eventually, is_root_post, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
+from tests.test_metadata import posted_types
 
 T0 = datetime(2026, 11, 25, 18, 45, tzinfo=UTC)
 ALICE, BOB = "U123", "U456"
@@ -505,12 +506,7 @@ def ask_and_confirm(bot: Bot, typed: str, *, user: str = ALICE) -> tuple[dict, s
     _, key = bot.click("ops_confirm", request_id, user=user)
     assert "Confirmed" in bot.wait_response(key)["text"]
     (root,) = eventually(
-        lambda: [
-            c
-            for c in bot.slack.calls_to("chat.postMessage")
-            if c.response.get("ok")
-            and (c.args.get("metadata") or {}).get("event_payload") == {"request_id": request_id}
-        ],
+        lambda: [c for c in bot.slack.calls_to("chat.postMessage") if is_root_post(c, request_id)],
         what="the public message",
     )
     return shown, request_id, root.response["ts"]
@@ -602,6 +598,14 @@ def test_a_failed_wave_halts_and_the_requester_continues(bot: Bot) -> None:
         ),
         what="the public message to show the halt",
     )
+    # Other apps read the halt, what failed and where the waves stand from the metadata.
+    (halted,) = [p for t, p in posted_types(bot, ts) if t == "opsbot_wave_halted"]
+    assert halted["detail"] == {"wave": 2, "failed": 1}
+    (failure,) = halted["operations"]
+    assert (failure["device"], failure["status"], failure["wave"]) == ("server-04", "failed", 2)
+    assert failure["error"] == "Device did not come back online within 300 seconds"
+    waves = message["metadata"]["event_payload"]["waves"]
+    assert waves == {"count": 3, "current": 2, "state": "halted", "canary": False, "size": 2}
     values = [
         e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
     ]
@@ -620,6 +624,14 @@ def test_a_failed_wave_halts_and_the_requester_continues(bot: Bot) -> None:
     assert "Continued" in click(bot, common_blocks.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)
     said(bot, ts, "<@U123> continued: wave 3 of 3 goes", "the continue in the thread")
     said(bot, ts, "🏁 All 6 finished", "the summary")
+    told = [t for t, _ in posted_types(bot, ts) if t != "opsbot_operation_failed"]
+    assert told == [
+        "opsbot_wave_started",
+        "opsbot_wave_started",
+        "opsbot_wave_halted",
+        "opsbot_wave_continued",
+        "opsbot_request_finished",
+    ]
     assert posted(bot) == [f"server-{n:02}" for n in range(1, 7)]
     # A second click on the old button changes nothing.
     again = click(bot, common_blocks.ACTION_CONTINUE, f"{request_id}:2", user=ALICE)

@@ -339,24 +339,24 @@ def _status_counts(ops: Sequence[OperationRecord]) -> str:
     )
 
 
+# Each phase of an operation the bot holds (OperationRecord.phase), as its line shows it.
+_PHASES_SHOWN = {
+    "awaiting_approval": ("⏳", say.policy.WAITING_FOR_APPROVAL),
+    "held": ("⏸️", say.policy.HELD_BY_FREEZE),
+    "sending": ("⏳", say.track.SENDING),
+    "waiting_for_wave": ("⏸️", say.waves.WAITING_FOR_WAVE),
+    "outside_window": ("⏸️", say.policy.OUTSIDE_WINDOW),
+    "stopped": ("⏹️", say.waves.STOPPED),
+    "not_scheduled": ("❌", say.track.NOT_SCHEDULED),
+    "outcome_unknown": ("⚠️", say.track.OUTCOME_UNKNOWN),
+}
+
+
 def state_of(op: OperationRecord) -> tuple[str, str]:
     """The icon and word of an operation's line, without its device."""
-    if op.state == "draft":
-        return "⏳", say.policy.WAITING_FOR_APPROVAL
-    if op.held_since is not None and op.state == "new":
-        return "⏸️", say.policy.HELD_BY_FREEZE
-    if op.state in ("new", "sending"):
-        return "⏳", say.track.SENDING
-    if op.state == WAITING:
-        return "⏸️", say.waves.WAITING_FOR_WAVE
-    if op.state == OUTSIDE:
-        return "⏸️", say.policy.OUTSIDE_WINDOW
-    if op.state == STOPPED:
-        return "⏹️", say.waves.STOPPED
-    if op.state == "rejected":
-        return "❌", say.track.NOT_SCHEDULED
-    if op.state == "unknown":
-        return "⚠️", say.track.OUTCOME_UNKNOWN
+    phase = op.phase
+    if phase is not None:
+        return _PHASES_SHOWN[phase]
     return status_icon(op.status), (op.status or "?").lower()
 
 

@@ -18,13 +18,12 @@ from slack_sdk.webhook import WebhookClient
 from bot import say
 from bot.ports import CannotPost, NotInChannel, RateLimited
 from bot.say import common_blocks, track_blocks
+from bot.slack import metadata
 from bot.track.pacing import ChannelPacer
 from store import OutboxEvent, RequestRecord
 
 log = logging.getLogger(__name__)
 
-METADATA_TYPE = "opsbot_announcement"
-REQUEST_TYPE = "opsbot_request"
 MAX_REPLY_PAGES = 10
 # The channel turning the bot away: a request's public message meeting one of these stops the
 # request before anything is sent. restricted_action: only some members may post there.
@@ -106,13 +105,14 @@ class SlackNotifier:
                 return found
         blocks = track_blocks.status_message(request)
         with _refused_for_good():
-            response = self._client.chat_postMessage(
+            response = _with_metadata(
+                self._client.chat_postMessage,
+                metadata.request_metadata(request),
                 channel=request.channel or "",
                 thread_ts=request.thread_ts,
                 blocks=blocks,
                 text=_fallback(blocks),
                 unfurl_links=False,
-                metadata={"event_type": REQUEST_TYPE, "event_payload": {"request_id": request.id}},
             )
         return str(response["ts"])
 
@@ -136,38 +136,32 @@ class SlackNotifier:
             # `attempts` counts the tries before this one: any earlier try may have landed.
             if event.attempts > 0 and self._already_posted(event, request):
                 return
-            self._client.chat_postMessage(
+            _with_metadata(
+                self._client.chat_postMessage,
+                metadata.line_metadata(event, request),
                 channel=request.channel or "",
                 thread_ts=request.reply_thread,
                 unfurl_links=False,
-                metadata={"event_type": METADATA_TYPE, "event_payload": _tag(event)},
                 **message,
             )
 
     def _find_root(self, request: RequestRecord) -> str | None:
         """An earlier try may have posted the request's public message before its answer was
-        lost (a crash, a 503 after storing): find it by its tag among the messages posted since
-        the confirmation, rather than post a second one."""
+        lost (a crash, a 503 after storing): find it by its metadata among the messages posted
+        since the confirmation, rather than post a second one."""
         since = request.confirmed_at or request.created_at
-        wanted = {"request_id": request.id}
         for message in self._messages_since(request, oldest=since.timestamp() - 60):
-            metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == REQUEST_TYPE and (
-                metadata.get("event_payload") == wanted
-            ):
+            if metadata.is_request_message(message, request.id):
                 return str(message["ts"])
         return None
 
     def _already_posted(self, event: OutboxEvent, request: RequestRecord) -> bool:
         """A previous attempt may have reached Slack before the bot died or the answer was
-        lost: look for the message, tagged with this event's id, in the thread."""
-        for message in self._messages_since(request, oldest=0.0, thread=request.reply_thread):
-            metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == METADATA_TYPE and (
-                metadata.get("event_payload") == _tag(event)
-            ):
-                return True
-        return False
+        lost: look for the message, its metadata naming this event, in the thread."""
+        return any(
+            metadata.is_line_message(message, event)
+            for message in self._messages_since(request, oldest=0.0, thread=request.reply_thread)
+        )
 
     def _messages_since(
         self, request: RequestRecord, *, oldest: float, thread: str | None = None
@@ -211,7 +205,10 @@ class SlackNotifier:
     def refresh(self, request: RequestRecord) -> None:
         blocks = track_blocks.status_message(request)
         with _refused_for_good():
-            self._client.chat_update(
+            # The metadata is edited with the message: other apps read where it stands now.
+            _with_metadata(
+                self._client.chat_update,
+                metadata.request_metadata(request),
                 channel=request.channel or "",
                 ts=request.status_ts or "",
                 blocks=blocks,
@@ -250,7 +247,9 @@ class ChannelPoster:
                 break
         else:
             log.warning("no turn to post in %s in time; answering %s privately", channel, user)
-        self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message)
+        # Only the person sees it: no metadata for other apps to read.
+        private = {key: value for key, value in message.items() if key != "metadata"}
+        self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **private)
 
 
 def tell_privately(
@@ -301,6 +300,26 @@ def _refused_for_good() -> Iterator[None]:
         raise CannotPost(say.recovery.slack_refused(code)) from exc
 
 
+def _with_metadata(
+    send: Callable[..., Any], message_metadata: metadata.Metadata, **kwargs: Any
+) -> Any:
+    """`send` (chat.postMessage or chat.update) with the message's metadata. Refused for the
+    metadata alone (Slack refused the whole call: nothing was posted), it is sent again with
+    the metadata cut to its ids: a person's message is never lost for what other apps read,
+    and the bot can still find it."""
+    try:
+        return send(metadata=message_metadata, **kwargs)
+    except SlackApiError as exc:
+        if _error_code(exc) not in metadata.METADATA_ERRORS:
+            raise
+        log.warning(
+            "Slack refused the metadata of a %s message (%s); sent with its ids only",
+            message_metadata.get("event_type"),
+            _error_code(exc),
+        )
+        return send(metadata=metadata.ids_only(message_metadata), **kwargs)
+
+
 def _passing(exc: SlackApiError) -> Exception:
     return RateLimited(_retry_after(exc)) if _rate_limited(exc) else exc
 
@@ -329,10 +348,6 @@ def _temporary(exc: SlackApiError) -> bool:
 def _error_code(exc: SlackApiError) -> str:
     data = exc.response.data if exc.response is not None else None
     return str(data.get("error") or "") if isinstance(data, dict) else ""
-
-
-def _tag(event: OutboxEvent) -> dict[str, str]:
-    return {"request_id": event.request_id, "outbox_id": str(event.id)}
 
 
 def _fallback(blocks: common_blocks.Blocks) -> str:

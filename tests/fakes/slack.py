@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +42,15 @@ _MAX_MESSAGE_BLOCKS = 50
 # 13,000 characters of text in all, each block being within its own limits (bolt-js #2509; see
 # shared/field-notes.md).
 _MAX_BLOCKS_TEXT = 13_000
+# Message metadata (docs.slack.dev/messaging/message-metadata, and chat.postMessage's errors):
+# a JSON object (or its JSON text) with a string event_type and an object event_payload. Not an
+# object: invalid_metadata_format; either field missing or of another type:
+# invalid_metadata_schema. An event type of other characters than letters, digits, _ and -
+# "returns an invalid_metadata_schema warning and is ignored": the message is posted without
+# it. metadata_too_large is documented without a number: the fake's is a guess, 4,000
+# characters of the metadata as JSON, the bound the bot keeps to (bot/slack/metadata.py).
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_-]+")
+_MAX_METADATA = 4_000
 
 # chat.postMessage "generally allows posting one message per second per channel, while also
 # maintaining a workspace-wide limit"; "short bursts >1 allowed" (docs.slack.dev/apis/web-api/
@@ -529,11 +539,14 @@ class FakeSlack:
             "ts": ts,
             "text": args.get("text", ""),
         }
-        for key in ("blocks", "attachments", "thread_ts", "metadata"):
+        for key in ("blocks", "attachments", "thread_ts"):
             if args.get(key) is not None:
                 message[key] = args[key]
+        metadata, warnings = _kept_metadata(args)
+        if metadata is not None:
+            message["metadata"] = metadata
         self._messages[(str(channel), ts)] = dict(message)
-        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        return _warned({"ok": True, "channel": channel, "ts": ts, "message": message}, warnings)
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel"), args.get("ts")
@@ -546,16 +559,20 @@ class FakeSlack:
             return problem
         # Lenient on purpose: tests often update a message_ts they made up in a payload.
         message = self._messages.setdefault((str(channel), str(ts)), {"type": "message", "ts": ts})
-        for key in ("text", "blocks", "attachments", "metadata"):
+        for key in ("text", "blocks", "attachments"):
             if key in args:
                 message[key] = args[key]
-        return {
+        metadata, warnings = _kept_metadata(args)
+        if metadata is not None:  # edited with the message; an update without any keeps it
+            message["metadata"] = metadata
+        answer = {
             "ok": True,
             "channel": channel,
             "ts": ts,
             "text": message.get("text", ""),
             "message": dict(message),
         }
+        return _warned(answer, warnings)
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel"):
@@ -599,7 +616,7 @@ class FakeSlack:
         )
         if not with_metadata:
             for message in thread:
-                message.pop("metadata", None)
+                _without_payload(message)
         return {"ok": True, "messages": thread, "has_more": False}
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -620,7 +637,7 @@ class FakeSlack:
         )[:limit]
         if not with_metadata:
             for message in top:
-                message.pop("metadata", None)
+                _without_payload(message)
         return {"ok": True, "messages": top, "has_more": False}
 
     def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -749,6 +766,9 @@ class FakeSlack:
             return _err("no_text")
         if text and len(str(text)) > _MAX_TEXT:
             return _err("msg_too_long")
+        problem = _metadata_problem(args.get("metadata"))
+        if problem is not None:
+            return problem
         if not self.validate_blocks or not blocks:
             return None
         if not isinstance(blocks, list):
@@ -776,6 +796,46 @@ class FakeSlack:
         except (SlackObjectFormationError, KeyError, TypeError, AttributeError) as e:
             return _invalid("invalid_arguments", f"{e} [json-pointer:/view]")
         return None
+
+
+def _metadata_problem(metadata: Any) -> dict[str, Any] | None:
+    """Slack's refusal of a message's metadata, or None (no metadata is no problem)."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return _err("invalid_metadata_format")
+    event_type, payload = metadata.get("event_type"), metadata.get("event_payload")
+    if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
+        return _err("invalid_metadata_schema")
+    if len(json.dumps(metadata)) > _MAX_METADATA:
+        return _err("metadata_too_large")
+    return None
+
+
+def _kept_metadata(args: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The metadata a message keeps (checked by _metadata_problem first), and the warnings
+    Slack answers: an event type of characters it does not take is dropped."""
+    metadata = args.get("metadata")
+    if metadata is None:
+        return None, []
+    if not _EVENT_TYPE.fullmatch(metadata["event_type"]):
+        return None, ["invalid_metadata_schema"]
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}, []
+
+
+def _warned(answer: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    if warnings:
+        answer["response_metadata"] = {"warnings": warnings}
+    return answer
+
+
+def _without_payload(message: dict[str, Any]) -> None:
+    """conversations.history and .replies without include_all_metadata: the event type is
+    returned, its payload is not (unless the app's manifest declares its schema, which the
+    bot's does not; reported in python-slack-sdk #1501)."""
+    metadata = message.get("metadata")
+    if isinstance(metadata, dict):
+        message["metadata"] = {"event_type": metadata.get("event_type")}
 
 
 def _fault_answer(method: str, fault: _Fault) -> tuple[int, Payload, dict[str, str]]:

@@ -352,6 +352,15 @@ class Operations(StoreBase):
                 )
             }
 
+    def operations_sent(self) -> list[OperationRecord]:
+        """Every operation the API gave an id, oldest first: the demo's simulator, started
+        again on a kept database, is told them, as the real API would still hold them."""
+        with self.engine.read() as tx:
+            return [
+                OperationRecord.from_row(r)
+                for r in tx.rows("SELECT * FROM operations WHERE api_id IS NOT NULL ORDER BY id")
+            ]
+
     def recover_after_crash(self, *, now: datetime, error: str) -> int:
         """At start-up, or when this replica takes the lead: a POST that was in flight has an
         unknown outcome; `error` says why, on each such operation. Returns how many. Unknown

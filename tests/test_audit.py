@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.model import OperationSpec
-from bot.run.audit import SLACK_URL, parse_since, permalink
+from bot.run.audit import SLACK_URL, parse_since, permalink, sentence
 from bot.run.cli import main
 from bot.zequenze.simulator.faults import Fault
 from store import RequestRecord, Store
@@ -358,9 +358,98 @@ def test_audit_as_csv(trail: RequestRecord, capsys: pytest.CaptureFixture[str]) 
 
 def test_audit_as_text_and_since(trail: RequestRecord, capsys: pytest.CaptureFixture[str]) -> None:
     out = printed(capsys, "--since", "2026-11-19")
-    assert [line.split()[1] for line in out.splitlines()] == ["requested", "confirmed"]
-    assert all(line.startswith("2026-11-20T09:00:00.000+00:00 ") for line in out.splitlines())
+    assert out.splitlines() == [
+        f"2026-11-20 09:00:00 UTC  U123    asked in #C123 for {trail.id}: "
+        '"reboot server-02 in an hour" (1 operation)',
+        f"2026-11-20 09:00:00 UTC  U123    confirmed {trail.id}",
+    ]
     assert printed(capsys, "--since", "2099-01-01T00:00:00Z") == ""
+
+
+def row(event: str, detail: dict[str, Any], **columns: Any) -> dict[str, Any]:
+    base = {"request_id": "r_1", "channel": "C1", "device_name": None, "api_id": None}
+    return {**base, "event": event, "detail": detail, **columns}
+
+
+POST = {"operation_type": "reboot", "scheduled_at": "2026-11-20T10:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            row(
+                "requested",
+                {
+                    "text": "reboot @web in waves of 4 now",
+                    "operations": [{}] * 13,
+                    "waves": [["web-01"]] * 4,
+                },
+            ),
+            'asked in #C1 for r_1: "reboot @web in waves of 4 now" (13 operations, in 4 waves)',
+        ),
+        (
+            row(
+                "refused",
+                {
+                    "text": "reboot server-03",
+                    "reason": "`server-03` is frozen by "
+                    "<@U4> until <!date^1763632800^{time}|10:00 UTC>: patching.\nMore",
+                },
+                request_id=None,
+            ),
+            'was refused in #C1: "reboot server-03": server-03 is frozen by @U4 until '
+            "Thu 20 Nov 10:00 UTC: patching.",
+        ),
+        (row("confirmed", {"approvals_needed": 2}), "confirmed r_1; it needs 2 approvals"),
+        (row("approved", {"count": 1, "needed": 2}), "approved r_1 (1 of 2)"),
+        (
+            row(
+                "api_created",
+                {"post": POST, "answer": {"id": "txn_7"}},
+                device_name="s-1",
+                api_id="txn_7",
+            ),
+            "created txn_7, reboot on s-1 at 2026-11-20 10:00 UTC, for r_1",
+        ),
+        (
+            row(
+                "api_status",
+                {"old": "running", "new": "failed", "error": "Timed out"},
+                device_name="s-1",
+                api_id="txn_7",
+            ),
+            "txn_7 on s-1: running → failed (r_1): Timed out",
+        ),
+        (
+            row("waves_halted", {"wave": 1, "waves": 4, "failed": [5]}),
+            "halted r_1 after wave 1 of 4: 1 operation failed",
+        ),
+        (
+            row(
+                "frozen",
+                {
+                    "devices": ["server-*"],
+                    "until": "2026-11-20T11:00:00.000+00:00",
+                    "reason": "patching",
+                    "freeze": 1,
+                },
+                request_id=None,
+            ),
+            "froze server-* until 2026-11-20 11:00 UTC: patching",
+        ),
+        (
+            row("moved", {"times": ["2026-11-28T21:00:00Z"]}),
+            "moved r_1 into its maintenance window: 2026-11-28 21:00 UTC",
+        ),
+        (row("something_new", {"count": 3, "big": {"x": 1}}), "something new r_1: count=3"),
+        (row("approved", {"count": "many"}), "approved r_1: count=many"),  # not this version's
+    ],
+)
+def test_each_text_line_is_a_short_sentence(line: dict[str, Any], said: str) -> None:
+    """Who did what to which request, and the facts a person looks for first; never the raw
+    JSON, which --format json and csv keep whole."""
+    assert sentence(line) == said
 
 
 def test_audit_refuses_a_bad_since_with_an_example(

@@ -266,7 +266,7 @@ def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) ->
     assert out.err == ""
     assert out.out == (
         f"{EXAMPLE} is valid: 2 rules, 2 windows, 4 operation types (set added), "
-        "2 groups of devices.\n"
+        "2 groups of devices; its [demo] table is read by opsbot demo only.\n"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import struct
 import subprocess
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pyte
 import pytest
+
+from bot.run.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS, COLS = 200, 120  # tall enough that nothing scrolls off the screen during a test
@@ -37,9 +40,9 @@ class _Screen(pyte.Screen):
 class DemoOnTerminal:
     """`python -m bot demo ARGS` with a pseudo-terminal as its stdin, stdout and stderr."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, rows: int = ROWS, cols: int = COLS) -> None:
         self._master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "demo", *args],
             stdin=slave,
@@ -50,7 +53,7 @@ class DemoOnTerminal:
             start_new_session=True,
         )
         os.close(slave)
-        self.screen = _Screen(COLS, ROWS, answer=self.type)
+        self.screen = _Screen(cols, rows, answer=self.type)
         self._stream = pyte.ByteStream(self.screen)
         self.closed = False
 
@@ -86,6 +89,16 @@ class DemoOnTerminal:
                 raise AssertionError(f"waiting for {what}; the screen shows:\n{shown}")
             self._read(min(deadline, time.monotonic() + 0.1))
 
+    def answer(self, typed: str, words: str, *, timeout: float = 10) -> None:
+        """Type a line, then read until `words` is on one more line than before it."""
+        before = sum(words in line for line in self.lines())
+        self.type(typed + "\r")
+        self.wait_for(
+            lambda lines: sum(words in line for line in lines) > before,
+            what=f"{words!r} after {typed!r}",
+            timeout=timeout,
+        )
+
     def showing(self, words: str, *, timeout: float = 10) -> None:
         self.wait_for(
             lambda lines: any(words in line for line in lines), what=words, timeout=timeout
@@ -108,8 +121,8 @@ class DemoOnTerminal:
 def demo_on_terminal() -> Iterator[Callable[..., DemoOnTerminal]]:
     started: list[DemoOnTerminal] = []
 
-    def start(*args: str) -> DemoOnTerminal:
-        started.append(DemoOnTerminal(*args))
+    def start(*args: str, rows: int = ROWS, cols: int = COLS) -> DemoOnTerminal:
+        started.append(DemoOnTerminal(*args, rows=rows, cols=cols))
         return started[-1]
 
     yield start
@@ -192,3 +205,56 @@ def test_piped_input_ends_on_the_requests_last_line() -> None:
     assert lines[-1] == "  ↳ 🏁 Both finished: 2 completed."
     summaries = [n for n, line in enumerate(lines) if line.endswith("2 operations: ✅ 2 completed")]
     assert len(summaries) == 1 and summaries[0] < len(lines) - 1, done.stdout
+
+
+def test_the_walkthrough_from_a_fresh_clone_to_an_audit_export(
+    demo_on_terminal: Callable[..., DemoOnTerminal],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/demo.md's walk, line by line as a newcomer types it: the example policy file as it
+    is, an approval by two others, a window move, a freeze by an admin, a wave halt, and the
+    audit trail of it all read from the database the demo kept."""
+    db = tmp_path / "demo.db"
+    demo = demo_on_terminal(
+        "--config", "opsbot.example.toml", "--db", str(db), "--run-seconds", "0.3",
+        rows=600, cols=200,
+    )  # fmt: skip
+    demo.showing("you>")
+    greeting = "\n".join(demo.lines())
+    assert "You are U0001, typing in #C0001" in greeting
+    assert "server-01..server-20" in greeting and "…20" not in greeting
+    for typed, words in [
+        ("reboot server-01 now", "this needs 2 approvals from @U0002 or @S0DBA (never you)"),
+        ("confirm", "(It waits for 2 approvals by others: type as U0002 approve, then as U0003"),
+        ("as U0002 approve", "@U0002 approved (1 of 2); waiting for 1 more."),
+        ("as U0003 approve", "txn_1001 on server-01 is now completed"),
+        ("reboot cpe-0042 at 12:00", "(type confirm, cancel or move)"),
+        ("move", "cpe-0042: in its maintenance window"),
+        ("confirm", "cpe-0042: scheduled as txn_1002"),
+        ("as U0004 freeze server-* for 1h patching", "@U0004 froze server-* until"),
+        ("reboot server-03 now", "server-03 is frozen by @U0004"),
+        ("as U0004 unfreeze server-*", "@U0004 lifted the freeze on server-*"),
+        ("reboot @web in waves of 4 now", "Wave 1: web-01..web-04 (4)"),
+        ("confirm", "Wave 1 of 4 failed, so the request is halted."),
+        ("continue", "🏁 All 13 finished: 12 completed and 1 did not (web-03)."),
+    ]:
+        demo.answer(typed, words)
+    demo.type("quit\r")
+    assert demo.wait_for_exit() == 0
+    ending = "\n".join(demo.lines()).split("you> quit", 1)[1]
+    assert "cpe-0042 · txn_1002 · scheduled" in ending  # moved to its next window
+    assert re.search(r"\n1 of 15 operations failed: web-03 \(txn_\d+\)\.$", ending), ending
+
+    assert main(["audit", "--db", str(db)]) == 0
+    trail = capsys.readouterr().out
+    for said in (
+        "U0003   approved r_",
+        "U0001   moved r_",
+        "U0004   froze server-* until",
+        'U0001   was refused in #C0001: "reboot server-03 now": server-03 is frozen',
+        "opsbot  halted r_",
+        "U0001   continued r_",
+    ):
+        assert said in trail, said
+    assert "{" not in trail

@@ -116,10 +116,27 @@ def test_unknown_path_is_404_and_trailing_slash_is_optional(
     sim: Simulator, client: httpx.Client
 ) -> None:
     assert client.get("/devices/").status_code == 404
-    assert client.get("/devices/").json() == {"detail": "Not found."}
+    assert client.get("/devices/").json() == {
+        "detail": "Not found.",
+        "endpoint": "/api/v1/inventory_device_name_headless_operation/",
+        "auth": "Authorization: Bearer <token> (opsbot simulator --token; default sim-token)",
+        "docs": "README.md (The two commands) and docs/running.md (opsbot simulator)",
+    }
     assert client.get(PATH.rstrip("/")).status_code == 200
     assert client.post(PATH.rstrip("/"), json=operation()).status_code == 201
     assert sim.requests[0] == ("GET", "/api/v1/devices/")
+
+
+def test_the_root_points_at_the_endpoint(sim: Simulator) -> None:
+    """A person trying the simulator's address (`curl http://127.0.0.1:8000/`) is told where
+    the API is, with no token needed to be told."""
+    root = sim.url.removesuffix("/api/v1") + "/"
+    with httpx.Client(verify=TLS) as anonymous:
+        for url in (root, sim.url):
+            answer = anonymous.get(url)
+            assert answer.status_code == (200 if url == root else 404)
+            assert answer.json()["endpoint"] == "/api/v1" + PATH
+            assert "README.md" in answer.json()["docs"]
 
 
 def test_other_methods_are_405(client: httpx.Client) -> None:

@@ -15,8 +15,9 @@ from datetime import timedelta
 
 from bot import say
 from bot.answers import Outcome, Proposed
-from bot.console.terminal import Terminal, compact_names, local_time
-from bot.policy.config import PolicyConfig
+from bot.console.greeting import greeting
+from bot.console.setup import CHANNEL, USER, Cast
+from bot.console.terminal import Terminal, local_time
 from bot.say import track_blocks
 from bot.service import OpsService
 from store import (
@@ -30,27 +31,28 @@ from store import (
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "console"
-USER = "you"  # the person at the terminal, unless a line starts with `as <user id>`
 SLACK_USER = re.compile(r"[UW][A-Z0-9]+")
+REQUEST_ID = re.compile(r"r_\S*", re.IGNORECASE)  # `confirm r_…`: one of several waiting
 DELIVERY_WAIT = 2.0  # seconds the ending waits, beyond its own, for the thread's last lines
 
 
 class ConsoleNotifier:
     """The thread is the terminal: replies are printed as they are delivered."""
 
-    def __init__(self, *, terminal: Terminal) -> None:
+    def __init__(self, *, terminal: Terminal, user: str = USER, channel: str = CHANNEL) -> None:
         self._terminal = terminal
+        self._user = user  # the person at the terminal
+        self._channel = channel
         self._summaries: dict[str, str] = {}  # request id → the summary line last printed
 
     def post_root(self, request: RequestRecord, *, retry: bool) -> str:
-        self._terminal.say("── posted in #console ──")
+        self._terminal.say(f"── posted in #{request.channel or self._channel} ──")
         self._terminal.show({"blocks": track_blocks.status_message(request)}, prefix="│ ")
         return f"console-{request.id}"
 
     def deliver(self, event: OutboxEvent, request: RequestRecord) -> None:
         # Private lines go to the requester, who is not always the person at the terminal.
-        only = "you" if request.requester == USER else f"@{request.requester}"
+        only = "you" if request.requester == self._user else f"@{request.requester}"
         prefix = f"  (only {only}) " if event.kind.startswith("private") else "  ↳ "
         if event.kind == FINISHED:
             # The counts the end sums up come before it, not after it as the edit that
@@ -83,49 +85,40 @@ class ConsoleChat:
         tz: str,
         devices: Sequence[str],
         groups: Mapping[str, Sequence[str]] | None = None,
+        user: str = USER,
+        channel: str = CHANNEL,
+        failing: Sequence[str] = (),
+        database: str | None = None,
     ) -> None:
+        """`user` and `channel`: who the person at the terminal is and where they type;
+        `groups`: the user groups' members, as Slack would say them; `failing`: devices whose
+        operations fail in the simulator; `database`: the file kept after the demo, if any."""
         self._service = service
         self._terminal = terminal
         self._tz = tz
-        self._groups = {group: list(users) for group, users in (groups or {}).items()}
-        self._greeting = self._greet(devices)
+        self._user = user
+        self._channel = channel
+        self._cast = Cast(
+            user=user,
+            channel=channel,
+            groups={group: tuple(users) for group, users in (groups or {}).items()},
+            fail=tuple(failing),
+        )
+        self._database = database
+        self._greeting = greeting(
+            self._cast, service.policy.config, devices=devices, database=database
+        )
         # The simulator's inventory is what its list would show once used: known from the
         # start, so that `REBOOT Server-01 NOW` is spelled server-01 in a fresh demo too.
         service.devices.learn({"device_name": name} for name in devices)
-        # Each person's confirmation is their own, as Slack shows it to them alone: `confirm`
-        # answers the last one proposed to whoever types it.
-        self._pending: dict[str, str] = {}
+        # Each person's confirmations are their own, as Slack shows them to them alone, and
+        # each is a message with its own buttons: a second does not replace the first.
+        # `confirm` answers the newest proposed to whoever types it, `confirm r_…` the one it
+        # names. Oldest first.
+        self._pending: dict[str, list[str]] = {}
         self.started: list[str] = []  # request ids confirmed in this session
 
-    def _greet(self, devices: Sequence[str]) -> str:
-        parts = [say.terminal.demo_greeting(compact_names(devices))]
-        config = self._service.policy.config
-        if config.source:  # a policy file was given: show how to be its other people
-            approvers = [i for rule in config.rules for i in rule.approvers or ()]
-            parts.append(
-                say.terminal.demo_policy(
-                    source=config.source,
-                    you=USER,
-                    approver=next(iter(self._people(approvers)), "U0002"),
-                    admin=next(iter(self._people(config.access.admins)), None),
-                )
-            )
-            unknown = [group for group in _groups_named(config) if group not in self._groups]
-            if self._groups or unknown:
-                parts.append(say.terminal.demo_groups(self._groups, unknown))
-        return "\n".join(parts)
-
-    def _people(self, ids: Iterable[str]) -> list[str]:
-        """The people among `ids`, groups given with --group counted by their members, the
-        person at the terminal left out (an example for `as` names someone else)."""
-        people: list[str] = []
-        for slack_id in ids:
-            for person in (
-                self._groups.get(slack_id, []) if slack_id.startswith("S") else [slack_id]
-            ):
-                if person != USER and person not in people:
-                    people.append(person)
-        return people
+    # --- what is typed --------------------------------------------------------------------
 
     def handle(self, line: str) -> bool:
         """One line typed; False when the person asked to quit. Whatever breaks, the person
@@ -141,72 +134,99 @@ class ConsoleChat:
         typed = line.strip()
         if not typed:
             return True
-        user = USER
+        user = self._user
         words = typed.split(maxsplit=2)
         if words[0].lower() == "as":
-            user = person(words[1]) if len(words) > 1 else USER
-            if len(words) > 1 and not user:
+            someone = person(words[1]) if len(words) > 1 else USER
+            if len(words) > 1 and not someone:
                 self._terminal.say(say.terminal.demo_not_a_user(words[1], you=USER))
                 return True
             if len(words) < 3:
                 self._terminal.say(say.terminal.DEMO_AS_NOTHING)
                 return True
+            user = self._user if someone == USER else someone or self._user
             typed = words[2]
         word = typed.lower()
         command, _, argument = typed.partition(" ")
+        command, argument = command.lower(), argument.strip()
+        # `confirm r_…` names one of several waiting; `cancel txn_1001` is the service's.
+        named = not argument or REQUEST_ID.match(argument) is not None
         if word in ("quit", "exit"):
             return False
-        if word in ("confirm", "yes", "y"):
-            self._click(user, confirm=True)
-        elif word in ("cancel", "no", "n"):
-            self._click(user, confirm=False)
+        if command in ("confirm", "yes", "y") and named:
+            self._click(user, confirm=True, request_id=argument)
+        elif command in ("cancel", "no", "n") and named:
+            self._click(user, confirm=False, request_id=argument)
         elif word in ("send again", "drop"):
             self._answer_question(user, send_again=word == "send again")
-        elif command.lower() in ("approve", "reject") and len(argument.split()) <= 1:
-            self._vote(user, approve=command.lower() == "approve", request_id=argument.strip())
-        elif command.lower() in ("continue", "stop") and len(argument.split()) <= 1:
-            self._steer(user, go_on=command.lower() == "continue", request_id=argument.strip())
+        elif command in ("approve", "reject") and len(argument.split()) <= 1:
+            self._vote(user, approve=command == "approve", request_id=argument)
+        elif command in ("continue", "stop") and len(argument.split()) <= 1:
+            self._steer(user, go_on=command == "continue", request_id=argument)
         elif word == "move":
             self._move(user)
         elif word == "?":
             self._terminal.say(self._greeting)
         else:
             result = self._service.handle_text(
-                typed, requester=user, tz=self._tz, surface="console", channel=CHANNEL
+                typed, requester=user, tz=self._tz, surface="console", channel=self._channel
             )
-            if isinstance(result, Proposed) and not result.dry_run:  # a dry run is not kept
-                self._pending[user] = result.request.id
             reply = track_blocks.answer(result, now=self._service.clock())
             self._terminal.show(reply.message)
+            if isinstance(result, Proposed) and not result.dry_run:  # a dry run is not kept
+                waiting = self._pending.setdefault(user, [])
+                if waiting:  # Slack would show both, each with its buttons: say so
+                    self._terminal.say(say.terminal.demo_also_waiting(self._described(waiting)))
+                waiting.append(result.request.id)
         return True
 
-    def _click(self, user: str, *, confirm: bool) -> None:
-        request_id = self._pending.pop(user, None)
-        if request_id is None:
+    def _described(self, request_ids: Iterable[str]) -> list[str]:
+        """`r_… (reboot server-01 now)` for each request, as it was typed."""
+        described = []
+        for request_id in request_ids:
+            request = self._service.store.get_request(request_id)
+            described.append(say.terminal.demo_request(request_id, request.text if request else ""))
+        return described
+
+    def _click(self, user: str, *, confirm: bool, request_id: str = "") -> None:
+        """Confirm or Cancel: on the request named, or the newest waiting for this person.
+        Said with its id, so that which of several it was is never a guess."""
+        waiting = self._pending.get(user, [])
+        if not waiting:
             self._terminal.say(say.terminal.DEMO_NOTHING_PENDING)
             return
+        target = request_id.lower() or waiting[-1]
+        if target not in waiting:
+            self._terminal.say(say.terminal.demo_not_waiting(request_id, self._described(waiting)))
+            return
+        waiting.remove(target)
+        [described] = self._described([target])
         if confirm:
-            outcome = self._service.confirm(request_id, user=user)
+            outcome = self._service.confirm(target, user=user)
             if outcome.ok:
-                self.started.append(request_id)
+                self.started.append(target)
+                self._terminal.say(say.terminal.demo_confirmed(described))
                 if outcome.request is not None and outcome.request.state == "approving":
-                    self._hint_approval(outcome.request.approver_sets, requester=user)
+                    self._hint_approval(outcome.request, requester=user)
         else:
-            outcome = self._service.cancel(request_id, user=user)
+            outcome = self._service.cancel(target, user=user)
             if outcome.ok:
-                self._terminal.say(self._terminal.text(say.track.CANCELLED))
+                self._terminal.say(say.terminal.demo_cancelled(described))
         if not outcome.ok:
             self._refuse(outcome)
+        if waiting:
+            self._terminal.say(say.terminal.demo_still_waiting(self._described(waiting)))
 
-    def _hint_approval(
-        self, approver_sets: Sequence[Sequence[str] | None], *, requester: str
-    ) -> None:
-        """Slack shows the Approve button to everyone; here, say how to be someone else."""
-        named = [i for ids in approver_sets if ids is not None for i in ids]
-        someone = next((p for p in self._people(named) if p != requester), None)
-        if someone is None:  # anyone may approve, or only an unknown group's members
-            someone = "U0002" if requester != "U0002" else "U0003"
-        self._terminal.say(say.terminal.demo_approval_hint(someone))
+    def _hint_approval(self, request: RequestRecord, *, requester: str) -> None:
+        """Slack shows the Approve button to everyone; here, say how to be someone else, as
+        many as the approval needs."""
+        named = [i for ids in request.approver_sets if ids is not None for i in ids]
+        people = [p for p in self._cast.people(named) if p != requester]
+        if not people:  # anyone may approve, or only an unknown group's members
+            people = [p for p in ("U0002", "U0003", "U0004") if p != requester]
+        self._terminal.say(
+            say.terminal.demo_approval_hint(people[: max(request.approvals_needed, 1)])
+        )
 
     def _vote(self, user: str, *, approve: bool, request_id: str) -> None:
         """The public message's Approve and Reject: for the request named, or the newest
@@ -256,11 +276,12 @@ class ConsoleChat:
         """The confirmation's Move button: the request, moved into its window, is shown
         again to be confirmed. With no confirmation open, the thread's Move for what waits
         outside its window."""
-        request_id = self._pending.get(user)
-        if request_id is None:
+        waiting = self._pending.get(user)
+        if not waiting:
             if not self._answer_outside(user, move=True):
                 self._terminal.say(say.terminal.DEMO_NOTHING_PENDING)
             return
+        request_id = waiting[-1]
         outcome = self._service.move_to_window(request_id, user=user)
         if outcome.ok and outcome.request is not None:
             moved = Proposed(request=outcome.request)
@@ -340,7 +361,11 @@ class ConsoleChat:
     def end(self, *, wait: float) -> None:
         """The demo is ending. Wait at most `wait` seconds (0: not at all) for the operations
         started here to end, and for the messages already due to be out; then name those not
-        finished and, in one last line, those that failed or were never scheduled."""
+        finished and, in one last line, those that failed or were never scheduled. First, the
+        requests proposed and never confirmed: nothing of them was sent."""
+        unconfirmed = [r for waiting in self._pending.values() for r in waiting]
+        if unconfirmed:
+            self._terminal.say(say.terminal.demo_unconfirmed(self._described(unconfirmed)))
         if not self.started:
             return
         if wait > 0:
@@ -357,7 +382,9 @@ class ConsoleChat:
                 for op in left
             ]
             self._terminal.say(
-                say.terminal.demo_unfinished(lines, waited=round(wait) if wait else None)
+                say.terminal.demo_unfinished(
+                    lines, waited=round(wait) if wait else None, kept=self._database
+                )
             )
         everything = self.operations()
         # A request an approver rejected, or nobody approved in time, did not fail: its
@@ -425,11 +452,3 @@ def person(word: str) -> str | None:
         return USER
     upper = word.upper()
     return upper if SLACK_USER.fullmatch(upper) else None
-
-
-def _groups_named(config: PolicyConfig) -> list[str]:
-    """The user groups (S…) a policy names, in the order the file names them."""
-    ids = [*(config.access.requesters or ()), *config.access.admins]
-    for rule in config.rules:
-        ids += [*(rule.requesters or ()), *(rule.approvers or ())]
-    return list(dict.fromkeys(i for i in ids if i.startswith("S")))

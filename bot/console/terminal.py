@@ -4,8 +4,6 @@ the words to type."""
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -29,7 +27,6 @@ EMPHASIS = [
     for mark in "*_~"
 ]
 ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
-NUMBERED = re.compile(r"(.*?)(\d+)")
 # A button is the word typed in its place. Most are their label in lower case; Move's label
 # carries a date ("Move to Sat 22:00 Europe/Madrid"), which nobody should have to type.
 BUTTON_WORDS = {
@@ -71,32 +68,6 @@ def plain_text(mrkdwn: str, *, zone: ZoneInfo) -> str:
 
 def local_time(moment: datetime, *, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
-
-
-def compact_names(names: Iterable[str]) -> str:
-    """`db-01…03, router-01, server-01…20`: three or more consecutive numbers folded."""
-    parts: list[tuple[tuple[str, int], str]] = []  # (sort key, text)
-    numbered: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for name in set(names):
-        match = NUMBERED.fullmatch(name)
-        if match:
-            numbered[match.group(1)].append((int(match.group(2)), match.group(2)))
-        else:
-            parts.append(((name, -1), name))
-    for prefix, numbers in numbered.items():
-        numbers.sort()
-        runs = [[numbers[0]]]
-        for number in numbers[1:]:
-            if number[0] == runs[-1][-1][0] + 1:
-                runs[-1].append(number)
-            else:
-                runs.append([number])
-        for run in runs:
-            if len(run) > 2:
-                parts.append(((prefix, run[0][0]), f"{prefix}{run[0][1]}…{run[-1][1]}"))
-            else:
-                parts += [((prefix, value), f"{prefix}{digits}") for value, digits in run]
-    return ", ".join(part for _, part in sorted(parts))
 
 
 class Terminal:

@@ -101,6 +101,18 @@ class Window:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DemoSetup:
+    """`[demo]`: who is who in `opsbot demo`, where there is no Slack to say it. The bot itself
+    (`opsbot run`) checks the table as it checks the rest of the file, and uses none of it."""
+
+    channel: str | None = None  # the channel the person at the terminal types in
+    user: str | None = None  # who the person at the terminal is (U… or W…)
+    # User groups' members, as Slack's usergroups.users.list would give them: S… → U…, W…
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fail: tuple[str, ...] = ()  # devices whose operations fail in the demo's simulator
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyConfig:
     access: Access = field(default_factory=Access)
     rules: tuple[Rule, ...] = ()
@@ -110,6 +122,7 @@ class PolicyConfig:
     # each once, in the file's order.
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     limits: Limits = DEFAULT_LIMITS
+    demo: DemoSetup = field(default_factory=DemoSetup)
     source: str = ""  # the file it came from; "" for the built-in open policy
     # Of the file's text: a request judged under another policy is judged again, never
     # confirmed on the old one's word (a restart with a stricter file, say).
@@ -129,13 +142,16 @@ OPEN_POLICY = PolicyConfig()
 MAX_EXPIRES = timedelta(days=7)
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 PERSON_ID = re.compile(r"^[UWS][A-Z0-9]+$")
+USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+USER_GROUP_ID = re.compile(r"^S[A-Z0-9]+$")
 KEYWORD = re.compile(r"^[a-z][a-z0-9_-]*$")
 OPERATION_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
-SECTIONS = ("access", "rules", "windows", "operations", "groups", "limits")
+SECTIONS = ("access", "rules", "windows", "operations", "groups", "limits", "demo")
 LIMIT_KEYS = ("max_devices", "max_operations")
+DEMO_KEYS = ("channel", "user", "groups", "fail")
 ACCESS_KEYS = ("channels", "requesters", "admins")
 RULE_KEYS = ("operations", "devices", "requesters", "approval", "approvers", "approvals", "expires")
 WINDOW_KEYS = ("devices", "when", "tz", "outside")
@@ -259,6 +275,7 @@ class _Reader:
             for index, table in enumerate(self._array(data, "windows", "window"))
             if (window := self._window(table, index)) is not None
         )
+        demo = self._demo(data.get("demo"))
         if self._problems:
             # In the file's order, as someone fixing them goes through it.
             ordered = sorted(self._problems, key=lambda problem: problem[0])
@@ -270,6 +287,7 @@ class _Reader:
             catalog=catalog,
             groups=groups,
             limits=limits,
+            demo=demo,
             source=self._source,
             fingerprint=hashlib.sha256(self._text.encode()).hexdigest()[:16],
         )
@@ -404,6 +422,50 @@ class _Reader:
         )
 
     # -- naming many devices
+
+    def _demo(self, value: object) -> DemoSetup:
+        if value is None:
+            return DemoSetup()
+        line = self._lines.table("demo") or self._lines.key("demo", table=0)
+        if not isinstance(value, dict):
+            self._say("", line, "demo must be one table, [demo]")
+            return DemoSetup()
+        table = _Table(data=value, where="[demo]", line=line)
+        self._unknown_keys(table, DEMO_KEYS)
+        channel = self._string(table, "channel")
+        if channel is not None and not CHANNEL_ID.match(channel):
+            self._say_key(table, "channel", f'"{channel}" is not a channel id (C…, G… or D…)')
+        user = self._string(table, "user")
+        if user is not None and not USER_ID.match(user):
+            self._say_key(table, "user", f'"{user}" is not a user id (U… or W…), like "U0001"')
+        groups: dict[str, tuple[str, ...]] = {}
+        given = value.get("groups")
+        if given is not None and not isinstance(given, dict):
+            self._say_key(
+                table,
+                "groups",
+                "groups must be a table of user groups and their members, like "
+                f'{{ S0DBA = ["U0002", "U0003"] }}, not {_shown(given)}',
+            )
+        for group, members in (given if isinstance(given, dict) else {}).items():
+            if not USER_GROUP_ID.match(group):
+                self._say_key(table, "groups", f'"{group}" is not a user group id (S…)')
+            elif not isinstance(members, list) or not all(
+                isinstance(m, str) and USER_ID.match(m) for m in members
+            ):
+                self._say_key(
+                    table,
+                    "groups",
+                    f'{group} must list user ids (U… or W…), like ["U0002", "U0003"], '
+                    f"not {_shown(members)}",
+                )
+            else:
+                groups[group] = tuple(dict.fromkeys(members))
+        fail = self._strings(table, "fail", what="device names") or ()
+        for name in fail:
+            if problem := check_device_name(name):
+                self._say_key(table, "fail", f"fail: {problem}")
+        return DemoSetup(channel=channel, user=user, groups=groups, fail=fail)
 
     def _limits(self, value: object) -> Limits:
         if value is None:

@@ -9,6 +9,9 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from bot import say
 
 SLACK_URL = "slack_url"  # the fact that holds the workspace's address, learnt at start
 
@@ -72,23 +75,164 @@ def write_csv(out: TextIO, items: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-# The text format's columns and their widths: wide enough for the usual value (a Slack id, a
-# request id), so that lines align; a longer value pushes its line along rather than be cut.
-_WIDTHS = (("at", 29), ("event", 12), ("actor", 11), ("channel", 11), ("request_id", 14))
-
-
 def write_text(out: TextIO, items: Iterable[dict[str, Any]]) -> int:
+    """A short sentence a line: when (UTC), who, what, to which request, and the facts looked
+    for first. JSON and CSV carry every detail and the permalink."""
     count = 0
     for item in items:
-        cells = [str(item[key] or "-").ljust(width) for key, width in _WIDTHS]
-        tail = [f"{key}={item[key]}" for key in ("device_name", "api_id") if item[key]]
-        if item["detail"]:
-            tail.append(json.dumps(item["detail"], ensure_ascii=False, separators=(",", ":")))
-        if item.get("permalink"):
-            tail.append(item["permalink"])
-        out.write(" ".join(cells + tail).rstrip() + "\n")
+        out.write(
+            say.audit.line(at=_when(item["at"]), actor=item["actor"], sentence=sentence(item))
+            + "\n"
+        )
         count += 1
     return count
+
+
+def sentence(item: dict[str, Any]) -> str:
+    """What one line of the trail says, from its event and the details it keeps. A detail of
+    another shape (a line written by another version) falls back to the plain facts."""
+    try:
+        return _sentence(item)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        facts = [f"{key}={value}" for key, value in (item["detail"] or {}).items()]
+        return say.audit.other(item["event"], item["request_id"], facts)
+
+
+def _sentence(item: dict[str, Any]) -> str:
+    event, detail = item["event"], item["detail"] or {}
+    request = item["request_id"] or ""
+    what = _operation(item)
+    if event == "requested":
+        return say.audit.requested(
+            request,
+            channel=item["channel"],
+            text=str(detail.get("text", "")),
+            count=len(detail.get("operations") or ()),
+            waves=_count(detail.get("waves")),
+        )
+    if event == "refused":
+        return say.audit.refused(
+            channel=item["channel"],
+            text=str(detail.get("text", "")),
+            reason=_plain(detail.get("reason")),
+        )
+    if event == "confirmed":
+        return say.audit.confirmed(request, approvals=int(detail.get("approvals_needed") or 0))
+    if event == "approved":
+        return say.audit.approved(request, count=int(detail["count"]), needed=int(detail["needed"]))
+    if event in ("rejected", "cancelled", "expired", "approval_expired"):
+        return say.audit.ended(request, event=event)
+    if event == "approval_needed":
+        return say.audit.approval_needed(request, needed=int(detail.get("needed") or 1))
+    if event == "rejudged":
+        return say.audit.rejudged(
+            request, needed=int(detail.get("needed") or 0), count=int(detail.get("count") or 0)
+        )
+    if event == "policy_refused":
+        return say.audit.policy_refused(request, reason=_plain(detail.get("reason")))
+    if event == "moved":
+        return say.audit.moved(
+            request, times=[_when(t, seconds=False) for t in detail.get("times") or ()]
+        )
+    if event == "dropped":
+        return say.audit.dropped(
+            request,
+            what=what if "operation" in detail else "",
+            count=int(detail.get("count") or 0),
+            unanswered=bool(detail.get("unanswered")),
+        )
+    if event == "click_refused":
+        return say.audit.click_refused(
+            request, action=str(detail.get("action", "")), reason=_plain(detail.get("reason"))
+        )
+    if event == "stopped":
+        return say.audit.stopped(
+            request, reason=_plain(detail.get("error") or detail.get("reason"))
+        )
+    if event == "api_created":
+        post = detail.get("post") or {}
+        return say.audit.created(
+            request,
+            api_id=item["api_id"] or "",
+            what=what,
+            when=_when(post["scheduled_at"], seconds=False) if post.get("scheduled_at") else "",
+        )
+    if event == "api_status":
+        return say.audit.api_status(
+            request,
+            api_id=item["api_id"] or "",
+            device=item["device_name"] or "",
+            old=str(detail.get("old") or "-"),
+            new=str(detail.get("new") or "-"),
+            error=_plain(detail.get("error")),
+        )
+    if event in ("api_refused", "not_sent", "api_unknown", "api_retrying"):
+        return say.audit.not_created(
+            request, event=event, what=what, error=_plain(detail.get("error"))
+        )
+    if event in ("outside_window", "held", "released", "sent_again", "adopted"):
+        return say.audit.operation_event(request, event=event, what=what, api_id=item["api_id"])
+    if event == "waves_halted":
+        return say.audit.waves_halted(
+            request,
+            wave=int(detail.get("wave") or 0),
+            waves=int(detail.get("waves") or 0),
+            failed=_count(detail.get("failed")),
+        )
+    if event == "waves_continued":
+        return say.audit.waves_continued(request, wave=int(detail.get("wave") or 0))
+    if event == "waves_stopped":
+        return say.audit.waves_stopped(
+            request,
+            wave=int(detail.get("wave") or 0),
+            never_sent=int(detail.get("never_sent") or 0),
+        )
+    if event == "frozen":
+        until = detail.get("until")
+        return say.audit.frozen(
+            devices=detail.get("devices"),
+            until=_when(until, seconds=False) if until else None,
+            reason=str(detail.get("reason") or ""),
+        )
+    if event == "unfrozen":
+        return say.audit.unfrozen(freeze=detail.get("freeze"))
+    facts = [f"{key}={value}" for key, value in detail.items() if isinstance(value, str | int)]
+    return say.audit.other(event, request or None, facts)
+
+
+def _count(value: object) -> int:
+    """A count kept as a number, or as the list of what it counts."""
+    if isinstance(value, list | tuple):
+        return len(value)
+    return int(value or 0)  # type: ignore[call-overload]
+
+
+def _operation(item: dict[str, Any]) -> str:
+    post = (item["detail"] or {}).get("post") or {}
+    return say.audit.operation(
+        kind=str(post.get("operation_type") or ""), device=item["device_name"] or ""
+    )
+
+
+def _when(value: str, *, seconds: bool = True) -> str:
+    """An instant of the trail as a person reads it: `2026-11-20 09:00:00 UTC` (without its
+    seconds for a time the line mentions)."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return str(value)
+    if moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(
+        "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    )
+
+
+def _plain(mrkdwn: object) -> str:
+    """A reason the bot said in Slack, as plain words: no markup."""
+    from bot.console.terminal import plain_text
+
+    return plain_text(str(mrkdwn or ""), zone=ZoneInfo("UTC"))
 
 
 WRITERS = {"text": write_text, "json": write_json, "csv": write_csv}

@@ -107,7 +107,39 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a user group's members, as Slack would tell them, e.g. S0DBA=U0002,U0003; "
-        "repeatable. A group the policy names without one is unknown, and refused",
+        "repeatable, and in place of the group's members in the policy file's [demo] table. "
+        "A group the policy names and neither gives is unknown, and refused",
+    )
+    demo.add_argument(
+        "--as",
+        dest="user",
+        metavar="U…",
+        type=_user,
+        help="who you are, a Slack user id like U0001 (default: [demo] user's in the policy "
+        'file, else "you")',
+    )
+    demo.add_argument(
+        "--channel",
+        metavar="C…",
+        type=_channel,
+        help="the channel you type in, like C0001 (default: [demo] channel's, else the first "
+        "the policy allows requests in, else console)",
+    )
+    demo.add_argument(
+        "--fail",
+        metavar="DEVICE",
+        type=_device,
+        action="append",
+        default=[],
+        help="a device whose operations fail in the simulator, to see a request in waves halt; "
+        "repeatable, in place of [demo] fail's",
+    )
+    demo.add_argument(
+        "--db",
+        metavar="PATH",
+        help="keep the demo's database in this SQLite file (created if missing; a second "
+        "demo goes on with what it holds), for `opsbot audit --db PATH` afterwards "
+        "(default: a temporary one, gone when the demo ends)",
     )
     _simulation_arguments(demo)
     demo.set_defaults(func=_demo)
@@ -202,8 +234,14 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=("text", "json", "csv"),
         default="text",
-        help="text: one aligned line each; json: one JSON object per line; csv: a header "
-        "and a row each (default: %(default)s)",
+        help="text: a short sentence each (who did what to which request); json: one JSON "
+        "object per line, every detail; csv: a header and a row each (default: %(default)s)",
+    )
+    audit.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the SQLite file to read, whatever OPSBOT_DATABASE_URL says, e.g. the one "
+        f"`opsbot demo --db PATH` kept (default: OPSBOT_DB's, else {DEFAULT_DB})",
     )
     audit.set_defaults(func=_audit)
 
@@ -304,6 +342,27 @@ def _group(value: str) -> tuple[str, tuple[str, ...]]:
     return group.strip(), members
 
 
+def _user(value: str) -> str:
+    from bot.console.chat import SLACK_USER
+
+    if not SLACK_USER.fullmatch(value.upper()):
+        raise argparse.ArgumentTypeError(say.terminal.demo_bad_user(value))
+    return value.upper()
+
+
+def _channel(value: str) -> str:
+    if not re.fullmatch(r"[CGD][A-Z0-9]+", value.upper()):
+        raise argparse.ArgumentTypeError(say.terminal.demo_bad_channel(value))
+    return value.upper()
+
+
+def _device(value: str) -> str:
+    problem = grammar.check_device_name(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 def _port(value: str) -> int:
     if not value.isdigit() or int(value) > 65535:
         raise argparse.ArgumentTypeError(say.terminal.not_a_port(value))
@@ -368,7 +427,7 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.policy.config import ConfigError, load_config
+    from bot.policy.config import ConfigError, DemoSetup, load_config
     from bot.run.settings import read_dotenv
     from bot.understand.catalog import DEFAULT_CATALOG
     from bot.understand.naming import DEFAULT_LIMITS
@@ -398,6 +457,7 @@ def _check_config(args: argparse.Namespace) -> int:
             groups=len(policy.groups),
             # told only when the file sets it: the default is the one docs/policy.md gives
             max_devices=policy.limits.max_devices if policy.limits != DEFAULT_LIMITS else None,
+            demo=policy.demo != DemoSetup(),
         )
     )
     return 0
@@ -566,8 +626,8 @@ def _audit(args: argparse.Namespace) -> int:
         except (ValueError, OverflowError):
             return _fail(say.terminal.audit_bad_since(args.since), code=2)
     try:
-        url = _database_url()
-        path = _database_path()
+        url = None if args.db else _database_url()
+        path = args.db or _database_path()
     except SettingsError as exc:
         return _fail(say.terminal.settings_refused(exc.problems))
     if url:
@@ -664,11 +724,13 @@ def _demo(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from bot.console.chat import ConsoleChat, ConsoleNotifier
+    from bot.console.setup import cast, demo_devices
     from bot.console.terminal import Terminal
     from bot.policy.config import OPEN_POLICY, ConfigError, load_config
     from bot.policy.groups import StaticGroups
     from bot.run.runtime import Runtime
-    from bot.zequenze.simulator.endpoint import Simulator
+    from bot.zequenze.simulator.endpoint import DEFAULT_INVENTORY, Simulator
+    from store.lock import DatabaseInUse, DatabaseLock
 
     # First, before anything starts: a file that is not valid is refused as `opsbot run`
     # and `check-config` refuse it, every problem named.
@@ -676,11 +738,19 @@ def _demo(args: argparse.Namespace) -> int:
         policy = load_config(args.config) if args.config else OPEN_POLICY
     except ConfigError as exc:
         return _fail(say.policy.config_refused(exc.problems))
-    groups: dict[str, tuple[str, ...]] = {}
-    for group, members in args.group:
-        groups[group] = tuple(dict.fromkeys((*groups.get(group, ()), *members)))
+    setup = cast(policy, user=args.user, channel=args.channel, groups=args.group, fail=args.fail)
     interactive = sys.stdin.isatty()
     with ExitStack() as stack:
+        if args.db:
+            # One demo at a time on a kept database, as one bot: two would take each other's
+            # operations in hand.
+            try:
+                stack.callback(DatabaseLock(db_path=args.db).release)
+            except DatabaseInUse as exc:
+                return _fail(say.terminal.demo_database_in_use(args.db, exc.pid))
+            except OSError as exc:
+                reason = _path_problem(args.db, exc)
+                return _fail(say.terminal.demo_database_unusable(args.db, reason))
         if interactive:
             from prompt_toolkit.patch_stdout import patch_stdout
 
@@ -690,27 +760,45 @@ def _demo(args: argparse.Namespace) -> int:
             stack.enter_context(patch_stdout())
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         terminal = Terminal(out=sys.stdout, tz=args.tz)
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbot-demo-"))
-        simulator = stack.enter_context(
-            Simulator(failure_rate=args.failure_rate, run_seconds=args.run_seconds)
+        database = args.db or str(
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbot-demo-")))
+            / "demo.db"
         )
-        runtime = Runtime(
-            database=str(Path(tmp) / "demo.db"),
-            api_url=simulator.url,
-            api_token=simulator.token,
-            poll_interval=0.5,
-            notifier=ConsoleNotifier(terminal=terminal),
-            channel_gap=0.0,  # a terminal has no rate limit
-            config=policy,
-            groups=StaticGroups(groups),
-        ).start()
+        simulator = Simulator(
+            inventory=demo_devices(DEFAULT_INVENTORY, policy, fail=setup.fail),
+            failure_rate=args.failure_rate,
+            run_seconds=args.run_seconds,
+        )
+        simulator.failing = set(setup.fail)
+        try:
+            # A kept database's operations are the API's too: the simulator, new, is told
+            # them, so that their ids are never given again and those unfinished go on.
+            simulator.remember(_sent_before(database))
+            stack.enter_context(simulator)
+            runtime = Runtime(
+                database=database,
+                api_url=simulator.url,
+                api_token=simulator.token,
+                poll_interval=0.5,
+                notifier=ConsoleNotifier(terminal=terminal, user=setup.user, channel=setup.channel),
+                channel_gap=0.0,  # a terminal has no rate limit
+                config=policy,
+                groups=StaticGroups(setup.groups),
+            ).start()
+        except sqlite3.Error as exc:
+            reason = _path_problem(database, exc)
+            return _fail(say.terminal.demo_database_unusable(database, reason))
         try:
             chat = ConsoleChat(
                 service=runtime.service,
                 terminal=terminal,
                 tz=args.tz,
                 devices=sorted(simulator.inventory),
-                groups=groups,
+                groups=setup.groups,
+                user=setup.user,
+                channel=setup.channel,
+                failing=setup.fail,
+                database=args.db,
             )
             chat.run(_prompted() if interactive else sys.stdin, interactive=interactive)
             # A person who quits is not kept waiting; piped lines are followed to their end.
@@ -718,6 +806,30 @@ def _demo(args: argparse.Namespace) -> int:
         finally:
             runtime.stop()
     return 0
+
+
+def _sent_before(database: str) -> list[dict]:
+    """The operations a kept demo database sent to its simulator, as the API shows them."""
+    from store import Store
+
+    if not Path(database).is_file():
+        return []
+    store = Store.open(database)
+    try:
+        return [
+            {
+                "id": op.api_id,
+                "device_name": op.device_name,
+                "operation_type": op.operation_type,
+                "status": op.status,
+                "scheduled_at": op.scheduled_at,
+                "parameters": op.parameters,
+                "error": op.error,
+            }
+            for op in store.operations_sent()
+        ]
+    finally:
+        store.close()
 
 
 def _prompted() -> Iterator[str]:

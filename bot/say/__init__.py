@@ -10,6 +10,7 @@ the Slack side and the terminal's rendering of Slack messages import it.
 
 from bot.say import (
     api,
+    audit,
     common,
     grammar,
     help,
@@ -27,6 +28,7 @@ from bot.say import (
 
 __all__ = [
     "api",
+    "audit",
     "common",
     "grammar",
     "help",

@@ -446,13 +446,16 @@ def config_valid(
     replaced: Sequence[str],
     groups: int = 0,
     max_devices: int | None = None,
+    demo: bool = False,
 ) -> str:
+    """`demo`: the file has a [demo] table, which only `opsbot demo` reads."""
     changes = [f"{', '.join(replaced)} replaced"] if replaced else []
     changes += [f"{', '.join(added)} added"] if added else []
     told = f" ({'; '.join(changes)})" if changes else ""
     named = f", {plural(groups, 'group')} of devices" if groups else ""
     limit = f"; a request names at most {max_devices:,} devices" if max_devices else ""
+    table = "; its [demo] table is read by opsbot demo only" if demo else ""
     return (
         f"{source} is valid: {plural(rules, 'rule')}, {plural(windows, 'window')}, "
-        f"{plural(types, 'operation type')}{told}{named}{limit}."
+        f"{plural(types, 'operation type')}{told}{named}{limit}{table}."
     )

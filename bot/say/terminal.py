@@ -307,18 +307,19 @@ def not_a_port(value: str) -> str:
 def demo_greeting(devices: str) -> str:
     return (
         "Type what you would type after /ops, e.g.: restart nginx on server-02 now\n"
-        "then confirm or cancel. Also: list, status txn_1001, help, ? (this text), quit.\n"
+        "then confirm or cancel (the newest request; confirm r_… or cancel r_… names one).\n"
+        "Also: list, status txn_1001, help, ? (this text), quit.\n"
         f"Devices in the simulator: {devices}.\n"
         "(/ops alone opens a form in Slack only; here, type the whole request.)"
     )
 
 
-def demo_policy(*, source: str, you: str, approver: str, admin: str | None) -> str:
-    """The greeting's part for `--config`: whose lines these are, and the policy's words."""
-    freeze = f", as {admin} freeze server-* for 1h patching" if admin else ""
+def demo_policy(*, source: str, you: str, channel: str, approver: str) -> str:
+    """The greeting's part for `--config`: who types, where, and the policy's words."""
+    who = quote(you) if not you[:1].isupper() else you  # "you", or a Slack id
     return (
-        f"Policy: {source}. What you type is said by {quote(you)}; start a line with as and "
-        f"someone's id to say it as them, e.g. as {approver} approve{freeze}.\n"
+        f"Policy: {source}. You are {who}, typing in #{channel}; start a line with as and "
+        f"someone's id to type it as them, e.g. as {approver} approve.\n"
         "Also: plan <request> (a dry run: nothing recorded), approve or reject (the newest "
         "request waiting for approval; approve r_… names one), move (into the maintenance "
         "window a confirmation offers)."
@@ -326,11 +327,11 @@ def demo_policy(*, source: str, you: str, approver: str, admin: str | None) -> s
 
 
 def demo_groups(known: Mapping[str, Sequence[str]], unknown: Sequence[str]) -> str:
-    """The user groups of the demo: no Slack to ask, only --group."""
+    """The user groups of the demo: no Slack to ask, only [demo] and --group."""
     lines = []
     if known:
         listed = "; ".join(f"{group} = {', '.join(users)}" for group, users in known.items())
-        lines.append(f"User groups (from --group): {listed}.")
+        lines.append(f"User groups (from [demo] and --group): {listed}.")
     if unknown:
         example = f"--group {unknown[0]}=U0002,U0003"
         lines.append(
@@ -340,11 +341,147 @@ def demo_groups(known: Mapping[str, Sequence[str]], unknown: Sequence[str]) -> s
     return "\n".join(lines)
 
 
-def demo_approval_hint(approver: str) -> str:
+DEMO_EVERY_OPERATION = "every operation"
+ANYONE_WHO_MAY_REQUEST = "anyone allowed to request"
+
+
+def demo_rules(lines: Sequence[str]) -> str:
+    listed = "\n".join(f"  {line}" for line in lines)
+    return f"Rules (the first that matches decides; the requester never approves):\n{listed}"
+
+
+def demo_rule(
+    operations: str,
+    devices: str,
+    *,
+    requesters: str | None,
+    needed: int = 0,
+    approvers: str | None = None,
+    examples: Sequence[str] = (),
+) -> str:
+    """One `[[rules]]` in the greeting: who may ask, how many approve, and how to be them."""
+    asked = f", requested by {requesters} only" if requesters else ""
+    if not needed:
+        return f"{operations} on {devices}{asked}: no approval"
+    typed = f": {', then '.join(examples)}" if examples else ""
+    by = approvers or ANYONE_WHO_MAY_REQUEST
+    return f"{operations} on {devices}{asked}: {plural(needed, 'approval')} by {by}{typed}"
+
+
+def demo_windows(lines: Sequence[str]) -> str:
+    listed = "\n".join(f"  {line}" for line in lines)
+    return f"Maintenance windows:\n{listed}"
+
+
+def demo_window(*, devices: str, when: str, tz: str, outside: str, examples: Sequence[str]) -> str:
+    """One `[[windows]]` in the greeting, and what a request outside it meets."""
+    met = {
+        "warn": "a warning, and move (the confirmation's button) moves it into the next one",
+        "approve": f"1 approval by {ANYONE_WHO_MAY_REQUEST}"
+        + (f": {examples[0]}" if examples else ""),
+        "block": "a refusal",
+    }.get(outside, outside)
+    return f"{devices}: {when} {tz}; outside it, {met}"
+
+
+def demo_admins(admins: str, *, admin: str | None, you_are_one: bool) -> str:
+    """Who may freeze, and a freeze to type: as one of them, or as yourself if you are."""
+    if you_are_one:
+        return (
+            f"Freeze and unfreeze: {admins} (you are one), e.g. freeze server-* for 1h "
+            "patching, then unfreeze server-*"
+        )
+    if admin is None:
+        return f"Freeze and unfreeze: {admins} only."
     return (
-        f"(It waits for someone else's approval: type as {approver} approve, or "
-        f"as {approver} reject.)"
+        f"Freeze and unfreeze: {admins} only, e.g. as {admin} freeze server-* for 1h patching, "
+        f"then as {admin} unfreeze server-*"
     )
+
+
+def demo_halt_example(target: str) -> str:
+    return f"reboot {target} in waves of 4 now"
+
+
+def demo_failing(devices: Sequence[str], *, example: str | None) -> str:
+    """`[demo] fail` or --fail: which devices fail, and a request that halts on one."""
+    listed = ", ".join(devices)
+    if example is None:
+        return f"Operations on {listed} fail in the simulator."
+    return (
+        f"Operations on {listed} fail in the simulator: {example} halts after the wave that "
+        "holds one; then continue or stop."
+    )
+
+
+def demo_database(path: str) -> str:
+    return (
+        f"Kept in {path} after the demo: opsbot audit --db {path} says what happened "
+        "(--format json or csv for every detail)."
+    )
+
+
+def demo_as(person: str, typed: str) -> str:
+    return f"as {person} {typed}"
+
+
+def demo_approval_hint(people: Sequence[str]) -> str:
+    """After a confirm that waits for others: how to be them, as many as it needs."""
+    if len(people) <= 1:
+        approver = people[0] if people else "U0002"
+        return (
+            f"(It waits for someone else's approval: type as {approver} approve, or "
+            f"as {approver} reject.)"
+        )
+    approvals = ", then ".join(demo_as(p, "approve") for p in people)
+    return (
+        f"(It waits for {plural(len(people), 'approval')} by others: type {approvals}; "
+        f"or {demo_as(people[0], 'reject')}.)"
+    )
+
+
+DEMO_TEXT_SHOWN = 60  # characters of a request's text said beside its id
+
+
+def demo_request(request_id: str, text: str) -> str:
+    """`r_3f2a9c01b7e4 (reboot server-01 now)`: a request as the demo names it."""
+    short = text if len(text) <= DEMO_TEXT_SHOWN else text[: DEMO_TEXT_SHOWN - 1] + "…"
+    return f"{request_id} ({short})" if short else request_id
+
+
+def demo_confirmed(request: str) -> str:
+    return f"Confirmed {request}."
+
+
+def demo_cancelled(request: str) -> str:
+    return f"Cancelled {request}: nothing was sent to the API."
+
+
+def demo_also_waiting(requests: Sequence[str]) -> str:
+    """A request proposed while others wait: in Slack each has its own buttons."""
+    return (
+        f"Also waiting for your confirmation: {', '.join(requests)}. confirm or cancel answers "
+        "the newest, this one; confirm r_… or cancel r_… names one."
+    )
+
+
+def demo_still_waiting(requests: Sequence[str]) -> str:
+    return (
+        f"Still waiting for your confirmation: {', '.join(requests)} (confirm or cancel "
+        "answers the newest)."
+    )
+
+
+def demo_not_waiting(typed: str, requests: Sequence[str]) -> str:
+    return (
+        f"{quote(typed)} is not waiting for your confirmation: nothing was done. Waiting: "
+        f"{', '.join(requests)}."
+    )
+
+
+def demo_unconfirmed(requests: Sequence[str]) -> str:
+    """At the end: what was proposed and never confirmed, so never sent."""
+    return f"Never confirmed, so never sent: {', '.join(requests)}."
 
 
 def demo_not_a_user(word: str, *, you: str) -> str:
@@ -361,6 +498,26 @@ def demo_bad_group(value: str) -> str:
     )
 
 
+def demo_bad_user(value: str) -> str:
+    return f"{quote(value)} is not a Slack user id: give U… or W…, like U0001."
+
+
+def demo_bad_channel(value: str) -> str:
+    return f"{quote(value)} is not a Slack channel id: give C…, G… or D…, like C0001."
+
+
+def demo_database_unusable(path: str, reason: str) -> str:
+    return (
+        f"cannot keep the demo's database in {path} ({reason}). Check that its folder exists "
+        "and that you may write there, or give --db another file."
+    )
+
+
+def demo_database_in_use(path: str, pid: int | None) -> str:
+    who = f"another opsbot (process {pid})" if pid else "another opsbot"
+    return f"{who} is using {path}; stop it first, or give --db another file."
+
+
 DEMO_AS_NOTHING = "Say what they type after their id, e.g. as U0002 approve"
 DEMO_NOTHING_PENDING = "Nothing is waiting for confirmation. Type a request first."
 DEMO_NOTHING_TO_APPROVE = (
@@ -371,19 +528,22 @@ DEMO_NO_QUESTION = "No question is waiting for an answer."
 DEMO_WAITING = "(waiting for the operations to finish…)"
 
 
-def demo_unfinished(lines: Sequence[str], *, waited: int | None) -> str:
-    """`waited`: the seconds the demo waited at most, after piped input; None if you quit."""
+def demo_unfinished(lines: Sequence[str], *, waited: int | None, kept: str | None = None) -> str:
+    """`waited`: the seconds the demo waited at most, after piped input; None if you quit.
+    `kept`: the database kept with --db, where a next demo takes them up again."""
     why = (
         f" (it waits at most {waited} s, and not for what cannot finish by then)"
         if waited is not None
         else ""
     )
     listed = "\n".join(f"  {line}" for line in lines)
-    return (
-        f"Not finished when the demo ended{why}:\n{listed}\n"
-        "Those sent stay scheduled in the simulator, which is stopping now: nothing tracks "
-        "them further."
+    after = (
+        f"They are kept in {kept}: a demo started again with --db {kept} follows them on."
+        if kept
+        else "Those sent stay scheduled in the simulator, which is stopping now: nothing "
+        "tracks them further."
     )
+    return f"Not finished when the demo ended{why}:\n{listed}\n{after}"
 
 
 def demo_operation(*, device: str, api_id: str | None, status: str, when: str) -> str:

@@ -19,7 +19,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -33,6 +33,10 @@ from bot.zequenze.simulator.faults import Fault, FaultPlan
 API_PREFIX = "/api/v1"
 RESOURCE_PATH = f"{API_PREFIX}/inventory_device_name_headless_operation/"
 
+# What the root and an unknown path answer beside their status: where the API is.
+POINTER_ROOT = "The Zequenze headless-operation API simulator: the one endpoint is below."
+POINTER_AUTH = "Authorization: Bearer <token> (opsbot simulator --token; default sim-token)"
+POINTER_DOCS = "README.md (The two commands) and docs/running.md (opsbot simulator)"
 DEFAULT_INVENTORY: tuple[str, ...] = (
     *(f"server-{n:02d}" for n in range(1, 21)),
     *(f"workstation-{n:02d}" for n in range(1, 11)),
@@ -444,6 +448,47 @@ class Simulator:
             self._catch_up()
         return [f"txn_{seq}" for seq in range(start, start + count)]
 
+    def remember(self, operations: Iterable[Mapping[str, Any]]) -> None:
+        """Operations this API held before it started (the demo's kept database), each an
+        API operation's fields with `scheduled_at` a datetime: kept under their ids, as they
+        were; those not ended go on by the clock, to an outcome chosen now. New ids follow
+        the highest, so that none is given twice. An id of another shape is left out."""
+        now = self._clock().astimezone(UTC)
+        with self._lock:
+            for given in operations:
+                digits = str(given["id"]).removeprefix("txn_")
+                if not digits.isdigit() or given["id"] in self._by_id:
+                    continue
+                device, kind = str(given["device_name"]), str(given["operation_type"])
+                parameters = dict(given.get("parameters") or {})
+                status = str(given.get("status") or "scheduled")
+                if status not in _STATUS_RANK:  # the simulator gives only those it ranks
+                    status = "scheduled"
+                failed = status == "failed" or (
+                    status != "completed"
+                    and (self._rng.random() < self.failure_rate or device in self.failing)
+                )
+                scheduled_at = given["scheduled_at"].astimezone(UTC)
+                self._operations.append(
+                    _Operation(
+                        seq=int(digits),
+                        device_name=device,
+                        operation_type=kind,
+                        scheduled_at=scheduled_at,
+                        created_at=min(scheduled_at, now).replace(microsecond=0),
+                        parameters=parameters,
+                        estimated_duration=_estimated_duration(self.run_seconds),
+                        run_seconds=self.run_seconds,
+                        outcome="failed" if failed else "completed",
+                        error=(given.get("error") or _failure_text(kind, parameters))
+                        if failed
+                        else None,
+                        status=status,
+                    )
+                )
+                self._next_seq = max(self._next_seq, int(digits) + 1)
+            self._catch_up()
+
     def _catch_up(self) -> None:
         """Index the operations added since the last call, and put them in order if they came
         out of it (a clock that went back, a seeded past); under the lock."""
@@ -465,7 +510,11 @@ class Simulator:
     ) -> _Response:
         split = urlsplit(target)
         if split.path not in (RESOURCE_PATH, RESOURCE_PATH.rstrip("/")):
-            return _Response(404, {"detail": "Not found."})
+            # A person trying the address in a browser or with curl learns where to go.
+            pointer = {"endpoint": RESOURCE_PATH, "auth": POINTER_AUTH, "docs": POINTER_DOCS}
+            if split.path == "/":
+                return _Response(200, {"detail": POINTER_ROOT, **pointer})
+            return _Response(404, {"detail": "Not found.", **pointer})
         denied = self._authenticate(authorization)
         if denied is not None:
             return denied
@@ -828,6 +877,8 @@ def serve(
     try:
         with simulator:
             print(f"Zequenze API simulator on {simulator.url} (token: {token})", flush=True)
+            endpoint = simulator.url.removesuffix(API_PREFIX) + RESOURCE_PATH
+            print(f"Its one endpoint (GET to list, POST to create): {endpoint}", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 stopped.wait()
     finally:

@@ -149,6 +149,7 @@ class OpsService:
         word = stripped.split(None, 1)[0] if stripped else ""
         rest = stripped[len(word) :]
         dry_run = word.lower() == "plan"
+        now = self.clock()
         result = self._understand(
             typed,
             word=word.lower(),
@@ -157,9 +158,24 @@ class OpsService:
             requester=requester,
             tz=tz,
             channel=channel,
+            now=now,
         )
         if isinstance(result, Plan):
             plan = replace(result, notes=(*notes, *result.notes)) if notes else result
+
+            def retype(name: str, instead: str) -> str | None:
+                """The request typed with the service `instead` of `name`, read as it was."""
+                found = grammar.with_name(
+                    rest if dry_run else typed,
+                    name=name,
+                    instead=instead,
+                    tz=tz,
+                    now=now,
+                    catalog=self.catalog,
+                    naming=self.naming,
+                )
+                return f"{word} {found}" if found and dry_run else found
+
             return self.propose(
                 plan,
                 requester=requester,
@@ -169,6 +185,7 @@ class OpsService:
                 thread_ts=thread_ts,
                 response_url=response_url,
                 dry_run=dry_run,
+                retype=retype,
             )
         if isinstance(result, Refused):
             self._audit_refusal(
@@ -186,6 +203,7 @@ class OpsService:
         requester: str,
         tz: str,
         channel: str | None,
+        now: datetime,
     ) -> Answer | Plan:
         if word in ("freeze", "unfreeze"):
             return self.freezes.order(word, rest, user=requester, channel=channel, tz=tz)
@@ -193,7 +211,7 @@ class OpsService:
             command = grammar.parse(
                 rest if dry_run else typed,
                 tz=tz,
-                now=self.clock(),
+                now=now,
                 catalog=self.catalog,
                 naming=self.naming,
             )
@@ -274,11 +292,14 @@ class OpsService:
         thread_ts: str | None = None,
         response_url: str | None = None,
         dry_run: bool = False,
+        retype: Callable[[str, str], str | None] | None = None,
     ) -> Proposed | Refused:
         """Record what was understood, waiting for the requester's click, with what the
         policy says of it; or the policy's refusal. Device names are spelled as the API
-        spells them, and one it has never shown is flagged. A dry run is only shown."""
-        plan = self.devices.spell(plan)
+        spells them, and one it has never shown is flagged; a service close to a known one
+        is asked about (`retype`: the typed request naming another service). A dry run is
+        only shown."""
+        plan = self.devices.spell(plan, retype=retype)
         verdict = self.desk.judge(plan, requester=requester, channel=channel)
         if isinstance(verdict, Refused):
             self._audit_refusal(

@@ -186,6 +186,15 @@ def device_unseen(name: str, close: Sequence[str]) -> str:
     )
 
 
+def name_unseen(what: str, name: str, close: Sequence[str], retyped: str | None) -> str:
+    """A service (`what`) typed that has never run here, close to ones that have: asked about,
+    never replaced; `retyped` is the request naming the known one, when it can be written."""
+    asked = f"I have not seen a {what} called {name} run here: did you mean {or_list(list(close))}?"
+    if retyped:
+        return f"{asked} For {close[0]}, cancel this and type `/ops {retyped}`."
+    return f"{asked} Check before you confirm."
+
+
 # A click or a command while the bot's database does not answer (PostgreSQL down or out of
 # reach): the click was acknowledged, nothing of it was kept, and doing it again is safe.
 DATABASE_UNAVAILABLE = (

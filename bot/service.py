@@ -360,6 +360,8 @@ class OpsService:
             return self._expire(request, reason="too_late")
         if not self.desk.judged_under_this_policy(request):
             return self._expire(request, reason="policy_changed")
+        if request.state == "pending" and self.desk.window_closed(request, now):
+            return self._expire(request, reason="window_closed")
         run_at = now if request.immediate else None
         approval = self.desk.approval_at(request, now)
         if isinstance(approval, Refused):
@@ -383,7 +385,8 @@ class OpsService:
 
     def move_to_window(self, request_id: str, *, user: str) -> Outcome:
         """The requester's answer to "outside the maintenance window": each operation moves
-        to its window's next start, and the request is shown again to be confirmed."""
+        to its window's next start, or, when the windows are open now, the request runs now
+        (when confirmed, if they still are); it is shown again to be confirmed."""
         request = self.store.get_request(request_id)
         refusal = self._refuse_click(request, user=user, action="move")
         if refusal is not None:
@@ -404,9 +407,10 @@ class OpsService:
             request_id,
             user=user,
             times=times,
-            note=say.policy.MOVED_TO_WINDOW,
+            note=say.policy.MOVED_INTO_OPEN_WINDOW if moved.now else say.policy.MOVED_TO_WINDOW,
             now=self.clock(),
             policy=moved.policy,
+            immediate=moved.now,
         ):
             return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))

@@ -89,6 +89,8 @@ CLICK_REFUSALS = {
     "Ask again with `/ops`.",
     "too_late": "The time you asked for has passed while this waited, so nothing was sent. "
     "Ask again with a new time, e.g. `/ops reboot server-01 in 10 minutes`.",
+    "window_closed": "The maintenance window this was moved into has closed while it waited, "
+    "so nothing was sent. Ask again: the confirmation offers the next window.",
     "already_confirmed": "This request was already confirmed; follow it in its thread.",
     "already_cancelled": "This request was cancelled; nothing was sent.",
     "already_expired": "This request expired; nothing was sent. Ask again with `/ops`.",

@@ -92,7 +92,8 @@ def test_services_that_ran_at_the_api_are_known_those_that_failed_are_not(
             }
         ]
     )
-    assert "did you mean redis-server?" in devices.spell(plan("restart redis-sever on server-01")).notes[0]
+    (note,) = devices.spell(plan("restart redis-sever on server-01")).notes
+    assert "did you mean redis-server?" in note
 
 
 def test_several_close_services_are_named_and_no_request_is_written(tmp_path: Path) -> None:
@@ -173,10 +174,7 @@ def _restarts(store: Store, count: int, service: str) -> None:
             "operation_type, parameters, scheduled_at, created_at, updated_at) VALUES "
             f"('r_{service}', ?, 'server-01', 'submitted', ?, 'completed', 1, 'restart_service', "
             f"?, '{history.PAST_API}', '{history.PAST}', '{history.PAST}')",
-            [
-                (n, f"{service}-{n}", f'{{"service_name": "{service}"}}')
-                for n in range(count)
-            ],
+            [(n, f"{service}-{n}", f'{{"service_name": "{service}"}}') for n in range(count)],
         )
 
 

@@ -81,15 +81,23 @@ def test_services_that_ran_at_the_api_are_known_those_that_failed_are_not(
     # A typo that ran once and failed teaches nothing: nginx is not asked about.
     assert devices.spell(plan("restart nginx on server-01")).notes == ()
     assert "did you mean nginx?" in devices.spell(plan("restart ngnx on server-01")).notes[0]
-    # Learnt after the first question too (the poller's rounds, a list, a status answer).
+    # Learnt after the first question too (the poller's rounds, a list, a status answer);
+    # what the API leaves out or writes otherwise is passed over.
     devices.learn(
         [
+            {"status": "completed", "parameters": {"service_name": "orphan"}},
+            {"operation_type": "restart_service", "status": "completed", "parameters": []},
+            {
+                "operation_type": "restart_service",
+                "status": "completed",
+                "parameters": {"service_name": 7},
+            },
             {
                 "device_name": "server-03",
                 "operation_type": "restart_service",
                 "status": "Completed",
                 "parameters": {"service_name": "redis-server"},
-            }
+            },
         ]
     )
     (note,) = devices.spell(plan("restart redis-sever on server-01")).notes

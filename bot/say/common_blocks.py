@@ -152,20 +152,12 @@ def device_code(name: str) -> str:
     return f"`{escaped(name, NAME_SHOWN)}`"
 
 
-# The parameter that names what an operation acts on (restart_service: service_name): two
-# operations on one device, a failed nginx and a failed apache, are told apart by it.
-_NAMED_BY = {
-    kind.operation_type: f.name
-    for kind in DEFAULT_CATALOG.kinds
-    for f in kind.fields
-    if f.kind == "name"
-}
-
-
 def service_of(operation_type: object, parameters: object) -> str | None:
-    """The service an operation acts on (`nginx`), escaped; None for one that names none."""
-    field = _NAMED_BY.get(str(operation_type))
-    value = parameters.get(field) if field and isinstance(parameters, dict) else None
+    """The service an operation acts on (`nginx`: the built-in catalog's name parameter),
+    escaped; None for one that names none. Two operations on one device, a failed nginx and a
+    failed apache, are told apart by it."""
+    field = DEFAULT_CATALOG.name_field(str(operation_type))
+    value = parameters.get(field.name) if field and isinstance(parameters, dict) else None
     return escaped(value, NAME_SHOWN) if isinstance(value, str) and value else None
 
 

@@ -185,9 +185,10 @@ def with_name(
         tokens = _tokens(text, example="")
     except Refusal:
         return None
-    kind = catalog.by_type(asked.operations[0].operation_type) if isinstance(asked, Plan) else None
-    field = next((f for f in kind.fields if f.kind == "name"), None) if kind else None
-    if not isinstance(asked, Plan) or field is None:
+    if not isinstance(asked, Plan):
+        return None
+    field = catalog.name_field(asked.operations[0].operation_type)
+    if field is None:
         return None
     if tokens and tokens[0].lower() == "/ops":
         tokens = tokens[1:]

@@ -66,13 +66,6 @@ class DeviceBook:
         self._fetched_at = -FETCH_EVERY
         self._lock = threading.Lock()
         self._known: dict[str, str] | None = None  # lower-case name → the API's spelling
-        # The parameter that names what each kind acts on: restart_service → service_name.
-        self._named_by = {
-            kind.operation_type: f.name
-            for kind in catalog.kinds
-            for f in kind.fields
-            if f.kind == "name"
-        }
         self._services: dict[str, set[str]] | None = None  # operation type → names known
 
     def _names(self) -> dict[str, str]:
@@ -94,7 +87,7 @@ class DeviceBook:
             if isinstance(item.get("device_name"), str) and item["device_name"]
         }
         ran = [
-            (str(item["operation_type"]), item["parameters"])
+            (str(item.get("operation_type")), item["parameters"])
             for item in items
             if str(item.get("status") or "").strip().lower() in SUCCEEDED_STATUSES
             and isinstance(item.get("parameters"), dict)
@@ -160,9 +153,9 @@ class DeviceBook:
         notes: list[str] = []
         asked: set[str] = set()
         for op in plan.operations:
-            field = self._named_by.get(op.operation_type)
-            name = op.parameters.get(field) if field else None
-            if not isinstance(name, str) or name in asked:
+            field = self._catalog.name_field(op.operation_type)
+            name = op.parameters.get(field.name) if field else None
+            if field is None or not isinstance(name, str) or name in asked:
                 continue
             asked.add(name)
             known = self._known_services(op.operation_type)
@@ -173,8 +166,7 @@ class DeviceBook:
                 continue  # like none known: the site may run services the bot never saw
             # One close name is a question with its request written; several, the names.
             retyped = retype(name, close[0]) if retype and len(close) == 1 else None
-            label = self._label(op.operation_type)
-            notes.append(say.track.name_unseen(label, name, close, retyped))
+            notes.append(say.track.name_unseen(field.label.lower(), name, close, retyped))
         return notes
 
     def _known_services(self, operation_type: str) -> set[str]:
@@ -194,8 +186,8 @@ class DeviceBook:
         self, services: dict[str, set[str]], ran: Iterable[tuple[str, Any]]
     ) -> None:
         for operation_type, params in ran:
-            field = self._named_by.get(operation_type)
-            name = params.get(field) if field else None
+            field = self._catalog.name_field(operation_type)
+            name = params.get(field.name) if field else None
             if isinstance(name, str) and name:
                 services.setdefault(operation_type, set()).add(name)
 
@@ -203,12 +195,11 @@ class DeviceBook:
         """The names the catalog offers: each kind's placeholder and example."""
         services: dict[str, set[str]] = {}
         for kind in self._catalog.kinds:
-            field = self._named_by.get(kind.operation_type)
+            field = self._catalog.name_field(kind.operation_type)
             if field is None:
                 continue
             named = services.setdefault(kind.operation_type, set())
-            f = next(f for f in kind.fields if f.name == field)
-            named.update(p.strip() for p in f.placeholder.split(",") if p.strip())
+            named.update(p.strip() for p in field.placeholder.split(",") if p.strip())
             try:
                 example = parse(
                     kind.example, tz="UTC", now=_EXAMPLES_READ_AT, catalog=self._catalog
@@ -220,11 +211,6 @@ class DeviceBook:
                     services, ((op.operation_type, op.parameters) for op in example.operations)
                 )
         return services
-
-    def _label(self, operation_type: str) -> str:
-        kind = self._catalog.by_type(operation_type)
-        field = next((f for f in kind.fields if f.kind == "name"), None) if kind else None
-        return field.label.lower() if field else "name"
 
 
 def _closest(name: str, known: dict[str, str]) -> list[str]:

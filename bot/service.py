@@ -154,6 +154,7 @@ class OpsService:
         dry_run = word.lower() == "plan"
         if dry_run:
             rest = stripped[:start] + rest
+        now = self.clock()
         result = self._understand(
             typed,
             word=word.lower(),
@@ -162,9 +163,24 @@ class OpsService:
             requester=requester,
             tz=tz,
             channel=channel,
+            now=now,
         )
         if isinstance(result, Plan):
             plan = replace(result, notes=(*notes, *result.notes)) if notes else result
+
+            def retype(name: str, instead: str) -> str | None:
+                """The request typed with the service `instead` of `name`, read as it was."""
+                found = grammar.with_name(
+                    rest if dry_run else typed,
+                    name=name,
+                    instead=instead,
+                    tz=tz,
+                    now=now,
+                    catalog=self.catalog,
+                    naming=self.naming,
+                )
+                return f"{word} {found}" if found and dry_run else found
+
             return self.propose(
                 plan,
                 requester=requester,
@@ -174,6 +190,7 @@ class OpsService:
                 thread_ts=thread_ts,
                 response_url=response_url,
                 dry_run=dry_run,
+                retype=retype,
             )
         if isinstance(result, Refused):
             self._audit_refusal(
@@ -191,6 +208,7 @@ class OpsService:
         requester: str,
         tz: str,
         channel: str | None,
+        now: datetime,
     ) -> Answer | Plan:
         if word in ("freeze", "unfreeze"):
             return self.freezes.order(word, rest, user=requester, channel=channel, tz=tz)
@@ -198,7 +216,7 @@ class OpsService:
             command = grammar.parse(
                 rest if dry_run else typed,
                 tz=tz,
-                now=self.clock(),
+                now=now,
                 catalog=self.catalog,
                 naming=self.naming,
             )
@@ -279,11 +297,14 @@ class OpsService:
         thread_ts: str | None = None,
         response_url: str | None = None,
         dry_run: bool = False,
+        retype: Callable[[str, str], str | None] | None = None,
     ) -> Proposed | Refused:
         """Record what was understood, waiting for the requester's click, with what the
         policy says of it; or the policy's refusal. Device names are spelled as the API
-        spells them, and one it has never shown is flagged. A dry run is only shown."""
-        plan = self.devices.spell(plan)
+        spells them, and one it has never shown is flagged; a service close to a known one
+        is asked about (`retype`: the typed request naming another service). A dry run is
+        only shown."""
+        plan = self.devices.spell(plan, retype=retype)
         verdict = self.desk.judge(plan, requester=requester, channel=channel)
         if isinstance(verdict, Refused):
             self._audit_refusal(
@@ -344,6 +365,8 @@ class OpsService:
             return self._expire(request, reason="too_late")
         if not self.desk.judged_under_this_policy(request):
             return self._expire(request, reason="policy_changed")
+        if request.state == "pending" and self.desk.window_closed(request, now):
+            return self._expire(request, reason="window_closed")
         run_at = now if request.immediate else None
         approval = self.desk.approval_at(request, now)
         if isinstance(approval, Refused):
@@ -367,7 +390,8 @@ class OpsService:
 
     def move_to_window(self, request_id: str, *, user: str) -> Outcome:
         """The requester's answer to "outside the maintenance window": each operation moves
-        to its window's next start, and the request is shown again to be confirmed."""
+        to its window's next start, or, when the windows are open now, the request runs now
+        (when confirmed, if they still are); it is shown again to be confirmed."""
         request = self.store.get_request(request_id)
         refusal = self._refuse_click(request, user=user, action="move")
         if refusal is not None:
@@ -388,9 +412,10 @@ class OpsService:
             request_id,
             user=user,
             times=times,
-            note=say.policy.MOVED_TO_WINDOW,
+            note=say.policy.MOVED_INTO_OPEN_WINDOW if moved.now else say.policy.MOVED_TO_WINDOW,
             now=self.clock(),
             policy=moved.policy,
+            immediate=moved.now,
         ):
             return self._why_not(request_id)
         return Outcome(reason="ok", request=self.store.get_request(request_id))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from store.base import (
     StoreBase,
     _now_text,
 )
+from store.records import SUCCEEDED_STATUSES
 
 
 class Facts(StoreBase):
@@ -55,3 +58,22 @@ class Facts(StoreBase):
         """Every device name the API has shown, by its lower-case form."""
         with self.engine.read() as tx:
             return {r["key"]: r["name"] for r in tx.rows("SELECT key, name FROM devices")}
+
+    def succeeded_parameters(self, *, within: int) -> list[tuple[str, dict[str, Any]]]:
+        """The operation type and parameters of each operation that succeeded at the API among
+        the newest `within` the bot sent (the names of services that ran): read from the newest
+        end and no further, however long the history."""
+        with self.engine.read() as tx:
+            rows = tx.rows(
+                "SELECT operation_type, parameters, status FROM operations "
+                "ORDER BY id DESC LIMIT ?",
+                [within],
+            )
+        found = []
+        for row in rows:
+            if (row["status"] or "").strip().lower() not in SUCCEEDED_STATUSES:
+                continue
+            params = json.loads(row["parameters"] or "{}")
+            if isinstance(params, dict):
+                found.append((str(row["operation_type"]), params))
+        return found

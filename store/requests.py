@@ -133,9 +133,11 @@ class Requests(StoreBase):
         note: str,
         policy: dict[str, Any],
         now: datetime,
+        immediate: bool = False,
     ) -> bool:
         """A pending request's operations move to new times (into their maintenance window),
-        by its requester, before it is confirmed."""
+        by its requester, before it is confirmed; `immediate`: into the windows open now, it
+        becomes a request for now, run when confirmed."""
         with self.engine.write() as tx:
             request = self._request(tx, request_id)
             if request is None or request.state != "pending" or request.requester != user:
@@ -143,9 +145,9 @@ class Requests(StoreBase):
             notes = [*request.notes, note] if note not in request.notes else list(request.notes)
             if not self._cas(
                 tx,
-                "UPDATE requests SET immediate = 0, policy = ?, notes = ? "
+                "UPDATE requests SET immediate = ?, policy = ?, notes = ? "
                 "WHERE id = ? AND state = 'pending'",
-                [json.dumps(policy), json.dumps(notes), request_id],
+                [int(immediate), json.dumps(policy), json.dumps(notes), request_id],
             ):
                 return False
             for operation_id, moment in times.items():

@@ -169,7 +169,7 @@ def test_demo_with_piped_input_runs_to_the_end(tmp_path: Path) -> None:
     assert "Please confirm this operation" in out
     assert "scheduled as txn_1001" in out
     assert "Device server-99 is not in the inventory." in out
-    assert "txn_1001 on server-02 is now completed" in out
+    assert "txn_1001 on server-02 (nginx) is now completed" in out
     assert "Traceback" not in out + done.stderr
 
 

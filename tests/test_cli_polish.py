@@ -497,7 +497,7 @@ def test_operations_left_scheduled_are_named_when_the_demo_ends(console: Console
     out = console.out.getvalue()
     assert f"server-01 · txn_1001 · scheduled · {when:%a %d %b %H:%M} CET" in out
     assert "server-02 · txn_1002" not in out.split("Not finished")[1]  # it did finish
-    assert "txn_1002 on server-02 is now completed" in out
+    assert "txn_1002 on server-02 (nginx) is now completed" in out
     assert "stay scheduled in the simulator, which is stopping now" in out
     assert "failed:" not in out  # no failure, no summary
 
@@ -548,7 +548,7 @@ def test_demo_greets_with_the_devices_and_ends_without_waiting_in_vain(tmp_path:
     assert "You asked: reboot server-01 in 2 hours" in out
     assert "scheduled as txn_1002" in out
     assert "expected to take about 1 s" in out  # as --run-seconds 0.3 makes it
-    assert "txn_1002 on server-02 is now completed" in out
+    assert "txn_1002 on server-02 (nginx) is now completed" in out
     assert "`" not in out
     assert "server-01 · txn_1001 · scheduled ·" in out
     assert "Traceback" not in out + done.stderr

@@ -137,6 +137,33 @@ def test_next_start(when: str, tz: str, after: str, start: str) -> None:
     assert found.tzinfo is UTC
 
 
+@pytest.mark.parametrize(
+    ("when", "tz", "now", "at", "until"),
+    [
+        # Saturday 23:00 in Madrid, the window open until Sunday 06:00 (05:00 UTC): a time
+        # after it and before the next Saturday takes it.
+        ("sat 22:00-sun 06:00", "Europe/Madrid", "2026-01-17T22:00", "2026-01-18T13:00",
+         "2026-01-18T05:00"),
+        ("sat 22:00-sun 06:00", "Europe/Madrid", "2026-01-17T22:00", "2026-01-18T05:00",
+         "2026-01-18T05:00"),  # the end itself is outside
+        ("sat 22:00-sun 06:00", "Europe/Madrid", "2026-01-17T22:00", "2026-01-18T04:59", None),
+        # No window open now.
+        ("sat 22:00-sun 06:00", "Europe/Madrid", "2026-01-16T22:00", "2026-01-18T13:00", None),
+        # Another window opens before the time: that one, or the one after it, is nearer.
+        ("daily 02:00-04:00", "UTC", "2026-01-20T02:10", "2026-01-20T05:00", "2026-01-20T04:00"),
+        ("daily 02:00-04:00", "UTC", "2026-01-20T02:10", "2026-01-21T05:00", None),
+        # Across a night the clocks fall back: 06:00 CET is 05:00 UTC.
+        ("sat 22:00-sun 06:00", "Europe/Madrid", "2026-10-25T01:30", "2026-10-25T12:00",
+         "2026-10-25T05:00"),
+    ],
+)  # fmt: skip
+def test_the_window_open_now_is_the_one_a_later_time_moves_into(
+    when: str, tz: str, now: str, at: str, until: str | None
+) -> None:
+    found = parse_schedule(when).open_until(utc(at), now=utc(now), tz=tz)
+    assert found == (utc(until) if until else None)
+
+
 def test_times_must_be_aware() -> None:
     with pytest.raises(ValueError, match="aware"):
         parse_schedule("daily 02:00-04:00").contains(datetime(2026, 1, 1), tz="UTC")

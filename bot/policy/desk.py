@@ -43,6 +43,8 @@ class Moved:
 
     specs: tuple[OperationSpec, ...]
     policy: dict[str, Any]
+    # Into the windows open now: a request for now, run when confirmed if they still are.
+    now: bool = False
 
 
 class PolicyDesk:
@@ -101,7 +103,7 @@ class PolicyDesk:
                 return Refused(reason=reason, example="", markup=True)
         try:
             verdict = self._policy.judge(
-                requester=requester, channel=channel, specs=plan.operations
+                requester=requester, channel=channel, specs=plan.operations, now=self._clock()
             )
         except PolicyRefused as refused:
             reason = say.policy.policy_refusal(refused.why, refused.who, needed=refused.needed)
@@ -116,15 +118,15 @@ class PolicyDesk:
         """What is kept with the request: the verdict, the conflicts the API shows, and the
         policy file it was judged under."""
         kept = {**verdict.snapshot(), **self._conflicts(plan.operations)}
-        if any(c.next_start for c in verdict.outside):
-            # Offered a Move into the window: the conflicts at the moved times are looked for
-            # now, so that the click need not wait on the API.
-            starts = {c.seq: c.next_start for c in verdict.outside if c.next_start}
+        if verdict.outside:
+            # Offered a Move into the window: where it goes, and the conflicts there looked
+            # for now, so that the click need not wait on the API.
+            times, now = self.moves(plan.operations, self._clock())
             moved = [
-                replace(spec, scheduled_at=starts.get(seq, spec.scheduled_at))
-                for seq, spec in enumerate(plan.operations)
+                replace(s, scheduled_at=t) for s, t in zip(plan.operations, times, strict=True)
             ]
-            kept["moved_conflicts"] = {"times": _times(moved), "found": self._conflicts(moved)}
+            kept["move_runs_now"] = now
+            kept["moved_conflicts"] = {"times": _times(moved, now), "found": self._conflicts(moved)}
         return {**kept, "fingerprint": self._policy.config.fingerprint}
 
     def judged_under_this_policy(self, request: RequestRecord) -> bool:
@@ -246,12 +248,13 @@ class PolicyDesk:
         """The request moved into its windows (None: nothing to move), judged again."""
         now = self._clock()
         ops = request.operations
-        specs = tuple(replace(op.spec(), scheduled_at=self.into_window(op, now)) for op in ops)
-        if all(
+        times, into_open = self.moves([op.spec() for op in ops], now)
+        specs = tuple(replace(op.spec(), scheduled_at=t) for op, t in zip(ops, times, strict=True))
+        if not into_open and all(
             s.scheduled_at == max(op.scheduled_at, now) for s, op in zip(specs, ops, strict=True)
         ):
             return None  # each runs inside its window already
-        plan = Plan(operations=specs, tz=request.tz, immediate=False)
+        plan = Plan(operations=specs, tz=request.tz, immediate=into_open)
         verdict = self.judge(plan, requester=user, channel=request.channel)
         if isinstance(verdict, Refused):
             return verdict
@@ -259,25 +262,53 @@ class PolicyDesk:
         # never waits on the API); a window that opened meanwhile moves it to now instead, and
         # the confirmation then says they were not looked for again.
         looked = request.policy.get("moved_conflicts") or {}
-        if looked.get("times") == _times(specs):
+        if looked.get("times") == _times(specs, into_open):
             conflicts = looked["found"]
         else:
             conflicts = {"conflicts_unavailable": say.policy.NOT_LOOKED_AGAIN}
         policy = {
             **verdict.snapshot(),
             **conflicts,
+            "moved_now": into_open,
             "fingerprint": self._policy.config.fingerprint,
         }
-        return Moved(specs=specs, policy=policy)
+        return Moved(specs=specs, policy=policy, now=into_open)
+
+    def moves(
+        self, specs: Sequence[OperationSpec], now: datetime
+    ) -> tuple[tuple[datetime, ...], bool]:
+        """Where a Move puts each operation, judged for the moment it would run (its time, or
+        now if that has gone by), and whether that is now. Now when every one of them is
+        outside its window at its time while that window is open now, the last to open before
+        it: the window the person is in, hours left, not the next one after their time. Else
+        each inside its window stays, and each outside goes to its window's next start."""
+        at = [max(spec.scheduled_at, now) for spec in specs]
+        windows = [self._policy.window_for(spec.device_name) for spec in specs]
+        if specs and all(
+            w is not None and w.when.open_until(a, now=now, tz=w.tz) is not None
+            for w, a in zip(windows, at, strict=True)
+        ):
+            return tuple(now for _ in specs), True
+        return tuple(
+            a if w is None or w.when.contains(a, tz=w.tz) else w.when.next_start(a, tz=w.tz)
+            for w, a in zip(windows, at, strict=True)
+        ), False
 
     def into_window(self, op: OperationRecord, now: datetime) -> datetime:
-        """When its window lets this operation run, judged for the moment it would run (its
-        time, or now if that has gone by): then, if inside, else the window's next start."""
-        at = max(op.scheduled_at, now)
-        window = self._policy.window_for(op.device_name)
-        if window is None or window.when.contains(at, tz=window.tz):
-            return at
-        return window.when.next_start(at, tz=window.tz)
+        """When its window lets this operation run, as `moves` says of it alone."""
+        return self.moves([op.spec()], now)[0][0]
+
+    def window_closed(self, request: RequestRecord, now: datetime) -> bool:
+        """A request moved into the windows open then, now confirmed: has one of them closed
+        meanwhile? Asked of the windows in force now, never of the end seen at the move: it
+        would then run outside the window it was moved into, so it is asked again."""
+        if not request.policy.get("moved_now"):
+            return False
+        for op in request.operations:
+            window = self._policy.window_for(op.device_name)
+            if window is not None and not window.when.contains(now, tz=window.tz):
+                return True
+        return False
 
     def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
         found = preflight.find_conflicts(api=self._look, specs=specs, now=self._clock())
@@ -294,5 +325,7 @@ def _blocked(check: WindowCheck, *, tz: str) -> str:
     )
 
 
-def _times(specs: Sequence[OperationSpec]) -> list[str]:
-    return [format_api_time(s.scheduled_at) for s in specs]
+def _times(specs: Sequence[OperationSpec], now: bool = False) -> list[str]:
+    """The times a Move puts the operations at, as kept: "now" for a request moved to run now
+    (whenever it is clicked, what was looked for then is what runs now)."""
+    return ["now" if now else format_api_time(s.scheduled_at) for s in specs]

@@ -61,6 +61,8 @@ class WindowCheck:
     window: Window
     inside: bool
     next_start: datetime | None  # outside: the window's next start (UTC)
+    # Outside, while the window is open now and is the last before its time: when it closes.
+    open_until: datetime | None = None
 
     @property
     def blocked(self) -> bool:
@@ -102,6 +104,7 @@ class Verdict:
                     "tz": c.window.tz,
                     "outside": c.window.outside,
                     "next_start": c.next_start.isoformat() if c.next_start else None,
+                    **({"open_until": c.open_until.isoformat()} if c.open_until else {}),
                 }
                 for c in self.windows
             ],
@@ -169,9 +172,15 @@ class Policy:
         return next((w for w in self.config.windows if matches(device_name, w.devices)), None)
 
     def judge(
-        self, *, requester: str, channel: str | None, specs: Sequence[OperationSpec]
+        self,
+        *,
+        requester: str,
+        channel: str | None,
+        specs: Sequence[OperationSpec],
+        now: datetime | None = None,
     ) -> Verdict:
-        """Raises PolicyRefused when this person may not ask for this here; else what it needs."""
+        """Raises PolicyRefused when this person may not ask for this here; else what it needs
+        (its windows judged at `now`, if given, too: whether one is open then)."""
         access = self.config.access
         if not self.channel_allowed(channel):
             raise PolicyRefused("channel", who=access.channels or ())
@@ -196,7 +205,7 @@ class Policy:
                 expires = min(expires, rule.expires) if why else rule.expires
                 why.append(f"rule at line {rule.line}" if rule.line else "a rule")
         self._check_approvable(requester, sets, needed)
-        checks = tuple(self.window_checks(specs))
+        checks = tuple(self.window_checks(specs, now=now))
         if any(not c.inside and c.window.outside == OUTSIDE_APPROVE for c in checks):
             needed = max(needed, 1)
             if not sets:
@@ -224,7 +233,9 @@ class Policy:
         if len(common) < needed:
             raise PolicyRefused("unapprovable", who=tuple(sorted(common)), needed=needed)
 
-    def window_checks(self, specs: Sequence[OperationSpec]) -> list[WindowCheck]:
+    def window_checks(
+        self, specs: Sequence[OperationSpec], *, now: datetime | None = None
+    ) -> list[WindowCheck]:
         checks = []
         for seq, spec in enumerate(specs):
             window = self.window_for(spec.device_name)
@@ -240,6 +251,9 @@ class Policy:
                     next_start=None
                     if inside
                     else window.when.next_start(spec.scheduled_at, tz=window.tz),
+                    open_until=None
+                    if inside or now is None
+                    else window.when.open_until(spec.scheduled_at, now=now, tz=window.tz),
                 )
             )
         return checks

@@ -78,6 +78,18 @@ class Schedule:
         # gets here.
         raise ValueError(f"{self.text!r} has no start")
 
+    def open_until(self, at: datetime, *, now: datetime, tz: str) -> datetime | None:
+        """When `at` (a time after `now`) is outside, but the window open at `now` is the last
+        to open before it: that window's end (UTC). A Move then takes the window the person is
+        in, hours left in it, rather than the first one after their time (next Saturday).
+        None otherwise: no window open now, `at` inside it, or another opening before `at`."""
+        current = self.window_at(now, tz=tz)
+        if current is None or _aware(at) < current[1]:
+            return None
+        if self.next_start(now, tz=tz) <= _aware(at):
+            return None
+        return current[1]
+
     def _windows(self, around: datetime, *, tz: str) -> list[tuple[datetime, datetime]]:
         """Every window of the weeks around `around`, merged and in order, in UTC."""
         zone = ZoneInfo(tz)

@@ -112,7 +112,9 @@ class Runtime:
             timeout=min(api_timeout, LOOK_TIMEOUT),
             calls=self.api_calls,
         )
-        self.devices = DeviceBook(store=self.store, clock=clock, fetch=self._newest_operations)
+        self.devices = DeviceBook(
+            store=self.store, clock=clock, fetch=self._newest_operations, catalog=config.catalog
+        )
         # Shared with the Slack app's own posts (answers to mentions): one pace per channel.
         self.pacer = self._pacer(shared, "post", gap=channel_gap)
         outbox = OutboxSender(

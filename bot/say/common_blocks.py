@@ -14,6 +14,7 @@ from typing import Any
 
 from bot import say
 from bot.say.common import escape
+from bot.understand.catalog import DEFAULT_CATALOG
 from bot.understand.naming import Range, compress
 from store import (
     SUCCEEDED_STATUSES,
@@ -149,6 +150,28 @@ def _scalar(value: Any) -> str:
 
 def device_code(name: str) -> str:
     return f"`{escaped(name, NAME_SHOWN)}`"
+
+
+def service_of(operation_type: object, parameters: object) -> str | None:
+    """The service an operation acts on (`nginx`: the built-in catalog's name parameter),
+    escaped; None for one that names none. Two operations on one device, a failed nginx and a
+    failed apache, are told apart by it."""
+    field = DEFAULT_CATALOG.name_field(str(operation_type))
+    value = parameters.get(field.name) if field and isinstance(parameters, dict) else None
+    return escaped(value, NAME_SHOWN) if isinstance(value, str) and value else None
+
+
+def kind_shown(operation_type: object, parameters: object) -> str:
+    """`restart_service nginx`, `reboot`: the operation type and what it acts on."""
+    service = service_of(operation_type, parameters)
+    kind = escaped(operation_type, NAME_SHOWN)
+    return f"{kind} {service}" if service else kind
+
+
+def operation_label(op: OperationRecord) -> str:
+    """`` `server-02` (nginx) ``: an operation in a sentence, its device and what it acts on."""
+    service = service_of(op.operation_type, op.parameters)
+    return device_code(op.device_name) + (f" ({service})" if service else "")
 
 
 def device_codes(names: Sequence[str]) -> list[str]:

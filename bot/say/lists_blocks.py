@@ -20,6 +20,7 @@ from bot.say.common_blocks import (
     escaped,
     fit,
     fit_lines,
+    kind_shown,
     parameters_text,
     section,
     slack_time,
@@ -76,8 +77,8 @@ def listed(item: dict[str, Any]) -> str:
     return (
         f"{status_icon(status)} `{escaped(item.get('id', '?'), NAME_SHOWN)}` "
         f"{device_code(str(item.get('device_name', '?')))} "
-        f"{escaped(item.get('operation_type', '?'), NAME_SHOWN)} — *{escaped(status, NAME_SHOWN)}*"
-        + (f" · {slack_time(when)}" if when else "")
+        f"{kind_shown(item.get('operation_type', '?'), item.get('parameters'))} — "
+        f"*{escaped(status, NAME_SHOWN)}*" + (f" · {slack_time(when)}" if when else "")
     )
 
 

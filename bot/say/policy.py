@@ -147,6 +147,10 @@ UNFREEZE_EXAMPLE = "unfreeze server-01"
 PLAN_NEEDS_OPERATION = "`plan` shows what an operation would do: write one after it."
 PLAN_EXAMPLE = "plan reboot server-01 at 14:00"
 MOVED_TO_WINDOW = "Moved into the maintenance window."
+MOVED_INTO_OPEN_WINDOW = (
+    "Moved into the maintenance window open now: it runs when you confirm, if the window is "
+    "still open then."
+)
 BEING_SENT = "being sent as the freeze came"
 NO_ID_YET = "no id yet"
 NOT_LOOKED_AGAIN = (
@@ -283,6 +287,11 @@ def move_to(local: str, tz: str) -> str:
     return f"Move to {local} {tz}"
 
 
+def move_now(until: str, tz: str) -> str:
+    """The button that runs a request in the window open now, when confirmed."""
+    return f"Move to now (open until {until} {tz})"
+
+
 def move_yours(clock: str) -> str:
     return f" ({clock} yours)"
 
@@ -309,6 +318,11 @@ def outside_window(*, device: str, window: str, outside: str, next_start: str) -
         f"⚠️ {device}: outside its maintenance window ({window}), {what}. "
         f"The next window starts {next_start}."
     )
+
+
+def window_open_until(until: str) -> str:
+    """After `outside_window`, when the window is open now and is the last before the time."""
+    return f"It is open now, until {until}."
 
 
 def approval_waiting(

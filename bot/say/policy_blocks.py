@@ -78,14 +78,17 @@ def policy_lines(request: RequestRecord) -> Blocks:
             lines.append(say.policy.in_window(device=device, window=window))
         else:
             start = datetime.fromisoformat(check["next_start"])
-            lines.append(
-                say.policy.outside_window(
-                    device=device,
-                    window=window,
-                    outside=check["outside"],
-                    next_start=both_times(start, window_tz=check["tz"], tz=request.tz),
-                )
+            line = say.policy.outside_window(
+                device=device,
+                window=window,
+                outside=check["outside"],
+                next_start=both_times(start, window_tz=check["tz"], tz=request.tz),
             )
+            if check.get("open_until"):
+                until = datetime.fromisoformat(check["open_until"])
+                shown = both_times(until, window_tz=check["tz"], tz=request.tz)
+                line += " " + say.policy.window_open_until(shown)
+            lines.append(line)
     lines.extend(_conflict_lines(policy))
     shown, rest = fit_lines(lines, 3, budget=NOTES_SHOWN * 2)
     if rest:
@@ -131,10 +134,20 @@ def _approvers(requester: str, approver_sets: Sequence[Sequence[str] | None]) ->
 
 
 def move_label(request: RequestRecord) -> str | None:
-    """The button that moves a request outside its window (`warn`) into the next one."""
+    """The button that moves a request outside its window (`warn`) into the next one, or
+    into the one open now (bot/policy/desk.py `moves`)."""
     outside = [w for w in request.policy.get("windows", ()) if not w["inside"]]
     if not outside or any(w["outside"] != "warn" for w in outside):
         return None
+    open_now = [w for w in outside if w.get("open_until")]
+    if request.policy.get("move_runs_now") and open_now:
+        first = min(open_now, key=lambda w: datetime.fromisoformat(w["open_until"]))
+        until = datetime.fromisoformat(first["open_until"])
+        tz = first["tz"]
+        label = say.policy.move_now(until.astimezone(zone_for(tz)).strftime("%a %H:%M"), tz)
+        if tz != request.tz:
+            label += say.policy.move_yours(until.astimezone(zone_for(request.tz)).strftime("%H:%M"))
+        return label[:75]  # Slack's limit on a button's text
     starts = {w["next_start"] for w in outside}
     if len(starts) > 1:
         return say.policy.MOVE_EACH

@@ -15,6 +15,7 @@ from bot.say.common_blocks import (
     button,
     context,
     fit,
+    operation_label,
     section,
 )
 from bot.say.lists_blocks import listed
@@ -29,7 +30,7 @@ def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
     """Did the API create it? What it holds for the device, and Send again / Drop."""
     data = event.data
     op = next(o for o in request.operations if o.id == data.get("operation_id"))
-    device = f"`{escape(op.device_name)}`"
+    device = operation_label(op)
     held = [item for item in data.get("held") or [] if isinstance(item, dict)]
     lines = [say.recovery.held_heading(device) if held else say.recovery.held_nothing(device)]
     lines += [f"• {listed(item)}" for item in held]
@@ -60,7 +61,7 @@ def unknown_question(event: OutboxEvent, request: RequestRecord) -> Blocks:
 def unknown_line(op: OperationRecord, data: dict[str, Any]) -> str:
     """The thread's line asking whether the API created `op`."""
     return say.recovery.ask_unknown(
-        device=f"`{escape(op.device_name)}`",
+        device=operation_label(op),
         error=escape(op.error or ""),
         waited=_minutes(data.get("minutes")),
     )

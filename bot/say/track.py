@@ -89,6 +89,8 @@ CLICK_REFUSALS = {
     "Ask again with `/ops`.",
     "too_late": "The time you asked for has passed while this waited, so nothing was sent. "
     "Ask again with a new time, e.g. `/ops reboot server-01 in 10 minutes`.",
+    "window_closed": "The maintenance window this was moved into has closed while it waited, "
+    "so nothing was sent. Ask again: the confirmation offers the next window.",
     "already_confirmed": "This request was already confirmed; follow it in its thread.",
     "already_cancelled": "This request was cancelled; nothing was sent.",
     "already_expired": "This request expired; nothing was sent. Ask again with `/ops`.",
@@ -184,6 +186,15 @@ def device_unseen(name: str, close: Sequence[str]) -> str:
         f"I have not seen a device called {name} in the API's list; check the name before you "
         "confirm (the API refuses a device it does not hold)."
     )
+
+
+def name_unseen(what: str, name: str, close: Sequence[str], retyped: str | None) -> str:
+    """A service (`what`) typed that has never run here, close to ones that have: asked about,
+    never replaced; `retyped` is the request naming the known one, when it can be written."""
+    asked = f"I have not seen a {what} called {name} run here: did you mean {or_list(list(close))}?"
+    if retyped:
+        return f"{asked} For {close[0]}, cancel this and type `/ops {retyped}`."
+    return f"{asked} Check before you confirm."
 
 
 # A click or a command while the bot's database does not answer (PostgreSQL down or out of

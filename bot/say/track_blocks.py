@@ -56,6 +56,7 @@ from bot.say.common_blocks import (
     joined,
     message_size,
     notice,
+    operation_label,
     operation_summary,
     parameters_text,
     refusal,
@@ -440,7 +441,7 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
         return say.recovery.operation_notice(
             kind, device="", api_id="", error="", status="", minutes=None, retry_in=None
         )
-    device = f"`{escape(op.device_name)}`"
+    device = operation_label(op)
     api_id = escape(op.api_id or "")
     error = escape(str(data.get("error") or ""))
     status = escape(str(data.get("status") or ""))
@@ -499,7 +500,7 @@ def event_text(event: OutboxEvent, request: RequestRecord) -> str:
 def finished_line(request: RequestRecord) -> str:
     succeeded = sum((op.status or "").lower() in SUCCEEDED_STATUSES for op in request.operations)
     failed = [
-        f"`{escape(op.device_name)}`"
+        operation_label(op)
         for op in request.operations
         if (op.status or "").lower() not in SUCCEEDED_STATUSES and op.state != STOPPED
     ]

@@ -15,11 +15,11 @@ from bot.say.common_blocks import (
     VARIANT_SHOWN,
     Blocks,
     button,
-    device_code,
     device_codes,
     escaped,
     fit_lines,
     joined,
+    operation_label,
     section,
 )
 from bot.say.policy_blocks import wave_approvers
@@ -111,7 +111,7 @@ def wave_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str:
     failed_ids = set(data.get("failed") or ())
     failed = [
         say.waves.wave_failure(
-            device=device_code(op.device_name),
+            device=operation_label(op),
             error=escaped(op.error or op.status or say.track.NOT_SCHEDULED, ERROR_SHOWN),
         )
         for op in request.operations

@@ -262,7 +262,8 @@ def _scheduled_line(data: HomeData, op: OperationRecord) -> str:
 
 
 def _summary(op: OperationRecord) -> str:
-    return f"`{escaped(op.device_name, NAME_SHOWN)}` · {escaped(op.operation_type, NAME_SHOWN)}"
+    kind = common_blocks.kind_shown(op.operation_type, op.parameters)
+    return f"`{escaped(op.device_name, NAME_SHOWN)}` · {kind}"
 
 
 def _freeze_line(data: HomeData, freeze: Freeze) -> str:

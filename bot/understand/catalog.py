@@ -99,6 +99,12 @@ class Catalog:
     def by_type(self, operation_type: str) -> OperationKind | None:
         return next((k for k in self.kinds if k.operation_type == operation_type), None)
 
+    def name_field(self, operation_type: str) -> ParamField | None:
+        """The field that names what an operation of this type acts on (restart_service:
+        service_name, `restart nginx`); None for a kind without one (reboot)."""
+        kind = self.by_type(operation_type)
+        return next((f for f in kind.fields if f.kind == "name"), None) if kind else None
+
     def words(self) -> frozenset[str]:
         """Words that introduce flags, durations, lists and values: never device names."""
         return frozenset(

@@ -40,7 +40,7 @@ from bot.understand.naming import (
     read_range,
     with_two_dots,
 )
-from bot.understand.suggestions import Fix, Reading, next_to, placed, refuse_several
+from bot.understand.suggestions import Fix, Reading, next_to, placed, refuse_several, renamed
 from bot.understand.typed import invisible, is_quoted, plain, unquoted, unread
 from bot.understand.waves import split
 from bot.understand.when import (
@@ -181,6 +181,41 @@ def parse(
     """The command in `text`, typed by someone in zone `tz`; raises Refusal. `naming`: the
     policy's groups and limits."""
     return _parse(text, tz=tz, now=now, catalog=catalog, naming=naming, suggest=True)
+
+
+def with_name(
+    text: str,
+    *,
+    name: str,
+    instead: str,
+    tz: str,
+    now: datetime,
+    catalog: Catalog = DEFAULT_CATALOG,
+    naming: Naming = DEFAULT_NAMING,
+) -> str | None:
+    """`text` with the name `name` (a service, as typed) written `instead`, when that asks for
+    exactly what `text` asks but for that name (bot/understand/suggestions.py `renamed`);
+    None when that cannot be made sure."""
+    try:
+        asked = parse(text, tz=tz, now=now, catalog=catalog, naming=naming)
+        tokens = _tokens(text, example="")
+    except Refusal:
+        return None
+    if not isinstance(asked, Plan):
+        return None
+    field = catalog.name_field(asked.operations[0].operation_type)
+    if field is None:
+        return None
+    if tokens and tokens[0].lower() == "/ops":
+        tokens = tokens[1:]
+
+    def read_as_this(other: str, suggest: bool) -> Command:
+        return _parse(other, tz=tz, now=now, catalog=catalog, naming=naming, suggest=suggest)
+
+    reading = Reading(
+        typed=tuple(placed(tokens)), catalog=catalog, parse=read_as_this, suggest=True
+    )
+    return renamed(reading, asked, field=field.name, name=name, instead=instead)
 
 
 def _parse(

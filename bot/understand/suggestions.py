@@ -9,11 +9,12 @@ is refused here, with the command to type for each.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot import say
 from bot.model import Command, Plan, Refusal
 from bot.understand.catalog import Catalog
+from bot.understand.typed import unquoted
 
 PLAN_WORD = "plan"  # plan reboot server-01: shown, never recorded or sent
 
@@ -76,6 +77,31 @@ class Reading:
             return None
         text = _edited(self.typed, fix)
         return text if text is not None and self.reads(text) is not None else None
+
+
+def renamed(reading: Reading, asked: Plan, *, field: str, name: str, instead: str) -> str | None:
+    """The typed text with the name `name` (of parameter `field`) written `instead`, when
+    that asks for exactly what `asked` (the text's request) asks but for that name: one word
+    changed, read back and compared, never a guess. None when it cannot be sure (`restart
+    ngnix, nginx` would make one operation fewer)."""
+    wanted = replace(
+        asked,
+        operations=tuple(
+            replace(op, parameters={**op.parameters, field: instead})
+            if op.parameters.get(field) == name
+            else op
+            for op in asked.operations
+        ),
+        notes=(),
+    )
+    for word in reading.typed:
+        if unquoted(word) != name:
+            continue
+        mended = reading.mended(Fix(drop=(word,), new=(instead,)))
+        got = reading.reads(mended) if mended else None
+        if got is not None and replace(got, notes=()) == wanted:
+            return mended
+    return None
 
 
 def _edited(typed: Sequence[str], fix: Fix) -> str | None:

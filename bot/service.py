@@ -304,7 +304,7 @@ class OpsService:
         spells them, and one it has never shown is flagged; a service close to a known one
         is asked about (`retype`: the typed request naming another service). A dry run is
         only shown."""
-        plan = self.devices.spell(plan, retype=retype)
+        plan = self.devices.spell(plan, retype=retype, dry_run=dry_run)
         verdict = self.desk.judge(plan, requester=requester, channel=channel)
         if isinstance(verdict, Refused):
             self._audit_refusal(

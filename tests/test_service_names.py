@@ -67,6 +67,13 @@ def test_a_service_close_to_the_catalog_s_is_asked_about_never_replaced(tmp_path
     assert "For nginx, cancel this and type `/ops restart nginx on server-02 at 14:00`." in note
 
 
+def test_a_dry_run_has_nothing_to_cancel(tmp_path: Path) -> None:
+    typed = "restart ngnix on server-02"
+    spelled = book(tmp_path).spell(plan(typed), retype=retyped(typed), dry_run=True)
+    (note,) = spelled.notes
+    assert note.endswith("For nginx, type `/ops restart nginx on server-02`.")
+
+
 def test_a_service_like_none_known_is_taken_as_typed_without_a_word(tmp_path: Path) -> None:
     for typed in ("restart apache2 on server-02", "restart nginx on server-02"):
         assert book(tmp_path).spell(plan(typed), retype=retyped(typed)) == plan(typed)
@@ -131,6 +138,9 @@ def test_each_service_is_asked_about_once_and_the_device_notes_come_first(tmp_pa
         ("restart “ngnix” on ngnix tomorrow at 3am", "restart nginx on ngnix tomorrow at 3am"),
         ("restart apache, ngnix on server-02", "restart apache, nginx on server-02"),
         ("restart ngnix, nginx on server-02", None),  # one operation fewer: not the same
+        # The request offered leaves the politeness out, as a refusal's example does.
+        ("can you restart ngnix on server-02, thanks", "restart nginx on server-02"),
+        ("could you please restart ngnix on server-02 at 14:00?", "restart nginx on server-02 at 14:00"),
     ],
 )
 def test_the_request_offered_asks_the_same_but_for_the_service(

@@ -188,12 +188,16 @@ def device_unseen(name: str, close: Sequence[str]) -> str:
     )
 
 
-def name_unseen(what: str, name: str, close: Sequence[str], retyped: str | None) -> str:
+def name_unseen(
+    what: str, name: str, close: Sequence[str], retyped: str | None, *, dry_run: bool = False
+) -> str:
     """A service (`what`) typed that has never run here, close to ones that have: asked about,
-    never replaced; `retyped` is the request naming the known one, when it can be written."""
+    never replaced; `retyped` is the request naming the known one, when it can be written (a
+    dry run has nothing to cancel)."""
     asked = f"I have not seen a {what} called {name} run here: did you mean {or_list(list(close))}?"
     if retyped:
-        return f"{asked} For {close[0]}, cancel this and type `/ops {retyped}`."
+        then = "type" if dry_run else "cancel this and type"
+        return f"{asked} For {close[0]}, {then} `/ops {retyped}`."
     return f"{asked} Check before you confirm."
 
 

@@ -208,6 +208,7 @@ def with_name(
         return None
     if tokens and tokens[0].lower() == "/ops":
         tokens = tokens[1:]
+    tokens = without_courtesy(tokens, catalog)  # the request offered, as its refusals are
 
     def read_as_this(other: str, suggest: bool) -> Command:
         return _parse(other, tz=tz, now=now, catalog=catalog, naming=naming, suggest=suggest)

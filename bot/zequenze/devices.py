@@ -119,7 +119,13 @@ class DeviceBook:
         the API has never shown it."""
         return self._names().get(name.lower(), name)
 
-    def spell(self, plan: Plan, *, retype: Callable[[str, str], str | None] | None = None) -> Plan:
+    def spell(
+        self,
+        plan: Plan,
+        *,
+        retype: Callable[[str, str], str | None] | None = None,
+        dry_run: bool = False,
+    ) -> Plan:
         """The plan with each device as the API spells it, and a note for each name the API
         has never shown (with the closest known names); and for each service close to known
         ones but not known itself, a question (with `retype(typed, known)`: the request that
@@ -142,13 +148,13 @@ class DeviceBook:
         notes = [say.track.device_respelled(typed, spelled) for typed, spelled in respelled.items()]
         for name in unseen:
             notes.append(say.track.device_unseen(name, _closest(name, known)))
-        notes += self._service_notes(plan, retype)
+        notes += self._service_notes(plan, retype, dry_run=dry_run)
         if not notes:
             return plan
         return replace(plan, operations=tuple(operations), notes=(*plan.notes, *notes))
 
     def _service_notes(
-        self, plan: Plan, retype: Callable[[str, str], str | None] | None
+        self, plan: Plan, retype: Callable[[str, str], str | None] | None, *, dry_run: bool
     ) -> list[str]:
         notes: list[str] = []
         asked: set[str] = set()
@@ -166,7 +172,9 @@ class DeviceBook:
                 continue  # like none known: the site may run services the bot never saw
             # One close name is a question with its request written; several, the names.
             retyped = retype(name, close[0]) if retype and len(close) == 1 else None
-            notes.append(say.track.name_unseen(field.label.lower(), name, close, retyped))
+            notes.append(
+                say.track.name_unseen(field.label.lower(), name, close, retyped, dry_run=dry_run)
+            )
         return notes
 
     def _known_services(self, operation_type: str) -> set[str]:

@@ -249,7 +249,7 @@ def test_a_kept_database_goes_on_in_a_second_demo_and_audit_reads_it(
     second = demo_with("list\nrestart nginx on server-02 now\nconfirm\n")
     # The API of the second demo knows the first's operations, and gives no id twice.
     assert "✅ txn_1001 server-01 reboot — completed" in second
-    assert "txn_1002 on server-02 is now completed" in second
+    assert "txn_1002 on server-02 (nginx) is now completed" in second
     assert not (tmp_path / "demo.db.lock").exists()
 
     assert main(["audit", "--db", str(db)]) == 0

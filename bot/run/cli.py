@@ -427,7 +427,8 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.policy.config import ConfigError, DemoSetup, load_config
+    from bot.policy.config import ConfigError, load_config
+    from bot.policy.tables.demo import DemoSetup
     from bot.run.settings import read_dotenv
     from bot.understand.catalog import DEFAULT_CATALOG
     from bot.understand.naming import DEFAULT_LIMITS

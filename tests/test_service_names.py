@@ -140,7 +140,10 @@ def test_each_service_is_asked_about_once_and_the_device_notes_come_first(tmp_pa
         ("restart ngnix, nginx on server-02", None),  # one operation fewer: not the same
         # The request offered leaves the politeness out, as a refusal's example does.
         ("can you restart ngnix on server-02, thanks", "restart nginx on server-02"),
-        ("could you please restart ngnix on server-02 at 14:00?", "restart nginx on server-02 at 14:00"),
+        (
+            "could you please restart ngnix on server-02 at 14:00?",
+            "restart nginx on server-02 at 14:00",
+        ),
     ],
 )
 def test_the_request_offered_asks_the_same_but_for_the_service(

@@ -22,7 +22,7 @@ from bot.policy.rules import matches
 from bot.policy.tables.devices import match_example
 from bot.run.cli import main
 from bot.say.common_blocks import ACTION_APPROVE, ACTION_CONFIRM
-from bot.understand.grammar import check_device_name
+from bot.understand.names import check_device_name
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, confirm_button
 from tests.test_policy_flow import WINDOW_TZ, window_ahead

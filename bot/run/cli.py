@@ -24,7 +24,7 @@ from bot.run.demo import DEMO_WAIT, demo_command, simulator_command
 from bot.run.offline import check_config_command, parse_command
 from bot.run.serve import run_command
 from bot.run.settings import DEFAULT_DB
-from bot.understand import grammar
+from bot.understand.names import check_device_name
 from bot.understand.when import zone_for
 
 
@@ -336,7 +336,7 @@ def _channel(value: str) -> str:
 
 
 def _device(value: str) -> str:
-    problem = grammar.check_device_name(value)
+    problem = check_device_name(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return value

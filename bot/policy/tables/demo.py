@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.policy.tables.reader import CHANNEL_ID, Table, TableReader, shown
-from bot.understand.grammar import check_device_name
+from bot.understand.names import check_device_name
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 USER_GROUP_ID = re.compile(r"^S[A-Z0-9]+$")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from difflib import get_close_matches
 
 from bot.policy.tables.reader import Table, TableReader
-from bot.understand.grammar import MAX_DEVICE_NAME, check_device_name
+from bot.understand.names import MAX_DEVICE_NAME, check_device_name
 from bot.understand.naming import GROUP_SIGIL, group_name_problem, is_group
 
 
@@ -86,7 +86,7 @@ def _pattern_problem(glob: str) -> str:
     return f'"{glob}" can never match a device name: {why}' if why else ""
 
 
-# What a device name may hold (grammar.check_device_name), as `matches` compares names: in
+# What a device name may hold (names.check_device_name), as `matches` compares names: in
 # lower case. In an example, digits come first: the words a device may not be called (`now`,
 # `at`) have none.
 _NAME_CHARS = string.digits + string.ascii_lowercase + "._-"

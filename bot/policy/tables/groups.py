@@ -4,7 +4,7 @@ and written in a rule's or a window's devices."""
 from __future__ import annotations
 
 from bot.policy.tables.reader import Table, TableReader, shown
-from bot.understand.grammar import check_device_name
+from bot.understand.names import check_device_name
 from bot.understand.naming import (
     BadRange,
     Limits,

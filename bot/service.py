@@ -46,6 +46,8 @@ from bot.say.common import escape
 from bot.track.halts import Halts
 from bot.track.tuning import DEFAULT_TUNING, Tuning
 from bot.understand import grammar
+from bot.understand.courtesy import request_start
+from bot.understand.fields import plan_from_fields
 from bot.understand.preflight import OperationSearch
 from bot.understand.suggestions import as_plan
 from bot.understand.typed import plain, storable
@@ -148,7 +150,7 @@ class OpsService:
         # It is the request's first word, past any politeness ("can you plan …?"), which a
         # plan's text keeps, for the grammar to read past as well.
         stripped = plain(typed).strip()
-        start = grammar.request_start(stripped, self.catalog)
+        start = request_start(stripped, self.catalog)
         word = stripped[start:].split(None, 1)[0] if stripped[start:] else ""
         rest = stripped[start + len(word) :]
         dry_run = word.lower() == "plan"
@@ -275,7 +277,7 @@ class OpsService:
         tz: str,
     ) -> Plan:
         """The modal's fields → a plan. Raises `FieldErrors` naming every bad field."""
-        return grammar.plan_from_fields(
+        return plan_from_fields(
             operation_type=operation_type,
             devices=devices,
             values=values,

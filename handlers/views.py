@@ -14,7 +14,7 @@ from bot import say
 from bot.model import Plan
 from bot.say import common_blocks, track_blocks
 from bot.slack.notifier import tell_privately
-from bot.understand.grammar import FieldErrors
+from bot.understand.fields import FieldErrors
 from handlers.context import Deps, form_metadata
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,10 @@ from bot.console.chat import ConsoleChat, ConsoleNotifier
 from bot.console.terminal import Terminal, plain_text
 from bot.policy.config import read_config
 from bot.policy.groups import StaticGroups
-from bot.run.cli import _log_handler, _Redactor, _shut_down, main
+from bot.run.cli import main
+from bot.run.logs import Redactor, log_handler
 from bot.run.runtime import Runtime
+from bot.run.serve import _shut_down
 from bot.run.settings import SettingsError, load
 from bot.zequenze.simulator.endpoint import Simulator
 from bot.zequenze.simulator.faults import Fault
@@ -300,7 +302,7 @@ def test_log_redaction_covers_tracebacks_and_arguments() -> None:
     out = io.StringIO()
     logger = logging.getLogger("opsbot.test.redaction")
     logger.propagate = False  # the record holds the secret until the handler formats it
-    handler = _log_handler(_Redactor(secrets=[secret]), stream=out)
+    handler = log_handler(Redactor(secrets=[secret]), stream=out)
     logger.addHandler(handler)
     try:
         try:

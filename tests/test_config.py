@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.model import Plan, Refusal
-from bot.policy.config import (
-    APPROVAL_PEER,
-    OPEN_POLICY,
-    OUTSIDE_APPROVE,
-    ConfigError,
-    load_config,
-    read_config,
-)
+from bot.policy.config import OPEN_POLICY, ConfigError, load_config, read_config
 from bot.policy.rules import matches
+from bot.policy.tables.rules import APPROVAL_PEER
+from bot.policy.tables.windows import OUTSIDE_APPROVE
 from bot.run.cli import main
 from bot.understand import grammar
 from bot.understand.catalog import DEFAULT_CATALOG

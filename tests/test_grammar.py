@@ -12,7 +12,9 @@ from bot import say
 from bot.model import HelpQuery, ListQuery, OperationSpec, Plan, Refusal, StatusQuery
 from bot.say.help import help_text
 from bot.understand.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
-from bot.understand.grammar import FieldErrors, check_device_name, parse, plan_from_fields
+from bot.understand.fields import FieldErrors, plan_from_fields
+from bot.understand.grammar import parse
+from bot.understand.names import check_device_name
 from bot.understand.naming import DEFAULT_NAMING, Limits, Naming
 from bot.understand.when import warm_up
 from tests.catalogs import LABEL_KIND, SET_KIND, TR069_CATALOG

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.run.cli import _log_handler, _Redactor
+from bot.run.logs import Redactor, log_handler
 from bot.run.settings import SettingsError, load
 from tests.test_polling import make_harness
 
@@ -41,7 +41,7 @@ def captured(
     saved = (logger.propagate, logger.level)
     logger.propagate = False  # the record holds the secret until the handler formats it
     logger.setLevel(logging.INFO)
-    handler = _log_handler(_Redactor(secrets=secrets), stream=out, fmt=fmt)
+    handler = log_handler(Redactor(secrets=secrets), stream=out, fmt=fmt)
     logger.addHandler(handler)
     try:
         yield logger, out

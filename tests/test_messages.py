@@ -17,7 +17,8 @@ from bot.answers import Failed, Helped, Listed, Looked, OperationList, Proposed,
 from bot.model import OperationSpec, Plan
 from bot.say import common_blocks, lists_blocks, modal_blocks, track_blocks
 from bot.understand.catalog import DEFAULT_CATALOG
-from bot.understand.grammar import FieldErrors, parse, plan_from_fields
+from bot.understand.fields import FieldErrors, plan_from_fields
+from bot.understand.grammar import parse
 from handlers import views
 from store import RequestRecord, Store
 from tests.catalogs import TR069_CATALOG

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.model import Plan, Refusal
-from bot.understand.grammar import FieldErrors, parse, plan_from_fields
+from bot.understand.fields import FieldErrors, plan_from_fields
+from bot.understand.grammar import parse
 from bot.understand.naming import DEFAULT_NAMING, Limits, Naming, Range, compress, compressed
 
 NOW = datetime(2026, 11, 25, 10, 45, tzinfo=UTC)

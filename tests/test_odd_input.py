@@ -23,7 +23,9 @@ from bot.policy import freezes
 from bot.policy.freezes import read_freeze, read_unfreeze
 from bot.run import audit
 from bot.say import common_blocks
-from bot.understand.grammar import FieldErrors, check_device_name, parse, plan_from_fields
+from bot.understand.fields import FieldErrors, plan_from_fields
+from bot.understand.grammar import parse
+from bot.understand.names import check_device_name
 from bot.understand.when import warm_up
 from tests.catalogs import TR069_CATALOG
 from tests.conftest import Bot, eventually

@@ -12,7 +12,8 @@ import pytest
 
 from bot.answers import Frozen, Refused
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
-from bot.understand.grammar import FieldErrors, parse, plan_from_fields
+from bot.understand.fields import FieldErrors, plan_from_fields
+from bot.understand.grammar import parse
 from bot.understand.naming import DEFAULT_NAMING
 from bot.understand.when import SUMMER_TIMES, ZONE_ABBREVIATIONS, resolve, warm_up
 from tests.catalogs import TR069_CATALOG

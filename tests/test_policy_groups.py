@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy import config
 from bot.policy.config import ConfigError, read_config
 from bot.policy.rules import matches
+from bot.policy.tables.devices import match_example
 from bot.run.cli import main
 from bot.say.common_blocks import ACTION_APPROVE, ACTION_CONFIRM
-from bot.understand.grammar import check_device_name
+from bot.understand.names import check_device_name
 from tests.conftest import Bot, eventually
 from tests.test_flow import all_text, confirm_button
 from tests.test_policy_flow import WINDOW_TZ, window_ahead
@@ -174,7 +174,7 @@ def test_check_config_refuses_a_pattern_that_never_matches(
     ["*", "server-*", "*-01", "db-0?", "db-0[1-3]", "[!-]*", "a", "SERVER-*", "*.*", "?", "x" * 63],
 )
 def test_patterns_that_match_some_device_are_accepted(pattern: str) -> None:
-    example, why = config.match_example(pattern)
+    example, why = match_example(pattern)
     assert why == "" and check_device_name(example) is None
     assert matches(example, [pattern])
 
@@ -199,7 +199,7 @@ def test_a_pattern_is_refused_exactly_when_no_device_name_matches_it() -> None:
             pattern = "".join(pieces)
             compiled = re.compile(fnmatch.translate(pattern.lower()))
             some = next((n for n in names if compiled.match(n)), None)
-            example, why = config.match_example(pattern)
+            example, why = match_example(pattern)
             if some is None:
                 assert why and not example, (pattern, example)
             else:

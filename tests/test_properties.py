@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
 from bot.policy.freezes import MAX_FREEZE, read_freeze, read_unfreeze
 from bot.policy.windows import UnreadableSchedule, parse_schedule
-from bot.understand.grammar import FieldErrors, parse, plan_from_fields
+from bot.understand.fields import FieldErrors, plan_from_fields
+from bot.understand.grammar import parse
 from bot.understand.naming import BadRange, Limits, Naming, Range, compress, compressed, read_range
 from bot.understand.waves import split
 from tests.catalogs import TR069_CATALOG

@@ -27,7 +27,8 @@ from bot.policy.config import load_config
 from bot.policy.freezes import read_freeze, read_unfreeze
 from bot.understand import grammar, suggestions
 from bot.understand.catalog import DEFAULT_CATALOG, Catalog, OperationKind, ParamField
-from bot.understand.grammar import SENTENCE_WORDS, parse
+from bot.understand.grammar import parse
+from bot.understand.names import SENTENCE_WORDS
 from bot.understand.naming import DEFAULT_NAMING, Naming, is_group, is_range, read_range
 from bot.understand.suggestions import SeveralRequests
 from bot.understand.when import is_time_word, warm_up

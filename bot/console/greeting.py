@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from bot import say
 from bot.console.setup import Cast
-from bot.policy.config import APPROVAL_PEER, PolicyConfig, Rule
+from bot.policy.config import PolicyConfig
+from bot.policy.tables.rules import APPROVAL_PEER, Rule
 from bot.understand.naming import compressed
 
 SOMEONE = ("U0002", "U0003", "U0004")  # ids to be, when the policy lets anyone approve

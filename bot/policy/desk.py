@@ -13,8 +13,9 @@ from bot import say
 from bot.answers import Refused
 from bot.model import OperationSpec, Plan, format_api_time
 from bot.policy import freezes
-from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE
 from bot.policy.rules import Policy, PolicyRefused, Verdict, WindowCheck
+from bot.policy.tables.rules import DEFAULT_EXPIRES
+from bot.policy.tables.windows import OUTSIDE_APPROVE
 from bot.ports import GroupsUnavailable
 from bot.say.common import escape
 from bot.understand import preflight

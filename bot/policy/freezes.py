@@ -18,8 +18,8 @@ from bot.answers import Frozen, Refused
 from bot.model import Refusal, format_api_time
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
-from bot.understand.grammar import MAX_TEXT, with_unread
 from bot.understand.naming import GROUP_SIGIL, is_group
+from bot.understand.tokens import MAX_TEXT, with_unread
 from bot.understand.typed import invisible, plain, unquoted, unread
 from bot.understand.when import UnreadableTime, resolve, says_which_day_or_zone
 from bot.zequenze.api import ApiError, ZequenzeClient

@@ -18,9 +18,10 @@ from itertools import groupby
 from bot.answers import Refused
 from bot.model import format_api_time
 from bot.policy import freezes
-from bot.policy.config import DEFAULT_EXPIRES, OUTSIDE_APPROVE, OUTSIDE_BLOCK, Window
 from bot.policy.desk import PolicyDesk
 from bot.policy.rules import Policy
+from bot.policy.tables.rules import DEFAULT_EXPIRES
+from bot.policy.tables.windows import OUTSIDE_APPROVE, OUTSIDE_BLOCK, Window
 from bot.ports import GroupsUnavailable
 from store import ASK_OUTSIDE, OUTSIDE_WARNED, OperationRecord, RequestRecord, Store
 

@@ -14,17 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.model import OperationSpec
-from bot.policy.config import (
-    APPROVAL_PEER,
-    DEFAULT_EXPIRES,
-    OPEN_POLICY,
-    OUTSIDE_APPROVE,
-    OUTSIDE_BLOCK,
-    PolicyConfig,
-    Rule,
-    Window,
-)
+from bot.policy.config import OPEN_POLICY, PolicyConfig
 from bot.policy.groups import StaticGroups
+from bot.policy.tables.rules import APPROVAL_PEER, DEFAULT_EXPIRES, Rule
+from bot.policy.tables.windows import OUTSIDE_APPROVE, OUTSIDE_BLOCK, Window
 from bot.ports import Groups, is_group
 from bot.understand.catalog import OperationKind
 

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import say
-from bot.policy.config import Window
 from bot.policy.rules import Policy
+from bot.policy.tables.windows import Window
 from bot.ports import GroupsUnavailable
 from bot.say import common_blocks, track_blocks
 from bot.say.common_blocks import (

@@ -9,7 +9,7 @@ counts down, ends with different prefixes, ends padded differently) is refused w
 sentence and a range that reads, never guessed.
 
 A group is written `@web`: `@` can never be part of a device name (see
-`grammar.check_device_name`), so a group cannot shadow a device, whatever it is called.
+`names.check_device_name`), so a group cannot shadow a device, whatever it is called.
 """
 
 from __future__ import annotations

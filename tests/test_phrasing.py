@@ -4,17 +4,26 @@ out of season is refused with the zone to write, never read at the summer offset
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.answers import Frozen, Refused
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
+from bot.say.help import help_text
+from bot.understand.catalog import DEFAULT_CATALOG
 from bot.understand.grammar import FieldErrors, parse, plan_from_fields
 from bot.understand.naming import DEFAULT_NAMING
-from bot.understand.when import SUMMER_TIMES, ZONE_ABBREVIATIONS, resolve, warm_up
+from bot.understand.when import (
+    STANDARD_TIMES,
+    SUMMER_TIMES,
+    ZONE_ABBREVIATIONS,
+    resolve,
+    warm_up,
+)
 from tests.catalogs import TR069_CATALOG
 from tests.conftest import Bot
 
@@ -276,13 +285,95 @@ def test_the_season_is_the_target_date_s() -> None:
     )
 
 
-def test_a_standard_time_in_summer_is_still_read_at_its_offset() -> None:
-    # `at 16:00 CET` is in the help's examples: an example offered is a promise, all year.
-    july = utc("2026-07-01T10:00:00Z")
-    when = resolve("at 16:00 CET", tz="Europe/Berlin", now=july)
-    assert when.at == utc("2026-07-01T15:00:00Z")
-    assert when.notes == ("The time is in CET (UTC+01:00), as written.",)
-    assert resolve("at 16:00 GMT", tz="Europe/London", now=july).at == utc("2026-07-01T16:00:00Z")
+JULY = utc("2026-07-01T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "meant"),
+    [
+        # the person's own zone's standard time, in its summer
+        ("America/New_York", "at 14:00 EST on 15 July", "2026-07-15T18:00:00Z"),
+        ("America/Chicago", "at 14:00 CST", "2026-07-01T19:00:00Z"),
+        ("America/Denver", "at 14:00 MST", "2026-07-01T20:00:00Z"),
+        ("America/Los_Angeles", "at 14:00 PST", "2026-07-01T21:00:00Z"),
+        ("Europe/Berlin", "at 16:00 CET", "2026-07-01T14:00:00Z"),
+        ("Europe/Athens", "at 16:00 EET", "2026-07-01T13:00:00Z"),
+        ("Europe/Lisbon", "at 16:00 WET", "2026-07-01T15:00:00Z"),
+        # GMT where the zone writes it: London's clocks are on BST in July
+        ("Europe/London", "at 14:00 GMT", "2026-07-01T13:00:00Z"),
+        # another zone's, as the table or the person's region reads it
+        ("UTC", "at 16:00 CET", "2026-07-01T14:00:00Z"),
+        ("Europe/London", "at 14:00 EST", "2026-07-01T18:00:00Z"),
+        ("Asia/Tokyo", "on 1 feb at 14:00 AEST", "2027-02-01T03:00:00Z"),
+    ],
+)
+def test_a_standard_time_in_summer_is_refused_with_the_zone_to_write(
+    tz: str, phrase: str, meant: str
+) -> None:
+    # Americans write EST all year meaning the clock on the wall: 14:00 EST in July read at
+    # UTC-05:00 would be 15:00 in New York, an hour off.
+    with pytest.raises(Refusal) as caught:
+        resolve(phrase, tz=tz, now=JULY)
+    reason, example = caught.value.reason, caught.value.example
+    label = next(w for w in phrase.split() if w.isupper())
+    assert f'"{label}" is ' in reason and "which is not in force on" in reason
+    assert "could mean two times. For " in reason
+    keeper = next(w for w in example.split() if "/" in w)
+    assert keeper in reason and example.replace(keeper, label) == phrase
+    assert resolve(example, tz=tz, now=JULY).at == utc(meant)
+    assert " at UTC" in reason.rsplit(";", 1)[-1] and reason.endswith(" there.")
+
+
+def test_the_grammar_refuses_est_in_july_with_the_whole_command() -> None:
+    refusal = refused("reboot server-01 at 14:00 EST on 15 July", tz="America/New_York", now=JULY)
+    assert refusal.reason == (
+        '"EST" is Eastern Standard Time (UTC-05:00), which is not in force on Wed 15 Jul: '
+        "America/New_York is on EDT (UTC-04:00) then, so 14:00 EST could mean two times. For "
+        "14:00 on the clocks in America/New_York, write 14:00 America/New_York (or 14:00 EDT); "
+        "14:00 at UTC-05:00 is 15:00 there."
+    )
+    assert refusal.example == "reboot server-01 at 14:00 America/New_York on 15 July"
+    typed_back = read(refusal.example, tz="America/New_York", now=JULY)
+    assert isinstance(typed_back, Plan)
+    assert typed_back.operations[0].scheduled_at == utc("2026-07-15T18:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "meant"),
+    [
+        # a zone that keeps the standard time all year reads it as its own: Arizona's MST
+        ("America/Phoenix", "at 14:00 MST", "2026-07-01T21:00:00Z"),
+        ("America/Regina", "at 14:00 CST", "2026-07-01T20:00:00Z"),
+        ("America/Panama", "at 14:00 EST", "2026-07-01T19:00:00Z"),
+        ("Africa/Algiers", "at 16:00 CET", "2026-07-01T15:00:00Z"),
+        ("Australia/Brisbane", "on 2 jul at 14:00 AEST", "2026-07-02T04:00:00Z"),
+        # ...and so does a standard time in its own season
+        ("America/New_York", "on 1 dec at 14:00 EST", "2026-12-01T19:00:00Z"),
+        # GMT is UTC's other name outside the zones that write it
+        ("UTC", "at 14:00 GMT", "2026-07-01T14:00:00Z"),
+        ("America/New_York", "at 14:00 GMT", "2026-07-01T14:00:00Z"),
+        ("Europe/Berlin", "at 14:00 GMT", "2026-07-01T14:00:00Z"),
+        ("Europe/London", "at 14:00 UTC", "2026-07-01T14:00:00Z"),
+    ],
+)
+def test_a_standard_time_in_force_is_read_at_its_offset(tz: str, phrase: str, meant: str) -> None:
+    assert resolve(phrase, tz=tz, now=JULY).at == utc(meant)
+
+
+def test_every_time_the_help_offers_reads_on_every_day_of_the_year() -> None:
+    # An example is a promise: `at 16:00 CET` was offered, and is refused in July.
+    text = help_text(DEFAULT_CATALOG.kinds, max_devices=500)
+    when = text[text.index("*When*") : text.index("*Other commands*")]
+    # Those that name a zone (`on 20 jan at 09:30` is in the past on 20 Jan after 09:30).
+    phrases = [
+        p for p in re.findall(r"`([^`]+)`", when) if re.search(r"[A-Z]{3}|/", p) and "YYYY" not in p
+    ]
+    assert len(phrases) >= 3, phrases
+    days = [datetime(2026, 1, 1, 10, 45, tzinfo=UTC) + timedelta(days=d) for d in range(365)]
+    for tz in ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Australia/Sydney"):
+        for now in days:
+            for phrase in phrases:
+                resolve(phrase, tz=tz, now=now)  # refused: raises
 
 
 def test_the_grammar_offers_the_whole_command_with_the_zone_to_write() -> None:
@@ -292,6 +383,18 @@ def test_the_grammar_offers_the_whole_command_with_the_zone_to_write() -> None:
     typed_back = read(refusal.example, tz="Europe/London", now=december)
     assert isinstance(typed_back, Plan)
     assert typed_back.operations[0].scheduled_at == utc("2026-12-01T14:00:00Z")
+
+
+def test_each_standard_time_is_its_zone_s_and_only_out_of_summer() -> None:
+    """STANDARD_TIMES against the installed tzdata: each zone writes the abbreviation, at the
+    table's offset, for part of the year only; the rest of the year its clocks are ahead."""
+    moments = [datetime(2026, month, 15, 12, tzinfo=UTC) for month in range(1, 13)]
+    for abbreviation, (_, zone) in STANDARD_TIMES.items():
+        minutes = ZONE_ABBREVIATIONS[abbreviation]
+        local = [moment.astimezone(ZoneInfo(zone)) for moment in moments]
+        seen = {(t.tzname(), int(t.utcoffset().total_seconds()) // 60) for t in local}  # type: ignore[union-attr]
+        assert (abbreviation.upper(), minutes) in seen, abbreviation
+        assert all(offset > minutes for name, offset in seen if name != abbreviation.upper())
 
 
 def test_each_summer_time_is_its_zone_s_and_only_in_summer() -> None:

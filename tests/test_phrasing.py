@@ -162,6 +162,11 @@ def test_politeness_before_plan_and_freeze_is_read_past(policy_bot: Callable[...
     frozen = typed("hey opsbot, please freeze server-01 for 2h migration")
     assert isinstance(frozen, Frozen) and frozen.freeze is not None
     assert frozen.freeze.devices == ("server-01",) and frozen.freeze.reason == "migration"
+    frozen = typed("please freeze web-* for 2h patching, thanks")
+    assert isinstance(frozen, Frozen) and frozen.freeze is not None
+    assert frozen.freeze.devices == ("web-*",) and frozen.freeze.reason == "patching"
+    lifted = typed("can you unfreeze web-*, thanks")
+    assert isinstance(lifted, Frozen) and [f.devices for f in lifted.lifted] == [("web-*",)]
     # A control character in the politeness is refused as anywhere else.
     answer = typed("please\x1cfreeze server-01 for 2h migration")
     assert isinstance(answer, Refused) and "U+001C" in answer.reason

@@ -369,11 +369,12 @@ def _tokens(raw: str, *, example: str) -> list[str]:
     return _TOKEN.findall(stripped)
 
 
-def without_courtesy(tokens: list[str], catalog: Catalog) -> list[str]:
+def without_courtesy(tokens: list[str], catalog: Catalog, *, question: bool = True) -> list[str]:
     """The words of the request without the politeness around it: `please`, `kindly`, `can
     you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!` (and a comma before them)
-    after it, and the `?` that ends a question (`can you reboot web-01?`)."""
-    start, end, last = _courtesy(tokens, catalog)
+    after it, and the `?` that ends a question (`can you reboot web-01?`) unless `question`
+    is False (a freeze's glob, `unfreeze db-0?`)."""
+    start, end, last = _courtesy(tokens, catalog, question=question)
     words = tokens[start:end]
     if last is not None:
         words[-1] = last
@@ -390,7 +391,9 @@ def request_start(text: str, catalog: Catalog) -> int:
     return spans[start][0]
 
 
-def _courtesy(tokens: list[str], catalog: Catalog) -> tuple[int, int, str | None]:
+def _courtesy(
+    tokens: list[str], catalog: Catalog, *, question: bool = True
+) -> tuple[int, int, str | None]:
     """Where the request lies among the words: its first word, the one after its last, and
     that last word without the question's `?` if one was taken off (else None).
 
@@ -416,7 +419,7 @@ def _courtesy(tokens: list[str], catalog: Catalog) -> tuple[int, int, str | None
     end, last = len(tokens), None
     while end > start and not a_value(end - 1):
         word = tokens[end - 1] if last is None else last
-        if asked and word.endswith(QUESTION_MARK) and not is_quoted(word):
+        if question and asked and word.endswith(QUESTION_MARK) and not is_quoted(word):
             last = word.rstrip(QUESTION_MARK) or None
             if last is None:  # "?" on its own
                 end -= 1

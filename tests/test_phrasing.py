@@ -78,6 +78,12 @@ def refused(text: str, *, tz: str = "UTC", now: datetime = NOW) -> Refusal:
         ("/ops please reboot server-01 thx", "reboot server-01"),
         ("PLEASE REBOOT server-01, THANK YOU!", "REBOOT server-01"),
         ("can you help?", "help"),
+        # A question mark alone ends a request as a question's does: proposed, then clicked.
+        ("please reboot web-01?", "reboot web-01"),
+        ("reboot web-01?", "reboot web-01"),
+        ("pls restart nginx on server-02 at 14:00 ?", "restart nginx on server-02 at 14:00"),
+        ("kindly update server-01 with curl?? thanks", "update server-01 with curl"),
+        ("list server-01?", "list server-01"),
         ("could you list page 2, please", "list page 2"),
         ("please status txn_1001", "status txn_1001"),
     ],
@@ -132,6 +138,8 @@ def test_a_courtesy_word_is_never_a_name() -> None:
         ("label cpe-1 as thank you", None),  # refused: one word, or words between quotes
         ('can you label cpe-1 as "rack 4"?', "rack 4"),
         ("can you label cpe-1 as rack4?", "rack4?"),  # not a guess at what the value is
+        ("please label cpe-1 as rack4?", "rack4?"),
+        ('label cpe-1 as "rack 4?"', "rack 4?"),
         ('please label cpe-1 as "rack 4", thanks', "rack 4"),
     ],
 )

@@ -89,7 +89,7 @@ THANKS = frozenset({"please", "pls", "plz", "thanks", "thx", "cheers"})
 THANK = "thank"  # "thank you"
 COURTESY_WORDS = THANKS | {THANK}  # never names
 COURTESY_ENDS = "!."  # "thanks!", "please."
-QUESTION_MARK = "?"  # "can you reboot web-02?"
+QUESTION_MARK = "?"  # "can you reboot web-02?", "reboot web-02?"
 # Words of times and options are never device or package names: "reboot fri at 10:00" must not
 # reboot a machine called "fri" because the device was left out.
 RESERVED = frozenset(
@@ -372,8 +372,9 @@ def _tokens(raw: str, *, example: str) -> list[str]:
 def without_courtesy(tokens: list[str], catalog: Catalog, *, question: bool = True) -> list[str]:
     """The words of the request without the politeness around it: `please`, `kindly`, `can
     you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!` (and a comma before them)
-    after it, and the `?` that ends a question (`can you reboot web-01?`) unless `question`
-    is False (a freeze's glob, `unfreeze db-0?`)."""
+    after it, and the `?` that ends it (`can you reboot web-01?`, `please reboot web-01?`: a
+    request asked, proposed and confirmed by a click) unless `question` is False (a freeze's
+    glob, `unfreeze db-0?`)."""
     start, end, last = _courtesy(tokens, catalog, question=question)
     words = tokens[start:end]
     if last is not None:
@@ -399,7 +400,7 @@ def _courtesy(
 
     Only whole words are taken, and never a word that is read as something there: the
     operation's keyword, or a value, which is read as typed (`label web-01 as please`)."""
-    start, asked = 0, False
+    start = 0
     while start < len(tokens) and catalog.by_keyword(tokens[start]) is None:
         word = tokens[start].lower()
         after = tokens[start + 1].lower() if start + 1 < len(tokens) else ""
@@ -408,7 +409,7 @@ def _courtesy(
         elif word in PLEASE or (word == "," and start):
             start += 1
         elif word in ASKING and after in YOU:
-            start, asked = start + 2, True
+            start += 2
         else:
             break
     values = {f.word for k in catalog.kinds for f in k.fields if f.kind == "value"}
@@ -419,7 +420,7 @@ def _courtesy(
     end, last = len(tokens), None
     while end > start and not a_value(end - 1):
         word = tokens[end - 1] if last is None else last
-        if question and asked and word.endswith(QUESTION_MARK) and not is_quoted(word):
+        if question and word.endswith(QUESTION_MARK) and not is_quoted(word):
             last = word.rstrip(QUESTION_MARK) or None
             if last is None:  # "?" on its own
                 end -= 1

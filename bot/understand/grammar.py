@@ -89,6 +89,7 @@ THANKS = frozenset({"please", "pls", "plz", "thanks", "thx", "cheers"})
 THANK = "thank"  # "thank you"
 COURTESY_WORDS = THANKS | {THANK}  # never names
 COURTESY_ENDS = "!."  # "thanks!", "please."
+SLASH_COMMAND = "/ops"  # "/ops reboot web-01", typed out
 QUESTION_MARK = "?"  # "can you reboot web-02?", "reboot web-02?"
 # Words of times and options are never device or package names: "reboot fri at 10:00" must not
 # reboot a machine called "fri" because the device was left out.
@@ -206,8 +207,6 @@ def with_name(
     field = catalog.name_field(asked.operations[0].operation_type)
     if field is None:
         return None
-    if tokens and tokens[0].lower() == "/ops":
-        tokens = tokens[1:]
     tokens = without_courtesy(tokens, catalog)  # the request offered, as its refusals are
 
     def read_as_this(other: str, suggest: bool) -> Command:
@@ -263,8 +262,6 @@ def _string_value_words(catalog: Catalog) -> frozenset[str]:
 def _read(
     tokens: list[str], *, tz: str, now: datetime, catalog: Catalog, naming: Naming, suggest: bool
 ) -> Command:
-    if tokens and tokens[0].lower() == "/ops":
-        tokens = tokens[1:]
     tokens = without_courtesy(tokens, catalog)
     if not tokens:
         raise Refusal(say.grammar.empty_command(), example=say.grammar.EXAMPLE_HELP)
@@ -370,11 +367,11 @@ def _tokens(raw: str, *, example: str) -> list[str]:
 
 
 def without_courtesy(tokens: list[str], catalog: Catalog, *, question: bool = True) -> list[str]:
-    """The words of the request without the politeness around it: `please`, `kindly`, `can
-    you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!` (and a comma before them)
-    after it, and the `?` that ends it (`can you reboot web-01?`, `please reboot web-01?`: a
-    request asked, proposed and confirmed by a click) unless `question` is False (a freeze's
-    glob, `unfreeze db-0?`)."""
+    """The words of the request without a leading `/ops` and the politeness around it:
+    `please`, `kindly`, `can you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!`
+    (and a comma before them) after it, and the `?` that ends it (`can you reboot web-01?`,
+    `please reboot web-01?`: a request asked, proposed and confirmed by a click) unless
+    `question` is False (a freeze's glob, `unfreeze db-0?`)."""
     start, end, last = _courtesy(tokens, catalog, question=question)
     words = tokens[start:end]
     if last is not None:
@@ -400,7 +397,9 @@ def _courtesy(
 
     Only whole words are taken, and never a word that is read as something there: the
     operation's keyword, or a value, which is read as typed (`label web-01 as please`)."""
-    start = 0
+    # The slash command typed out (the console, a pasted line): read past here, once, so
+    # `/ops plan …` and `/ops freeze …` start where `plan …` and `freeze …` do.
+    start = 1 if tokens and tokens[0].lower() == SLASH_COMMAND else 0
     while start < len(tokens) and catalog.by_keyword(tokens[start]) is None:
         word = tokens[start].lower()
         after = tokens[start + 1].lower() if start + 1 < len(tokens) else ""

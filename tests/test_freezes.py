@@ -146,6 +146,41 @@ def test_a_reason_after_a_time_is_still_the_reason() -> None:
     assert order.reason == "patching"
 
 
+@pytest.mark.parametrize(
+    ("args", "devices", "reason"),
+    [
+        ("web-* for 2h patching, thanks", ("web-*",), "patching"),
+        ("web-* for 2h patching thanks!", ("web-*",), "patching"),
+        ("web-* for 2h patching, thank you", ("web-*",), "patching"),
+        ("web-* until 18:00 patching please", ("web-*",), "patching"),
+        ("release day, thx", None, "release day"),
+        # A comma inside the reason stays where it was written.
+        ("for 2h db, web upgrade, cheers", None, "db, web upgrade"),
+        ("web-* for 2h, patching", ("web-*",), "patching"),
+        # A question mark is the reason's, as written.
+        ("db-0? for 1h disk full?", ("db-0?",), "disk full?"),
+    ],
+)
+def test_thanks_after_a_freeze_are_not_its_reason(
+    args: str, devices: tuple[str, ...] | None, reason: str
+) -> None:
+    order = read_freeze(args, tz=TZ, now=NOW)
+    assert (order.devices, order.reason) == (devices, reason)
+
+
+@pytest.mark.parametrize(
+    ("args", "devices"),
+    [
+        ("web-*, thanks", ("web-*",)),
+        (", thanks", None),  # every freeze, not one on a device called "thanks"
+        ("thank you!", None),
+        ("db-0? please", ("db-0?",)),  # a glob's ? kept
+    ],
+)
+def test_thanks_after_an_unfreeze_are_no_device(args: str, devices: tuple[str, ...] | None) -> None:
+    assert read_unfreeze(args) == devices
+
+
 def test_the_example_reads() -> None:
     words = say.policy.FREEZE_EXAMPLE.split(maxsplit=1)
     assert words[0] == "freeze"

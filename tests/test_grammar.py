@@ -812,7 +812,13 @@ def test_help_text() -> None:
         escaped = kind.syntax.replace("<", "&lt;").replace(">", "&gt;")
         assert f"`{escaped}`" in text
         assert f"`{kind.example}`" in text
-    for phrase in ("`at 14:00`", "`tomorrow at 3am`", "`in 2 hours`", "`at 16:00 CET`", "`now`"):
+    for phrase in (
+        "`at 14:00`",
+        "`tomorrow at 3am`",
+        "`in 2 hours`",
+        "`at 16:00 Europe/Berlin`",
+        "`now`",
+    ):
         assert phrase in text
     assert "`list`" in text and "`status &lt;operation id&gt;`" in text and "`help`" in text
     assert "<" not in text and ">" not in text

@@ -4,18 +4,27 @@ out of season is refused with the zone to write, never read at the summer offset
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.answers import Frozen, Refused
 from bot.model import HelpQuery, ListQuery, Plan, Refusal, StatusQuery
+from bot.say.help import help_text
+from bot.understand.catalog import DEFAULT_CATALOG
 from bot.understand.fields import FieldErrors, plan_from_fields
 from bot.understand.grammar import parse
 from bot.understand.naming import DEFAULT_NAMING
-from bot.understand.when import SUMMER_TIMES, ZONE_ABBREVIATIONS, resolve, warm_up
+from bot.understand.when import (
+    STANDARD_TIMES,
+    SUMMER_TIMES,
+    ZONE_ABBREVIATIONS,
+    resolve,
+    warm_up,
+)
 from tests.catalogs import TR069_CATALOG
 from tests.conftest import Bot
 
@@ -70,6 +79,12 @@ def refused(text: str, *, tz: str = "UTC", now: datetime = NOW) -> Refusal:
         ("/ops please reboot server-01 thx", "reboot server-01"),
         ("PLEASE REBOOT server-01, THANK YOU!", "REBOOT server-01"),
         ("can you help?", "help"),
+        # A question mark alone ends a request as a question's does: proposed, then clicked.
+        ("please reboot web-01?", "reboot web-01"),
+        ("reboot web-01?", "reboot web-01"),
+        ("pls restart nginx on server-02 at 14:00 ?", "restart nginx on server-02 at 14:00"),
+        ("kindly update server-01 with curl?? thanks", "update server-01 with curl"),
+        ("list server-01?", "list server-01"),
         ("could you list page 2, please", "list page 2"),
         ("please status txn_1001", "status txn_1001"),
     ],
@@ -124,6 +139,8 @@ def test_a_courtesy_word_is_never_a_name() -> None:
         ("label cpe-1 as thank you", None),  # refused: one word, or words between quotes
         ('can you label cpe-1 as "rack 4"?', "rack 4"),
         ("can you label cpe-1 as rack4?", "rack4?"),  # not a guess at what the value is
+        ("please label cpe-1 as rack4?", "rack4?"),
+        ('label cpe-1 as "rack 4?"', "rack 4?"),
         ('please label cpe-1 as "rack 4", thanks', "rack 4"),
     ],
 )
@@ -154,9 +171,40 @@ def test_politeness_before_plan_and_freeze_is_read_past(policy_bot: Callable[...
     frozen = typed("hey opsbot, please freeze server-01 for 2h migration")
     assert isinstance(frozen, Frozen) and frozen.freeze is not None
     assert frozen.freeze.devices == ("server-01",) and frozen.freeze.reason == "migration"
+    frozen = typed("please freeze web-* for 2h patching, thanks")
+    assert isinstance(frozen, Frozen) and frozen.freeze is not None
+    assert frozen.freeze.devices == ("web-*",) and frozen.freeze.reason == "patching"
+    lifted = typed("can you unfreeze web-*, thanks")
+    assert isinstance(lifted, Frozen) and [f.devices for f in lifted.lifted] == [("web-*",)]
     # A control character in the politeness is refused as anywhere else.
     answer = typed("please\x1cfreeze server-01 for 2h migration")
     assert isinstance(answer, Refused) and "U+001C" in answer.reason
+
+
+def test_the_slash_command_typed_out_reads_as_it_does_without(
+    policy_bot: Callable[..., Bot],
+) -> None:
+    # The console and a pasted line have `/ops` in front: it was read past by the grammar
+    # only, after `plan`, `freeze` and `unfreeze` had been looked for ("I don't know plan").
+    bot = policy_bot('[access]\nadmins = ["U123"]\n')
+
+    def typed(text: str) -> object:
+        return bot.runtime.service.handle_text(
+            text, requester="U123", tz="UTC", surface="command", channel="C1"
+        )
+
+    for text in ("/ops plan reboot server-01", "/ops please plan reboot server-01?"):
+        answer = typed(text)
+        assert not isinstance(answer, Refused), (text, answer)
+        assert answer.dry_run and [o.device_name for o in answer.request.operations] == [
+            "server-01"
+        ]
+    frozen = typed("/ops freeze web-* for 2h patching")
+    assert isinstance(frozen, Frozen) and frozen.freeze is not None
+    assert frozen.freeze.devices == ("web-*",) and frozen.freeze.reason == "patching"
+    lifted = typed("/OPS unfreeze web-*")
+    assert isinstance(lifted, Frozen) and [f.devices for f in lifted.lifted] == [("web-*",)]
+    assert read("/ops reboot server-01") == read("reboot server-01")
 
 
 # --- a range typed with an ellipsis ---
@@ -277,13 +325,95 @@ def test_the_season_is_the_target_date_s() -> None:
     )
 
 
-def test_a_standard_time_in_summer_is_still_read_at_its_offset() -> None:
-    # `at 16:00 CET` is in the help's examples: an example offered is a promise, all year.
-    july = utc("2026-07-01T10:00:00Z")
-    when = resolve("at 16:00 CET", tz="Europe/Berlin", now=july)
-    assert when.at == utc("2026-07-01T15:00:00Z")
-    assert when.notes == ("The time is in CET (UTC+01:00), as written.",)
-    assert resolve("at 16:00 GMT", tz="Europe/London", now=july).at == utc("2026-07-01T16:00:00Z")
+JULY = utc("2026-07-01T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "meant"),
+    [
+        # the person's own zone's standard time, in its summer
+        ("America/New_York", "at 14:00 EST on 15 July", "2026-07-15T18:00:00Z"),
+        ("America/Chicago", "at 14:00 CST", "2026-07-01T19:00:00Z"),
+        ("America/Denver", "at 14:00 MST", "2026-07-01T20:00:00Z"),
+        ("America/Los_Angeles", "at 14:00 PST", "2026-07-01T21:00:00Z"),
+        ("Europe/Berlin", "at 16:00 CET", "2026-07-01T14:00:00Z"),
+        ("Europe/Athens", "at 16:00 EET", "2026-07-01T13:00:00Z"),
+        ("Europe/Lisbon", "at 16:00 WET", "2026-07-01T15:00:00Z"),
+        # GMT where the zone writes it: London's clocks are on BST in July
+        ("Europe/London", "at 14:00 GMT", "2026-07-01T13:00:00Z"),
+        # another zone's, as the table or the person's region reads it
+        ("UTC", "at 16:00 CET", "2026-07-01T14:00:00Z"),
+        ("Europe/London", "at 14:00 EST", "2026-07-01T18:00:00Z"),
+        ("Asia/Tokyo", "on 1 feb at 14:00 AEST", "2027-02-01T03:00:00Z"),
+    ],
+)
+def test_a_standard_time_in_summer_is_refused_with_the_zone_to_write(
+    tz: str, phrase: str, meant: str
+) -> None:
+    # Americans write EST all year meaning the clock on the wall: 14:00 EST in July read at
+    # UTC-05:00 would be 15:00 in New York, an hour off.
+    with pytest.raises(Refusal) as caught:
+        resolve(phrase, tz=tz, now=JULY)
+    reason, example = caught.value.reason, caught.value.example
+    label = next(w for w in phrase.split() if w.isupper())
+    assert f'"{label}" is ' in reason and "which is not in force on" in reason
+    assert "could mean two times. For " in reason
+    keeper = next(w for w in example.split() if "/" in w)
+    assert keeper in reason and example.replace(keeper, label) == phrase
+    assert resolve(example, tz=tz, now=JULY).at == utc(meant)
+    assert " at UTC" in reason.rsplit(";", 1)[-1] and reason.endswith(" there.")
+
+
+def test_the_grammar_refuses_est_in_july_with_the_whole_command() -> None:
+    refusal = refused("reboot server-01 at 14:00 EST on 15 July", tz="America/New_York", now=JULY)
+    assert refusal.reason == (
+        '"EST" is Eastern Standard Time (UTC-05:00), which is not in force on Wed 15 Jul: '
+        "America/New_York is on EDT (UTC-04:00) then, so 14:00 EST could mean two times. For "
+        "14:00 on the clocks in America/New_York, write 14:00 America/New_York (or 14:00 EDT); "
+        "14:00 at UTC-05:00 is 15:00 there."
+    )
+    assert refusal.example == "reboot server-01 at 14:00 America/New_York on 15 July"
+    typed_back = read(refusal.example, tz="America/New_York", now=JULY)
+    assert isinstance(typed_back, Plan)
+    assert typed_back.operations[0].scheduled_at == utc("2026-07-15T18:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("tz", "phrase", "meant"),
+    [
+        # a zone that keeps the standard time all year reads it as its own: Arizona's MST
+        ("America/Phoenix", "at 14:00 MST", "2026-07-01T21:00:00Z"),
+        ("America/Regina", "at 14:00 CST", "2026-07-01T20:00:00Z"),
+        ("America/Panama", "at 14:00 EST", "2026-07-01T19:00:00Z"),
+        ("Africa/Algiers", "at 16:00 CET", "2026-07-01T15:00:00Z"),
+        ("Australia/Brisbane", "on 2 jul at 14:00 AEST", "2026-07-02T04:00:00Z"),
+        # ...and so does a standard time in its own season
+        ("America/New_York", "on 1 dec at 14:00 EST", "2026-12-01T19:00:00Z"),
+        # GMT is UTC's other name outside the zones that write it
+        ("UTC", "at 14:00 GMT", "2026-07-01T14:00:00Z"),
+        ("America/New_York", "at 14:00 GMT", "2026-07-01T14:00:00Z"),
+        ("Europe/Berlin", "at 14:00 GMT", "2026-07-01T14:00:00Z"),
+        ("Europe/London", "at 14:00 UTC", "2026-07-01T14:00:00Z"),
+    ],
+)
+def test_a_standard_time_in_force_is_read_at_its_offset(tz: str, phrase: str, meant: str) -> None:
+    assert resolve(phrase, tz=tz, now=JULY).at == utc(meant)
+
+
+def test_every_time_the_help_offers_reads_on_every_day_of_the_year() -> None:
+    # An example is a promise: `at 16:00 CET` was offered, and is refused in July.
+    text = help_text(DEFAULT_CATALOG.kinds, max_devices=500)
+    when = text[text.index("*When*") : text.index("*Other commands*")]
+    # Those that name a zone (`on 20 jan at 09:30` is in the past on 20 Jan after 09:30).
+    phrases = [
+        p for p in re.findall(r"`([^`]+)`", when) if re.search(r"[A-Z]{3}|/", p) and "YYYY" not in p
+    ]
+    assert len(phrases) >= 3, phrases
+    days = [datetime(2026, 1, 1, 10, 45, tzinfo=UTC) + timedelta(days=d) for d in range(365)]
+    for tz in ("UTC", "Europe/London", "America/New_York"):
+        for now in days:
+            for phrase in phrases:
+                resolve(phrase, tz=tz, now=now)  # refused: raises
 
 
 def test_the_grammar_offers_the_whole_command_with_the_zone_to_write() -> None:
@@ -293,6 +423,18 @@ def test_the_grammar_offers_the_whole_command_with_the_zone_to_write() -> None:
     typed_back = read(refusal.example, tz="Europe/London", now=december)
     assert isinstance(typed_back, Plan)
     assert typed_back.operations[0].scheduled_at == utc("2026-12-01T14:00:00Z")
+
+
+def test_each_standard_time_is_its_zone_s_and_only_out_of_summer() -> None:
+    """STANDARD_TIMES against the installed tzdata: each zone writes the abbreviation, at the
+    table's offset, for part of the year only; the rest of the year its clocks are ahead."""
+    moments = [datetime(2026, month, 15, 12, tzinfo=UTC) for month in range(1, 13)]
+    for abbreviation, (_, zone) in STANDARD_TIMES.items():
+        minutes = ZONE_ABBREVIATIONS[abbreviation]
+        local = [moment.astimezone(ZoneInfo(zone)) for moment in moments]
+        seen = {(t.tzname(), int(t.utcoffset().total_seconds()) // 60) for t in local}  # type: ignore[union-attr]
+        assert (abbreviation.upper(), minutes) in seen, abbreviation
+        assert all(offset > minutes for name, offset in seen if name != abbreviation.upper())
 
 
 def test_each_summer_time_is_its_zone_s_and_only_in_summer() -> None:

@@ -18,6 +18,8 @@ from bot.answers import Frozen, Refused
 from bot.model import Refusal, format_api_time
 from bot.policy.rules import Policy, matches
 from bot.ports import GroupsUnavailable
+from bot.understand.catalog import DEFAULT_CATALOG
+from bot.understand.courtesy import without_courtesy
 from bot.understand.naming import GROUP_SIGIL, is_group
 from bot.understand.tokens import MAX_TEXT, with_unread
 from bot.understand.typed import invisible, plain, unquoted, unread
@@ -66,9 +68,10 @@ def read_freeze(args: str, *, tz: str, now: datetime) -> FreezeOrder:
             n += 1
         devices, until, reason = words[:n], None, " ".join(words[n:])
     names = _names(devices)
-    if not reason.strip():
+    reason = _sentence(reason)
+    if not reason:
         raise Refusal(say.policy.FREEZE_NEEDS_REASON, example=say.policy.FREEZE_EXAMPLE)
-    return FreezeOrder(devices=names, until=until, reason=reason.strip())
+    return FreezeOrder(devices=names, until=until, reason=reason)
 
 
 def read_unfreeze(args: str) -> tuple[str, ...] | None:
@@ -120,7 +123,17 @@ def _words(args: str) -> list[str]:
         raise Refusal(
             say.grammar.too_long(len(args.strip()), MAX_TEXT), example=say.policy.FREEZE_EXAMPLE
         )
-    return plain(args).replace(",", " , ").split()
+    words = plain(args).replace(",", " , ").split()
+    # The thanks after it (`…, thanks`), as a command's: read past, never the reason nor a
+    # device. The politeness before `freeze` was read past by the service; a `?` stays, as a
+    # glob's (`unfreeze db-0?`) or the reason's. The keyword in front keeps the start as is.
+    return without_courtesy(["freeze", *words], DEFAULT_CATALOG, question=False)[1:]
+
+
+def _sentence(text: str) -> str:
+    """A reason's words as written: a comma after the word before it ("db, web upgrade", not
+    "db , web upgrade"), none left at either end."""
+    return " ".join(text.split()).replace(" , ", ", ").strip(" ,")
 
 
 def _names(words: Sequence[str]) -> tuple[str, ...] | None:

@@ -44,7 +44,7 @@ def help_text(kinds: Sequence[OperationKind], *, max_devices: int, admin: bool =
         "`today at 17:30`  `tomorrow at 3am`  `14:00 tomorrow`  `on saturday at 23:00`",
         "`on 20 jan at 09:30`  `on YYYY-MM-DD at 09:30`",
         "`in 30 minutes`  `in 2 hours`  `in 90 min`  `in 1h`  `in 2 days`",
-        "`at 16:00 CET`  `2pm UTC`  `at 09:00 Europe/Berlin`",
+        "`at 16:00 Europe/Berlin`  `2pm UTC`  `at 09:00 America/New_York`",
         "An abbreviation with several meanings (CST, IST, BST…) is read as your region uses it, "
         "or refused with the choices: `at 16:00 America/Chicago` always works.",
         "A time of day that has already passed today means tomorrow. "

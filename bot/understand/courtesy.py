@@ -21,14 +21,17 @@ THANKS = frozenset({"please", "pls", "plz", "thanks", "thx", "cheers"})
 THANK = "thank"  # "thank you"
 COURTESY_WORDS = THANKS | {THANK}  # never names
 COURTESY_ENDS = "!."  # "thanks!", "please."
-QUESTION_MARK = "?"  # "can you reboot web-02?"
+SLASH_COMMAND = "/ops"  # "/ops reboot web-01", typed out
+QUESTION_MARK = "?"  # "can you reboot web-02?", "reboot web-02?"
 
 
-def without_courtesy(tokens: list[str], catalog: Catalog) -> list[str]:
-    """The words of the request without the politeness around it: `please`, `kindly`, `can
-    you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!` (and a comma before them)
-    after it, and the `?` that ends a question (`can you reboot web-01?`)."""
-    start, end, last = _courtesy(tokens, catalog)
+def without_courtesy(tokens: list[str], catalog: Catalog, *, question: bool = True) -> list[str]:
+    """The words of the request without a leading `/ops` and the politeness around it:
+    `please`, `kindly`, `can you`, `hey opsbot,` before it; `please`, `thanks`, `thank you!`
+    (and a comma before them) after it, and the `?` that ends it (`can you reboot web-01?`,
+    `please reboot web-01?`: a request asked, proposed and confirmed by a click) unless
+    `question` is False (a freeze's glob, `unfreeze db-0?`)."""
+    start, end, last = _courtesy(tokens, catalog, question=question)
     words = tokens[start:end]
     if last is not None:
         words[-1] = last
@@ -45,13 +48,17 @@ def request_start(text: str, catalog: Catalog) -> int:
     return spans[start][0]
 
 
-def _courtesy(tokens: list[str], catalog: Catalog) -> tuple[int, int, str | None]:
+def _courtesy(
+    tokens: list[str], catalog: Catalog, *, question: bool = True
+) -> tuple[int, int, str | None]:
     """Where the request lies among the words: its first word, the one after its last, and
     that last word without the question's `?` if one was taken off (else None).
 
     Only whole words are taken, and never a word that is read as something there: the
     operation's keyword, or a value, which is read as typed (`label web-01 as please`)."""
-    start, asked = 0, False
+    # The slash command typed out (the console, a pasted line): read past here, once, so
+    # `/ops plan …` and `/ops freeze …` start where `plan …` and `freeze …` do.
+    start = 1 if tokens and tokens[0].lower() == SLASH_COMMAND else 0
     while start < len(tokens) and catalog.by_keyword(tokens[start]) is None:
         word = tokens[start].lower()
         after = tokens[start + 1].lower() if start + 1 < len(tokens) else ""
@@ -60,7 +67,7 @@ def _courtesy(tokens: list[str], catalog: Catalog) -> tuple[int, int, str | None
         elif word in PLEASE or (word == "," and start):
             start += 1
         elif word in ASKING and after in YOU:
-            start, asked = start + 2, True
+            start += 2
         else:
             break
     values = {f.word for k in catalog.kinds for f in k.fields if f.kind == "value"}
@@ -71,7 +78,7 @@ def _courtesy(tokens: list[str], catalog: Catalog) -> tuple[int, int, str | None
     end, last = len(tokens), None
     while end > start and not a_value(end - 1):
         word = tokens[end - 1] if last is None else last
-        if asked and word.endswith(QUESTION_MARK) and not is_quoted(word):
+        if question and word.endswith(QUESTION_MARK) and not is_quoted(word):
             last = word.rstrip(QUESTION_MARK) or None
             if last is None:  # "?" on its own
                 end -= 1

@@ -94,8 +94,6 @@ def with_name(
     field = catalog.name_field(asked.operations[0].operation_type)
     if field is None:
         return None
-    if tokens and tokens[0].lower() == "/ops":
-        tokens = tokens[1:]
     tokens = without_courtesy(tokens, catalog)  # the request offered, as its refusals are
 
     def read_as_this(other: str, suggest: bool) -> Command:
@@ -136,8 +134,6 @@ def _string_value_words(catalog: Catalog) -> frozenset[str]:
 def _read(
     tokens: list[str], *, tz: str, now: datetime, catalog: Catalog, naming: Naming, suggest: bool
 ) -> Command:
-    if tokens and tokens[0].lower() == "/ops":
-        tokens = tokens[1:]
     tokens = without_courtesy(tokens, catalog)
     if not tokens:
         raise Refusal(say.grammar.empty_command(), example=say.grammar.EXAMPLE_HELP)

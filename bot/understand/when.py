@@ -71,7 +71,7 @@ ZONE_ABBREVIATIONS = {
 
 
 # Summer times in the table above: their names, and the zone whose summer each is. Out of
-# season (CEST in December) one is refused, not read at its offset: see `_out_of_season`.
+# season (CEST in December) one is refused, not read at its offset: see `_refuse_out_of_season`.
 SUMMER_TIMES = {
     "cest": ("Central European Summer Time", "Europe/Berlin"),
     "eest": ("Eastern European Summer Time", "Europe/Athens"),
@@ -80,6 +80,22 @@ SUMMER_TIMES = {
     "pdt": ("Pacific Daylight Time", "America/Los_Angeles"),
     "aedt": ("Australian Eastern Daylight Time", "Australia/Sydney"),
 }
+# Standard times in the table above whose zone moves its clocks ahead in summer: there (EST
+# in New York in July) one is refused as a summer time out of season is, since people write
+# EST all year meaning the wall clock. A zone that writes one all year (America/Panama's EST,
+# Africa/Algiers' CET) reads it as its own, so it is never refused there (`_named_zone`).
+# GMT is not here: it is UTC+00:00 by definition and, outside the zones that write it, read
+# as UTC's other name (`14:00 GMT` from New York in July means 14:00 UTC). Europe/London and
+# Europe/Dublin write it themselves, and there it is refused in summer, as EST in New York
+# is: people there write GMT for the clocks on the wall all year.
+STANDARD_TIMES = {
+    "wet": ("Western European Time", "Europe/Lisbon"),
+    "cet": ("Central European Time", "Europe/Berlin"),
+    "eet": ("Eastern European Time", "Europe/Athens"),
+    "est": ("Eastern Standard Time", "America/New_York"),
+    "aest": ("Australian Eastern Standard Time", "Australia/Sydney"),
+}
+_KEPT_TIMES = SUMMER_TIMES | STANDARD_TIMES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,18 +394,17 @@ class _Named:
 def _refuse_out_of_season(
     at: datetime, named: _Named, words: list[str], *, tz: str, now: datetime
 ) -> None:
-    """Refuses an abbreviation read at an offset its zone's clocks are not on at `at`, as a
-    summer time's is out of season (`14:00 BST` in December, `IST` in Dublin in November): the
-    person may mean the wall clock there or the offset, an hour apart, and a guess could
-    reboot at the wrong hour. Judged at the moment the time refers to, by tzdata's rules for
-    the zone that keeps it. A standard time in summer (`CET` in July) is read at its offset,
-    with the note that says it."""
+    """Refuses an abbreviation read at an offset its zone's clocks are not on at `at`: a
+    summer time out of season (`14:00 BST` in December, `IST` in Dublin in November) or a
+    standard time in summer (`14:00 EST` in July): the person may mean the wall clock there
+    or the offset, an hour apart, and a guess could reboot at the wrong hour. Judged at the
+    moment the time refers to, by tzdata's rules for the zone that keeps it."""
     if named.minutes is None or not named.keeper:
         return
     keeper = ZoneInfo(named.keeper)
     there = at.astimezone(keeper)
     in_force = int((there.utcoffset() or ZERO).total_seconds()) // 60
-    if in_force >= named.minutes:
+    if in_force == named.minutes:
         return
     written = at.astimezone(named.zone)
     place = " ".join(named.keeper if w == named.word else w for w in words)
@@ -398,7 +413,7 @@ def _refuse_out_of_season(
     current = there.tzname() or ""
     instead = " ".join(current if w == named.word else w for w in words)
     same = current.isalpha() and _reads_as(instead, place, tz=tz, now=now)
-    name = named.meaning or SUMMER_TIMES.get(named.word.lower(), ("", ""))[0]
+    name = named.meaning or _KEPT_TIMES.get(named.word.lower(), ("", ""))[0]
     today = now.astimezone(keeper).date()
     raise Refusal(
         say.time.zone_out_of_season(
@@ -472,7 +487,7 @@ def _named_zone(word: str, words: list[str], *, tz: str, now: datetime) -> _Name
         meaning = next((m.name for m in meanings if m.minutes == own), "")
         return _abbreviation(word, label, own, meaning=meaning, keeper=tz)
     if lowered in ZONE_ABBREVIATIONS:
-        keeper = SUMMER_TIMES.get(lowered, ("", ""))[1]
+        keeper = _KEPT_TIMES.get(lowered, ("", ""))[1]
         return _abbreviation(word, label, ZONE_ABBREVIATIONS[lowered], keeper=keeper)
     if not meanings:
         return None

@@ -310,6 +310,14 @@ class PolicyDesk:
                 return True
         return False
 
+    def end_window_closed(self, request: RequestRecord, *, claimed: Sequence[int] = ()) -> bool:
+        """A request `window_closed` says of, about to go (its last approval, a freeze's end):
+        it ends unsent, its thread told why, as a Confirm after the window closed is refused.
+        False: another click or loop moved it on first."""
+        return self._store.end_window_closed(
+            request.id, error=say.policy.WINDOW_CLOSED_ERROR, now=self._clock(), claimed=claimed
+        )
+
     def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
         found = preflight.find_conflicts(api=self._look, specs=specs, now=self._clock())
         return preflight.snapshot(found)

@@ -120,7 +120,7 @@ def _sentence(item: dict[str, Any]) -> str:
         return say.audit.confirmed(request, approvals=int(detail.get("approvals_needed") or 0))
     if event == "approved":
         return say.audit.approved(request, count=int(detail["count"]), needed=int(detail["needed"]))
-    if event in ("rejected", "cancelled", "expired", "approval_expired"):
+    if event in ("rejected", "cancelled", "expired", "approval_expired", "window_closed"):
         return say.audit.ended(request, event=event)
     if event == "approval_needed":
         return say.audit.approval_needed(request, needed=int(detail.get("needed") or 1))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.model import OperationSpec
+from bot.model import OperationSpec, format_api_time, parse_api_time
 from bot.policy.config import read_config
 from bot.policy.desk import PolicyDesk
 from bot.policy.groups import StaticGroups
@@ -81,9 +81,16 @@ def test_move_takes_the_window_open_now_and_runs_when_confirmed(run: Any, clock:
     # Read for ten minutes: "now" is when it is confirmed, not when Move was clicked.
     clock.set(OPEN + timedelta(minutes=10))
     request_id = confirm_button(moved)["value"]
+    # The test's clock runs on real time: the confirm happens between these two readings,
+    # however slowly a loaded machine gets there.
+    before = clock()
     confirm(bot, request_id)
+    after = clock()
     (sent,) = eventually(lambda: posted(bot), what="the moved reboot at the API")
-    assert "2026-12-10T02:20:00Z" <= sent["scheduled_at"] < "2026-12-10T02:21:00Z"
+    assert format_api_time(before) <= sent["scheduled_at"] <= format_api_time(after)
+    assert bot.runtime.store.get_request(request_id).confirmed_at == parse_api_time(  # type: ignore[union-attr]
+        sent["scheduled_at"]
+    )
 
 
 def test_a_window_closed_before_the_confirm_refuses_it(run: Any, clock: Clock) -> None:

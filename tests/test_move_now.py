@@ -93,6 +93,26 @@ def test_move_takes_the_window_open_now_and_runs_when_confirmed(run: Any, clock:
     )
 
 
+def test_moved_to_now_the_conflicts_are_looked_for_at_the_click(run: Any, clock: Clock) -> None:
+    """ "Now" at the Move click is not "now" when the request was typed (up to 15 minutes
+    before): what else runs on the device then is looked for at the click."""
+    bot = run(WINDOW.format(outside="warn"))
+    asked = shown(bot, "reboot server-01 at 05:00 UTC")
+    assert "Conflicts" not in all_text(asked)
+    # Another reboot of server-01, scheduled meanwhile for ten minutes after the click.
+    clock.set(OPEN + timedelta(minutes=10))
+    other = bot.runtime.service.api.create_operation(
+        OperationSpec(
+            device_name="server-01",
+            operation_type="reboot",
+            scheduled_at=OPEN + timedelta(minutes=20),
+        )
+    )
+    moved = click(bot, ACTION_MOVE_TO_WINDOW, buttons(asked)[ACTION_MOVE_TO_WINDOW]["value"])
+    text = all_text(moved)
+    assert "Conflicts" in text and other["id"] in text
+
+
 def test_a_window_closed_before_the_confirm_refuses_it(run: Any, clock: Clock) -> None:
     clock.set(OPEN + timedelta(minutes=100))  # 03:50: ten minutes left
     bot = run(WINDOW.format(outside="warn"))

@@ -168,10 +168,6 @@ def window_closed_line(requester: str) -> str:
 
 BEING_SENT = "being sent as the freeze came"
 NO_ID_YET = "no id yet"
-NOT_LOOKED_AGAIN = (
-    "The window is open now, so it runs now: what else runs on these devices was not looked "
-    "for again. `/ops list <device>` shows it."
-)
 APPROVAL_EXPIRED = "not approved in time"
 
 

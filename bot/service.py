@@ -111,6 +111,7 @@ class OpsService:
             store=store,
             policy=self.policy,
             clicks=self.clicks,
+            desk=self.desk,
             clock=clock,
             on_change=on_confirmed,
         )

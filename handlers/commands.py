@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from bot import say
 from bot.answers import Refused
 from bot.say import modal_blocks, track_blocks
+from bot.slack.notifier import respond_in_channel
 from handlers.context import Deps, answer_text
 
 
@@ -47,8 +48,12 @@ def register(app: App, deps: Deps) -> None:
                 surface="command",
                 private=private,
                 response_url=command.get("response_url"),
-                announce=lambda message: respond(
-                    response_type="in_channel", replace_original=False, **message
+                announce=lambda message: respond_in_channel(
+                    respond,
+                    message,
+                    otherwise=lambda m: deps.poster.post(
+                        channel=channel, thread_ts=None, user=user, message=m
+                    ),
                 ),
             )
 

@@ -23,6 +23,7 @@ from store.records import (
     REJECT,
     UNSENT,
     WAVE_STARTED,
+    WINDOW_CLOSED,
 )
 
 
@@ -163,6 +164,37 @@ class Approvals(StoreBase):
         )
         if went is not None:
             self._maybe_finished(tx, request_id, now)
+
+    def end_window_closed(
+        self, request_id: str, *, error: str, now: datetime, claimed: Sequence[int] = ()
+    ) -> bool:
+        """A request moved into the windows open then, about to go (its last approval, a
+        freeze's end) after one of them closed: it ends as expired, nothing of it sent, its
+        thread told why (`policy["window_closed"]` marks why it expired). `claimed`:
+        operations the sender took a moment ago, ended with the rest. False: it was not
+        waiting to go (another click or loop ended or sent it first)."""
+        with self.engine.write() as tx:
+            # Read and written back in one transaction, as ask_approval_for_window does.
+            policy = json.loads(
+                tx.value("SELECT policy FROM requests WHERE id = ?", [request_id]) or "{}"
+            )
+            if not self._cas(
+                tx,
+                "UPDATE requests SET state = 'expired', policy = ? "
+                "WHERE id = ? AND state IN ('confirmed', 'approving')",
+                [json.dumps({**policy, "window_closed": True}), request_id],
+            ):
+                return False
+            ids = ", ".join(str(int(i)) for i in claimed)
+            tx.execute(
+                "UPDATE operations SET state = 'new' WHERE request_id = ? AND state = 'sending' "
+                f"AND id IN ({ids or 'NULL'})",
+                [request_id],
+            )
+            self._audit_request(tx, request_id, event=WINDOW_CLOSED, actor=BOT_ACTOR, now=now)
+            self._enqueue(tx, {"request_id": request_id, "kind": WINDOW_CLOSED}, now)
+            self._end_unsent(tx, request_id, error=error, now=now)
+            return True
 
     def rejudge(
         self,

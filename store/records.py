@@ -64,6 +64,8 @@ OUTSIDE_DROPPED = "outside_dropped"
 OUTSIDE_WARNED = "outside_warned"
 APPROVAL_NEEDED = "approval_needed"
 POLICY_REFUSED = "policy_refused"
+# A request moved into the windows open then, ended unsent when it would go after one closed.
+WINDOW_CLOSED = "window_closed"
 # Not sent, and not for ever: what ends unsent when a request is rejected, expires or is refused.
 UNSENT = ("draft", "new", WAITING, OUTSIDE)
 # An operation's phase (OperationRecord.phase) for the states that are one phase each.

@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from bot.model import OperationSpec
-from bot.run.audit import SLACK_URL, parse_since, permalink, sentence
+from bot.run.audit import (
+    SLACK_URL,
+    parse_since,
+    permalink,
+    sentence,
+    write_csv,
+    write_json,
+    write_text,
+)
 from bot.run.cli import main
 from bot.zequenze.simulator.faults import Fault
 from store import RequestRecord, Store
@@ -450,6 +458,43 @@ def test_each_text_line_is_a_short_sentence(line: dict[str, Any], said: str) -> 
     """Who did what to which request, and the facts a person looks for first; never the raw
     JSON, which --format json and csv keep whole."""
     assert sentence(line) == said
+
+
+FAKE_LINE = "x\n2026-12-06 10:00:01 UTC  U0002   approved r_1 (2 of 2)\x1b[31m"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        row("refused", {"text": FAKE_LINE, "reason": "Not a command.\x1b[2J"}, request_id=None),
+        row("requested", {"text": "reboot\rserver-01\u2028x\u202e", "operations": [{}]}),
+        row("frozen", {"devices": ["srv\n*"], "reason": "a\tb\x07", "freeze": 1}),
+        row("api_status", {"old": "a", "new": "b", "error": "x\x1b]0;t\x07"}, device_name="s\r1"),
+    ],
+)
+def test_a_text_line_shows_typed_controls_and_never_breaks(line: dict[str, Any]) -> None:
+    """Typed text is data in the text writer too: a line break, a carriage return, a tab, an
+    escape or a direction mark in what was typed (the text, a reason, a device) is shown, not
+    obeyed, so it can neither fake a second line nor send the terminal an escape. JSON and
+    CSV keep what was typed as it was."""
+    at = {"id": 1, "at": "2026-12-06T10:00:00Z", "actor": "U0\x1b1"}
+    out = io.StringIO()
+    assert write_text(out, [{**line, **at}]) == 1
+    written = out.getvalue()
+    assert written.endswith("\n") and written.count("\n") == 1
+    assert not any(c in written[:-1] for c in "\r\t\x1b\x07\u2028\u202e")
+    assert "U+001B" in written
+    if line["event"] == "refused":
+        assert "x⏎2026-12-06 10:00:01 UTC  U0002   approved r_1 (2 of 2)U+001B[31m" in written
+    kept = io.StringIO()
+    write_json(kept, [{**line, **at}])
+    assert json.loads(kept.getvalue())["detail"] == line["detail"]
+    kept = io.StringIO()
+    write_csv(kept, [{**line, **at}])
+    assert (
+        json.loads(next(iter(csv.reader(io.StringIO(kept.getvalue()).readlines()[1:])))[-1])
+        == line["detail"]
+    )
 
 
 def test_audit_refuses_a_bad_since_with_an_example(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.model import OperationSpec
+from bot.model import OperationSpec, format_api_time, parse_api_time
 from bot.policy.config import read_config
 from bot.policy.desk import PolicyDesk
 from bot.policy.groups import StaticGroups
@@ -22,8 +22,10 @@ from store import Store
 from tests.conftest import eventually
 from tests.test_flow import all_text, confirm_button
 from tests.test_judged_when_acting import (
+    APPROVER,
     CHANNEL,
     REQUESTER,
+    RULE,
     WINDOW,
     Clock,
     NoLook,
@@ -79,9 +81,36 @@ def test_move_takes_the_window_open_now_and_runs_when_confirmed(run: Any, clock:
     # Read for ten minutes: "now" is when it is confirmed, not when Move was clicked.
     clock.set(OPEN + timedelta(minutes=10))
     request_id = confirm_button(moved)["value"]
+    # The test's clock runs on real time: the confirm happens between these two readings,
+    # however slowly a loaded machine gets there.
+    before = clock()
     confirm(bot, request_id)
+    after = clock()
     (sent,) = eventually(lambda: posted(bot), what="the moved reboot at the API")
-    assert "2026-12-10T02:20:00Z" <= sent["scheduled_at"] < "2026-12-10T02:21:00Z"
+    assert format_api_time(before) <= sent["scheduled_at"] <= format_api_time(after)
+    assert bot.runtime.store.get_request(request_id).confirmed_at == parse_api_time(  # type: ignore[union-attr]
+        sent["scheduled_at"]
+    )
+
+
+def test_moved_to_now_the_conflicts_are_looked_for_at_the_click(run: Any, clock: Clock) -> None:
+    """ "Now" at the Move click is not "now" when the request was typed (up to 15 minutes
+    before): what else runs on the device then is looked for at the click."""
+    bot = run(WINDOW.format(outside="warn"))
+    asked = shown(bot, "reboot server-01 at 05:00 UTC")
+    assert "Conflicts" not in all_text(asked)
+    # Another reboot of server-01, scheduled meanwhile for ten minutes after the click.
+    clock.set(OPEN + timedelta(minutes=10))
+    other = bot.runtime.service.api.create_operation(
+        OperationSpec(
+            device_name="server-01",
+            operation_type="reboot",
+            scheduled_at=OPEN + timedelta(minutes=20),
+        )
+    )
+    moved = click(bot, ACTION_MOVE_TO_WINDOW, buttons(asked)[ACTION_MOVE_TO_WINDOW]["value"])
+    text = all_text(moved)
+    assert "Conflicts" in text and other["id"] in text
 
 
 def test_a_window_closed_before_the_confirm_refuses_it(run: Any, clock: Clock) -> None:
@@ -125,6 +154,61 @@ def test_moved_now_then_held_past_the_window_the_send_is_judged_again(
     assert posted(bot) == []
     assert bot.runtime.store.get_request(request_id).state == "approving"  # type: ignore[union-attr]
     assert state_of(bot, request_id) == ["draft"]
+
+
+def test_approved_after_the_window_it_was_moved_into_closed_nothing_is_sent(
+    run: Any, clock: Clock
+) -> None:
+    """Moved to now and confirmed inside the window, it waits for a rule's approval; the
+    approval that would release it comes after the window closed: under a window that only
+    warns it would run outside the window it was moved into, so it ends as at a late Confirm,
+    its thread told why (the reviewer's scenario)."""
+    bot = run(RULE + WINDOW.format(outside="warn"))
+    asked = shown(bot, "reboot server-01 at 05:00 UTC")
+    moved = click(bot, ACTION_MOVE_TO_WINDOW, buttons(asked)[ACTION_MOVE_TO_WINDOW]["value"])
+    request_id = confirm_button(moved)["value"]
+    root = confirm(bot, request_id)
+    assert bot.runtime.store.get_request(request_id).state == "approving"  # type: ignore[union-attr]
+
+    clock.set(datetime(2026, 12, 10, 4, 30, tzinfo=UTC))
+    response, key = bot.click("ops_approve", request_id, user=APPROVER)
+    assert response.status_code == 200
+    answer = bot.wait_response(key)["text"]
+    assert "The maintenance window this was moved into has closed" in answer
+    told = thread_has(bot, root, "The maintenance window this was moved into has closed")
+    assert f"<@{REQUESTER}>" in all_text(told)
+    request = bot.runtime.store.get_request(request_id)
+    assert request is not None and request.state == "expired"
+    assert [op.state for op in request.operations] == ["rejected"]
+    assert posted(bot) == []
+
+
+def test_moved_now_then_held_past_a_warn_window_nothing_is_sent(run: Any, clock: Clock) -> None:
+    """Confirmed inside the window it was moved into, a freeze holds it until that window has
+    closed: a window that only warns would send it outside it, so at the send it ends, its
+    thread told why."""
+    bot = run(WINDOW.format(outside="warn"))
+    request_id = confirm_button(shown(bot, "reboot server-01 at 05:00 UTC"))["value"]
+    assert bot.runtime.service.move_to_window(request_id, user=REQUESTER).ok
+    bot.runtime.store.add_freeze(
+        devices=("server-01",),
+        reason="rack move",
+        by="U0ADMIN",
+        channel=CHANNEL,
+        now=clock(),
+        until=datetime(2026, 12, 10, 4, 5, tzinfo=UTC),
+    )
+    root = confirm(bot, request_id)
+    eventually(
+        lambda: bot.runtime.store.get_request(request_id).operations[0].held_since,  # type: ignore[union-attr]
+        what="the operation held by the freeze",
+    )
+    clock.set(datetime(2026, 12, 10, 4, 6, tzinfo=UTC))
+    told = thread_has(bot, root, "The maintenance window this was moved into has closed")
+    assert f"<@{REQUESTER}>" in all_text(told)
+    assert posted(bot) == []
+    assert bot.runtime.store.get_request(request_id).state == "expired"  # type: ignore[union-attr]
+    assert state_of(bot, request_id) == ["rejected"]
 
 
 def test_another_window_before_the_time_keeps_the_next_start(tmp_path: Any) -> None:

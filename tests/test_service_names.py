@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from bot.model import Plan
 from bot.policy.config import load_config
 from bot.understand.grammar import parse, with_name
 from bot.understand.when import warm_up
-from bot.zequenze.devices import NAMES_READ, DeviceBook
+from bot.zequenze.devices import DeviceBook
 from store import Store
 from tests import history
 from tests.conftest import Bot, eventually
@@ -212,6 +213,14 @@ def test_the_services_that_ran_are_read_once_from_the_newest_end(
             _restarts(store, 1, "rabbitmq-server")  # older than the bound: not read
             history.sent_history(store.db.conn, size)
             _restarts(store, 3, "postgresql")
+            reads: list[tuple[int, list[tuple[str, Any]]]] = []
+            read = store.succeeded_parameters
+
+            def spied(*, within: int, read: Any = read, reads: Any = reads) -> Any:
+                reads.append((within, read(within=within)))
+                return reads[-1][1]
+
+            monkeypatch.setattr(store, "succeeded_parameters", spied)
             devices = DeviceBook(store=store, clock=lambda: NOW)
             with history.Steps(store) as first:
                 (note,) = devices.spell(plan("restart postgresq on server-01")).notes
@@ -219,11 +228,16 @@ def test_the_services_that_ran_are_read_once_from_the_newest_end(
             with history.Steps(store) as again:
                 assert devices.spell(plan("restart rabbitmq-servr on server-01")).notes == ()
             assert again.count == 0
+            # One read, bounded by the bound in force, of the newest: the three postgresql
+            # restarts among them, the older rabbitmq-server not.
+            ((within, ran),) = reads
+            assert within == 100 and len(ran) <= within
+            services = [p.get("service_name") for _, p in ran]
+            assert services.count("postgresql") == 3 and "rabbitmq-server" not in services
             costs.append(first.count)
         finally:
             store.close()
     assert costs[0] == costs[1], costs
-    assert NAMES_READ == 2_000  # the bound in use
 
 
 # --- in Slack ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from datetime import datetime
 from bot import say
 from bot.answers import Outcome
 from bot.policy.clicks import Allowed, Clicks
+from bot.policy.desk import PolicyDesk
 from bot.policy.rules import Policy
 from bot.ports import GroupsUnavailable
 from store import RequestRecord, Store
@@ -22,12 +23,14 @@ class Approvals:
         store: Store,
         policy: Policy,
         clicks: Clicks,
+        desk: PolicyDesk,
         clock: Callable[[], datetime],
         on_change: Callable[[], None],
     ) -> None:
         self._store = store
         self._policy = policy
         self._clicks = clicks
+        self._desk = desk
         self._clock = clock
         # A voice changes the public message, and the last one makes operations due.
         self._on_change = on_change
@@ -45,6 +48,14 @@ class Approvals:
         if isinstance(request, Outcome):
             return request
         now = self._clock()
+        releases = len(request.approvals) + 1 >= request.approvals_needed
+        if releases and self._desk.window_closed(request, now):
+            # Moved into the window open then, it would go now, after that window closed (a
+            # window that only warns would let it): it ends, as a Confirm then would.
+            if not self._desk.end_window_closed(request):
+                return self._not_approved(self._state(request_id), request)
+            self._on_change()
+            return Outcome(reason="window_closed", request=self._store.get_request(request_id))
         result = self._store.approve(
             request_id, user=user, now=now, run_at=now if request.immediate else None
         )
@@ -135,6 +146,10 @@ class Approvals:
             detail = say.policy.mentions(named) if named else say.policy.ANYONE_ELSE
         reason = why if why == "groups_unavailable" else f"approve_{why}"
         return self._clicks.refused(request, user=user, action=action, reason=reason, detail=detail)
+
+    def _state(self, request_id: str) -> str:
+        current = self._store.get_request(request_id)
+        return current.state if current is not None else "not_found"
 
     @staticmethod
     def _not_approved(result: str, request: RequestRecord) -> Outcome:

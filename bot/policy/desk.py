@@ -120,14 +120,16 @@ class PolicyDesk:
         policy file it was judged under."""
         kept = {**verdict.snapshot(), **self._conflicts(plan.operations)}
         if verdict.outside:
-            # Offered a Move into the window: where it goes, and the conflicts there looked
-            # for now, so that the click need not wait on the API.
+            # Offered a Move into the window: where it goes, and the conflicts at a later time
+            # looked for now, so that the click need not wait on the API. Into the window open
+            # now, they are looked for at the click: "now" is then, not when it was typed.
             times, now = self.moves(plan.operations, self._clock())
-            moved = [
-                replace(s, scheduled_at=t) for s, t in zip(plan.operations, times, strict=True)
-            ]
             kept["move_runs_now"] = now
-            kept["moved_conflicts"] = {"times": _times(moved, now), "found": self._conflicts(moved)}
+            if not now:
+                moved = [
+                    replace(s, scheduled_at=t) for s, t in zip(plan.operations, times, strict=True)
+                ]
+                kept["moved_conflicts"] = {"times": _times(moved), "found": self._conflicts(moved)}
         return {**kept, "fingerprint": self._policy.config.fingerprint}
 
     def judged_under_this_policy(self, request: RequestRecord) -> bool:
@@ -259,14 +261,15 @@ class PolicyDesk:
         verdict = self.judge(plan, requester=user, channel=request.channel)
         if isinstance(verdict, Refused):
             return verdict
-        # The conflicts at the new times were looked for when the request was typed (a click
-        # never waits on the API); a window that opened meanwhile moves it to now instead, and
-        # the confirmation then says they were not looked for again.
+        # The conflicts at a later window's start were looked for when the request was typed
+        # (the click need not wait on the API). Now, or a time other than the one looked at
+        # (a window that opened meanwhile), they are looked for again, judged at the moment
+        # the person acts: by the same quick look the typing makes (one that fails is a note).
         looked = request.policy.get("moved_conflicts") or {}
-        if looked.get("times") == _times(specs, into_open):
+        if not into_open and looked.get("times") == _times(specs):
             conflicts = looked["found"]
         else:
-            conflicts = {"conflicts_unavailable": say.policy.NOT_LOOKED_AGAIN}
+            conflicts = self._conflicts(specs)
         policy = {
             **verdict.snapshot(),
             **conflicts,
@@ -311,6 +314,14 @@ class PolicyDesk:
                 return True
         return False
 
+    def end_window_closed(self, request: RequestRecord, *, claimed: Sequence[int] = ()) -> bool:
+        """A request `window_closed` says of, about to go (its last approval, a freeze's end):
+        it ends unsent, its thread told why, as a Confirm after the window closed is refused.
+        False: another click or loop moved it on first."""
+        return self._store.end_window_closed(
+            request.id, error=say.policy.WINDOW_CLOSED_ERROR, now=self._clock(), claimed=claimed
+        )
+
     def _conflicts(self, specs: Sequence[OperationSpec]) -> dict[str, Any]:
         found = preflight.find_conflicts(api=self._look, specs=specs, now=self._clock())
         return preflight.snapshot(found)
@@ -326,7 +337,6 @@ def _blocked(check: WindowCheck, *, tz: str) -> str:
     )
 
 
-def _times(specs: Sequence[OperationSpec], now: bool = False) -> list[str]:
-    """The times a Move puts the operations at, as kept: "now" for a request moved to run now
-    (whenever it is clicked, what was looked for then is what runs now)."""
-    return ["now" if now else format_api_time(s.scheduled_at) for s in specs]
+def _times(specs: Sequence[OperationSpec]) -> list[str]:
+    """The times a Move puts the operations at, as kept."""
+    return [format_api_time(s.scheduled_at) for s in specs]

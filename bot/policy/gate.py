@@ -35,6 +35,7 @@ class ByWindow(Enum):
     GO = "go"
     KEPT = "kept"  # outside a window that blocks: kept here, for a person's Move or Drop
     WAIT = "wait"  # outside a window that asks for approval: its request waits for one
+    ENDED = "ended"  # moved into the window open then, which has closed: its request ended
 
 
 class SendGate:
@@ -82,8 +83,8 @@ class SendGate:
                 if op.id not in wanted or op.state != "new" or op.held_since is not None:
                     continue
                 verdict = self._by_window(op, request, now)
-                if verdict is ByWindow.WAIT:
-                    break  # its request now waits for an approval: nothing more of it goes
+                if verdict in (ByWindow.WAIT, ByWindow.ENDED):
+                    break  # waiting for an approval, or ended: nothing more of it goes
                 if verdict is ByWindow.GO:
                     admitted.append(op)
         return sorted(admitted, key=lambda op: op.id)
@@ -154,6 +155,11 @@ class SendGate:
                 now=now,
             )
             return ByWindow.WAIT
+        if request.policy.get("moved_now"):
+            # Moved into the window open then, and held (a freeze) until it closed: a window
+            # that only warns would send it outside the window it was moved into.
+            self._desk.end_window_closed(request, claimed=(op.id,) if claimed else ())
+            return ByWindow.ENDED
         if _was_inside(request, op.device_name):
             self._store.tell_once(op.announce(OUTSIDE_WARNED, **about), now=now)
         return ByWindow.GO

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot import say
+from bot.understand.typed import visible
 
 SLACK_URL = "slack_url"  # the fact that holds the workspace's address, learnt at start
 
@@ -80,10 +81,9 @@ def write_text(out: TextIO, items: Iterable[dict[str, Any]]) -> int:
     for first. JSON and CSV carry every detail and the permalink."""
     count = 0
     for item in items:
-        out.write(
-            say.audit.line(at=_when(item["at"]), actor=item["actor"], sentence=sentence(item))
-            + "\n"
-        )
+        # Typed text (a command, a reason, a device name) is data: shown, never obeyed.
+        actor, said = visible(str(item["actor"])), visible(sentence(item))
+        out.write(say.audit.line(at=_when(item["at"]), actor=actor, sentence=said) + "\n")
         count += 1
     return count
 
@@ -120,7 +120,7 @@ def _sentence(item: dict[str, Any]) -> str:
         return say.audit.confirmed(request, approvals=int(detail.get("approvals_needed") or 0))
     if event == "approved":
         return say.audit.approved(request, count=int(detail["count"]), needed=int(detail["needed"]))
-    if event in ("rejected", "cancelled", "expired", "approval_expired"):
+    if event in ("rejected", "cancelled", "expired", "approval_expired", "window_closed"):
         return say.audit.ended(request, event=event)
     if event == "approval_needed":
         return say.audit.approval_needed(request, needed=int(detail.get("needed") or 1))

@@ -29,6 +29,7 @@ REQUEST_OUTCOMES = {
     "cancelled": "cancelled",
     "expired": "expired",
     "approval_expired": "expired",
+    "window_closed": "expired",  # moved into a window that closed before it could go
     "refused": "refused",
     "approved": "approved",
     "rejected": "rejected",

@@ -56,6 +56,7 @@ def ended(request: str, *, event: str) -> str:
         "cancelled": f"cancelled {request}",
         "expired": f"{request} expired, never confirmed",
         "approval_expired": f"{request} was not approved in time",
+        "window_closed": f"{request} not sent: the window it was moved into had closed",
     }
     return said.get(event, f"{event} {request}")
 

@@ -151,12 +151,23 @@ MOVED_INTO_OPEN_WINDOW = (
     "Moved into the maintenance window open now: it runs when you confirm, if the window is "
     "still open then."
 )
+# Moved into the window open then, it would go (confirmed, approved, a freeze's end) after the
+# window closed: the person who clicked, and the thread, are told this.
+WINDOW_CLOSED = (
+    "The maintenance window this was moved into has closed while it waited, so nothing was "
+    "sent. Ask again: the confirmation offers the next window."
+)
+# Its operations' error (plain text, escaped where shown).
+WINDOW_CLOSED_ERROR = "the maintenance window it was moved into had closed"
+
+
+def window_closed_line(requester: str) -> str:
+    """Mrkdwn: `requester` a mention."""
+    return f"⌛ {requester}: {WINDOW_CLOSED}"
+
+
 BEING_SENT = "being sent as the freeze came"
 NO_ID_YET = "no id yet"
-NOT_LOOKED_AGAIN = (
-    "The window is open now, so it runs now: what else runs on these devices was not looked "
-    "for again. `/ops list <device>` shows it."
-)
 APPROVAL_EXPIRED = "not approved in time"
 
 
@@ -349,6 +360,10 @@ def approval_rejected(rejecters: Sequence[str], *, withdrawn: bool, went: bool =
 
 def approval_ran_out(approved: Sequence[str], *, needed: int, went: bool = False) -> str:
     return f"⌛ *Not approved in time* ({len(approved)} of {needed}): {_nothing_sent(went)}."
+
+
+def window_closed_state(*, went: bool) -> str:
+    return f"⌛ *The window it was moved into closed*: {_nothing_sent(went)}."
 
 
 def refused_by_policy(*, went: bool) -> str:

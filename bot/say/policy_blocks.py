@@ -48,6 +48,7 @@ from store import (
     OUTSIDE_MOVED,
     OUTSIDE_WARNED,
     POLICY_REFUSED,
+    WINDOW_CLOSED,
     Freeze,
     OutboxEvent,
     RequestRecord,
@@ -165,6 +166,8 @@ def approval_blocks(request: RequestRecord) -> Blocks:
     went = any(op.api_id for op in request.operations)
     if request.state == "rejected" and not rejecters:
         return [section(say.policy.refused_by_policy(went=went))]
+    if request.state == "expired" and request.policy.get("window_closed"):
+        return [section(say.policy.window_closed_state(went=went))]
     if not request.approvals_needed:
         return []
     approved = [f"<@{u}>" for u in request.approvals]
@@ -224,7 +227,15 @@ def approval_event(kind: str, data: dict[str, Any], request: RequestRecord) -> s
 # --- judged again when the bot acts: the window and the file in force at the moment --------
 
 JUDGED_EVENTS = frozenset(
-    {ASK_OUTSIDE, OUTSIDE_MOVED, OUTSIDE_DROPPED, OUTSIDE_WARNED, APPROVAL_NEEDED, POLICY_REFUSED}
+    {
+        ASK_OUTSIDE,
+        OUTSIDE_MOVED,
+        OUTSIDE_DROPPED,
+        OUTSIDE_WARNED,
+        APPROVAL_NEEDED,
+        POLICY_REFUSED,
+        WINDOW_CLOSED,
+    }
 )
 
 
@@ -254,6 +265,8 @@ def judged_event(kind: str, data: dict[str, Any], request: RequestRecord) -> str
         return say.policy.outside_warned(device=device, window=window, at=at)
     if kind == POLICY_REFUSED:
         return say.policy.policy_refused_now(str(data.get("reason") or ""))
+    if kind == WINDOW_CLOSED:
+        return say.policy.window_closed_line(f"<@{request.requester}>")
     needed, count = int(data.get("needed") or 0), int(data.get("count") or 0)
     if data.get("why") == "window":
         return say.policy.approval_needed_now(device=device, window=window, at=at)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.say.common import every, or_list, plural
+from bot.say.policy import WINDOW_CLOSED
 from bot.say.time import span
 
 # --- the confirm → track flow ---------------------------------------------------------------
@@ -89,8 +90,7 @@ CLICK_REFUSALS = {
     "Ask again with `/ops`.",
     "too_late": "The time you asked for has passed while this waited, so nothing was sent. "
     "Ask again with a new time, e.g. `/ops reboot server-01 in 10 minutes`.",
-    "window_closed": "The maintenance window this was moved into has closed while it waited, "
-    "so nothing was sent. Ask again: the confirmation offers the next window.",
+    "window_closed": WINDOW_CLOSED,
     "already_confirmed": "This request was already confirmed; follow it in its thread.",
     "already_cancelled": "This request was cancelled; nothing was sent.",
     "already_expired": "This request expired; nothing was sent. Ask again with `/ops`.",

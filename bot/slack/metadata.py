@@ -41,6 +41,7 @@ from store import (
     WAVE_HALTED,
     WAVE_STARTED,
     WAVES_STOPPED,
+    WINDOW_CLOSED,
     Freeze,
     OperationRecord,
     OutboxEvent,
@@ -129,7 +130,7 @@ METADATA_ERRORS = frozenset(
     {"invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large"}
 )
 _APPROVED = "approved"
-_REJECTED = frozenset({"rejected", "approval_expired", POLICY_REFUSED})
+_REJECTED = frozenset({"rejected", "approval_expired", POLICY_REFUSED, WINDOW_CLOSED})
 _WAVE_TYPES = {
     WAVE_STARTED: WAVE_STARTED_TYPE,
     WAVE_HALTED: WAVE_HALTED_TYPE,

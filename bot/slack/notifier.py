@@ -233,9 +233,20 @@ class ChannelPoster:
         self, *, channel: str, thread_ts: str | None, user: str, message: dict[str, Any]
     ) -> None:
         deadline = time.monotonic() + self._patience
+        # Only the person sees the private copy: no metadata for other apps to read.
+        private = {key: value for key, value in message.items() if key != "metadata"}
         while self._pacer.take(channel, timeout=max(0.0, deadline - time.monotonic())):
             try:
-                self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+                if "metadata" in message:
+                    _with_metadata(
+                        self._client.chat_postMessage,
+                        message["metadata"],
+                        channel=channel,
+                        thread_ts=thread_ts,
+                        **private,
+                    )
+                else:
+                    self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
                 return
             except SlackApiError as exc:
                 if not _rate_limited(exc):
@@ -247,9 +258,40 @@ class ChannelPoster:
                 break
         else:
             log.warning("no turn to post in %s in time; answering %s privately", channel, user)
-        # Only the person sees it: no metadata for other apps to read.
-        private = {key: value for key, value in message.items() if key != "metadata"}
         self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **private)
+
+
+def respond_in_channel(
+    respond: Callable[..., Any],
+    message: dict[str, Any],
+    *,
+    otherwise: Callable[[dict[str, Any]], None],
+) -> None:
+    """A slash command's answer for the whole channel (a freeze, its end), through its
+    response_url, with its metadata. Refused for the metadata alone, it is sent again with the
+    ids only, as `_with_metadata` does; refused otherwise or unanswered, it is logged and
+    handed to `otherwise` (posted in the channel): never dropped, as Bolt's respond() does not
+    raise for a refusal. A rare second copy is better than a channel never told of a freeze."""
+
+    def send(sent: dict[str, Any]) -> tuple[int, str]:
+        try:
+            answer = respond(response_type="in_channel", replace_original=False, **sent)
+        except OSError as exc:
+            return 0, type(exc).__name__
+        return int(answer.status_code), str(answer.body or "").strip()
+
+    status, said = send(message)
+    tag = message.get("metadata")
+    if status != 200 and tag and said in metadata.METADATA_ERRORS:
+        log.warning(
+            "Slack refused the metadata of a %s answer (%s); sent with its ids only",
+            tag.get("event_type"),
+            said,
+        )
+        status, said = send({**message, "metadata": metadata.ids_only(tag)})
+    if status != 200:
+        log.warning("the channel's answer was refused at its response_url (%s): posted", said)
+        otherwise(message)
 
 
 def tell_privately(

@@ -95,6 +95,28 @@ def whole_number(written: str, *, at_most: int) -> int | None:
     return int(digits)
 
 
+# Characters that break or steer a line of text: invisible ones, and the line and paragraph
+# separators some viewers break a line at.
+_LINE_STEERING = _INVISIBLE | {"Zl", "Zp"}
+LINE_BREAK_SHOWN = "⏎"
+
+
+def visible(text: str) -> str:
+    """The text on one line, each character that would break or steer it shown instead: a
+    line break as ⏎, any other control, format mark or separator by its code (`U+001B`), so
+    that what was typed can neither fake a second line nor send a terminal an escape."""
+    if not any(unicodedata.category(c) in _LINE_STEERING for c in text):
+        return text
+    return "".join(
+        LINE_BREAK_SHOWN
+        if c == "\n"
+        else f"U+{ord(c):04X}"
+        if unicodedata.category(c) in _LINE_STEERING
+        else c
+        for c in text
+    )
+
+
 def storable(typed: str) -> str:
     """The text with each lone surrogate written as its escape (`\\ud800`): what was typed,
     kept where UTF-8 goes (SQLite, `opsbot audit`'s output), which cannot hold one."""

@@ -10,11 +10,15 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot import say
 from bot.run.failures import fail, path_problem
 from bot.run.settings import DEFAULT_DB, SettingsError
+
+if TYPE_CHECKING:
+    from store import Store
 
 
 def _database_path() -> str:
@@ -188,15 +192,22 @@ def audit_command(args: argparse.Namespace) -> int:
     if not Path(path).is_file():
         return fail(say.terminal.backup_no_database(path))
     try:
-        store = Store(path=path, read_only=True)
+        return _write_audit(Store(path=path, read_only=True), args, since)
+    except sqlite3.Error as exc:
+        return fail(say.terminal.audit_unreadable(path, str(exc)))
+
+
+def _write_audit(store: Store, args: argparse.Namespace, since: datetime | None) -> int:
+    """The audit trail from `store`, written in the format asked for; the store is closed."""
+    from bot.run import audit
+
+    try:
         try:
             rows = store.audit_rows(since=since)
             items = audit.lines(rows, workspace_url=store.fact(audit.SLACK_URL))
             count = audit.WRITERS[args.format](sys.stdout, items)
         finally:
             store.close()
-    except sqlite3.Error as exc:
-        return fail(say.terminal.audit_unreadable(path, str(exc)))
     except BrokenPipeError:
         # `opsbot audit | head`: the reader has what it wanted. Python would complain again
         # when it flushes stdout at exit, so stdout goes nowhere from here.
@@ -212,27 +223,14 @@ def _audit_postgres(args: argparse.Namespace, url: str, since: datetime | None) 
     run; the schema is not brought up to date by a look)."""
     import psycopg
 
-    from bot.run import audit
     from bot.run.settings import redact_url
     from store import Store, StoreUnavailable
 
     shown = redact_url(url)
     try:
-        store = Store(url=url, read_only=True)
-        try:
-            rows = store.audit_rows(since=since)
-            items = audit.lines(rows, workspace_url=store.fact(audit.SLACK_URL))
-            count = audit.WRITERS[args.format](sys.stdout, items)
-        finally:
-            store.close()
+        return _write_audit(Store(url=url, read_only=True), args, since)
     except (psycopg.Error, StoreUnavailable) as exc:
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         if password := urlsplit(url).password:
             reason = reason.replace(password, "***")
         return fail(say.terminal.audit_unreadable(shown, reason, "OPSBOT_DATABASE_URL"))
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    if count == 0 and args.format == "text":
-        print(say.terminal.audit_empty(args.since), file=sys.stderr)
-    return 0

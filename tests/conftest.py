@@ -97,13 +97,17 @@ def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "co
     """Poll until `check()` returns something truthy; fail with `what` after the deadline
     (generous: the suite runs on two workers, and a loaded machine is slow, not wrong)."""
     deadline = time.monotonic() + timeout
+    pause = 0.001
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(pause)
+        # Soon at first, as most conditions come true within milliseconds of what a test did
+        # (a command's answer), then every 20 ms.
+        pause = min(pause * 2, 0.02)
 
 
 class _Everything(logging.Handler):

@@ -29,6 +29,7 @@ from tests.fakes import (
     post,
     slash_command_body,
 )
+from tests.fakes.signing import TRUST
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = "opsbot is listening"
@@ -298,7 +299,7 @@ class BotProcess:
     def get(self, path: str, *, timeout: float = 5.0) -> httpx.Response | None:
         """GET /healthz, /readyz or /metrics; None when no answer came."""
         try:
-            with httpx.Client(trust_env=False, timeout=timeout) as client:
+            with httpx.Client(trust_env=False, timeout=timeout, verify=TRUST) as client:
                 return client.get(f"{self.base}{path}")
         except httpx.TransportError:
             return None

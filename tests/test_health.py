@@ -20,6 +20,7 @@ from bot.track.ticker import Ticker
 from bot.zequenze.api import CallRecord
 from tests.conftest import Bot, eventually
 from tests.fakes import BOT_TOKEN, slash_command_body
+from tests.fakes.signing import TRUST
 from tests.test_flow import request_and_confirm
 
 
@@ -28,7 +29,7 @@ def base(bot: Bot) -> str:
 
 
 def get(bot: Bot, path: str) -> httpx.Response:
-    return httpx.get(base(bot) + path, timeout=10)
+    return httpx.get(base(bot) + path, timeout=10, verify=TRUST)
 
 
 def samples(bot: Bot) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -32,6 +32,7 @@ from tests.fakes import (
     post,
     slash_command_body,
 )
+from tests.fakes.signing import TRUST
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -71,7 +72,7 @@ def send_raw(
     content: bytes | Iterator[bytes] = raw
     if chunked:  # no Content-Length: Transfer-Encoding: chunked
         content = (raw[i : i + 65536] for i in range(0, len(raw), 65536))
-    with httpx.Client(trust_env=False, timeout=10.0) as client:
+    with httpx.Client(trust_env=False, timeout=10.0, verify=TRUST) as client:
         return client.post(bot.url, content=content, headers=sent)
 
 

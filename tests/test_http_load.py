@@ -16,6 +16,7 @@ from bot import say
 from bot.zequenze.simulator.faults import Fault
 from tests.conftest import SECRET, Bot, eventually
 from tests.fakes import signed_headers, slash_command_body
+from tests.fakes.signing import TRUST
 
 CONCURRENCY = 40
 API_LATENCY = 2.0
@@ -39,7 +40,9 @@ def test_forty_concurrent_commands_are_all_acknowledged_and_answered(bot: Bot) -
     ack_seconds = [0.0] * CONCURRENCY
 
     # One client (so one connection) per request, as separate Slack deliveries.
-    clients = [httpx.Client(trust_env=False, timeout=10.0) for _ in range(CONCURRENCY)]
+    clients = [
+        httpx.Client(trust_env=False, timeout=10.0, verify=TRUST) for _ in range(CONCURRENCY)
+    ]
 
     def send(n: int) -> None:
         start.wait()

@@ -276,7 +276,9 @@ def test_a_send_again_after_the_operations_time_has_gone_by_is_refused(tmp_path:
     store = Store(path=tmp_path / "late.db")
     service = OpsService(
         store=store,
-        api=ZequenzeClient(base_url="http://127.0.0.1:9/", token="t"),  # never called
+        # Nothing listens there: the proposal's look at the device fails, at once as it is
+        # not retried (retries would only back off for 4 s), and nothing is ever sent.
+        api=ZequenzeClient(base_url="http://127.0.0.1:9/", token="t", retries=0),
         devices=DeviceBook(store=store, clock=lambda: moment[0]),
         clock=lambda: moment[0],
     )
@@ -306,7 +308,9 @@ def test_a_send_again_after_it_was_found_says_it_was_found(tmp_path: Path) -> No
     store = Store(path=tmp_path / "found.db")
     service = OpsService(
         store=store,
-        api=ZequenzeClient(base_url="http://127.0.0.1:9/", token="t"),  # never called
+        # Nothing listens there: the proposal's look at the device fails, at once as it is
+        # not retried (retries would only back off for 4 s), and nothing is ever sent.
+        api=ZequenzeClient(base_url="http://127.0.0.1:9/", token="t", retries=0),
         devices=DeviceBook(store=store, clock=lambda: moment[0]),
         clock=lambda: moment[0],
     )

@@ -214,8 +214,9 @@ class FakeSlack:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
+        # stop() waits for the loop's poll: every test with a fake Slack waits for it once.
         self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="FakeSlack", daemon=True
+            target=server.serve_forever, args=(0.01,), name="FakeSlack", daemon=True
         )
         self._thread.start()
         return self

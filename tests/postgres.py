@@ -2,13 +2,15 @@
 
 One server per pytest-xdist worker (tests/conftest.py starts it once, on first use, and stops
 it at the end), each test in a database of its own made by pytest-postgresql's
-`DatabaseJanitor`. The server itself is run by hand: pytest-postgresql's `postgresql_proc`
-runs `initdb` and `pg_ctl` as the current user, and both refuse to run as root, which is how
-CI runs. Here, as root, they run as the `postgres` user (`runuser`), in a folder it owns.
+`DatabaseJanitor` (made ahead and dropped after, beside the tests). The server itself is run
+by hand: pytest-postgresql's `postgresql_proc` runs `initdb` and `pg_ctl` as the current
+user, and both refuse to run as root, which is how CI runs. Here, as root, they run as the
+`postgres` user (`runuser`), in a folder it owns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,8 +84,11 @@ class PostgresServer:
     Unix socket in its data folder. `stop()` and `start()` again keep the port and the data
     (a test can take the database away and give it back)."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, ahead: bool = False) -> None:
+        """`ahead`: each database made before it is asked for, and dropped after, by a thread
+        beside the tests (not for a benchmark: nothing is to run beside what it times)."""
         self.bindir = bindir
+        self.ahead = ahead
         self.host = "127.0.0.1"
         self.user = USER
         self.port = _free_port()
@@ -93,6 +99,9 @@ class PostgresServer:
         self.data = self.base / "data"
         self.log = self.base / "server.log"
         self._names = itertools.count(1)
+        # One thread beside the tests makes each test's database ahead and drops it after.
+        self._behind = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-databases")
+        self._spares: dict[str | None, Future[str]] = {}
         if self._as_root:
             self.base.chmod(0o755)
             try:
@@ -171,11 +180,39 @@ class PostgresServer:
         """A new, empty database (or a copy of `template`), dropped afterwards: its URL."""
         if not self.running:  # a test that stopped the server and failed before starting it
             self.start()
-        name = f"test_{os.getpid()}_{next(self._names)}"
-        with self.janitor(name, template=template):
+        name = self._take(template) if self.ahead else self._make(template)
+        try:
             yield self.url(name)
+        finally:
+            if self.ahead:
+                self._behind.submit(self._drop_quietly, name)
+            else:
+                self.janitor(name).drop()
+
+    def _take(self, template: str | None) -> str:
+        """A database made from `template` while the test before ran (the next one is begun
+        at once, behind this test), else made now: creating one takes some 100 ms, dropping
+        one some 40, which the tests need not wait for."""
+        spare = self._spares.pop(template, None)
+        self._spares[template] = self._behind.submit(self._make, template)
+        if spare is not None:
+            try:
+                return spare.result()
+            except Exception:  # made while a test had the server stopped: made again
+                pass
+        return self._make(template)
+
+    def _make(self, template: str | None) -> str:
+        name = f"test_{os.getpid()}_{next(self._names)}"
+        self.janitor(name, template=template).init()
+        return name
+
+    def _drop_quietly(self, name: str) -> None:
+        with contextlib.suppress(Exception):  # the server stopped by a test: it goes anyway
+            self.janitor(name).drop()
 
     def close(self) -> None:
+        self._behind.shutdown(cancel_futures=True)
         try:
             if self.running:
                 self.stop("immediate")
@@ -227,7 +264,7 @@ def pg_server() -> Iterator[PostgresServer]:
     Without PostgreSQL the tests that use it are skipped, with one line saying how to get it;
     on CI they fail instead."""
     try:
-        server = PostgresServer(find_bindir())
+        server = PostgresServer(find_bindir(), ahead=True)
     except PostgresMissing as exc:
         if required():
             pytest.fail(f"{exc} (CI runs these tests: they may not be skipped)", pytrace=False)

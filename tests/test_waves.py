@@ -5,7 +5,6 @@ restart); and end to end over the fake Slack and the simulator."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from store import (
     RequestRecord,
     Store,
 )
-from tests.conftest import Bot, eventually, is_root_post, start_bot, stop_bot
+from tests.conftest import Bot, eventually, is_root_post, rested, start_bot, stop_bot
 from tests.fakes import FakeSlack
 from tests.test_flow import all_text, confirm_button, thread_replies
 from tests.test_metadata import posted_types
@@ -534,15 +533,6 @@ def said(bot: Bot, ts: str, words: str, what: str) -> str:
     )
 
 
-def rested(slack: FakeSlack, channel: str) -> bool:
-    """As long since the channel's last post as the fake Slack takes to give it a whole burst
-    again. A restart in a test takes milliseconds, a bot's start in earnest a second or more:
-    the restarted bot paces from a full burst of its own, knowing nothing of the posts before
-    it, and one post more than the channel takes would come back 429."""
-    posts = [c.at for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == channel]
-    return not posts or time.monotonic() - posts[-1] >= slack.post_burst / (slack.post_rate or 1)
-
-
 def final_at(bot: Bot, request_id: str) -> dict[int, tuple[str, str | None]]:
     """Each operation's wave, and when it was created at the API / reached a final status,
     from the store's own records."""
@@ -664,7 +654,7 @@ def test_a_failed_canary_stopped_never_sends_the_others_across_a_restart(
         said(bot, ts, "failed, so the request is halted", "the halt")
     finally:
         stop_bot(bot)
-    eventually(lambda: rested(slack, "C123"), what="the channel's pace to rest, as in a restart")
+    eventually(lambda: rested(slack), what="Slack's pace to rest, as over a restart")
     bot = start_bot(slack=slack, simulator=simulator, database=db)
     try:
         assert bot.runtime.store.halted_requests() == [request_id]

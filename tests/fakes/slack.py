@@ -254,6 +254,20 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
+    def turns(self, channel: str | None = None) -> float:
+        """How many posts `channel` would take at once now, or (no channel) how many edits
+        the workspace would: its bucket, refilled to this moment."""
+        key, rate, burst = (
+            ("update", self.update_rate, self.update_burst)
+            if channel is None
+            else (f"post:{channel}", self.post_rate, self.post_burst)
+        )
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if rate is None or bucket is None:
+                return float(burst) if rate is not None else math.inf
+            return min(burst, bucket.tokens + (time.monotonic() - bucket.at) * rate)
+
     def wait_for(
         self, predicate: Callable[[list[Call]], bool], *, timeout: float = 20.0
     ) -> list[Call]:
